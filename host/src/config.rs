@@ -1,0 +1,246 @@
+//! The host's TOML configuration: one file, validated at load with errors that name the line
+//! or the plugin at fault. Secrets never live here.
+//!
+//! ```toml
+//! [venue]
+//! kind = "sim"            # the only venue for now
+//! [venue.sim]             # optional: the simulated market (defaults: the demo market)
+//! seed = 7
+//!
+//! [runtime]
+//! mode = "live"           # or "deterministic" (fuel instead of wall-clock deadlines)
+//! cache_dir = "/var/cache/tradebox"
+//!
+//! [defaults.limits]       # for every plugin unless it overrides
+//! memory_mib = 64
+//! deadline_ms = 100
+//!
+//! [[plugin]]
+//! name = "sma-btc"
+//! path = "plugins/sma-cross.wasm"          # relative to this file
+//! instruments = ["BTC-USDT"]                # the grant: nothing else is visible
+//! config = { symbol = "BTC-USDT", fast = 10, slow = 30 }
+//! limits = { memory_mib = 32 }
+//! failure = { max_failures = 3 }
+//! risk = { max_order_notional = 5000 }
+//! ```
+
+use crate::engine::{Grants, RiskLimits};
+use crate::plugin::{FailurePolicy, Limits, Mode, PluginSpec};
+use crate::venue::OrderKind;
+use crate::venue::sim::SimConfig;
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where orders go.
+    pub venue: VenueConfig,
+    /// The wasm runtime.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// Defaults for every plugin.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// The plugins to load at start.
+    #[serde(default, rename = "plugin")]
+    pub plugins: Vec<PluginConfig>,
+    #[serde(skip)]
+    base_dir: PathBuf,
+}
+
+/// Venue kinds.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VenueKind {
+    /// The in-process simulated venue.
+    Sim,
+}
+
+/// `[venue]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueConfig {
+    /// Which venue.
+    pub kind: VenueKind,
+    /// Simulator settings (`sim` only); the demo market when absent.
+    pub sim: Option<toml::Table>,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Live (deadlines) or deterministic (fuel).
+    #[serde(default)]
+    pub mode: Mode,
+    /// Where compiled components are cached; the user cache dir when absent.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// `[defaults]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: toml::Table,
+    /// Failure policy.
+    #[serde(default)]
+    pub failure: toml::Table,
+    /// Pre-trade limits.
+    #[serde(default)]
+    pub risk: toml::Table,
+}
+
+/// One `[[plugin]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Unique name.
+    pub name: String,
+    /// The component file, relative to the config file.
+    pub path: PathBuf,
+    /// Granted instruments (exact, `*`, or `PREFIX-*`).
+    #[serde(default)]
+    pub instruments: Vec<String>,
+    /// Granted order kinds (all when empty).
+    #[serde(default)]
+    pub order_kinds: Vec<OrderKind>,
+    /// Given to the plugin's `init` as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// Overrides of `[defaults.limits]`.
+    #[serde(default)]
+    pub limits: toml::Table,
+    /// Overrides of `[defaults.failure]`.
+    #[serde(default)]
+    pub failure: toml::Table,
+    /// Overrides of `[defaults.risk]`.
+    #[serde(default)]
+    pub risk: toml::Table,
+}
+
+/// Built-in defaults ← `[defaults.x]` ← plugin's `x`, then typed.
+fn layered<T: DeserializeOwned>(defaults: &toml::Table, overrides: &toml::Table, what: &str) -> Result<T> {
+    let mut merged = defaults.clone();
+    merged.extend(overrides.clone());
+    toml::Value::Table(merged).try_into().with_context(|| format!("invalid `{what}`"))
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let mut config = Self::parse(&text).with_context(|| format!("config {}", path.display()))?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(config)
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Self> {
+        let config: Config = toml::from_str(text)?;
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in config.plugins.iter().enumerate() {
+            if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                bail!("plugin #{}: name {:?} must be non-empty ASCII letters, digits, - or _", i + 1, p.name);
+            }
+            if !names.insert(p.name.as_str()) {
+                bail!("plugin #{}: the name {:?} is used twice", i + 1, p.name);
+            }
+            if p.instruments.is_empty() {
+                tracing::warn!(plugin = %p.name, "no instruments granted: the plugin will see no market");
+            }
+            // Fail now, not at load time, on a bad override.
+            config.plugin_settings(p).with_context(|| format!("plugin {}", p.name))?;
+        }
+        config.sim()?;
+        Ok(config)
+    }
+
+    /// The simulator's settings.
+    pub fn sim(&self) -> Result<SimConfig> {
+        match &self.venue.sim {
+            None => Ok(SimConfig::demo()),
+            Some(table) => layered(&toml::Table::new(), table, "venue.sim"),
+        }
+    }
+
+    fn plugin_settings(&self, p: &PluginConfig) -> Result<(Limits, FailurePolicy, RiskLimits)> {
+        Ok((
+            layered(&self.defaults.limits, &p.limits, "limits")?,
+            layered(&self.defaults.failure, &p.failure, "failure")?,
+            layered(&self.defaults.risk, &p.risk, "risk")?,
+        ))
+    }
+
+    /// The cache directory to use.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        self.runtime.cache_dir.clone().or_else(crate::plugin::runtime::default_cache_dir)
+    }
+
+    /// Reads each plugin's file and builds its spec.
+    pub fn plugin_specs(&self) -> Result<Vec<PluginSpec>> {
+        self.plugins
+            .iter()
+            .map(|p| {
+                let path = self.base_dir.join(&p.path);
+                let wasm =
+                    std::fs::read(&path).with_context(|| format!("plugin {}: reading {}", p.name, path.display()))?;
+                let (limits, failure, risk) = self.plugin_settings(p)?;
+                let config = serde_json::to_string(&p.config)?;
+                let grants = Grants { instruments: p.instruments.clone(), order_kinds: p.order_kinds.clone() };
+                Ok(PluginSpec { name: p.name.clone(), wasm, config, grants, risk, limits, failure })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [venue]
+        kind = "sim"
+
+        [defaults.limits]
+        memory_mib = 48
+
+        [[plugin]]
+        name = "sma"
+        path = "sma-cross.wasm"
+        instruments = ["BTC-USDT"]
+        config = { symbol = "BTC-USDT", fast = 5 }
+        limits = { deadline_ms = 20 }
+    "#;
+
+    #[test]
+    fn layers_defaults_and_overrides() {
+        let c = Config::parse(GOOD).unwrap();
+        let (limits, failure, _) = c.plugin_settings(&c.plugins[0]).unwrap();
+        assert_eq!(limits.memory_mib, 48);
+        assert_eq!(limits.deadline_ms, 20);
+        assert_eq!(failure, FailurePolicy::default());
+        assert_eq!(serde_json::to_string(&c.plugins[0].config).unwrap(), r#"{"fast":5,"symbol":"BTC-USDT"}"#);
+    }
+
+    #[test]
+    fn bad_lines_get_clear_errors() {
+        let typo = GOOD.replace("memory_mib = 48", "memory_mb = 48");
+        let err = format!("{:#}", Config::parse(&typo).unwrap_err());
+        assert!(err.contains("memory_mb"), "{err}");
+
+        let venue = GOOD.replace("kind = \"sim\"", "kind = \"okx\"");
+        let err = format!("{:#}", Config::parse(&venue).unwrap_err());
+        assert!(err.contains("okx") && err.contains("line"), "{err}");
+
+        let twice = format!("{GOOD}\n[[plugin]]\nname = \"sma\"\npath = \"x.wasm\"\n");
+        let err = format!("{:#}", Config::parse(&twice).unwrap_err());
+        assert!(err.contains("used twice"), "{err}");
+    }
+}

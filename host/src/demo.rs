@@ -1,0 +1,140 @@
+//! `tradebox demo` and the live status board shared with `tradebox run`.
+
+use crate::engine::Grants;
+use crate::host::Host;
+use crate::plugin::{PluginSpec, Runtime};
+use crate::venue::sim::{SimConfig, SimVenue};
+use anyhow::{Context, Result};
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The demo's strategies: (name, component file, config, granted instrument).
+const DEMO_PLUGINS: &[(&str, &str, &str, &str)] = &[
+    ("sma-btc", "sma-cross.wasm", r#"{"symbol":"BTC-USDT","fast":5,"slow":20,"size":0.05}"#, "BTC-USDT"),
+    ("sma-swap", "sma-cross.wasm", r#"{"symbol":"BTC-USDT-SWAP","fast":8,"slow":30,"size":5}"#, "BTC-USDT-SWAP"),
+    ("mm-eth", "market-maker.wasm", r#"{"symbol":"ETH-USDT","spread_bps":4,"size":0.5,"max_inventory":2}"#, "ETH-USDT"),
+];
+
+/// Runs the demo: the simulated venue, the example strategies, a live board.
+pub async fn run(plugin_dir: &Path, duration: Option<Duration>, seed: Option<u64>) -> Result<()> {
+    let mut sim = SimConfig::demo();
+    sim.seed = seed.unwrap_or_else(|| crate::engine::now_ms() as u64);
+    let venue = SimVenue::new(sim).context("starting the simulated venue")?;
+    let runtime = Runtime::new(crate::plugin::Mode::Live, crate::plugin::runtime::default_cache_dir())?;
+    let host = Host::start(venue.clone(), runtime).await?;
+    let market = venue.spawn();
+    for (name, file, config, instrument) in DEMO_PLUGINS {
+        let path = plugin_dir.join(file);
+        let wasm = std::fs::read(&path).with_context(|| {
+            format!(
+                "reading {} (build the plugins with `cargo xtask plugins`, or run `cargo xtask demo`)",
+                path.display()
+            )
+        })?;
+        let spec = PluginSpec {
+            name: name.to_string(),
+            wasm,
+            config: config.to_string(),
+            grants: Grants { instruments: vec![instrument.to_string()], order_kinds: vec![] },
+            risk: Default::default(),
+            limits: Default::default(),
+            failure: Default::default(),
+        };
+        let started = Instant::now();
+        host.load(spec).with_context(|| format!("loading {name}"))?;
+        tracing::info!(plugin = name, elapsed = ?started.elapsed(), "loaded");
+    }
+    watch(&host, duration).await;
+    market.abort();
+    println!("{}", board(&host, true));
+    host.shutdown().await;
+    Ok(())
+}
+
+/// Shows the board until Ctrl-C or `duration`.
+pub async fn watch(host: &Host, duration: Option<Duration>) {
+    let tty = std::io::stdout().is_terminal();
+    let until = duration.map(|d| tokio::time::Instant::now() + d);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let sleep = async {
+            match until {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tick.tick() => {
+                if tty {
+                    print!("\x1b[2J\x1b[H{}", board(host, false));
+                } else {
+                    println!("{}", summary_line(host));
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = sleep => break,
+        }
+    }
+}
+
+fn summary_line(host: &Host) -> String {
+    let mut line = String::new();
+    for p in host.report() {
+        let _ = write!(
+            line,
+            "{}: {:?} orders {} fills {} pnl {:+.2} | ",
+            p.name,
+            p.state,
+            p.orders_sent,
+            p.fills,
+            p.realized + p.unrealized - p.fees
+        );
+    }
+    line.trim_end_matches(" | ").to_string()
+}
+
+/// The status board as text.
+pub fn board(host: &Host, final_board: bool) -> String {
+    let hub = host.hub();
+    let mut out = String::new();
+    let title = if final_board { "tradebox demo: final" } else { "tradebox demo (Ctrl-C to stop)" };
+    let _ = writeln!(out, "{title}  venue: {}\n", host.venue().name());
+    let _ = writeln!(out, "{:<16} {:>14} {:>14} {:>14}", "instrument", "bid", "ask", "last");
+    for spec in hub.instruments() {
+        if let Some(q) = hub.quote(spec.id) {
+            let _ = writeln!(out, "{:<16} {:>14.2} {:>14.2} {:>14.2}", spec.symbol, q.bid, q.ask, q.last);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<10} {:<10} {:>6} {:>6} {:>6} {:>5} {:>22} {:>11} {:>11} {:>9}",
+        "plugin", "state", "orders", "denied", "fills", "open", "position", "realized", "unrealized", "fees"
+    );
+    for p in host.report() {
+        let position = p.positions.iter().map(|(s, q)| format!("{q:+.4} {s}")).collect::<Vec<_>>().join(", ");
+        let _ = writeln!(
+            out,
+            "{:<10} {:<10} {:>6} {:>6} {:>6} {:>5} {:>22} {:>+11.2} {:>+11.2} {:>9.2}",
+            p.name,
+            format!("{:?}", p.state),
+            p.orders_sent,
+            p.denied,
+            p.fills,
+            p.open_orders,
+            if position.is_empty() { "flat".to_string() } else { position },
+            p.realized,
+            p.unrealized,
+            p.fees
+        );
+        if let Some(e) = &p.last_error {
+            let _ = writeln!(out, "           last failure: {e}");
+        }
+    }
+    let _ = writeln!(out, "\nrecent activity:");
+    for a in hub.activity(12) {
+        let _ = writeln!(out, "  {:<10} {}", a.plugin, a.text);
+    }
+    out
+}

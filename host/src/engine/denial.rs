@@ -1,0 +1,87 @@
+//! Typed refusals: every intent the host turns down gets a stable code, a readable message and,
+//! where there is one, the limit and the value that broke it.
+
+use std::fmt;
+
+/// Stable denial codes (SCREAMING_SNAKE_CASE on the wire). New codes may be added; never renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DenialCode {
+    /// The plugin was not granted this instrument, channel or order type.
+    NotPermitted,
+    /// No such instrument.
+    UnknownInstrument,
+    /// Price missing, not finite, not positive, or cannot be put on the tick grid.
+    InvalidPrice,
+    /// Size not finite, not positive, or below one lot after rounding.
+    InvalidSize,
+    /// Size below the instrument's minimum.
+    SizeBelowMinimum,
+    /// Order notional above the plugin's limit.
+    MaxNotionalExceeded,
+    /// Too many orders per second.
+    RateLimited,
+    /// Too many open orders.
+    MaxOpenOrders,
+    /// New orders are stopped for this plugin or the account.
+    TradingHalted,
+    /// Only position-reducing orders are accepted.
+    ReduceOnly,
+    /// No such open order of this plugin.
+    UnknownOrder,
+    /// The venue refused the order.
+    VenueRejected,
+    /// The host is shutting down or the order path is unavailable.
+    Unavailable,
+}
+
+impl DenialCode {
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenialCode::NotPermitted => "NOT_PERMITTED",
+            DenialCode::UnknownInstrument => "UNKNOWN_INSTRUMENT",
+            DenialCode::InvalidPrice => "INVALID_PRICE",
+            DenialCode::InvalidSize => "INVALID_SIZE",
+            DenialCode::SizeBelowMinimum => "SIZE_BELOW_MINIMUM",
+            DenialCode::MaxNotionalExceeded => "MAX_NOTIONAL_EXCEEDED",
+            DenialCode::RateLimited => "RATE_LIMITED",
+            DenialCode::MaxOpenOrders => "MAX_OPEN_ORDERS",
+            DenialCode::TradingHalted => "TRADING_HALTED",
+            DenialCode::ReduceOnly => "REDUCE_ONLY",
+            DenialCode::UnknownOrder => "UNKNOWN_ORDER",
+            DenialCode::VenueRejected => "VENUE_REJECTED",
+            DenialCode::Unavailable => "UNAVAILABLE",
+        }
+    }
+}
+
+/// A refusal, as the plugin and the audit trail see it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct Denial {
+    /// Stable code.
+    pub code: DenialCode,
+    /// Human-readable reason; never contains secrets.
+    pub message: String,
+    /// The limit that was hit.
+    pub limit: Option<f64>,
+    /// The value that broke it.
+    pub value: Option<f64>,
+}
+
+impl Denial {
+    /// A denial without a limit.
+    pub fn new(code: DenialCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), limit: None, value: None }
+    }
+
+    /// A denial that names the limit and the offending value.
+    pub fn limit(code: DenialCode, message: impl Into<String>, limit: f64, value: f64) -> Self {
+        Self { code, message: message.into(), limit: Some(limit), value: Some(value) }
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}

@@ -1,0 +1,605 @@
+//! The engine: shared host state, the one choke point for orders, and event routing.
+//!
+//! Data flows one way. Venue events enter through [`router`], update the [`Hub`] (order
+//! tracker, positions, quotes, balances) and go to plugin [`Mailbox`]es. Intents from plugins
+//! (and any other order source) enter through the gateway methods on [`Hub`]: permission →
+//! normalise → risk → client order id → tracker → the sender task → venue. Nothing else sends
+//! orders.
+
+pub mod denial;
+pub mod event;
+pub mod ids;
+pub mod mailbox;
+pub mod normalize;
+pub mod router;
+pub mod tracker;
+
+pub use denial::{Denial, DenialCode};
+pub use event::{PluginEvent, Scope, TradingState};
+pub use mailbox::{Channel, Mailbox};
+pub use tracker::{PluginId, PluginPosition, TrackedOrder};
+
+use crate::venue::{BalanceReport, InstrumentId, InstrumentSpec, NewOrder, OrderKind, OrderReport, Side};
+use parking_lot::{Mutex, RwLock};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// Milliseconds since the Unix epoch on the host clock.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// What an operator granted a plugin. Deny by default: an empty grant sees nothing.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// Instrument symbols, `*` for all, or a prefix pattern like `BTC-*`.
+    #[serde(default)]
+    pub instruments: Vec<String>,
+    /// Order kinds allowed; empty means every kind.
+    #[serde(default)]
+    pub order_kinds: Vec<OrderKind>,
+}
+
+impl Grants {
+    /// True when `symbol` matches a granted pattern.
+    pub fn allows_instrument(&self, symbol: &str) -> bool {
+        self.instruments.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => symbol.starts_with(prefix),
+            None => p == symbol,
+        })
+    }
+
+    /// True when `kind` may be used.
+    pub fn allows_kind(&self, kind: OrderKind) -> bool {
+        self.order_kinds.is_empty() || self.order_kinds.contains(&kind)
+    }
+}
+
+/// Per-plugin pre-trade limits. The full risk engine is its own issue; these are the ones the
+/// foundation needs to keep a hostile plugin from flooding the venue.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskLimits {
+    /// Largest order value in the quote currency.
+    pub max_order_notional: f64,
+    /// New orders and amends per second.
+    pub max_orders_per_sec: u32,
+    /// Open orders at once.
+    pub max_open_orders: u32,
+}
+
+impl Default for RiskLimits {
+    fn default() -> Self {
+        Self { max_order_notional: 250_000.0, max_orders_per_sec: 20, max_open_orders: 50 }
+    }
+}
+
+/// Counters per plugin, for the status display and tests.
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    /// Intents accepted and sent.
+    pub orders_sent: AtomicU64,
+    /// Intents denied by the host.
+    pub denied: AtomicU64,
+    /// Orders the venue rejected.
+    pub rejected: AtomicU64,
+    /// Fills received.
+    pub fills: AtomicU64,
+}
+
+/// A loaded plugin as the engine sees it: identity, grants, limits, inbox.
+pub struct PluginSlot {
+    /// Slot number (part of its client order ids).
+    pub id: PluginId,
+    /// Operator-given name.
+    pub name: String,
+    /// What it may touch.
+    pub grants: Grants,
+    /// Its limits.
+    pub risk: RiskLimits,
+    /// Its inbox.
+    pub mailbox: Arc<Mailbox>,
+    /// Counters.
+    pub stats: PluginStats,
+    state: AtomicU8,
+    recent_orders: Mutex<VecDeque<Instant>>,
+    subscriptions: Mutex<HashSet<(InstrumentId, Channel)>>,
+}
+
+impl PluginSlot {
+    /// Its trading state.
+    pub fn state(&self) -> TradingState {
+        TradingState::from_u8(self.state.load(Ordering::Acquire))
+    }
+}
+
+/// Best bid/ask and last of an instrument.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Quote {
+    /// Best bid.
+    pub bid: f64,
+    /// Size at the bid.
+    pub bid_size: f64,
+    /// Best ask.
+    pub ask: f64,
+    /// Size at the ask.
+    pub ask_size: f64,
+    /// Last trade.
+    pub last: f64,
+}
+
+impl Quote {
+    /// Mid when two-sided, else last.
+    pub fn mid(&self) -> Option<f64> {
+        if self.bid > 0.0 && self.ask > 0.0 {
+            Some((self.bid + self.ask) / 2.0)
+        } else {
+            (self.last > 0.0).then_some(self.last)
+        }
+    }
+}
+
+/// A request to the venue, in the order the gateway accepted it.
+#[derive(Debug)]
+pub enum Command {
+    /// Answer once every earlier command has been sent.
+    Flush(tokio::sync::oneshot::Sender<()>),
+    /// Send a new order.
+    Place(NewOrder),
+    /// Cancel one order.
+    Cancel {
+        /// Instrument.
+        instrument: InstrumentId,
+        /// Client order id.
+        client_id: String,
+    },
+    /// Amend one order.
+    Amend {
+        /// Instrument.
+        instrument: InstrumentId,
+        /// Client order id.
+        client_id: String,
+        /// New price.
+        price: Option<Decimal>,
+        /// New total size.
+        size: Option<Decimal>,
+    },
+}
+
+/// A line for the activity feed of the demo.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    /// When.
+    pub ts_ms: i64,
+    /// Which plugin.
+    pub plugin: String,
+    /// What happened.
+    pub text: String,
+}
+
+/// Shared host state. One per host; plugins and the router hold an `Arc`.
+pub struct Hub {
+    instruments: HashMap<InstrumentId, InstrumentSpec>,
+    by_symbol: HashMap<String, InstrumentId>,
+    quotes: RwLock<HashMap<InstrumentId, Quote>>,
+    tracker: Mutex<tracker::Tracker>,
+    balances: RwLock<BTreeMap<String, BalanceReport>>,
+    plugins: RwLock<HashMap<PluginId, Arc<PluginSlot>>>,
+    routes: RwLock<HashMap<(InstrumentId, Channel), Vec<Arc<PluginSlot>>>>,
+    commands: mpsc::UnboundedSender<Command>,
+    minter: ids::ClientIdMinter,
+    account_state: AtomicU8,
+    next_plugin: AtomicU32,
+    activity: Mutex<VecDeque<Activity>>,
+}
+
+const ACTIVITY_LINES: usize = 200;
+
+impl Hub {
+    /// A hub for these instruments; returns the receiver the sender task drains.
+    pub fn new(instruments: Vec<InstrumentSpec>) -> (Arc<Self>, mpsc::UnboundedReceiver<Command>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let by_symbol = instruments.iter().map(|s| (s.symbol.clone(), s.id)).collect();
+        let start = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let hub = Hub {
+            instruments: instruments.into_iter().map(|s| (s.id, s)).collect(),
+            by_symbol,
+            quotes: RwLock::default(),
+            tracker: Mutex::default(),
+            balances: RwLock::default(),
+            plugins: RwLock::default(),
+            routes: RwLock::default(),
+            commands: tx,
+            minter: ids::ClientIdMinter::new(start),
+            account_state: AtomicU8::new(TradingState::Active as u8),
+            next_plugin: AtomicU32::new(1),
+            activity: Mutex::default(),
+        };
+        (Arc::new(hub), rx)
+    }
+
+    // ----- plugins -----
+
+    /// Registers a plugin and returns its slot.
+    pub fn register(&self, name: &str, grants: Grants, risk: RiskLimits) -> Arc<PluginSlot> {
+        let id = self.next_plugin.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::new(PluginSlot {
+            id,
+            name: name.to_string(),
+            grants,
+            risk,
+            mailbox: Arc::new(Mailbox::new()),
+            stats: PluginStats::default(),
+            state: AtomicU8::new(TradingState::Active as u8),
+            recent_orders: Mutex::default(),
+            subscriptions: Mutex::default(),
+        });
+        self.plugins.write().insert(id, slot.clone());
+        slot
+    }
+
+    /// Removes a plugin: its routes go, its inbox closes. Its orders stay tracked so late
+    /// reports still update positions.
+    pub fn unregister(&self, plugin: PluginId) {
+        if let Some(slot) = self.plugins.write().remove(&plugin) {
+            self.routes.write().values_mut().for_each(|subs| subs.retain(|s| s.id != plugin));
+            slot.mailbox.close();
+        }
+    }
+
+    /// Every registered plugin.
+    pub fn plugins(&self) -> Vec<Arc<PluginSlot>> {
+        let mut v: Vec<_> = self.plugins.read().values().cloned().collect();
+        v.sort_by_key(|s| s.id);
+        v
+    }
+
+    pub(crate) fn plugin(&self, id: PluginId) -> Option<Arc<PluginSlot>> {
+        self.plugins.read().get(&id).cloned()
+    }
+
+    // ----- views -----
+
+    /// An instrument by handle.
+    pub fn instrument(&self, id: InstrumentId) -> Option<&InstrumentSpec> {
+        self.instruments.get(&id)
+    }
+
+    /// An instrument by symbol.
+    pub fn instrument_by_symbol(&self, symbol: &str) -> Option<&InstrumentSpec> {
+        self.by_symbol.get(symbol).and_then(|id| self.instruments.get(id))
+    }
+
+    /// Every instrument, by handle.
+    pub fn instruments(&self) -> Vec<&InstrumentSpec> {
+        let mut v: Vec<_> = self.instruments.values().collect();
+        v.sort_by_key(|s| s.id);
+        v
+    }
+
+    /// Best bid/ask and last.
+    pub fn quote(&self, id: InstrumentId) -> Option<Quote> {
+        self.quotes.read().get(&id).copied()
+    }
+
+    pub(crate) fn seed_balance(&self, balance: BalanceReport) {
+        self.balances.write().insert(balance.currency.clone(), balance);
+    }
+
+    /// Account balances.
+    pub fn balances(&self) -> Vec<BalanceReport> {
+        self.balances.read().values().cloned().collect()
+    }
+
+    /// A plugin's open orders.
+    pub fn open_orders(&self, plugin: PluginId) -> Vec<OrderReport> {
+        self.tracker.lock().open_orders(plugin).map(|t| t.report.clone()).collect()
+    }
+
+    /// A plugin's positions.
+    pub fn positions(&self, plugin: PluginId) -> Vec<(InstrumentId, PluginPosition)> {
+        let mut v: Vec<_> = self.tracker.lock().positions(plugin).map(|(i, p)| (i, p.clone())).collect();
+        v.sort_by_key(|(i, _)| *i);
+        v
+    }
+
+    /// A plugin's PnL marked to mid: (realised, unrealised, fees), in quote currency.
+    pub fn pnl(&self, plugin: PluginId) -> (f64, f64, f64) {
+        let mut totals = (0.0, 0.0, 0.0);
+        for (instrument, pos) in self.positions(plugin) {
+            totals.0 += pos.realized.to_f64().unwrap_or(0.0);
+            totals.2 += pos.fees.to_f64().unwrap_or(0.0);
+            let mark = self.quote(instrument).and_then(|q| q.mid());
+            if let Some(mark) = mark.and_then(|m| Decimal::try_from(m).ok()) {
+                totals.1 += pos.unrealized(mark).to_f64().unwrap_or(0.0);
+            }
+        }
+        totals
+    }
+
+    /// The newest activity lines, oldest first.
+    pub fn activity(&self, n: usize) -> Vec<Activity> {
+        let a = self.activity.lock();
+        a.iter().skip(a.len().saturating_sub(n)).cloned().collect()
+    }
+
+    pub(crate) fn record(&self, plugin: &str, text: String) {
+        let mut a = self.activity.lock();
+        if a.len() >= ACTIVITY_LINES {
+            a.pop_front();
+        }
+        a.push_back(Activity { ts_ms: now_ms(), plugin: plugin.to_string(), text });
+    }
+
+    // ----- subscriptions -----
+
+    /// Subscribes a plugin to a stream of a granted instrument.
+    pub fn subscribe(&self, slot: &Arc<PluginSlot>, instrument: InstrumentId, channel: Channel) -> Result<(), Denial> {
+        let spec = self.granted(slot, instrument)?;
+        if slot.subscriptions.lock().insert((spec.id, channel)) {
+            self.routes.write().entry((spec.id, channel)).or_default().push(slot.clone());
+        }
+        Ok(())
+    }
+
+    /// Ends a subscription (no-op when absent).
+    pub fn unsubscribe(&self, slot: &PluginSlot, instrument: InstrumentId, channel: Channel) {
+        if slot.subscriptions.lock().remove(&(instrument, channel))
+            && let Some(subs) = self.routes.write().get_mut(&(instrument, channel))
+        {
+            subs.retain(|s| s.id != slot.id);
+        }
+    }
+
+    pub(crate) fn subscribers(&self, instrument: InstrumentId, channel: Channel) -> Vec<Arc<PluginSlot>> {
+        self.routes.read().get(&(instrument, channel)).cloned().unwrap_or_default()
+    }
+
+    fn granted(&self, slot: &PluginSlot, instrument: InstrumentId) -> Result<&InstrumentSpec, Denial> {
+        let spec = self
+            .instrument(instrument)
+            .ok_or_else(|| Denial::new(DenialCode::UnknownInstrument, format!("no instrument with id {instrument}")))?;
+        if !slot.grants.allows_instrument(&spec.symbol) {
+            return Err(Denial::new(
+                DenialCode::NotPermitted,
+                format!("{} is not granted to {}", spec.symbol, slot.name),
+            ));
+        }
+        Ok(spec)
+    }
+
+    // ----- trading state -----
+
+    /// The account-wide trading state.
+    pub fn account_state(&self) -> TradingState {
+        TradingState::from_u8(self.account_state.load(Ordering::Acquire))
+    }
+
+    /// Sets a plugin's trading state, tells the plugin, and on HALTED cancels its orders.
+    pub fn set_plugin_state(&self, slot: &PluginSlot, state: TradingState, reason: &str) {
+        slot.state.store(state as u8, Ordering::Release);
+        slot.mailbox.push(PluginEvent::TradingState { scope: Scope::Plugin, state, reason: reason.to_string() });
+        self.record(&slot.name, format!("trading state {state:?}: {reason}"));
+        if state == TradingState::Halted {
+            self.cancel_all_of(slot.id, None);
+        }
+    }
+
+    /// Sets the account-wide state; on HALTED cancels every open order.
+    pub fn set_account_state(&self, state: TradingState, reason: &str) {
+        self.account_state.store(state as u8, Ordering::Release);
+        for slot in self.plugins() {
+            slot.mailbox.push(PluginEvent::TradingState { scope: Scope::Account, state, reason: reason.to_string() });
+            if state == TradingState::Halted {
+                self.cancel_all_of(slot.id, None);
+            }
+        }
+        self.record("host", format!("account trading state {state:?}: {reason}"));
+    }
+
+    // ----- the order gateway -----
+
+    /// Accepts or refuses a new order intent. Returns the client order id at once; the
+    /// outcome arrives as events.
+    pub fn place(
+        &self,
+        slot: &PluginSlot,
+        instrument: InstrumentId,
+        side: Side,
+        kind: OrderKind,
+        price: Option<f64>,
+        size: f64,
+        reduce_only: bool,
+    ) -> Result<String, Denial> {
+        let result = self.place_inner(slot, instrument, side, kind, price, size, reduce_only);
+        if let Err(denial) = &result {
+            slot.stats.denied.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(plugin = %slot.name, %denial, "order denied");
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn place_inner(
+        &self,
+        slot: &PluginSlot,
+        instrument: InstrumentId,
+        side: Side,
+        kind: OrderKind,
+        price: Option<f64>,
+        size: f64,
+        reduce_only: bool,
+    ) -> Result<String, Denial> {
+        let spec = self.granted(slot, instrument)?;
+        if !slot.grants.allows_kind(kind) {
+            return Err(Denial::new(DenialCode::NotPermitted, format!("order type {kind:?} is not granted")));
+        }
+        let price = normalize::price(spec, side, kind, price)?;
+        let size = normalize::size(spec, size)?;
+        self.check_risk(slot, spec, side, price, size, reduce_only)?;
+        self.take_rate_token(slot)?;
+        let client_id = self.minter.next(slot.id);
+        let report =
+            self.tracker.lock().insert_pending(slot.id, &client_id, spec.id, side, kind, price, size, now_ms());
+        let order =
+            NewOrder { client_id: client_id.clone(), instrument: spec.id, side, kind, price, size, reduce_only };
+        self.commands
+            .send(Command::Place(order))
+            .map_err(|_| Denial::new(DenialCode::Unavailable, "the host is shutting down"))?;
+        slot.stats.orders_sent.fetch_add(1, Ordering::Relaxed);
+        let px = report.price.map_or_else(|| "market".to_string(), |p| p.to_string());
+        self.record(&slot.name, format!("{client_id} {side:?} {} {size} @ {px} ({kind:?})", spec.symbol));
+        Ok(client_id)
+    }
+
+    fn check_risk(
+        &self,
+        slot: &PluginSlot,
+        spec: &InstrumentSpec,
+        side: Side,
+        price: Option<Decimal>,
+        size: Decimal,
+        reduce_only: bool,
+    ) -> Result<(), Denial> {
+        let state = self.account_state().stricter(slot.state());
+        if state == TradingState::Halted {
+            return Err(Denial::new(DenialCode::TradingHalted, "trading is halted; only cancels are accepted"));
+        }
+        let held = self.tracker.lock().position(slot.id, spec.id).map_or(Decimal::ZERO, |p| p.size);
+        let reduces = !held.is_zero() && held.is_sign_positive() != (side == Side::Buy) && size <= held.abs();
+        if (reduce_only || state == TradingState::ReduceOnly) && !reduces {
+            let why = if reduce_only { "the order is reduce-only" } else { "the plugin is REDUCE_ONLY" };
+            return Err(Denial::new(
+                DenialCode::ReduceOnly,
+                format!("{why} but would not reduce the position of {held}"),
+            ));
+        }
+        let reference = price.and_then(|p| p.to_f64()).or_else(|| self.quote(spec.id).and_then(|q| q.mid()));
+        if let Some(px) = reference {
+            let notional = px * size.to_f64().unwrap_or(f64::MAX) * spec.contract_value.to_f64().unwrap_or(1.0);
+            if notional > slot.risk.max_order_notional {
+                return Err(Denial::limit(
+                    DenialCode::MaxNotionalExceeded,
+                    format!("order value {notional:.2} {} exceeds the limit", spec.quote),
+                    slot.risk.max_order_notional,
+                    notional,
+                ));
+            }
+        }
+        let open = self.tracker.lock().open_orders(slot.id).count();
+        if open >= slot.risk.max_open_orders as usize {
+            return Err(Denial::limit(
+                DenialCode::MaxOpenOrders,
+                "too many open orders",
+                f64::from(slot.risk.max_open_orders),
+                open as f64,
+            ));
+        }
+        Ok(())
+    }
+
+    fn take_rate_token(&self, slot: &PluginSlot) -> Result<(), Denial> {
+        let now = Instant::now();
+        let mut recent = slot.recent_orders.lock();
+        while recent.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+            recent.pop_front();
+        }
+        if recent.len() >= slot.risk.max_orders_per_sec as usize {
+            return Err(Denial::limit(
+                DenialCode::RateLimited,
+                "too many orders in the last second",
+                f64::from(slot.risk.max_orders_per_sec),
+                recent.len() as f64 + 1.0,
+            ));
+        }
+        recent.push_back(now);
+        Ok(())
+    }
+
+    fn owned_open(&self, slot: &PluginSlot, client_id: &str) -> Result<OrderReport, Denial> {
+        let tracker = self.tracker.lock();
+        match tracker.order(client_id) {
+            Some(t) if t.plugin == slot.id && !t.report.status.is_terminal() => Ok(t.report.clone()),
+            _ => Err(Denial::new(DenialCode::UnknownOrder, format!("{client_id} is not an open order of this plugin"))),
+        }
+    }
+
+    /// Cancels one of the plugin's orders. Always allowed, whatever the trading state.
+    pub fn cancel(&self, slot: &PluginSlot, client_id: &str) -> Result<(), Denial> {
+        let order = self.owned_open(slot, client_id)?;
+        self.send(Command::Cancel { instrument: order.instrument, client_id: client_id.to_string() })
+    }
+
+    /// Amends price and/or total size of one of the plugin's orders.
+    pub fn amend(
+        &self,
+        slot: &PluginSlot,
+        client_id: &str,
+        price: Option<f64>,
+        size: Option<f64>,
+    ) -> Result<(), Denial> {
+        let order = self.owned_open(slot, client_id)?;
+        let spec = self.granted(slot, order.instrument)?;
+        let price = match price {
+            Some(px) => normalize::price(spec, order.side, order.kind, Some(px))?,
+            None => None,
+        };
+        let size = size.map(|s| normalize::size(spec, s)).transpose()?;
+        if price.is_none() && size.is_none() {
+            return Err(Denial::new(DenialCode::InvalidPrice, "an amend needs a new price or a new size"));
+        }
+        let grows = size.is_some_and(|s| s > order.size);
+        if grows || price.is_some() {
+            self.check_risk(
+                slot,
+                spec,
+                order.side,
+                price.or(order.price),
+                size.unwrap_or(order.size),
+                !grows && price.is_none(),
+            )?;
+        }
+        self.take_rate_token(slot)?;
+        self.send(Command::Amend { instrument: order.instrument, client_id: client_id.to_string(), price, size })
+    }
+
+    /// Cancels the plugin's open orders (in one instrument or all); returns how many.
+    pub fn cancel_all(&self, slot: &PluginSlot, instrument: Option<InstrumentId>) -> Result<u32, Denial> {
+        Ok(self.cancel_all_of(slot.id, instrument))
+    }
+
+    /// Cancels every open order of a plugin (used by halts and failure policies too).
+    pub fn cancel_all_of(&self, plugin: PluginId, instrument: Option<InstrumentId>) -> u32 {
+        let targets: Vec<(InstrumentId, String)> = self
+            .tracker
+            .lock()
+            .open_orders(plugin)
+            .filter(|t| instrument.is_none_or(|i| t.report.instrument == i))
+            .map(|t| (t.report.instrument, t.report.client_id.clone()))
+            .collect();
+        let n = targets.len() as u32;
+        for (instrument, client_id) in targets {
+            let _ = self.send(Command::Cancel { instrument, client_id });
+        }
+        n
+    }
+
+    /// Resolves once every command accepted before it has been sent to the venue.
+    pub async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.commands.send(Command::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    fn send(&self, command: Command) -> Result<(), Denial> {
+        self.commands.send(command).map_err(|_| Denial::new(DenialCode::Unavailable, "the host is shutting down"))
+    }
+}

@@ -1,0 +1,193 @@
+//! The two engine tasks: the router (venue events → hub state → plugin inboxes) and the sender
+//! (accepted commands → venue, one at a time, in the order they were accepted).
+
+use super::{Channel, Command, Hub, PluginEvent, now_ms};
+use crate::venue::{InstrumentKind, MarketEvent, Venue, VenueError, VenueEvent};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::mpsc;
+
+/// Builds one-minute candles from trades, per instrument.
+#[derive(Default)]
+struct Candles {
+    bars: HashMap<u32, (i64, [f64; 5])>,
+}
+
+impl Candles {
+    /// Adds a trade; returns the closed bar (if the minute rolled) and the current one.
+    fn on_trade(
+        &mut self,
+        instrument: u32,
+        ts: i64,
+        price: f64,
+        size: f64,
+    ) -> (Option<(i64, [f64; 5])>, (i64, [f64; 5])) {
+        let minute = ts - ts.rem_euclid(60_000);
+        let mut closed = None;
+        let bar = self.bars.entry(instrument).or_insert((minute, [price, price, price, price, 0.0]));
+        if bar.0 != minute {
+            closed = Some(*bar);
+            *bar = (minute, [price, price, price, price, 0.0]);
+        }
+        let ohlcv = &mut bar.1;
+        ohlcv[1] = ohlcv[1].max(price);
+        ohlcv[2] = ohlcv[2].min(price);
+        ohlcv[3] = price;
+        ohlcv[4] += size;
+        (closed, *bar)
+    }
+}
+
+/// Drains the venue's event stream until it ends.
+pub async fn run_router(hub: Arc<Hub>, mut events: mpsc::UnboundedReceiver<VenueEvent>) {
+    let mut candles = Candles::default();
+    let mut since_prune = 0u32;
+    while let Some(event) = events.recv().await {
+        route(&hub, &mut candles, event);
+        since_prune += 1;
+        if since_prune >= 10_000 {
+            since_prune = 0;
+            hub.tracker.lock().prune_finished();
+        }
+    }
+    tracing::info!("venue event stream ended");
+}
+
+fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
+    match event {
+        VenueEvent::Market(market) => route_market(hub, candles, market),
+        VenueEvent::Order(report) => {
+            let owner = hub.tracker.lock().on_report(&report);
+            let Some(slot) = owner.and_then(|id| hub.plugin(id)) else { return };
+            if report.status.is_terminal() || report.filled.is_zero() {
+                let symbol = hub.instrument(report.instrument).map_or("?", |s| s.symbol.as_str());
+                let reason = report.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+                hub.record(&slot.name, format!("{} {} {:?}{reason}", report.client_id, symbol, report.status));
+            }
+            if report.status == crate::venue::OrderStatus::Rejected {
+                slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            slot.mailbox.push(PluginEvent::Order(report));
+        }
+        VenueEvent::Fill(fill) => {
+            let multiplier = hub
+                .instrument(fill.instrument)
+                .map_or(Decimal::ONE, |s| if s.kind == InstrumentKind::Swap { s.contract_value } else { Decimal::ONE });
+            let owned = hub.tracker.lock().on_fill(&fill, multiplier);
+            let Some((plugin, position)) = owned else { return };
+            let Some(slot) = hub.plugin(plugin) else { return };
+            slot.stats.fills.fetch_add(1, Ordering::Relaxed);
+            let symbol = hub.instrument(fill.instrument).map_or("?", |s| s.symbol.as_str());
+            hub.record(
+                &slot.name,
+                format!("fill {:?} {} {} @ {} ({:?})", fill.side, symbol, fill.size, fill.price, fill.liquidity),
+            );
+            let mark = hub.quote(fill.instrument).and_then(|q| q.mid());
+            let instrument = fill.instrument;
+            slot.mailbox.push(PluginEvent::Fill(fill));
+            slot.mailbox.push(PluginEvent::Position { instrument, position, mark });
+        }
+        VenueEvent::Balance(balance) => {
+            hub.balances.write().insert(balance.currency.clone(), balance.clone());
+            for slot in hub.plugins() {
+                slot.mailbox.push(PluginEvent::Balance(balance.clone()));
+            }
+        }
+        VenueEvent::Position(_) => {
+            // The account's venue position; plugins see their own, built from their fills.
+        }
+        VenueEvent::Connectivity { link, connected, detail } => {
+            hub.record("venue", format!("{link} {}: {detail}", if connected { "up" } else { "down" }));
+            for slot in hub.plugins() {
+                slot.mailbox.push(PluginEvent::Connectivity { link: link.clone(), connected, detail: detail.clone() });
+            }
+        }
+    }
+}
+
+fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
+    let instrument = market.instrument();
+    let channel = match &market {
+        MarketEvent::Ticker { bid, bid_size, ask, ask_size, last, .. } => {
+            let quote = super::Quote { bid: *bid, bid_size: *bid_size, ask: *ask, ask_size: *ask_size, last: *last };
+            hub.quotes.write().insert(instrument, quote);
+            Channel::Ticker
+        }
+        MarketEvent::Book { .. } => Channel::Book5,
+        MarketEvent::Trade { ts_ms, price, size, .. } => {
+            let (closed, current) = candles.on_trade(instrument, *ts_ms, *price, *size);
+            let subs = hub.subscribers(instrument, Channel::Candle1m);
+            for slot in &subs {
+                if let Some((ts_ms, ohlcv)) = closed {
+                    slot.mailbox.push(PluginEvent::Candle { instrument, ts_ms, ohlcv, confirmed: true });
+                }
+                let candle = PluginEvent::Candle { instrument, ts_ms: current.0, ohlcv: current.1, confirmed: false };
+                slot.mailbox.push_market(instrument, Channel::Candle1m, candle);
+            }
+            Channel::Trades
+        }
+    };
+    let subs = hub.subscribers(instrument, channel);
+    if let Some((last, rest)) = subs.split_last() {
+        for slot in rest {
+            slot.mailbox.push_market(instrument, channel, PluginEvent::Market(market.clone()));
+        }
+        last.mailbox.push_market(instrument, channel, PluginEvent::Market(market));
+    }
+}
+
+/// Sends accepted commands to the venue in order until the hub is dropped.
+pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut commands: mpsc::UnboundedReceiver<Command>) {
+    while let Some(command) = commands.recv().await {
+        match command {
+            Command::Flush(done) => {
+                let _ = done.send(());
+            }
+            Command::Place(order) => {
+                let client_id = order.client_id.clone();
+                match venue.place(order).await {
+                    Ok(_) => {}
+                    Err(VenueError::Rejected { code, message }) => {
+                        let rejected = hub.tracker.lock().reject(&client_id, format!("{code}: {message}"), now_ms());
+                        if let Some((plugin, report)) = rejected
+                            && let Some(slot) = hub.plugin(plugin)
+                        {
+                            slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                            hub.record(&slot.name, format!("{client_id} rejected by venue: {code} {message}"));
+                            slot.mailbox.push(PluginEvent::Order(report));
+                        }
+                    }
+                    Err(VenueError::Unavailable(why)) => {
+                        // Outcome unknown: never resend blindly. The order stays pending until a
+                        // venue report or a reconciliation settles it.
+                        tracing::warn!(%client_id, %why, "order outcome unknown");
+                    }
+                }
+            }
+            Command::Cancel { instrument, client_id } => {
+                if let Err(e) = venue.cancel(instrument, &client_id).await {
+                    tracing::debug!(%client_id, error = %e, "cancel refused");
+                }
+            }
+            Command::Amend { instrument, client_id, price, size } => {
+                if let Err(e) = venue.amend(instrument, &client_id, price, size).await {
+                    tracing::debug!(%client_id, error = %e, "amend refused");
+                    let owner = hub.tracker.lock().owner(&client_id);
+                    if let Some(slot) = owner.and_then(|p| hub.plugin(p)) {
+                        let denial =
+                            super::Denial::new(super::DenialCode::VenueRejected, format!("amend refused: {e}"));
+                        slot.mailbox.push(PluginEvent::RiskDenied { client_id: Some(client_id), denial });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// f64 of a decimal for display and plugin events.
+pub fn f(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(0.0)
+}

@@ -1,0 +1,173 @@
+//! A running host: a venue, the engine tasks around it, the wasm runtime, and the plugins.
+
+use crate::engine::{Hub, router};
+use crate::plugin::{self, PluginHandle, PluginSpec, RunState, Runtime, StartError};
+use crate::venue::Venue;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::task::JoinHandle;
+
+/// A plugin's line on the status board.
+#[derive(Debug, Clone)]
+pub struct PluginReport {
+    /// Name.
+    pub name: String,
+    /// Life cycle state.
+    pub state: RunState,
+    /// Instance failures.
+    pub failures: u32,
+    /// Last failure.
+    pub last_error: Option<String>,
+    /// Orders sent.
+    pub orders_sent: u64,
+    /// Intents denied by the host.
+    pub denied: u64,
+    /// Orders rejected by the venue.
+    pub rejected: u64,
+    /// Fills.
+    pub fills: u64,
+    /// Open orders now.
+    pub open_orders: usize,
+    /// (instrument symbol, signed size) per position.
+    pub positions: Vec<(String, f64)>,
+    /// Realised PnL (quote currency).
+    pub realized: f64,
+    /// Unrealised PnL marked to mid.
+    pub unrealized: f64,
+    /// Fees paid.
+    pub fees: f64,
+    /// Events delivered.
+    pub events: u64,
+    /// Log lines dropped by the rate limit.
+    pub logs_suppressed: u64,
+    /// Market events conflated for this plugin.
+    pub conflated: u64,
+}
+
+/// The host.
+pub struct Host {
+    hub: Arc<Hub>,
+    runtime: Arc<Runtime>,
+    venue: Arc<dyn Venue>,
+    plugins: Mutex<BTreeMap<String, PluginHandle>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Host {
+    /// Starts the engine tasks on the current tokio runtime and seeds balances from the venue.
+    pub async fn start(venue: Arc<dyn Venue>, runtime: Arc<Runtime>) -> anyhow::Result<Self> {
+        let events = venue.take_events().ok_or_else(|| anyhow::anyhow!("the venue's event stream is already taken"))?;
+        let (hub, commands) = Hub::new(venue.instruments());
+        for balance in venue.balances().await? {
+            hub.seed_balance(balance);
+        }
+        let tasks = vec![
+            tokio::spawn(router::run_router(hub.clone(), events)),
+            tokio::spawn(router::run_sender(hub.clone(), venue.clone(), commands)),
+        ];
+        Ok(Self { hub, runtime, venue, plugins: Mutex::default(), tasks })
+    }
+
+    /// Shared engine state.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// The venue.
+    pub fn venue(&self) -> &Arc<dyn Venue> {
+        &self.venue
+    }
+
+    /// The wasm runtime.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// Loads and starts a plugin. Blocks while compiling (call it off the async executor, e.g.
+    /// through `spawn_blocking`, when the host is busy).
+    pub fn load(&self, spec: PluginSpec) -> Result<(), StartError> {
+        if self.plugins.lock().contains_key(&spec.name) {
+            return Err(StartError::Thread(format!("a plugin named {} is already loaded", spec.name)));
+        }
+        let name = spec.name.clone();
+        let handle = plugin::start(self.runtime.clone(), self.hub.clone(), spec)?;
+        tracing::info!(plugin = %name, hash = %handle.hash, cached = handle.from_cache, "plugin loaded");
+        self.plugins.lock().insert(name, handle);
+        Ok(())
+    }
+
+    /// Stops a plugin; by default its open orders are cancelled.
+    pub fn unload(&self, name: &str, cancel_orders: bool) -> bool {
+        let handle = self.plugins.lock().remove(name);
+        match handle {
+            Some(h) => {
+                h.stop(cancel_orders);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A plugin's status.
+    pub fn plugin_status(&self, name: &str) -> Option<plugin::Status> {
+        self.plugins.lock().get(name).map(|h| h.status())
+    }
+
+    /// Every plugin's line on the status board.
+    pub fn report(&self) -> Vec<PluginReport> {
+        let plugins = self.plugins.lock();
+        plugins
+            .iter()
+            .map(|(name, h)| {
+                let status = h.status();
+                let slot = &h.slot;
+                let (realized, unrealized, fees) = self.hub.pnl(slot.id);
+                let positions = self
+                    .hub
+                    .positions(slot.id)
+                    .into_iter()
+                    .map(|(i, p)| {
+                        let symbol = self.hub.instrument(i).map_or_else(|| i.to_string(), |s| s.symbol.clone());
+                        (symbol, router::f(p.size))
+                    })
+                    .collect();
+                PluginReport {
+                    name: name.clone(),
+                    state: status.state,
+                    failures: status.failures,
+                    last_error: status.last_error,
+                    orders_sent: slot.stats.orders_sent.load(Ordering::Relaxed),
+                    denied: slot.stats.denied.load(Ordering::Relaxed),
+                    rejected: slot.stats.rejected.load(Ordering::Relaxed),
+                    fills: slot.stats.fills.load(Ordering::Relaxed),
+                    open_orders: self.hub.open_orders(slot.id).len(),
+                    positions,
+                    realized,
+                    unrealized,
+                    fees,
+                    events: h.counters().events.load(Ordering::Relaxed),
+                    logs_suppressed: h.counters().logs_suppressed.load(Ordering::Relaxed),
+                    conflated: slot.mailbox.stats().conflated,
+                }
+            })
+            .collect()
+    }
+
+    /// Unloads every plugin (cancelling their orders) and stops the engine tasks.
+    pub async fn shutdown(self) {
+        let names: Vec<String> = self.plugins.lock().keys().cloned().collect();
+        for name in names {
+            let handle = self.plugins.lock().remove(&name);
+            if let Some(h) = handle {
+                let _ = tokio::task::spawn_blocking(move || h.stop(true)).await;
+            }
+        }
+        // Deliver the final cancels before the tasks stop.
+        self.hub.flush().await;
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}

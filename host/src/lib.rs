@@ -1,0 +1,12 @@
+//! tradebox: a native trading host that owns exchange credentials, time, rate and risk limits,
+//! and runs user strategies as sandboxed WebAssembly components.
+//!
+//! See `ARCHITECTURE.md` at the repository root for the map of modules and the path of an
+//! order from plugin to venue.
+
+pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod host;
+pub mod plugin;
+pub mod venue;

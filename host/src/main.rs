@@ -1,0 +1,109 @@
+//! The `tradebox` binary.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+use tradebox::config::Config;
+use tradebox::host::Host;
+use tradebox::plugin::{Runtime, runtime::check_imports};
+use tradebox::venue::sim::SimVenue;
+
+#[derive(Parser)]
+#[command(name = "tradebox", version, about = "A trading host that runs strategies as sandboxed wasm components")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the example strategies on the simulated venue with a live board.
+    Demo {
+        /// Stop after this long (e.g. `20s`, `5m`); otherwise at Ctrl-C.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+        /// Where the plugin components are (`cargo xtask plugins` writes them).
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins"))]
+        plugin_dir: PathBuf,
+        /// Seed of the simulated market (a new one each run when absent).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Run the plugins of a config file.
+    Run {
+        /// The TOML config.
+        #[arg(long)]
+        config: PathBuf,
+        /// Stop after this long; otherwise at Ctrl-C.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// Plugin tools.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Check that a component would load: valid, and importing nothing beyond the contract.
+    Check {
+        /// The component.
+        file: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Demo { duration, plugin_dir, seed } => tradebox::demo::run(&plugin_dir, duration, seed).await,
+            Command::Run { config, duration } => run(config, duration).await,
+            Command::Plugin { command: PluginCommand::Check { file } } => check(file),
+        }
+    })
+}
+
+async fn run(path: PathBuf, duration: Option<Duration>) -> Result<()> {
+    let config = Config::load(&path)?;
+    let venue = SimVenue::new(config.sim()?).context("starting the simulated venue")?;
+    let runtime = Runtime::new(config.runtime.mode, config.cache_dir())?;
+    let host = Host::start(venue.clone(), runtime).await?;
+    let market = venue.spawn();
+    for spec in config.plugin_specs()? {
+        let name = spec.name.clone();
+        host.load(spec).with_context(|| format!("loading plugin {name}"))?;
+    }
+    tradebox::demo::watch(&host, duration).await;
+    market.abort();
+    println!("{}", tradebox::demo::board(&host, true));
+    host.shutdown().await;
+    Ok(())
+}
+
+fn check(file: PathBuf) -> Result<()> {
+    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let runtime = Runtime::new(tradebox::plugin::Mode::Live, None)?;
+    let component = wasmtime::component::Component::new(runtime.engine(), &bytes)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{} is not a valid component", file.display()))?;
+    println!("imports:");
+    for (name, _) in component.component_type().imports(runtime.engine()) {
+        println!("  {name}");
+    }
+    check_imports(runtime.engine(), &component)?;
+    runtime.compile(&bytes)?;
+    println!("ok: {} imports only the tradebox:strategy contract", file.display());
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! What a plugin can call: the import side of the WIT world. One `PluginState` lives in each
+//! plugin's `Store`; every call is checked against the plugin's grants (in the hub's gateway)
+//! and returns at once.
+
+use super::bindings::tradebox::strategy::{feeds, host, orders, timers, types, views};
+use super::bindings::{self as b};
+use crate::engine::{Hub, PluginSlot, now_ms};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use wasmtime::StoreLimits;
+
+/// Longest log line kept; the rest is cut.
+const MAX_LOG_LINE: usize = 1024;
+/// Log lines a plugin may burst.
+const LOG_BURST: f64 = 200.0;
+/// Log lines per second a plugin may sustain.
+const LOG_RATE: f64 = 50.0;
+/// Shortest interval timer.
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+/// Most timers a plugin may hold.
+const MAX_TIMERS: usize = 1024;
+
+/// Counters that survive instance restarts, for status and tests.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Log lines written.
+    pub logs: AtomicU64,
+    /// Log lines dropped by the rate limit.
+    pub logs_suppressed: AtomicU64,
+    /// Events delivered.
+    pub events: AtomicU64,
+    /// Calls into the plugin.
+    pub calls: AtomicU64,
+}
+
+struct Timer {
+    due: Instant,
+    every: Option<Duration>,
+}
+
+/// The plugin's timers, fired by its actor between calls.
+#[derive(Default)]
+pub struct Timers {
+    next_id: u64,
+    timers: BTreeMap<u64, Timer>,
+}
+
+impl Timers {
+    fn add(&mut self, after: Duration, every: Option<Duration>) -> u64 {
+        if self.timers.len() >= MAX_TIMERS {
+            return 0;
+        }
+        self.next_id += 1;
+        self.timers.insert(self.next_id, Timer { due: Instant::now() + after, every });
+        self.next_id
+    }
+
+    /// The earliest due time.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.timers.values().map(|t| t.due).min()
+    }
+
+    /// Timers due at `now`, rescheduling intervals.
+    pub fn take_due(&mut self, now: Instant) -> Vec<u64> {
+        let due: Vec<u64> = self.timers.iter().filter(|(_, t)| t.due <= now).map(|(id, _)| *id).collect();
+        for id in &due {
+            let keep = match self.timers.get_mut(id) {
+                Some(t) => match t.every {
+                    Some(every) => {
+                        t.due = now + every;
+                        true
+                    }
+                    None => false,
+                },
+                None => false,
+            };
+            if !keep {
+                self.timers.remove(id);
+            }
+        }
+        due
+    }
+}
+
+struct LogLimiter {
+    tokens: f64,
+    at: Instant,
+    suppressed: u64,
+}
+
+/// The data of one plugin instance's `Store`.
+pub struct PluginState {
+    hub: Arc<Hub>,
+    slot: Arc<PluginSlot>,
+    pub(crate) limits: StoreLimits,
+    pub(crate) timers: Timers,
+    log: LogLimiter,
+    counters: Arc<Counters>,
+    /// The last error-level line the plugin logged (its panic message, usually).
+    pub(crate) last_error: Option<String>,
+}
+
+impl PluginState {
+    /// State for a new instance.
+    pub fn new(hub: Arc<Hub>, slot: Arc<PluginSlot>, limits: StoreLimits, counters: Arc<Counters>) -> Self {
+        Self {
+            hub,
+            slot,
+            limits,
+            timers: Timers::default(),
+            log: LogLimiter { tokens: LOG_BURST, at: Instant::now(), suppressed: 0 },
+            counters,
+            last_error: None,
+        }
+    }
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_LOG_LINE {
+        let mut cut = MAX_LOG_LINE;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("… (truncated)");
+    }
+    s
+}
+
+impl types::Host for PluginState {}
+
+impl orders::Host for PluginState {
+    fn place(&mut self, r: orders::OrderRequest) -> Result<String, types::Denial> {
+        let (kind, side) = (r.kind.into(), r.side.into());
+        self.hub.place(&self.slot, r.instrument, side, kind, r.price, r.size, r.reduce_only).map_err(Into::into)
+    }
+
+    fn cancel(&mut self, id: String) -> Result<(), types::Denial> {
+        self.hub.cancel(&self.slot, &id).map_err(Into::into)
+    }
+
+    fn amend(&mut self, id: String, new_price: Option<f64>, new_size: Option<f64>) -> Result<(), types::Denial> {
+        self.hub.amend(&self.slot, &id, new_price, new_size).map_err(Into::into)
+    }
+
+    fn cancel_all(&mut self, instrument: Option<u32>) -> Result<u32, types::Denial> {
+        self.hub.cancel_all(&self.slot, instrument).map_err(Into::into)
+    }
+}
+
+impl views::Host for PluginState {
+    fn find_instrument(&mut self, symbol: String) -> Option<types::Instrument> {
+        let spec = self.hub.instrument_by_symbol(&symbol)?;
+        self.slot.grants.allows_instrument(&spec.symbol).then(|| b::instrument(spec))
+    }
+
+    fn get_instrument(&mut self, id: u32) -> Option<types::Instrument> {
+        let spec = self.hub.instrument(id)?;
+        self.slot.grants.allows_instrument(&spec.symbol).then(|| b::instrument(spec))
+    }
+
+    fn best_bid_ask(&mut self, id: u32) -> Option<views::Quote> {
+        let spec = self.hub.instrument(id)?;
+        if !self.slot.grants.allows_instrument(&spec.symbol) {
+            return None;
+        }
+        let q = self.hub.quote(id)?;
+        Some(views::Quote { bid: q.bid, bid_size: q.bid_size, ask: q.ask, ask_size: q.ask_size })
+    }
+
+    fn positions(&mut self) -> Vec<types::Position> {
+        self.hub
+            .positions(self.slot.id)
+            .into_iter()
+            .map(|(i, p)| b::position(i, &p, self.hub.quote(i).and_then(|q| q.mid())))
+            .collect()
+    }
+
+    fn balances(&mut self) -> Vec<types::Balance> {
+        self.hub.balances().iter().map(b::balance).collect()
+    }
+
+    fn open_orders(&mut self) -> Vec<types::OrderUpdate> {
+        self.hub.open_orders(self.slot.id).iter().map(|r| b::order(r, r.venue_id.is_empty())).collect()
+    }
+}
+
+impl feeds::Host for PluginState {
+    fn subscribe(&mut self, instrument: u32, channel: types::Channel) -> Result<(), types::Denial> {
+        self.hub.subscribe(&self.slot, instrument, channel.into()).map_err(Into::into)
+    }
+
+    fn unsubscribe(&mut self, instrument: u32, channel: types::Channel) {
+        self.hub.unsubscribe(&self.slot, instrument, channel.into());
+    }
+}
+
+impl timers::Host for PluginState {
+    fn set_timer(&mut self, after_ms: u64) -> u64 {
+        self.timers.add(Duration::from_millis(after_ms), None)
+    }
+
+    fn set_interval(&mut self, every_ms: u64) -> u64 {
+        let every = Duration::from_millis(every_ms).max(MIN_INTERVAL);
+        self.timers.add(every, Some(every))
+    }
+
+    fn cancel_timer(&mut self, id: u64) {
+        self.timers.timers.remove(&id);
+    }
+}
+
+impl host::Host for PluginState {
+    fn log(&mut self, level: host::LogLevel, message: String) {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.log.at).as_secs_f64();
+        self.log.at = now;
+        self.log.tokens = (self.log.tokens + elapsed * LOG_RATE).min(LOG_BURST);
+        let message = truncate(message);
+        if level == host::LogLevel::Error {
+            self.last_error = Some(message.clone());
+        }
+        if self.log.tokens < 1.0 {
+            self.log.suppressed += 1;
+            self.counters.logs_suppressed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.log.tokens -= 1.0;
+        self.counters.logs.fetch_add(1, Ordering::Relaxed);
+        if self.log.suppressed > 0 {
+            tracing::warn!(plugin = %self.slot.name, "{} log lines suppressed by the rate limit", self.log.suppressed);
+            self.log.suppressed = 0;
+        }
+        let name = &self.slot.name;
+        match level {
+            host::LogLevel::Trace => tracing::trace!(plugin = %name, "{message}"),
+            host::LogLevel::Debug => tracing::debug!(plugin = %name, "{message}"),
+            host::LogLevel::Info => tracing::info!(plugin = %name, "{message}"),
+            host::LogLevel::Warn => tracing::warn!(plugin = %name, "{message}"),
+            host::LogLevel::Error => tracing::error!(plugin = %name, "{message}"),
+        }
+        if matches!(level, host::LogLevel::Info | host::LogLevel::Warn | host::LogLevel::Error) {
+            self.hub.record(name, format!("log: {message}"));
+        }
+    }
+
+    fn now(&mut self) -> i64 {
+        now_ms()
+    }
+}

@@ -1,0 +1,145 @@
+//! One live instance of a plugin: a wasmtime `Store` and the component's exports, with CPU
+//! and memory limits armed on every call and traps turned into a typed [`Fault`].
+
+use super::bindings::{Strategy, wit};
+use super::host_api::PluginState;
+use super::limits::Limits;
+use super::runtime::{Compiled, Mode};
+use wasmtime::{Store, StoreLimitsBuilder, Trap};
+
+/// Why an instance stopped serving. After any of these the instance is dead (wasmtime refuses
+/// to enter a store that trapped) and must be dropped.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Fault {
+    /// A call ran past its wall-clock deadline.
+    #[error("exceeded its CPU deadline of {0} ms")]
+    Deadline(u64),
+    /// A call used up its fuel (deterministic mode).
+    #[error("ran out of fuel ({0} units per call)")]
+    OutOfFuel(u64),
+    /// The instance asked for more memory than its cap.
+    #[error("exceeded its memory cap of {0} MiB")]
+    OutOfMemory(u64),
+    /// Unbounded recursion.
+    #[error("overflowed its stack")]
+    StackOverflow,
+    /// The guest panicked or aborted.
+    #[error("panicked: {0}")]
+    Panic(String),
+    /// Any other trap.
+    #[error("trapped: {0}")]
+    Trap(String),
+    /// `init` or `restore` returned an error.
+    #[error("refused to start: {0}")]
+    Refused(String),
+    /// The component could not be instantiated.
+    #[error("could not be instantiated: {0}")]
+    Instantiate(String),
+}
+
+/// A running instance.
+pub struct Instance {
+    store: Store<PluginState>,
+    bindings: Strategy,
+    limits: Limits,
+    mode: Mode,
+}
+
+impl Instance {
+    /// Instantiates `compiled` with fresh state (does not call `init`).
+    pub fn new(compiled: &Compiled, mut state: PluginState, limits: Limits, mode: Mode) -> Result<Self, Fault> {
+        state.limits = StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes())
+            .instances(32)
+            .tables(64)
+            .memories(8)
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = Store::new(compiled.pre.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        let mut this_limits = limits;
+        // Instantiation can run guest code too (start functions): arm the limits first.
+        arm(&mut store, &mut this_limits, mode);
+        let bindings = compiled.pre.instantiate(&mut store).map_err(|e| classify(e, &store, &limits, mode))?;
+        Ok(Self { store, bindings, limits, mode })
+    }
+
+    fn arm(&mut self) {
+        arm(&mut self.store, &mut self.limits, self.mode);
+    }
+
+    fn fault(&self, e: wasmtime::Error) -> Fault {
+        classify(e, &self.store, &self.limits, self.mode)
+    }
+
+    /// Calls `init(config)`.
+    pub fn init(&mut self, config: &str) -> Result<(), Fault> {
+        self.arm();
+        match self.bindings.call_init(&mut self.store, config) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(Fault::Refused(message)),
+            Err(e) => Err(self.fault(e)),
+        }
+    }
+
+    /// Delivers a batch of events.
+    pub fn on_events(&mut self, events: &[wit::Event]) -> Result<(), Fault> {
+        self.arm();
+        self.bindings.call_on_events(&mut self.store, events).map_err(|e| self.fault(e))
+    }
+
+    /// Asks for the state to hand over.
+    pub fn snapshot(&mut self) -> Result<Vec<u8>, Fault> {
+        self.arm();
+        self.bindings.call_snapshot(&mut self.store).map_err(|e| self.fault(e))
+    }
+
+    /// Hands over the previous instance's state.
+    pub fn restore(&mut self, state: &[u8]) -> Result<(), Fault> {
+        self.arm();
+        match self.bindings.call_restore(&mut self.store, state) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(Fault::Refused(message)),
+            Err(e) => Err(self.fault(e)),
+        }
+    }
+
+    /// The plugin's state in the store (timers, counters).
+    pub fn state_mut(&mut self) -> &mut PluginState {
+        self.store.data_mut()
+    }
+}
+
+fn arm(store: &mut Store<PluginState>, limits: &mut Limits, mode: Mode) {
+    match mode {
+        Mode::Live => store.set_epoch_deadline(limits.deadline_ms.max(1)),
+        Mode::Deterministic => {
+            // Fuel makes it deterministic; the epoch deadline stays as a generous backstop.
+            store.set_epoch_deadline(limits.deadline_ms.max(1).saturating_mul(100));
+            if let Err(e) = store.set_fuel(limits.fuel) {
+                tracing::error!(error = %e, "fuel is not enabled on this engine");
+            }
+        }
+    }
+}
+
+fn classify(e: wasmtime::Error, store: &Store<PluginState>, limits: &Limits, mode: Mode) -> Fault {
+    let text = format!("{e:#}");
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => {
+            Fault::Deadline(if mode == Mode::Live { limits.deadline_ms } else { limits.deadline_ms * 100 })
+        }
+        Some(Trap::OutOfFuel) => Fault::OutOfFuel(limits.fuel),
+        Some(Trap::StackOverflow) => Fault::StackOverflow,
+        Some(Trap::UnreachableCodeReached) => {
+            Fault::Panic(store.data().last_error.clone().unwrap_or_else(|| "wasm `unreachable` (abort)".into()))
+        }
+        _ if text.contains("growing memory") || text.contains("memory minimum size") => {
+            Fault::OutOfMemory(limits.memory_mib)
+        }
+        Some(_) => Fault::Trap(text),
+        None if text.contains("instantiat") => Fault::Instantiate(text),
+        None => Fault::Trap(text),
+    }
+}

@@ -1,0 +1,217 @@
+//! The wasmtime side: one engine per host, an epoch ticker, the compiled-component cache, and
+//! the check that a component imports nothing beyond the contract.
+
+use super::bindings::StrategyPre;
+use super::host_api::PluginState;
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+/// The WIT package every plugin must be built against.
+pub const WIT_PACKAGE: &str = "tradebox:strategy";
+/// The contract version this host serves (semver: any 0.1.x plugin).
+pub const WIT_VERSION: &str = "0.1.0";
+/// Interfaces of the package a plugin may import.
+const INTERFACES: &[&str] = &["types", "orders", "views", "feeds", "timers", "host"];
+
+/// How CPU is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Wall-clock deadline per call (epoch interruption).
+    #[default]
+    Live,
+    /// Fuel per call: the same input stops at the same instruction every run (backtests).
+    Deterministic,
+}
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Not a valid component (or a core module).
+    #[error("not a valid wasm component: {0}")]
+    Invalid(String),
+    /// Imports something outside the contract.
+    #[error(
+        "plugin imports {0}, which the tradebox:strategy contract does not provide; plugins get no \
+         ambient authority (no files, network, environment or clocks). Build it for \
+         wasm32-unknown-unknown with tradebox-sdk"
+    )]
+    ForbiddenImports(String),
+    /// Built for a contract version this host does not serve.
+    #[error("plugin was built for {found}; this host serves {WIT_PACKAGE}@0.1.x ({WIT_VERSION})")]
+    Version {
+        /// What the plugin imports.
+        found: String,
+    },
+    /// Exports do not match the contract.
+    #[error("plugin does not match the tradebox:strategy world: {0}")]
+    Link(String),
+    /// Reading or writing the cache failed.
+    #[error("component cache: {0}")]
+    Cache(String),
+}
+
+/// The shared wasmtime engine and everything compiled with it.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    mode: Mode,
+    cache_dir: Option<PathBuf>,
+    engine_key: String,
+    ticking: Arc<AtomicBool>,
+}
+
+/// A compiled, checked plugin, ready to instantiate many times.
+#[derive(Clone)]
+pub struct Compiled {
+    /// Pre-linked instance template.
+    pub pre: StrategyPre<PluginState>,
+    /// sha256 of the component bytes, hex.
+    pub hash: String,
+    /// True when it came from the on-disk cache.
+    pub from_cache: bool,
+}
+
+impl Runtime {
+    /// An engine for `mode`, caching compiled components in `cache_dir` (none: no cache).
+    pub fn new(mode: Mode, cache_dir: Option<PathBuf>) -> anyhow::Result<Arc<Self>> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.consume_fuel(mode == Mode::Deterministic);
+        // Room for deep but legitimate recursion; beyond it a plugin traps with a stack overflow.
+        config.max_wasm_stack(1 << 20);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        super::bindings::Strategy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        let engine_key = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut h);
+            format!("{:016x}", h.finish())
+        };
+        let ticking = Arc::new(AtomicBool::new(true));
+        {
+            // One ticker for all plugins: a call's deadline is a number of 1 ms ticks.
+            let engine = engine.clone();
+            let ticking = ticking.clone();
+            std::thread::Builder::new().name("wasm-epoch".into()).spawn(move || {
+                while ticking.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(1));
+                    engine.increment_epoch();
+                }
+            })?;
+        }
+        Ok(Arc::new(Self { engine, linker, mode, cache_dir, engine_key, ticking }))
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// CPU mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Compiles (or loads from cache), checks imports, and pre-links a component.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, LoadError> {
+        let hash = hex::encode(Sha256::digest(bytes));
+        let (component, from_cache) = self.component(bytes, &hash)?;
+        check_imports(&self.engine, &component)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = StrategyPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        Ok(Compiled { pre, hash, from_cache })
+    }
+
+    fn cache_path(&self, hash: &str) -> Option<PathBuf> {
+        self.cache_dir.as_ref().map(|d| d.join(format!("{hash}-{}.cwasm", self.engine_key)))
+    }
+
+    fn component(&self, bytes: &[u8], hash: &str) -> Result<(Component, bool), LoadError> {
+        if let Some(path) = self.cache_path(hash)
+            && path.exists()
+        {
+            match deserialize(&self.engine, &path) {
+                Ok(c) => return Ok((c, true)),
+                // A stale or damaged entry: compile again and overwrite it.
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unusable cache entry"),
+            }
+        }
+        if wasmparser_is_core_module(bytes) {
+            return Err(LoadError::Invalid(
+                "this is a core wasm module, not a component; turn it into a component (cargo xtask plugins does)"
+                    .into(),
+            ));
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        if let Some(path) = self.cache_path(hash) {
+            write_cache(&path, &component).map_err(|e| LoadError::Cache(format!("{}: {e}", path.display())))?;
+        }
+        Ok((component, false))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticking.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Core modules start with version 1 after the magic; components use a different layer byte.
+fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
+    // SAFETY: the file was written by `write_cache` from `Component::serialize` of an engine
+    // with the same compatibility hash (it is part of the file name), into a directory the
+    // host owns. wasmtime still checks the header and version before using it.
+    Ok(unsafe { Component::deserialize_file(engine, path) }?)
+}
+
+fn write_cache(path: &Path, component: &Component) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let bytes = component.serialize()?;
+    // Write then rename, so a concurrent reader never sees half a file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Refuses any import outside `tradebox:strategy@0.1.x`, naming each one.
+pub fn check_imports(engine: &Engine, component: &Component) -> Result<(), LoadError> {
+    let mut foreign = Vec::new();
+    for (name, _) in component.component_type().imports(engine) {
+        let (path, version) = name.split_once('@').unwrap_or((name, ""));
+        let Some(interface) = path.strip_prefix(WIT_PACKAGE).and_then(|r| r.strip_prefix('/')) else {
+            foreign.push(format!("`{name}`"));
+            continue;
+        };
+        if !version.starts_with("0.1.") {
+            return Err(LoadError::Version { found: format!("{WIT_PACKAGE}@{version}") });
+        }
+        if !INTERFACES.contains(&interface) {
+            foreign.push(format!("`{name}`"));
+        }
+    }
+    if foreign.is_empty() { Ok(()) } else { Err(LoadError::ForbiddenImports(foreign.join(", "))) }
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/tradebox` or `~/.cache/tradebox`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("tradebox").join("components"))
+}

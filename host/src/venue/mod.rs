@@ -1,0 +1,349 @@
+//! Venues: where orders go and where market data and fills come from.
+//!
+//! The [`Venue`] trait is what the engine talks to. Requests return an acknowledgement only;
+//! every change of state (order status, fills, balances, positions, market data) arrives on the
+//! venue's event stream, as it does on OKX (REST ack, then WebSocket pushes). Implementations:
+//! the in-process simulated venue ([`sim`]) and, later, OKX.
+
+pub mod sim;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// Host-wide numeric handle of an instrument (the WIT `instrument-id`).
+pub type InstrumentId = u32;
+
+/// What kind of instrument: decides how sizes and positions are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstrumentKind {
+    /// Sizes in base currency; fills move balances.
+    Spot,
+    /// Perpetual swap: sizes in contracts; fills move a position.
+    Swap,
+}
+
+/// An instrument's trading rules, exact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstrumentSpec {
+    /// Host handle.
+    pub id: InstrumentId,
+    /// Exchange symbol, e.g. `BTC-USDT`.
+    pub symbol: String,
+    /// Spot or swap.
+    pub kind: InstrumentKind,
+    /// Base currency.
+    pub base: String,
+    /// Quote (and, for swaps, settlement) currency.
+    pub quote: String,
+    /// Price increment.
+    pub tick_size: Decimal,
+    /// Size increment (base for spot, contracts for swaps).
+    pub lot_size: Decimal,
+    /// Smallest order size.
+    pub min_size: Decimal,
+    /// Base currency per contract (1 for spot).
+    pub contract_value: Decimal,
+}
+
+/// Order side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Buy.
+    Buy,
+    /// Sell.
+    Sell,
+}
+
+impl Side {
+    /// +1 for buys, -1 for sells.
+    pub fn sign(self) -> Decimal {
+        match self {
+            Side::Buy => Decimal::ONE,
+            Side::Sell => Decimal::NEGATIVE_ONE,
+        }
+    }
+}
+
+/// Order type, as OKX names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderKind {
+    /// Rests until filled or cancelled.
+    Limit,
+    /// Takes liquidity at any price; the rest is cancelled.
+    Market,
+    /// Cancelled instead of taking liquidity.
+    PostOnly,
+    /// Immediate or cancel.
+    Ioc,
+    /// Fill or kill.
+    Fok,
+}
+
+/// A normalised order ready for the venue: exact, on tick and lot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewOrder {
+    /// Host-minted client order id (1-32 ASCII alphanumerics).
+    pub client_id: String,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Side.
+    pub side: Side,
+    /// Type.
+    pub kind: OrderKind,
+    /// Limit price; `None` for market orders.
+    pub price: Option<Decimal>,
+    /// Total size.
+    pub size: Decimal,
+    /// Only reduce a position (swaps).
+    pub reduce_only: bool,
+}
+
+/// Order status, as OKX reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Resting, nothing filled.
+    Live,
+    /// Resting, partly filled.
+    PartiallyFilled,
+    /// Completely filled.
+    Filled,
+    /// Cancelled (by request, by IOC/FOK/post-only rules, or by the venue).
+    Canceled,
+    /// Refused by the venue.
+    Rejected,
+}
+
+impl OrderStatus {
+    /// True when no further change can happen.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, OrderStatus::Filled | OrderStatus::Canceled | OrderStatus::Rejected)
+    }
+}
+
+/// The whole current state of an order, pushed on every change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderReport {
+    /// Client order id.
+    pub client_id: String,
+    /// Venue order id.
+    pub venue_id: String,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Side.
+    pub side: Side,
+    /// Type.
+    pub kind: OrderKind,
+    /// Limit price (`None` for market orders).
+    pub price: Option<Decimal>,
+    /// Total size (after amends).
+    pub size: Decimal,
+    /// Cumulative filled size.
+    pub filled: Decimal,
+    /// Average fill price, when anything filled.
+    pub avg_price: Option<Decimal>,
+    /// Status.
+    pub status: OrderStatus,
+    /// Why it was rejected or cancelled by the venue (`"51008: ..."`), if it was.
+    pub reason: Option<String>,
+    /// Venue time of the change, ms.
+    pub ts_ms: i64,
+}
+
+/// Maker or taker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Liquidity {
+    /// The order was resting.
+    Maker,
+    /// The order took liquidity.
+    Taker,
+}
+
+/// One execution of one of our orders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FillReport {
+    /// Client order id of our order.
+    pub client_id: String,
+    /// Venue trade id.
+    pub trade_id: String,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Our side.
+    pub side: Side,
+    /// Execution price.
+    pub price: Decimal,
+    /// Executed size.
+    pub size: Decimal,
+    /// Fee charged (positive) or rebate (negative).
+    pub fee: Decimal,
+    /// Fee currency.
+    pub fee_currency: String,
+    /// Maker or taker.
+    pub liquidity: Liquidity,
+    /// Venue time, ms.
+    pub ts_ms: i64,
+}
+
+/// An account balance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BalanceReport {
+    /// Currency.
+    pub currency: String,
+    /// Total equity in the currency.
+    pub total: Decimal,
+    /// Free to use.
+    pub available: Decimal,
+    /// Reserved by open orders (and margin).
+    pub frozen: Decimal,
+}
+
+/// The account's position in a derivative.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PositionReport {
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Signed size in contracts.
+    pub size: Decimal,
+    /// Average entry price (0 when flat).
+    pub avg_price: Decimal,
+}
+
+/// Public market data. Prices are floats here: they are information for strategies, never
+/// sent back to a venue without normalisation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MarketEvent {
+    /// Best bid/ask and last trade.
+    Ticker {
+        /// Instrument.
+        instrument: InstrumentId,
+        /// Venue time, ms.
+        ts_ms: i64,
+        /// Best bid.
+        bid: f64,
+        /// Size at the best bid.
+        bid_size: f64,
+        /// Best ask.
+        ask: f64,
+        /// Size at the best ask.
+        ask_size: f64,
+        /// Last trade price.
+        last: f64,
+    },
+    /// Top levels of the book, best first.
+    Book {
+        /// Instrument.
+        instrument: InstrumentId,
+        /// Venue time, ms.
+        ts_ms: i64,
+        /// (price, size), best first.
+        bids: Vec<(f64, f64)>,
+        /// (price, size), best first.
+        asks: Vec<(f64, f64)>,
+    },
+    /// A public trade.
+    Trade {
+        /// Instrument.
+        instrument: InstrumentId,
+        /// Venue time, ms.
+        ts_ms: i64,
+        /// Price.
+        price: f64,
+        /// Size.
+        size: f64,
+        /// Aggressor side.
+        taker_side: Side,
+    },
+}
+
+impl MarketEvent {
+    /// The instrument the event is about.
+    pub fn instrument(&self) -> InstrumentId {
+        match self {
+            MarketEvent::Ticker { instrument, .. }
+            | MarketEvent::Book { instrument, .. }
+            | MarketEvent::Trade { instrument, .. } => *instrument,
+        }
+    }
+}
+
+/// Everything a venue reports, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VenueEvent {
+    /// Public market data.
+    Market(MarketEvent),
+    /// One of our orders changed.
+    Order(OrderReport),
+    /// One of our orders executed.
+    Fill(FillReport),
+    /// A balance changed.
+    Balance(BalanceReport),
+    /// A position changed.
+    Position(PositionReport),
+    /// A link went down or came back.
+    Connectivity {
+        /// Which link.
+        link: String,
+        /// Up or down.
+        connected: bool,
+        /// What happened.
+        detail: String,
+    },
+}
+
+/// Why a venue refused a request. Codes are OKX's, so the same handling works everywhere.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum VenueError {
+    /// The venue refused the request (OKX `sCode`/`sMsg`).
+    #[error("venue refused ({code}): {message}")]
+    Rejected {
+        /// OKX error code, e.g. `51008`.
+        code: String,
+        /// OKX message.
+        message: String,
+    },
+    /// The venue could not be reached or did not answer; the outcome is unknown.
+    #[error("venue unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// An acknowledgement of an accepted order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceAck {
+    /// Venue order id.
+    pub venue_id: String,
+}
+
+/// A trading venue. Requests answer with an acknowledgement; state arrives on the event stream
+/// handed out by [`Venue::take_events`].
+#[async_trait::async_trait]
+pub trait Venue: Send + Sync + 'static {
+    /// Name for logs (`sim`, `okx-demo`, `okx-live`).
+    fn name(&self) -> &str;
+    /// Every instrument the venue trades, with host handles.
+    fn instruments(&self) -> Vec<InstrumentSpec>;
+    /// The event stream. Returns `None` after the first call: there is one consumer.
+    fn take_events(&self) -> Option<mpsc::UnboundedReceiver<VenueEvent>>;
+    /// Places an order.
+    async fn place(&self, order: NewOrder) -> Result<PlaceAck, VenueError>;
+    /// Cancels an order by client id.
+    async fn cancel(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError>;
+    /// Amends price and/or total size.
+    async fn amend(
+        &self,
+        instrument: InstrumentId,
+        client_id: &str,
+        new_price: Option<Decimal>,
+        new_size: Option<Decimal>,
+    ) -> Result<(), VenueError>;
+    /// Every open order of the account.
+    async fn open_orders(&self) -> Result<Vec<OrderReport>, VenueError>;
+    /// Every balance of the account.
+    async fn balances(&self) -> Result<Vec<BalanceReport>, VenueError>;
+    /// Every non-zero position of the account.
+    async fn positions(&self) -> Result<Vec<PositionReport>, VenueError>;
+}

@@ -1,0 +1,74 @@
+//! A hostile plugin used by the host's containment tests. Its config is one word naming the
+//! misbehaviour, triggered by the first ticker it receives (so `init` succeeds and the host has
+//! to contain it while it is serving):
+//!
+//! - `spin`: an infinite loop;
+//! - `memory-bomb`: allocates (and touches) memory until the host refuses more;
+//! - `panic`: panics;
+//! - `recursion`: unbounded recursion until the wasm stack overflows;
+//! - `log-flood`: logs two thousand 4 KiB lines per batch;
+//! - `order-spam`: tries to place a thousand orders per batch.
+
+use tradebox_sdk::log;
+use tradebox_sdk::prelude::*;
+
+struct Misbehave {
+    mode: String,
+    sink: Vec<Vec<u8>>,
+}
+
+#[inline(never)]
+fn recurse(depth: u64, trail: &mut [u64; 16]) -> u64 {
+    trail[(depth % 16) as usize] = depth;
+    // Never true in practice; it only keeps the recursion formally conditional.
+    if std::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
+    // The volatile read keeps the frame from being turned into a loop.
+    let mut local = [depth; 32];
+    local[0] = std::hint::black_box(local[(depth % 32) as usize]);
+    recurse(depth + 1, trail) + local[0]
+}
+
+impl Strategy for Misbehave {
+    fn init(config: &str) -> Result<Self, String> {
+        let mode = config.trim().trim_matches('"').to_string();
+        let instrument = views::find_instrument("BTC-USDT").ok_or("BTC-USDT not granted")?;
+        feeds::subscribe(instrument.id, Channel::Ticker).map_err(|d| d.message)?;
+        Ok(Misbehave { mode, sink: Vec::new() })
+    }
+
+    fn on_ticker(&mut self, ticker: &Ticker) {
+        match self.mode.as_str() {
+            "spin" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "memory-bomb" => loop {
+                let chunk = vec![0xA5u8; 1 << 20];
+                self.sink.push(std::hint::black_box(chunk));
+            },
+            "panic" => panic!("misbehave: deliberate panic on ticker at {}", ticker.ts),
+            "recursion" => {
+                let mut trail = [0u64; 16];
+                let _ = std::hint::black_box(recurse(0, &mut trail));
+            }
+            "log-flood" => {
+                let line = "x".repeat(4096);
+                for i in 0..2_000 {
+                    log::log(log::LogLevel::Error, &format!("{i} {line}"));
+                }
+            }
+            "order-spam" => {
+                for _ in 0..1000 {
+                    let _ = orders::place(OrderRequest::limit(ticker.instrument, Side::Buy, ticker.bid * 0.5, 0.001));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+export_strategy!(Misbehave);

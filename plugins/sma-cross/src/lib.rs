@@ -1,0 +1,183 @@
+//! Moving-average crossover on the mid price.
+//!
+//! Config (JSON, every field optional):
+//! `{"symbol": "BTC-USDT", "fast": 10, "slow": 30, "size": 0.001}`.
+//! Goes long `size` when the fast SMA crosses above the slow one and closes the position when it
+//! crosses back below. Sends at most one order at a time.
+
+use serde::{Deserialize, Serialize};
+use tradebox_sdk::Sma;
+
+/// The direction of a crossover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cross {
+    /// Fast moved above slow.
+    Up,
+    /// Fast moved below slow.
+    Down,
+}
+
+/// The pure signal: two SMAs and which one was on top. Kept free of host calls so the
+/// benchmark can run the identical logic natively.
+#[derive(Debug, Clone)]
+pub struct Signal {
+    fast: Sma,
+    slow: Sma,
+    fast_above: Option<bool>,
+}
+
+impl Signal {
+    /// A signal over `fast` and `slow` periods.
+    pub fn new(fast: usize, slow: usize) -> Self {
+        Self { fast: Sma::new(fast), slow: Sma::new(slow), fast_above: None }
+    }
+
+    /// Feeds a price; returns a crossover when one happens.
+    pub fn update(&mut self, price: f64) -> Option<Cross> {
+        let fast = self.fast.update(price);
+        let slow = self.slow.update(price)?;
+        let above = fast? > slow;
+        let previous = self.fast_above.replace(above)?;
+        match (previous, above) {
+            (false, true) => Some(Cross::Up),
+            (true, false) => Some(Cross::Down),
+            _ => None,
+        }
+    }
+}
+
+/// Plugin configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Instrument symbol.
+    pub symbol: String,
+    /// Fast SMA period.
+    pub fast: usize,
+    /// Slow SMA period.
+    pub slow: usize,
+    /// Order size; 0 means ten times the instrument's minimum.
+    pub size: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { symbol: "BTC-USDT".into(), fast: 10, slow: 30, size: 0.0 }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod plugin {
+    use super::*;
+    use tradebox_sdk::prelude::*;
+
+    /// What survives a hot reload: the recent prices that fill both windows.
+    #[derive(Serialize, Deserialize)]
+    struct Saved {
+        prices: Vec<f64>,
+    }
+
+    struct SmaCross {
+        instrument: InstrumentId,
+        size: f64,
+        signal: Signal,
+        recent: std::collections::VecDeque<f64>,
+        slow: usize,
+        working: Option<String>,
+        fast: usize,
+    }
+
+    impl Strategy for SmaCross {
+        fn init(config: &str) -> Result<Self, String> {
+            let config: Config = serde_json::from_str(config).map_err(|e| format!("config: {e}"))?;
+            if config.fast == 0 || config.fast >= config.slow {
+                return Err(format!("config: need 0 < fast < slow, got {} and {}", config.fast, config.slow));
+            }
+            let instrument = views::find_instrument(&config.symbol)
+                .ok_or_else(|| format!("instrument {} is unknown or not granted", config.symbol))?;
+            feeds::subscribe(instrument.id, Channel::Ticker).map_err(|d| d.message)?;
+            let size = if config.size > 0.0 { config.size } else { instrument.min_size * 10.0 };
+            info!("sma-cross on {} fast {} slow {} size {}", config.symbol, config.fast, config.slow, size);
+            Ok(SmaCross {
+                instrument: instrument.id,
+                size,
+                signal: Signal::new(config.fast, config.slow),
+                recent: Default::default(),
+                slow: config.slow,
+                working: None,
+                fast: config.fast,
+            })
+        }
+
+        fn on_ticker(&mut self, ticker: &Ticker) {
+            if ticker.instrument != self.instrument || ticker.bid <= 0.0 || ticker.ask <= 0.0 {
+                return;
+            }
+            let mid = (ticker.bid + ticker.ask) / 2.0;
+            self.recent.push_back(mid);
+            if self.recent.len() > self.slow {
+                self.recent.pop_front();
+            }
+            let Some(cross) = self.signal.update(mid) else { return };
+            if self.working.is_some() {
+                return;
+            }
+            let held = position_size(self.instrument);
+            let request = match cross {
+                Cross::Up if held <= 0.0 => OrderRequest::market(self.instrument, Side::Buy, self.size),
+                Cross::Down if held > 0.0 => OrderRequest::market(self.instrument, Side::Sell, held).reduce_only(),
+                _ => return,
+            };
+            match orders::place(request) {
+                Ok(id) => self.working = Some(id),
+                Err(denial) => warn!("order denied: {} {}", denial.code, denial.message),
+            }
+        }
+
+        fn on_order(&mut self, order: &OrderUpdate) {
+            let done = matches!(order.state, OrderState::Filled | OrderState::Canceled | OrderState::Rejected);
+            if done && self.working.as_deref() == Some(order.client_order_id.as_str()) {
+                self.working = None;
+            }
+        }
+
+        fn on_risk_denied(&mut self, denial: &RiskDenial) {
+            if denial.client_order_id.is_some() && denial.client_order_id == self.working {
+                self.working = None;
+            }
+        }
+
+        fn snapshot(&self) -> Vec<u8> {
+            serde_json::to_vec(&Saved { prices: self.recent.iter().copied().collect() }).unwrap_or_default()
+        }
+
+        fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+            let saved: Saved = serde_json::from_slice(state).map_err(|e| format!("restore: {e}"))?;
+            self.signal = Signal::new(self.fast, self.slow);
+            self.recent.clear();
+            for price in saved.prices {
+                self.recent.push_back(price);
+                self.signal.update(price);
+            }
+            Ok(())
+        }
+    }
+
+    export_strategy!(SmaCross);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_reports_each_crossing_once() {
+        let mut s = Signal::new(2, 4);
+        let falling = [10.0, 9.0, 8.0, 7.0, 6.0];
+        assert!(falling.iter().all(|p| s.update(*p).is_none()));
+        let crosses: Vec<_> = [8.0, 10.0, 12.0, 14.0].iter().filter_map(|p| s.update(*p)).collect();
+        assert_eq!(crosses, vec![Cross::Up]);
+        let crosses: Vec<_> = [6.0, 4.0, 2.0].iter().filter_map(|p| s.update(*p)).collect();
+        assert_eq!(crosses, vec![Cross::Down]);
+    }
+}

@@ -1,0 +1,75 @@
+//! The `Strategy` trait and the event dispatcher behind `export_strategy!`.
+
+use crate::{
+    Balance, Book, Candle, Connectivity, Event, Fill, OrderUpdate, Position, RiskDenial, Ticker, TimerFired, Trade,
+    TradingStateChange,
+};
+
+/// A trading strategy: a plain struct that reacts to events.
+///
+/// Every handler has an empty default, so a strategy implements only what it uses. Handlers
+/// run one at a time and should return quickly: the host gives each batch a CPU deadline and
+/// kills an instance that overruns it.
+pub trait Strategy: Sized + 'static {
+    /// Builds the strategy from its config (a JSON object as text, `{}` when none). Subscribe
+    /// to market data and set timers here. An `Err` refuses the load with that message.
+    fn init(config: &str) -> Result<Self, String>;
+
+    /// Best bid/ask and last price changed.
+    fn on_ticker(&mut self, _ticker: &Ticker) {}
+    /// A new top-of-book snapshot.
+    fn on_book(&mut self, _book: &Book) {}
+    /// A public trade.
+    fn on_trade(&mut self, _trade: &Trade) {}
+    /// A candle update.
+    fn on_candle(&mut self, _candle: &Candle) {}
+    /// One of this plugin's orders changed state.
+    fn on_order(&mut self, _order: &OrderUpdate) {}
+    /// One of this plugin's orders filled (partly or fully).
+    fn on_fill(&mut self, _fill: &Fill) {}
+    /// This plugin's position changed.
+    fn on_position(&mut self, _position: &Position) {}
+    /// An account balance changed.
+    fn on_balance(&mut self, _balance: &Balance) {}
+    /// A timer set through [`crate::timers`] fired.
+    fn on_timer(&mut self, _timer: &TimerFired) {}
+    /// An intent was refused after it had been accepted.
+    fn on_risk_denied(&mut self, _denial: &RiskDenial) {}
+    /// A link to the venue went down or came back.
+    fn on_connectivity(&mut self, _change: &Connectivity) {}
+    /// The plugin's or the account's trading state changed.
+    fn on_trading_state(&mut self, _change: &TradingStateChange) {}
+    /// Called after each batch, once every event in it has been handled: the place to act
+    /// on the newest state instead of on every tick.
+    fn on_batch_end(&mut self) {}
+
+    /// State to hand over to the next version on hot reload.
+    fn snapshot(&self) -> Vec<u8> {
+        Vec::new()
+    }
+    /// Takes over the state of the previous version (after `init`).
+    fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Routes a batch of events to the strategy's handlers, in order.
+pub fn dispatch<S: Strategy>(strategy: &mut S, events: Vec<Event>) {
+    for event in &events {
+        match event {
+            Event::Ticker(e) => strategy.on_ticker(e),
+            Event::Book(e) => strategy.on_book(e),
+            Event::Trade(e) => strategy.on_trade(e),
+            Event::Candle(e) => strategy.on_candle(e),
+            Event::Order(e) => strategy.on_order(e),
+            Event::Fill(e) => strategy.on_fill(e),
+            Event::Position(e) => strategy.on_position(e),
+            Event::Balance(e) => strategy.on_balance(e),
+            Event::Timer(e) => strategy.on_timer(e),
+            Event::RiskDenied(e) => strategy.on_risk_denied(e),
+            Event::Connectivity(e) => strategy.on_connectivity(e),
+            Event::TradingState(e) => strategy.on_trading_state(e),
+        }
+    }
+    strategy.on_batch_end();
+}

@@ -1,0 +1,93 @@
+//! Hostile plugins are contained: each misbehaviour kills only its own instance (or is
+//! throttled), is reported with its cause, and a well-behaved plugin beside it keeps trading.
+
+use std::time::Duration;
+use tradebox::plugin::{Mode, RunState};
+use tradebox_e2e::{TestHost, spec};
+
+const WAIT: Duration = Duration::from_secs(60);
+const MM: &str = r#"{"symbol":"ETH-USDT","spread_bps":4,"size":0.5,"max_inventory":2}"#;
+
+/// Loads the market maker and a hostile plugin, waits until the hostile one is disabled, then
+/// checks the market maker is still running and still sending orders.
+async fn contained(mode: &str, expected_error: &str, host_mode: Mode) {
+    let t = TestHost::new(host_mode).await;
+    t.load(spec("mm", "market-maker", MM, &["ETH-USDT"])).await.expect("market maker loads");
+    t.load(spec("hostile", "misbehave", &format!("\"{mode}\""), &["BTC-USDT"])).await.expect("hostile plugin loads");
+
+    t.drive_until("the hostile plugin to be disabled", WAIT, |t| t.report("hostile").state == RunState::Disabled).await;
+    let hostile = t.report("hostile");
+    assert_eq!(hostile.failures, 2, "one restart, then disabled: {hostile:?}");
+    let error = hostile.last_error.clone().unwrap_or_default();
+    assert!(error.contains(expected_error), "expected {expected_error:?} in {error:?}");
+
+    let before = t.report("mm").orders_sent;
+    t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
+    let mm = t.report("mm");
+    assert_eq!(mm.state, RunState::Running);
+    assert_eq!(mm.failures, 0);
+    t.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_hits_the_deadline() {
+    contained("spin", "CPU deadline", Mode::Live).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_runs_out_of_fuel_in_deterministic_mode() {
+    contained("spin", "ran out of fuel", Mode::Deterministic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bomb_hits_the_cap() {
+    contained("memory-bomb", "memory cap of 32 MiB", Mode::Live).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_is_reported_with_its_message() {
+    contained("panic", "deliberate panic on ticker", Mode::Live).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_recursion_overflows_only_its_own_stack() {
+    contained("recursion", "overflowed its stack", Mode::Live).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_flood_is_throttled_not_fatal() {
+    let t = TestHost::new(Mode::Live).await;
+    t.load(spec("mm", "market-maker", MM, &["ETH-USDT"])).await.expect("market maker loads");
+    t.load(spec("flood", "misbehave", "\"log-flood\"", &["BTC-USDT"])).await.expect("flood loads");
+    t.drive_until("log lines to be suppressed", WAIT, |t| t.report("flood").logs_suppressed >= 5_000).await;
+    let flood = t.report("flood");
+    assert_eq!(flood.state, RunState::Running, "throttled, not killed: {flood:?}");
+    let before = t.report("mm").orders_sent;
+    t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
+    t.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_spam_is_rate_limited() {
+    let t = TestHost::new(Mode::Live).await;
+    t.load(spec("spam", "misbehave", "\"order-spam\"", &["BTC-USDT"])).await.expect("spam loads");
+    t.drive_until("spam to be denied", WAIT, |t| t.report("spam").denied >= 1000).await;
+    let spam = t.report("spam");
+    // 20 orders per second by default: whatever got through is bounded by elapsed seconds.
+    assert!(spam.orders_sent <= 20 * 60, "{spam:?}");
+    assert!(spam.orders_sent >= 1, "{spam:?}");
+    assert_eq!(spam.state, RunState::Running);
+    t.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasi_imports_are_refused_at_load_naming_them() {
+    let t = TestHost::new(Mode::Live).await;
+    let err = t.load(spec("snoop", "wasi-import", "{}", &["BTC-USDT"])).await.expect_err("must be refused");
+    let message = err.to_string();
+    for import in ["wasi:cli/environment", "wasi:filesystem/", "wasi:sockets/"] {
+        assert!(message.contains(import), "{import} not named in: {message}");
+    }
+    assert!(t.host.report().is_empty(), "nothing was registered");
+    t.host.shutdown().await;
+}
