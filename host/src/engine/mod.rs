@@ -603,3 +603,86 @@ impl Hub {
         self.commands.send(command).map_err(|_| Denial::new(DenialCode::Unavailable, "the host is shutting down"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::venue::InstrumentKind;
+
+    fn hub() -> (Arc<Hub>, mpsc::UnboundedReceiver<Command>) {
+        let spec = |id, symbol: &str| InstrumentSpec {
+            id,
+            symbol: symbol.into(),
+            kind: InstrumentKind::Spot,
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            tick_size: "0.1".parse().unwrap(),
+            lot_size: "0.0001".parse().unwrap(),
+            min_size: "0.001".parse().unwrap(),
+            contract_value: Decimal::ONE,
+        };
+        Hub::new(vec![spec(1, "BTC-USDT"), spec(2, "ETH-USDT")])
+    }
+
+    fn grants(symbols: &[&str]) -> Grants {
+        Grants { instruments: symbols.iter().map(|s| s.to_string()).collect(), order_kinds: vec![] }
+    }
+
+    #[test]
+    fn an_accepted_intent_is_normalised_tracked_and_queued() {
+        let (hub, mut rx) = hub();
+        let slot = hub.register("p", grants(&["BTC-*"]), RiskLimits::default());
+        let id = hub
+            .place(&slot, 1, Side::Buy, OrderKind::Limit, Some(100.0 + 0.30000000000000004), 0.01239, false)
+            .unwrap();
+        let Ok(Command::Place(order)) = rx.try_recv() else { panic!("nothing queued") };
+        assert_eq!(order.client_id, id);
+        assert_eq!(order.price.unwrap().to_string(), "100.3");
+        assert_eq!(order.size.to_string(), "0.0123");
+        assert_eq!(hub.open_orders(slot.id).len(), 1);
+    }
+
+    #[test]
+    fn refusals_carry_stable_codes_and_send_nothing() {
+        let (hub, mut rx) = hub();
+        let slot = hub.register("p", grants(&["BTC-USDT"]), RiskLimits { max_orders_per_sec: 2, ..Default::default() });
+        let place = |instrument, price: f64, size| {
+            hub.place(&slot, instrument, Side::Buy, OrderKind::Limit, Some(price), size, false)
+        };
+        assert_eq!(place(2, 100.0, 0.01).unwrap_err().code, DenialCode::NotPermitted);
+        assert_eq!(place(9, 100.0, 0.01).unwrap_err().code, DenialCode::UnknownInstrument);
+        assert_eq!(place(1, 100.0, 0.0001).unwrap_err().code, DenialCode::SizeBelowMinimum);
+        let too_big = place(1, 100_000.0, 10.0).unwrap_err();
+        assert_eq!(too_big.code, DenialCode::MaxNotionalExceeded);
+        assert_eq!(too_big.limit, Some(250_000.0));
+        assert!(rx.try_recv().is_err());
+        place(1, 100.0, 0.01).unwrap();
+        place(1, 100.0, 0.01).unwrap();
+        assert_eq!(place(1, 100.0, 0.01).unwrap_err().code, DenialCode::RateLimited);
+        let other = hub.register("q", grants(&["BTC-USDT"]), RiskLimits::default());
+        let theirs = hub.open_orders(slot.id)[0].client_id.clone();
+        assert_eq!(hub.cancel(&other, &theirs).unwrap_err().code, DenialCode::UnknownOrder);
+    }
+
+    #[test]
+    fn halted_refuses_new_orders_but_cancels_pass() {
+        let (hub, mut rx) = hub();
+        let slot = hub.register("p", grants(&["*"]), RiskLimits::default());
+        let id = hub.place(&slot, 1, Side::Sell, OrderKind::Limit, Some(100.0), 0.01, false).unwrap();
+        let _ = rx.try_recv();
+        hub.set_account_state(TradingState::Halted, "test");
+        let denial = hub.place(&slot, 1, Side::Buy, OrderKind::Limit, Some(100.0), 0.01, false).unwrap_err();
+        assert_eq!(denial.code, DenialCode::TradingHalted);
+        // The halt itself cancelled the open order.
+        assert!(matches!(rx.try_recv(), Ok(Command::Cancel { client_id, .. }) if client_id == id));
+        assert!(matches!(slot.mailbox.take(10, Some(Instant::now())).unwrap()[0], PluginEvent::TradingState { .. }));
+    }
+
+    #[test]
+    fn reduce_only_needs_a_position_to_reduce() {
+        let (hub, _rx) = hub();
+        let slot = hub.register("p", grants(&["*"]), RiskLimits::default());
+        let denial = hub.place(&slot, 1, Side::Sell, OrderKind::Market, None, 0.01, true).unwrap_err();
+        assert_eq!(denial.code, DenialCode::ReduceOnly);
+    }
+}
