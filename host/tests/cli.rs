@@ -1,0 +1,86 @@
+//! The `tradebox` binary as a user runs it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn plugin_dir() -> PathBuf {
+    std::env::var_os("TRADEBOX_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"))
+}
+
+fn tradebox(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
+        .output()
+        .expect("tradebox runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn demo_runs_for_a_duration_and_shows_every_plugin() {
+    let dir = plugin_dir();
+    let (ok, stdout, stderr) =
+        tradebox(&["demo", "--duration", "4s", "--seed", "7", "--plugin-dir", dir.to_str().expect("utf-8 path")]);
+    assert!(ok, "demo failed:\n{stderr}");
+    assert!(stdout.contains("tradebox demo: final"), "{stdout}");
+    for plugin in ["sma-btc", "sma-swap", "mm-eth"] {
+        assert!(stdout.contains(plugin), "{plugin} missing from:\n{stdout}");
+    }
+    assert!(stdout.contains("BTC-USDT") && stdout.contains("ETH-USDT"), "{stdout}");
+}
+
+#[test]
+fn run_loads_a_config_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wasm = plugin_dir().join("market-maker.wasm");
+    let config = format!(
+        r#"
+        [venue]
+        kind = "sim"
+        [venue.sim]
+        seed = 3
+
+        [[plugin]]
+        name = "mm"
+        path = "{}"
+        instruments = ["ETH-USDT"]
+        config = {{ symbol = "ETH-USDT", spread_bps = 4 }}
+        "#,
+        wasm.display()
+    );
+    let path = dir.path().join("tradebox.toml");
+    std::fs::write(&path, config).expect("write config");
+    let (ok, stdout, stderr) = tradebox(&["run", "--config", path.to_str().expect("utf-8"), "--duration", "2s"]);
+    assert!(ok, "run failed:\n{stderr}");
+    assert!(stdout.contains("mm"), "{stdout}");
+}
+
+#[test]
+fn a_bad_config_line_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[venue]\nkind = \"sim\"\n\n[[plugin]]\nname = \"x\"\npath = \"x.wasm\"\nmemory = 5\n")
+        .expect("write");
+    let (ok, _, stderr) = tradebox(&["run", "--config", path.to_str().expect("utf-8")]);
+    assert!(!ok);
+    assert!(stderr.contains("memory") && stderr.contains("line 7"), "{stderr}");
+}
+
+#[test]
+fn plugin_check_names_forbidden_imports() {
+    let wasm = plugin_dir().join("wasi-import.wasm");
+    let (ok, _, stderr) = tradebox(&["plugin", "check", wasm.to_str().expect("utf-8")]);
+    assert!(!ok);
+    assert!(stderr.contains("wasi:cli/environment") && stderr.contains("no ambient authority"), "{stderr}");
+    let wasm = plugin_dir().join("sma-cross.wasm");
+    let (ok, stdout, stderr) = tradebox(&["plugin", "check", wasm.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("imports only the tradebox:strategy contract"), "{stdout}");
+}
