@@ -55,6 +55,11 @@ async fn deep_recursion_overflows_only_its_own_stack() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_stack_overflow_is_an_out_of_bounds_trap() {
+    contained("stack-smash", "out-of-bounds memory access", Mode::Live).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_flood_is_throttled_not_fatal() {
     let t = TestHost::new(Mode::Live).await;
     t.load(spec("mm", "market-maker", MM, &["ETH-USDT"])).await.expect("market maker loads");

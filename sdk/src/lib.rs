@@ -42,6 +42,7 @@
 //! }
 //!
 //! export_strategy!(MeanRevert);
+//! # fn main() {}
 //! ```
 //!
 //! Build it for `wasm32-unknown-unknown` and turn the module into a component (the project's

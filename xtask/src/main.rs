@@ -32,12 +32,7 @@ fn main() -> Result<()> {
             cmd.args(["run", "--quiet", "-p", "tradebox", "--", "demo", "--plugin-dir"]).arg(&dir).args(&rest);
             run(cmd)
         }
-        "test" => {
-            let dir = build_plugins(&root)?;
-            let mut cmd = cargo(&root);
-            cmd.args(["test", "--workspace"]).args(&rest).env("TRADEBOX_PLUGIN_DIR", &dir);
-            run(cmd)
-        }
+        "test" => test(&root, &rest),
         "bench" => {
             let dir = build_plugins(&root)?;
             let mut cmd = cargo(&root);
@@ -52,12 +47,25 @@ fn main() -> Result<()> {
             let mut clippy = cargo(&root);
             clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
             run(clippy)?;
-            let mut test = cargo(&root);
-            test.args(["test", "--workspace"]).args(&rest).env("TRADEBOX_PLUGIN_DIR", &dir);
-            run(test)
+            test(&root, &rest)
         }
         _ => bail!("usage: cargo xtask <plugins|demo|test|bench|ci> [ARGS...]"),
     }
+}
+
+/// Builds the plugins, runs the plugins' own unit tests natively, then every workspace test.
+fn test(root: &Path, rest: &[String]) -> Result<()> {
+    let dir = build_plugins(root)?;
+    let mut plugin_tests = cargo(root);
+    plugin_tests
+        .args(["test", "--manifest-path"])
+        .arg(root.join("plugins").join("Cargo.toml"))
+        .args(["-p", "sma-cross"])
+        .env("CARGO_TARGET_DIR", target_dir(root));
+    run(plugin_tests)?;
+    let mut cmd = cargo(root);
+    cmd.args(["test", "--workspace"]).args(rest).env("TRADEBOX_PLUGIN_DIR", &dir);
+    run(cmd)
 }
 
 fn workspace_root() -> PathBuf {

@@ -126,7 +126,10 @@ fn arm(store: &mut Store<PluginState>, limits: &mut Limits, mode: Mode) {
 
 fn classify(e: wasmtime::Error, store: &Store<PluginState>, limits: &Limits, mode: Mode) -> Fault {
     let text = format!("{e:#}");
-    match e.downcast_ref::<Trap>() {
+    // The trap may sit under context (a memory fault, a backtrace): look through the chain.
+    let trap = e.downcast_ref::<Trap>().copied().or_else(|| e.chain().find_map(|c| c.downcast_ref::<Trap>().copied()));
+    let trap = trap.or_else(|| text.contains("out of bounds memory access").then_some(Trap::MemoryOutOfBounds));
+    match trap.as_ref() {
         Some(Trap::Interrupt) => {
             Fault::Deadline(if mode == Mode::Live { limits.deadline_ms } else { limits.deadline_ms * 100 })
         }
@@ -138,7 +141,14 @@ fn classify(e: wasmtime::Error, store: &Store<PluginState>, limits: &Limits, mod
         _ if text.contains("growing memory") || text.contains("memory minimum size") => {
             Fault::OutOfMemory(limits.memory_mib)
         }
-        Some(_) => Fault::Trap(text),
+        Some(Trap::MemoryOutOfBounds) => {
+            tracing::debug!(trap = %text, "plugin trap detail");
+            Fault::Trap("out-of-bounds memory access (often a stack overflow in linear memory)".into())
+        }
+        Some(trap) => {
+            tracing::debug!(trap = %text, "plugin trap detail");
+            Fault::Trap(trap.to_string())
+        }
         None if text.contains("instantiat") => Fault::Instantiate(text),
         None => Fault::Trap(text),
     }

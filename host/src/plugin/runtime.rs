@@ -52,9 +52,6 @@ pub enum LoadError {
     /// Exports do not match the contract.
     #[error("plugin does not match the tradebox:strategy world: {0}")]
     Link(String),
-    /// Reading or writing the cache failed.
-    #[error("component cache: {0}")]
-    Cache(String),
 }
 
 /// The shared wasmtime engine and everything compiled with it.
@@ -151,8 +148,11 @@ impl Runtime {
             ));
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        if let Some(path) = self.cache_path(hash) {
-            write_cache(&path, &component).map_err(|e| LoadError::Cache(format!("{}: {e}", path.display())))?;
+        if let Some(path) = self.cache_path(hash)
+            && let Err(e) = write_cache(&path, &component)
+        {
+            // The cache only saves time: a failure to write it must not fail the load.
+            tracing::warn!(path = %path.display(), error = %e, "could not cache the compiled component");
         }
         Ok((component, false))
     }
@@ -182,8 +182,11 @@ fn write_cache(path: &Path, component: &Component) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let bytes = component.serialize()?;
-    // Write then rename, so a concurrent reader never sees half a file.
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Write then rename, so a concurrent reader never sees half a file; the temporary name is
+    // unique per process and call, so concurrent writers of the same entry do not collide.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)?;
     Ok(())

@@ -5,7 +5,9 @@
 //! - `spin`: an infinite loop;
 //! - `memory-bomb`: allocates (and touches) memory until the host refuses more;
 //! - `panic`: panics;
-//! - `recursion`: unbounded recursion until the wasm stack overflows;
+//! - `recursion`: unbounded recursion until the wasm call stack overflows;
+//! - `stack-smash`: unbounded recursion with big frames, overflowing the shadow stack that
+//!   Rust keeps in linear memory;
 //! - `log-flood`: logs two thousand 4 KiB lines per batch;
 //! - `order-spam`: tries to place a thousand orders per batch.
 
@@ -17,17 +19,28 @@ struct Misbehave {
     sink: Vec<Vec<u8>>,
 }
 
+/// Recursion whose frames live on the wasm call stack: ends in the engine's stack limit.
 #[inline(never)]
-fn recurse(depth: u64, trail: &mut [u64; 16]) -> u64 {
-    trail[(depth % 16) as usize] = depth;
+fn recurse(depth: u64) -> u64 {
     // Never true in practice; it only keeps the recursion formally conditional.
     if std::hint::black_box(depth) == u64::MAX {
         return 0;
     }
-    // The volatile read keeps the frame from being turned into a loop.
+    // Using the result after the call keeps it from becoming a loop.
+    std::hint::black_box(recurse(depth + 1)).wrapping_mul(3) ^ depth
+}
+
+/// Recursion with an array in each frame: the frames live on the guest's shadow stack in
+/// linear memory, which overflows (below address 0) long before the wasm call stack does.
+#[inline(never)]
+fn smash(depth: u64, trail: &mut [u64; 16]) -> u64 {
+    trail[(depth % 16) as usize] = depth;
+    if std::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
     let mut local = [depth; 32];
     local[0] = std::hint::black_box(local[(depth % 32) as usize]);
-    recurse(depth + 1, trail) + local[0]
+    smash(depth + 1, trail) + local[0]
 }
 
 impl Strategy for Misbehave {
@@ -52,8 +65,11 @@ impl Strategy for Misbehave {
             },
             "panic" => panic!("misbehave: deliberate panic on ticker at {}", ticker.ts),
             "recursion" => {
+                let _ = std::hint::black_box(recurse(0));
+            }
+            "stack-smash" => {
                 let mut trail = [0u64; 16];
-                let _ = std::hint::black_box(recurse(0, &mut trail));
+                let _ = std::hint::black_box(smash(0, &mut trail));
             }
             "log-flood" => {
                 let line = "x".repeat(4096);
