@@ -14,7 +14,12 @@ use std::time::{Duration, Instant};
 const DEMO_PLUGINS: &[(&str, &str, &str, &str)] = &[
     ("sma-btc", "sma-cross.wasm", r#"{"symbol":"BTC-USDT","fast":5,"slow":20,"size":0.05}"#, "BTC-USDT"),
     ("sma-swap", "sma-cross.wasm", r#"{"symbol":"BTC-USDT-SWAP","fast":8,"slow":30,"size":5}"#, "BTC-USDT-SWAP"),
-    ("mm-eth", "market-maker.wasm", r#"{"symbol":"ETH-USDT","spread_bps":4,"size":0.5,"max_inventory":2}"#, "ETH-USDT"),
+    (
+        "mm-eth",
+        "market-maker.wasm",
+        r#"{"symbol":"ETH-USDT","spread_bps":20,"size":0.5,"max_inventory":2}"#,
+        "ETH-USDT",
+    ),
 ];
 
 /// Runs the demo: the simulated venue, the example strategies, a live board.

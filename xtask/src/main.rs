@@ -43,7 +43,6 @@ fn main() -> Result<()> {
             let mut fmt = cargo(&root);
             fmt.args(["fmt", "--all", "--", "--check"]);
             run(fmt).context("cargo fmt found unformatted code; run `cargo fmt --all`")?;
-            let dir = build_plugins(&root)?;
             let mut clippy = cargo(&root);
             clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
             run(clippy)?;

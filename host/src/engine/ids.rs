@@ -1,9 +1,10 @@
 //! Client order ids minted by the host.
 //!
-//! Format: `tb` + plugin slot (2 base-36 digits) + host start time in seconds (6 base-36 digits)
-//! + a sequence number (base 36): 1-32 ASCII alphanumerics as OKX requires, unique per host
-//! run and plugin, and readable enough to tell at a glance which plugin sent an order. Several
-//! hosts on one account (one per sub-account is the rule) still differ by start second.
+//! Format: `tb`, the plugin slot (2 base-36 digits), the host start time in seconds (6 base-36
+//! digits), then a sequence number (base 36). That is 1-32 ASCII alphanumerics as OKX requires,
+//! unique per host run and plugin, and readable enough to tell at a glance which plugin sent an
+//! order. Several hosts on one account (one per sub-account is the rule) still differ by start
+//! second.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -192,7 +192,7 @@ pub struct Hub {
     tracker: Mutex<tracker::Tracker>,
     balances: RwLock<BTreeMap<String, BalanceReport>>,
     plugins: RwLock<HashMap<PluginId, Arc<PluginSlot>>>,
-    routes: RwLock<HashMap<(InstrumentId, Channel), Vec<Arc<PluginSlot>>>>,
+    routes: RwLock<Routes>,
     commands: mpsc::UnboundedSender<Command>,
     minter: ids::ClientIdMinter,
     account_state: AtomicU8,
@@ -201,6 +201,26 @@ pub struct Hub {
 }
 
 const ACTIVITY_LINES: usize = 200;
+
+/// Subscribers per market data stream.
+type Routes = HashMap<(InstrumentId, Channel), Vec<Arc<PluginSlot>>>;
+
+/// A new order as a plugin (or any other source) asks for it: floats, not yet normalised.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrderIntent {
+    /// Instrument handle.
+    pub instrument: InstrumentId,
+    /// Side.
+    pub side: Side,
+    /// Type.
+    pub kind: OrderKind,
+    /// Limit price (ignored for market orders).
+    pub price: Option<f64>,
+    /// Size.
+    pub size: f64,
+    /// Only reduce the position.
+    pub reduce_only: bool,
+}
 
 impl Hub {
     /// A hub for these instruments; returns the receiver the sender task drains.
@@ -408,17 +428,8 @@ impl Hub {
 
     /// Accepts or refuses a new order intent. Returns the client order id at once; the
     /// outcome arrives as events.
-    pub fn place(
-        &self,
-        slot: &PluginSlot,
-        instrument: InstrumentId,
-        side: Side,
-        kind: OrderKind,
-        price: Option<f64>,
-        size: f64,
-        reduce_only: bool,
-    ) -> Result<String, Denial> {
-        let result = self.place_inner(slot, instrument, side, kind, price, size, reduce_only);
+    pub fn place(&self, slot: &PluginSlot, intent: OrderIntent) -> Result<String, Denial> {
+        let result = self.place_inner(slot, intent);
         if let Err(denial) = &result {
             slot.stats.denied.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(plugin = %slot.name, %denial, "order denied");
@@ -426,17 +437,8 @@ impl Hub {
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn place_inner(
-        &self,
-        slot: &PluginSlot,
-        instrument: InstrumentId,
-        side: Side,
-        kind: OrderKind,
-        price: Option<f64>,
-        size: f64,
-        reduce_only: bool,
-    ) -> Result<String, Denial> {
+    fn place_inner(&self, slot: &PluginSlot, intent: OrderIntent) -> Result<String, Denial> {
+        let OrderIntent { instrument, side, kind, price, size, reduce_only } = intent;
         let spec = self.granted(slot, instrument)?;
         if !slot.grants.allows_kind(kind) {
             return Err(Denial::new(DenialCode::NotPermitted, format!("order type {kind:?} is not granted")));
@@ -632,9 +634,15 @@ mod tests {
     fn an_accepted_intent_is_normalised_tracked_and_queued() {
         let (hub, mut rx) = hub();
         let slot = hub.register("p", grants(&["BTC-*"]), RiskLimits::default());
-        let id = hub
-            .place(&slot, 1, Side::Buy, OrderKind::Limit, Some(100.0 + 0.30000000000000004), 0.01239, false)
-            .unwrap();
+        let intent = OrderIntent {
+            instrument: 1,
+            side: Side::Buy,
+            kind: OrderKind::Limit,
+            price: Some(100.0 + 0.30000000000000004),
+            size: 0.01239,
+            reduce_only: false,
+        };
+        let id = hub.place(&slot, intent).unwrap();
         let Ok(Command::Place(order)) = rx.try_recv() else { panic!("nothing queued") };
         assert_eq!(order.client_id, id);
         assert_eq!(order.price.unwrap().to_string(), "100.3");
@@ -647,7 +655,17 @@ mod tests {
         let (hub, mut rx) = hub();
         let slot = hub.register("p", grants(&["BTC-USDT"]), RiskLimits { max_orders_per_sec: 2, ..Default::default() });
         let place = |instrument, price: f64, size| {
-            hub.place(&slot, instrument, Side::Buy, OrderKind::Limit, Some(price), size, false)
+            hub.place(
+                &slot,
+                OrderIntent {
+                    instrument,
+                    side: Side::Buy,
+                    kind: OrderKind::Limit,
+                    price: Some(price),
+                    size,
+                    reduce_only: false,
+                },
+            )
         };
         assert_eq!(place(2, 100.0, 0.01).unwrap_err().code, DenialCode::NotPermitted);
         assert_eq!(place(9, 100.0, 0.01).unwrap_err().code, DenialCode::UnknownInstrument);
@@ -668,10 +686,34 @@ mod tests {
     fn halted_refuses_new_orders_but_cancels_pass() {
         let (hub, mut rx) = hub();
         let slot = hub.register("p", grants(&["*"]), RiskLimits::default());
-        let id = hub.place(&slot, 1, Side::Sell, OrderKind::Limit, Some(100.0), 0.01, false).unwrap();
+        let id = hub
+            .place(
+                &slot,
+                OrderIntent {
+                    instrument: 1,
+                    side: Side::Sell,
+                    kind: OrderKind::Limit,
+                    price: Some(100.0),
+                    size: 0.01,
+                    reduce_only: false,
+                },
+            )
+            .unwrap();
         let _ = rx.try_recv();
         hub.set_account_state(TradingState::Halted, "test");
-        let denial = hub.place(&slot, 1, Side::Buy, OrderKind::Limit, Some(100.0), 0.01, false).unwrap_err();
+        let denial = hub
+            .place(
+                &slot,
+                OrderIntent {
+                    instrument: 1,
+                    side: Side::Buy,
+                    kind: OrderKind::Limit,
+                    price: Some(100.0),
+                    size: 0.01,
+                    reduce_only: false,
+                },
+            )
+            .unwrap_err();
         assert_eq!(denial.code, DenialCode::TradingHalted);
         // The halt itself cancelled the open order.
         assert!(matches!(rx.try_recv(), Ok(Command::Cancel { client_id, .. }) if client_id == id));
@@ -682,7 +724,19 @@ mod tests {
     fn reduce_only_needs_a_position_to_reduce() {
         let (hub, _rx) = hub();
         let slot = hub.register("p", grants(&["*"]), RiskLimits::default());
-        let denial = hub.place(&slot, 1, Side::Sell, OrderKind::Market, None, 0.01, true).unwrap_err();
+        let denial = hub
+            .place(
+                &slot,
+                OrderIntent {
+                    instrument: 1,
+                    side: Side::Sell,
+                    kind: OrderKind::Market,
+                    price: None,
+                    size: 0.01,
+                    reduce_only: true,
+                },
+            )
+            .unwrap_err();
         assert_eq!(denial.code, DenialCode::ReduceOnly);
     }
 }

@@ -10,21 +10,18 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
+/// A bar: open time (ms) and OHLCV.
+type Bar = (i64, [f64; 5]);
+
 /// Builds one-minute candles from trades, per instrument.
 #[derive(Default)]
 struct Candles {
-    bars: HashMap<u32, (i64, [f64; 5])>,
+    bars: HashMap<u32, Bar>,
 }
 
 impl Candles {
     /// Adds a trade; returns the closed bar (if the minute rolled) and the current one.
-    fn on_trade(
-        &mut self,
-        instrument: u32,
-        ts: i64,
-        price: f64,
-        size: f64,
-    ) -> (Option<(i64, [f64; 5])>, (i64, [f64; 5])) {
+    fn on_trade(&mut self, instrument: u32, ts: i64, price: f64, size: f64) -> (Option<Bar>, Bar) {
         let minute = ts - ts.rem_euclid(60_000);
         let mut closed = None;
         let bar = self.bars.entry(instrument).or_insert((minute, [price, price, price, price, 0.0]));

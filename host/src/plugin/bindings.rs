@@ -7,11 +7,11 @@ wasmtime::component::bindgen!({
     path: "../wit",
 });
 
+pub use self::tradebox::strategy::types as wit;
 use crate::engine::{self, PluginEvent, PluginPosition};
 use crate::venue;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-pub use self::tradebox::strategy::types as wit;
 
 fn f(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)

@@ -4,7 +4,7 @@
 
 use super::bindings::tradebox::strategy::{feeds, host, orders, timers, types, views};
 use super::bindings::{self as b};
-use crate::engine::{Hub, PluginSlot, now_ms};
+use crate::engine::{Hub, OrderIntent, PluginSlot, now_ms};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,8 +133,15 @@ impl types::Host for PluginState {}
 
 impl orders::Host for PluginState {
     fn place(&mut self, r: orders::OrderRequest) -> Result<String, types::Denial> {
-        let (kind, side) = (r.kind.into(), r.side.into());
-        self.hub.place(&self.slot, r.instrument, side, kind, r.price, r.size, r.reduce_only).map_err(Into::into)
+        let intent = OrderIntent {
+            instrument: r.instrument,
+            side: r.side.into(),
+            kind: r.kind.into(),
+            price: r.price,
+            size: r.size,
+            reduce_only: r.reduce_only,
+        };
+        self.hub.place(&self.slot, intent).map_err(Into::into)
     }
 
     fn cancel(&mut self, id: String) -> Result<(), types::Denial> {

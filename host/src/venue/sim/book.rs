@@ -33,6 +33,9 @@ pub struct Match {
     pub lots: i64,
 }
 
+/// Aggregated levels: (price ticks, lots), best first.
+pub type Levels = Vec<(i64, i64)>;
+
 /// Bids and asks.
 #[derive(Debug, Default, Clone)]
 pub struct Book {
@@ -63,7 +66,7 @@ impl Book {
     }
 
     /// Aggregated top `n` levels per side, best first: (price ticks, lots).
-    pub fn top(&self, n: usize) -> (Vec<(i64, i64)>, Vec<(i64, i64)>) {
+    pub fn top(&self, n: usize) -> (Levels, Levels) {
         let sum = |q: &VecDeque<Resting>| q.iter().map(|r| r.lots).sum::<i64>();
         let bids = self.bids.iter().rev().take(n).map(|(p, q)| (*p, sum(q))).collect();
         let asks = self.asks.iter().take(n).map(|(p, q)| (*p, sum(q))).collect();

@@ -761,6 +761,20 @@ impl State {
             self.account.release(&ccy, held - required);
         }
         self.touched.insert(ccy);
+        if kind == OrderKind::PostOnly && price != old_price {
+            let (best_bid, best_ask) = self.instruments[i].book.best();
+            let crosses = match (side, price) {
+                (Side::Buy, Some(p)) => best_ask.is_some_and(|a| a <= p),
+                (Side::Sell, Some(p)) => best_bid.is_some_and(|b| b >= p),
+                _ => false,
+            };
+            if crosses {
+                // As on OKX: a post-only order amended to a crossing price is cancelled.
+                self.finish(id, OrderStatus::Canceled, Some("post_only order would have taken liquidity".into()));
+                self.flush_account();
+                return Ok(());
+            }
+        }
         if let Some(p) = old_price {
             self.instruments[i].book.remove(side, p, id);
         }
