@@ -48,6 +48,8 @@ struct MarketMaker {
     bid: Quote,
     ask: Quote,
     mid: f64,
+    best_bid: f64,
+    best_ask: f64,
     fills: u64,
 }
 
@@ -56,12 +58,16 @@ impl MarketMaker {
         position_size(self.instrument.id)
     }
 
-    /// Target prices for both sides given the mid and inventory.
+    /// Target prices for both sides given the mid and inventory. The skew may move a quote
+    /// inside the spread but never across it: a post-only quote that would cross is cancelled.
     fn targets(&self, mid: f64, inventory: f64) -> (f64, f64) {
         let half = mid * self.config.spread_bps / 20_000.0;
         let lean = (inventory / self.config.max_inventory).clamp(-1.0, 1.0);
         let skew = mid * self.config.skew_bps / 10_000.0 * lean;
-        (mid - half - skew, mid + half - skew)
+        let tick = self.instrument.tick_size;
+        let bid = (mid - half - skew).min(self.best_ask - tick);
+        let ask = (mid + half - skew).max(self.best_bid + tick);
+        (bid, ask)
     }
 
     fn requote(&mut self) {
@@ -126,8 +132,16 @@ impl Strategy for MarketMaker {
         }
         feeds::subscribe(instrument.id, Channel::Ticker).map_err(|d| d.message)?;
         info!("market-maker on {} spread {} bps size {}", instrument.symbol, config.spread_bps, config.size);
-        let mut maker =
-            MarketMaker { config, instrument, bid: Quote::default(), ask: Quote::default(), mid: 0.0, fills: 0 };
+        let mut maker = MarketMaker {
+            config,
+            instrument,
+            bid: Quote::default(),
+            ask: Quote::default(),
+            mid: 0.0,
+            best_bid: 0.0,
+            best_ask: 0.0,
+            fills: 0,
+        };
         // After a restart or reload the plugin's orders are still on the book: adopt one quote per
         // side and cancel the rest, so nothing is left unmanaged.
         for order in views::open_orders().into_iter().filter(|o| o.instrument == maker.instrument.id) {
@@ -144,6 +158,8 @@ impl Strategy for MarketMaker {
     fn on_ticker(&mut self, ticker: &Ticker) {
         if ticker.instrument == self.instrument.id && ticker.bid > 0.0 && ticker.ask > ticker.bid {
             self.mid = (ticker.bid + ticker.ask) / 2.0;
+            self.best_bid = ticker.bid;
+            self.best_ask = ticker.ask;
         }
     }
 
