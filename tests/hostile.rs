@@ -75,6 +75,7 @@ async fn log_flood_is_throttled_not_fatal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_spam_is_rate_limited() {
     let t = TestHost::new(Mode::Live).await;
+    t.load(spec("mm", "market-maker", MM, &["ETH-USDT"])).await.expect("market maker loads");
     t.load(spec("spam", "misbehave", "\"order-spam\"", &["BTC-USDT"])).await.expect("spam loads");
     t.drive_until("spam to be denied", WAIT, |t| t.report("spam").denied >= 1000).await;
     let spam = t.report("spam");
@@ -82,17 +83,23 @@ async fn order_spam_is_rate_limited() {
     assert!(spam.orders_sent <= 20 * 60, "{spam:?}");
     assert!(spam.orders_sent >= 1, "{spam:?}");
     assert_eq!(spam.state, RunState::Running);
+    let before = t.report("mm").orders_sent;
+    t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
     t.host.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wasi_imports_are_refused_at_load_naming_them() {
     let t = TestHost::new(Mode::Live).await;
+    t.load(spec("mm", "market-maker", MM, &["ETH-USDT"])).await.expect("market maker loads");
     let err = t.load(spec("snoop", "wasi-import", "{}", &["BTC-USDT"])).await.expect_err("must be refused");
     let message = err.to_string();
     for import in ["wasi:cli/environment", "wasi:filesystem/", "wasi:sockets/"] {
         assert!(message.contains(import), "{import} not named in: {message}");
     }
-    assert!(t.host.report().is_empty(), "nothing was registered");
+    assert_eq!(t.host.report().len(), 1, "only the market maker is loaded");
+    assert!(t.host.hub().plugins().iter().all(|p| p.name == "mm"), "nothing of the refused plugin was registered");
+    let before = t.report("mm").orders_sent;
+    t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
     t.host.shutdown().await;
 }

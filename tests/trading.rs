@@ -61,6 +61,15 @@ async fn unload_cancels_open_orders() {
     t.host.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interval_timers_fire_in_host_time() {
+    let t = TestHost::new(Mode::Live).await;
+    t.load(spec("ticking", "noop", r#"{"timer_ms": 10}"#, &[])).await.expect("noop loads");
+    let fired = |t: &TestHost| t.host.hub().activity(50).iter().any(|a| a.text.contains("timer fired 20 times"));
+    t.drive_until("twenty timer firings", WAIT, fired).await;
+    t.host.shutdown().await;
+}
+
 #[test]
 fn compiled_components_are_cached_by_content_and_engine() {
     let dir = tempfile::tempdir().expect("temp dir");

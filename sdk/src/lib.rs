@@ -164,7 +164,7 @@ pub mod prelude {
     pub use crate::orders::{self, OrderRequest};
     pub use crate::{
         Balance, Book, Candle, Channel, Ema, Event, Fill, Instrument, InstrumentId, OrderKind, OrderState, OrderUpdate,
-        Position, RiskDenial, Side, Sma, Strategy, Ticker, Trade, TradingState, TradingStateChange, debug,
+        Position, RiskDenial, Side, Sma, Strategy, Ticker, TimerFired, Trade, TradingState, TradingStateChange, debug,
         export_strategy, feeds, info, mid_price, position_size, timers, views, warn,
     };
 }

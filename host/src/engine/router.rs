@@ -188,3 +188,21 @@ pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut commands: mpsc
 pub fn f(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candles_roll_over_each_minute() {
+        let mut c = Candles::default();
+        let (closed, bar) = c.on_trade(1, 60_000, 10.0, 1.0);
+        assert_eq!((closed, bar), (None, (60_000, [10.0, 10.0, 10.0, 10.0, 1.0])));
+        c.on_trade(1, 60_500, 12.0, 2.0);
+        let (_, bar) = c.on_trade(1, 119_999, 9.0, 1.0);
+        assert_eq!(bar, (60_000, [10.0, 12.0, 9.0, 9.0, 4.0]));
+        let (closed, bar) = c.on_trade(1, 120_000, 11.0, 1.0);
+        assert_eq!(closed, Some((60_000, [10.0, 12.0, 9.0, 9.0, 4.0])));
+        assert_eq!(bar, (120_000, [11.0, 11.0, 11.0, 11.0, 1.0]));
+    }
+}
