@@ -38,24 +38,9 @@ impl PluginPosition {
     /// Applies one fill: grows the position at a new average or realises PnL on the part that
     /// closes it.
     pub fn apply(&mut self, side: Side, price: Decimal, size: Decimal, fee: Decimal) {
-        let signed = side.sign() * size;
         self.fees += fee;
-        if self.size.is_zero() || self.size.is_sign_positive() == signed.is_sign_positive() {
-            let total = self.size + signed;
-            self.avg_price = (self.avg_price * self.size.abs() + price * size) / total.abs();
-            self.size = total;
-            return;
-        }
-        let closing = size.min(self.size.abs());
-        let direction = if self.size.is_sign_positive() { Decimal::ONE } else { Decimal::NEGATIVE_ONE };
-        self.realized += (price - self.avg_price) * closing * direction * self.multiplier;
-        self.size += signed;
-        if self.size.is_zero() {
-            self.avg_price = Decimal::ZERO;
-        } else if self.size.is_sign_positive() != direction.is_sign_positive() {
-            // Flipped: the remainder opened at this fill's price.
-            self.avg_price = price;
-        }
+        let pnl = crate::venue::apply_net_fill(&mut self.size, &mut self.avg_price, side.sign() * size, price);
+        self.realized += pnl * self.multiplier;
     }
 
     /// Unrealised PnL at `mark`.

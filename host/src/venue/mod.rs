@@ -213,6 +213,29 @@ pub struct PositionReport {
     pub avg_price: Decimal,
 }
 
+/// Net-position accounting shared by the simulated exchange and the host's per-plugin books:
+/// applies a signed fill of `qty` at `price` to `size` and `avg_price` and returns the PnL it
+/// realises per unit of contract value. Growing a position moves its average; reducing it
+/// realises PnL on the closed part; flipping opens the remainder at the fill's price.
+pub fn apply_net_fill(size: &mut Decimal, avg_price: &mut Decimal, qty: Decimal, price: Decimal) -> Decimal {
+    if size.is_zero() || size.is_sign_positive() == qty.is_sign_positive() {
+        let total = *size + qty;
+        *avg_price = (*avg_price * size.abs() + price * qty.abs()) / total.abs();
+        *size = total;
+        return Decimal::ZERO;
+    }
+    let closing = qty.abs().min(size.abs());
+    let direction = if size.is_sign_positive() { Decimal::ONE } else { Decimal::NEGATIVE_ONE };
+    let pnl = (price - *avg_price) * closing * direction;
+    *size += qty;
+    if size.is_zero() {
+        *avg_price = Decimal::ZERO;
+    } else if size.is_sign_positive() != direction.is_sign_positive() {
+        *avg_price = price;
+    }
+    pnl
+}
+
 /// Public market data. Prices are floats here: they are information for strategies, never
 /// sent back to a venue without normalisation.
 #[derive(Debug, Clone, PartialEq)]

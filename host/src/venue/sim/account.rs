@@ -86,22 +86,7 @@ impl Account {
         contract_value: Decimal,
     ) -> Decimal {
         let p = self.positions.entry(instrument).or_default();
-        if p.size.is_zero() || p.size.is_sign_positive() == contracts.is_sign_positive() {
-            let total = p.size + contracts;
-            p.avg_price = (p.avg_price * p.size.abs() + price * contracts.abs()) / total.abs();
-            p.size = total;
-            return Decimal::ZERO;
-        }
-        let closing = contracts.abs().min(p.size.abs());
-        let direction = if p.size.is_sign_positive() { Decimal::ONE } else { Decimal::NEGATIVE_ONE };
-        let pnl = (price - p.avg_price) * closing * direction * contract_value;
-        p.size += contracts;
-        if p.size.is_zero() {
-            p.avg_price = Decimal::ZERO;
-        } else if p.size.is_sign_positive() != direction.is_sign_positive() {
-            p.avg_price = price;
-        }
-        pnl
+        crate::venue::apply_net_fill(&mut p.size, &mut p.avg_price, contracts, price) * contract_value
     }
 
     /// Signed position in a swap.
