@@ -89,7 +89,7 @@ impl Host {
     /// through `spawn_blocking`, when the host is busy).
     pub fn load(&self, spec: PluginSpec) -> Result<(), StartError> {
         if self.plugins.lock().contains_key(&spec.name) {
-            return Err(StartError::Thread(format!("a plugin named {} is already loaded", spec.name)));
+            return Err(StartError::Duplicate(spec.name));
         }
         let name = spec.name.clone();
         let handle = plugin::start(self.runtime.clone(), self.hub.clone(), spec)?;

@@ -58,15 +58,14 @@ impl Instance {
         let mut store = Store::new(compiled.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
-        let mut this_limits = limits;
         // Instantiation can run guest code too (start functions): arm the limits first.
-        arm(&mut store, &mut this_limits, mode);
+        arm(&mut store, &limits, mode);
         let bindings = compiled.pre.instantiate(&mut store).map_err(|e| classify(e, &store, &limits, mode))?;
         Ok(Self { store, bindings, limits, mode })
     }
 
     fn arm(&mut self) {
-        arm(&mut self.store, &mut self.limits, self.mode);
+        arm(&mut self.store, &self.limits, self.mode);
     }
 
     fn fault(&self, e: wasmtime::Error) -> Fault {
@@ -111,7 +110,7 @@ impl Instance {
     }
 }
 
-fn arm(store: &mut Store<PluginState>, limits: &mut Limits, mode: Mode) {
+fn arm(store: &mut Store<PluginState>, limits: &Limits, mode: Mode) {
     match mode {
         Mode::Live => store.set_epoch_deadline(limits.deadline_ms.max(1)),
         Mode::Deterministic => {

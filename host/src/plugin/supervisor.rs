@@ -72,6 +72,9 @@ pub enum StartError {
         /// What went wrong.
         fault: Fault,
     },
+    /// Another plugin already has this name.
+    #[error("a plugin named {0} is already loaded")]
+    Duplicate(String),
     /// The actor thread could not be spawned.
     #[error("could not start the plugin thread: {0}")]
     Thread(String),
