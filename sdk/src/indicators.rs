@@ -1,12 +1,12 @@
 //! Small streaming indicators, allocation-free after construction.
 
-use std::collections::VecDeque;
-
 /// Simple moving average over the last `period` values.
 #[derive(Debug, Clone)]
 pub struct Sma {
     period: usize,
-    window: VecDeque<f64>,
+    /// A ring of the last `period` values; `next` is the oldest once it is full.
+    window: Vec<f64>,
+    next: usize,
     sum: f64,
 }
 
@@ -14,20 +14,25 @@ impl Sma {
     /// An average over `period` values (at least 1).
     pub fn new(period: usize) -> Self {
         let period = period.max(1);
-        Self { period, window: VecDeque::with_capacity(period), sum: 0.0 }
+        Self { period, window: Vec::with_capacity(period), next: 0, sum: 0.0 }
     }
 
     /// Adds a value; returns the average once `period` values have been seen.
+    #[inline]
     pub fn update(&mut self, value: f64) -> Option<f64> {
-        self.window.push_back(value);
-        self.sum += value;
-        if self.window.len() > self.period {
-            self.sum -= self.window.pop_front().unwrap_or(0.0);
+        if self.window.len() < self.period {
+            self.window.push(value);
+            self.sum += value;
+        } else if let Some(oldest) = self.window.get_mut(self.next) {
+            self.sum += value - *oldest;
+            *oldest = value;
+            self.next = if self.next + 1 == self.period { 0 } else { self.next + 1 };
         }
         self.value()
     }
 
     /// The current average, once the window is full.
+    #[inline]
     pub fn value(&self) -> Option<f64> {
         (self.window.len() == self.period).then(|| self.sum / self.period as f64)
     }
@@ -35,6 +40,13 @@ impl Sma {
     /// The window length.
     pub fn period(&self) -> usize {
         self.period
+    }
+
+    /// The values in the window, oldest first (at most `period`): what a strategy saves on
+    /// hot reload to refill the average without waiting for new data.
+    pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        let (newer, older) = self.window.split_at(self.next.min(self.window.len()));
+        older.iter().chain(newer).copied()
     }
 }
 
@@ -52,6 +64,7 @@ impl Ema {
     }
 
     /// Adds a value and returns the new average.
+    #[inline]
     pub fn update(&mut self, value: f64) -> f64 {
         let next = match self.value {
             None => value,
@@ -62,6 +75,7 @@ impl Ema {
     }
 
     /// The current average, if any value has been seen.
+    #[inline]
     pub fn value(&self) -> Option<f64> {
         self.value
     }
@@ -70,6 +84,19 @@ impl Ema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sma_values_are_the_window_oldest_first() {
+        let mut sma = Sma::new(3);
+        sma.update(1.0);
+        sma.update(2.0);
+        assert_eq!(sma.values().collect::<Vec<_>>(), vec![1.0, 2.0]);
+        for v in [3.0, 4.0, 5.0, 6.0, 7.0] {
+            sma.update(v);
+            let expected = vec![v - 2.0, v - 1.0, v];
+            assert_eq!(sma.values().collect::<Vec<_>>(), expected);
+        }
+    }
 
     #[test]
     fn sma_waits_for_a_full_window_then_slides() {

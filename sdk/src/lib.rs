@@ -55,7 +55,7 @@ pub mod indicators;
 mod strategy;
 
 pub use indicators::{Ema, Sma};
-pub use strategy::{Strategy, dispatch};
+pub use strategy::{Strategy, dispatch, dispatch_tickers};
 
 /// Bindings generated from the WIT contract in `wit/`.
 #[allow(missing_docs, unsafe_code, clippy::all)]
@@ -71,8 +71,8 @@ pub mod bindings {
 
 pub use bindings::tradebox::strategy::types::{
     Balance, Book, Candle, Channel, Connectivity, Denial, Event, Fill, Instrument, InstrumentId, InstrumentKind, Level,
-    Liquidity, OrderKind, OrderState, OrderUpdate, Position, RiskDenial, Scope, Side, Ticker, TimerFired, Trade,
-    TradingState, TradingStateChange,
+    Liquidity, OrderKind, OrderState, OrderUpdate, Position, RiskDenial, Scope, Side, Ticker, TickerColumns,
+    TimerFired, Trade, TradingState, TradingStateChange,
 };
 
 /// Order intents: each returns at once with the host-minted client order id or a denial.
@@ -209,6 +209,14 @@ macro_rules! export_strategy {
                     STATE.with_borrow_mut(|s| {
                         if let Some(s) = s {
                             $crate::dispatch(s, events);
+                        }
+                    });
+                }
+
+                fn on_tickers(tickers: $crate::TickerColumns) {
+                    STATE.with_borrow_mut(|s| {
+                        if let Some(s) = s {
+                            $crate::dispatch_tickers(s, tickers);
                         }
                     });
                 }

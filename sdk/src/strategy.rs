@@ -1,8 +1,8 @@
 //! The `Strategy` trait and the event dispatcher behind `export_strategy!`.
 
 use crate::{
-    Balance, Book, Candle, Connectivity, Event, Fill, OrderUpdate, Position, RiskDenial, Ticker, TimerFired, Trade,
-    TradingStateChange,
+    Balance, Book, Candle, Connectivity, Event, Fill, OrderUpdate, Position, RiskDenial, Ticker, TickerColumns,
+    TimerFired, Trade, TradingStateChange,
 };
 
 /// A trading strategy: a plain struct that reacts to events.
@@ -70,6 +70,27 @@ pub fn dispatch<S: Strategy>(strategy: &mut S, events: Vec<Event>) {
             Event::Connectivity(e) => strategy.on_connectivity(e),
             Event::TradingState(e) => strategy.on_trading_state(e),
         }
+    }
+    strategy.on_batch_end();
+}
+
+/// Routes a run of tickers delivered in columns to `on_ticker`, one ticker at a time and in
+/// order, exactly as [`dispatch`] would have for the same tickers as events.
+pub fn dispatch_tickers<S: Strategy>(strategy: &mut S, columns: TickerColumns) {
+    let TickerColumns { instrument, ts, bid, bid_size, ask, ask_size, last } = columns;
+    // The host sends equal lengths; zip stops at the shortest rather than panicking.
+    let fields = ts.iter().zip(&bid).zip(&bid_size).zip(&ask).zip(&ask_size).zip(&last);
+    for (instrument, (((((ts, bid), bid_size), ask), ask_size), last)) in instrument.iter().zip(fields) {
+        let ticker = Ticker {
+            instrument: *instrument,
+            ts: *ts,
+            bid: *bid,
+            bid_size: *bid_size,
+            ask: *ask,
+            ask_size: *ask_size,
+            last: *last,
+        };
+        strategy.on_ticker(&ticker);
     }
     strategy.on_batch_end();
 }

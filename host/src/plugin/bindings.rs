@@ -210,3 +210,156 @@ pub fn event(e: PluginEvent) -> wit::Event {
         }),
     }
 }
+
+/// Runs of fewer tickers than this go as ordinary events: every column costs the runtime one
+/// allocation call into the guest, which a short run does not repay (measured in BENCHMARKS.md).
+pub const COLUMN_RUN_MIN: usize = 8;
+
+/// One guest call's worth of events, in the cheapest shape the contract allows for them.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// Through `on-events`.
+    Events(Vec<wit::Event>),
+    /// A run of tickers through `on-tickers`.
+    Tickers(wit::TickerColumns),
+}
+
+impl Delivery {
+    /// How many events it carries.
+    pub fn len(&self) -> usize {
+        match self {
+            Delivery::Events(events) => events.len(),
+            Delivery::Tickers(columns) => columns.instrument.len(),
+        }
+    }
+
+    /// Whether it carries nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Splits a batch into deliveries without reordering it: every run of at least
+/// [`COLUMN_RUN_MIN`] consecutive tickers becomes one column delivery, everything else stays in
+/// `on-events` batches between them.
+pub fn deliveries(batch: Vec<wit::Event>) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    let mut events = Vec::with_capacity(batch.len());
+    let mut run: Vec<wit::Ticker> = Vec::new();
+    for event in batch {
+        match event {
+            wit::Event::Ticker(t) => run.push(t),
+            other => {
+                flush_run(&mut run, &mut events, &mut out);
+                events.push(other);
+            }
+        }
+    }
+    flush_run(&mut run, &mut events, &mut out);
+    if !events.is_empty() {
+        out.push(Delivery::Events(events));
+    }
+    out
+}
+
+fn flush_run(run: &mut Vec<wit::Ticker>, events: &mut Vec<wit::Event>, out: &mut Vec<Delivery>) {
+    if run.len() < COLUMN_RUN_MIN {
+        events.extend(run.drain(..).map(wit::Event::Ticker));
+        return;
+    }
+    if !events.is_empty() {
+        out.push(Delivery::Events(std::mem::take(events)));
+    }
+    out.push(Delivery::Tickers(columns(run.drain(..))));
+}
+
+/// Tickers in column form.
+pub fn columns(tickers: impl ExactSizeIterator<Item = wit::Ticker>) -> wit::TickerColumns {
+    let n = tickers.len();
+    let mut c = wit::TickerColumns {
+        instrument: Vec::with_capacity(n),
+        ts: Vec::with_capacity(n),
+        bid: Vec::with_capacity(n),
+        bid_size: Vec::with_capacity(n),
+        ask: Vec::with_capacity(n),
+        ask_size: Vec::with_capacity(n),
+        last: Vec::with_capacity(n),
+    };
+    for t in tickers {
+        c.instrument.push(t.instrument);
+        c.ts.push(t.ts);
+        c.bid.push(t.bid);
+        c.bid_size.push(t.bid_size);
+        c.ask.push(t.ask);
+        c.ask_size.push(t.ask_size);
+        c.last.push(t.last);
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticker(i: u32) -> wit::Event {
+        wit::Event::Ticker(wit::Ticker {
+            instrument: i,
+            ts: i64::from(i),
+            bid: 1.0,
+            bid_size: 2.0,
+            ask: 3.0,
+            ask_size: 4.0,
+            last: f64::from(i),
+        })
+    }
+
+    fn timer(id: u64) -> wit::Event {
+        wit::Event::Timer(wit::TimerFired { id, ts: 0 })
+    }
+
+    /// Flattens deliveries back to (kind, id) pairs so order can be compared.
+    fn flatten(ds: &[Delivery]) -> Vec<(char, u64)> {
+        let mut out = Vec::new();
+        for d in ds {
+            match d {
+                Delivery::Events(events) => out.extend(events.iter().map(|e| match e {
+                    wit::Event::Ticker(t) => ('t', u64::from(t.instrument)),
+                    wit::Event::Timer(t) => ('x', t.id),
+                    _ => ('?', 0),
+                })),
+                Delivery::Tickers(c) => {
+                    assert_eq!(c.instrument.len(), c.last.len());
+                    assert!(c.instrument.len() >= COLUMN_RUN_MIN);
+                    out.extend(c.instrument.iter().map(|i| ('c', u64::from(*i))));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn short_runs_stay_events_long_runs_become_columns_and_order_is_kept() {
+        let mut batch = vec![ticker(0), ticker(1), timer(100)];
+        batch.extend((2..12).map(ticker));
+        batch.push(timer(101));
+        batch.extend((12..15).map(ticker));
+        let ds = deliveries(batch);
+        assert_eq!(ds.len(), 3, "{ds:?}");
+        let kinds: Vec<(char, u64)> = flatten(&ds);
+        let mut expected = vec![('t', 0), ('t', 1), ('x', 100)];
+        expected.extend((2..12).map(|i| ('c', i)));
+        expected.push(('x', 101));
+        expected.extend((12..15).map(|i| ('t', i)));
+        assert_eq!(kinds, expected);
+        assert_eq!(ds.iter().map(Delivery::len).sum::<usize>(), 17);
+    }
+
+    #[test]
+    fn columns_carry_every_field() {
+        let ds = deliveries((0..COLUMN_RUN_MIN as u32).map(ticker).collect());
+        let [Delivery::Tickers(c)] = ds.as_slice() else { panic!("one column delivery: {ds:?}") };
+        assert_eq!(c.ts[3], 3);
+        assert_eq!((c.bid[3], c.bid_size[3], c.ask[3], c.ask_size[3], c.last[3]), (1.0, 2.0, 3.0, 4.0, 3.0));
+        assert!(deliveries(Vec::new()).is_empty());
+    }
+}

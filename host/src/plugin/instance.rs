@@ -1,7 +1,7 @@
 //! One live instance of a plugin: a wasmtime `Store` and the component's exports, with CPU
 //! and memory limits armed on every call and traps turned into a typed [`Fault`].
 
-use super::bindings::{Strategy, wit};
+use super::bindings::{Delivery, Strategy, wit};
 use super::host_api::PluginState;
 use super::limits::Limits;
 use super::runtime::{Compiled, Mode};
@@ -86,6 +86,20 @@ impl Instance {
     pub fn on_events(&mut self, events: &[wit::Event]) -> Result<(), Fault> {
         self.arm();
         self.bindings.call_on_events(&mut self.store, events).map_err(|e| self.fault(e))
+    }
+
+    /// Delivers a run of tickers in column form.
+    pub fn on_tickers(&mut self, tickers: &wit::TickerColumns) -> Result<(), Fault> {
+        self.arm();
+        self.bindings.call_on_tickers(&mut self.store, tickers).map_err(|e| self.fault(e))
+    }
+
+    /// Delivers one call's worth of events in whichever shape it has.
+    pub fn deliver(&mut self, delivery: &Delivery) -> Result<(), Fault> {
+        match delivery {
+            Delivery::Events(events) => self.on_events(events),
+            Delivery::Tickers(columns) => self.on_tickers(columns),
+        }
     }
 
     /// Asks for the state to hand over.

@@ -84,6 +84,10 @@ impl Runtime {
         config.consume_fuel(mode == Mode::Deterministic);
         // Room for deep but legitimate recursion; beyond it a plugin traps with a stack overflow.
         config.max_wasm_stack(1 << 20);
+        // `perf` can name plugin functions when asked (profiling a strategy; see BENCHMARKS.md).
+        if std::env::var_os("TRADEBOX_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         super::bindings::Strategy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;

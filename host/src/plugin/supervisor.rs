@@ -232,12 +232,15 @@ impl Actor {
             if events.is_empty() {
                 continue;
             }
-            self.counters.calls.fetch_add(1, Ordering::Relaxed);
             self.counters.events.fetch_add(events.len() as u64, Ordering::Relaxed);
-            if let Err(fault) = instance.on_events(&events) {
-                match self.recover(fault) {
-                    Some(fresh) => instance = fresh,
-                    None => return,
+            for delivery in b::deliveries(events) {
+                self.counters.calls.fetch_add(1, Ordering::Relaxed);
+                if let Err(fault) = instance.deliver(&delivery) {
+                    match self.recover(fault) {
+                        Some(fresh) => instance = fresh,
+                        None => return,
+                    }
+                    // The rest of this batch goes to the fresh instance.
                 }
             }
         }

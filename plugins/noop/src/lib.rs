@@ -29,7 +29,7 @@ impl Strategy for Noop {
 
     fn on_timer(&mut self, _timer: &TimerFired) {
         self.timers += 1;
-        if self.timers % 10 == 0 {
+        if self.timers.is_multiple_of(10) {
             info!("timer fired {} times", self.timers);
         }
     }

@@ -33,6 +33,7 @@ impl Signal {
     }
 
     /// Feeds a price; returns a crossover when one happens.
+    #[inline]
     pub fn update(&mut self, price: f64) -> Option<Cross> {
         let fast = self.fast.update(price);
         let slow = self.slow.update(price)?;
@@ -42,6 +43,44 @@ impl Signal {
             (false, true) => Some(Cross::Up),
             (true, false) => Some(Cross::Down),
             _ => None,
+        }
+    }
+}
+
+/// Everything `sma-cross` does with a ticker before it may decide to trade: filter by
+/// instrument, take the mid, update the signal. Kept free of host calls so the benchmark runs
+/// the identical per-ticker work natively.
+#[derive(Debug, Clone)]
+pub struct Core {
+    instrument: u32,
+    signal: Signal,
+}
+
+impl Core {
+    /// A core for `instrument` with `fast` and `slow` periods.
+    pub fn new(instrument: u32, fast: usize, slow: usize) -> Self {
+        Self { instrument, signal: Signal::new(fast, slow) }
+    }
+
+    /// Feeds one ticker's fields; returns a crossover when one happens.
+    #[inline]
+    pub fn on_ticker(&mut self, instrument: u32, bid: f64, ask: f64) -> Option<Cross> {
+        if instrument != self.instrument || bid <= 0.0 || ask <= 0.0 {
+            return None;
+        }
+        self.signal.update((bid + ask) / 2.0)
+    }
+
+    /// The prices in the slow window, oldest first: enough to rebuild both averages.
+    pub fn recent(&self) -> impl Iterator<Item = f64> + '_ {
+        self.signal.slow.values()
+    }
+
+    /// Rebuilds the signal from saved prices (the newest `slow` of them count).
+    pub fn replay(&mut self, prices: &[f64]) {
+        self.signal = Signal::new(self.signal.fast.period(), self.signal.slow.period());
+        for price in prices {
+            self.signal.update(*price);
         }
     }
 }
@@ -80,11 +119,8 @@ mod plugin {
     struct SmaCross {
         instrument: InstrumentId,
         size: f64,
-        signal: Signal,
-        recent: std::collections::VecDeque<f64>,
-        slow: usize,
+        core: Core,
         working: Option<String>,
-        fast: usize,
     }
 
     impl Strategy for SmaCross {
@@ -101,24 +137,13 @@ mod plugin {
             Ok(SmaCross {
                 instrument: instrument.id,
                 size,
-                signal: Signal::new(config.fast, config.slow),
-                recent: Default::default(),
-                slow: config.slow,
+                core: Core::new(instrument.id, config.fast, config.slow),
                 working: None,
-                fast: config.fast,
             })
         }
 
         fn on_ticker(&mut self, ticker: &Ticker) {
-            if ticker.instrument != self.instrument || ticker.bid <= 0.0 || ticker.ask <= 0.0 {
-                return;
-            }
-            let mid = (ticker.bid + ticker.ask) / 2.0;
-            self.recent.push_back(mid);
-            if self.recent.len() > self.slow {
-                self.recent.pop_front();
-            }
-            let Some(cross) = self.signal.update(mid) else { return };
+            let Some(cross) = self.core.on_ticker(ticker.instrument, ticker.bid, ticker.ask) else { return };
             if self.working.is_some() {
                 return;
             }
@@ -148,17 +173,12 @@ mod plugin {
         }
 
         fn snapshot(&self) -> Vec<u8> {
-            serde_json::to_vec(&Saved { prices: self.recent.iter().copied().collect() }).unwrap_or_default()
+            serde_json::to_vec(&Saved { prices: self.core.recent().collect() }).unwrap_or_default()
         }
 
         fn restore(&mut self, state: &[u8]) -> Result<(), String> {
             let saved: Saved = serde_json::from_slice(state).map_err(|e| format!("restore: {e}"))?;
-            self.signal = Signal::new(self.fast, self.slow);
-            self.recent.clear();
-            for price in saved.prices {
-                self.recent.push_back(price);
-                self.signal.update(price);
-            }
+            self.core.replay(&saved.prices);
             Ok(())
         }
     }
@@ -179,5 +199,21 @@ mod tests {
         assert_eq!(crosses, vec![Cross::Up]);
         let crosses: Vec<_> = [6.0, 4.0, 2.0].iter().filter_map(|p| s.update(*p)).collect();
         assert_eq!(crosses, vec![Cross::Down]);
+    }
+
+    #[test]
+    fn core_ignores_other_instruments_and_empty_sides_and_replays_its_window() {
+        let mut c = Core::new(7, 2, 4);
+        assert_eq!(c.on_ticker(8, 1.0, 2.0), None);
+        assert_eq!(c.on_ticker(7, 0.0, 2.0), None);
+        assert_eq!(c.recent().count(), 0);
+        for p in [10.0, 9.0, 8.0, 7.0, 6.0, 5.0] {
+            c.on_ticker(7, p, p);
+        }
+        assert_eq!(c.recent().collect::<Vec<_>>(), vec![8.0, 7.0, 6.0, 5.0]);
+        let mut d = Core::new(7, 2, 4);
+        d.replay(&c.recent().collect::<Vec<_>>());
+        let up: Vec<_> = [8.0, 10.0, 12.0, 14.0].iter().filter_map(|p| d.on_ticker(7, *p, *p)).collect();
+        assert_eq!(up, vec![Cross::Up]);
     }
 }
