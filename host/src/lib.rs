@@ -9,4 +9,5 @@ pub mod demo;
 pub mod engine;
 pub mod host;
 pub mod plugin;
+pub mod ratelimit;
 pub mod venue;
