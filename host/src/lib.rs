@@ -4,6 +4,7 @@
 //! See `ARCHITECTURE.md` at the repository root for the map of modules and the path of an
 //! order from plugin to venue.
 
+pub mod audit;
 pub mod config;
 pub mod demo;
 pub mod engine;

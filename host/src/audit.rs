@@ -1,0 +1,465 @@
+//! The audit log: what the host did on the user's account, in order, as append-only JSON lines.
+//!
+//! One record per intent, risk decision, exchange request (method, path, body; never a header
+//! that carries a secret), response (status, body, OKX's `inTime`/`outTime`), fill and state
+//! change, each with a millisecond UTC timestamp and the plugin's name and hash.
+//!
+//! Durability: every record is one `write` of one whole line on a file opened for append, so
+//! records never interleave; a background thread `fsync`s on a short interval, so a machine
+//! crash loses at most that interval. A line torn by a crash mid-write is cut off when the log
+//! is next opened (and the cut is itself recorded), so every line in the file parses.
+//!
+//! Secrets: the log is told the secret values it must never hold ([`AuditLog::forbid`]); a
+//! record that contains one anyway is written with it replaced, and the event is counted, as a
+//! last line of defence behind the rule that secrets never reach a record in the first place.
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde_json::Value;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// What happened. Serialised with `"kind"` naming the variant.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// A plugin (or the operator) asked for an order, before anything is sent.
+    Intent {
+        /// Host-minted client order id.
+        client_id: String,
+        /// Instrument symbol.
+        instrument: String,
+        /// What was asked, normalised.
+        detail: Value,
+    },
+    /// The risk check's verdict.
+    Risk {
+        /// The order concerned.
+        client_id: String,
+        /// Approved or the denial code.
+        decision: String,
+        /// Why, with the limit and the value.
+        detail: String,
+    },
+    /// A request as sent to the exchange (no secret headers).
+    Request {
+        /// `GET` / `POST`.
+        method: String,
+        /// Path and query exactly as sent.
+        path: String,
+        /// Body exactly as sent (`""` for GET).
+        body: String,
+        /// The non-secret headers that matter (timestamp, demo flag, expTime).
+        headers: Vec<(String, String)>,
+    },
+    /// The exchange's answer.
+    Response {
+        /// Path it answers.
+        path: String,
+        /// HTTP status.
+        status: u16,
+        /// Body as received (truncated past 64 KiB).
+        body: String,
+        /// OKX's gateway receive time (µs), when given.
+        in_time: Option<String>,
+        /// OKX's gateway send time (µs), when given.
+        out_time: Option<String>,
+        /// Round trip, in µs.
+        elapsed_us: u64,
+    },
+    /// A fill on one of our orders.
+    Fill {
+        /// The order.
+        client_id: String,
+        /// Exchange trade id.
+        trade_id: String,
+        /// Price, as the exchange sent it.
+        price: String,
+        /// Size, as the exchange sent it.
+        size: String,
+    },
+    /// An order's state changed.
+    Order {
+        /// The order.
+        client_id: String,
+        /// New state.
+        state: String,
+        /// Exchange code/message when rejected.
+        detail: String,
+    },
+    /// Host or plugin lifecycle: start, load, reload, unload, halt, resume, recovery.
+    State {
+        /// What happened.
+        event: String,
+        /// Details.
+        detail: String,
+    },
+}
+
+/// One line of the log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record<'a> {
+    /// Milliseconds-precision UTC time, RFC 3339.
+    pub ts: String,
+    /// Per-log sequence number: a gap means lost lines.
+    pub seq: u64,
+    /// The plugin the record is about, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<&'a str>,
+    /// That plugin's component hash (sha256), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_hash: Option<&'a str>,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: &'a Entry,
+}
+
+/// Errors opening the log.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The file could not be opened or repaired.
+    #[error("audit log {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+const MAX_BODY: usize = 64 * 1024;
+
+/// Counters.
+#[derive(Debug, Default)]
+pub struct AuditStats {
+    /// Lines written.
+    pub records: AtomicU64,
+    /// Lines that failed to write (disk full...); each is also logged.
+    pub write_errors: AtomicU64,
+    /// `fsync`s done.
+    pub syncs: AtomicU64,
+    /// Records in which a forbidden value was found and replaced.
+    pub redactions: AtomicU64,
+}
+
+struct Inner {
+    file: File,
+    seq: u64,
+    forbidden: Vec<String>,
+}
+
+/// The log. Share it with `Arc`; writes from many threads are serialised.
+pub struct AuditLog {
+    path: PathBuf,
+    inner: Mutex<Inner>,
+    dirty: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    /// Counters.
+    pub stats: Arc<AuditStats>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl AuditLog {
+    /// Opens (creating it, owner-only) the log at `path`, repairs a line torn by a crash, and
+    /// starts the `fsync` thread with `sync_every`.
+    pub fn open(path: &Path, sync_every: Duration) -> Result<Arc<Self>, AuditError> {
+        let io = |source| AuditError::Io { path: path.to_path_buf(), source };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut options = OpenOptions::new();
+        options.read(true).append(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(io)?;
+        let torn = repair(&mut file).map_err(io)?;
+        // Sequence numbers continue across restarts, so a gap always means lost lines.
+        let seq = last_seq(&mut file).map_err(io)?;
+        let log = Arc::new(Self {
+            path: path.to_path_buf(),
+            inner: Mutex::new(Inner { file, seq, forbidden: Vec::new() }),
+            dirty: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(AtomicBool::new(false)),
+            stats: Arc::new(AuditStats::default()),
+        });
+        log.spawn_syncer(sync_every).map_err(io)?;
+        if torn > 0 {
+            let detail = format!("cut {torn} bytes of a line torn by a crash");
+            log.append(None, None, &Entry::State { event: "audit_repaired".into(), detail });
+        }
+        Ok(log)
+    }
+
+    fn spawn_syncer(self: &Arc<Self>, every: Duration) -> std::io::Result<()> {
+        let file = self.inner.lock().file.try_clone()?;
+        let (dirty, stop, stats) = (self.dirty.clone(), self.stop.clone(), self.stats.clone());
+        std::thread::Builder::new().name("audit-fsync".into()).spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                let stopping = stop.load(Ordering::Acquire);
+                if dirty.swap(false, Ordering::AcqRel) {
+                    match file.sync_data() {
+                        Ok(()) => {
+                            stats.syncs.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => tracing::error!(error = %e, "audit log fsync failed"),
+                    }
+                }
+                if stopping {
+                    return;
+                }
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Where it writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A value that must never appear in the log (an API secret, a passphrase). Values shorter
+    /// than 8 bytes are ignored: they would match ordinary text.
+    pub fn forbid(&self, secret: &str) {
+        if secret.len() >= 8 {
+            self.inner.lock().forbidden.push(secret.to_string());
+        }
+    }
+
+    /// Appends one record and flushes it to the OS. Never fails the caller: a write error is
+    /// counted and logged, because refusing to trade over a full disk must be a decision made
+    /// elsewhere (see [`AuditStats::write_errors`]).
+    pub fn append(&self, plugin: Option<&str>, plugin_hash: Option<&str>, entry: &Entry) {
+        let mut inner = self.inner.lock();
+        inner.seq += 1;
+        let ts = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let record = Record { ts, seq: inner.seq, plugin, plugin_hash, entry };
+        let mut line = match serde_json::to_string(&record) {
+            Ok(line) => line,
+            Err(e) => {
+                self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "audit record did not serialise");
+                return;
+            }
+        };
+        for secret in &inner.forbidden {
+            if line.contains(secret.as_str()) {
+                line = line.replace(secret.as_str(), "[REDACTED]");
+                self.stats.redactions.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("a secret reached an audit record; it was redacted (this is a bug)");
+            }
+        }
+        line.push('\n');
+        match inner.file.write_all(line.as_bytes()) {
+            Ok(()) => {
+                self.stats.records.fetch_add(1, Ordering::Relaxed);
+                self.dirty.store(true, Ordering::Release);
+            }
+            Err(e) => {
+                self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, path = %self.path.display(), "audit write failed");
+            }
+        }
+    }
+
+    /// Forces everything written so far to disk.
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.inner.lock().file.sync_data()?;
+        self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.inner.get_mut().file.sync_data();
+    }
+}
+
+/// A body for a record: as received, cut at [`MAX_BODY`] on a character boundary.
+pub fn body(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if text.len() <= MAX_BODY {
+        return text.into_owned();
+    }
+    let mut end = MAX_BODY;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[{} bytes]", &text[..end], text.len())
+}
+
+/// Cuts a trailing partial line; returns how many bytes were cut.
+fn repair(file: &mut File) -> std::io::Result<u64> {
+    let len = file.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(0);
+    }
+    // Find the last newline, reading backwards in chunks.
+    let mut end = len;
+    let mut buf = vec![0u8; 8192];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep < len {
+                file.set_len(keep)?;
+            }
+            return Ok(len - keep);
+        }
+        end = start;
+    }
+    file.set_len(0)?;
+    Ok(len)
+}
+
+/// The `seq` of the last line (0 for an empty log). Reads only the tail.
+fn last_seq(file: &mut File) -> std::io::Result<u64> {
+    let len = file.seek(SeekFrom::End(0))?;
+    let start = len.saturating_sub(2 * MAX_BODY as u64 + 4096);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    let last = tail.split(|b| *b == b'\n').rev().find(|l| !l.is_empty());
+    Ok(last
+        .and_then(|l| serde_json::from_slice::<Value>(l).ok())
+        .and_then(|v| v.get("seq").and_then(Value::as_u64))
+        .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(path: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .expect("read")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("line {l:?}: {e}")))
+            .collect()
+    }
+
+    #[test]
+    fn records_are_json_lines_with_time_sequence_and_plugin() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path, Duration::from_millis(10)).expect("open");
+        log.append(
+            Some("sma"),
+            Some("ab12"),
+            &Entry::Request {
+                method: "POST".into(),
+                path: "/api/v5/trade/order".into(),
+                body: r#"{"instId":"BTC-USDT"}"#.into(),
+                headers: vec![("x-simulated-trading".into(), "1".into())],
+            },
+        );
+        log.append(None, None, &Entry::State { event: "start".into(), detail: "demo".into() });
+        let l = lines(&path);
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0]["kind"], "request");
+        assert_eq!(l[0]["plugin"], "sma");
+        assert_eq!(l[0]["plugin_hash"], "ab12");
+        assert_eq!(l[0]["body"], r#"{"instId":"BTC-USDT"}"#);
+        assert_eq!(l[1]["seq"], 2);
+        assert!(l[1].get("plugin").is_none());
+        let ts = l[0]["ts"].as_str().expect("ts");
+        assert!(ts.ends_with('Z') && ts.len() == "2026-11-24T00:00:00.000Z".len(), "{ts}");
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(log.stats.syncs.load(Ordering::Relaxed) >= 1, "the fsync thread ran");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_file_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("a/audit.jsonl");
+        let _log = AuditLog::open(&path, Duration::from_secs(1)).expect("open");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_and_the_cut_recorded() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("audit.jsonl");
+        {
+            let log = AuditLog::open(&path, Duration::from_secs(1)).expect("open");
+            log.append(None, None, &Entry::State { event: "one".into(), detail: String::new() });
+        }
+        // A crash in the middle of the second write.
+        let mut f = OpenOptions::new().append(true).open(&path).expect("reopen");
+        f.write_all(br#"{"ts":"2026-11-24T00:00:00.000Z","seq":2,"kind":"sta"#).expect("torn write");
+        drop(f);
+        let log = AuditLog::open(&path, Duration::from_secs(1)).expect("open repairs");
+        log.append(None, None, &Entry::State { event: "three".into(), detail: String::new() });
+        let l = lines(&path);
+        assert_eq!(l.len(), 3, "{l:?}");
+        assert_eq!(l[0]["event"], "one");
+        assert_eq!(l[1]["event"], "audit_repaired");
+        assert_eq!(l[2]["event"], "three");
+        let seqs: Vec<u64> = l.iter().map(|r| r["seq"].as_u64().expect("seq")).collect();
+        assert_eq!(seqs, vec![1, 2, 3], "sequence continues across opens");
+    }
+
+    #[test]
+    fn a_forbidden_value_never_reaches_the_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path, Duration::from_secs(1)).expect("open");
+        log.forbid("s3cret-passphrase");
+        log.append(None, None, &Entry::State { event: "oops".into(), detail: "pass=s3cret-passphrase".into() });
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(!text.contains("s3cret-passphrase"));
+        assert!(text.contains("[REDACTED]"));
+        assert_eq!(log.stats.redactions.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn concurrent_writers_never_interleave_lines() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path, Duration::from_millis(5)).expect("open");
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..250 {
+                        let detail = format!("{t}-{i}-{}", "x".repeat(300));
+                        log.append(Some("p"), None, &Entry::State { event: "e".into(), detail });
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("writer");
+        }
+        let l = lines(&path);
+        assert_eq!(l.len(), 1000);
+        let mut seqs: Vec<u64> = l.iter().map(|r| r["seq"].as_u64().expect("seq")).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn long_bodies_are_cut_on_a_char_boundary() {
+        let long = "é".repeat(MAX_BODY);
+        let cut = body(long.as_bytes());
+        assert!(cut.len() < long.len() && cut.contains("…["));
+        assert_eq!(body(b"{}"), "{}");
+    }
+}
