@@ -1,0 +1,255 @@
+//! API credentials: key, secret and passphrase, from the environment or an owner-only file,
+//! held so that they never show up in a log line, an error, a panic or a debug dump.
+//!
+//! The secret and the passphrase live in [`SecretString`]s (zeroised on drop, redacted in
+//! `Debug`); the API key is not a secret by OKX's rules but identifies the account, so it is
+//! shown only by its first four characters.
+
+use secrecy::{ExposeSecret, SecretString};
+use std::path::{Path, PathBuf};
+
+/// Environment variable holding the API key.
+pub const ENV_KEY: &str = "OKX_API_KEY";
+/// Environment variable holding the API secret.
+pub const ENV_SECRET: &str = "OKX_API_SECRET";
+/// Environment variable holding the passphrase.
+pub const ENV_PASSPHRASE: &str = "OKX_API_PASSPHRASE";
+
+/// One OKX API key.
+#[derive(Clone)]
+pub struct Credentials {
+    api_key: String,
+    secret: SecretString,
+    passphrase: SecretString,
+}
+
+/// Why credentials could not be loaded. Never carries a value, only names.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    /// A variable is missing or empty.
+    #[error("environment variable {0} is not set (or empty)")]
+    MissingEnv(&'static str),
+    /// The file could not be read.
+    #[error("credentials file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is readable by others.
+    #[error(
+        "credentials file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}` so only its owner can read it"
+    )]
+    TooOpen {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A line is not `NAME=value`, or a name is unknown. Only the line number is reported.
+    #[error("credentials file {path}, line {line}: {reason}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong (never the value).
+        reason: String,
+    },
+    /// A required name is missing from the file.
+    #[error("credentials file {path} has no {name}")]
+    MissingInFile {
+        /// The file.
+        path: PathBuf,
+        /// The missing name.
+        name: &'static str,
+    },
+}
+
+impl Credentials {
+    /// Credentials from values (tests, the simulator's own config).
+    pub fn new(api_key: &str, secret: &str, passphrase: &str) -> Self {
+        Self {
+            api_key: api_key.to_string(),
+            secret: SecretString::from(secret.to_string()),
+            passphrase: SecretString::from(passphrase.to_string()),
+        }
+    }
+
+    /// From `OKX_API_KEY`, `OKX_API_SECRET` and `OKX_API_PASSPHRASE`.
+    pub fn from_env() -> Result<Self, CredentialsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// From any name → value lookup (the environment, or a test's map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, CredentialsError> {
+        let get = |name: &'static str| {
+            lookup(name).filter(|v| !v.trim().is_empty()).ok_or(CredentialsError::MissingEnv(name))
+        };
+        let (key, secret, passphrase) = (get(ENV_KEY)?, get(ENV_SECRET)?, get(ENV_PASSPHRASE)?);
+        Ok(Self::new(key.trim(), secret.trim(), &passphrase))
+    }
+
+    /// From a file of `NAME=value` lines using the same three names as the environment
+    /// (`#` starts a comment; values may be quoted), which must be readable by its owner only.
+    pub fn from_file(path: &Path) -> Result<Self, CredentialsError> {
+        check_owner_only(path)?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| CredentialsError::Io { path: path.to_path_buf(), source })?;
+        let mut values: [Option<String>; 3] = Default::default();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            let syntax = |reason: &str| CredentialsError::Syntax {
+                path: path.to_path_buf(),
+                line: i + 1,
+                reason: reason.to_string(),
+            };
+            let (name, value) = line.split_once('=').ok_or_else(|| syntax("expected NAME=value"))?;
+            let slot = match name.trim() {
+                ENV_KEY => 0,
+                ENV_SECRET => 1,
+                ENV_PASSPHRASE => 2,
+                _ => {
+                    return Err(syntax(&format!("unknown name (expected {ENV_KEY}, {ENV_SECRET} or {ENV_PASSPHRASE})")));
+                }
+            };
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(value);
+            values[slot] = Some(value.to_string());
+        }
+        let [key, secret, passphrase] = values;
+        let missing = |name| CredentialsError::MissingInFile { path: path.to_path_buf(), name };
+        let key = key.filter(|v| !v.is_empty()).ok_or_else(|| missing(ENV_KEY))?;
+        let secret = secret.filter(|v| !v.is_empty()).ok_or_else(|| missing(ENV_SECRET))?;
+        let passphrase = passphrase.filter(|v| !v.is_empty()).ok_or_else(|| missing(ENV_PASSPHRASE))?;
+        Ok(Self::new(&key, &secret, &passphrase))
+    }
+
+    /// The API key (sent in `OK-ACCESS-KEY`).
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// The key shortened for logs: the first four characters.
+    pub fn key_hint(&self) -> String {
+        let head: String = self.api_key.chars().take(4).collect();
+        format!("{head}…")
+    }
+
+    /// The secret, wrapped.
+    pub fn secret(&self) -> &SecretString {
+        &self.secret
+    }
+
+    /// The passphrase, wrapped.
+    pub fn passphrase(&self) -> &SecretString {
+        &self.passphrase
+    }
+
+    /// The values that must never be written anywhere (for the audit log's last-line check).
+    pub fn forbidden_values(&self) -> [&str; 2] {
+        [self.secret.expose_secret(), self.passphrase.expose_secret()]
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("api_key", &self.key_hint())
+            .field("secret", &"[REDACTED]")
+            .field("passphrase", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl std::fmt::Display for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OKX key {}", self.key_hint())
+    }
+}
+
+#[cfg(unix)]
+fn check_owner_only(path: &Path) -> Result<(), CredentialsError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|source| CredentialsError::Io { path: path.to_path_buf(), source })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(CredentialsError::TooOpen { path: path.to_path_buf(), mode });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_owner_only(_path: &Path) -> Result<(), CredentialsError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const SECRET: &str = "S3CRET-0123456789abcdef";
+    const PASS: &str = "pass-phrase-xyz";
+
+    #[test]
+    fn debug_display_and_errors_never_show_secrets() {
+        let c = Credentials::new("abcd-1234-key", SECRET, PASS);
+        let shown = format!("{c:?} {c} {:?}", c.clone());
+        assert!(!shown.contains(SECRET) && !shown.contains(PASS) && !shown.contains("abcd-1234"), "{shown}");
+        assert!(shown.contains("abcd…"));
+    }
+
+    #[test]
+    fn from_lookup_names_the_missing_variable() {
+        let mut env: HashMap<&str, String> = HashMap::new();
+        env.insert(ENV_KEY, "k".into());
+        env.insert(ENV_SECRET, SECRET.into());
+        let err = Credentials::from_lookup(|n| env.get(n).cloned()).expect_err("no passphrase");
+        assert!(err.to_string().contains(ENV_PASSPHRASE));
+        assert!(!err.to_string().contains(SECRET));
+        env.insert(ENV_PASSPHRASE, PASS.into());
+        let c = Credentials::from_lookup(|n| env.get(n).cloned()).expect("complete");
+        assert_eq!(c.passphrase().expose_secret(), PASS);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_readable_by_others_is_refused_an_owner_only_one_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("okx.env");
+        let text = format!("# demo key\n{ENV_KEY}=abcd\nexport {ENV_SECRET}=\"{SECRET}\"\n{ENV_PASSPHRASE}='{PASS}'\n");
+        std::fs::write(&path, text).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = Credentials::from_file(&path).expect_err("world readable");
+        assert!(matches!(err, CredentialsError::TooOpen { mode: 0o644, .. }), "{err}");
+        assert!(err.to_string().contains("chmod 600"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let c = Credentials::from_file(&path).expect("owner only");
+        assert_eq!(c.api_key(), "abcd");
+        assert_eq!(c.secret().expose_secret(), SECRET);
+        assert_eq!(c.passphrase().expose_secret(), PASS);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn syntax_errors_name_the_line_never_the_value() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("okx.env");
+        std::fs::write(&path, format!("{ENV_KEY}=a\nOKX_SECRET={SECRET}\n")).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let err = Credentials::from_file(&path).expect_err("unknown name").to_string();
+        assert!(err.contains("line 2") && !err.contains(SECRET), "{err}");
+    }
+}
