@@ -115,7 +115,9 @@ impl Credentials {
                 ENV_SECRET => 1,
                 ENV_PASSPHRASE => 2,
                 _ => {
-                    return Err(syntax(&format!("unknown name (expected {ENV_KEY}, {ENV_SECRET} or {ENV_PASSPHRASE})")));
+                    return Err(syntax(&format!(
+                        "unknown name (expected {ENV_KEY}, {ENV_SECRET} or {ENV_PASSPHRASE})"
+                    )));
                 }
             };
             let value = value.trim();

@@ -2,9 +2,11 @@
 //! OKX-compatible simulator) and nothing about plugins.
 //!
 //! - [`sign`]: request and WebSocket-login signatures, timestamps, server-side verification.
+//! - [`model`]: typed REST messages with exact decimals.
 //! - [`credentials`]: API keys from the environment or an owner-only file, never printable.
 
 pub mod credentials;
+pub mod model;
 pub mod sign;
 
 pub use credentials::{Credentials, CredentialsError};
