@@ -3,11 +3,19 @@
 //!
 //! - [`sign`]: request and WebSocket-login signatures, timestamps, server-side verification.
 //! - [`model`]: typed REST messages with exact decimals.
+//! - [`clock`]: the offset to OKX's clock.
+//! - [`rest`]: the REST client; [`error`]: what can go wrong.
 //! - [`credentials`]: API keys from the environment or an owner-only file, never printable.
 
+pub mod clock;
 pub mod credentials;
+pub mod error;
 pub mod model;
+pub mod rest;
 pub mod sign;
 
+pub use clock::Clock;
 pub use credentials::{Credentials, CredentialsError};
+pub use error::OkxError;
+pub use rest::{CallOpts, Observer, OrderRef, RestClient, RestConfig};
 pub use sign::Signer;

@@ -1,0 +1,176 @@
+//! What can go wrong talking to OKX, typed so the caller can act on it: keep OKX's code and
+//! message, know whether a request may have been executed (a timeout or a 5xx on an order
+//! placement is "outcome unknown": settle it by querying, never by resending), and recognise
+//! throttling and clock skew.
+//!
+//! No variant ever carries a header value, so no secret can reach a message.
+
+/// Well-known OKX codes (okx-v5.md §6).
+pub mod codes {
+    /// Rate limit reached.
+    pub const RATE_LIMIT: &str = "50011";
+    /// Systems busy (HTTP 429 too).
+    pub const BUSY: &str = "50013";
+    /// Endpoint timed out: outcome unknown.
+    pub const ENDPOINT_TIMEOUT: &str = "50004";
+    /// Sub-account order rate limit.
+    pub const SUB_ACCOUNT_RATE_LIMIT: &str = "50061";
+    /// Demo key used live or the reverse.
+    pub const WRONG_ENVIRONMENT: &str = "50101";
+    /// Timestamp outside the accepted window.
+    pub const TIMESTAMP_EXPIRED: &str = "50102";
+    /// Wrong passphrase.
+    pub const BAD_PASSPHRASE: &str = "50105";
+    /// Unknown API key.
+    pub const BAD_KEY: &str = "50111";
+    /// Malformed timestamp.
+    pub const BAD_TIMESTAMP: &str = "50112";
+    /// Bad signature.
+    pub const BAD_SIGN: &str = "50113";
+    /// Parameter error.
+    pub const PARAM: &str = "51000";
+    /// Instrument does not exist.
+    pub const NO_INSTRUMENT: &str = "51001";
+    /// Insufficient balance or margin.
+    pub const INSUFFICIENT: &str = "51008";
+    /// Duplicate client order id.
+    pub const DUPLICATE_CL_ORD_ID: &str = "51016";
+    /// Below the minimum size.
+    pub const BELOW_MIN: &str = "51020";
+    /// Size not a multiple of the lot size.
+    pub const LOT: &str = "51121";
+    /// Cancel failed: already filled, cancelled or unknown.
+    pub const CANCEL_FAILED: &str = "51400";
+    /// Amend failed: already filled or cancelled.
+    pub const AMEND_FAILED: &str = "51503";
+    /// Order does not exist.
+    pub const NO_ORDER: &str = "51603";
+}
+
+/// A failed OKX request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OkxError {
+    /// The envelope's `code` was not `"0"` (auth failures, parameter errors, ...).
+    #[error("OKX {code}: {msg} (HTTP {http_status})")]
+    Api {
+        /// HTTP status.
+        http_status: u16,
+        /// OKX code.
+        code: String,
+        /// OKX message.
+        msg: String,
+    },
+    /// One item of an order request failed (`sCode`/`sMsg`).
+    #[error("OKX {code}: {msg}")]
+    Item {
+        /// `sCode`.
+        code: String,
+        /// `sMsg`.
+        msg: String,
+    },
+    /// Throttled: 50011, 50013, 50061 or HTTP 429.
+    #[error("OKX rate limit {code}: {msg}")]
+    RateLimited {
+        /// OKX code (`50011` for a bare 429).
+        code: String,
+        /// OKX message.
+        msg: String,
+    },
+    /// No answer in time: the request may or may not have been executed.
+    #[error("no answer from OKX within {timeout_ms} ms: outcome unknown")]
+    Timeout {
+        /// The timeout.
+        timeout_ms: u64,
+    },
+    /// The server failed (5xx, or 50004): the request may or may not have been executed.
+    #[error("OKX server error HTTP {http_status}: {excerpt}")]
+    Server {
+        /// HTTP status.
+        http_status: u16,
+        /// Start of the body.
+        excerpt: String,
+    },
+    /// The request never reached the server (connection refused, DNS, TLS): nothing executed.
+    #[error("could not reach OKX: {0}")]
+    NotSent(String),
+    /// The connection broke after sending: outcome unknown.
+    #[error("connection to OKX failed after sending: {0}")]
+    Transport(String),
+    /// The answer was not what OKX sends.
+    #[error("unexpected answer from OKX (HTTP {http_status}): {reason}; body starts {excerpt:?}")]
+    Decode {
+        /// HTTP status.
+        http_status: u16,
+        /// What did not parse.
+        reason: String,
+        /// Start of the body.
+        excerpt: String,
+    },
+    /// The client was asked for something it cannot do (no credentials for a private call).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl OkxError {
+    /// The OKX code, when there is one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            OkxError::Api { code, .. } | OkxError::Item { code, .. } | OkxError::RateLimited { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether the request may have been executed although no success came back. For an order
+    /// placement this means: query by client order id, do not resend.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            OkxError::Timeout { .. } | OkxError::Server { .. } | OkxError::Transport(_) => true,
+            OkxError::Api { code, .. } => code == codes::ENDPOINT_TIMEOUT,
+            _ => false,
+        }
+    }
+
+    /// The local clock is too far from OKX's (50102): re-sync and retry.
+    pub fn is_clock_skew(&self) -> bool {
+        self.code() == Some(codes::TIMESTAMP_EXPIRED)
+    }
+
+    /// Throttled: back off.
+    pub fn is_rate_limit(&self) -> bool {
+        matches!(self, OkxError::RateLimited { .. })
+    }
+
+    /// Builds the error for a non-zero envelope code.
+    pub fn from_code(http_status: u16, code: String, msg: String) -> Self {
+        if http_status == 429
+            || [codes::RATE_LIMIT, codes::BUSY, codes::SUB_ACCOUNT_RATE_LIMIT].contains(&code.as_str())
+        {
+            return OkxError::RateLimited { code, msg };
+        }
+        OkxError::Api { http_status, code, msg }
+    }
+}
+
+/// The first `n` characters of a body, for error messages.
+pub fn excerpt(body: &[u8], n: usize) -> String {
+    String::from_utf8_lossy(body).chars().take(n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        assert!(OkxError::from_code(429, "50011".into(), "Too Many Requests".into()).is_rate_limit());
+        assert!(OkxError::from_code(200, "50061".into(), String::new()).is_rate_limit());
+        let skew = OkxError::from_code(401, "50102".into(), "Timestamp request expired".into());
+        assert!(skew.is_clock_skew() && !skew.outcome_unknown());
+        assert!(OkxError::Timeout { timeout_ms: 5 }.outcome_unknown());
+        assert!(OkxError::from_code(400, "50004".into(), String::new()).outcome_unknown());
+        assert!(!OkxError::NotSent("refused".into()).outcome_unknown());
+        let item = OkxError::Item { code: "51008".into(), msg: "Insufficient USDT balance".into() };
+        assert_eq!(item.code(), Some("51008"));
+        assert_eq!(item.to_string(), "OKX 51008: Insufficient USDT balance");
+    }
+}
