@@ -44,6 +44,31 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// OKX diagnostics.
+    Okx {
+        #[command(subcommand)]
+        command: OkxCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OkxCommand {
+    /// Print the prehash string and the signature of a request, signed with the secret in
+    /// OKX_API_SECRET (never printed), to compare with another client when OKX answers 50113.
+    Sign {
+        /// The `OK-ACCESS-TIMESTAMP`, e.g. `2020-12-08T09:08:57.715Z` (WS login: seconds).
+        #[arg(long)]
+        timestamp: String,
+        /// `GET` or `POST` (upper-cased for you).
+        #[arg(long)]
+        method: String,
+        /// Request path with the query string exactly as sent, e.g. `/api/v5/account/balance?ccy=BTC`.
+        #[arg(long)]
+        path: String,
+        /// The JSON body exactly as sent (empty for GET).
+        #[arg(long, default_value = "")]
+        body: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -71,8 +96,37 @@ fn main() -> Result<()> {
             Command::Demo { duration, plugin_dir, seed } => tradebox::demo::run(&plugin_dir, duration, seed).await,
             Command::Run { config, duration } => run(config, duration).await,
             Command::Plugin { command: PluginCommand::Check { file } } => check(file),
+            Command::Okx { command: OkxCommand::Sign { timestamp, method, path, body } } => {
+                okx_sign(&timestamp, &method, &path, &body)
+            }
         }
     })
+}
+
+fn okx_sign(timestamp: &str, method: &str, path: &str, body: &str) -> Result<()> {
+    use tradebox_okx::sign::{Signer, prehash};
+    let secret = std::env::var(tradebox_okx::credentials::ENV_SECRET)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .with_context(|| format!("set {} to the API secret to sign with", tradebox_okx::credentials::ENV_SECRET))?;
+    let key = std::env::var(tradebox_okx::credentials::ENV_KEY).unwrap_or_default();
+    let credentials = tradebox_okx::Credentials::new(&key, &secret, "");
+    let method = method.to_ascii_uppercase();
+    if body.is_empty() && method == "POST" {
+        eprintln!("note: POST with an empty body; OKX answers 50000 to that");
+    }
+    if timestamp.len() != 24 && timestamp.parse::<i64>().is_err() {
+        eprintln!(
+            "note: {timestamp:?} is not OKX's timestamp shape (2020-12-08T09:08:57.715Z); OKX would answer 50112"
+        );
+    }
+    let signer = Signer::new(credentials);
+    println!("prehash:   {}", prehash(timestamp, &method, path, body));
+    println!("signature: {}", signer.sign(timestamp, &method, path, body.as_bytes()));
+    if !key.is_empty() {
+        println!("key:       {}", signer.credentials().key_hint());
+    }
+    Ok(())
 }
 
 async fn run(path: PathBuf, duration: Option<Duration>) -> Result<()> {

@@ -84,3 +84,32 @@ fn plugin_check_names_forbidden_imports() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("imports only the tradebox:strategy contract"), "{stdout}");
 }
+
+#[test]
+fn okx_sign_prints_prehash_and_signature_never_the_secret() {
+    let secret = "22582BD0CFF14C41EDBF1AB98506286D";
+    let out = Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(["okx", "sign", "--timestamp", "2020-12-08T09:08:57.715Z", "--method", "get"])
+        .args(["--path", "/api/v5/account/balance?ccy=BTC"])
+        .env("OKX_API_SECRET", secret)
+        .env("OKX_API_KEY", "abcd-efgh")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("tradebox runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("prehash:   2020-12-08T09:08:57.715ZGET/api/v5/account/balance?ccy=BTC"), "{stdout}");
+    assert!(stdout.contains("signature: HiZhvSfMtWJA3uUIVXV3a/bSXNPCWvYFXoGCVS8V4zY="), "{stdout}");
+    assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    assert!(!stdout.contains("abcd-efgh"), "the key is shown only by its first characters");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(["okx", "sign", "--timestamp", "x", "--method", "GET", "--path", "/"])
+        .env_remove("OKX_API_SECRET")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("tradebox runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OKX_API_SECRET"));
+}
