@@ -11,4 +11,5 @@ pub mod engine;
 pub mod host;
 pub mod plugin;
 pub mod ratelimit;
+pub mod sim;
 pub mod venue;

@@ -44,6 +44,15 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Run the OKX-compatible simulator (REST on loopback) until Ctrl-C.
+    Sim {
+        /// The simulator's TOML config (market, API keys, faults); see the `sim` module docs.
+        #[arg(long)]
+        config: PathBuf,
+        /// Listen here instead of the config's address, e.g. `127.0.0.1:8080`.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// OKX diagnostics.
     Okx {
         #[command(subcommand)]
@@ -96,6 +105,7 @@ fn main() -> Result<()> {
             Command::Demo { duration, plugin_dir, seed } => tradebox::demo::run(&plugin_dir, duration, seed).await,
             Command::Run { config, duration } => run(config, duration).await,
             Command::Plugin { command: PluginCommand::Check { file } } => check(file),
+            Command::Sim { config, listen } => sim(config, listen).await,
             Command::Okx { command: OkxCommand::Sign { timestamp, method, path, body } } => {
                 okx_sign(&timestamp, &method, &path, &body)
             }
@@ -143,6 +153,23 @@ async fn run(path: PathBuf, duration: Option<Duration>) -> Result<()> {
     market.abort();
     println!("{}", tradebox::demo::board(&host, true));
     host.shutdown().await;
+    Ok(())
+}
+
+async fn sim(path: PathBuf, listen: Option<std::net::SocketAddr>) -> Result<()> {
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut config: tradebox::sim::SimServerConfig =
+        toml::from_str(&text).with_context(|| format!("{} is not a valid simulator config", path.display()))?;
+    if let Some(addr) = listen {
+        config.listen = addr;
+    }
+    if config.keys.is_empty() {
+        anyhow::bail!("{} lists no [[key]]: the simulator would refuse every private request", path.display());
+    }
+    let server = tradebox::sim::SimServer::start(config).await.context("starting the simulator")?;
+    println!("OKX-compatible simulator: REST at {} (Ctrl-C to stop)", server.base_url());
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    server.shutdown();
     Ok(())
 }
 

@@ -96,6 +96,12 @@ impl Endpoint {
     }
 }
 
+/// The bucket key of a `cancel-all-after` tag (OKX limits that endpoint per tag): a stable
+/// FNV-1a hash, so the host and the simulator agree without sharing state.
+pub fn tag_key(tag: &str) -> u32 {
+    tag.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
 /// A limit as OKX states it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {

@@ -459,6 +459,54 @@ pub struct OrderDetails {
     pub u_time: i64,
 }
 
+/// `GET /api/v5/trade/fills` item: one execution of one of our orders. `billId` orders them
+/// and is the paging cursor.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Fill {
+    /// Instrument type.
+    #[serde(default)]
+    pub inst_type: String,
+    /// Instrument.
+    pub inst_id: String,
+    /// Exchange trade id.
+    pub trade_id: String,
+    /// Exchange order id.
+    pub ord_id: String,
+    /// Client order id (`""` when none).
+    #[serde(default)]
+    pub cl_ord_id: String,
+    /// Bill id: increases with every fill; the cursor for `after`/`before`.
+    pub bill_id: String,
+    /// Order tag.
+    #[serde(default)]
+    pub tag: String,
+    /// Execution price.
+    pub fill_px: Decimal,
+    /// Executed size.
+    pub fill_sz: Decimal,
+    /// Our side.
+    pub side: Side,
+    /// Position side.
+    #[serde(default)]
+    pub pos_side: String,
+    /// `T` taker, `M` maker.
+    #[serde(default)]
+    pub exec_type: String,
+    /// Fee currency.
+    #[serde(default)]
+    pub fee_ccy: String,
+    /// Fee (negative when charged).
+    #[serde(default, with = "opt_dec")]
+    pub fee: Option<Decimal>,
+    /// Time of the fill, ms.
+    #[serde(default, with = "ms")]
+    pub fill_time: i64,
+    /// Time the record was made, ms.
+    #[serde(default, with = "ms")]
+    pub ts: i64,
+}
+
 /// One currency in `GET /api/v5/account/balance`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

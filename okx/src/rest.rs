@@ -382,6 +382,32 @@ impl RestClient {
         }
     }
 
+    /// `GET /api/v5/trade/fills`: the fills of the last three days with a bill id above
+    /// `since_bill` (all of them when `None`), oldest first.
+    pub async fn fills_since(&self, inst_type: Option<&str>, since_bill: Option<u64>) -> Result<Vec<Fill>, OkxError> {
+        // OKX returns fills newest first, 100 a page, and `after=B` pages to bills older than B.
+        // Walking back from the newest until the cursor relies on `after` alone, whose meaning
+        // every client agrees on (what `before` returns when more than a page is newer is not
+        // documented).
+        let since = since_bill.unwrap_or(0);
+        let mut newer: Vec<Fill> = Vec::new();
+        let mut after = String::new();
+        loop {
+            let query = [("instType", inst_type.unwrap_or("")), ("after", after.as_str()), ("limit", "100")];
+            let page = self.get::<Fill>("/api/v5/trade/fills", &query, true).await?.data;
+            let full = page.len() >= 100;
+            let oldest = page.iter().filter_map(|f| f.bill_id.parse::<u64>().ok()).min();
+            newer.extend(page.into_iter().filter(|f| f.bill_id.parse::<u64>().is_ok_and(|b| b > since)));
+            match oldest {
+                Some(oldest) if full && oldest > since => after = oldest.to_string(),
+                _ => break,
+            }
+        }
+        newer.sort_by_key(|f| f.bill_id.parse::<u64>().unwrap_or(0));
+        newer.dedup_by(|a, b| a.bill_id == b.bill_id);
+        Ok(newer)
+    }
+
     /// `GET /api/v5/account/balance[?ccy=a,b]`.
     pub async fn balance(&self, ccys: &[&str]) -> Result<Balance, OkxError> {
         let ccy = ccys.join(",");

@@ -36,6 +36,9 @@ pub struct Match {
 /// Aggregated levels: (price ticks, lots), best first.
 pub type Levels = Vec<(i64, i64)>;
 
+/// Aggregated levels with how many orders rest at each: (price ticks, lots, orders).
+pub type CountedLevels = Vec<(i64, i64, u32)>;
+
 /// Bids and asks.
 #[derive(Debug, Default, Clone)]
 pub struct Book {
@@ -70,6 +73,14 @@ impl Book {
         let sum = |q: &VecDeque<Resting>| q.iter().map(|r| r.lots).sum::<i64>();
         let bids = self.bids.iter().rev().take(n).map(|(p, q)| (*p, sum(q))).collect();
         let asks = self.asks.iter().take(n).map(|(p, q)| (*p, sum(q))).collect();
+        (bids, asks)
+    }
+
+    /// Aggregated top `n` levels per side, best first: (price ticks, lots, resting orders).
+    pub fn top_with_counts(&self, n: usize) -> (CountedLevels, CountedLevels) {
+        let level = |(p, q): (&i64, &VecDeque<Resting>)| (*p, q.iter().map(|r| r.lots).sum::<i64>(), q.len() as u32);
+        let bids = self.bids.iter().rev().take(n).map(level).collect();
+        let asks = self.asks.iter().take(n).map(level).collect();
         (bids, asks)
     }
 

@@ -163,6 +163,19 @@ impl SimConfig {
     }
 }
 
+/// Exact top levels of a simulated book: (price, size, resting orders), best first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookSnapshot {
+    /// Bids, highest first.
+    pub bids: Vec<(Decimal, Decimal, u32)>,
+    /// Asks, lowest first.
+    pub asks: Vec<(Decimal, Decimal, u32)>,
+    /// Last trade price.
+    pub last: Option<Decimal>,
+    /// When, ms.
+    pub ts_ms: i64,
+}
+
 /// A bad simulator configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -323,6 +336,43 @@ impl SimVenue {
         }
     }
 
+    /// The current top of an instrument's book, exact: `depth` levels per side as (price,
+    /// size, resting orders), best first, and the last trade price. What the OKX-compatible
+    /// server answers `/market/books` and `/market/ticker` with.
+    pub fn snapshot(&self, instrument: InstrumentId, depth: usize) -> Option<BookSnapshot> {
+        let s = self.state.lock();
+        let inst = &s.instruments[s.index(instrument)?];
+        let (bids, asks) = inst.book.top_with_counts(depth);
+        let level = |(p, l, n): (i64, i64, u32)| (inst.price(p), inst.size(l), n);
+        Some(BookSnapshot {
+            bids: bids.into_iter().map(level).collect(),
+            asks: asks.into_iter().map(level).collect(),
+            last: inst.last.map(|p| inst.price(p)),
+            ts_ms: now_ms(),
+        })
+    }
+
+    /// [`Venue::place`] without the future: the simulator runs synchronously, and the
+    /// OKX-compatible server needs the order's events in its stream before it records more.
+    pub fn place_now(&self, order: NewOrder) -> Result<PlaceAck, VenueError> {
+        self.state.lock().place(order)
+    }
+
+    /// [`Venue::cancel`], synchronously (see [`SimVenue::place_now`]).
+    pub fn cancel_now(&self, client_id: &str) -> Result<(), VenueError> {
+        self.state.lock().cancel(client_id)
+    }
+
+    /// [`Venue::amend`], synchronously (see [`SimVenue::place_now`]).
+    pub fn amend_now(
+        &self,
+        client_id: &str,
+        new_price: Option<Decimal>,
+        new_size: Option<Decimal>,
+    ) -> Result<(), VenueError> {
+        self.state.lock().amend(client_id, new_price, new_size)
+    }
+
     /// Steps the market every `step_ms` on the tokio runtime until the venue is dropped or
     /// the handle aborted.
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
@@ -481,10 +531,16 @@ impl State {
             return Err(rejected("51000", "Parameter clOrdId error"));
         }
         if self.orders.get(&o.client_id).is_some_and(|x| !x.report.status.is_terminal()) {
-            return Err(rejected("51016", "Duplicated clOrdId"));
+            return Err(rejected("51016", "Client order ID already exists."));
         }
         let inst = &self.instruments[i];
-        let lots = inst.lots(o.size).filter(|l| *l > 0).ok_or_else(|| rejected("51000", "Parameter sz error"))?;
+        if o.size <= Decimal::ZERO {
+            return Err(rejected("51000", "Parameter sz error"));
+        }
+        let lots = inst
+            .lots(o.size)
+            .filter(|l| *l > 0)
+            .ok_or_else(|| rejected("51121", "Order quantity must be a multiple of the lot size."))?;
         if o.size < inst.spec.min_size {
             return Err(rejected("51020", "Your order should meet or exceed the minimum order amount."));
         }
@@ -806,11 +862,11 @@ impl Venue for SimVenue {
     }
 
     async fn place(&self, order: NewOrder) -> Result<PlaceAck, VenueError> {
-        self.state.lock().place(order)
+        self.place_now(order)
     }
 
     async fn cancel(&self, _instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
-        self.state.lock().cancel(client_id)
+        self.cancel_now(client_id)
     }
 
     async fn amend(
@@ -820,7 +876,7 @@ impl Venue for SimVenue {
         new_price: Option<Decimal>,
         new_size: Option<Decimal>,
     ) -> Result<(), VenueError> {
-        self.state.lock().amend(client_id, new_price, new_size)
+        self.amend_now(client_id, new_price, new_size)
     }
 
     async fn open_orders(&self) -> Result<Vec<OrderReport>, VenueError> {

@@ -1,0 +1,151 @@
+//! Fault injection: what a test (or a curious user) scripts the simulator to do wrong, set from
+//! the simulator's config or at run time with `POST /sim/faults`. One-shot faults count down as
+//! requests consume them, so a test asks for exactly "the next placement times out".
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The faults in force. Counters are "the next N requests of that kind".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Delay before every REST answer, ms (slow responses).
+    pub delay_ms: u64,
+    /// The next N order placements are executed but never answered: the client times out and
+    /// must find out by querying.
+    pub hang_after_place: u32,
+    /// How long a hung request is held before the connection is dropped, ms.
+    pub hang_ms: u64,
+    /// The next N order placements are executed and then answered with HTTP 500.
+    pub error_after_place: u32,
+    /// The next N private requests are answered 503 / 50001 without being executed.
+    pub unavailable: u32,
+    /// The next N private requests are answered HTTP 429 / 50011 without being executed.
+    pub rate_limit: u32,
+    /// The next N answers are not JSON.
+    pub malformed: u32,
+    /// The server's clock runs this far ahead of the machine's (negative: behind), ms.
+    pub clock_offset_ms: i64,
+}
+
+/// The shared fault state and what the simulator has seen, for tests and the demo.
+#[derive(Debug, Default)]
+pub struct FaultState {
+    faults: Mutex<Faults>,
+    /// REST requests received.
+    pub requests: AtomicU64,
+    /// Requests refused by authentication.
+    pub auth_failures: AtomicU64,
+    /// Requests answered 50011 by the simulator's own rate limits.
+    pub rate_limited: AtomicU64,
+    /// Orders accepted.
+    pub orders_placed: AtomicU64,
+}
+
+/// A fault that fires for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strike {
+    /// Answer 503 / 50001 before doing anything.
+    Unavailable,
+    /// Answer 429 / 50011 before doing anything.
+    RateLimit,
+}
+
+/// What to do after executing a placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterPlace {
+    /// Answer normally.
+    Answer,
+    /// Hold the answer this long, then drop the connection.
+    Hang(u64),
+    /// Answer HTTP 500.
+    Error,
+}
+
+fn take(n: &mut u32) -> bool {
+    if *n > 0 {
+        *n -= 1;
+        true
+    } else {
+        false
+    }
+}
+
+impl FaultState {
+    /// Starts with `faults`.
+    pub fn new(faults: Faults) -> Self {
+        Self { faults: Mutex::new(faults), ..Self::default() }
+    }
+
+    /// The faults in force now.
+    pub fn get(&self) -> Faults {
+        self.faults.lock().clone()
+    }
+
+    /// Replaces the faults in force.
+    pub fn set(&self, faults: Faults) {
+        tracing::info!(?faults, "sim: faults set");
+        *self.faults.lock() = faults;
+    }
+
+    /// Delay before answering, ms.
+    pub fn delay_ms(&self) -> u64 {
+        self.faults.lock().delay_ms
+    }
+
+    /// The server clock's offset, ms.
+    pub fn clock_offset_ms(&self) -> i64 {
+        self.faults.lock().clock_offset_ms
+    }
+
+    /// A fault that refuses this private request, if one is due.
+    pub fn strike(&self) -> Option<Strike> {
+        let mut f = self.faults.lock();
+        if take(&mut f.unavailable) {
+            Some(Strike::Unavailable)
+        } else if take(&mut f.rate_limit) {
+            Some(Strike::RateLimit)
+        } else {
+            None
+        }
+    }
+
+    /// Whether this answer is to be garbled.
+    pub fn garble(&self) -> bool {
+        take(&mut self.faults.lock().malformed)
+    }
+
+    /// What to do with the answer to a placement that was executed.
+    pub fn after_place(&self) -> AfterPlace {
+        let mut f = self.faults.lock();
+        if take(&mut f.hang_after_place) {
+            AfterPlace::Hang(if f.hang_ms == 0 { 30_000 } else { f.hang_ms })
+        } else if take(&mut f.error_after_place) {
+            AfterPlace::Error
+        } else {
+            AfterPlace::Answer
+        }
+    }
+
+    /// Counts one.
+    pub fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_shot_faults_count_down() {
+        let s =
+            FaultState::new(Faults { hang_after_place: 1, error_after_place: 1, unavailable: 1, ..Faults::default() });
+        assert_eq!(s.after_place(), AfterPlace::Hang(30_000));
+        assert_eq!(s.after_place(), AfterPlace::Error);
+        assert_eq!(s.after_place(), AfterPlace::Answer);
+        assert_eq!(s.strike(), Some(Strike::Unavailable));
+        assert_eq!(s.strike(), None);
+    }
+}

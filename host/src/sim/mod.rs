@@ -1,0 +1,190 @@
+//! `tradebox sim`: an OKX v5-compatible exchange on loopback, built on the in-process simulated
+//! venue, so the host's real OKX path (signing, clock, rate limits, order handling) runs in the
+//! demo and in tests with no internet and no account.
+//!
+//! - [`exchange`]: the account as OKX reports it, OKX's order checks;
+//! - [`auth`]: `OK-ACCESS-*` checks in OKX's order with OKX's codes;
+//! - [`rest`]: routing, envelopes, rate limits (50011), order operations;
+//! - [`faults`]: scripted trouble (timeouts, 5xx, 429 storms, garbage, clock skew).
+//!
+//! The configuration (TOML) names the market, the API keys the simulator accepts and any faults:
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! uid = "44705892343619584"
+//! [market]                 # the simulated venue's settings (default: the demo market)
+//! seed = 7
+//! [[key]]
+//! api_key = "sim-key-1"
+//! secret = "sim-secret-1"
+//! passphrase = "sim-pass"
+//! perm = "read_only,trade"  # add ",withdraw" to see the host refuse the key
+//! demo = true               # needs x-simulated-trading: 1
+//! [faults]                  # also settable at run time: POST /sim/faults
+//! delay_ms = 0
+//! ```
+
+pub mod auth;
+pub mod exchange;
+pub mod faults;
+pub mod rest;
+
+pub use auth::SimKey;
+pub use exchange::Exchange;
+pub use faults::{FaultState, Faults};
+
+use crate::ratelimit::{Limiter, LimiterConfig};
+use crate::venue::sim::{SimConfig, SimVenue};
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, Uri};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// The simulator's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimServerConfig {
+    /// Where to listen; loopback only unless the operator says otherwise.
+    pub listen: SocketAddr,
+    /// The account's `uid`.
+    pub uid: String,
+    /// The market and the account's opening balances.
+    pub market: SimConfig,
+    /// API keys accepted.
+    #[serde(rename = "key")]
+    pub keys: Vec<SimKey>,
+    /// Faults in force from the start.
+    pub faults: Faults,
+    /// Step the synthetic market on a timer (off: tests step it by hand).
+    pub run_market: bool,
+}
+
+impl Default for SimServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            uid: "44705892343619584".into(),
+            market: SimConfig::demo(),
+            keys: Vec::new(),
+            faults: Faults::default(),
+            run_market: true,
+        }
+    }
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimServerError {
+    /// The market settings are invalid.
+    #[error(transparent)]
+    Market(#[from] crate::venue::sim::SimError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A key is unusable.
+    #[error("simulator key {0:?}: api_key, secret and passphrase must all be non-empty")]
+    Key(String),
+}
+
+/// A running simulator.
+pub struct SimServer {
+    addr: SocketAddr,
+    exchange: Arc<Exchange>,
+    faults: Arc<FaultState>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl SimServer {
+    /// Starts the market, the housekeeping and the HTTP server on the current tokio runtime.
+    pub async fn start(config: SimServerConfig) -> Result<Self, SimServerError> {
+        if let Some(k) =
+            config.keys.iter().find(|k| k.api_key.is_empty() || k.secret.is_empty() || k.passphrase.is_empty())
+        {
+            return Err(SimServerError::Key(k.api_key.clone()));
+        }
+        let venue = SimVenue::new(config.market.clone())?;
+        let exchange = Exchange::new(venue.clone())
+            .ok_or_else(|| SimServerError::Key("internal: the venue's event stream was already taken".into()))?;
+        exchange.seed().await;
+        let faults = Arc::new(FaultState::new(config.faults.clone()));
+        let limiter = Limiter::new(LimiterConfig { headroom: 1.0, plugin_share: 1.0, ..LimiterConfig::default() });
+        let server = Arc::new(rest::Server {
+            exchange: exchange.clone(),
+            keys: config.keys.clone(),
+            faults: faults.clone(),
+            limiter,
+            uid: config.uid.clone(),
+        });
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| SimServerError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| SimServerError::Bind { addr: config.listen, source })?;
+        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            rest::handle(server.clone(), method, uri, headers, body)
+        });
+        let mut tasks = vec![tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "sim: HTTP server stopped");
+            }
+        })];
+        if config.run_market {
+            tasks.push(venue.spawn());
+        }
+        let housekeeping = exchange.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            loop {
+                tick.tick().await;
+                housekeeping.pump();
+                housekeeping.fire_dead_man();
+            }
+        }));
+        tracing::info!(%addr, keys = config.keys.len(), "sim: OKX-compatible REST API listening");
+        Ok(Self { addr, exchange, faults, tasks })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, the base URL for an OKX client.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The exchange behind it (tests inspect and step it).
+    pub fn exchange(&self) -> &Arc<Exchange> {
+        &self.exchange
+    }
+
+    /// Faults and counters.
+    pub fn faults(&self) -> &Arc<FaultState> {
+        &self.faults
+    }
+
+    /// Stops serving (dropping it does the same).
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
