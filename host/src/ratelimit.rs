@@ -14,6 +14,14 @@
 //! - the requesting plugin's share of each of those, so one plugin cannot use up the account's
 //!   budget and starve the others.
 //!
+//! A permit counts from the moment it is granted until the request's answer arrives: when the
+//! caller reports the request done ([`Limiter::complete`]), the permit's time moves to that
+//! moment. OKX counts a request when it arrives, which is somewhere between the two, so a slot
+//! is reused only after OKX's own window for that request has closed, however long the request
+//! queued in connection pools or on a busy machine on its way (as long as it is answered
+//! within one window; requests time out well before OKX's 2 s windows could be overrun by more
+//! than the headroom).
+//!
 //! Cancels have their own buckets and never count against the new-order cap, so a flood of new
 //! orders can never starve a cancel. After the exchange answers 50011 / HTTP 429 / 50013 anyway
 //! (another client on the same account, a limit we do not know), [`Limiter::penalize`] closes
@@ -245,9 +253,13 @@ impl Window {
         if count == 0 || count > cap {
             return (count == 0).then_some(0);
         }
-        // The count-th oldest send must be a full window old.
-        let kth = self.ring[(self.head + count - 1) % cap];
-        let free_at = if kth == 0 { 0 } else { kth + self.window_ns };
+        // The next `count` slots in grant order must each be a full window past their time.
+        // (Completion times can make later slots older than earlier ones, so look at each.)
+        let free_at = (0..count)
+            .map(|k| self.ring[(self.head + k) % cap])
+            .map(|t| if t == 0 { 0 } else { t + self.window_ns })
+            .max()
+            .unwrap_or(0);
         Some(free_at.max(self.blocked_until))
     }
 
@@ -259,10 +271,38 @@ impl Window {
             self.head = (self.head + 1) % cap;
         }
     }
+
+    /// Moves `count` permits granted at `granted` to `done` (they were taken most recently
+    /// before `head`, unless newer grants came since; search backwards).
+    fn complete(&mut self, count: u32, granted: u64, done: u64) {
+        let cap = self.ring.len();
+        let mut left = count;
+        for back in 1..=cap {
+            if left == 0 {
+                return;
+            }
+            let i = (self.head + cap - back) % cap;
+            if self.ring[i] == granted {
+                self.ring[i] = done.max(granted);
+                left -= 1;
+            }
+        }
+    }
 }
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Permits granted to one request: hand it back to [`Limiter::complete`] when the answer
+/// arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "report the request done with Limiter::complete"]
+pub struct Permit {
+    request: Request,
+    granted: u64,
+    /// How long the request waited for it.
+    pub waited: Duration,
 }
 
 /// Counters for metrics: how often and how long requests waited, and how many were refused.
@@ -334,7 +374,7 @@ impl Limiter {
 
     /// Takes the request's permits at `now` (from [`Limiter::now`]) if all are available;
     /// otherwise returns when they will be (ns), taking nothing.
-    pub fn try_acquire_at(&self, r: &Request, now: u64) -> Result<(), Result<u64, RateLimited>> {
+    pub fn try_acquire_at(&self, r: &Request, now: u64) -> Result<Permit, Result<u64, RateLimited>> {
         let keys: Vec<_> = self.keys(r).collect();
         let mut windows = self.windows.lock();
         let mut ready = 0u64;
@@ -353,21 +393,36 @@ impl Limiter {
                 w.take(r.count, now);
             }
         }
-        Ok(())
+        Ok(Permit { request: *r, granted: now, waited: Duration::ZERO })
+    }
+
+    /// The request holding `permit` has its answer (or failed): its permits count from now.
+    pub fn complete(&self, permit: Permit) {
+        self.complete_at(permit, self.now());
+    }
+
+    /// [`Limiter::complete`] at a given time (ns from [`Limiter::now`]).
+    pub fn complete_at(&self, permit: Permit, now: u64) {
+        let mut windows = self.windows.lock();
+        for (key, _, _) in self.keys(&permit.request) {
+            if let Some(w) = windows.get_mut(&key) {
+                w.complete(permit.request.count, permit.granted, now);
+            }
+        }
     }
 
     /// Takes the request's permits now if available; otherwise says how long until they are.
-    pub fn try_acquire(&self, r: &Request) -> Result<(), Result<Duration, RateLimited>> {
+    pub fn try_acquire(&self, r: &Request) -> Result<Permit, Result<Duration, RateLimited>> {
         let now = self.now();
         self.try_acquire_at(r, now).map_err(|e| e.map(|at| Duration::from_nanos(at.saturating_sub(now))))
     }
 
-    /// Waits (at most `max_wait`) for the request's permits. Returns how long it waited.
-    pub async fn acquire(&self, r: &Request) -> Result<Duration, RateLimited> {
+    /// Waits (at most `max_wait`) for the request's permits.
+    pub async fn acquire(&self, r: &Request) -> Result<Permit, RateLimited> {
         let start = Instant::now();
         loop {
             match self.try_acquire(r) {
-                Ok(()) => {
+                Ok(mut permit) => {
                     let waited = start.elapsed();
                     if waited.is_zero() {
                         self.stats.immediate.fetch_add(1, Ordering::Relaxed);
@@ -376,7 +431,8 @@ impl Limiter {
                         let us = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
                         self.stats.wait_us.fetch_add(us, Ordering::Relaxed);
                     }
-                    return Ok(waited);
+                    permit.waited = waited;
+                    return Ok(permit);
                 }
                 Err(Ok(wait)) => {
                     let total = start.elapsed() + wait;
@@ -438,14 +494,28 @@ mod tests {
         let place = Request::new(Endpoint::Place, 7);
         let t0 = 10 * MS;
         for i in 0..60 {
-            assert_eq!(l.try_acquire_at(&place, t0 + i), Ok(()), "permit {i}");
+            assert!(l.try_acquire_at(&place, t0 + i).is_ok(), "permit {i}");
         }
         // The 61st must wait until the first is 2 s old.
         assert_eq!(l.try_acquire_at(&place, t0 + 100), Err(Ok(t0 + 2_000 * MS)));
         // Another instrument and another endpoint are separate buckets.
-        assert_eq!(l.try_acquire_at(&Request::new(Endpoint::Place, 8), t0 + 100), Ok(()));
-        assert_eq!(l.try_acquire_at(&Request::new(Endpoint::Cancel, 7), t0 + 100), Ok(()));
-        assert_eq!(l.try_acquire_at(&place, t0 + 2_000 * MS), Ok(()));
+        assert!(l.try_acquire_at(&Request::new(Endpoint::Place, 8), t0 + 100).is_ok());
+        assert!(l.try_acquire_at(&Request::new(Endpoint::Cancel, 7), t0 + 100).is_ok());
+        assert!(l.try_acquire_at(&place, t0 + 2_000 * MS).is_ok());
+    }
+
+    #[test]
+    fn a_permit_counts_until_its_answer_arrives() {
+        let l = exact();
+        let place = Request::new(Endpoint::Place, 1);
+        let t0 = 10 * MS;
+        let permits: Vec<Permit> = (0..60).map(|_| l.try_acquire_at(&place, t0).expect("granted")).collect();
+        // The answers come 0.5 s later: OKX may have counted them as late as that.
+        for p in permits {
+            l.complete_at(p, t0 + 500 * MS);
+        }
+        assert_eq!(l.try_acquire_at(&place, t0 + 2_000 * MS), Err(Ok(t0 + 2_500 * MS)));
+        assert!(l.try_acquire_at(&place, t0 + 2_500 * MS).is_ok());
     }
 
     #[test]
@@ -454,15 +524,15 @@ mod tests {
         let t = 5 * MS;
         // Exhaust the sub-account cap with batches on many instruments.
         let mut i = 0;
-        while l.try_acquire_at(&Request::new(Endpoint::BatchPlace, i).orders(20), t) == Ok(()) {
+        while l.try_acquire_at(&Request::new(Endpoint::BatchPlace, i).orders(20), t).is_ok() {
             i += 1;
         }
         assert_eq!(i, 50, "1,000 orders in batches of 20");
         assert!(l.try_acquire_at(&Request::new(Endpoint::Place, 999), t).is_err());
-        assert_eq!(l.try_acquire_at(&Request::new(Endpoint::Cancel, 3), t), Ok(()));
-        assert_eq!(l.try_acquire_at(&Request::new(Endpoint::BatchCancel, 3).orders(20), t), Ok(()));
+        assert!(l.try_acquire_at(&Request::new(Endpoint::Cancel, 3), t).is_ok());
+        assert!(l.try_acquire_at(&Request::new(Endpoint::BatchCancel, 3).orders(20), t).is_ok());
         // Spot is exempt from the sub-account cap.
-        assert_eq!(l.try_acquire_at(&Request::new(Endpoint::Place, 999).cap_exempt(true), t), Ok(()));
+        assert!(l.try_acquire_at(&Request::new(Endpoint::Place, 999).cap_exempt(true), t).is_ok());
     }
 
     #[test]
@@ -470,10 +540,10 @@ mod tests {
         let l = Limiter::new(LimiterConfig { headroom: 1.0, plugin_share: 0.5, ..LimiterConfig::default() });
         let t = 3 * MS;
         let a = Request::new(Endpoint::Place, 1).for_plugin(1);
-        let granted = (0..60).filter(|_| l.try_acquire_at(&a, t) == Ok(())).count();
+        let granted = (0..60).filter(|_| l.try_acquire_at(&a, t).is_ok()).count();
         assert_eq!(granted, 30);
         let b = Request::new(Endpoint::Place, 1).for_plugin(2);
-        let granted = (0..60).filter(|_| l.try_acquire_at(&b, t) == Ok(())).count();
+        let granted = (0..60).filter(|_| l.try_acquire_at(&b, t).is_ok()).count();
         assert_eq!(granted, 30);
         // The account bucket is now full too.
         assert!(l.try_acquire_at(&Request::new(Endpoint::Place, 1).for_plugin(3), t).is_err());
@@ -492,12 +562,12 @@ mod tests {
         let t = MS;
         let a = Request::new(Endpoint::Place, 1).for_plugin(1);
         for _ in 0..30 {
-            assert_eq!(l.try_acquire_at(&a, t), Ok(()));
+            assert!(l.try_acquire_at(&a, t).is_ok());
         }
         // Refused by the plugin's share: the account bucket must not have been charged.
         assert!(l.try_acquire_at(&a, t).is_err());
         let b = Request::new(Endpoint::Place, 1).for_plugin(2);
-        assert_eq!((0..30).filter(|_| l.try_acquire_at(&b, t) == Ok(())).count(), 30);
+        assert_eq!((0..30).filter(|_| l.try_acquire_at(&b, t).is_ok()).count(), 30);
     }
 
     #[test]
@@ -529,7 +599,7 @@ mod tests {
         });
         let r = Request::new(Endpoint::AccountConfig, 0);
         for _ in 0..5 {
-            assert_eq!(l.acquire(&r).await, Ok(Duration::ZERO));
+            assert_eq!(l.acquire(&r).await.map(|p| p.waited), Ok(Duration::ZERO));
         }
         // The sixth would need ~2 s: more than allowed.
         assert!(matches!(l.acquire(&r).await, Err(RateLimited::TooLong { .. })));
@@ -544,6 +614,10 @@ mod tests {
         count: u32,
         plugin: Option<u32>,
         exempt: bool,
+        /// Grant to answer.
+        latency_us: u64,
+        /// Where between grant and answer the exchange counts it, percent.
+        arrival_pct: u64,
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -555,10 +629,11 @@ mod tests {
             Endpoint::BatchAmend,
             Endpoint::Balance,
         ]);
-        (0u64..40_000, endpoints, 0u32..3, 1u32..25, prop::option::of(0u32..3), any::<bool>()).prop_map(
-            |(gap_us, endpoint, instrument, count, plugin, exempt)| {
+        let latency = (0u64..400_000, 0u64..=100);
+        (0u64..40_000, endpoints, 0u32..3, 1u32..25, prop::option::of(0u32..3), any::<bool>(), latency).prop_map(
+            |(gap_us, endpoint, instrument, count, plugin, exempt, (latency_us, arrival_pct))| {
                 let count = if matches!(endpoint, Endpoint::BatchPlace | Endpoint::BatchAmend) { count } else { 1 };
-                Step { gap_us, endpoint, instrument, count, plugin, exempt }
+                Step { gap_us, endpoint, instrument, count, plugin, exempt, latency_us, arrival_pct }
             },
         )
     }
@@ -566,16 +641,26 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
-        /// Under any flood, no sliding window of any bucket ever holds more permits than its
-        /// limit: per endpoint and instrument, the sub-account cap, and each plugin's share.
+        /// Under any flood, no sliding window of any bucket ever holds more requests than its
+        /// limit *as the exchange counts them*: each request arrives somewhere between its
+        /// grant and its answer (up to 0.4 s later), and whatever the arrival, no window of
+        /// any bucket (per endpoint and instrument, the sub-account cap, each plugin's share)
+        /// overflows.
         #[test]
         fn no_window_ever_exceeds_its_limit(steps in prop::collection::vec(step(), 1..1500)) {
             let config = LimiterConfig::default();
             let l = Limiter::new(config);
             let mut now = MS;
             let mut granted: HashMap<Key, Vec<(u64, u32)>> = HashMap::new();
+            // Answers still to come: (time, permit).
+            let mut answers: Vec<(u64, Permit)> = Vec::new();
             for s in &steps {
                 now += s.gap_us * 1_000;
+                answers.sort_by_key(|(t, _)| *t);
+                while answers.first().is_some_and(|(t, _)| *t <= now) {
+                    let (t, p) = answers.remove(0);
+                    l.complete_at(p, t);
+                }
                 let r = Request {
                     endpoint: s.endpoint,
                     instrument: s.instrument,
@@ -583,13 +668,17 @@ mod tests {
                     cap_exempt: s.exempt,
                     plugin: s.plugin,
                 };
-                if l.try_acquire_at(&r, now) == Ok(()) {
+                if let Ok(permit) = l.try_acquire_at(&r, now) {
+                    let answered = now + s.latency_us * 1_000;
+                    let arrival = now + s.latency_us * 1_000 * s.arrival_pct / 100;
+                    answers.push((answered, permit));
                     for (key, _, _) in l.keys(&r) {
-                        granted.entry(key).or_default().push((now, s.count));
+                        granted.entry(key).or_default().push((arrival, s.count));
                     }
                 }
             }
-            for (key, sends) in granted {
+            for (key, mut sends) in granted {
+                sends.sort_by_key(|(t, _)| *t);
                 let (limit, share) = match key.scope {
                     Scope::Endpoint(e, _) => (e.limit(), key.plugin.is_some()),
                     Scope::OrderCap => (ORDER_CAP, key.plugin.is_some()),
