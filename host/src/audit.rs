@@ -286,6 +286,45 @@ impl Drop for AuditLog {
     }
 }
 
+/// Every OKX request and response goes into the log, tagged with the plugin it was made for.
+/// The observer sees the request after signing, but only its method, path, body and the
+/// non-secret headers: the key, signature and passphrase never reach it.
+impl tradebox_okx::Observer for AuditLog {
+    fn request(&self, r: &tradebox_okx::rest::SentRequest<'_>) {
+        let mut headers = Vec::new();
+        if let Some(ts) = r.timestamp {
+            headers.push(("OK-ACCESS-TIMESTAMP".to_string(), ts.to_string()));
+        }
+        if r.demo {
+            headers.push(("x-simulated-trading".to_string(), "1".to_string()));
+        }
+        if let Some(exp) = r.exp_time {
+            headers.push(("expTime".to_string(), exp.to_string()));
+        }
+        let entry =
+            Entry::Request { method: r.method.to_string(), path: r.path.to_string(), body: body(r.body), headers };
+        self.append(r.caller.map(|c| c.name.as_str()), r.caller.map(|c| c.hash.as_str()), &entry);
+    }
+
+    fn response(&self, r: &tradebox_okx::rest::ReceivedResponse<'_>) {
+        // OKX's gateway times, when the body carries them.
+        let times = serde_json::from_slice::<Value>(r.body).ok().map(|v| {
+            let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+            (field("inTime"), field("outTime"))
+        });
+        let (in_time, out_time) = times.unwrap_or_default();
+        let entry = Entry::Response {
+            path: r.path.to_string(),
+            status: r.status,
+            body: body(r.body),
+            in_time,
+            out_time,
+            elapsed_us: u64::try_from(r.elapsed.as_micros()).unwrap_or(u64::MAX),
+        };
+        self.append(r.caller.map(|c| c.name.as_str()), r.caller.map(|c| c.hash.as_str()), &entry);
+    }
+}
+
 /// A body for a record: as received, cut at [`MAX_BODY`] on a character boundary.
 pub fn body(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);

@@ -3,9 +3,18 @@
 //!
 //! ```toml
 //! [venue]
-//! kind = "sim"            # the only venue for now
+//! kind = "sim"            # or "okx" (OKX v5 REST, or `tradebox sim` at another address)
 //! [venue.sim]             # optional: the simulated market (defaults: the demo market)
 //! seed = 7
+//! [venue.okx]             # kind = "okx" only
+//! rest_url = "https://www.okx.com"
+//! demo = true             # x-simulated-trading: 1 (a demo-trading key)
+//! instruments = ["BTC-USDT", "BTC-USDT-SWAP"]
+//! credentials_file = "/home/me/.config/tradebox/okx.env"   # else OKX_API_* from the environment
+//!
+//! [audit]                 # required for okx (default path: tradebox-audit.jsonl beside this file)
+//! path = "audit.jsonl"
+//! sync_ms = 200
 //!
 //! [runtime]
 //! mode = "live"           # or "deterministic" (fuel instead of wall-clock deadlines)
@@ -28,6 +37,7 @@
 use crate::engine::{Grants, RiskLimits};
 use crate::plugin::{FailurePolicy, Limits, Mode, PluginSpec};
 use crate::venue::OrderKind;
+use crate::venue::okx::OkxConfig;
 use crate::venue::sim::SimConfig;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -46,6 +56,8 @@ pub struct Config {
     /// Defaults for every plugin.
     #[serde(default)]
     pub defaults: Defaults,
+    /// The audit log.
+    pub audit: Option<AuditConfig>,
     /// The plugins to load at start.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginConfig>,
@@ -59,6 +71,8 @@ pub struct Config {
 pub enum VenueKind {
     /// The in-process simulated venue.
     Sim,
+    /// OKX v5 over REST (live, demo, or a `tradebox sim` server).
+    Okx,
 }
 
 /// `[venue]`.
@@ -69,6 +83,23 @@ pub struct VenueConfig {
     pub kind: VenueKind,
     /// Simulator settings (`sim` only); the demo market when absent.
     pub sim: Option<toml::Table>,
+    /// OKX settings (`okx` only).
+    pub okx: Option<toml::Table>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The log file, relative to the config file.
+    pub path: Option<PathBuf>,
+    /// How often written records are `fsync`ed, ms: what a machine crash can lose at most.
+    #[serde(default = "default_sync_ms")]
+    pub sync_ms: u64,
+}
+
+fn default_sync_ms() -> u64 {
+    200
 }
 
 /// `[runtime]`.
@@ -159,7 +190,45 @@ impl Config {
             config.plugin_settings(p).with_context(|| format!("plugin {}", p.name))?;
         }
         config.sim()?;
+        match config.venue.kind {
+            VenueKind::Okx => {
+                let okx = config.okx()?;
+                if okx.instruments.is_empty() {
+                    bail!("[venue.okx] instruments is empty: name the instruments to trade");
+                }
+            }
+            VenueKind::Sim if config.venue.okx.is_some() => bail!("[venue.okx] is set but kind = \"sim\""),
+            VenueKind::Sim => {}
+        }
         Ok(config)
+    }
+
+    /// The OKX venue's settings.
+    pub fn okx(&self) -> Result<OkxConfig> {
+        match &self.venue.okx {
+            None => bail!("kind = \"okx\" needs a [venue.okx] section with at least `instruments`"),
+            Some(table) => {
+                let mut okx: OkxConfig = layered(&toml::Table::new(), table, "venue.okx")?;
+                if let Some(file) = &okx.credentials_file {
+                    okx.credentials_file = Some(self.base_dir.join(file));
+                }
+                Ok(okx)
+            }
+        }
+    }
+
+    /// Where the audit log goes and how often it syncs: `[audit]`, or for the OKX venue (where
+    /// it is not optional) `tradebox-audit.jsonl` beside the config file.
+    pub fn audit(&self) -> Option<(PathBuf, std::time::Duration)> {
+        let sync = |ms: u64| std::time::Duration::from_millis(ms.max(1));
+        match (&self.audit, self.venue.kind) {
+            (Some(AuditConfig { path: Some(p), sync_ms }), _) => Some((self.base_dir.join(p), sync(*sync_ms))),
+            (Some(AuditConfig { path: None, sync_ms }), _) => {
+                Some((self.base_dir.join("tradebox-audit.jsonl"), sync(*sync_ms)))
+            }
+            (None, VenueKind::Okx) => Some((self.base_dir.join("tradebox-audit.jsonl"), sync(default_sync_ms()))),
+            (None, VenueKind::Sim) => None,
+        }
     }
 
     /// The simulator's settings.
@@ -235,9 +304,22 @@ mod tests {
         let err = format!("{:#}", Config::parse(&typo).unwrap_err());
         assert!(err.contains("memory_mb"), "{err}");
 
-        let venue = GOOD.replace("kind = \"sim\"", "kind = \"okx\"");
+        let venue = GOOD.replace("kind = \"sim\"", "kind = \"ftx\"");
         let err = format!("{:#}", Config::parse(&venue).unwrap_err());
-        assert!(err.contains("okx") && err.contains("line"), "{err}");
+        assert!(err.contains("ftx") && err.contains("line"), "{err}");
+
+        let okx = GOOD.replace("kind = \"sim\"", "kind = \"okx\"");
+        let err = format!("{:#}", Config::parse(&okx).unwrap_err());
+        assert!(err.contains("[venue.okx]"), "{err}");
+        let okx =
+            GOOD.replace("kind = \"sim\"", "kind = \"okx\"\n[venue.okx]\ninstruments = [\"BTC-USDT\"]\ntimeout = 5");
+        let err = format!("{:#}", Config::parse(&okx).unwrap_err());
+        assert!(err.contains("timeout"), "{err}");
+        let okx =
+            GOOD.replace("kind = \"sim\"", "kind = \"okx\"\n[venue.okx]\ninstruments = [\"BTC-USDT\"]\ndemo = false");
+        let c = Config::parse(&okx).unwrap();
+        assert!(!c.okx().unwrap().demo);
+        assert!(c.audit().is_some(), "the OKX venue always keeps an audit log");
 
         let twice = format!("{GOOD}\n[[plugin]]\nname = \"sma\"\npath = \"x.wasm\"\n");
         let err = format!("{:#}", Config::parse(&twice).unwrap_err());

@@ -58,8 +58,26 @@ pub struct Host {
 impl Host {
     /// Starts the engine tasks on the current tokio runtime and seeds balances from the venue.
     pub async fn start(venue: Arc<dyn Venue>, runtime: Arc<Runtime>) -> anyhow::Result<Self> {
+        Self::start_audited(venue, runtime, None).await
+    }
+
+    /// [`Host::start`], recording every intent, risk decision, order change and fill in `audit`
+    /// from the first event on.
+    pub async fn start_audited(
+        venue: Arc<dyn Venue>,
+        runtime: Arc<Runtime>,
+        audit: Option<Arc<crate::audit::AuditLog>>,
+    ) -> anyhow::Result<Self> {
         let events = venue.take_events().ok_or_else(|| anyhow::anyhow!("the venue's event stream is already taken"))?;
         let (hub, commands) = Hub::new(venue.instruments());
+        if let Some(log) = audit {
+            log.append(
+                None,
+                None,
+                &crate::audit::Entry::State { event: "host_start".into(), detail: format!("venue {}", venue.name()) },
+            );
+            hub.attach_audit(log);
+        }
         for balance in venue.balances().await? {
             hub.seed_balance(balance);
         }

@@ -3,10 +3,13 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
-use tradebox::config::Config;
+use tradebox::config::{Config, VenueKind};
 use tradebox::host::Host;
 use tradebox::plugin::{Runtime, runtime::check_imports};
+use tradebox::ratelimit::{Limiter, LimiterConfig};
+use tradebox::venue::okx::OkxVenue;
 use tradebox::venue::sim::SimVenue;
 
 #[derive(Parser)]
@@ -35,6 +38,9 @@ enum Command {
         /// The TOML config.
         #[arg(long)]
         config: PathBuf,
+        /// Accept an OKX key with withdraw permission (refused otherwise).
+        #[arg(long)]
+        allow_withdraw_key: bool,
         /// Stop after this long; otherwise at Ctrl-C.
         #[arg(long, value_parser = humantime::parse_duration)]
         duration: Option<Duration>,
@@ -103,7 +109,7 @@ fn main() -> Result<()> {
     rt.block_on(async move {
         match cli.command {
             Command::Demo { duration, plugin_dir, seed } => tradebox::demo::run(&plugin_dir, duration, seed).await,
-            Command::Run { config, duration } => run(config, duration).await,
+            Command::Run { config, duration, allow_withdraw_key } => run(config, duration, allow_withdraw_key).await,
             Command::Plugin { command: PluginCommand::Check { file } } => check(file),
             Command::Sim { config, listen } => sim(config, listen).await,
             Command::Okx { command: OkxCommand::Sign { timestamp, method, path, body } } => {
@@ -139,18 +145,42 @@ fn okx_sign(timestamp: &str, method: &str, path: &str, body: &str) -> Result<()>
     Ok(())
 }
 
-async fn run(path: PathBuf, duration: Option<Duration>) -> Result<()> {
+async fn run(path: PathBuf, duration: Option<Duration>, allow_withdraw_key: bool) -> Result<()> {
     let config = Config::load(&path)?;
-    let venue = SimVenue::new(config.sim()?).context("starting the simulated venue")?;
     let runtime = Runtime::new(config.runtime.mode, config.cache_dir())?;
-    let host = Host::start(venue.clone(), runtime).await?;
-    let market = venue.spawn();
+    let audit = match config.audit() {
+        Some((file, sync)) => Some(
+            tradebox::audit::AuditLog::open(&file, sync)
+                .with_context(|| format!("opening the audit log {}", file.display()))?,
+        ),
+        None => None,
+    };
+    let (host, market) = match config.venue.kind {
+        VenueKind::Sim => {
+            let venue = SimVenue::new(config.sim()?).context("starting the simulated venue")?;
+            let host = Host::start_audited(venue.clone(), runtime, audit).await?;
+            (host, Some(venue.spawn()))
+        }
+        VenueKind::Okx => {
+            let mut okx = config.okx()?;
+            okx.allow_withdraw_key |= allow_withdraw_key;
+            let credentials = okx.credentials().context("reading the OKX API credentials")?;
+            let limiter = Arc::new(Limiter::new(LimiterConfig::default()));
+            let url = okx.rest_url.clone();
+            let venue = OkxVenue::connect(okx, credentials, limiter, audit.clone())
+                .await
+                .with_context(|| format!("connecting to OKX at {url}"))?;
+            (Host::start_audited(venue, runtime, audit).await?, None)
+        }
+    };
     for spec in config.plugin_specs()? {
         let name = spec.name.clone();
         host.load(spec).with_context(|| format!("loading plugin {name}"))?;
     }
     tradebox::demo::watch(&host, duration).await;
-    market.abort();
+    if let Some(m) = market {
+        m.abort();
+    }
     println!("{}", tradebox::demo::board(&host, true));
     host.shutdown().await;
     Ok(())

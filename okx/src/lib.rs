@@ -17,5 +17,5 @@ pub mod sign;
 pub use clock::Clock;
 pub use credentials::{Credentials, CredentialsError};
 pub use error::OkxError;
-pub use rest::{CallOpts, Observer, OrderRef, RestClient, RestConfig};
+pub use rest::{CallOpts, Caller, Observer, OrderRef, RestClient, RestConfig};
 pub use sign::Signer;

@@ -30,8 +30,8 @@ pub struct SentRequest<'a> {
     pub demo: bool,
     /// `expTime` header, ms.
     pub exp_time: Option<i64>,
-    /// The caller's label (e.g. the plugin an order is for).
-    pub label: Option<&'a str>,
+    /// Who the request is made for.
+    pub caller: Option<&'a Caller>,
 }
 
 /// An answer as received.
@@ -45,8 +45,8 @@ pub struct ReceivedResponse<'a> {
     pub body: &'a [u8],
     /// Round trip.
     pub elapsed: Duration,
-    /// The caller's label.
-    pub label: Option<&'a str>,
+    /// Who the request was made for.
+    pub caller: Option<&'a Caller>,
 }
 
 /// Sees every request and response (for the audit log). Called inline: keep it quick.
@@ -57,13 +57,24 @@ pub trait Observer: Send + Sync {
     fn response(&self, response: &ReceivedResponse<'_>);
 }
 
+/// Who a request is made for, passed through to the [`Observer`] untouched: the host names the
+/// plugin an order came from and its component hash, so the audit log can tie every request to
+/// the exact code that asked for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// A name (the host uses the plugin's name).
+    pub name: String,
+    /// A content hash (the host uses the plugin's sha256).
+    pub hash: String,
+}
+
 /// Per-call options.
 #[derive(Debug, Clone, Default)]
 pub struct CallOpts {
     /// OKX drops the request if it arrives after this (ms since the epoch, exchange time).
     pub exp_time: Option<i64>,
     /// Passed to the observer.
-    pub label: Option<String>,
+    pub caller: Option<Caller>,
 }
 
 /// A successful (or per-item) answer.
@@ -238,7 +249,7 @@ impl RestClient {
                 .header("OK-ACCESS-PASSPHRASE", &h.passphrase);
             timestamp = Some(h.timestamp);
         }
-        let label = opts.label.as_deref();
+        let caller = opts.caller.as_ref();
         if let Some(o) = &self.observer {
             o.request(&SentRequest {
                 method: name,
@@ -247,7 +258,7 @@ impl RestClient {
                 timestamp: timestamp.as_deref(),
                 demo: self.config.demo,
                 exp_time: opts.exp_time,
-                label,
+                caller,
             });
         }
         let start = Instant::now();
@@ -256,7 +267,7 @@ impl RestClient {
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(|e| transport(e, timeout_ms))?;
         if let Some(o) = &self.observer {
-            o.response(&ReceivedResponse { path: pq, status, body: &bytes, elapsed: start.elapsed(), label });
+            o.response(&ReceivedResponse { path: pq, status, body: &bytes, elapsed: start.elapsed(), caller });
         }
         parse(status, &bytes)
     }

@@ -19,14 +19,15 @@ pub use event::{PluginEvent, Scope, TradingState};
 pub use mailbox::{Channel, Mailbox};
 pub use tracker::{PluginId, PluginPosition, TrackedOrder};
 
-use crate::venue::{BalanceReport, InstrumentId, InstrumentSpec, NewOrder, OrderKind, OrderReport, Side};
+use crate::audit::{AuditLog, Entry};
+use crate::venue::{BalanceReport, InstrumentId, InstrumentSpec, NewOrder, OrderKind, OrderReport, Origin, Side};
 use parking_lot::{Mutex, RwLock};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
@@ -100,6 +101,8 @@ pub struct PluginSlot {
     pub id: PluginId,
     /// Operator-given name.
     pub name: String,
+    /// Who its orders come from: slot, name and component hash (for venues and the audit log).
+    pub origin: Origin,
     /// What it may touch.
     pub grants: Grants,
     /// Its limits.
@@ -173,6 +176,17 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The order it is about (`None` for a flush).
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Command::Flush(_) => None,
+            Command::Place(order) => Some(&order.client_id),
+            Command::Cancel { client_id, .. } | Command::Amend { client_id, .. } => Some(client_id),
+        }
+    }
+}
+
 /// A line for the activity feed of the demo.
 #[derive(Debug, Clone)]
 pub struct Activity {
@@ -198,6 +212,7 @@ pub struct Hub {
     account_state: AtomicU8,
     next_plugin: AtomicU32,
     activity: Mutex<VecDeque<Activity>>,
+    audit: OnceLock<Arc<AuditLog>>,
 }
 
 const ACTIVITY_LINES: usize = 200;
@@ -241,18 +256,43 @@ impl Hub {
             account_state: AtomicU8::new(TradingState::Active as u8),
             next_plugin: AtomicU32::new(1),
             activity: Mutex::default(),
+            audit: OnceLock::new(),
         };
         (Arc::new(hub), rx)
     }
 
+    /// Sends every intent, risk decision, order change and fill to `audit` from now on.
+    pub fn attach_audit(&self, audit: Arc<AuditLog>) {
+        if self.audit.set(audit).is_err() {
+            tracing::warn!("an audit log was already attached; keeping the first");
+        }
+    }
+
+    /// The attached audit log.
+    pub fn audit(&self) -> Option<&Arc<AuditLog>> {
+        self.audit.get()
+    }
+
+    pub(crate) fn audit_entry(&self, origin: Option<&Origin>, entry: Entry) {
+        if let Some(log) = self.audit.get() {
+            log.append(origin.map(|o| o.name.as_str()), origin.map(|o| o.hash.as_str()), &entry);
+        }
+    }
+
     // ----- plugins -----
 
-    /// Registers a plugin and returns its slot.
+    /// Registers a plugin without a component (tests, host-side strategies) and returns its slot.
     pub fn register(&self, name: &str, grants: Grants, risk: RiskLimits) -> Arc<PluginSlot> {
+        self.register_component(name, "", grants, risk)
+    }
+
+    /// Registers the plugin built from the component with sha256 `hash`.
+    pub fn register_component(&self, name: &str, hash: &str, grants: Grants, risk: RiskLimits) -> Arc<PluginSlot> {
         let id = self.next_plugin.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(PluginSlot {
             id,
             name: name.to_string(),
+            origin: Origin { plugin: id, name: name.to_string(), hash: hash.to_string() },
             grants,
             risk,
             mailbox: Arc::new(Mailbox::new()),
@@ -316,6 +356,11 @@ impl Hub {
     /// Account balances.
     pub fn balances(&self) -> Vec<BalanceReport> {
         self.balances.read().values().cloned().collect()
+    }
+
+    /// The host's record of one order (any owner), while it is tracked.
+    pub fn order(&self, client_id: &str) -> Option<TrackedOrder> {
+        self.tracker.lock().order(client_id).cloned()
     }
 
     /// A plugin's open orders.
@@ -427,7 +472,8 @@ impl Hub {
     // ----- the order gateway -----
 
     /// Accepts or refuses a new order intent. Returns the client order id at once; the
-    /// outcome arrives as events.
+    /// outcome arrives as events. The intent and the decision are in the audit log before any
+    /// request can leave.
     pub fn place(&self, slot: &PluginSlot, intent: OrderIntent) -> Result<String, Denial> {
         let result = self.place_inner(slot, intent);
         if let Err(denial) = &result {
@@ -439,19 +485,55 @@ impl Hub {
 
     fn place_inner(&self, slot: &PluginSlot, intent: OrderIntent) -> Result<String, Denial> {
         let OrderIntent { instrument, side, kind, price, size, reduce_only } = intent;
-        let spec = self.granted(slot, instrument)?;
+        let refused = |denial: Denial, client_id: &str| {
+            self.audit_entry(
+                Some(&slot.origin),
+                Entry::Risk {
+                    client_id: client_id.to_string(),
+                    decision: denial.code.as_str().into(),
+                    detail: denial.message.clone(),
+                },
+            );
+            denial
+        };
+        let spec = self.granted(slot, instrument).map_err(|d| refused(d, ""))?;
         if !slot.grants.allows_kind(kind) {
-            return Err(Denial::new(DenialCode::NotPermitted, format!("order type {kind:?} is not granted")));
+            return Err(refused(
+                Denial::new(DenialCode::NotPermitted, format!("order type {kind:?} is not granted")),
+                "",
+            ));
         }
-        let price = normalize::price(spec, side, kind, price)?;
-        let size = normalize::size(spec, size)?;
-        self.check_risk(slot, spec, side, price, size, reduce_only)?;
-        self.take_rate_token(slot)?;
+        let price = normalize::price(spec, side, kind, price).map_err(|d| refused(d, ""))?;
+        let size = normalize::size(spec, size).map_err(|d| refused(d, ""))?;
         let client_id = self.minter.next(slot.id);
+        if self.audit.get().is_some() {
+            let detail = serde_json::json!({
+                "side": side, "kind": kind, "price": price.map(|p| p.to_string()), "size": size.to_string(),
+                "reduce_only": reduce_only,
+            });
+            self.audit_entry(
+                Some(&slot.origin),
+                Entry::Intent { client_id: client_id.clone(), instrument: spec.symbol.clone(), detail },
+            );
+        }
+        self.check_risk(slot, spec, side, price, size, reduce_only).map_err(|d| refused(d, &client_id))?;
+        self.take_rate_token(slot).map_err(|d| refused(d, &client_id))?;
+        self.audit_entry(
+            Some(&slot.origin),
+            Entry::Risk { client_id: client_id.clone(), decision: "approved".into(), detail: String::new() },
+        );
         let report =
             self.tracker.lock().insert_pending(slot.id, &client_id, spec.id, side, kind, price, size, now_ms());
-        let order =
-            NewOrder { client_id: client_id.clone(), instrument: spec.id, side, kind, price, size, reduce_only };
+        let order = NewOrder {
+            client_id: client_id.clone(),
+            instrument: spec.id,
+            side,
+            kind,
+            price,
+            size,
+            reduce_only,
+            origin: Some(slot.origin.clone()),
+        };
         self.commands
             .send(Command::Place(order))
             .map_err(|_| Denial::new(DenialCode::Unavailable, "the host is shutting down"))?;

@@ -2,6 +2,7 @@
 //! (accepted commands → venue, one at a time, in the order they were accepted).
 
 use super::{Channel, Command, Hub, PluginEvent, now_ms};
+use crate::audit::Entry;
 use crate::venue::{InstrumentKind, MarketEvent, Venue, VenueError, VenueEvent};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -58,7 +59,22 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
         VenueEvent::Market(market) => route_market(hub, candles, market),
         VenueEvent::Order(report) => {
             let owner = hub.tracker.lock().on_report(&report);
-            let Some(slot) = owner.and_then(|id| hub.plugin(id)) else { return };
+            let slot = owner.and_then(|id| hub.plugin(id));
+            hub.audit_entry(
+                slot.as_ref().map(|s| &s.origin),
+                Entry::Order {
+                    client_id: report.client_id.clone(),
+                    state: format!("{:?}", report.status),
+                    detail: format!(
+                        "venue id {} filled {} of {}{}",
+                        report.venue_id,
+                        report.filled,
+                        report.size,
+                        report.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                    ),
+                },
+            );
+            let Some(slot) = slot else { return };
             if report.status.is_terminal() || report.filled.is_zero() {
                 let symbol = hub.instrument(report.instrument).map_or("?", |s| s.symbol.as_str());
                 let reason = report.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
@@ -74,8 +90,17 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
                 .instrument(fill.instrument)
                 .map_or(Decimal::ONE, |s| if s.kind == InstrumentKind::Swap { s.contract_value } else { Decimal::ONE });
             let owned = hub.tracker.lock().on_fill(&fill, multiplier);
-            let Some((plugin, position)) = owned else { return };
-            let Some(slot) = hub.plugin(plugin) else { return };
+            let slot = owned.as_ref().and_then(|(plugin, _)| hub.plugin(*plugin));
+            hub.audit_entry(
+                slot.as_ref().map(|s| &s.origin),
+                Entry::Fill {
+                    client_id: fill.client_id.clone(),
+                    trade_id: fill.trade_id.clone(),
+                    price: fill.price.to_string(),
+                    size: fill.size.to_string(),
+                },
+            );
+            let (Some((_, position)), Some(slot)) = (owned, slot) else { return };
             slot.stats.fills.fetch_add(1, Ordering::Relaxed);
             let symbol = hub.instrument(fill.instrument).map_or("?", |s| s.symbol.as_str());
             hub.record(
@@ -136,48 +161,98 @@ fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
     }
 }
 
-/// Sends accepted commands to the venue in order until the hub is dropped.
+/// Sends accepted commands to the venue until the hub is dropped. Commands about one order
+/// always reach the venue in the order they were accepted (a cancel never overtakes its place).
+/// A venue that takes concurrent requests gets each command as soon as the previous command of
+/// the same order is done, so one slow round trip or one order whose outcome is being settled
+/// holds up nothing else; other venues get them one at a time.
 pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut commands: mpsc::UnboundedReceiver<Command>) {
+    if !venue.concurrent() {
+        while let Some(command) = commands.recv().await {
+            execute(&hub, venue.as_ref(), command).await;
+        }
+        return;
+    }
+    // The completion signal of the last command sent for each order.
+    let mut last: HashMap<String, tokio::sync::oneshot::Receiver<()>> = HashMap::new();
+    let mut in_flight: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     while let Some(command) = commands.recv().await {
-        match command {
-            Command::Flush(done) => {
+        in_flight.retain(|t| !t.is_finished());
+        if let Command::Flush(done) = command {
+            let pending = std::mem::take(&mut in_flight);
+            in_flight.push(tokio::spawn(async move {
+                for t in pending {
+                    let _ = t.await;
+                }
                 let _ = done.send(());
+            }));
+            continue;
+        }
+        let Some(key) = command.client_id().map(str::to_string) else { continue };
+        let before = last.remove(&key);
+        let (finished, next) = tokio::sync::oneshot::channel::<()>();
+        last.insert(key, next);
+        if last.len() > 4_096 {
+            // Forget orders whose last command has finished.
+            last.retain(|_, rx| !matches!(rx.try_recv(), Err(tokio::sync::oneshot::error::TryRecvError::Closed)));
+        }
+        let (hub, venue) = (hub.clone(), venue.clone());
+        in_flight.push(tokio::spawn(async move {
+            if let Some(before) = before {
+                let _ = before.await;
             }
-            Command::Place(order) => {
-                let client_id = order.client_id.clone();
-                match venue.place(order).await {
-                    Ok(_) => {}
-                    Err(VenueError::Rejected { code, message }) => {
-                        let rejected = hub.tracker.lock().reject(&client_id, format!("{code}: {message}"), now_ms());
-                        if let Some((plugin, report)) = rejected
-                            && let Some(slot) = hub.plugin(plugin)
-                        {
-                            slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                            hub.record(&slot.name, format!("{client_id} rejected by venue: {code} {message}"));
-                            slot.mailbox.push(PluginEvent::Order(report));
-                        }
-                    }
-                    Err(VenueError::Unavailable(why)) => {
-                        // Outcome unknown: never resend blindly. The order stays pending until a
-                        // venue report or a reconciliation settles it.
-                        tracing::warn!(%client_id, %why, "order outcome unknown");
+            execute(&hub, venue.as_ref(), command).await;
+            drop(finished);
+        }));
+    }
+}
+
+async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
+    match command {
+        Command::Flush(done) => {
+            let _ = done.send(());
+        }
+        Command::Place(order) => {
+            let client_id = order.client_id.clone();
+            match venue.place(order).await {
+                Ok(_) => {}
+                Err(VenueError::Rejected { code, message }) => {
+                    let rejected = hub.tracker.lock().reject(&client_id, format!("{code}: {message}"), now_ms());
+                    if let Some((plugin, report)) = rejected
+                        && let Some(slot) = hub.plugin(plugin)
+                    {
+                        slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                        hub.record(&slot.name, format!("{client_id} rejected by venue: {code} {message}"));
+                        hub.audit_entry(
+                            Some(&slot.origin),
+                            Entry::Order {
+                                client_id: client_id.clone(),
+                                state: "Rejected".into(),
+                                detail: format!("{code}: {message}"),
+                            },
+                        );
+                        slot.mailbox.push(PluginEvent::Order(report));
                     }
                 }
-            }
-            Command::Cancel { instrument, client_id } => {
-                if let Err(e) = venue.cancel(instrument, &client_id).await {
-                    tracing::debug!(%client_id, error = %e, "cancel refused");
+                Err(VenueError::Unavailable(why)) => {
+                    // Outcome unknown: never resend blindly. The order stays pending until a
+                    // venue report or a reconciliation settles it.
+                    tracing::warn!(%client_id, %why, "order outcome unknown");
                 }
             }
-            Command::Amend { instrument, client_id, price, size } => {
-                if let Err(e) = venue.amend(instrument, &client_id, price, size).await {
-                    tracing::debug!(%client_id, error = %e, "amend refused");
-                    let owner = hub.tracker.lock().owner(&client_id);
-                    if let Some(slot) = owner.and_then(|p| hub.plugin(p)) {
-                        let denial =
-                            super::Denial::new(super::DenialCode::VenueRejected, format!("amend refused: {e}"));
-                        slot.mailbox.push(PluginEvent::RiskDenied { client_id: Some(client_id), denial });
-                    }
+        }
+        Command::Cancel { instrument, client_id } => {
+            if let Err(e) = venue.cancel(instrument, &client_id).await {
+                tracing::debug!(%client_id, error = %e, "cancel refused");
+            }
+        }
+        Command::Amend { instrument, client_id, price, size } => {
+            if let Err(e) = venue.amend(instrument, &client_id, price, size).await {
+                tracing::debug!(%client_id, error = %e, "amend refused");
+                let owner = hub.tracker.lock().owner(&client_id);
+                if let Some(slot) = owner.and_then(|p| hub.plugin(p)) {
+                    let denial = super::Denial::new(super::DenialCode::VenueRejected, format!("amend refused: {e}"));
+                    slot.mailbox.push(PluginEvent::RiskDenied { client_id: Some(client_id), denial });
                 }
             }
         }

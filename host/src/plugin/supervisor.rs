@@ -147,7 +147,7 @@ struct Actor {
 /// Compiles, checks and starts a plugin; returns once its first instance has run `init`.
 pub fn start(runtime: Arc<Runtime>, hub: Arc<Hub>, spec: PluginSpec) -> Result<PluginHandle, StartError> {
     let compiled = runtime.compile(&spec.wasm)?;
-    let slot = hub.register(&spec.name, spec.grants.clone(), spec.risk.clone());
+    let slot = hub.register_component(&spec.name, &compiled.hash, spec.grants.clone(), spec.risk.clone());
     let status = Arc::new(Mutex::new(Status { state: RunState::Running, failures: 0, last_error: None }));
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));

@@ -377,6 +377,7 @@ impl Exchange {
             price: req.px.filter(|_| req.kind != OrderKind::Market),
             size,
             reduce_only: req.reduce_only,
+            origin: None,
         };
         let ts = now_ms();
         let ack = self.venue.place_now(order)?;

@@ -19,6 +19,11 @@ pub struct Faults {
     pub hang_ms: u64,
     /// The next N order placements are executed and then answered with HTTP 500.
     pub error_after_place: u32,
+    /// The next N order placements are held this long before the exchange looks at them (a
+    /// congested gateway); one whose `expTime` passes meanwhile is dropped unexecuted.
+    pub delay_before_place: u32,
+    /// How long [`Faults::delay_before_place`] holds a placement, ms.
+    pub delay_before_place_ms: u64,
     /// The next N private requests are answered 503 / 50001 without being executed.
     pub unavailable: u32,
     /// The next N private requests are answered HTTP 429 / 50011 without being executed.
@@ -114,6 +119,12 @@ impl FaultState {
     /// Whether this answer is to be garbled.
     pub fn garble(&self) -> bool {
         take(&mut self.faults.lock().malformed)
+    }
+
+    /// How long to hold a placement before executing it, ms (0: not at all).
+    pub fn before_place(&self) -> u64 {
+        let mut f = self.faults.lock();
+        if take(&mut f.delay_before_place) { f.delay_before_place_ms.max(1) } else { 0 }
     }
 
     /// What to do with the answer to a placement that was executed.

@@ -250,10 +250,15 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
                 "perm": k.map_or("", |k| k.perm.as_str()), "kycLv": "2", "type": "0", "roleType": "0", "opAuth": "0",
             })])
         }
-        ("POST", "/api/v5/trade/order") => place(server, &parsed, &in_time, false).await,
-        ("POST", "/api/v5/trade/batch-orders") => place(server, &parsed, &in_time, true).await,
+        ("POST", "/api/v5/trade/order") => place(server, headers, &parsed, &in_time, false).await,
+        ("POST", "/api/v5/trade/batch-orders") => place(server, headers, &parsed, &in_time, true).await,
         ("POST", "/api/v5/trade/cancel-order") => single_or_batch(&parsed, false, &in_time, |v| cancel(ex, v)),
         ("POST", "/api/v5/trade/cancel-batch-orders") => single_or_batch(&parsed, true, &in_time, |v| cancel(ex, v)),
+        ("POST", "/api/v5/trade/amend-order" | "/api/v5/trade/amend-batch-orders")
+            if exp_time(headers).is_some_and(|exp| server_ms > exp) =>
+        {
+            error(200, "50037", "Order expired.")
+        }
         ("POST", "/api/v5/trade/amend-order") => single_or_batch(&parsed, false, &in_time, |v| amend(ex, v)),
         ("POST", "/api/v5/trade/amend-batch-orders") => single_or_batch(&parsed, true, &in_time, |v| amend(ex, v)),
         ("POST", "/api/v5/trade/cancel-all-after") => {
@@ -459,11 +464,26 @@ fn single_or_batch(
     order_envelope(results, in_time)
 }
 
-async fn place(server: &Server, body: &Value, in_time: &str, batch: bool) -> Response {
+/// `expTime` (ms, exchange time) of a request, from the header (REST) when present.
+fn exp_time(headers: &HeaderMap) -> Option<i64> {
+    headers.get("expTime").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
+}
+
+async fn place(server: &Server, headers: &HeaderMap, body: &Value, in_time: &str, batch: bool) -> Response {
     let items = match items_of(body, batch) {
         Ok(items) => items,
         Err(response) => return *response,
     };
+    let hold = server.faults.before_place();
+    if hold > 0 {
+        tracing::info!("sim: holding a placement {hold} ms before executing it (fault)");
+        tokio::time::sleep(Duration::from_millis(hold)).await;
+    }
+    let now = crate::engine::now_ms() + server.faults.clock_offset_ms();
+    if exp_time(headers).is_some_and(|exp| now > exp) {
+        // okx-v5.md §10: which of 50036/50037 OKX sends here is unconfirmed.
+        return error(200, "50037", "Order expired.");
+    }
     let ts = crate::engine::now_ms().to_string();
     let mut results = Vec::with_capacity(items.len());
     for v in items {

@@ -5,6 +5,7 @@
 //! venue's event stream, as it does on OKX (REST ack, then WebSocket pushes). Implementations:
 //! the in-process simulated venue ([`sim`]) and, later, OKX.
 
+pub mod okx;
 pub mod sim;
 
 use rust_decimal::Decimal;
@@ -83,6 +84,18 @@ pub enum OrderKind {
     Fok,
 }
 
+/// Who asked for an order: the plugin's slot, name and component hash. Venues pass it on to the
+/// audit log, the exchange's order tag and the per-plugin share of the rate limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// Plugin slot.
+    pub plugin: u32,
+    /// Plugin name.
+    pub name: String,
+    /// sha256 of the plugin's component (empty for host-made orders).
+    pub hash: String,
+}
+
 /// A normalised order ready for the venue: exact, on tick and lot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewOrder {
@@ -100,6 +113,8 @@ pub struct NewOrder {
     pub size: Decimal,
     /// Only reduce a position (swaps).
     pub reduce_only: bool,
+    /// Who asked for it (`None`: the host itself).
+    pub origin: Option<Origin>,
 }
 
 /// Order status, as OKX reports it.
@@ -349,6 +364,12 @@ pub trait Venue: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// Every instrument the venue trades, with host handles.
     fn instruments(&self) -> Vec<InstrumentSpec>;
+    /// Whether requests may be in flight at once. A network venue wants this (each request
+    /// waits a round trip); the in-process simulator answers at once and stays deterministic
+    /// when fed one request at a time. Either way, requests about one order keep their order.
+    fn concurrent(&self) -> bool {
+        false
+    }
     /// The event stream. Returns `None` after the first call: there is one consumer.
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<VenueEvent>>;
     /// Places an order.

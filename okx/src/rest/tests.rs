@@ -134,7 +134,8 @@ struct Recorder(Mutex<Vec<String>>);
 
 impl Observer for Recorder {
     fn request(&self, r: &SentRequest<'_>) {
-        self.0.lock().push(format!("> {} {} {}", r.method, r.path, String::from_utf8_lossy(r.body)));
+        let who = r.caller.map(|c| format!(" for {}@{}", c.name, c.hash)).unwrap_or_default();
+        self.0.lock().push(format!("> {} {} {}{who}", r.method, r.path, String::from_utf8_lossy(r.body)));
     }
     fn response(&self, r: &ReceivedResponse<'_>) {
         self.0.lock().push(format!("< {} {}", r.status, String::from_utf8_lossy(r.body)));
@@ -161,14 +162,20 @@ async fn signed_get_with_query_and_post_with_body_verify_on_the_server() {
         tgt_ccy: None,
         pos_side: None,
     };
-    let ack =
-        c.place_order(&order, &CallOpts { label: Some("sma".into()), ..Default::default() }).await.expect("placed");
+    let ack = c
+        .place_order(
+            &order,
+            &CallOpts { caller: Some(Caller { name: "sma".into(), hash: "ab12".into() }), ..Default::default() },
+        )
+        .await
+        .expect("placed");
     assert_eq!((ack.ord_id.as_str(), ack.cl_ord_id.as_str()), ("42", "tb1a2"));
     let seen = state.lock().verified.clone();
     assert_eq!(seen[0].1, "/api/v5/account/balance?ccy=USDT,BTC");
     assert_eq!(seen[1].2, serde_json::to_string(&order).expect("json"), "the bytes signed are the bytes sent");
     let log = recorder.0.lock().join("\n");
     assert!(log.contains("> POST /api/v5/trade/order {\"instId\":\"BTC-USDT\""), "{log}");
+    assert!(log.contains(" for sma@ab12"), "the caller reaches the observer: {log}");
     assert!(!log.contains(SECRET) && !log.contains(PASS));
 }
 

@@ -20,7 +20,16 @@ const BTC: InstrumentId = 1;
 const SWAP: InstrumentId = 2;
 
 fn order(id: &str, instrument: InstrumentId, side: Side, kind: OrderKind, price: Option<&str>, size: &str) -> NewOrder {
-    NewOrder { client_id: id.into(), instrument, side, kind, price: price.map(d), size: d(size), reduce_only: false }
+    NewOrder {
+        client_id: id.into(),
+        instrument,
+        side,
+        kind,
+        price: price.map(d),
+        size: d(size),
+        reduce_only: false,
+        origin: None,
+    }
 }
 
 fn drain(rx: &mut mpsc::UnboundedReceiver<VenueEvent>) -> Vec<VenueEvent> {

@@ -1,0 +1,420 @@
+//! The OKX venue: the host's authenticated path to OKX v5 (or to `tradebox sim`, which speaks
+//! the same protocol), behind the same [`Venue`] trait as the in-process simulator.
+//!
+//! - this file: settings, start-up checks (clock, key permissions, instruments), the trait;
+//! - [`orders`]: place / cancel / amend through the rate limiter, with retries that reuse the
+//!   client order id and "outcome unknown" settled by querying, never by resending;
+//! - [`sync`]: the REST loop that turns OKX's state into venue events (order reports, fills,
+//!   balances, positions, tickers and books) until the WebSocket feeds take over;
+//! - [`convert`]: OKX's wire types to the host's.
+//!
+//! Every request is signed by the okx crate over the exact bytes sent and recorded, without
+//! its secret headers, in the audit log with the plugin it was made for.
+
+pub mod convert;
+pub mod orders;
+pub mod sync;
+
+use super::{
+    BalanceReport, InstrumentId, InstrumentSpec, NewOrder, OrderReport, PlaceAck, PositionReport, Venue, VenueError,
+    VenueEvent,
+};
+use crate::audit::AuditLog;
+use crate::ratelimit::{Endpoint, Limiter, Request};
+use parking_lot::Mutex;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tradebox_okx::{Clock, Credentials, OkxError, RestClient, RestConfig, Signer};
+
+/// `[venue.okx]` in the host config.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OkxConfig {
+    /// REST base URL: `https://www.okx.com`, or a simulator's `http://127.0.0.1:PORT`.
+    pub rest_url: String,
+    /// Demo trading: every request carries `x-simulated-trading: 1` (and a demo key is needed).
+    pub demo: bool,
+    /// The instruments to trade, as OKX names them (`BTC-USDT`, `BTC-USDT-SWAP`). Each must be
+    /// listed by the exchange; plugins are granted from these.
+    pub instruments: Vec<String>,
+    /// An owner-only file with `OKX_API_KEY=`, `OKX_API_SECRET=`, `OKX_API_PASSPHRASE=` lines;
+    /// when absent the same names are read from the environment.
+    pub credentials_file: Option<PathBuf>,
+    /// Accept a key with `withdraw` permission (refused by default: a trading host never needs it).
+    pub allow_withdraw_key: bool,
+    /// How long one request may take before its outcome counts as unknown, ms.
+    pub timeout_ms: u64,
+    /// OKX drops an order request that arrives later than this after it was sent (`expTime`),
+    /// ms; 0 sends none. It is also what lets a timed-out placement be settled for certain.
+    pub exp_time_ms: u64,
+    /// How often the REST loop reads orders, fills and market data, ms.
+    pub poll_ms: u64,
+    /// How often it reads balances and positions, ms.
+    pub account_poll_ms: u64,
+    /// Retries of a request that certainly did not execute (not sent, 429, busy) before giving up.
+    pub max_retries: u32,
+}
+
+impl Default for OkxConfig {
+    fn default() -> Self {
+        Self {
+            rest_url: "https://www.okx.com".into(),
+            demo: true,
+            instruments: Vec::new(),
+            credentials_file: None,
+            allow_withdraw_key: false,
+            timeout_ms: 5_000,
+            exp_time_ms: 5_000,
+            poll_ms: 500,
+            account_poll_ms: 2_000,
+            max_retries: 3,
+        }
+    }
+}
+
+impl OkxConfig {
+    /// Reads the credentials this config names: the file, or else the environment.
+    pub fn credentials(&self) -> Result<Credentials, tradebox_okx::CredentialsError> {
+        match &self.credentials_file {
+            Some(path) => Credentials::from_file(path),
+            None => Credentials::from_env(),
+        }
+    }
+}
+
+/// Why the OKX venue would not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OkxVenueError {
+    /// A request failed.
+    #[error("{what}: {source}")]
+    Okx {
+        /// What the host was doing.
+        what: &'static str,
+        /// The failure.
+        source: OkxError,
+    },
+    /// The key may withdraw funds.
+    #[error(
+        "the API key has withdraw permission ({perm}); a trading host never needs it. Create a key without \
+         withdraw, or pass --allow-withdraw-key (allow_withdraw_key = true) if you accept the risk"
+    )]
+    WithdrawKey {
+        /// The key's permissions.
+        perm: String,
+    },
+    /// The key cannot trade.
+    #[error("the API key has no trade permission ({perm}); create one with Trade enabled")]
+    NoTrade {
+        /// The key's permissions.
+        perm: String,
+    },
+    /// A configured instrument is not listed or not supported.
+    #[error("instrument {symbol}: {problem}")]
+    Instrument {
+        /// Symbol.
+        symbol: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// Start-up reads go through the limiter and wait out throttling (other clients on the same IP
+/// or account share OKX's limits) with a growing pause instead of failing the start; other
+/// errors return at once.
+async fn patiently<T, F, Fut>(limiter: &Limiter, request: Request, mut call: F) -> Result<T, OkxError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, OkxError>>,
+{
+    let mut pause = Duration::from_millis(250);
+    for _ in 0..6 {
+        let permit = limiter.acquire(&request).await.ok();
+        let result = call().await;
+        if let Some(p) = permit {
+            limiter.complete(p);
+        }
+        match result {
+            Err(e) if e.is_rate_limit() => {
+                tracing::info!(error = %e, "throttled while starting; waiting {} ms", pause.as_millis());
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(4));
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
+
+impl OkxVenue {
+    /// One request under the limiter: waits for its permits, runs it, and reports it answered
+    /// (the permits count until then; see [`crate::ratelimit`]).
+    pub(crate) async fn limited<T>(
+        &self,
+        request: Request,
+        call: impl std::future::Future<Output = T>,
+    ) -> Result<T, crate::ratelimit::RateLimited> {
+        let permit = self.limiter.acquire(&request).await?;
+        let out = call.await;
+        self.limiter.complete(permit);
+        Ok(out)
+    }
+}
+
+fn okx(what: &'static str) -> impl FnOnce(OkxError) -> OkxVenueError {
+    move |source| OkxVenueError::Okx { what, source }
+}
+
+/// What the venue remembers of an order it sent and that is not finished.
+#[derive(Debug, Clone)]
+pub(crate) struct Live {
+    pub instrument: InstrumentId,
+    /// Exchange id; empty while the placement is in flight or its outcome is unknown.
+    pub ord_id: String,
+    pub origin: Option<super::Origin>,
+    /// `Some(expTime)` while the outcome of the placement is unknown.
+    pub unknown_until: Option<i64>,
+    /// A placement request is in flight (the loop leaves it alone).
+    pub placing: bool,
+    /// The last state reported, to report changes only.
+    pub last: Option<OrderReport>,
+    pub order: NewOrder,
+}
+
+/// The OKX venue.
+pub struct OkxVenue {
+    name: String,
+    rest: RestClient,
+    limiter: Arc<Limiter>,
+    config: OkxConfig,
+    specs: Vec<InstrumentSpec>,
+    by_symbol: HashMap<String, InstrumentId>,
+    events: mpsc::UnboundedSender<VenueEvent>,
+    receiver: Mutex<Option<mpsc::UnboundedReceiver<VenueEvent>>>,
+    live: Mutex<HashMap<String, Live>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for OkxVenue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OkxVenue").field("name", &self.name).field("rest", &self.rest).finish_non_exhaustive()
+    }
+}
+
+impl OkxVenue {
+    /// Connects: syncs the clock, checks the key's permissions, loads the instruments and
+    /// starts the REST loop. Requests and responses go to `audit` when given.
+    pub async fn connect(
+        config: OkxConfig,
+        credentials: Credentials,
+        limiter: Arc<Limiter>,
+        audit: Option<Arc<AuditLog>>,
+    ) -> Result<Arc<Self>, OkxVenueError> {
+        if let Some(log) = &audit {
+            for secret in credentials.forbidden_values() {
+                log.forbid(secret);
+            }
+        }
+        let rest_config = RestConfig {
+            base_url: config.rest_url.clone(),
+            demo: config.demo,
+            timeout: Duration::from_millis(config.timeout_ms.max(100)),
+        };
+        let key_hint = credentials.key_hint();
+        let mut rest = RestClient::new(rest_config, Some(Signer::new(credentials)), Arc::new(Clock::new()))
+            .map_err(okx("building the HTTP client"))?;
+        if let Some(log) = audit {
+            rest = rest.with_observer(log);
+        }
+        // The clock first: every private request is stamped with it. Three samples, so the
+        // median already ignores one slow round trip.
+        for _ in 0..3 {
+            patiently(&limiter, Request::new(Endpoint::PublicTime, 0), || rest.sync_clock())
+                .await
+                .map_err(okx("reading OKX's clock (GET /api/v5/public/time)"))?;
+        }
+        let offset = rest.clock().offset_ms();
+        let account = patiently(&limiter, Request::new(Endpoint::AccountConfig, 0), || rest.account_config())
+            .await
+            .map_err(okx("reading the account config"))?;
+        if account.can_withdraw() && !config.allow_withdraw_key {
+            return Err(OkxVenueError::WithdrawKey { perm: account.perm });
+        }
+        if !account.can_trade() {
+            return Err(OkxVenueError::NoTrade { perm: account.perm });
+        }
+        tracing::info!(
+            key = %key_hint,
+            perm = %account.perm,
+            ip_bound = account.ip_bound(),
+            sub_account = account.is_sub_account(),
+            demo = config.demo,
+            clock_offset_ms = offset,
+            "OKX key accepted"
+        );
+        if account.can_withdraw() {
+            tracing::warn!("the API key can withdraw funds (allowed by configuration)");
+        }
+        if !account.ip_bound() {
+            tracing::warn!("the API key is not bound to an IP address; OKX recommends binding trading keys");
+        }
+        let specs = Self::load_instruments(&rest, &limiter, &config.instruments).await?;
+        let by_symbol = specs.iter().map(|s| (s.symbol.clone(), s.id)).collect();
+        let (events, receiver) = mpsc::unbounded_channel();
+        let name = if config.demo { "okx-demo" } else { "okx-live" }.to_string();
+        let venue = Arc::new(Self {
+            name,
+            rest,
+            limiter,
+            config,
+            specs,
+            by_symbol,
+            events,
+            receiver: Mutex::new(Some(receiver)),
+            live: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let task = sync::spawn(&venue).await;
+        venue.tasks.lock().push(task);
+        Ok(venue)
+    }
+
+    async fn load_instruments(
+        rest: &RestClient,
+        limiter: &Limiter,
+        symbols: &[String],
+    ) -> Result<Vec<InstrumentSpec>, OkxVenueError> {
+        let mut listed: HashMap<&'static str, Vec<tradebox_okx::model::Instrument>> = HashMap::new();
+        let mut specs = Vec::with_capacity(symbols.len());
+        for (i, symbol) in symbols.iter().enumerate() {
+            let inst_type = if symbol.ends_with("-SWAP") { "SWAP" } else { "SPOT" };
+            if !listed.contains_key(inst_type) {
+                let key = if inst_type == "SPOT" { 1 } else { 2 };
+                let all = patiently(limiter, Request::new(Endpoint::Instruments, key), || rest.instruments(inst_type))
+                    .await
+                    .map_err(okx("listing instruments"))?;
+                listed.insert(inst_type, all);
+            }
+            let found = listed.get(inst_type).and_then(|all| all.iter().find(|x| &x.inst_id == symbol));
+            let instrument = found.ok_or_else(|| OkxVenueError::Instrument {
+                symbol: symbol.clone(),
+                problem: format!("not listed by the exchange among {inst_type} instruments"),
+            })?;
+            let spec = convert::spec(i as InstrumentId + 1, instrument)
+                .map_err(|problem| OkxVenueError::Instrument { symbol: symbol.clone(), problem })?;
+            specs.push(spec);
+        }
+        Ok(specs)
+    }
+
+    /// The REST client (for diagnostics and tests).
+    pub fn rest(&self) -> &RestClient {
+        &self.rest
+    }
+
+    /// The limiter shared by every request of this account.
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
+    }
+
+    pub(crate) fn specs(&self) -> &[InstrumentSpec] {
+        &self.specs
+    }
+
+    pub(crate) fn spec(&self, id: InstrumentId) -> Option<&InstrumentSpec> {
+        self.specs.get((id as usize).checked_sub(1)?)
+    }
+
+    pub(crate) fn instrument_id(&self, symbol: &str) -> Option<InstrumentId> {
+        self.by_symbol.get(symbol).copied()
+    }
+
+    pub(crate) fn emit(&self, event: VenueEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// Orders this venue sent that have not finished, with what is known of each.
+    pub(crate) fn live(&self) -> &Mutex<HashMap<String, Live>> {
+        &self.live
+    }
+
+    pub(crate) fn config(&self) -> &OkxConfig {
+        &self.config
+    }
+}
+
+impl Drop for OkxVenue {
+    fn drop(&mut self) {
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Venue for OkxVenue {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn instruments(&self) -> Vec<InstrumentSpec> {
+        self.specs.clone()
+    }
+
+    fn concurrent(&self) -> bool {
+        true
+    }
+
+    fn take_events(&self) -> Option<mpsc::UnboundedReceiver<VenueEvent>> {
+        self.receiver.lock().take()
+    }
+
+    async fn place(&self, order: NewOrder) -> Result<PlaceAck, VenueError> {
+        orders::place(self, order).await
+    }
+
+    async fn cancel(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
+        orders::cancel(self, instrument, client_id).await
+    }
+
+    async fn amend(
+        &self,
+        instrument: InstrumentId,
+        client_id: &str,
+        new_price: Option<Decimal>,
+        new_size: Option<Decimal>,
+    ) -> Result<(), VenueError> {
+        orders::amend(self, instrument, client_id, new_price, new_size).await
+    }
+
+    async fn open_orders(&self) -> Result<Vec<OrderReport>, VenueError> {
+        let pending = self
+            .limited(Request::new(Endpoint::PendingOrders, 0), self.rest.pending_orders(None, None))
+            .await
+            .map_err(orders::throttled)?
+            .map_err(orders::venue_error)?;
+        Ok(pending.iter().filter_map(|d| convert::report(self, d)).collect())
+    }
+
+    async fn balances(&self) -> Result<Vec<BalanceReport>, VenueError> {
+        let balance = self
+            .limited(Request::new(Endpoint::Balance, 0), self.rest.balance(&[]))
+            .await
+            .map_err(orders::throttled)?
+            .map_err(orders::venue_error)?;
+        Ok(balance.details.iter().map(convert::balance).collect())
+    }
+
+    async fn positions(&self) -> Result<Vec<PositionReport>, VenueError> {
+        let positions = self
+            .limited(Request::new(Endpoint::Positions, 0), self.rest.positions(None))
+            .await
+            .map_err(orders::throttled)?
+            .map_err(orders::venue_error)?;
+        Ok(positions.iter().filter_map(|p| convert::position(self, p)).collect())
+    }
+}

@@ -1,0 +1,268 @@
+//! The REST loop: reads OKX's view of the account and the market and turns changes into venue
+//! events, in the order the engine needs them (fills before the order report that counts them).
+//!
+//! Each round: new fills (by bill id, so none is missed or repeated), pending orders (state
+//! changes of our live orders), the final state of our orders that left the pending list, the
+//! orders whose placement outcome is still unknown, tickers and top-5 books of every traded
+//! instrument, and on a slower beat balances and positions. Every read goes through the rate
+//! limiter. When the WebSocket feeds arrive (issue "OKX WebSocket") this becomes the
+//! reconciliation pass after each reconnect.
+
+use super::{OkxVenue, convert};
+use crate::ratelimit::{Endpoint, Request};
+use crate::venue::{BalanceReport, MarketEvent, OrderReport, OrderStatus, VenueEvent};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+use tradebox_okx::OrderRef;
+use tradebox_okx::error::codes;
+
+struct State {
+    fill_cursor: Option<u64>,
+    balances: HashMap<String, BalanceReport>,
+    positions: HashMap<u32, (Decimal, Decimal)>,
+    last_account: Option<Instant>,
+    last_error: Option<String>,
+}
+
+/// Starts the loop; the first read of fills sets the cursor, so history is not replayed.
+pub async fn spawn(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
+    let mut state = State {
+        fill_cursor: None,
+        balances: HashMap::new(),
+        positions: HashMap::new(),
+        last_account: None,
+        last_error: None,
+    };
+    if let Ok(fills) = venue.rest().fills_since(None, None).await {
+        state.fill_cursor = fills.iter().filter_map(|f| f.bill_id.parse::<u64>().ok()).max();
+    }
+    let weak: Weak<OkxVenue> = Arc::downgrade(venue);
+    let period = Duration::from_millis(venue.config().poll_ms.max(50));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(v) = weak.upgrade() else { return };
+            round(&v, &mut state).await;
+        }
+    })
+}
+
+fn note(state: &mut State, what: &str, e: &dyn std::fmt::Display) {
+    let text = format!("{what}: {e}");
+    if state.last_error.as_deref() != Some(&text) {
+        tracing::warn!("OKX sync: {text}");
+        state.last_error = Some(text);
+    }
+}
+
+async fn round(v: &OkxVenue, state: &mut State) {
+    let new_fills = fills(v, state).await;
+    orders(v, state).await;
+    market(v).await;
+    let due = state.last_account.is_none_or(|t| t.elapsed() >= Duration::from_millis(v.config().account_poll_ms));
+    if due || new_fills {
+        account(v, state).await;
+        state.last_account = Some(Instant::now());
+    }
+}
+
+async fn fills(v: &OkxVenue, state: &mut State) -> bool {
+    let Ok(answer) = v.limited(Request::new(Endpoint::Fills, 0), v.rest().fills_since(None, state.fill_cursor)).await
+    else {
+        return false;
+    };
+    match answer {
+        Ok(fills) => {
+            for f in &fills {
+                if let Ok(bill) = f.bill_id.parse::<u64>() {
+                    state.fill_cursor = Some(state.fill_cursor.map_or(bill, |c| c.max(bill)));
+                }
+                if let Some(report) = convert::fill(v, f) {
+                    v.emit(VenueEvent::Fill(report));
+                }
+            }
+            !fills.is_empty()
+        }
+        Err(e) => {
+            note(state, "reading fills", &e);
+            false
+        }
+    }
+}
+
+fn changed(last: Option<&OrderReport>, now: &OrderReport) -> bool {
+    last.is_none_or(|l| l.status != now.status || l.filled != now.filled || l.size != now.size || l.price != now.price)
+}
+
+/// Reports a state if it changed; forgets the order once it is finished.
+fn publish(v: &OkxVenue, report: OrderReport) {
+    let mut live = v.live().lock();
+    let Some(entry) = live.get_mut(&report.client_id) else { return };
+    if entry.ord_id.is_empty() {
+        entry.ord_id = report.venue_id.clone();
+        entry.unknown_until = None;
+    }
+    if !changed(entry.last.as_ref(), &report) {
+        return;
+    }
+    entry.last = Some(report.clone());
+    if report.status.is_terminal() {
+        live.remove(&report.client_id);
+    }
+    drop(live);
+    v.emit(VenueEvent::Order(report));
+}
+
+async fn orders(v: &OkxVenue, state: &mut State) {
+    if v.live().lock().is_empty() {
+        return;
+    }
+    let pending = match v.limited(Request::new(Endpoint::PendingOrders, 0), v.rest().pending_orders(None, None)).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return note(state, "reading pending orders", &e),
+        Err(_) => return,
+    };
+    let mut open = HashSet::new();
+    for d in &pending {
+        open.insert(d.cl_ord_id.clone());
+        if let Some(report) = convert::report(v, d) {
+            publish(v, report);
+        }
+    }
+    // Ours that are no longer pending finished since the last round (or were placed after the
+    // list was read, which one query settles either way); outcomes still unknown are asked for
+    // by client id.
+    let to_check: Vec<(String, u32, String, Option<i64>)> = v
+        .live()
+        .lock()
+        .iter()
+        .filter(|(id, l)| !l.placing && !open.contains(*id))
+        .map(|(id, l)| (id.clone(), l.instrument, l.ord_id.clone(), l.unknown_until))
+        .collect();
+    for (client_id, instrument, ord_id, unknown_until) in to_check {
+        let Some(symbol) = v.spec(instrument).map(|s| s.symbol.clone()) else { continue };
+        let by = if ord_id.is_empty() { OrderRef::ClOrdId(&client_id) } else { OrderRef::OrdId(&ord_id) };
+        let Ok(answer) =
+            v.limited(Request::new(Endpoint::OrderDetails, instrument), v.rest().order_details(&symbol, by)).await
+        else {
+            continue;
+        };
+        match answer {
+            Ok(d) => {
+                if let Some(report) = convert::report(v, &d) {
+                    publish(v, report);
+                }
+            }
+            Err(e)
+                if e.code() == Some(codes::NO_ORDER)
+                    && unknown_until.is_some_and(|t| v.rest().clock().now_ms() > t) =>
+            {
+                // Never placed: OKX dropped it at its expTime. Tell the owner.
+                let order = v.live().lock().remove(&client_id).map(|l| l.order);
+                if let Some(o) = order {
+                    tracing::info!(%client_id, "settled: the order was not placed");
+                    v.emit(VenueEvent::Order(OrderReport {
+                        client_id,
+                        venue_id: String::new(),
+                        instrument,
+                        side: o.side,
+                        kind: o.kind,
+                        price: o.price,
+                        size: o.size,
+                        filled: Decimal::ZERO,
+                        avg_price: None,
+                        status: OrderStatus::Rejected,
+                        reason: Some("not placed: no answer, and OKX has no such order after its expTime".into()),
+                        ts_ms: v.rest().clock().now_ms(),
+                    }));
+                }
+            }
+            Err(e) => note(state, "reading an order", &e),
+        }
+    }
+}
+
+async fn market(v: &OkxVenue) {
+    for spec in v.specs() {
+        // Market data never waits: a round without a permit simply skips it.
+        if let Ok(permit) = v.limiter().try_acquire(&Request::new(Endpoint::Ticker, 0))
+            && let Ok(t) = complete(v, permit, v.rest().ticker(&spec.symbol).await)
+        {
+            let f = |d: Option<Decimal>| d.and_then(|d| d.to_f64()).unwrap_or(0.0);
+            v.emit(VenueEvent::Market(MarketEvent::Ticker {
+                instrument: spec.id,
+                ts_ms: t.ts,
+                bid: f(t.bid_px),
+                bid_size: f(t.bid_sz),
+                ask: f(t.ask_px),
+                ask_size: f(t.ask_sz),
+                last: f(t.last),
+            }));
+        }
+        if let Ok(permit) = v.limiter().try_acquire(&Request::new(Endpoint::Books, 0))
+            && let Ok(b) = complete(v, permit, v.rest().books(&spec.symbol, 5).await)
+        {
+            let levels = |ls: &[tradebox_okx::model::Level]| {
+                ls.iter().map(|l| (l.0.to_f64().unwrap_or(0.0), l.1.to_f64().unwrap_or(0.0))).collect()
+            };
+            v.emit(VenueEvent::Market(MarketEvent::Book {
+                instrument: spec.id,
+                ts_ms: b.ts,
+                bids: levels(&b.bids),
+                asks: levels(&b.asks),
+            }));
+        }
+    }
+}
+
+fn complete<T>(v: &OkxVenue, permit: crate::ratelimit::Permit, answer: T) -> T {
+    v.limiter().complete(permit);
+    answer
+}
+
+async fn account(v: &OkxVenue, state: &mut State) {
+    if let Ok(answer) = v.limited(Request::new(Endpoint::Balance, 0), v.rest().balance(&[])).await {
+        match answer {
+            Ok(b) => {
+                for d in &b.details {
+                    let report = convert::balance(d);
+                    if state.balances.get(&report.currency) != Some(&report) {
+                        state.balances.insert(report.currency.clone(), report.clone());
+                        v.emit(VenueEvent::Balance(report));
+                    }
+                }
+            }
+            Err(e) => note(state, "reading balances", &e),
+        }
+    }
+    if let Ok(answer) = v.limited(Request::new(Endpoint::Positions, 0), v.rest().positions(None)).await {
+        match answer {
+            Ok(positions) => {
+                let mut seen = HashSet::new();
+                for p in positions.iter().filter_map(|p| convert::position(v, p)) {
+                    seen.insert(p.instrument);
+                    if state.positions.get(&p.instrument) != Some(&(p.size, p.avg_price)) {
+                        state.positions.insert(p.instrument, (p.size, p.avg_price));
+                        v.emit(VenueEvent::Position(p));
+                    }
+                }
+                // A position that is no longer listed is flat.
+                let flat: Vec<u32> = state.positions.keys().filter(|i| !seen.contains(*i)).copied().collect();
+                for instrument in flat {
+                    state.positions.remove(&instrument);
+                    v.emit(VenueEvent::Position(crate::venue::PositionReport {
+                        instrument,
+                        size: Decimal::ZERO,
+                        avg_price: Decimal::ZERO,
+                    }));
+                }
+            }
+            Err(e) => note(state, "reading positions", &e),
+        }
+    }
+}
