@@ -113,3 +113,76 @@ fn okx_sign_prints_prehash_and_signature_never_the_secret() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("OKX_API_SECRET"));
 }
+
+/// The user's path to OKX without an account: `tradebox sim` in one terminal, `tradebox run`
+/// with `kind = "okx"` pointed at it in another.
+#[test]
+fn run_trades_through_the_okx_path_against_tradebox_sim() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    let sim_toml = dir.path().join("sim.toml");
+    std::fs::write(
+        &sim_toml,
+        r#"
+        [market]
+        seed = 5
+        step_ms = 20
+        [[key]]
+        api_key = "cli-key"
+        secret = "cli-secret-4e8d2b"
+        passphrase = "cli-pass-77"
+        "#,
+    )
+    .expect("sim config");
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(["sim", "--config"])
+        .arg(&sim_toml)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sim starts");
+    let mut first = String::new();
+    BufReader::new(sim.stdout.take().expect("stdout")).read_line(&mut first).expect("sim prints its address");
+    let url = first.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL").to_string();
+
+    let creds = dir.path().join("okx.env");
+    std::fs::write(&creds, "OKX_API_KEY=cli-key\nOKX_API_SECRET=cli-secret-4e8d2b\nOKX_API_PASSPHRASE=cli-pass-77\n")
+        .expect("creds");
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let mm = plugin_dir().join("market-maker.wasm");
+    let host_toml = dir.path().join("host.toml");
+    std::fs::write(
+        &host_toml,
+        format!(
+            r#"
+            [venue]
+            kind = "okx"
+            [venue.okx]
+            rest_url = "{url}"
+            instruments = ["ETH-USDT"]
+            credentials_file = "okx.env"
+            poll_ms = 100
+            [audit]
+            path = "audit.jsonl"
+            [[plugin]]
+            name = "mm"
+            path = "{}"
+            instruments = ["ETH-USDT"]
+            config = {{ symbol = "ETH-USDT", spread_bps = 2, size = 0.05, max_inventory = 1 }}
+            "#,
+            mm.display()
+        ),
+    )
+    .expect("host config");
+    let (ok, stdout, stderr) = tradebox(&["run", "--config", host_toml.to_str().expect("utf-8"), "--duration", "6s"]);
+    let _ = sim.kill();
+    assert!(ok, "run failed:\n{stderr}");
+    assert!(stdout.contains("mm"), "{stdout}");
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("the audit log was written");
+    assert!(audit.contains("\"kind\":\"request\"") && audit.contains("/api/v5/trade/order"), "no order request");
+    assert!(audit.contains("\"kind\":\"intent\"") && audit.contains("\"decision\":\"approved\""));
+    for secret in ["cli-secret-4e8d2b", "cli-pass-77"] {
+        assert!(!audit.contains(secret) && !stdout.contains(secret) && !stderr.contains(secret), "{secret} leaked");
+    }
+}

@@ -58,6 +58,8 @@ pub struct OkxConfig {
     pub account_poll_ms: u64,
     /// Retries of a request that certainly did not execute (not sent, 429, busy) before giving up.
     pub max_retries: u32,
+    /// How often the clock takes a new sample of OKX's time, ms.
+    pub clock_sync_ms: u64,
 }
 
 impl Default for OkxConfig {
@@ -73,6 +75,7 @@ impl Default for OkxConfig {
             poll_ms: 500,
             account_poll_ms: 2_000,
             max_retries: 3,
+            clock_sync_ms: 60_000,
         }
     }
 }

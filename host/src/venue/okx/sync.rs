@@ -4,7 +4,8 @@
 //! Each round: new fills (by bill id, so none is missed or repeated), pending orders (state
 //! changes of our live orders), the final state of our orders that left the pending list, the
 //! orders whose placement outcome is still unknown, tickers and top-5 books of every traded
-//! instrument, and on a slower beat balances and positions. Every read goes through the rate
+//! instrument, and on slower beats balances and positions, and a clock sample (the okx client
+//! also re-syncs at once when OKX answers 50102). Every read goes through the rate
 //! limiter. When the WebSocket feeds arrive (issue "OKX WebSocket") this becomes the
 //! reconciliation pass after each reconnect.
 
@@ -24,6 +25,7 @@ struct State {
     balances: HashMap<String, BalanceReport>,
     positions: HashMap<u32, (Decimal, Decimal)>,
     last_account: Option<Instant>,
+    last_clock: Instant,
     last_error: Option<String>,
 }
 
@@ -34,6 +36,7 @@ pub async fn spawn(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
         balances: HashMap::new(),
         positions: HashMap::new(),
         last_account: None,
+        last_clock: Instant::now(),
         last_error: None,
     };
     if let Ok(fills) = venue.rest().fills_since(None, None).await {
@@ -61,6 +64,14 @@ fn note(state: &mut State, what: &str, e: &dyn std::fmt::Display) {
 }
 
 async fn round(v: &OkxVenue, state: &mut State) {
+    if state.last_clock.elapsed() >= Duration::from_millis(v.config().clock_sync_ms.max(1_000)) {
+        state.last_clock = Instant::now();
+        match v.limited(Request::new(Endpoint::PublicTime, 0), v.rest().sync_clock()).await {
+            Ok(Ok(offset)) => tracing::debug!(offset_ms = offset, "OKX clock re-synced"),
+            Ok(Err(e)) => note(state, "re-syncing the clock", &e),
+            Err(_) => {}
+        }
+    }
     let new_fills = fills(v, state).await;
     orders(v, state).await;
     market(v).await;
