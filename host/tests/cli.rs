@@ -135,15 +135,25 @@ fn run_trades_through_the_okx_path_against_tradebox_sim() {
         "#,
     )
     .expect("sim config");
-    let mut sim = Command::new(env!("CARGO_BIN_EXE_tradebox"))
-        .args(["sim", "--config"])
-        .arg(&sim_toml)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("sim starts");
+    /// Stops the simulator however the test ends.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut sim = Running(
+        Command::new(env!("CARGO_BIN_EXE_tradebox"))
+            .args(["sim", "--config"])
+            .arg(&sim_toml)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sim starts"),
+    );
     let mut first = String::new();
-    BufReader::new(sim.stdout.take().expect("stdout")).read_line(&mut first).expect("sim prints its address");
+    BufReader::new(sim.0.stdout.take().expect("stdout")).read_line(&mut first).expect("sim prints its address");
     let url = first.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL").to_string();
 
     let creds = dir.path().join("okx.env");
@@ -176,7 +186,7 @@ fn run_trades_through_the_okx_path_against_tradebox_sim() {
     )
     .expect("host config");
     let (ok, stdout, stderr) = tradebox(&["run", "--config", host_toml.to_str().expect("utf-8"), "--duration", "6s"]);
-    let _ = sim.kill();
+    drop(sim);
     assert!(ok, "run failed:\n{stderr}");
     assert!(stdout.contains("mm"), "{stdout}");
     let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("the audit log was written");
