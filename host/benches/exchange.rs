@@ -9,7 +9,6 @@ use std::hint::black_box;
 use std::str::FromStr;
 use tradebox::ratelimit::{Endpoint, Limiter, LimiterConfig, Request};
 use tradebox_okx::Credentials;
-use tradebox_okx::model::{OrdType, PlaceOrder, Side};
 use tradebox_okx::sign::Signer;
 
 const TS: &str = "2020-12-08T09:08:57.715Z";
@@ -40,16 +39,25 @@ fn limiter(c: &mut Criterion) {
     g.finish();
 }
 
+/// Open orders each plugin holds while the figure is taken (risk counts them on every intent).
+const OPEN: usize = 50;
+
 fn intent_to_signed_bytes(c: &mut Criterion) {
+    use tradebox::engine::{Command, Grants, Hub, OrderIntent, RiskLimits};
+    use tradebox::venue::{InstrumentKind, InstrumentSpec, OrderKind, Side};
+    use tradebox_okx::Observer;
+    use tradebox_okx::rest::SentRequest;
+
     let dir = tempfile::tempdir().expect("tmp");
     let audit = tradebox::audit::AuditLog::open(&dir.path().join("audit.jsonl"), std::time::Duration::from_millis(200))
         .expect("audit");
     let signer = Signer::new(Credentials::new("key", "22582BD0CFF14C41EDBF1AB98506286D", "pass"));
-    let l = Limiter::new(LimiterConfig::default());
-    let spec = tradebox::venue::InstrumentSpec {
+    let clock = tradebox_okx::Clock::new();
+    let limiter = Limiter::new(LimiterConfig::default());
+    let spec = InstrumentSpec {
         id: 1,
         symbol: "BTC-USDT".into(),
-        kind: tradebox::venue::InstrumentKind::Spot,
+        kind: InstrumentKind::Spot,
         base: "BTC".into(),
         quote: "USDT".into(),
         tick_size: Decimal::from_str("0.1").expect("tick"),
@@ -57,52 +65,63 @@ fn intent_to_signed_bytes(c: &mut Criterion) {
         min_size: Decimal::from_str("0.00001").expect("min"),
         contract_value: Decimal::ONE,
     };
-    let mut seq = 0u64;
+    let intent = OrderIntent {
+        instrument: 1,
+        side: Side::Buy,
+        kind: OrderKind::Limit,
+        price: Some(60_123.456),
+        size: 0.0123,
+        reduce_only: false,
+    };
     let mut now = 1u64;
     let mut g = c.benchmark_group("okx");
-    g.bench_function("intent_to_signed_request_bytes", |b| {
-        b.iter(|| {
-            seq += 1;
-            now += 10_000_000_000;
-            // Normalise a float intent to the instrument's grid.
-            let side = tradebox::venue::Side::Buy;
-            let kind = tradebox::venue::OrderKind::Limit;
-            let price = tradebox::engine::normalize::price(&spec, side, kind, Some(black_box(60_123.456)))
-                .expect("valid price");
-            let size = tradebox::engine::normalize::size(&spec, black_box(0.0123)).expect("valid size");
-            let client_id = format!("tb1a{seq:x}");
-            let order = PlaceOrder {
-                inst_id: spec.symbol.clone(),
-                td_mode: "cash".into(),
-                cl_ord_id: Some(client_id.clone()),
-                side: Side::Buy,
-                ord_type: OrdType::Limit,
-                px: price,
-                sz: size,
-                tag: None,
-                reduce_only: None,
-                tgt_ccy: None,
-                pos_side: None,
-            };
-            let body = serde_json::to_vec(&order).expect("json");
-            audit.append(
-                Some("bench"),
-                None,
-                &tradebox::audit::Entry::Request {
-                    method: "POST".into(),
-                    path: "/api/v5/trade/order".into(),
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                    headers: vec![],
-                },
-            );
-            let permit = l
-                .try_acquire_at(&Request::new(Endpoint::Place, 1).for_plugin(1).cap_exempt(true), now)
-                .expect("permit");
-            let ts = tradebox_okx::sign::timestamp(1_607_418_537_715);
-            black_box(signer.headers(ts, "POST", "/api/v5/trade/order", &body));
-            l.complete_at(permit, now);
-            black_box(body)
-        })
+    g.throughput(Throughput::Elements(OPEN as u64));
+    // Each batch: a fresh gateway, then OPEN intents from one plugin through the whole path up
+    // to the bytes and headers that go on the wire: the gateway (grant, normalise, client id,
+    // audit intent, risk with the open orders so far, rate token, audit decision, tracker),
+    // then the OKX venue's preparation (request body, serialise once, rate-limit permits,
+    // corrected timestamp, HMAC signature, audit of the request). Only the network is left out.
+    g.bench_function("intent_to_signed_request_bytes_x50", |b| {
+        b.iter_batched(
+            || {
+                let (hub, rx) = Hub::new(vec![spec.clone()]);
+                hub.attach_audit(audit.clone());
+                let risk =
+                    RiskLimits { max_orders_per_sec: u32::MAX, max_open_orders: 10_000, ..RiskLimits::default() };
+                let slot = hub.register_component(
+                    "bench",
+                    &"ab".repeat(32),
+                    Grants { instruments: vec!["*".into()], order_kinds: vec![] },
+                    risk,
+                );
+                (hub, rx, slot)
+            },
+            |(hub, mut rx, slot)| {
+                for _ in 0..OPEN {
+                    hub.place(&slot, black_box(intent)).expect("accepted");
+                    let Ok(Command::Place(order)) = rx.try_recv() else { panic!("queued") };
+                    let body =
+                        serde_json::to_vec(&tradebox::venue::okx::convert::place_order(&spec, &order)).expect("json");
+                    now += 10_000_000_000;
+                    let request = Request::new(Endpoint::Place, 1).for_plugin(slot.id).cap_exempt(true);
+                    let permit = limiter.try_acquire_at(&request, now).expect("permit");
+                    let headers = signer.headers(clock.timestamp(), "POST", "/api/v5/trade/order", &body);
+                    audit.request(&SentRequest {
+                        method: "POST",
+                        path: "/api/v5/trade/order",
+                        body: &body,
+                        timestamp: Some(&headers.timestamp),
+                        demo: true,
+                        exp_time: Some(1),
+                        caller: None,
+                    });
+                    limiter.complete_at(permit, now);
+                    black_box((headers, body));
+                }
+                (hub, rx, slot)
+            },
+            criterion::BatchSize::PerIteration,
+        )
     });
     g.finish();
 }

@@ -1,8 +1,12 @@
 //! `tradebox demo` and the live status board shared with `tradebox run`.
 
+use crate::audit::AuditLog;
 use crate::engine::Grants;
 use crate::host::Host;
 use crate::plugin::{PluginSpec, Runtime};
+use crate::ratelimit::{Limiter, LimiterConfig};
+use crate::sim::{SimKey, SimServer, SimServerConfig};
+use crate::venue::okx::{OkxConfig, OkxVenue};
 use crate::venue::sim::{SimConfig, SimVenue};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
@@ -12,24 +16,58 @@ use std::time::{Duration, Instant};
 
 /// The demo's strategies: (name, component file, config, granted instrument).
 const DEMO_PLUGINS: &[(&str, &str, &str, &str)] = &[
-    ("sma-btc", "sma-cross.wasm", r#"{"symbol":"BTC-USDT","fast":5,"slow":20,"size":0.05}"#, "BTC-USDT"),
-    ("sma-swap", "sma-cross.wasm", r#"{"symbol":"BTC-USDT-SWAP","fast":8,"slow":30,"size":5}"#, "BTC-USDT-SWAP"),
-    (
-        "mm-eth",
-        "market-maker.wasm",
-        r#"{"symbol":"ETH-USDT","spread_bps":20,"size":0.5,"max_inventory":2}"#,
-        "ETH-USDT",
-    ),
+    ("sma-btc", "sma-cross.wasm", r#"{"symbol":"BTC-USDT","fast":3,"slow":10,"size":0.05}"#, "BTC-USDT"),
+    ("sma-swap", "sma-cross.wasm", r#"{"symbol":"BTC-USDT-SWAP","fast":4,"slow":12,"size":5}"#, "BTC-USDT-SWAP"),
+    ("mm-eth", "market-maker.wasm", r#"{"symbol":"ETH-USDT","spread_bps":6,"size":0.5,"max_inventory":2}"#, "ETH-USDT"),
 ];
 
-/// Runs the demo: the simulated venue, the example strategies, a live board.
-pub async fn run(plugin_dir: &Path, duration: Option<Duration>, seed: Option<u64>) -> Result<()> {
-    let mut sim = SimConfig::demo();
-    sim.seed = seed.unwrap_or_else(|| crate::engine::now_ms() as u64);
-    let venue = SimVenue::new(sim).context("starting the simulated venue")?;
+/// How the demo reaches its exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoVenue {
+    /// `tradebox sim` in-process on loopback, reached through the host's real OKX client:
+    /// signed requests, the exchange clock, OKX's rate limits, the audit log.
+    OkxProtocol,
+    /// The simulated venue called directly (no protocol; seeded runs are reproducible).
+    Direct,
+}
+
+/// Runs the demo: the simulated market, the example strategies, a live board.
+pub async fn run(plugin_dir: &Path, duration: Option<Duration>, seed: Option<u64>, via: DemoVenue) -> Result<()> {
+    let mut market = SimConfig::demo();
+    market.seed = seed.unwrap_or_else(|| crate::engine::now_ms() as u64);
     let runtime = Runtime::new(crate::plugin::Mode::Live, crate::plugin::runtime::default_cache_dir())?;
-    let host = Host::start(venue.clone(), runtime).await?;
-    let market = venue.spawn();
+    let mut keep = Vec::new();
+    let mut exchange = None;
+    let (host, audit_path) = match via {
+        DemoVenue::Direct => {
+            let venue = SimVenue::new(market).context("starting the simulated venue")?;
+            keep.push(venue.spawn());
+            (Host::start(venue, runtime).await?, None)
+        }
+        DemoVenue::OkxProtocol => {
+            let key = SimKey::generate();
+            let config = SimServerConfig { keys: vec![key.clone()], market, ..SimServerConfig::default() };
+            let server = SimServer::start(config).await.context("starting the OKX-compatible simulator")?;
+            let path = std::env::temp_dir().join(format!("tradebox-demo-audit-{}.jsonl", std::process::id()));
+            let audit = AuditLog::open(&path, Duration::from_millis(200)).context("opening the demo's audit log")?;
+            let okx = OkxConfig {
+                rest_url: server.base_url(),
+                demo: true,
+                instruments: DEMO_PLUGINS.iter().map(|p| p.3.to_string()).collect(),
+                poll_ms: 300,
+                ..OkxConfig::default()
+            };
+            let credentials = tradebox_okx::Credentials::new(&key.api_key, &key.secret, &key.passphrase);
+            let limiter = std::sync::Arc::new(Limiter::new(LimiterConfig::default()));
+            let venue = OkxVenue::connect(okx, credentials, limiter, Some(audit.clone()))
+                .await
+                .context("connecting to the simulator through the OKX client")?;
+            tracing::info!(url = %server.base_url(), audit = %path.display(), "demo: trading through OKX's protocol");
+            let host = Host::start_audited(venue, runtime, Some(audit)).await?;
+            exchange = Some(server);
+            (host, Some(path))
+        }
+    };
     for (name, file, config, instrument) in DEMO_PLUGINS {
         let path = plugin_dir.join(file);
         let wasm = std::fs::read(&path).with_context(|| {
@@ -52,9 +90,15 @@ pub async fn run(plugin_dir: &Path, duration: Option<Duration>, seed: Option<u64
         tracing::info!(plugin = name, elapsed = ?started.elapsed(), "loaded");
     }
     watch(&host, duration).await;
-    market.abort();
+    for task in keep {
+        task.abort();
+    }
     println!("{}", board(&host, true));
+    if let Some(path) = audit_path {
+        println!("audit log of this run: {}", path.display());
+    }
     host.shutdown().await;
+    drop(exchange);
     Ok(())
 }
 

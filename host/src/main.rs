@@ -21,7 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the example strategies on the simulated venue with a live board.
+    /// Run the example strategies with a live board: the simulator on loopback, reached through
+    /// the host's real OKX client (signing, clock, rate limits, audit log).
     Demo {
         /// Stop after this long (e.g. `20s`, `5m`); otherwise at Ctrl-C.
         #[arg(long, value_parser = humantime::parse_duration)]
@@ -32,6 +33,9 @@ enum Command {
         /// Seed of the simulated market (a new one each run when absent).
         #[arg(long)]
         seed: Option<u64>,
+        /// Call the simulated venue directly instead of through the OKX protocol on loopback.
+        #[arg(long)]
+        direct: bool,
     },
     /// Run the plugins of a config file.
     Run {
@@ -50,12 +54,16 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
-    /// Run the OKX-compatible simulator (REST on loopback) until Ctrl-C.
+    /// Run the OKX-compatible simulator on loopback until Ctrl-C; prints its URLs and, when the
+    /// config names no key, a generated demo key, secret and passphrase.
     Sim {
         /// The simulator's TOML config (market, API keys, faults); see the `sim` module docs.
         #[arg(long)]
-        config: PathBuf,
-        /// Listen here instead of the config's address, e.g. `127.0.0.1:8080`.
+        config: Option<PathBuf>,
+        /// Listen on 127.0.0.1 at this port (0: any free port).
+        #[arg(long, conflicts_with = "listen")]
+        port: Option<u16>,
+        /// Listen at this address instead, e.g. `127.0.0.1:8080`.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
@@ -108,10 +116,16 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         match cli.command {
-            Command::Demo { duration, plugin_dir, seed } => tradebox::demo::run(&plugin_dir, duration, seed).await,
+            Command::Demo { duration, plugin_dir, seed, direct } => {
+                let via =
+                    if direct { tradebox::demo::DemoVenue::Direct } else { tradebox::demo::DemoVenue::OkxProtocol };
+                tradebox::demo::run(&plugin_dir, duration, seed, via).await
+            }
             Command::Run { config, duration, allow_withdraw_key } => run(config, duration, allow_withdraw_key).await,
             Command::Plugin { command: PluginCommand::Check { file } } => check(file),
-            Command::Sim { config, listen } => sim(config, listen).await,
+            Command::Sim { config, port, listen } => {
+                sim(config, listen.or_else(|| port.map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p))))).await
+            }
             Command::Okx { command: OkxCommand::Sign { timestamp, method, path, body } } => {
                 okx_sign(&timestamp, &method, &path, &body)
             }
@@ -186,18 +200,29 @@ async fn run(path: PathBuf, duration: Option<Duration>, allow_withdraw_key: bool
     Ok(())
 }
 
-async fn sim(path: PathBuf, listen: Option<std::net::SocketAddr>) -> Result<()> {
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut config: tradebox::sim::SimServerConfig =
-        toml::from_str(&text).with_context(|| format!("{} is not a valid simulator config", path.display()))?;
+async fn sim(path: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> Result<()> {
+    let mut config = match &path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str::<tradebox::sim::SimServerConfig>(&text)
+                .with_context(|| format!("{} is not a valid simulator config", path.display()))?
+        }
+        None => tradebox::sim::SimServerConfig::default(),
+    };
     if let Some(addr) = listen {
         config.listen = addr;
     }
-    if config.keys.is_empty() {
-        anyhow::bail!("{} lists no [[key]]: the simulator would refuse every private request", path.display());
-    }
+    let generated = config.keys.is_empty().then(tradebox::sim::SimKey::generate);
+    config.keys.extend(generated.clone());
     let server = tradebox::sim::SimServer::start(config).await.context("starting the simulator")?;
     println!("OKX-compatible simulator: REST at {} (Ctrl-C to stop)", server.base_url());
+    if let Some(k) = generated {
+        // The simulator's own throwaway demo key, shown so a client can be pointed at it.
+        println!("demo key (perm read_only,trade; send x-simulated-trading: 1):");
+        println!("  OKX_API_KEY={}", k.api_key);
+        println!("  OKX_API_SECRET={}", k.secret);
+        println!("  OKX_API_PASSPHRASE={}", k.passphrase);
+    }
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     server.shutdown();
     Ok(())

@@ -27,13 +27,49 @@ fn tradebox(args: &[&str]) -> (bool, String, String) {
 fn demo_runs_for_a_duration_and_shows_every_plugin() {
     let dir = plugin_dir();
     let (ok, stdout, stderr) =
-        tradebox(&["demo", "--duration", "4s", "--seed", "7", "--plugin-dir", dir.to_str().expect("utf-8 path")]);
+        tradebox(&["demo", "--duration", "5s", "--seed", "7", "--plugin-dir", dir.to_str().expect("utf-8 path")]);
     assert!(ok, "demo failed:\n{stderr}");
     assert!(stdout.contains("tradebox demo: final"), "{stdout}");
     for plugin in ["sma-btc", "sma-swap", "mm-eth"] {
         assert!(stdout.contains(plugin), "{plugin} missing from:\n{stdout}");
     }
     assert!(stdout.contains("BTC-USDT") && stdout.contains("ETH-USDT"), "{stdout}");
+    // Through OKX's protocol on loopback, with an audit log.
+    assert!(stdout.contains("venue: okx-demo"), "{stdout}");
+    let audit = stdout.lines().find_map(|l| l.strip_prefix("audit log of this run: ")).expect("audit path printed");
+    let records = std::fs::read_to_string(audit).expect("audit log");
+    assert!(records.contains("/api/v5/account/config"), "the start-up checks are audited");
+    let _ = std::fs::remove_file(audit);
+}
+
+#[test]
+fn sim_without_config_prints_urls_and_a_demo_key_that_works() {
+    use std::io::{BufRead, BufReader};
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(["sim", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sim starts");
+    let mut lines = BufReader::new(sim.stdout.take().expect("stdout")).lines();
+    let mut next = || lines.next().expect("a line").expect("utf-8");
+    let url = next().split_whitespace().find(|w| w.starts_with("http://")).expect("REST URL").to_string();
+    assert!(next().starts_with("demo key"));
+    let mut value = |name: &str| next().trim().strip_prefix(&format!("{name}=")).expect(name).to_string();
+    let (key, secret, pass) = (value("OKX_API_KEY"), value("OKX_API_SECRET"), value("OKX_API_PASSPHRASE"));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let config = rt.block_on(async {
+        let signer = tradebox_okx::Signer::new(tradebox_okx::Credentials::new(&key, &secret, &pass));
+        let rest = tradebox_okx::RestClient::new(
+            tradebox_okx::RestConfig { base_url: url, demo: true, timeout: std::time::Duration::from_secs(5) },
+            Some(signer),
+            std::sync::Arc::new(tradebox_okx::Clock::new()),
+        )
+        .expect("client");
+        rest.account_config().await
+    });
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert!(config.expect("the printed key is accepted").can_trade());
 }
 
 #[test]

@@ -54,6 +54,28 @@ impl fmt::Debug for SimKey {
 }
 
 impl SimKey {
+    /// A fresh random demo-trading key with `read_only,trade`, for a simulator started without
+    /// configured keys (the demo, `tradebox sim` with no config).
+    pub fn generate() -> Self {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        let hex = |rng: &mut rand::rngs::ThreadRng, n: usize| -> String {
+            (0..n).map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0')).collect()
+        };
+        let api_key = format!("{}-{}-{}", hex(&mut rng, 8), hex(&mut rng, 4), hex(&mut rng, 12));
+        let secret = hex(&mut rng, 32).to_uppercase();
+        let passphrase = format!("Sim{}", hex(&mut rng, 8));
+        Self {
+            api_key,
+            secret,
+            passphrase,
+            perm: default_perm(),
+            demo: true,
+            ip: String::new(),
+            label: "generated".into(),
+        }
+    }
+
     /// Whether the key carries permission `p`.
     pub fn has(&self, p: &str) -> bool {
         self.perm.split(',').any(|x| x.trim() == p)

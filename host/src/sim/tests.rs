@@ -246,3 +246,191 @@ async fn cancel_all_after_cancels_tagged_orders_when_it_fires() {
     assert_eq!(state("dm2").await, OrderState::Live, "another tag's orders stay");
     assert!(c.cancel_all_after(0, Some("tb2")).await.is_ok(), "0 disarms");
 }
+
+/// A raw HTTP request with hand-made headers: what no well-behaved client would send.
+async fn raw(
+    sim: &SimServer,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &[(&str, String)],
+) -> (u16, serde_json::Value) {
+    let client = reqwest::Client::new();
+    let url = format!("{}{}", sim.base_url(), path);
+    let mut req = match method {
+        "POST" => client.post(&url).body(body.to_string()),
+        _ => client.get(&url),
+    };
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let resp = req.send().await.expect("sent");
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+/// Signed headers for `key`, with a chosen timestamp.
+fn signed(api_key: &str, ts: &str, method: &str, path: &str, body: &str) -> Vec<(&'static str, String)> {
+    let signer = Signer::new(Credentials::new(api_key, SECRET, "sim-pass"));
+    vec![
+        ("OK-ACCESS-KEY", api_key.to_string()),
+        ("OK-ACCESS-SIGN", signer.sign(ts, method, path, body.as_bytes())),
+        ("OK-ACCESS-TIMESTAMP", ts.to_string()),
+        ("OK-ACCESS-PASSPHRASE", "sim-pass".to_string()),
+        ("x-simulated-trading", "1".to_string()),
+        ("Content-Type", "application/json".to_string()),
+    ]
+}
+
+#[tokio::test]
+async fn raw_requests_get_okx_exact_codes() {
+    let sim = server(Faults::default()).await;
+    let key = "key-read_only-trade";
+    let now = || tradebox_okx::sign::timestamp(crate::engine::now_ms());
+    let path = "/api/v5/account/balance?ccy=BTC";
+    let without =
+        |name: &str| signed(key, &now(), "GET", path, "").into_iter().filter(|(k, _)| *k != name).collect::<Vec<_>>();
+    let expect = |(status, body): (u16, serde_json::Value), want_status: u16, code: &str, msg: &str| {
+        assert_eq!(status, want_status, "{body}");
+        assert_eq!(body["code"], code, "{body}");
+        assert_eq!(body["msg"], msg, "{body}");
+    };
+    expect(
+        raw(&sim, "GET", path, "", &without("OK-ACCESS-KEY")).await,
+        401,
+        "50103",
+        "Request header \"OK-ACCESS-KEY\" cannot be empty.",
+    );
+    expect(
+        raw(&sim, "GET", path, "", &without("OK-ACCESS-PASSPHRASE")).await,
+        401,
+        "50104",
+        "Request header \"OK-ACCESS-PASSPHRASE\" cannot be empty.",
+    );
+    expect(
+        raw(&sim, "GET", path, "", &without("OK-ACCESS-SIGN")).await,
+        401,
+        "50106",
+        "Request header \"OK-ACCESS-SIGN\" cannot be empty.",
+    );
+    expect(
+        raw(&sim, "GET", path, "", &without("OK-ACCESS-TIMESTAMP")).await,
+        401,
+        "50107",
+        "Request header \"OK-ACCESS-TIMESTAMP\" cannot be empty.",
+    );
+    expect(
+        raw(&sim, "GET", path, "", &signed("nobody", &now(), "GET", path, "")).await,
+        401,
+        "50111",
+        "Invalid OK-ACCESS-KEY",
+    );
+    let live = without("x-simulated-trading");
+    expect(raw(&sim, "GET", path, "", &live).await, 401, "50101", "APIKey does not match current environment.");
+    expect(
+        raw(&sim, "GET", path, "", &signed(key, "1607418537", "GET", path, "")).await,
+        401,
+        "50112",
+        "Invalid OK-ACCESS-TIMESTAMP",
+    );
+    let old = tradebox_okx::sign::timestamp(crate::engine::now_ms() - 31_000);
+    let (status, body) = raw(&sim, "GET", path, "", &signed(key, &old, "GET", path, "")).await;
+    expect((status, body.clone()), 401, "50102", "Timestamp request expired");
+    assert_eq!(body["data"], serde_json::json!([]), "50102 carries an empty data array");
+    let mut wrong_pass = signed(key, &now(), "GET", path, "");
+    wrong_pass[3].1 = "nope".into();
+    expect(
+        raw(&sim, "GET", path, "", &wrong_pass).await,
+        401,
+        "50105",
+        "Request header \"OK-ACCESS-PASSPHRASE\" incorrect.",
+    );
+    // Signed over one query, sent with another.
+    let h = signed(key, &now(), "GET", path, "");
+    expect(raw(&sim, "GET", "/api/v5/account/balance?ccy=ETH", "", &h).await, 401, "50113", "Invalid Sign");
+    // Signed over one body, sent with another (a single space more).
+    let order = "/api/v5/trade/order";
+    let body = r#"{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"limit","px":"100","sz":"0.001"}"#;
+    let h = signed(key, &now(), "POST", order, body);
+    expect(raw(&sim, "POST", order, &format!("{body} "), &h).await, 401, "50113", "Invalid Sign");
+    // Signed as the body was sent, including python's `", "` separators: accepted.
+    let spaced = body.replace(",", ", ").replace(":", ": ");
+    let (status, answer) = raw(&sim, "POST", order, &spaced, &signed(key, &now(), "POST", order, &spaced)).await;
+    assert_eq!((status, answer["code"].as_str()), (200, Some("0")), "{answer}");
+    // Body-level errors.
+    let mut h = signed(key, &now(), "POST", order, "");
+    expect(raw(&sim, "POST", order, "", &h).await, 400, "50000", "Body for POST request cannot be empty.");
+    let junk = "{not json";
+    h = signed(key, &now(), "POST", order, junk);
+    expect(raw(&sim, "POST", order, junk, &h).await, 400, "50002", "Json data format error");
+    h = signed(key, &now(), "POST", order, body);
+    h.retain(|(k, _)| *k != "Content-Type");
+    h.push(("Content-Type", "text/plain".into()));
+    expect(
+        raw(&sim, "POST", order, body, &h).await,
+        400,
+        "50006",
+        "Invalid Content-Type, please use \"application/json\" format",
+    );
+    let missing = r#"{"tdMode":"cash","side":"buy","ordType":"limit","px":"100","sz":"0.001"}"#;
+    expect(
+        raw(&sim, "POST", order, missing, &signed(key, &now(), "POST", order, missing)).await,
+        400,
+        "50014",
+        "Parameter instId can not be empty.",
+    );
+    // Per-order refusals: HTTP 200, code 1, the item's sCode and sMsg.
+    let item = |json: String| {
+        let sim = &sim;
+        async move {
+            let (status, answer) = raw(sim, "POST", order, &json, &signed(key, &now(), "POST", order, &json)).await;
+            assert_eq!(
+                (status, answer["code"].as_str(), answer["msg"].as_str()),
+                (200, Some("1"), Some("All operations failed"))
+            );
+            assert!(answer["inTime"].is_string() && answer["outTime"].is_string(), "{answer}");
+            (
+                answer["data"][0]["sCode"].as_str().unwrap_or("").to_string(),
+                answer["data"][0]["sMsg"].as_str().unwrap_or("").to_string(),
+            )
+        }
+    };
+    let o =
+        |fields: &str| format!(r#"{{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"limit",{fields}}}"#);
+    assert_eq!(item(o(r#""px":"100.05","sz":"0.001""#)).await, ("51000".into(), "Parameter px error".into()));
+    assert_eq!(
+        item(o(r#""px":"100","sz":"0.000000001""#)).await,
+        ("51121".into(), "Order quantity must be a multiple of the lot size.".into())
+    );
+    assert_eq!(
+        item(o(r#""px":"100","sz":"0.000001""#)).await,
+        ("51020".into(), "Your order should meet or exceed the minimum order amount.".into())
+    );
+    assert_eq!(item(o(r#""px":"100","sz":"5000""#)).await.0, "51008");
+    assert_eq!(
+        item(o(r#""px":"100","sz":"0.001","clOrdId":"bad_id""#)).await,
+        ("51000".into(), "Parameter clOrdId error".into())
+    );
+    assert_eq!(item(o(r#""px":"100","sz":"0.001","clOrdId":"x234567890123456789012345678901234""#)).await.0, "51000");
+    let unknown = r#"{"instId":"NOPE-USDT","tdMode":"cash","side":"buy","ordType":"limit","px":"1","sz":"1"}"#;
+    assert_eq!(item(unknown.to_string()).await, ("51001".into(), "Instrument ID does not exist.".into()));
+    // A duplicate clOrdId among pending orders.
+    let first = o(r#""px":"100","sz":"0.001","clOrdId":"dup2""#);
+    let (_, answer) = raw(&sim, "POST", order, &first, &signed(key, &now(), "POST", order, &first)).await;
+    assert_eq!(answer["data"][0]["sCode"], "0");
+    assert_eq!(item(first).await, ("51016".into(), "Client order ID already exists.".into()));
+    // A batch with one good and one bad order: code 2.
+    let batch = format!("[{},{}]", o(r#""px":"100","sz":"0.001""#), o(r#""px":"100.05","sz":"0.001""#));
+    let path = "/api/v5/trade/batch-orders";
+    let (status, answer) = raw(&sim, "POST", path, &batch, &signed(key, &now(), "POST", path, &batch)).await;
+    assert_eq!(
+        (status, answer["code"].as_str(), answer["msg"].as_str()),
+        (200, Some("2"), Some("Bulk operation partially succeeded."))
+    );
+    // Public endpoints need no signature; unknown ones are 404.
+    let (status, answer) = raw(&sim, "GET", "/api/v5/public/time", "", &[]).await;
+    assert_eq!((status, answer["code"].as_str()), (200, Some("0")));
+    assert!(answer["data"][0]["ts"].as_str().is_some_and(|t| t.parse::<i64>().is_ok()));
+    assert_eq!(raw(&sim, "GET", "/api/v5/nothing/here", "", &[]).await.0, 404);
+}
