@@ -216,6 +216,7 @@ async fn sim(path: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> Res
     config.keys.extend(generated.clone());
     let server = tradebox::sim::SimServer::start(config).await.context("starting the simulator")?;
     println!("OKX-compatible simulator: REST at {} (Ctrl-C to stop)", server.base_url());
+    println!("WebSocket: {} {} {}", server.ws_url("public"), server.ws_url("business"), server.ws_url("private"));
     if let Some(k) = generated {
         // The simulator's own throwaway demo key, shown so a client can be pointed at it.
         println!("demo key (perm read_only,trade; send x-simulated-trading: 1):");

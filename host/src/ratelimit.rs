@@ -29,7 +29,7 @@
 
 use parking_lot::Mutex;
 use rand::Rng;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 // tokio's clock (the OS monotonic clock unless a test pauses it), so waits and windows agree.
@@ -229,6 +229,26 @@ struct Key {
     plugin: Option<u32>,
 }
 
+/// Up to four buckets of one request.
+#[derive(Default)]
+struct Keys {
+    items: [Option<(Key, u32, Duration)>; 4],
+    len: usize,
+}
+
+impl Keys {
+    fn push(&mut self, k: (Key, u32, Duration)) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = Some(k);
+            self.len += 1;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(Key, u32, Duration)> {
+        self.items[..self.len].iter().flatten()
+    }
+}
+
 /// The sliding window: send times (ns since the limiter's epoch) of the last `capacity`
 /// permits, oldest at `head`.
 #[derive(Debug)]
@@ -325,7 +345,7 @@ pub struct LimiterStats {
 pub struct Limiter {
     config: LimiterConfig,
     epoch: Instant,
-    windows: Mutex<HashMap<Key, Window>>,
+    windows: Mutex<FxHashMap<Key, Window>>,
     /// Metrics.
     pub stats: LimiterStats,
 }
@@ -333,7 +353,12 @@ pub struct Limiter {
 impl Limiter {
     /// A limiter with `config`.
     pub fn new(config: LimiterConfig) -> Self {
-        Self { config, epoch: Instant::now(), windows: Mutex::new(HashMap::new()), stats: LimiterStats::default() }
+        Self {
+            config,
+            epoch: Instant::now(),
+            windows: Mutex::new(FxHashMap::default()),
+            stats: LimiterStats::default(),
+        }
     }
 
     /// The configuration.
@@ -354,31 +379,33 @@ impl Limiter {
         (permits as u32).max(1)
     }
 
-    /// The buckets a request draws on, with their limits.
-    fn keys(&self, r: &Request) -> impl Iterator<Item = (Key, u32, Duration)> + use<> {
+    /// The buckets a request draws on, with their capacities and windows: at most four (its
+    /// endpoint and the sub-account cap, each for the account and for the plugin). A fixed
+    /// array, so taking a permit allocates nothing.
+    fn keys(&self, r: &Request) -> Keys {
         let limit = r.endpoint.limit();
         let instrument = if limit.per_instrument { r.instrument } else { 0 };
-        let mut scopes = vec![(Scope::Endpoint(r.endpoint, instrument), limit)];
-        if r.endpoint.counts_toward_order_cap() && !r.cap_exempt {
-            scopes.push((Scope::OrderCap, ORDER_CAP));
-        }
-        let mut keys = Vec::with_capacity(scopes.len() * 2);
-        for (scope, limit) in scopes {
+        let mut keys = Keys::default();
+        let mut add = |scope: Scope, limit: Limit| {
             keys.push((Key { scope, plugin: None }, self.capacity(limit, false), limit.window));
             if let Some(p) = r.plugin {
                 keys.push((Key { scope, plugin: Some(p) }, self.capacity(limit, true), limit.window));
             }
+        };
+        add(Scope::Endpoint(r.endpoint, instrument), limit);
+        if r.endpoint.counts_toward_order_cap() && !r.cap_exempt {
+            add(Scope::OrderCap, ORDER_CAP);
         }
-        keys.into_iter()
+        keys
     }
 
     /// Takes the request's permits at `now` (from [`Limiter::now`]) if all are available;
     /// otherwise returns when they will be (ns), taking nothing.
     pub fn try_acquire_at(&self, r: &Request, now: u64) -> Result<Permit, Result<u64, RateLimited>> {
-        let keys: Vec<_> = self.keys(r).collect();
+        let keys = self.keys(r);
         let mut windows = self.windows.lock();
         let mut ready = 0u64;
-        for (key, capacity, window) in &keys {
+        for (key, capacity, window) in keys.iter() {
             let w = windows.entry(*key).or_insert_with(|| Window::new(*capacity, *window));
             match w.ready_at(r.count) {
                 Some(at) => ready = ready.max(at),
@@ -388,7 +415,7 @@ impl Limiter {
         if ready > now {
             return Err(Ok(ready));
         }
-        for (key, _, _) in &keys {
+        for (key, _, _) in keys.iter() {
             if let Some(w) = windows.get_mut(key) {
                 w.take(r.count, now);
             }
@@ -404,8 +431,8 @@ impl Limiter {
     /// [`Limiter::complete`] at a given time (ns from [`Limiter::now`]).
     pub fn complete_at(&self, permit: Permit, now: u64) {
         let mut windows = self.windows.lock();
-        for (key, _, _) in self.keys(&permit.request) {
-            if let Some(w) = windows.get_mut(&key) {
+        for (key, _, _) in self.keys(&permit.request).iter() {
+            if let Some(w) = windows.get_mut(key) {
                 w.complete(permit.request.count, permit.granted, now);
             }
         }
@@ -456,7 +483,7 @@ impl Limiter {
     pub fn penalize(&self, r: &Request) {
         self.stats.penalties.fetch_add(1, Ordering::Relaxed);
         let now = self.now();
-        let Some((key, capacity, window)) = self.keys(r).next() else { return };
+        let Some(&(key, capacity, window)) = self.keys(r).iter().next() else { return };
         let mut windows = self.windows.lock();
         let w = windows.entry(key).or_insert_with(|| Window::new(capacity, window));
         let base = nanos(self.config.backoff).saturating_mul(1 << w.strikes.min(16));
@@ -470,7 +497,7 @@ impl Limiter {
 
     /// The exchange accepted a request for this endpoint: the back-off starts over.
     pub fn succeeded(&self, r: &Request) {
-        let Some((key, _, _)) = self.keys(r).next() else { return };
+        let Some(&(key, _, _)) = self.keys(r).iter().next() else { return };
         if let Some(w) = self.windows.lock().get_mut(&key) {
             w.strikes = 0;
         }
@@ -481,6 +508,7 @@ impl Limiter {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::HashMap;
 
     const MS: u64 = 1_000_000;
 
@@ -672,8 +700,8 @@ mod tests {
                     let answered = now + s.latency_us * 1_000;
                     let arrival = now + s.latency_us * 1_000 * s.arrival_pct / 100;
                     answers.push((answered, permit));
-                    for (key, _, _) in l.keys(&r) {
-                        granted.entry(key).or_default().push((arrival, s.count));
+                    for (key, _, _) in l.keys(&r).iter() {
+                        granted.entry(*key).or_default().push((arrival, s.count));
                     }
                 }
             }

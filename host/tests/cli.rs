@@ -53,6 +53,7 @@ fn sim_without_config_prints_urls_and_a_demo_key_that_works() {
     let mut lines = BufReader::new(sim.stdout.take().expect("stdout")).lines();
     let mut next = || lines.next().expect("a line").expect("utf-8");
     let url = next().split_whitespace().find(|w| w.starts_with("http://")).expect("REST URL").to_string();
+    assert!(next().contains("/ws/v5/private"), "WebSocket URLs printed");
     assert!(next().starts_with("demo key"));
     let mut value = |name: &str| next().trim().strip_prefix(&format!("{name}=")).expect(name).to_string();
     let (key, secret, pass) = (value("OKX_API_KEY"), value("OKX_API_SECRET"), value("OKX_API_PASSPHRASE"));

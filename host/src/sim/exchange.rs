@@ -7,7 +7,8 @@
 //! stream right after each request ([`Exchange::pump`]) keeps the records exact; a background
 //! task drains it too, for fills made by the synthetic market between requests.
 
-use crate::venue::sim::SimVenue;
+use super::feed::{BOOK_DEPTH, Feed};
+use crate::venue::sim::{BookSnapshot, SimVenue};
 use crate::venue::{
     BalanceReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, NewOrder, OrderKind, OrderReport,
     OrderStatus, PositionReport, Side, Venue, VenueError, VenueEvent,
@@ -96,10 +97,31 @@ struct OrderRecord {
     details: OrderDetails,
     internal_id: String,
     instrument: InstrumentId,
+    /// Value filled so far (for the average price between reports).
+    filled_value: Decimal,
+    /// What the last `orders` push showed, so each change is pushed once.
+    pushed: Option<Pushed>,
+}
+
+/// (state, cumulative fill, price, size) of an `orders` push.
+type Pushed = (OrderState, Decimal, Option<Decimal>, Option<Decimal>);
+
+fn pushed(d: &OrderDetails) -> Pushed {
+    (d.state, d.acc_fill_sz.unwrap_or_default(), d.px, d.sz)
+}
+
+/// One fill as the `orders` push reports it.
+struct FillFields {
+    px: Decimal,
+    sz: Decimal,
+    trade_id: String,
+    fee: Decimal,
+    maker: bool,
+    ts: i64,
 }
 
 #[derive(Default)]
-struct Stats24h {
+pub(crate) struct Stats24h {
     open: Option<Decimal>,
     high: Option<Decimal>,
     low: Option<Decimal>,
@@ -132,6 +154,7 @@ pub struct Exchange {
     by_symbol: HashMap<String, InstrumentId>,
     records: Mutex<Records>,
     events: Mutex<mpsc::UnboundedReceiver<VenueEvent>>,
+    feed: Feed,
 }
 
 fn now_ms() -> i64 {
@@ -188,6 +211,7 @@ impl Exchange {
             by_symbol,
             records: Mutex::new(Records { next_bill: 1_000_000, ..Records::default() }),
             events: Mutex::new(events),
+            feed: Feed::new(),
         });
         Some(exchange)
     }
@@ -200,6 +224,11 @@ impl Exchange {
                 r.balances.insert(b.currency.clone(), b);
             }
         }
+    }
+
+    /// What the WebSocket side pushes.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
     }
 
     /// The venue underneath (for stepping the market).
@@ -278,27 +307,7 @@ impl Exchange {
         self.pump();
         let snap = self.venue.snapshot(spec.id, 1)?;
         let r = self.records.lock();
-        let st = r.stats.get(&spec.id);
-        let opt = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
-        let (bid, ask) = (snap.bids.first(), snap.asks.first());
-        let mid = match (bid, ask) {
-            (Some(b), Some(a)) => Some((b.0 + a.0) / Decimal::TWO),
-            _ => None,
-        };
-        let last = snap.last.or(mid).map(|p| p.round_dp(spec.tick_size.scale()));
-        let volume = st.map_or(Decimal::ZERO, |s| s.volume);
-        Some(json!({
-            "instType": inst_type(spec.kind), "instId": spec.symbol,
-            "last": opt(last), "lastSz": opt(st.and_then(|s| s.last_size)),
-            "askPx": opt(ask.map(|l| l.0)), "askSz": opt(ask.map(|l| l.1)),
-            "bidPx": opt(bid.map(|l| l.0)), "bidSz": opt(bid.map(|l| l.1)),
-            "open24h": opt(st.and_then(|s| s.open).or(last)), "high24h": opt(st.and_then(|s| s.high).or(last)),
-            "low24h": opt(st.and_then(|s| s.low).or(last)),
-            "volCcy24h": opt(last.map(|p| (p * volume * spec.contract_value).round_dp(8))),
-            "vol24h": volume.normalize().to_string(),
-            "sodUtc0": opt(st.and_then(|s| s.open).or(last)), "sodUtc8": opt(st.and_then(|s| s.open).or(last)),
-            "ts": snap.ts_ms.to_string(),
-        }))
+        Some(ticker_value(spec, &snap, r.stats.get(&spec.id)))
     }
 
     /// `/market/books` item with `depth` levels per side.
@@ -412,7 +421,16 @@ impl Exchange {
             if !req.cl_ord_id.is_empty() {
                 r.by_client.insert(req.cl_ord_id.clone(), ack.venue_id.clone());
             }
-            r.orders.insert(ack.venue_id.clone(), OrderRecord { details, internal_id: internal, instrument: spec.id });
+            r.orders.insert(
+                ack.venue_id.clone(),
+                OrderRecord {
+                    details,
+                    internal_id: internal,
+                    instrument: spec.id,
+                    filled_value: Decimal::ZERO,
+                    pushed: None,
+                },
+            );
         }
         self.drain(&mut events);
         Ok(Accepted { ord_id: ack.venue_id, cl_ord_id: req.cl_ord_id, tag: req.tag })
@@ -544,14 +562,7 @@ impl Exchange {
             .balances
             .values()
             .filter(|b| ccys.is_empty() || ccys.contains(&b.currency.as_str()))
-            .map(|b| {
-                let s = |d: Decimal| d.normalize().to_string();
-                json!({
-                    "ccy": b.currency, "eq": s(b.total), "cashBal": s(b.total), "availBal": s(b.available),
-                    "availEq": s(b.available), "frozenBal": s(b.frozen), "ordFrozen": s(b.frozen),
-                    "disEq": "", "eqUsd": "", "upl": "0", "liab": "0", "isoEq": "0", "uTime": ts,
-                })
-            })
+            .map(|b| balance_detail(b, &ts))
             .collect();
         json!({"totalEq": "", "adjEq": "", "isoEq": "0", "imr": "0", "mmr": "0", "mgnRatio": "",
                "notionalUsd": "0", "ordFroz": "", "upl": "0", "uTime": ts, "details": details})
@@ -566,24 +577,7 @@ impl Exchange {
             .filter(|(p, _)| !p.size.is_zero())
             .filter_map(|(p, c_time)| {
                 let spec = self.specs.get(p.instrument as usize - 1)?;
-                if !inst_id.is_empty() && spec.symbol != inst_id {
-                    return None;
-                }
-                let mark = self.venue.snapshot(spec.id, 1).and_then(|s| match (s.bids.first(), s.asks.first()) {
-                    (Some(b), Some(a)) => Some((b.0 + a.0) / Decimal::TWO),
-                    _ => s.last,
-                });
-                let upl = mark.map(|m| ((m - p.avg_price) * p.size * spec.contract_value).round_dp(8));
-                let s = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
-                Some(json!({
-                    "instType": "SWAP", "instId": spec.symbol, "mgnMode": "cross", "posId": format!("{}", 7_000_000 + spec.id),
-                    "posSide": "net", "pos": s(Some(p.size)), "availPos": s(Some(p.size.abs())),
-                    "avgPx": s(Some(p.avg_price)), "markPx": s(mark), "upl": s(upl), "uplRatio": "",
-                    "lever": crate::venue::sim::account::LEVERAGE.to_string(), "liqPx": "", "margin": "",
-                    "imr": "", "mmr": "", "mgnRatio": "", "notionalUsd": "", "ccy": spec.quote,
-                    "realizedPnl": "", "fee": "", "fundingFee": "", "cTime": c_time.to_string(),
-                    "uTime": now_ms().to_string(),
-                }))
+                (inst_id.is_empty() || spec.symbol == inst_id).then(|| position_value(self, spec, p, *c_time))
             })
             .collect()
     }
@@ -643,6 +637,97 @@ impl Exchange {
     }
 }
 
+/// An `orders` push item: the order as `/trade/order` shows it plus this update's fill fields
+/// (`fillSz` "0" when the update is not a fill). Returns its instType too.
+fn order_push(o: &OrderRecord, fill: Option<&FillFields>) -> (&'static str, Value) {
+    let mut push = serde_json::to_value(&o.details).unwrap_or_default();
+    let s = |d: Decimal| d.normalize().to_string();
+    if let Some(obj) = push.as_object_mut() {
+        let text = |v: &str| Value::String(v.to_string());
+        let (px, sz, trade, fee, exec, ts) = match fill {
+            Some(f) => {
+                (s(f.px), s(f.sz), f.trade_id.clone(), s(f.fee), if f.maker { "M" } else { "T" }, f.ts.to_string())
+            }
+            None => (String::new(), "0".into(), String::new(), "0".into(), "", String::new()),
+        };
+        obj.insert("fillPx".into(), text(&px));
+        obj.insert("fillSz".into(), text(&sz));
+        obj.insert("tradeId".into(), text(&trade));
+        obj.insert("fillFee".into(), text(&fee));
+        obj.insert("fillFeeCcy".into(), text(if fill.is_some() { &o.details.fee_ccy } else { "" }));
+        obj.insert("execType".into(), text(exec));
+        obj.insert("fillTime".into(), text(&ts));
+        if o.details.avg_px.is_none() {
+            // The WS push sends "0" where REST sends "" (okx-v5.md §3).
+            obj.insert("avgPx".into(), text("0"));
+        }
+        for (k, v) in [
+            ("amendResult", ""),
+            ("reqId", ""),
+            ("amendSource", ""),
+            ("code", "0"),
+            ("msg", ""),
+            ("category", "normal"),
+        ] {
+            obj.insert(k.into(), text(v));
+        }
+    }
+    (if o.details.inst_type == "SWAP" { "SWAP" } else { "SPOT" }, push)
+}
+
+/// One currency of `/account/balance` (and the WS `account` push).
+fn balance_detail(b: &BalanceReport, ts: &str) -> Value {
+    let s = |d: Decimal| d.normalize().to_string();
+    json!({
+        "ccy": b.currency, "eq": s(b.total), "cashBal": s(b.total), "availBal": s(b.available),
+        "availEq": s(b.available), "frozenBal": s(b.frozen), "ordFrozen": s(b.frozen),
+        "disEq": "", "eqUsd": "", "upl": "0", "liab": "0", "isoEq": "0", "uTime": ts,
+    })
+}
+
+/// A net position as `/account/positions` (and the WS `positions` push) shows it.
+fn position_value(ex: &Exchange, spec: &InstrumentSpec, p: &PositionReport, c_time: i64) -> Value {
+    let mark = ex.venue.snapshot(spec.id, 1).and_then(|s| match (s.bids.first(), s.asks.first()) {
+        (Some(b), Some(a)) => Some((b.0 + a.0) / Decimal::TWO),
+        _ => s.last,
+    });
+    let upl = mark.map(|m| ((m - p.avg_price) * p.size * spec.contract_value).round_dp(8));
+    let s = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
+    json!({
+        "instType": "SWAP", "instId": spec.symbol, "mgnMode": "cross", "posId": format!("{}", 7_000_000 + spec.id),
+        "posSide": "net", "pos": s(Some(p.size)), "availPos": s(Some(p.size.abs())),
+        "avgPx": s(Some(p.avg_price)), "markPx": s(mark), "upl": s(upl), "uplRatio": "",
+        "lever": crate::venue::sim::account::LEVERAGE.to_string(), "liqPx": "", "margin": "",
+        "imr": "", "mmr": "", "mgnRatio": "", "notionalUsd": "", "ccy": spec.quote,
+        "realizedPnl": "", "fee": "", "fundingFee": "", "cTime": c_time.to_string(),
+        "uTime": now_ms().to_string(),
+    })
+}
+
+/// A ticker as OKX sends it (REST `/market/ticker` and the WS `tickers` channel).
+pub(crate) fn ticker_value(spec: &InstrumentSpec, snap: &BookSnapshot, st: Option<&Stats24h>) -> Value {
+    let opt = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
+    let (bid, ask) = (snap.bids.first(), snap.asks.first());
+    let mid = match (bid, ask) {
+        (Some(b), Some(a)) => Some((b.0 + a.0) / Decimal::TWO),
+        _ => None,
+    };
+    let last = snap.last.or(mid).map(|p| p.round_dp(spec.tick_size.scale()));
+    let volume = st.map_or(Decimal::ZERO, |s| s.volume);
+    json!({
+        "instType": inst_type(spec.kind), "instId": spec.symbol,
+        "last": opt(last), "lastSz": opt(st.and_then(|s| s.last_size)),
+        "askPx": opt(ask.map(|l| l.0)), "askSz": opt(ask.map(|l| l.1)),
+        "bidPx": opt(bid.map(|l| l.0)), "bidSz": opt(bid.map(|l| l.1)),
+        "open24h": opt(st.and_then(|s| s.open).or(last)), "high24h": opt(st.and_then(|s| s.high).or(last)),
+        "low24h": opt(st.and_then(|s| s.low).or(last)),
+        "volCcy24h": opt(last.map(|p| (p * volume * spec.contract_value).round_dp(8))),
+        "vol24h": volume.normalize().to_string(),
+        "sodUtc0": opt(st.and_then(|s| s.open).or(last)), "sodUtc8": opt(st.and_then(|s| s.open).or(last)),
+        "ts": snap.ts_ms.to_string(),
+    })
+}
+
 /// Filters and paging of the list endpoints.
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
@@ -683,17 +768,43 @@ fn page<T>(newest_first: Vec<T>, f: &OrderFilter, id: impl Fn(&T) -> u128) -> Ve
 impl Records {
     fn apply(&mut self, ex: &Exchange, event: VenueEvent) {
         match event {
-            VenueEvent::Order(report) => self.on_order(&report),
+            VenueEvent::Order(report) => {
+                if let Some(push) = self.on_order(&report) {
+                    ex.feed.private("orders", push.0, &push.1, push.2);
+                }
+            }
             VenueEvent::Fill(fill) => {
                 let Some(ord_id) = self.by_internal.get(&fill.client_id).cloned() else { return };
                 let Some(spec) = ex.specs.get(fill.instrument as usize - 1) else { return };
                 let Some(o) = self.orders.get_mut(&ord_id) else { return };
                 let charged = -fill.fee;
+                // The order as it stands after this fill, pushed now: one push per fill.
+                let acc = o.details.acc_fill_sz.unwrap_or_default() + fill.size;
+                o.filled_value += fill.price * fill.size;
+                o.details.acc_fill_sz = Some(acc);
+                o.details.avg_px = (!acc.is_zero()).then(|| (o.filled_value / acc).round_dp(12).normalize());
+                o.details.state = if o.details.sz.is_some_and(|sz| acc >= sz) {
+                    OrderState::Filled
+                } else {
+                    OrderState::PartiallyFilled
+                };
+                o.details.u_time = fill.ts_ms;
                 o.details.fill_px = Some(fill.price);
                 o.details.fill_sz = Some(fill.size);
                 o.details.trade_id = fill.trade_id.clone();
                 o.details.fee = Some(o.details.fee.unwrap_or_default() + charged);
                 o.details.fee_ccy = fill.fee_currency.clone();
+                let fields = FillFields {
+                    px: fill.price,
+                    sz: fill.size,
+                    trade_id: fill.trade_id.clone(),
+                    fee: charged,
+                    maker: fill.liquidity == Liquidity::Maker,
+                    ts: fill.ts_ms,
+                };
+                let (kind, item) = order_push(o, Some(&fields));
+                o.pushed = Some(pushed(&o.details));
+                ex.feed.private("orders", kind, &spec.symbol, item);
                 self.next_bill += 1;
                 let record = okx::Fill {
                     inst_type: inst_type(spec.kind).into(),
@@ -724,13 +835,33 @@ impl Records {
                 st.last_size = Some(fill.size);
             }
             VenueEvent::Balance(b) => {
+                let ts = now_ms().to_string();
+                let detail = balance_detail(&b, &ts);
+                let data = json!({"uTime": ts, "totalEq": "", "isoEq": "0", "adjEq": "", "ordFroz": "",
+                                  "imr": "0", "mmr": "0", "notionalUsd": "", "mgnRatio": "", "details": [detail]});
+                ex.feed.private("account", "", &b.currency, data);
                 self.balances.insert(b.currency.clone(), b);
             }
             VenueEvent::Position(p) => {
                 let c_time = self.positions.get(&p.instrument).map_or_else(now_ms, |(_, c)| *c);
+                if let Some(spec) = ex.specs.get(p.instrument as usize - 1) {
+                    ex.feed.private(
+                        "positions",
+                        inst_type(spec.kind),
+                        &spec.symbol,
+                        position_value(ex, spec, &p, c_time),
+                    );
+                }
                 self.positions.insert(p.instrument, (p, c_time));
             }
-            VenueEvent::Market(crate::venue::MarketEvent::Trade { instrument, price, size, .. }) => {
+            VenueEvent::Market(crate::venue::MarketEvent::Book { instrument, .. }) => {
+                if let (Some(spec), Some(snap)) =
+                    (ex.specs.get(instrument as usize - 1), ex.venue.snapshot(instrument, BOOK_DEPTH))
+                {
+                    ex.feed.on_book(spec, &snap, self.stats.get(&instrument));
+                }
+            }
+            VenueEvent::Market(crate::venue::MarketEvent::Trade { instrument, price, size, taker_side, .. }) => {
                 let (Ok(price), Ok(size)) = (Decimal::try_from(price), Decimal::try_from(size)) else { return };
                 let Some(spec) = ex.specs.get(instrument as usize - 1) else { return };
                 let price = price.round_dp(spec.tick_size.scale());
@@ -740,14 +871,23 @@ impl Records {
                 st.low = Some(st.low.map_or(price, |l| l.min(price)));
                 st.volume += size.round_dp(spec.lot_size.scale());
                 st.last_size = Some(size.round_dp(spec.lot_size.scale()));
+                ex.feed.on_trade(
+                    spec,
+                    price,
+                    size.round_dp(spec.lot_size.scale()),
+                    taker_side,
+                    crate::engine::now_ms(),
+                );
             }
             VenueEvent::Market(_) | VenueEvent::Connectivity { .. } => {}
         }
     }
 
-    fn on_order(&mut self, report: &OrderReport) {
-        let Some(ord_id) = self.by_internal.get(&report.client_id).cloned() else { return };
-        let Some(o) = self.orders.get_mut(&ord_id) else { return };
+    /// Applies an order report; returns the `orders` push it makes (instType, instId, item),
+    /// unless a fill already pushed this state.
+    fn on_order(&mut self, report: &OrderReport) -> Option<(&'static str, String, Value)> {
+        let ord_id = self.by_internal.get(&report.client_id).cloned()?;
+        let o = self.orders.get_mut(&ord_id)?;
         let was_terminal = o.details.state.is_terminal();
         o.details.state = state(report.status);
         o.details.acc_fill_sz = Some(report.filled);
@@ -761,6 +901,12 @@ impl Records {
             // "1": cancelled by the user; "0"-class: by the system (IOC/FOK/post-only rules).
             o.details.cancel_source = if report.reason.is_some() { "0".into() } else { "1".into() };
         }
+        let now = pushed(&o.details);
+        let item = (o.pushed != Some(now)).then(|| {
+            o.pushed = Some(now);
+            let (kind, item) = order_push(o, None);
+            (kind, o.details.inst_id.clone(), item)
+        });
         if !was_terminal && o.details.state.is_terminal() {
             self.finished.push_back(ord_id);
             while self.finished.len() > FINISHED_KEPT {
@@ -774,6 +920,7 @@ impl Records {
                 }
             }
         }
+        item
     }
 }
 

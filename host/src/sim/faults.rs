@@ -32,6 +32,16 @@ pub struct Faults {
     pub malformed: u32,
     /// The server's clock runs this far ahead of the machine's (negative: behind), ms.
     pub clock_offset_ms: i64,
+    /// WebSocket: the next N frames sent are cut in half (malformed JSON).
+    pub ws_malformed: u32,
+    /// WebSocket: the next N frames are sent twice.
+    pub ws_duplicate: u32,
+    /// WebSocket, acted on when set: close every connection at once (a dropped network).
+    pub ws_drop: bool,
+    /// WebSocket, acted on when set: send OKX's service-upgrade notice (64008) to every connection.
+    pub ws_notice: bool,
+    /// WebSocket, acted on when set: the next `books` update skips a sequence number.
+    pub books_gap: bool,
 }
 
 /// The shared fault state and what the simulator has seen, for tests and the demo.
@@ -113,6 +123,22 @@ impl FaultState {
             Some(Strike::RateLimit)
         } else {
             None
+        }
+    }
+
+    /// What to send for one WebSocket frame: the frame, a cut-off copy, or the frame twice.
+    pub fn ws_frame(&self, frame: String) -> Vec<String> {
+        let mut f = self.faults.lock();
+        if take(&mut f.ws_malformed) {
+            let mut cut = frame.len() / 2;
+            while !frame.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            vec![frame[..cut].to_string()]
+        } else if take(&mut f.ws_duplicate) {
+            vec![frame.clone(), frame]
+        } else {
+            vec![frame]
         }
     }
 

@@ -27,7 +27,9 @@
 pub mod auth;
 pub mod exchange;
 pub mod faults;
+pub mod feed;
 pub mod rest;
+pub mod ws;
 
 pub use auth::SimKey;
 pub use exchange::Exchange;
@@ -37,7 +39,9 @@ use crate::ratelimit::{Limiter, LimiterConfig};
 use crate::venue::sim::{SimConfig, SimVenue};
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::{Path as AxumPath, WebSocketUpgrade};
 use axum::http::{HeaderMap, Method, Uri};
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +65,8 @@ pub struct SimServerConfig {
     pub faults: Faults,
     /// Step the synthetic market on a timer (off: tests step it by hand).
     pub run_market: bool,
+    /// Close a WebSocket connection that sent nothing for this long, ms (OKX: 30 s).
+    pub ws_idle_ms: u64,
 }
 
 impl Default for SimServerConfig {
@@ -72,6 +78,7 @@ impl Default for SimServerConfig {
             keys: Vec::new(),
             faults: Faults::default(),
             run_market: true,
+            ws_idle_ms: ws::IDLE.as_millis() as u64,
         }
     }
 }
@@ -123,21 +130,45 @@ impl SimServer {
             faults: faults.clone(),
             limiter,
             uid: config.uid.clone(),
+            ws_idle: Duration::from_millis(config.ws_idle_ms.max(1)),
         });
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| SimServerError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| SimServerError::Bind { addr: config.listen, source })?;
-        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            rest::handle(server.clone(), method, uri, headers, body)
-        });
+        let ws_server = server.clone();
+        let app = Router::new()
+            .route(
+                "/ws/v5/{path}",
+                axum::routing::get(move |upgrade: WebSocketUpgrade, AxumPath(path): AxumPath<String>| {
+                    let server = ws_server.clone();
+                    async move {
+                        match ws::Path::parse(&path) {
+                            Some(p) => upgrade.on_upgrade(move |socket| ws::serve(socket, p, server)).into_response(),
+                            None => (axum::http::StatusCode::NOT_FOUND, "no such WebSocket endpoint").into_response(),
+                        }
+                    }
+                }),
+            )
+            .fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                rest::handle(server.clone(), method, uri, headers, body)
+            });
         let mut tasks = vec![tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "sim: HTTP server stopped");
             }
         })];
         if config.run_market {
-            tasks.push(venue.spawn());
+            // Step the market and publish what it did at once (pushes go out with each step).
+            let (market, period) = (exchange.clone(), Duration::from_millis(config.market.step_ms.max(1)));
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                loop {
+                    tick.tick().await;
+                    market.venue().step();
+                    market.pump();
+                }
+            }));
         }
         let housekeeping = exchange.clone();
         tasks.push(tokio::spawn(async move {
@@ -148,7 +179,7 @@ impl SimServer {
                 housekeeping.fire_dead_man();
             }
         }));
-        tracing::info!(%addr, keys = config.keys.len(), "sim: OKX-compatible REST API listening");
+        tracing::info!(%addr, keys = config.keys.len(), "sim: OKX-compatible REST and WebSocket API listening");
         Ok(Self { addr, exchange, faults, tasks })
     }
 
@@ -160,6 +191,11 @@ impl SimServer {
     /// `http://ADDR`, the base URL for an OKX client.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `ws://ADDR/ws/v5/{public,business,private}`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}/ws/v5/{path}", self.addr)
     }
 
     /// The exchange behind it (tests inspect and step it).
@@ -180,6 +216,8 @@ impl SimServer {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ws_tests;
 
 impl Drop for SimServer {
     fn drop(&mut self) {

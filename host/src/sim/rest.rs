@@ -30,9 +30,11 @@ pub struct Server {
     pub limiter: Limiter,
     /// The account's `uid`.
     pub uid: String,
+    /// A WebSocket connection silent this long is closed (OKX: 30 s).
+    pub ws_idle: std::time::Duration,
 }
 
-fn micros() -> String {
+pub(super) fn micros() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     now.as_micros().to_string()
 }
@@ -290,6 +292,13 @@ fn filter(q: &[(String, String)]) -> OrderFilter {
 
 /// Applies OKX's limits to the request; `Some` is the 429 answer.
 fn rate_limit(server: &Server, endpoint: Endpoint, q: &[(String, String)], body: &Value) -> Option<Response> {
+    (!within_limits(server, endpoint, q, body))
+        .then(|| json_response(429, &json!({"msg": "Too Many Requests", "code": "50011"})))
+}
+
+/// Takes the request's permits from OKX's limits (shared by REST and WebSocket order
+/// operations, as on OKX); false when over a limit.
+pub(super) fn within_limits(server: &Server, endpoint: Endpoint, q: &[(String, String)], body: &Value) -> bool {
     let ex = &server.exchange;
     let instrument = |symbol: &str| ex.spec(symbol).map_or((0, false), |s| (s.id, s.kind == InstrumentKind::Spot));
     let mut requests: Vec<Request> = Vec::new();
@@ -334,14 +343,14 @@ fn rate_limit(server: &Server, endpoint: Endpoint, q: &[(String, String)], body:
     for r in &requests {
         if server.limiter.try_acquire(r).is_err() {
             FaultState::count(&server.faults.rate_limited);
-            return Some(json_response(429, &json!({"msg": "Too Many Requests", "code": "50011"})));
+            return false;
         }
     }
-    None
+    true
 }
 
 /// A string field (strings, numbers and booleans all read as text).
-fn text(v: &Value, name: &str) -> String {
+pub(super) fn text(v: &Value, name: &str) -> String {
     match v.get(name) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -370,7 +379,7 @@ fn decimal(v: &Value, name: &str) -> Result<Option<Decimal>, Refusal> {
         .ok_or_else(|| Refusal { code: "51000".into(), msg: format!("Parameter {name} error") })
 }
 
-fn parse_place(v: &Value) -> Result<PlaceRequest, Refusal> {
+pub(super) fn parse_place(v: &Value) -> Result<PlaceRequest, Refusal> {
     let inst_id = required(v, "instId")?;
     let td_mode = required(v, "tdMode")?;
     let side = match required(v, "side")?.as_str() {
@@ -405,7 +414,7 @@ fn parse_place(v: &Value) -> Result<PlaceRequest, Refusal> {
     })
 }
 
-fn item(result: &Result<Accepted, Refusal>, v: &Value, ts: &str) -> Value {
+pub(super) fn item(result: &Result<Accepted, Refusal>, v: &Value, ts: &str) -> Value {
     match result {
         Ok(a) => json!({"ordId": a.ord_id, "clOrdId": a.cl_ord_id, "tag": a.tag, "ts": ts, "sCode": "0",
                         "sMsg": "Order placed", "subCode": "", "reqId": text(v, "reqId")}),
@@ -510,7 +519,7 @@ async fn place(server: &Server, headers: &HeaderMap, body: &Value, in_time: &str
     }
 }
 
-fn cancel(ex: &Exchange, v: &Value) -> Result<Accepted, Refusal> {
+pub(super) fn cancel(ex: &Exchange, v: &Value) -> Result<Accepted, Refusal> {
     let inst_id = required(v, "instId")?;
     let (ord, cl) = (text(v, "ordId"), text(v, "clOrdId"));
     if ord.is_empty() && cl.is_empty() {
@@ -519,7 +528,7 @@ fn cancel(ex: &Exchange, v: &Value) -> Result<Accepted, Refusal> {
     ex.cancel(&inst_id, &ord, &cl)
 }
 
-fn amend(ex: &Exchange, v: &Value) -> Result<Accepted, Refusal> {
+pub(super) fn amend(ex: &Exchange, v: &Value) -> Result<Accepted, Refusal> {
     let inst_id = required(v, "instId")?;
     let (ord, cl) = (text(v, "ordId"), text(v, "clOrdId"));
     if ord.is_empty() && cl.is_empty() {
@@ -535,7 +544,20 @@ fn amend(ex: &Exchange, v: &Value) -> Result<Accepted, Refusal> {
 fn faults_admin(server: &Server, method: &Method, body: &Bytes) -> Response {
     if method == Method::POST {
         match serde_json::from_slice::<Faults>(body) {
-            Ok(f) => server.faults.set(f),
+            Ok(mut f) => {
+                // One-off WebSocket actions happen now and are not kept.
+                let feed = server.exchange.feed();
+                if std::mem::take(&mut f.ws_drop) {
+                    feed.control(super::feed::Push::DropAll);
+                }
+                if std::mem::take(&mut f.ws_notice) {
+                    feed.control(super::feed::Push::Notice);
+                }
+                if std::mem::take(&mut f.books_gap) {
+                    feed.inject_gap();
+                }
+                server.faults.set(f);
+            }
             Err(e) => return error(400, "50002", &format!("faults: {e}")),
         }
     }

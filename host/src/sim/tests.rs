@@ -9,7 +9,7 @@ use tradebox_okx::{CallOpts, Clock, Credentials, OkxError, OrderRef, RestClient,
 
 const SECRET: &str = "sim-test-secret-7f3a";
 
-fn key(perm: &str, demo: bool) -> SimKey {
+pub(super) fn key(perm: &str, demo: bool) -> SimKey {
     SimKey {
         api_key: format!("key-{}", perm.replace(',', "-")),
         secret: SECRET.into(),
@@ -19,6 +19,10 @@ fn key(perm: &str, demo: bool) -> SimKey {
         ip: String::new(),
         label: "test".into(),
     }
+}
+
+pub(super) async fn server_with(faults: Faults) -> SimServer {
+    server(faults).await
 }
 
 async fn server(faults: Faults) -> SimServer {

@@ -1,0 +1,422 @@
+//! The WebSocket side of the simulator: `/ws/v5/public`, `/ws/v5/business` and
+//! `/ws/v5/private`, speaking OKX's protocol (okx-v5.md §5): text `ping`/`pong`, login signed
+//! over `timestamp + "GET" + "/users/self/verify"`, subscribe/unsubscribe acknowledged per arg,
+//! the channels each path carries, order operations on `/private` (sharing the REST rate
+//! limits), the 30-second idle close, and the service notice.
+
+use super::auth::{SimKey, WINDOW_MS};
+use super::feed::Push;
+use super::rest::{self, Server};
+use crate::ratelimit::Endpoint;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+/// How long a connection may stay silent before the server closes it (4004).
+pub const IDLE: Duration = Duration::from_secs(30);
+/// Subscribe, unsubscribe and login requests allowed per connection per hour.
+pub const OPS_PER_HOUR: usize = 480;
+
+/// Which endpoint a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// `/ws/v5/public`: tickers, books, trades.
+    Public,
+    /// `/ws/v5/business`: candles.
+    Business,
+    /// `/ws/v5/private`: orders, account, positions, order operations.
+    Private,
+}
+
+impl Path {
+    /// From the last segment of the URL path.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(Path::Public),
+            "business" => Some(Path::Business),
+            "private" => Some(Path::Private),
+            _ => None,
+        }
+    }
+
+    fn carries(self, channel: &str) -> bool {
+        match self {
+            Path::Public => matches!(channel, "tickers" | "books" | "books5" | "bbo-tbt" | "trades"),
+            Path::Business => channel == "candle1m",
+            Path::Private => matches!(channel, "orders" | "account" | "positions"),
+        }
+    }
+}
+
+struct Sub {
+    /// The arg as the client sent it (echoed in acks and pushes).
+    arg: Value,
+    channel: String,
+    inst_id: String,
+    inst_type: String,
+    ccy: String,
+    /// `books`: the last `seqId` sent.
+    last_seq: i64,
+}
+
+struct Conn {
+    id: String,
+    path: Path,
+    server: Arc<Server>,
+    key: Option<SimKey>,
+    subs: Vec<Sub>,
+    ops: std::collections::VecDeque<Instant>,
+}
+
+fn text(v: &Value, name: &str) -> String {
+    rest::text(v, name)
+}
+
+/// Serves one connection until it closes.
+pub async fn serve(mut socket: WebSocket, path: Path, server: Arc<Server>) {
+    let mut rx = server.exchange.feed().subscribe();
+    let id = format!("{:08x}", rand::random::<u32>());
+    let mut conn = Conn { id, path, server, key: None, subs: Vec::new(), ops: Default::default() };
+    let mut last_heard = Instant::now();
+    loop {
+        let outgoing: Vec<String> = tokio::select! {
+            incoming = socket.recv() => {
+                let Some(Ok(msg)) = incoming else { return };
+                last_heard = Instant::now();
+                match msg {
+                    Message::Text(t) if t.as_str() == "ping" => vec!["pong".to_string()],
+                    Message::Text(t) => conn.on_text(t.as_str()).await,
+                    Message::Close(_) => return,
+                    _ => Vec::new(),
+                }
+            }
+            push = rx.recv() => match push {
+                Ok(Push::DropAll) => return,
+                Ok(Push::Notice) => vec![json!({"event": "notice", "code": "64008",
+                    "msg": "The connection will soon be closed for a service upgrade. Please reconnect.",
+                    "connId": conn.id}).to_string()],
+                Ok(push) => conn.on_push(&push),
+                Err(RecvError::Lagged(_)) => {
+                    close(&mut socket, 4005, "Buffer full, please reconnect.").await;
+                    return;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            _ = tokio::time::sleep_until(last_heard + conn.server.ws_idle) => {
+                close(&mut socket, 4004, "No data received in 30s.").await;
+                return;
+            }
+        };
+        for frame in outgoing {
+            let frame = conn.server.faults.ws_frame(frame);
+            for f in frame {
+                if socket.send(Message::Text(Utf8Bytes::from(f))).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+}
+
+impl Conn {
+    fn error(&self, id: &str, code: &str, msg: &str) -> String {
+        let mut v = json!({"event": "error", "code": code, "msg": msg, "connId": self.id});
+        if !id.is_empty() {
+            v["id"] = json!(id);
+        }
+        v.to_string()
+    }
+
+    async fn on_text(&mut self, raw: &str) -> Vec<String> {
+        let Ok(v) = serde_json::from_str::<Value>(raw) else {
+            return vec![self.error("", "60012", &format!("Invalid request: {raw}"))];
+        };
+        let id = text(&v, "id");
+        if !id.is_empty() && (id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric())) {
+            return vec![self.error("", "60012", &format!("Invalid request: {raw}"))];
+        }
+        let op = text(&v, "op");
+        let args: Vec<Value> = v.get("args").and_then(Value::as_array).cloned().unwrap_or_default();
+        match op.as_str() {
+            "login" | "subscribe" | "unsubscribe" => {
+                let now = Instant::now();
+                while self.ops.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3_600)) {
+                    self.ops.pop_front();
+                }
+                if self.ops.len() >= OPS_PER_HOUR {
+                    // okx-v5.md §5.1 gives the limit; the code sent past it is unconfirmed.
+                    return vec![self.error(&id, "60014", "Requests too frequent.")];
+                }
+                self.ops.push_back(now);
+                match op.as_str() {
+                    "login" => vec![self.login(args.first())],
+                    "subscribe" => self.subscribe(&id, &args),
+                    _ => self.unsubscribe(&id, &args),
+                }
+            }
+            "order"
+            | "batch-orders"
+            | "cancel-order"
+            | "batch-cancel-orders"
+            | "amend-order"
+            | "batch-amend-orders" => {
+                vec![self.order_op(&id, &op, &v, args).await]
+            }
+            _ => vec![self.error(&id, "60019", &format!("Invalid op: {op}"))],
+        }
+    }
+
+    fn login(&mut self, arg: Option<&Value>) -> String {
+        let Some(arg) = arg else { return self.error("", "60012", "Invalid request: login needs args") };
+        let (api_key, passphrase, ts, sign) =
+            (text(arg, "apiKey"), text(arg, "passphrase"), text(arg, "timestamp"), text(arg, "sign"));
+        let Some(key) = self.server.keys.iter().find(|k| k.api_key == api_key).cloned() else {
+            return self.error("", "60032", "API key doesn't exist.");
+        };
+        if !key.demo {
+            // The simulator's WebSocket URLs are the demo ones (wspap.okx.com).
+            return self.error("", "50101", "APIKey does not match current environment.");
+        }
+        // Seconds, possibly with a fraction (okx-v5.md §5.2).
+        let Some(secs) = ts.parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0) else {
+            return self.error("", "60004", "Invalid timestamp");
+        };
+        let server_ms = crate::engine::now_ms() + self.server.faults.clock_offset_ms();
+        if ((server_ms as f64) - secs * 1_000.0).abs() > WINDOW_MS as f64 {
+            return self.error("", "60006", "Timestamp request expired");
+        }
+        if key.passphrase != passphrase {
+            return self.error("", "60024", "Wrong passphrase");
+        }
+        if !tradebox_okx::sign::verify(key.secret.as_bytes(), &ts, "GET", "/users/self/verify", b"", &sign) {
+            return self.error("", "60007", "Invalid sign");
+        }
+        self.key = Some(key);
+        json!({"event": "login", "code": "0", "msg": "", "connId": self.id}).to_string()
+    }
+
+    fn subscribe(&mut self, id: &str, args: &[Value]) -> Vec<String> {
+        if args.is_empty() {
+            return vec![self.error(id, "60013", "Invalid args")];
+        }
+        let mut out = Vec::new();
+        for arg in args {
+            let channel = text(arg, "channel");
+            let inst_id = text(arg, "instId");
+            let ex = &self.server.exchange;
+            let missing = || format!("Wrong URL or channel:{channel},instId:{inst_id} doesn't exist.");
+            if !self.path.carries(&channel) {
+                out.push(self.error(id, "60018", &missing()));
+                continue;
+            }
+            let private = self.path == Path::Private;
+            if private && self.key.is_none() {
+                out.push(self.error(id, "60011", "Please log in."));
+                continue;
+            }
+            let inst_type = text(arg, "instType");
+            let needs_inst = !private;
+            let known = !needs_inst || ex.spec(&inst_id).is_some();
+            let type_ok = !matches!(channel.as_str(), "orders" | "positions")
+                || matches!(inst_type.as_str(), "ANY" | "SPOT" | "MARGIN" | "SWAP" | "FUTURES" | "OPTION");
+            if !known || !type_ok || (private && !inst_id.is_empty() && ex.spec(&inst_id).is_none()) {
+                out.push(self.error(id, "60018", &missing()));
+                continue;
+            }
+            let mut ack = json!({"event": "subscribe", "arg": arg, "connId": self.id});
+            if !id.is_empty() {
+                ack["id"] = json!(id);
+            }
+            out.push(ack.to_string());
+            self.subs.retain(|s| s.arg != *arg);
+            let mut sub = Sub {
+                arg: arg.clone(),
+                channel: channel.clone(),
+                inst_id: inst_id.clone(),
+                inst_type,
+                ccy: text(arg, "ccy"),
+                last_seq: i64::MIN,
+            };
+            // What a subscription starts with: a books snapshot, an account or positions
+            // snapshot (orders have none).
+            match channel.as_str() {
+                "books" => {
+                    if let Some(spec) = ex.spec(&inst_id) {
+                        let fresh = || ex.venue().snapshot(spec.id, super::feed::BOOK_DEPTH);
+                        let (frame, seq) = ex.feed().books_snapshot(spec, fresh);
+                        sub.last_seq = seq;
+                        out.push(frame.to_string());
+                    }
+                }
+                "account" => {
+                    let ccys: Vec<&str> = if sub.ccy.is_empty() { vec![] } else { vec![sub.ccy.as_str()] };
+                    out.push(self.snapshot(&sub, vec![ex.balance_json(&ccys)]));
+                }
+                "positions" => {
+                    let positions = ex
+                        .positions_json(&sub.inst_id)
+                        .into_iter()
+                        .filter(|p| sub.inst_type == "ANY" || p["instType"] == sub.inst_type.as_str())
+                        .collect();
+                    out.push(self.snapshot(&sub, positions));
+                }
+                _ => {}
+            }
+            self.subs.push(sub);
+        }
+        out
+    }
+
+    fn snapshot(&self, sub: &Sub, data: Vec<Value>) -> String {
+        json!({"arg": self.private_arg(sub), "eventType": "snapshot", "curPage": 1, "lastPage": true, "data": data})
+            .to_string()
+    }
+
+    fn private_arg(&self, sub: &Sub) -> Value {
+        let mut arg = sub.arg.clone();
+        arg["uid"] = json!(self.server.uid);
+        arg
+    }
+
+    fn unsubscribe(&mut self, id: &str, args: &[Value]) -> Vec<String> {
+        args.iter()
+            .map(|arg| {
+                self.subs.retain(|s| s.arg != *arg);
+                let mut ack = json!({"event": "unsubscribe", "arg": arg, "connId": self.id});
+                if !id.is_empty() {
+                    ack["id"] = json!(id);
+                }
+                ack.to_string()
+            })
+            .collect()
+    }
+
+    fn on_push(&mut self, push: &Push) -> Vec<String> {
+        match push {
+            Push::Public { channel, inst_id, frame } => {
+                let wanted = self.subs.iter().any(|s| s.channel == *channel && s.inst_id == **inst_id);
+                if wanted { vec![frame.to_string()] } else { Vec::new() }
+            }
+            Push::BookUpdate { inst_id, seq, frame, .. } => {
+                let mut out = Vec::new();
+                for s in self.subs.iter_mut().filter(|s| s.channel == "books" && s.inst_id == **inst_id) {
+                    // Updates queued before the subscription's snapshot are already in it.
+                    if *seq > s.last_seq {
+                        s.last_seq = *seq;
+                        out.push(frame.to_string());
+                    }
+                }
+                out
+            }
+            Push::Private { channel, inst_type, key, data } => {
+                let event = if *channel == "orders" { None } else { Some("event_update") };
+                let mut out = Vec::new();
+                for s in self.subs.iter().filter(|s| s.channel == *channel) {
+                    let matches = match *channel {
+                        "account" => s.ccy.is_empty() || s.ccy == **key,
+                        _ => {
+                            (s.inst_type == "ANY" || s.inst_type == *inst_type)
+                                && (s.inst_id.is_empty() || s.inst_id == **key)
+                        }
+                    };
+                    if matches {
+                        let arg = self.private_arg(s);
+                        out.push(match event {
+                            Some(e) => format!(r#"{{"arg":{arg},"eventType":"{e}","data":[{data}]}}"#),
+                            None => format!(r#"{{"arg":{arg},"data":[{data}]}}"#),
+                        });
+                    }
+                }
+                out
+            }
+            Push::DropAll | Push::Notice => Vec::new(),
+        }
+    }
+
+    async fn order_op(&mut self, id: &str, op: &str, v: &Value, args: Vec<Value>) -> String {
+        let in_time = rest::micros();
+        let reply = |code: &str, msg: &str, data: Vec<Value>| {
+            json!({"id": id, "op": op, "code": code, "msg": msg, "data": data, "inTime": in_time, "outTime": rest::micros()})
+                .to_string()
+        };
+        if self.path != Path::Private {
+            return self.error(id, "60018", &format!("Wrong URL or op:{op} doesn't exist."));
+        }
+        let Some(key) = &self.key else { return self.error(id, "60011", "Please log in.") };
+        if id.is_empty() {
+            return reply("60013", "Invalid args", Vec::new());
+        }
+        if !key.has("trade") {
+            return reply("50120", "This API key doesn't have permission to use this function", Vec::new());
+        }
+        let batch = op.starts_with("batch");
+        if args.is_empty() || (!batch && args.len() != 1) || args.len() > 20 {
+            return reply("60013", "Invalid args", Vec::new());
+        }
+        // `instIdCode` wins over `instId` (okx-v5.md §5.9).
+        let ex = self.server.exchange.clone();
+        let args: Vec<Value> = args
+            .into_iter()
+            .map(|mut a| {
+                let code = a.get("instIdCode").and_then(|c| c.as_u64().or_else(|| c.as_str()?.parse().ok()));
+                if let Some(spec) = code.and_then(|c| ex.spec_by_code(c)) {
+                    a["instId"] = json!(spec.symbol);
+                } else if code.is_some() {
+                    a["instId"] = json!("");
+                }
+                a
+            })
+            .collect();
+        let endpoint = match op {
+            "order" => Endpoint::Place,
+            "batch-orders" => Endpoint::BatchPlace,
+            "cancel-order" => Endpoint::Cancel,
+            "batch-cancel-orders" => Endpoint::BatchCancel,
+            "amend-order" => Endpoint::Amend,
+            _ => Endpoint::BatchAmend,
+        };
+        let body = if batch { Value::Array(args.clone()) } else { args[0].clone() };
+        if !rest::within_limits(&self.server, endpoint, &[], &body) {
+            return reply("50011", "Too Many Requests", Vec::new());
+        }
+        let exp = text(v, "expTime").parse::<i64>().ok();
+        let now = crate::engine::now_ms() + self.server.faults.clock_offset_ms();
+        if matches!(endpoint, Endpoint::Place | Endpoint::BatchPlace | Endpoint::Amend | Endpoint::BatchAmend)
+            && exp.is_some_and(|e| now > e)
+        {
+            return reply("50037", "Order expired.", Vec::new());
+        }
+        let ts = crate::engine::now_ms().to_string();
+        let items: Vec<Value> = args
+            .iter()
+            .map(|a| {
+                let result = match endpoint {
+                    Endpoint::Place | Endpoint::BatchPlace => rest::parse_place(a).and_then(|r| ex.place(r)),
+                    Endpoint::Cancel | Endpoint::BatchCancel => rest::cancel(&ex, a),
+                    _ => rest::amend(&ex, a),
+                };
+                if result.is_ok() && matches!(endpoint, Endpoint::Place | Endpoint::BatchPlace) {
+                    super::FaultState::count(&self.server.faults.orders_placed);
+                }
+                let mut item = rest::item(&result, a, &ts);
+                if item["sCode"] == "0" && !matches!(endpoint, Endpoint::Place | Endpoint::BatchPlace) {
+                    item["sMsg"] = json!("");
+                }
+                item
+            })
+            .collect();
+        let failed = items.iter().filter(|i| i["sCode"] != "0").count();
+        match failed {
+            0 => reply("0", "", items),
+            n if n == items.len() => reply("1", "", items),
+            _ => reply("2", "", items),
+        }
+    }
+}
