@@ -4,7 +4,8 @@
 //! - `plugins`: add the wasm targets if missing, build every plugin, write components to
 //!   `target/plugins/NAME.wasm`;
 //! - `demo [ARGS]`: `plugins`, then `tradebox demo ARGS`;
-//! - `test [ARGS]`: `plugins`, then `cargo test --workspace ARGS`;
+//! - `test [ARGS]`: `plugins`, the python packages of the third-party client test (pinned in
+//!   `tests/thirdparty/requirements.txt`, into `target/pydeps`), then `cargo test --workspace ARGS`;
 //! - `bench [ARGS]`: `plugins`, then `cargo bench -p tradebox ARGS`;
 //! - `ci`: format check, clippy with warnings denied, then `test`.
 
@@ -62,9 +63,40 @@ fn test(root: &Path, rest: &[String]) -> Result<()> {
         .args(["-p", "sma-cross"])
         .env("CARGO_TARGET_DIR", target_dir(root));
     run(plugin_tests)?;
+    let pydeps = python_deps(root)?;
     let mut cmd = cargo(root);
-    cmd.args(["test", "--workspace"]).args(rest).env("TRADEBOX_PLUGIN_DIR", &dir);
+    cmd.args(["test", "--workspace"]).args(rest).env("TRADEBOX_PLUGIN_DIR", &dir).env("TRADEBOX_PYDEPS", &pydeps);
     run(cmd)
+}
+
+/// Installs the pinned python packages of the third-party client test into `target/pydeps`
+/// (once per version of the requirements file).
+fn python_deps(root: &Path) -> Result<PathBuf> {
+    let requirements = root.join("tests").join("thirdparty").join("requirements.txt");
+    let wanted =
+        std::fs::read_to_string(&requirements).with_context(|| format!("reading {}", requirements.display()))?;
+    let dir = target_dir(root).join("pydeps");
+    let marker = dir.join(".requirements");
+    if std::fs::read_to_string(&marker).is_ok_and(|have| have == wanted) {
+        return Ok(dir);
+    }
+    let mut pip = Command::new("python3");
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--root-user-action=ignore",
+        "--upgrade",
+        "--target",
+    ])
+    .arg(&dir)
+    .arg("-r")
+    .arg(&requirements);
+    run(pip).context("installing the python packages of the third-party client test (needs python3 with pip)")?;
+    std::fs::write(&marker, wanted).with_context(|| format!("writing {}", marker.display()))?;
+    Ok(dir)
 }
 
 fn workspace_root() -> PathBuf {
