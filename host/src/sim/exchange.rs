@@ -137,6 +137,9 @@ struct Records {
     /// The user's clOrdId → the newest ordId that carried it.
     by_client: HashMap<String, String>,
     finished: VecDeque<String>,
+    /// Orders not finished: ordId → instrument.
+    open: HashMap<String, InstrumentId>,
+    open_per_instrument: HashMap<InstrumentId, usize>,
     fills: VecDeque<okx::Fill>,
     next_bill: u64,
     next_internal: u64,
@@ -365,13 +368,8 @@ impl Exchange {
             {
                 return Err(refuse("51016", "Client order ID already exists."));
             }
-            let pending = r.orders.values().filter(|o| !o.details.state.is_terminal());
-            let (mut all, mut here) = (0usize, 0usize);
-            for o in pending {
-                all += 1;
-                here += usize::from(o.instrument == spec.id);
-            }
-            if here >= MAX_PENDING_PER_INSTRUMENT || all >= MAX_PENDING_PER_ACCOUNT {
+            let here = r.open_per_instrument.get(&spec.id).copied().unwrap_or(0);
+            if here >= MAX_PENDING_PER_INSTRUMENT || r.open.len() >= MAX_PENDING_PER_ACCOUNT {
                 // okx-v5.md §10: the code for the pending-order cap is unconfirmed.
                 return Err(refuse("51025", "Order count exceeds the limit."));
             }
@@ -421,6 +419,7 @@ impl Exchange {
             if !req.cl_ord_id.is_empty() {
                 r.by_client.insert(req.cl_ord_id.clone(), ack.venue_id.clone());
             }
+            r.opened(&ack.venue_id, spec.id);
             r.orders.insert(
                 ack.venue_id.clone(),
                 OrderRecord {
@@ -524,8 +523,9 @@ impl Exchange {
         self.pump();
         let r = self.records.lock();
         let mut v: Vec<&OrderDetails> = r
-            .orders
-            .values()
+            .open
+            .keys()
+            .filter_map(|id| r.orders.get(id))
             .map(|o| &o.details)
             .filter(|d| !d.state.is_terminal())
             .filter(|d| filter.inst_type.is_empty() || d.inst_type == filter.inst_type)
@@ -621,9 +621,9 @@ impl Exchange {
         self.pump();
         let targets: Vec<String> = {
             let r = self.records.lock();
-            r.orders
-                .values()
-                .filter(|o| !o.details.state.is_terminal())
+            r.open
+                .keys()
+                .filter_map(|id| r.orders.get(id))
                 .filter(|o| expired.iter().any(|t| t.is_empty() || *t == o.details.tag))
                 .map(|o| o.internal_id.clone())
                 .collect()
@@ -805,19 +805,21 @@ impl Records {
                 let (kind, item) = order_push(o, Some(&fields));
                 o.pushed = Some(pushed(&o.details));
                 ex.feed.private("orders", kind, &spec.symbol, item);
+                let (cl_ord_id, tag, pos_side) = (o.details.cl_ord_id.clone(), o.details.tag.clone(), o.details.pos_side.clone());
+                self.settle(&ord_id);
                 self.next_bill += 1;
                 let record = okx::Fill {
                     inst_type: inst_type(spec.kind).into(),
                     inst_id: spec.symbol.clone(),
                     trade_id: fill.trade_id.clone(),
                     ord_id,
-                    cl_ord_id: o.details.cl_ord_id.clone(),
+                    cl_ord_id,
                     bill_id: self.next_bill.to_string(),
-                    tag: o.details.tag.clone(),
+                    tag,
                     fill_px: fill.price,
                     fill_sz: fill.size,
                     side: okx_side(fill.side),
-                    pos_side: o.details.pos_side.clone(),
+                    pos_side,
                     exec_type: if fill.liquidity == Liquidity::Maker { "M" } else { "T" }.into(),
                     fee_ccy: fill.fee_currency.clone(),
                     fee: Some(charged),
@@ -888,7 +890,6 @@ impl Records {
     fn on_order(&mut self, report: &OrderReport) -> Option<(&'static str, String, Value)> {
         let ord_id = self.by_internal.get(&report.client_id).cloned()?;
         let o = self.orders.get_mut(&ord_id)?;
-        let was_terminal = o.details.state.is_terminal();
         o.details.state = state(report.status);
         o.details.acc_fill_sz = Some(report.filled);
         o.details.avg_px = report.avg_price;
@@ -907,20 +908,38 @@ impl Records {
             let (kind, item) = order_push(o, None);
             (kind, o.details.inst_id.clone(), item)
         });
-        if !was_terminal && o.details.state.is_terminal() {
-            self.finished.push_back(ord_id);
-            while self.finished.len() > FINISHED_KEPT {
-                if let Some(old) = self.finished.pop_front()
-                    && let Some(rec) = self.orders.remove(&old)
-                {
-                    self.by_internal.remove(&rec.internal_id);
-                    if self.by_client.get(&rec.details.cl_ord_id) == Some(&old) {
-                        self.by_client.remove(&rec.details.cl_ord_id);
-                    }
+        self.settle(&ord_id);
+        item
+    }
+
+    /// Records a new order as open.
+    fn opened(&mut self, ord_id: &str, instrument: InstrumentId) {
+        self.open.insert(ord_id.to_string(), instrument);
+        *self.open_per_instrument.entry(instrument).or_default() += 1;
+    }
+
+    /// Moves an order that just finished out of the open set; keeps the newest finished
+    /// orders for queries and forgets older ones.
+    fn settle(&mut self, ord_id: &str) {
+        let done = self.orders.get(ord_id).is_some_and(|o| o.details.state.is_terminal());
+        if !done {
+            return;
+        }
+        let Some(instrument) = self.open.remove(ord_id) else { return };
+        if let Some(n) = self.open_per_instrument.get_mut(&instrument) {
+            *n = n.saturating_sub(1);
+        }
+        self.finished.push_back(ord_id.to_string());
+        while self.finished.len() > FINISHED_KEPT {
+            if let Some(old) = self.finished.pop_front()
+                && let Some(rec) = self.orders.remove(&old)
+            {
+                self.by_internal.remove(&rec.internal_id);
+                if self.by_client.get(&rec.details.cl_ord_id) == Some(&old) {
+                    self.by_client.remove(&rec.details.cl_ord_id);
                 }
             }
         }
-        item
     }
 }
 

@@ -438,3 +438,32 @@ async fn raw_requests_get_okx_exact_codes() {
     assert!(answer["data"][0]["ts"].as_str().is_some_and(|t| t.parse::<i64>().is_ok()));
     assert_eq!(raw(&sim, "GET", "/api/v5/nothing/here", "", &[]).await.0, 404);
 }
+
+#[tokio::test]
+async fn pending_order_caps_and_open_accounting() {
+    let sim = server(Faults::default()).await;
+    let ex = sim.exchange();
+    let req = |i: usize, inst: &str, px: &str| exchange::PlaceRequest {
+        inst_id: inst.into(),
+        td_mode: "cash".into(),
+        cl_ord_id: format!("cap{i}"),
+        tag: String::new(),
+        side: crate::venue::Side::Buy,
+        kind: crate::venue::OrderKind::Limit,
+        px: Some(d(px)),
+        sz: d("0.001"),
+        reduce_only: false,
+        tgt_ccy: String::new(),
+    };
+    for i in 0..exchange::MAX_PENDING_PER_INSTRUMENT {
+        ex.place(req(i, "BTC-USDT", "1000")).expect("under the cap");
+    }
+    let refused = ex.place(req(9_999, "BTC-USDT", "1000")).expect_err("over the cap");
+    assert_eq!(refused.code, "51025");
+    // Another instrument has its own count; cancelling frees a place.
+    ex.place(req(10_000, "ETH-USDT", "100")).expect("ETH is not full");
+    ex.cancel("BTC-USDT", "", "cap0").expect("cancelled");
+    ex.place(req(10_001, "BTC-USDT", "1000")).expect("room again");
+    let filter = exchange::OrderFilter { inst_id: "BTC-USDT".into(), limit: 100, ..Default::default() };
+    assert_eq!(ex.pending(&filter).len(), 100, "a page of 100");
+}
