@@ -67,6 +67,8 @@ pub struct SimServerConfig {
     pub run_market: bool,
     /// Close a WebSocket connection that sent nothing for this long, ms (OKX: 30 s).
     pub ws_idle_ms: u64,
+    /// Enforce OKX's rate limits (off only to measure the simulator's own throughput).
+    pub rate_limits: bool,
 }
 
 impl Default for SimServerConfig {
@@ -79,6 +81,7 @@ impl Default for SimServerConfig {
             faults: Faults::default(),
             run_market: true,
             ws_idle_ms: ws::IDLE.as_millis() as u64,
+            rate_limits: true,
         }
     }
 }
@@ -124,6 +127,9 @@ impl SimServer {
         exchange.seed().await;
         let faults = Arc::new(FaultState::new(config.faults.clone()));
         let limiter = Limiter::new(LimiterConfig { headroom: 1.0, plugin_share: 1.0, ..LimiterConfig::default() });
+        if !config.rate_limits {
+            tracing::warn!("sim: OKX's rate limits are off");
+        }
         let server = Arc::new(rest::Server {
             exchange: exchange.clone(),
             keys: config.keys.clone(),
@@ -131,6 +137,7 @@ impl SimServer {
             limiter,
             uid: config.uid.clone(),
             ws_idle: Duration::from_millis(config.ws_idle_ms.max(1)),
+            rate_limits: config.rate_limits,
         });
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
