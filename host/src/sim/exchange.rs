@@ -805,7 +805,8 @@ impl Records {
                 let (kind, item) = order_push(o, Some(&fields));
                 o.pushed = Some(pushed(&o.details));
                 ex.feed.private("orders", kind, &spec.symbol, item);
-                let (cl_ord_id, tag, pos_side) = (o.details.cl_ord_id.clone(), o.details.tag.clone(), o.details.pos_side.clone());
+                let (cl_ord_id, tag, pos_side) =
+                    (o.details.cl_ord_id.clone(), o.details.tag.clone(), o.details.pos_side.clone());
                 self.settle(&ord_id);
                 self.next_bill += 1;
                 let record = okx::Fill {

@@ -28,6 +28,9 @@ pub struct Faults {
     pub unavailable: u32,
     /// The next N private requests are answered HTTP 429 / 50011 without being executed.
     pub rate_limit: u32,
+    /// The next N private requests are answered HTTP 429 / 50013 (systems busy) without being
+    /// executed.
+    pub busy: u32,
     /// The next N answers are not JSON.
     pub malformed: u32,
     /// The server's clock runs this far ahead of the machine's (negative: behind), ms.
@@ -36,6 +39,8 @@ pub struct Faults {
     pub ws_malformed: u32,
     /// WebSocket: the next N frames are sent twice.
     pub ws_duplicate: u32,
+    /// WebSocket: the next N frames are held back and sent after the frame that follows them.
+    pub ws_reorder: u32,
     /// WebSocket, acted on when set: close every connection at once (a dropped network).
     pub ws_drop: bool,
     /// WebSocket, acted on when set: send OKX's service-upgrade notice (64008) to every connection.
@@ -65,6 +70,8 @@ pub enum Strike {
     Unavailable,
     /// Answer 429 / 50011 before doing anything.
     RateLimit,
+    /// Answer 429 / 50013 before doing anything.
+    Busy,
 }
 
 /// What to do after executing a placement.
@@ -121,9 +128,16 @@ impl FaultState {
             Some(Strike::Unavailable)
         } else if take(&mut f.rate_limit) {
             Some(Strike::RateLimit)
+        } else if take(&mut f.busy) {
+            Some(Strike::Busy)
         } else {
             None
         }
+    }
+
+    /// Whether this WebSocket frame is to be held back and sent after the next one.
+    pub fn ws_hold(&self) -> bool {
+        take(&mut self.faults.lock().ws_reorder)
     }
 
     /// What to send for one WebSocket frame: the frame, a cut-off copy, or the frame twice.

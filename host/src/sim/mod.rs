@@ -5,7 +5,9 @@
 //! - [`exchange`]: the account as OKX reports it, OKX's order checks;
 //! - [`auth`]: `OK-ACCESS-*` checks in OKX's order with OKX's codes;
 //! - [`rest`]: routing, envelopes, rate limits (50011), order operations;
-//! - [`faults`]: scripted trouble (timeouts, 5xx, 429 storms, garbage, clock skew).
+//! - [`ws`] and [`feed`]: the WebSocket endpoints and what they push;
+//! - [`faults`]: scripted trouble (timeouts, 5xx, 429 storms, garbage, clock skew, dropped
+//!   sockets, truncated, duplicated or reordered frames, book gaps, the 64008 notice).
 //!
 //! The configuration (TOML) names the market, the API keys the simulator accepts and any faults:
 //!
@@ -14,15 +16,19 @@
 //! uid = "44705892343619584"
 //! [market]                 # the simulated venue's settings (default: the demo market)
 //! seed = 7
+//! # [[market.instruments]] ... replay = "candles.json"   # an OKX market/candles or trades body
 //! [[key]]
 //! api_key = "sim-key-1"
 //! secret = "sim-secret-1"
 //! passphrase = "sim-pass"
 //! perm = "read_only,trade"  # add ",withdraw" to see the host refuse the key
 //! demo = true               # needs x-simulated-trading: 1
-//! [faults]                  # also settable at run time: POST /sim/faults
+//! [faults]                  # also settable at run time: POST /sim/faults (GET shows them)
 //! delay_ms = 0
 //! ```
+//!
+//! Without keys, `tradebox sim` makes one and prints it. `GET /sim/stats` counts requests,
+//! authentication failures, 50011 answers and orders placed.
 
 pub mod auth;
 pub mod exchange;

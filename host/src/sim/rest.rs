@@ -168,6 +168,12 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
             Some(Strike::RateLimit) => {
                 return json_response(429, &json!({"msg": "Too Many Requests", "code": "50011"}));
             }
+            Some(Strike::Busy) => {
+                return json_response(
+                    429,
+                    &json!({"msg": "Systems are busy. Please try again later.", "code": "50013"}),
+                );
+            }
             None => {}
         }
     }

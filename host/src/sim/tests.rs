@@ -225,8 +225,12 @@ async fn scripted_faults_leave_orders_executed_but_unanswered() {
             OrderState::Live
         );
     }
-    sim.faults().set(Faults { rate_limit: 1, ..Faults::default() });
+    sim.faults().set(Faults { rate_limit: 1, busy: 1, unavailable: 1, ..Faults::default() });
+    let unavailable = fast.balance(&[]).await.expect_err("503");
+    assert_eq!(unavailable.code(), Some("50001"), "{unavailable}");
     assert!(fast.balance(&[]).await.expect_err("429").is_rate_limit());
+    let busy = fast.balance(&[]).await.expect_err("busy");
+    assert!(busy.is_rate_limit() && busy.code() == Some("50013"), "{busy}");
     assert!(fast.balance(&[]).await.is_ok());
 }
 
@@ -437,6 +441,32 @@ async fn raw_requests_get_okx_exact_codes() {
     assert_eq!((status, answer["code"].as_str()), (200, Some("0")));
     assert!(answer["data"][0]["ts"].as_str().is_some_and(|t| t.parse::<i64>().is_ok()));
     assert_eq!(raw(&sim, "GET", "/api/v5/nothing/here", "", &[]).await.0, 404);
+}
+
+#[tokio::test]
+async fn the_pending_order_cap_answers_51025_over_http() {
+    // OKX's per-instrument cap is 500 pending orders; the rate limits are off so a test can
+    // reach it quickly.
+    let config = SimServerConfig {
+        keys: vec![key("read_only,trade", true)],
+        run_market: false,
+        rate_limits: false,
+        ..SimServerConfig::default()
+    };
+    let sim = SimServer::start(config).await.expect("sim");
+    let path = "/api/v5/trade/order";
+    let now = || tradebox_okx::sign::timestamp(crate::engine::now_ms());
+    let mut last = serde_json::Value::Null;
+    for i in 0..=exchange::MAX_PENDING_PER_INSTRUMENT {
+        let body = format!(
+            r#"{{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"limit","px":"1000","sz":"0.001","clOrdId":"c{i}"}}"#
+        );
+        last = raw(&sim, "POST", path, &body, &signed("key-read_only-trade", &now(), "POST", path, &body)).await.1;
+        if i < exchange::MAX_PENDING_PER_INSTRUMENT {
+            assert_eq!(last["code"], "0", "order {i}: {last}");
+        }
+    }
+    assert_eq!((last["code"].as_str(), last["data"][0]["sCode"].as_str()), (Some("1"), Some("51025")), "{last}");
 }
 
 #[tokio::test]

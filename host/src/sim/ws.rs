@@ -81,6 +81,8 @@ pub async fn serve(mut socket: WebSocket, path: Path, server: Arc<Server>) {
     let id = format!("{:08x}", rand::random::<u32>());
     let mut conn = Conn { id, path, server, key: None, subs: Vec::new(), ops: Default::default() };
     let mut last_heard = Instant::now();
+    // A frame held back by the reorder fault, sent after the next one.
+    let mut held: Option<String> = None;
     loop {
         let outgoing: Vec<String> = tokio::select! {
             incoming = socket.recv() => {
@@ -111,8 +113,13 @@ pub async fn serve(mut socket: WebSocket, path: Path, server: Arc<Server>) {
             }
         };
         for frame in outgoing {
-            let frame = conn.server.faults.ws_frame(frame);
-            for f in frame {
+            if held.is_none() && conn.server.faults.ws_hold() {
+                held = Some(frame);
+                continue;
+            }
+            let mut frames = conn.server.faults.ws_frame(frame);
+            frames.extend(held.take());
+            for f in frames {
                 if socket.send(Message::Text(Utf8Bytes::from(f))).await.is_err() {
                     return;
                 }
@@ -177,6 +184,9 @@ impl Conn {
         let Some(arg) = arg else { return self.error("", "60012", "Invalid request: login needs args") };
         let (api_key, passphrase, ts, sign) =
             (text(arg, "apiKey"), text(arg, "passphrase"), text(arg, "timestamp"), text(arg, "sign"));
+        if [&api_key, &passphrase, &ts, &sign].iter().any(|v| v.is_empty()) {
+            return self.error("", "60009", "Login failed.");
+        }
         let Some(key) = self.server.keys.iter().find(|k| k.api_key == api_key).cloned() else {
             return self.error("", "60032", "API key doesn't exist.");
         };

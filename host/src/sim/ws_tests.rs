@@ -159,6 +159,8 @@ async fn private_login_codes_pushes_and_order_operations() {
     let mut ws = connect(&sim, "private").await;
     send(&mut ws, json!({"op": "subscribe", "args": [{"channel": "orders", "instType": "ANY"}]})).await;
     assert_eq!(next_json(&sim, &mut ws).await["code"], "60011", "private channels need a login");
+    send(&mut ws, json!({"op": "login", "args": [{"apiKey": k.api_key}]})).await;
+    assert_eq!(next_json(&sim, &mut ws).await["code"], "60009", "an incomplete login fails");
     send(&mut ws, login_args(&k.api_key, "wrong-secret", &k.passphrase, now_s())).await;
     assert_eq!(next_json(&sim, &mut ws).await["code"], "60007");
     send(&mut ws, login_args(&k.api_key, &k.secret, "wrong", now_s())).await;
@@ -262,6 +264,20 @@ async fn scripted_trouble_reaches_every_connection() {
         seq = u["data"][0]["seqId"].as_i64().expect("seq");
     }
     assert!(gapped, "a gap was injected");
+    // A frame held back and sent after the next: an update arrives before its predecessor.
+    admin(json!({"ws_reorder": 1})).await;
+    let mut reordered = false;
+    let mut last = None;
+    for _ in 0..50 {
+        let u = next_on(&sim, &mut a, "books").await;
+        let s = u["data"][0]["seqId"].as_i64().expect("seq");
+        if last.is_some_and(|l| s < l) {
+            reordered = true;
+            break;
+        }
+        last = Some(s);
+    }
+    assert!(reordered, "an out-of-order push was injected");
     // A malformed frame, then the service notice, then every connection dropped.
     admin(json!({"ws_malformed": 1})).await;
     let garbled = next(&sim, &mut a).await;

@@ -11,6 +11,7 @@
 
 pub mod account;
 pub mod book;
+pub mod replay;
 
 use super::{
     BalanceReport, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, MarketEvent, NewOrder,
@@ -65,6 +66,10 @@ pub struct SimInstrument {
     /// Chance per step of a synthetic market order.
     #[serde(default = "default_taker")]
     pub taker_probability: f64,
+    /// Replay the mid from this file of OKX `market/candles` or `market/trades` answers instead
+    /// of the random walk (see [`replay`]).
+    #[serde(default)]
+    pub replay: Option<std::path::PathBuf>,
 }
 
 fn one() -> Decimal {
@@ -128,6 +133,7 @@ impl SimConfig {
                 spread_ticks: default_spread(),
                 level_size: dec(level),
                 taker_probability: default_taker(),
+                replay: None,
             };
         let swap = SimInstrument {
             symbol: "BTC-USDT-SWAP".into(),
@@ -143,6 +149,7 @@ impl SimConfig {
             spread_ticks: default_spread(),
             level_size: dec("50"),
             taker_probability: default_taker(),
+            replay: None,
         };
         Self {
             seed: 1,
@@ -179,6 +186,9 @@ pub struct BookSnapshot {
 /// A bad simulator configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
+    /// A replay file is unusable.
+    #[error(transparent)]
+    Replay(#[from] replay::ReplayError),
     /// An instrument's settings are invalid.
     #[error("simulated instrument {symbol}: {problem}")]
     Instrument {
@@ -218,6 +228,8 @@ struct Instrument {
     book: Book,
     mid: f64,
     last: Option<i64>,
+    /// Replayed mids and the next one's index.
+    replay: Option<(Vec<f64>, usize)>,
 }
 
 impl Instrument {
@@ -284,11 +296,16 @@ impl SimVenue {
     pub fn new(config: SimConfig) -> Result<Arc<Self>, SimError> {
         validate(&config)?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let mut replays = Vec::with_capacity(config.instruments.len());
+        for sim in &config.instruments {
+            replays.push(sim.replay.as_deref().map(replay::load).transpose()?);
+        }
         let instruments: Vec<Instrument> = config
             .instruments
             .iter()
+            .zip(replays)
             .enumerate()
-            .map(|(i, sim)| Instrument {
+            .map(|(i, (sim, replay))| Instrument {
                 spec: InstrumentSpec {
                     id: i as InstrumentId + 1,
                     symbol: sim.symbol.clone(),
@@ -302,8 +319,9 @@ impl SimVenue {
                 },
                 sim: sim.clone(),
                 book: Book::default(),
-                mid: sim.start_price,
+                mid: replay.as_ref().and_then(|r| r.first().copied()).unwrap_or(sim.start_price),
                 last: None,
+                replay: replay.map(|r| (r, 0)),
             })
             .collect();
         let specs = instruments.iter().map(|i| i.spec.clone()).collect();
@@ -405,7 +423,13 @@ impl State {
     fn step_instrument(&mut self, i: usize) {
         let z = self.gaussian();
         let inst = &mut self.instruments[i];
-        inst.mid *= 1.0 + z * inst.sim.volatility_bps / 10_000.0;
+        match &mut inst.replay {
+            Some((prices, next)) => {
+                inst.mid = prices[*next % prices.len()];
+                *next = (*next + 1) % prices.len();
+            }
+            None => inst.mid *= 1.0 + z * inst.sim.volatility_bps / 10_000.0,
+        }
         let mut trades = Vec::new();
         self.instruments[i].book.clear_synthetic();
         trades.extend(self.quote_synthetic(i));

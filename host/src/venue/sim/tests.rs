@@ -241,3 +241,24 @@ fn bad_config_is_named() {
     let err = SimVenue::new(config).err().unwrap().to_string();
     assert!(err.contains("ETH-USDT") && err.contains("min_size"), "{err}");
 }
+
+#[test]
+fn a_replayed_market_follows_the_recorded_candles() {
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../okx/tests/data/hummingbot_rest_market_candles_btc_usdt_1h.json");
+    let prices = replay::load(&file).expect("candles");
+    let mut config = SimConfig::demo();
+    config.instruments.retain(|i| i.symbol == "BTC-USDT");
+    config.instruments[0].replay = Some(file);
+    let v = SimVenue::new(config).expect("replay venue");
+    for expected in prices.iter().chain(prices.iter().take(3)) {
+        v.step();
+        let (bid, ask) = best(&v, BTC);
+        let mid = ((bid + ask) / Decimal::TWO).to_f64().unwrap();
+        assert!((mid - expected).abs() <= 1.0, "mid {mid} should follow the replay ({expected})");
+    }
+    let mut bad = SimConfig::demo();
+    bad.instruments[0].replay = Some("no-such-file.json".into());
+    let err = SimVenue::new(bad).err().expect("refused").to_string();
+    assert!(err.contains("no-such-file.json"), "{err}");
+}
