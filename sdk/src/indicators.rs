@@ -4,8 +4,9 @@
 #[derive(Debug, Clone)]
 pub struct Sma {
     /// A ring of `period` slots, allocated once: the first `len` hold values, and once it is
-    /// full `next` is the oldest.
-    window: Box<[f64]>,
+    /// full `next` is the oldest. (A `Vec` rather than a boxed slice: the compiler knows its
+    /// length fits in an `isize`, which makes `len as f64` a single conversion.)
+    window: Vec<f64>,
     /// Values seen, up to `period`.
     len: usize,
     next: usize,
@@ -16,7 +17,7 @@ impl Sma {
     /// An average over `period` values (at least 1).
     pub fn new(period: usize) -> Self {
         let period = period.max(1);
-        Self { window: vec![0.0; period].into_boxed_slice(), len: 0, next: 0, sum: 0.0 }
+        Self { window: vec![0.0; period], len: 0, next: 0, sum: 0.0 }
     }
 
     /// Adds a value; returns the average once `period` values have been seen.
@@ -40,7 +41,7 @@ impl Sma {
     /// The current average, once the window is full.
     #[inline]
     pub fn value(&self) -> Option<f64> {
-        (self.len == self.window.len()).then(|| self.sum / self.len as f64)
+        (self.len == self.window.len()).then(|| self.sum / self.window.len() as f64)
     }
 
     /// The window length.
