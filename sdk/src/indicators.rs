@@ -3,9 +3,12 @@
 /// Simple moving average over the last `period` values.
 #[derive(Debug, Clone)]
 pub struct Sma {
-    period: usize,
-    /// A ring of the last `period` values; `next` is the oldest once it is full.
+    /// A ring of `period` slots, allocated once: the first `len` hold values, and once it is
+    /// full `next` is the oldest. (A `Vec` rather than a boxed slice: the compiler knows its
+    /// length fits in an `isize`, which makes `len as f64` a single conversion.)
     window: Vec<f64>,
+    /// Values seen, up to `period`.
+    len: usize,
     next: usize,
     sum: f64,
 }
@@ -14,19 +17,23 @@ impl Sma {
     /// An average over `period` values (at least 1).
     pub fn new(period: usize) -> Self {
         let period = period.max(1);
-        Self { period, window: Vec::with_capacity(period), next: 0, sum: 0.0 }
+        Self { window: vec![0.0; period], len: 0, next: 0, sum: 0.0 }
     }
 
     /// Adds a value; returns the average once `period` values have been seen.
     #[inline]
     pub fn update(&mut self, value: f64) -> Option<f64> {
-        if self.window.len() < self.period {
-            self.window.push(value);
-            self.sum += value;
-        } else if let Some(oldest) = self.window.get_mut(self.next) {
-            self.sum += value - *oldest;
-            *oldest = value;
-            self.next = if self.next + 1 == self.period { 0 } else { self.next + 1 };
+        let period = self.window.len();
+        // Always a slot: `next < period`. No growth and no call on this path.
+        if let Some(slot) = self.window.get_mut(self.next) {
+            if self.len < period {
+                self.len += 1;
+                self.sum += value;
+            } else {
+                self.sum += value - *slot;
+            }
+            *slot = value;
+            self.next = if self.next + 1 == period { 0 } else { self.next + 1 };
         }
         self.value()
     }
@@ -34,18 +41,19 @@ impl Sma {
     /// The current average, once the window is full.
     #[inline]
     pub fn value(&self) -> Option<f64> {
-        (self.window.len() == self.period).then(|| self.sum / self.period as f64)
+        (self.len == self.window.len()).then(|| self.sum / self.window.len() as f64)
     }
 
     /// The window length.
     pub fn period(&self) -> usize {
-        self.period
+        self.window.len()
     }
 
     /// The values in the window, oldest first (at most `period`): what a strategy saves on
     /// hot reload to refill the average without waiting for new data.
     pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
-        let (newer, older) = self.window.split_at(self.next.min(self.window.len()));
+        // Until the window is full `next == len`, so `older` is empty.
+        let (newer, older) = self.window[..self.len].split_at(self.next.min(self.len));
         older.iter().chain(newer).copied()
     }
 }
@@ -105,6 +113,15 @@ mod tests {
         assert_eq!(sma.update(2.0), None);
         assert_eq!(sma.update(3.0), Some(2.0));
         assert_eq!(sma.update(7.0), Some(4.0));
+    }
+
+    #[test]
+    fn sma_of_period_one_is_the_last_value() {
+        let mut sma = Sma::new(0);
+        assert_eq!(sma.period(), 1);
+        assert_eq!(sma.update(3.0), Some(3.0));
+        assert_eq!(sma.update(5.0), Some(5.0));
+        assert_eq!(sma.values().collect::<Vec<_>>(), vec![5.0]);
     }
 
     #[test]

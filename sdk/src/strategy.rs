@@ -16,6 +16,12 @@ pub trait Strategy: Sized + 'static {
     fn init(config: &str) -> Result<Self, String>;
 
     /// Best bid/ask and last price changed.
+    ///
+    /// On busy feeds this runs once per ticker inside the SDK's loop over a column batch. Keep
+    /// it small enough to be inlined there (`#[inline]`, and the rare work, such as placing
+    /// an order, in a separate `#[inline(never)]` method): in wasm every call that is not
+    /// inlined pays a stack check, a deadline check and register saves, several times the
+    /// cost of a moving-average update (see `sma-cross`).
     fn on_ticker(&mut self, _ticker: &Ticker) {}
     /// A new top-of-book snapshot.
     fn on_book(&mut self, _book: &Book) {}

@@ -33,7 +33,7 @@ impl Signal {
     }
 
     /// Feeds a price; returns a crossover when one happens.
-    #[inline]
+    #[inline(always)]
     pub fn update(&mut self, price: f64) -> Option<Cross> {
         let fast = self.fast.update(price);
         let slow = self.slow.update(price)?;
@@ -123,6 +123,26 @@ mod plugin {
         working: Option<String>,
     }
 
+    impl SmaCross {
+        /// Acts on a crossover: at most one working order, long on `Up`, flat on `Down`.
+        #[inline(never)]
+        fn on_cross(&mut self, cross: Cross) {
+            if self.working.is_some() {
+                return;
+            }
+            let held = position_size(self.instrument);
+            let request = match cross {
+                Cross::Up if held <= 0.0 => OrderRequest::market(self.instrument, Side::Buy, self.size),
+                Cross::Down if held > 0.0 => OrderRequest::market(self.instrument, Side::Sell, held).reduce_only(),
+                _ => return,
+            };
+            match orders::place(request) {
+                Ok(id) => self.working = Some(id),
+                Err(denial) => warn!("order denied: {} {}", denial.code, denial.message),
+            }
+        }
+    }
+
     impl Strategy for SmaCross {
         fn init(config: &str) -> Result<Self, String> {
             let config: Config = serde_json::from_str(config).map_err(|e| format!("config: {e}"))?;
@@ -142,20 +162,11 @@ mod plugin {
             })
         }
 
+        // Small and inlined into the SDK's ticker loop; the rare order path is out of line.
+        #[inline(always)]
         fn on_ticker(&mut self, ticker: &Ticker) {
-            let Some(cross) = self.core.on_ticker(ticker.instrument, ticker.bid, ticker.ask) else { return };
-            if self.working.is_some() {
-                return;
-            }
-            let held = position_size(self.instrument);
-            let request = match cross {
-                Cross::Up if held <= 0.0 => OrderRequest::market(self.instrument, Side::Buy, self.size),
-                Cross::Down if held > 0.0 => OrderRequest::market(self.instrument, Side::Sell, held).reduce_only(),
-                _ => return,
-            };
-            match orders::place(request) {
-                Ok(id) => self.working = Some(id),
-                Err(denial) => warn!("order denied: {} {}", denial.code, denial.message),
+            if let Some(cross) = self.core.on_ticker(ticker.instrument, ticker.bid, ticker.ask) {
+                self.on_cross(cross);
             }
         }
 
