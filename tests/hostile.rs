@@ -11,9 +11,20 @@ const MM: &str = r#"{"symbol":"ETH-USDT","spread_bps":4,"size":0.5,"max_inventor
 /// Loads the market maker and a hostile plugin, waits until the hostile one is disabled, then
 /// checks the market maker is still running and still sending orders.
 async fn contained(mode: &str, expected_error: &str, host_mode: Mode) {
+    contained_within(mode, expected_error, host_mode, None).await;
+}
+
+/// [`contained`] with the hostile plugin's CPU deadline set to `deadline_ms`: misbehaviours
+/// that another limit must stop get a deadline long enough that a loaded machine cannot make
+/// the deadline fire first.
+async fn contained_within(mode: &str, expected_error: &str, host_mode: Mode, deadline_ms: Option<u64>) {
     let t = TestHost::new(host_mode).await;
     t.load(spec("mm", "market-maker", MM, &["ETH-USDT"])).await.expect("market maker loads");
-    t.load(spec("hostile", "misbehave", &format!("\"{mode}\""), &["BTC-USDT"])).await.expect("hostile plugin loads");
+    let mut hostile = spec("hostile", "misbehave", &format!("\"{mode}\""), &["BTC-USDT"]);
+    if let Some(ms) = deadline_ms {
+        hostile.limits.deadline_ms = ms;
+    }
+    t.load(hostile).await.expect("hostile plugin loads");
 
     t.drive_until("the hostile plugin to be disabled", WAIT, |t| t.report("hostile").state == RunState::Disabled).await;
     let hostile = t.report("hostile");
@@ -41,7 +52,7 @@ async fn infinite_loop_runs_out_of_fuel_in_deterministic_mode() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_bomb_hits_the_cap() {
-    contained("memory-bomb", "memory cap of 32 MiB", Mode::Live).await;
+    contained_within("memory-bomb", "memory cap of 32 MiB", Mode::Live, Some(5_000)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,12 +62,12 @@ async fn panic_is_reported_with_its_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_recursion_overflows_only_its_own_stack() {
-    contained("recursion", "overflowed its stack", Mode::Live).await;
+    contained_within("recursion", "overflowed its stack", Mode::Live, Some(5_000)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shadow_stack_overflow_is_an_out_of_bounds_trap() {
-    contained("stack-smash", "out-of-bounds memory access", Mode::Live).await;
+    contained_within("stack-smash", "out-of-bounds memory access", Mode::Live, Some(5_000)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
