@@ -5,95 +5,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
-use tradebox::audit::AuditLog;
+use std::time::Duration;
 use tradebox::engine::{Grants, OrderIntent, RiskLimits};
 use tradebox::host::Host;
-use tradebox::plugin::{Mode, Runtime};
 use tradebox::ratelimit::{Limiter, LimiterConfig};
-use tradebox::sim::{Faults, SimKey, SimServer, SimServerConfig};
+use tradebox::sim::Faults;
 use tradebox::venue::okx::{OkxConfig, OkxVenue, OkxVenueError};
 use tradebox::venue::{OrderKind, OrderStatus, Side, Venue};
-use tradebox_e2e::{cache_dir, spec};
+use tradebox_e2e::okx::{PASSPHRASE, Rig, SECRET, audit_lines, credentials, okx_config, rig, sim, wait_for};
+use tradebox_e2e::spec;
 use tradebox_okx::{Credentials, OrderRef};
-
-const SECRET: &str = "e2e-secret-5b1f0c9a7d";
-const PASSPHRASE: &str = "e2e-passphrase-93d1";
-const WAIT: Duration = Duration::from_secs(60);
-
-fn sim_key(perm: &str) -> SimKey {
-    serde_json::from_value(serde_json::json!({
-        "api_key": format!("e2e-{}", perm.replace(',', "-")), "secret": SECRET, "passphrase": PASSPHRASE,
-        "perm": perm, "demo": true,
-    }))
-    .expect("key")
-}
-
-async fn sim(faults: Faults) -> SimServer {
-    let mut market = tradebox::venue::sim::SimConfig::demo();
-    market.seed = 11;
-    market.step_ms = 20;
-    let config = SimServerConfig {
-        keys: vec![sim_key("read_only,trade"), sim_key("read_only,trade,withdraw"), sim_key("read_only")],
-        market,
-        faults,
-        ..SimServerConfig::default()
-    };
-    SimServer::start(config).await.expect("simulator starts")
-}
-
-fn okx_config(sim: &SimServer) -> OkxConfig {
-    OkxConfig {
-        rest_url: sim.base_url(),
-        demo: true,
-        instruments: vec!["BTC-USDT".into(), "ETH-USDT".into(), "BTC-USDT-SWAP".into()],
-        timeout_ms: 1_000,
-        exp_time_ms: 1_500,
-        poll_ms: 100,
-        account_poll_ms: 500,
-        ..OkxConfig::default()
-    }
-}
-
-fn credentials(perm: &str) -> Credentials {
-    Credentials::new(&format!("e2e-{}", perm.replace(',', "-")), SECRET, PASSPHRASE)
-}
-
-struct Rig {
-    sim: SimServer,
-    host: Host,
-    venue: Arc<OkxVenue>,
-    audit: Arc<AuditLog>,
-    _dir: tempfile::TempDir,
-}
-
-async fn rig(faults: Faults) -> Rig {
-    let sim = sim(faults).await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let audit = AuditLog::open(&dir.path().join("audit.jsonl"), Duration::from_millis(50)).expect("audit");
-    let limiter = Arc::new(Limiter::new(LimiterConfig::default()));
-    let venue = OkxVenue::connect(okx_config(&sim), credentials("read_only,trade"), limiter, Some(audit.clone()))
-        .await
-        .expect("connects to the simulator");
-    let runtime = Runtime::new(Mode::Live, Some(cache_dir())).expect("runtime");
-    let host = Host::start_audited(venue.clone(), runtime, Some(audit.clone())).await.expect("host");
-    Rig { sim, host, venue, audit, _dir: dir }
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < WAIT, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn audit_lines(rig: &Rig) -> Vec<serde_json::Value> {
-    rig.audit.sync().expect("sync");
-    let text = std::fs::read_to_string(rig.audit.path()).expect("audit file");
-    assert!(!text.contains(SECRET) && !text.contains(PASSPHRASE), "a secret reached the audit log");
-    text.lines().map(|l| serde_json::from_str(l).expect("every line parses")).collect()
-}
 
 fn intent(instrument: u32, side: Side, price: f64, size: f64) -> OrderIntent {
     OrderIntent { instrument, side, kind: OrderKind::Limit, price: Some(price), size, reduce_only: false }

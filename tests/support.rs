@@ -98,3 +98,117 @@ impl TestHost {
         tokio::task::block_in_place(|| self.host.load(spec))
     }
 }
+
+/// The OKX path under test: a simulator and a host on the OKX venue talking to it.
+pub mod okx {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use tradebox::audit::AuditLog;
+    use tradebox::host::Host;
+    use tradebox::plugin::{Mode, Runtime};
+    use tradebox::ratelimit::{Limiter, LimiterConfig};
+    use tradebox::sim::{Faults, SimKey, SimServer, SimServerConfig};
+    use tradebox::venue::okx::{OkxConfig, OkxVenue};
+    use tradebox_okx::Credentials;
+
+    /// The simulator keys' secret.
+    pub const SECRET: &str = "e2e-secret-5b1f0c9a7d";
+    /// Their passphrase.
+    pub const PASSPHRASE: &str = "e2e-passphrase-93d1";
+    /// How long a test waits for something before failing.
+    pub const WAIT: Duration = Duration::from_secs(60);
+
+    /// A simulator key with `perm`.
+    pub fn sim_key(perm: &str) -> SimKey {
+        serde_json::from_value(serde_json::json!({
+            "api_key": format!("e2e-{}", perm.replace(',', "-")), "secret": SECRET, "passphrase": PASSPHRASE,
+            "perm": perm, "demo": true,
+        }))
+        .expect("key")
+    }
+
+    /// A simulator with three keys (trade, trade+withdraw, read only) on a fast market.
+    pub async fn sim(faults: Faults) -> SimServer {
+        let mut market = tradebox::venue::sim::SimConfig::demo();
+        market.seed = 11;
+        market.step_ms = 20;
+        let config = SimServerConfig {
+            keys: vec![sim_key("read_only,trade"), sim_key("read_only,trade,withdraw"), sim_key("read_only")],
+            market,
+            faults,
+            ..SimServerConfig::default()
+        };
+        SimServer::start(config).await.expect("simulator starts")
+    }
+
+    /// OKX venue settings pointing at `sim` (REST and WebSocket), with short timeouts.
+    pub fn okx_config(sim: &SimServer) -> OkxConfig {
+        OkxConfig {
+            rest_url: sim.base_url(),
+            ws_url: sim.base_url().replacen("http://", "ws://", 1),
+            demo: true,
+            instruments: vec!["BTC-USDT".into(), "ETH-USDT".into(), "BTC-USDT-SWAP".into()],
+            timeout_ms: 1_000,
+            exp_time_ms: 1_500,
+            poll_ms: 100,
+            account_poll_ms: 500,
+            ..OkxConfig::default()
+        }
+    }
+
+    /// The credentials of the key with `perm`.
+    pub fn credentials(perm: &str) -> Credentials {
+        Credentials::new(&format!("e2e-{}", perm.replace(',', "-")), SECRET, PASSPHRASE)
+    }
+
+    /// A host on the OKX venue, connected to a simulator, with an audit log.
+    pub struct Rig {
+        /// The simulator.
+        pub sim: SimServer,
+        /// The host.
+        pub host: Host,
+        /// The OKX venue.
+        pub venue: Arc<OkxVenue>,
+        /// The audit log.
+        pub audit: Arc<AuditLog>,
+        _dir: tempfile::TempDir,
+    }
+
+    /// A rig with default venue settings.
+    pub async fn rig(faults: Faults) -> Rig {
+        rig_with(faults, |_| {}).await
+    }
+
+    /// A rig whose venue settings `adjust` changes.
+    pub async fn rig_with(faults: Faults, adjust: impl FnOnce(&mut OkxConfig)) -> Rig {
+        let sim = sim(faults).await;
+        let mut config = okx_config(&sim);
+        adjust(&mut config);
+        let dir = tempfile::tempdir().expect("tmp");
+        let audit = AuditLog::open(&dir.path().join("audit.jsonl"), Duration::from_millis(50)).expect("audit");
+        let limiter = Arc::new(Limiter::new(LimiterConfig::default()));
+        let venue = OkxVenue::connect(config, credentials("read_only,trade"), limiter, Some(audit.clone()))
+            .await
+            .expect("connects to the simulator");
+        let runtime = Runtime::new(Mode::Live, Some(crate::cache_dir())).expect("runtime");
+        let host = Host::start_audited(venue.clone(), runtime, Some(audit.clone())).await.expect("host");
+        Rig { sim, host, venue, audit, _dir: dir }
+    }
+
+    /// Waits (polling) until `done`, failing the test after [`WAIT`].
+    pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            assert!(start.elapsed() < WAIT, "timed out waiting for: {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every audit record, after checking no secret is in the file.
+    pub fn audit_lines(rig: &Rig) -> Vec<serde_json::Value> {
+        rig.audit.sync().expect("sync");
+        let text = std::fs::read_to_string(rig.audit.path()).expect("audit file");
+        assert!(!text.contains(SECRET) && !text.contains(PASSPHRASE), "a secret reached the audit log");
+        text.lines().map(|l| serde_json::from_str(l).expect("every line parses")).collect()
+    }
+}

@@ -82,7 +82,7 @@ impl Host {
             hub.seed_balance(balance);
         }
         let tasks = vec![
-            tokio::spawn(router::run_router(hub.clone(), events)),
+            tokio::spawn(router::run_router(hub.clone(), events, venue.candles_from_trades())),
             tokio::spawn(router::run_sender(hub.clone(), venue.clone(), commands)),
         ];
         Ok(Self { hub, runtime, venue, plugins: Mutex::default(), tasks })

@@ -6,6 +6,7 @@
 //! - [`clock`]: the offset to OKX's clock.
 //! - [`rest`]: the REST client; [`error`]: what can go wrong.
 //! - [`credentials`]: API keys from the environment or an owner-only file, never printable.
+//! - [`ws`]: WebSocket frames, order books with sequence checks, and a reconnecting client.
 
 pub mod clock;
 pub mod credentials;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod model;
 pub mod rest;
 pub mod sign;
+pub mod ws;
 
 pub use clock::Clock;
 pub use credentials::{Credentials, CredentialsError};

@@ -6,23 +6,11 @@
 //! private event is kept in order.
 
 use super::event::PluginEvent;
+pub use crate::venue::Channel;
 use crate::venue::InstrumentId;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
-
-/// Which market data stream an event belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Channel {
-    /// Best bid/ask.
-    Ticker,
-    /// Top five levels.
-    Book5,
-    /// Public trades.
-    Trades,
-    /// One-minute candles.
-    Candle1m,
-}
 
 /// Trades waiting beyond this are dropped (and counted) for a plugin that fell behind.
 const MAX_QUEUED_TRADES: usize = 4096;

@@ -163,6 +163,10 @@ pub enum Command {
         /// Client order id.
         client_id: String,
     },
+    /// Start the venue's stream (the first subscriber arrived).
+    Subscribe(InstrumentId, Channel),
+    /// Stop it (the last subscriber left).
+    Unsubscribe(InstrumentId, Channel),
     /// Amend one order.
     Amend {
         /// Instrument.
@@ -177,12 +181,14 @@ pub enum Command {
 }
 
 impl Command {
-    /// The order it is about (`None` for a flush).
-    pub fn client_id(&self) -> Option<&str> {
+    /// What it is about, for ordering: commands with the same key reach the venue in the order
+    /// they were accepted (an order's client id; a market data stream). `None` for a flush.
+    pub fn key(&self) -> Option<String> {
         match self {
             Command::Flush(_) => None,
-            Command::Place(order) => Some(&order.client_id),
-            Command::Cancel { client_id, .. } | Command::Amend { client_id, .. } => Some(client_id),
+            Command::Place(order) => Some(order.client_id.clone()),
+            Command::Cancel { client_id, .. } | Command::Amend { client_id, .. } => Some(client_id.clone()),
+            Command::Subscribe(i, c) | Command::Unsubscribe(i, c) => Some(format!("stream {i} {c:?}")),
         }
     }
 }
@@ -309,7 +315,13 @@ impl Hub {
     /// reports still update positions.
     pub fn unregister(&self, plugin: PluginId) {
         if let Some(slot) = self.plugins.write().remove(&plugin) {
-            self.routes.write().values_mut().for_each(|subs| subs.retain(|s| s.id != plugin));
+            for (key, subs) in self.routes.write().iter_mut() {
+                let before = subs.len();
+                subs.retain(|s| s.id != plugin);
+                if before > 0 && subs.is_empty() {
+                    let _ = self.commands.send(Command::Unsubscribe(key.0, key.1));
+                }
+            }
             slot.mailbox.close();
         }
     }
@@ -406,10 +418,17 @@ impl Hub {
     // ----- subscriptions -----
 
     /// Subscribes a plugin to a stream of a granted instrument.
+    /// The venue is asked for a stream when its first subscriber arrives, and told to stop when
+    /// the last one leaves: one exchange subscription however many plugins want it.
     pub fn subscribe(&self, slot: &Arc<PluginSlot>, instrument: InstrumentId, channel: Channel) -> Result<(), Denial> {
         let spec = self.granted(slot, instrument)?;
         if slot.subscriptions.lock().insert((spec.id, channel)) {
-            self.routes.write().entry((spec.id, channel)).or_default().push(slot.clone());
+            let mut routes = self.routes.write();
+            let subs = routes.entry((spec.id, channel)).or_default();
+            subs.push(slot.clone());
+            if subs.len() == 1 {
+                let _ = self.commands.send(Command::Subscribe(spec.id, channel));
+            }
         }
         Ok(())
     }
@@ -420,6 +439,9 @@ impl Hub {
             && let Some(subs) = self.routes.write().get_mut(&(instrument, channel))
         {
             subs.retain(|s| s.id != slot.id);
+            if subs.is_empty() {
+                let _ = self.commands.send(Command::Unsubscribe(instrument, channel));
+            }
         }
     }
 

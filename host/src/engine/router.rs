@@ -18,6 +18,8 @@ type Bar = (i64, [f64; 5]);
 #[derive(Default)]
 struct Candles {
     bars: HashMap<u32, Bar>,
+    /// Build candles from trades (the venue publishes none of its own).
+    from_trades: bool,
 }
 
 impl Candles {
@@ -40,8 +42,8 @@ impl Candles {
 }
 
 /// Drains the venue's event stream until it ends.
-pub async fn run_router(hub: Arc<Hub>, mut events: mpsc::UnboundedReceiver<VenueEvent>) {
-    let mut candles = Candles::default();
+pub async fn run_router(hub: Arc<Hub>, mut events: mpsc::UnboundedReceiver<VenueEvent>, candles_from_trades: bool) {
+    let mut candles = Candles { from_trades: candles_from_trades, ..Candles::default() };
     let mut since_prune = 0u32;
     while let Some(event) = events.recv().await {
         route(&hub, &mut candles, event);
@@ -139,15 +141,30 @@ fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
             Channel::Ticker
         }
         MarketEvent::Book { .. } => Channel::Book5,
-        MarketEvent::Trade { ts_ms, price, size, .. } => {
-            let (closed, current) = candles.on_trade(instrument, *ts_ms, *price, *size);
-            let subs = hub.subscribers(instrument, Channel::Candle1m);
-            for slot in &subs {
-                if let Some((ts_ms, ohlcv)) = closed {
-                    slot.mailbox.push(PluginEvent::Candle { instrument, ts_ms, ohlcv, confirmed: true });
+        MarketEvent::Candle { ts_ms, ohlcv, confirmed, .. } => {
+            for slot in hub.subscribers(instrument, Channel::Candle1m) {
+                let candle = PluginEvent::Candle { instrument, ts_ms: *ts_ms, ohlcv: *ohlcv, confirmed: *confirmed };
+                if *confirmed {
+                    // A closed candle is final: never conflated away.
+                    slot.mailbox.push(candle);
+                } else {
+                    slot.mailbox.push_market(instrument, Channel::Candle1m, candle);
                 }
-                let candle = PluginEvent::Candle { instrument, ts_ms: current.0, ohlcv: current.1, confirmed: false };
-                slot.mailbox.push_market(instrument, Channel::Candle1m, candle);
+            }
+            return;
+        }
+        MarketEvent::Trade { ts_ms, price, size, .. } => {
+            if candles.from_trades {
+                let (closed, current) = candles.on_trade(instrument, *ts_ms, *price, *size);
+                let subs = hub.subscribers(instrument, Channel::Candle1m);
+                for slot in &subs {
+                    if let Some((ts_ms, ohlcv)) = closed {
+                        slot.mailbox.push(PluginEvent::Candle { instrument, ts_ms, ohlcv, confirmed: true });
+                    }
+                    let candle =
+                        PluginEvent::Candle { instrument, ts_ms: current.0, ohlcv: current.1, confirmed: false };
+                    slot.mailbox.push_market(instrument, Channel::Candle1m, candle);
+                }
             }
             Channel::Trades
         }
@@ -188,7 +205,7 @@ pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut commands: mpsc
             }));
             continue;
         }
-        let Some(key) = command.client_id().map(str::to_string) else { continue };
+        let Some(key) = command.key() else { continue };
         let before = last.remove(&key);
         let (finished, next) = tokio::sync::oneshot::channel::<()>();
         last.insert(key, next);
@@ -239,6 +256,16 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
                     // venue report or a reconciliation settles it.
                     tracing::warn!(%client_id, %why, "order outcome unknown");
                 }
+            }
+        }
+        Command::Subscribe(instrument, channel) => {
+            if let Err(e) = venue.subscribe(instrument, channel).await {
+                tracing::warn!(instrument, ?channel, error = %e, "the venue refused a market data subscription");
+            }
+        }
+        Command::Unsubscribe(instrument, channel) => {
+            if let Err(e) = venue.unsubscribe(instrument, channel).await {
+                tracing::debug!(instrument, ?channel, error = %e, "unsubscribe failed");
             }
         }
         Command::Cancel { instrument, client_id } => {

@@ -166,16 +166,19 @@ pub fn event(e: PluginEvent) -> wit::Event {
         PluginEvent::Market(venue::MarketEvent::Trade { instrument, ts_ms, price, size, taker_side }) => {
             wit::Event::Trade(wit::Trade { instrument, ts: ts_ms, price, size, taker_side: taker_side.into() })
         }
-        PluginEvent::Candle { instrument, ts_ms, ohlcv, confirmed } => wit::Event::Candle(wit::Candle {
-            instrument,
-            ts: ts_ms,
-            open: ohlcv[0],
-            high: ohlcv[1],
-            low: ohlcv[2],
-            close: ohlcv[3],
-            volume: ohlcv[4],
-            confirmed,
-        }),
+        PluginEvent::Candle { instrument, ts_ms, ohlcv, confirmed }
+        | PluginEvent::Market(venue::MarketEvent::Candle { instrument, ts_ms, ohlcv, confirmed }) => {
+            wit::Event::Candle(wit::Candle {
+                instrument,
+                ts: ts_ms,
+                open: ohlcv[0],
+                high: ohlcv[1],
+                low: ohlcv[2],
+                close: ohlcv[3],
+                volume: ohlcv[4],
+                confirmed,
+            })
+        }
         PluginEvent::Order(r) => wit::Event::Order(order(&r, false)),
         PluginEvent::Fill(fl) => wit::Event::Fill(wit::Fill {
             client_order_id: fl.client_id,

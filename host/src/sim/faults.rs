@@ -61,6 +61,10 @@ pub struct FaultState {
     pub rate_limited: AtomicU64,
     /// Orders accepted.
     pub orders_placed: AtomicU64,
+    /// WebSocket subscriptions acknowledged.
+    pub ws_subscribes: AtomicU64,
+    /// WebSocket connections opened.
+    pub ws_connections: AtomicU64,
 }
 
 /// A fault that fires for one request.

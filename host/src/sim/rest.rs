@@ -584,6 +584,8 @@ fn stats(server: &Server) -> Response {
             "auth_failures": f.auth_failures.load(Ordering::Relaxed),
             "rate_limited": f.rate_limited.load(Ordering::Relaxed),
             "orders_placed": f.orders_placed.load(Ordering::Relaxed),
+            "ws_subscribes": f.ws_subscribes.load(Ordering::Relaxed),
+            "ws_connections": f.ws_connections.load(Ordering::Relaxed),
         }),
     )
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
-/// How long a connection may stay silent before the server closes it (4004).
+/// How long a connection may go without data either way before the server closes it (4004).
 pub const IDLE: Duration = Duration::from_secs(30);
 /// Subscribe, unsubscribe and login requests allowed per connection per hour.
 pub const OPS_PER_HOUR: usize = 480;
@@ -78,9 +78,11 @@ fn text(v: &Value, name: &str) -> String {
 /// Serves one connection until it closes.
 pub async fn serve(mut socket: WebSocket, path: Path, server: Arc<Server>) {
     let mut rx = server.exchange.feed().subscribe();
+    super::FaultState::count(&server.faults.ws_connections);
     let id = format!("{:08x}", rand::random::<u32>());
     let mut conn = Conn { id, path, server, key: None, subs: Vec::new(), ops: Default::default() };
     let mut last_heard = Instant::now();
+    let mut last_sent = Instant::now();
     // A frame held back by the reorder fault, sent after the next one.
     let mut held: Option<String> = None;
     loop {
@@ -107,7 +109,8 @@ pub async fn serve(mut socket: WebSocket, path: Path, server: Arc<Server>) {
                 }
                 Err(RecvError::Closed) => return,
             },
-            _ = tokio::time::sleep_until(last_heard + conn.server.ws_idle) => {
+            // OKX closes a connection with neither subscriptions nor data for 30 s.
+            _ = tokio::time::sleep_until(last_heard.max(last_sent) + conn.server.ws_idle) => {
                 close(&mut socket, 4004, "No data received in 30s.").await;
                 return;
             }
@@ -123,6 +126,7 @@ pub async fn serve(mut socket: WebSocket, path: Path, server: Arc<Server>) {
                 if socket.send(Message::Text(Utf8Bytes::from(f))).await.is_err() {
                     return;
                 }
+                last_sent = Instant::now();
             }
         }
     }
@@ -245,6 +249,7 @@ impl Conn {
                 ack["id"] = json!(id);
             }
             out.push(ack.to_string());
+            super::FaultState::count(&self.server.faults.ws_subscribes);
             self.subs.retain(|s| s.arg != *arg);
             let mut sub = Sub {
                 arg: arg.clone(),

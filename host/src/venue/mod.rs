@@ -15,6 +15,19 @@ use tokio::sync::mpsc;
 /// Host-wide numeric handle of an instrument (the WIT `instrument-id`).
 pub type InstrumentId = u32;
 
+/// Which market data stream an event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// Best bid/ask.
+    Ticker,
+    /// Top five levels.
+    Book5,
+    /// Public trades.
+    Trades,
+    /// One-minute candles.
+    Candle1m,
+}
+
 /// What kind of instrument: decides how sizes and positions are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -283,6 +296,17 @@ pub enum MarketEvent {
         /// (price, size), best first.
         asks: Vec<(f64, f64)>,
     },
+    /// A one-minute candle from the venue (venues without them get candles built from trades).
+    Candle {
+        /// Instrument.
+        instrument: InstrumentId,
+        /// Open time, ms.
+        ts_ms: i64,
+        /// Open, high, low, close, volume.
+        ohlcv: [f64; 5],
+        /// Closed (no more changes).
+        confirmed: bool,
+    },
     /// A public trade.
     Trade {
         /// Instrument.
@@ -304,6 +328,7 @@ impl MarketEvent {
         match self {
             MarketEvent::Ticker { instrument, .. }
             | MarketEvent::Book { instrument, .. }
+            | MarketEvent::Candle { instrument, .. }
             | MarketEvent::Trade { instrument, .. } => *instrument,
         }
     }
@@ -369,6 +394,21 @@ pub trait Venue: Send + Sync + 'static {
     /// when fed one request at a time. Either way, requests about one order keep their order.
     fn concurrent(&self) -> bool {
         false
+    }
+    /// Whether the router should build one-minute candles from public trades (venues that
+    /// publish their own, like OKX, say no).
+    fn candles_from_trades(&self) -> bool {
+        true
+    }
+    /// Starts the venue's stream of `channel` for `instrument`: called when the first plugin
+    /// subscribes (the host counts subscribers; a venue sees one subscription per stream).
+    /// Venues that publish everything anyway need not do anything.
+    async fn subscribe(&self, _instrument: InstrumentId, _channel: Channel) -> Result<(), VenueError> {
+        Ok(())
+    }
+    /// Stops it: called when the last subscriber leaves.
+    async fn unsubscribe(&self, _instrument: InstrumentId, _channel: Channel) -> Result<(), VenueError> {
+        Ok(())
     }
     /// The event stream. Returns `None` after the first call: there is one consumer.
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<VenueEvent>>;

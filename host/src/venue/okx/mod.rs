@@ -4,8 +4,10 @@
 //! - this file: settings, start-up checks (clock, key permissions, instruments), the trait;
 //! - [`orders`]: place / cancel / amend through the rate limiter, with retries that reuse the
 //!   client order id and "outcome unknown" settled by querying, never by resending;
-//! - [`sync`]: the REST loop that turns OKX's state into venue events (order reports, fills,
-//!   balances, positions, tickers and books) until the WebSocket feeds take over;
+//! - [`stream`]: the WebSocket feeds (market data, private orders/account/positions) as venue
+//!   events, books kept with sequence checks, reconnects that trigger a REST reconciliation;
+//! - [`sync`]: the REST loop: reconciliation (fills by bill id, order states, balances,
+//!   positions), and market data while no WebSocket carries it;
 //! - [`convert`]: OKX's wire types to the host's.
 //!
 //! Every request is signed by the okx crate over the exact bytes sent and recorded, without
@@ -13,6 +15,7 @@
 
 pub mod convert;
 pub mod orders;
+pub mod stream;
 pub mod sync;
 
 use super::{
@@ -60,6 +63,13 @@ pub struct OkxConfig {
     pub max_retries: u32,
     /// How often the clock takes a new sample of OKX's time, ms.
     pub clock_sync_ms: u64,
+    /// Use the WebSocket feeds (market data and private pushes); REST only when false.
+    pub websocket: bool,
+    /// WebSocket base URL; empty means OKX's (`wss://wspap.okx.com:8443` for demo,
+    /// `wss://ws.okx.com:8443` live). A simulator: `ws://127.0.0.1:PORT`.
+    pub ws_url: String,
+    /// While the private WebSocket is up, how often REST still reconciles orders and fills, ms.
+    pub reconcile_ms: u64,
 }
 
 impl Default for OkxConfig {
@@ -76,11 +86,23 @@ impl Default for OkxConfig {
             account_poll_ms: 2_000,
             max_retries: 3,
             clock_sync_ms: 60_000,
+            websocket: true,
+            ws_url: String::new(),
+            reconcile_ms: 5_000,
         }
     }
 }
 
 impl OkxConfig {
+    /// The WebSocket base URL to use.
+    pub fn ws_base(&self) -> String {
+        match (self.ws_url.is_empty(), self.demo) {
+            (false, _) => self.ws_url.clone(),
+            (true, true) => "wss://wspap.okx.com:8443".into(),
+            (true, false) => "wss://ws.okx.com:8443".into(),
+        }
+    }
+
     /// Reads the credentials this config names: the file, or else the environment.
     pub fn credentials(&self) -> Result<Credentials, tradebox_okx::CredentialsError> {
         match &self.credentials_file {
@@ -199,8 +221,18 @@ pub struct OkxVenue {
     events: mpsc::UnboundedSender<VenueEvent>,
     receiver: Mutex<Option<mpsc::UnboundedReceiver<VenueEvent>>>,
     live: Mutex<HashMap<String, Live>>,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    streams: std::sync::OnceLock<Arc<stream::Streams>>,
+    ws_up: [std::sync::atomic::AtomicBool; 3],
+    reconcile: tokio::sync::Notify,
+    fills_seen: Mutex<SeenFills>,
 }
+
+/// Fills already reported, by (order id, trade id), and their order of arrival for forgetting.
+type SeenFills = (std::collections::HashSet<(String, String)>, std::collections::VecDeque<(String, String)>);
+
+/// Fills remembered to report each once (WebSocket and REST both see them).
+const FILLS_REMEMBERED: usize = 100_000;
 
 impl std::fmt::Debug for OkxVenue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -228,7 +260,8 @@ impl OkxVenue {
             timeout: Duration::from_millis(config.timeout_ms.max(100)),
         };
         let key_hint = credentials.key_hint();
-        let mut rest = RestClient::new(rest_config, Some(Signer::new(credentials)), Arc::new(Clock::new()))
+        let signer = Signer::new(credentials);
+        let mut rest = RestClient::new(rest_config, Some(signer.clone()), Arc::new(Clock::new()))
             .map_err(okx("building the HTTP client"))?;
         if let Some(log) = audit {
             rest = rest.with_observer(log);
@@ -280,9 +313,18 @@ impl OkxVenue {
             receiver: Mutex::new(Some(receiver)),
             live: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
+            streams: std::sync::OnceLock::new(),
+            ws_up: Default::default(),
+            reconcile: tokio::sync::Notify::new(),
+            fills_seen: Mutex::default(),
         });
         let task = sync::spawn(&venue).await;
         venue.tasks.lock().push(task);
+        if venue.config.websocket {
+            let login = tradebox_okx::ws::Login { signer, clock: venue.rest.clock().clone() };
+            let streams = stream::Streams::start(&venue, venue.config.ws_base(), login);
+            let _ = venue.streams.set(streams);
+        }
         Ok(venue)
     }
 
@@ -348,6 +390,55 @@ impl OkxVenue {
     pub(crate) fn config(&self) -> &OkxConfig {
         &self.config
     }
+
+    /// The WebSocket feeds' counters (when the feeds are on).
+    pub fn stream_stats(&self) -> Option<Arc<stream::StreamStats>> {
+        self.streams.get().map(|s| s.stats.clone())
+    }
+
+    fn ws_index(endpoint: stream::Endpoint) -> usize {
+        match endpoint {
+            stream::Endpoint::Public => 0,
+            stream::Endpoint::Business => 1,
+            stream::Endpoint::Private => 2,
+        }
+    }
+
+    pub(crate) fn set_ws_up(&self, endpoint: stream::Endpoint, up: bool) {
+        self.ws_up[Self::ws_index(endpoint)].store(up, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether an endpoint's WebSocket is connected.
+    pub fn ws_up(&self, endpoint: stream::Endpoint) -> bool {
+        self.ws_up[Self::ws_index(endpoint)].load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Asks the REST loop for a reconciliation round now.
+    pub(crate) fn request_reconcile(&self) {
+        self.reconcile.notify_one();
+    }
+
+    pub(crate) async fn reconcile_requested(&self) {
+        self.reconcile.notified().await;
+    }
+
+    /// Reports a fill unless it was reported already (by order id and trade id).
+    pub(crate) fn emit_fill(&self, ord_id: &str, fill: super::FillReport) {
+        let key = (ord_id.to_string(), fill.trade_id.clone());
+        {
+            let mut seen = self.fills_seen.lock();
+            if !seen.0.insert(key.clone()) {
+                return;
+            }
+            seen.1.push_back(key);
+            while seen.1.len() > FILLS_REMEMBERED {
+                if let Some(old) = seen.1.pop_front() {
+                    seen.0.remove(&old);
+                }
+            }
+        }
+        self.emit(VenueEvent::Fill(fill));
+    }
 }
 
 impl Drop for OkxVenue {
@@ -370,6 +461,25 @@ impl Venue for OkxVenue {
 
     fn concurrent(&self) -> bool {
         true
+    }
+
+    fn candles_from_trades(&self) -> bool {
+        // OKX publishes candles (candle1m); without the feeds there are none to build from.
+        !self.config.websocket
+    }
+
+    async fn subscribe(&self, instrument: InstrumentId, channel: super::Channel) -> Result<(), VenueError> {
+        if let (Some(streams), Some(spec)) = (self.streams.get(), self.spec(instrument)) {
+            streams.subscribe(&spec.symbol, channel);
+        }
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, instrument: InstrumentId, channel: super::Channel) -> Result<(), VenueError> {
+        if let (Some(streams), Some(spec)) = (self.streams.get(), self.spec(instrument)) {
+            streams.unsubscribe(&spec.symbol, channel);
+        }
+        Ok(())
     }
 
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<VenueEvent>> {

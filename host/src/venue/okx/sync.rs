@@ -26,6 +26,7 @@ struct State {
     positions: HashMap<u32, (Decimal, Decimal)>,
     last_account: Option<Instant>,
     last_clock: Instant,
+    last_reconcile: Option<Instant>,
     last_error: Option<String>,
 }
 
@@ -37,6 +38,7 @@ pub async fn spawn(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
         positions: HashMap::new(),
         last_account: None,
         last_clock: Instant::now(),
+        last_reconcile: None,
         last_error: None,
     };
     if let Ok(fills) = venue.rest().fills_since(None, None).await {
@@ -48,9 +50,15 @@ pub async fn spawn(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            let asked = {
+                let Some(v) = weak.upgrade() else { return };
+                tokio::select! {
+                    _ = tick.tick() => false,
+                    _ = v.reconcile_requested() => true,
+                }
+            };
             let Some(v) = weak.upgrade() else { return };
-            round(&v, &mut state).await;
+            round(&v, &mut state, asked).await;
         }
     })
 }
@@ -63,7 +71,7 @@ fn note(state: &mut State, what: &str, e: &dyn std::fmt::Display) {
     }
 }
 
-async fn round(v: &OkxVenue, state: &mut State) {
+async fn round(v: &OkxVenue, state: &mut State, asked: bool) {
     if state.last_clock.elapsed() >= Duration::from_millis(v.config().clock_sync_ms.max(1_000)) {
         state.last_clock = Instant::now();
         match v.limited(Request::new(Endpoint::PublicTime, 0), v.rest().sync_clock()).await {
@@ -72,11 +80,24 @@ async fn round(v: &OkxVenue, state: &mut State) {
             Err(_) => {}
         }
     }
-    let new_fills = fills(v, state).await;
-    orders(v, state).await;
-    market(v).await;
-    let due = state.last_account.is_none_or(|t| t.elapsed() >= Duration::from_millis(v.config().account_poll_ms));
-    if due || new_fills {
+    // With the private feed up, orders and fills arrive as pushes; REST still checks now and
+    // then, and at once after a reconnect.
+    let private_up = v.ws_up(super::stream::Endpoint::Private);
+    let due = !private_up
+        || asked
+        || state.last_reconcile.is_none_or(|t| t.elapsed() >= Duration::from_millis(v.config().reconcile_ms));
+    let mut new_fills = false;
+    if due {
+        state.last_reconcile = Some(Instant::now());
+        new_fills = fills(v, state).await;
+        orders(v, state).await;
+    }
+    if !v.ws_up(super::stream::Endpoint::Public) {
+        market(v).await;
+    }
+    let account_due =
+        state.last_account.is_none_or(|t| t.elapsed() >= Duration::from_millis(v.config().account_poll_ms));
+    if (account_due && !private_up) || new_fills || asked {
         account(v, state).await;
         state.last_account = Some(Instant::now());
     }
@@ -94,7 +115,7 @@ async fn fills(v: &OkxVenue, state: &mut State) -> bool {
                     state.fill_cursor = Some(state.fill_cursor.map_or(bill, |c| c.max(bill)));
                 }
                 if let Some(report) = convert::fill(v, f) {
-                    v.emit(VenueEvent::Fill(report));
+                    v.emit_fill(&f.ord_id, report);
                 }
             }
             !fills.is_empty()
@@ -110,8 +131,9 @@ fn changed(last: Option<&OrderReport>, now: &OrderReport) -> bool {
     last.is_none_or(|l| l.status != now.status || l.filled != now.filled || l.size != now.size || l.price != now.price)
 }
 
-/// Reports a state if it changed; forgets the order once it is finished.
-fn publish(v: &OkxVenue, report: OrderReport) {
+/// Reports a state if it changed; forgets the order once it is finished. Orders this venue did
+/// not send (or already finished) are not reported.
+pub(crate) fn publish(v: &OkxVenue, report: OrderReport) {
     let mut live = v.live().lock();
     let Some(entry) = live.get_mut(&report.client_id) else { return };
     if entry.ord_id.is_empty() {

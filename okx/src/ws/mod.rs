@@ -1,0 +1,11 @@
+//! OKX's WebSocket API (okx-v5.md §5): frames as types ([`message`]), order books kept from
+//! pushes with sequence and checksum checks ([`book`]), and a client that keeps one endpoint
+//! connected ([`client`]).
+
+pub mod book;
+pub mod client;
+pub mod message;
+
+pub use book::{Action, BookError, OrderBook};
+pub use client::{ClientConfig, ClientEvent, ConnectGate, Login, WsClient};
+pub use message::{Arg, Data, Frame, ParseError, Push, parse};
