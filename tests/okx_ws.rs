@@ -210,3 +210,26 @@ async fn books_stay_correct_through_gaps_and_reconnects() {
     assert!(stats.reconnects.load(Ordering::Relaxed) >= 1);
     r.host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_connection_is_replaced_when_pong_is_late() {
+    let r = rig_with(Faults::default(), |c| {
+        c.poll_ms = 60_000;
+        c.reconcile_ms = 60_000;
+        c.ws_ping_ms = 300;
+        c.ws_pong_ms = 300;
+    })
+    .await;
+    let s = spec("sma", "sma-cross", r#"{"symbol":"BTC-USDT","fast":2,"slow":4,"size":0.001}"#, &["BTC-USDT"]);
+    tokio::task::block_in_place(|| r.host.load(s)).expect("loads");
+    wait_for("tickers", || report(&r.host, "sma").events > 10).await;
+    let stats = r.venue.stream_stats().expect("feeds on");
+    // The network stalls for 20 s: nothing arrives, not even pong. The host must not wait it out.
+    admin(&r, serde_json::json!({"ws_stall_ms": 20_000})).await;
+    let stalled_at = std::time::Instant::now();
+    wait_for("a reconnection", || stats.reconnects.load(Ordering::Relaxed) >= 1).await;
+    let before = report(&r.host, "sma").events;
+    wait_for("tickers on the new connection", || report(&r.host, "sma").events > before + 10).await;
+    assert!(stalled_at.elapsed() < Duration::from_secs(10), "recovered long before the stall ended");
+    r.host.shutdown().await;
+}

@@ -67,10 +67,25 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Recorded OKX WebSocket feeds.
+    Feed {
+        #[command(subcommand)]
+        command: FeedCommand,
+    },
     /// OKX diagnostics.
     Okx {
         #[command(subcommand)]
         command: OkxCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FeedCommand {
+    /// Runs every line of a recorded feed (one raw OKX WebSocket frame per line, as received)
+    /// through the host's own parser and book builder, and ends with one summary line.
+    Check {
+        /// The recording.
+        file: PathBuf,
     },
 }
 
@@ -123,6 +138,7 @@ fn main() -> Result<()> {
             }
             Command::Run { config, duration, allow_withdraw_key } => run(config, duration, allow_withdraw_key).await,
             Command::Plugin { command: PluginCommand::Check { file } } => check(file),
+            Command::Feed { command: FeedCommand::Check { file } } => feed_check(&file),
             Command::Sim { config, port, listen } => {
                 sim(config, listen.or_else(|| port.map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p))))).await
             }
@@ -226,6 +242,26 @@ async fn sim(path: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> Res
     }
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     server.shutdown();
+    Ok(())
+}
+
+fn feed_check(file: &std::path::Path) -> Result<()> {
+    use std::io::BufRead;
+    let reader =
+        std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
+    let mut check = tradebox_okx::ws::check::FeedCheck::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("{}: line {} is not UTF-8 text", file.display(), i + 1))?;
+        check.line(i + 1, &line);
+    }
+    let report = check.finish();
+    for sample in &report.samples {
+        println!("{sample}");
+    }
+    for (channel, n) in &report.unknown_channels {
+        println!("not read by the host: channel {channel:?} ({n} lines)");
+    }
+    println!("{report}");
     Ok(())
 }
 

@@ -233,3 +233,18 @@ fn run_trades_through_the_okx_path_against_tradebox_sim() {
         assert!(!audit.contains(secret) && !stdout.contains(secret) && !stderr.contains(secret), "{secret} leaked");
     }
 }
+
+#[test]
+fn feed_check_summarises_a_recording() {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../okx/tests/data/tardis_okx_v5_msgs.jsonl");
+    let (ok, stdout, stderr) = tradebox(&["feed", "check", fixture.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert_eq!(
+        last, "messages 39, parse errors 0, books checked 4, checksum mismatches 2, sequence gaps 4",
+        "{stdout}"
+    );
+    assert!(stdout.contains("not read by the host: channel \"mark-price\""), "{stdout}");
+    let (ok, _, stderr) = tradebox(&["feed", "check", "/no/such/recording.jsonl"]);
+    assert!(!ok && stderr.contains("/no/such/recording.jsonl"), "{stderr}");
+}

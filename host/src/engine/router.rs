@@ -41,17 +41,35 @@ impl Candles {
     }
 }
 
-/// Drains the venue's event stream until it ends.
-pub async fn run_router(hub: Arc<Hub>, mut events: mpsc::UnboundedReceiver<VenueEvent>, candles_from_trades: bool) {
-    let mut candles = Candles { from_trades: candles_from_trades, ..Candles::default() };
-    let mut since_prune = 0u32;
-    while let Some(event) = events.recv().await {
-        route(&hub, &mut candles, event);
-        since_prune += 1;
-        if since_prune >= 10_000 {
-            since_prune = 0;
+/// Routes venue events one at a time, in order: the router task's state (candles being built)
+/// and its work, callable directly (benchmarks, tests).
+pub struct Router {
+    candles: Candles,
+    since_prune: u32,
+}
+
+impl Router {
+    /// A router; `candles_from_trades` when the venue publishes no candles of its own.
+    pub fn new(candles_from_trades: bool) -> Self {
+        Self { candles: Candles { from_trades: candles_from_trades, ..Candles::default() }, since_prune: 0 }
+    }
+
+    /// Applies one venue event to the hub and delivers it to the plugins concerned.
+    pub fn route(&mut self, hub: &Hub, event: VenueEvent) {
+        route(hub, &mut self.candles, event);
+        self.since_prune += 1;
+        if self.since_prune >= 10_000 {
+            self.since_prune = 0;
             hub.tracker.lock().prune_finished();
         }
+    }
+}
+
+/// Drains the venue's event stream until it ends.
+pub async fn run_router(hub: Arc<Hub>, mut events: mpsc::UnboundedReceiver<VenueEvent>, candles_from_trades: bool) {
+    let mut router = Router::new(candles_from_trades);
+    while let Some(event) = events.recv().await {
+        router.route(&hub, event);
     }
     tracing::info!("venue event stream ended");
 }

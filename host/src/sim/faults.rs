@@ -47,6 +47,9 @@ pub struct Faults {
     pub ws_notice: bool,
     /// WebSocket, acted on when set: the next `books` update skips a sequence number.
     pub books_gap: bool,
+    /// WebSocket, acted on when set: every connection goes silent for this long, ms (a stalled
+    /// network: no pushes, no `pong`).
+    pub ws_stall_ms: u64,
 }
 
 /// The shared fault state and what the simulator has seen, for tests and the demo.

@@ -60,6 +60,8 @@ pub enum Push {
     DropAll,
     /// Send OKX's service-upgrade notice (64008) to every connection.
     Notice,
+    /// Every connection goes silent (sends nothing, not even `pong`) for this long, ms.
+    Stall(u64),
 }
 
 #[derive(Default)]

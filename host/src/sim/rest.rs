@@ -567,6 +567,10 @@ fn faults_admin(server: &Server, method: &Method, body: &Bytes) -> Response {
                 if std::mem::take(&mut f.books_gap) {
                     feed.inject_gap();
                 }
+                let stall = std::mem::take(&mut f.ws_stall_ms);
+                if stall > 0 {
+                    feed.control(super::feed::Push::Stall(stall));
+                }
                 server.faults.set(f);
             }
             Err(e) => return error(400, "50002", &format!("faults: {e}")),

@@ -85,6 +85,8 @@ pub async fn serve(mut socket: WebSocket, path: Path, server: Arc<Server>) {
     let mut last_sent = Instant::now();
     // A frame held back by the reorder fault, sent after the next one.
     let mut held: Option<String> = None;
+    // Silent (a stall fault) until then: nothing is sent.
+    let mut mute_until = Instant::now();
     loop {
         let outgoing: Vec<String> = tokio::select! {
             incoming = socket.recv() => {
@@ -99,6 +101,10 @@ pub async fn serve(mut socket: WebSocket, path: Path, server: Arc<Server>) {
             }
             push = rx.recv() => match push {
                 Ok(Push::DropAll) => return,
+                Ok(Push::Stall(ms)) => {
+                    mute_until = Instant::now() + Duration::from_millis(ms);
+                    Vec::new()
+                }
                 Ok(Push::Notice) => vec![json!({"event": "notice", "code": "64008",
                     "msg": "The connection will soon be closed for a service upgrade. Please reconnect.",
                     "connId": conn.id}).to_string()],
@@ -115,6 +121,9 @@ pub async fn serve(mut socket: WebSocket, path: Path, server: Arc<Server>) {
                 return;
             }
         };
+        if Instant::now() < mute_until {
+            continue;
+        }
         for frame in outgoing {
             if held.is_none() && conn.server.faults.ws_hold() {
                 held = Some(frame);
@@ -351,7 +360,7 @@ impl Conn {
                 }
                 out
             }
-            Push::DropAll | Push::Notice => Vec::new(),
+            Push::DropAll | Push::Notice | Push::Stall(_) => Vec::new(),
         }
     }
 

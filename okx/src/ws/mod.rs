@@ -3,6 +3,7 @@
 //! connected ([`client`]).
 
 pub mod book;
+pub mod check;
 pub mod client;
 pub mod message;
 

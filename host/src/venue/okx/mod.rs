@@ -70,6 +70,10 @@ pub struct OkxConfig {
     pub ws_url: String,
     /// While the private WebSocket is up, how often REST still reconciles orders and fills, ms.
     pub reconcile_ms: u64,
+    /// Send `ping` after this long without a frame, ms (OKX closes at 30 s).
+    pub ws_ping_ms: u64,
+    /// Reconnect when `pong` has not come this long after `ping`, ms.
+    pub ws_pong_ms: u64,
 }
 
 impl Default for OkxConfig {
@@ -89,6 +93,8 @@ impl Default for OkxConfig {
             websocket: true,
             ws_url: String::new(),
             reconcile_ms: 5_000,
+            ws_ping_ms: 20_000,
+            ws_pong_ms: 10_000,
         }
     }
 }
@@ -322,7 +328,11 @@ impl OkxVenue {
         venue.tasks.lock().push(task);
         if venue.config.websocket {
             let login = tradebox_okx::ws::Login { signer, clock: venue.rest.clock().clone() };
-            let streams = stream::Streams::start(&venue, venue.config.ws_base(), login);
+            let timing = (
+                Duration::from_millis(venue.config.ws_ping_ms.max(100)),
+                Duration::from_millis(venue.config.ws_pong_ms.max(100)),
+            );
+            let streams = stream::Streams::start(&venue, venue.config.ws_base(), login, timing);
             let _ = venue.streams.set(streams);
         }
         Ok(venue)

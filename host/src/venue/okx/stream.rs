@@ -61,6 +61,8 @@ pub struct StreamStats {
 pub struct Streams {
     base: String,
     login: Login,
+    /// (ping after, pong within).
+    timing: (std::time::Duration, std::time::Duration),
     gate: Arc<ConnectGate>,
     events: mpsc::UnboundedSender<(Endpoint, ClientEvent)>,
     clients: parking_lot::Mutex<HashMap<Endpoint, WsClient>>,
@@ -80,11 +82,17 @@ pub fn arg(symbol: &str, channel: Channel) -> (Endpoint, Value) {
 
 impl Streams {
     /// Starts the private endpoint and the task that turns frames into venue events.
-    pub(crate) fn start(venue: &Arc<OkxVenue>, base: String, login: Login) -> Arc<Self> {
+    pub(crate) fn start(
+        venue: &Arc<OkxVenue>,
+        base: String,
+        login: Login,
+        timing: (std::time::Duration, std::time::Duration),
+    ) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let streams = Arc::new(Self {
             base: base.trim_end_matches('/').to_string(),
             login,
+            timing,
             gate: Arc::new(ConnectGate::default()),
             events: tx,
             clients: parking_lot::Mutex::new(HashMap::new()),
@@ -108,6 +116,7 @@ impl Streams {
         let mut clients = self.clients.lock();
         clients.entry(endpoint).or_insert_with(|| {
             let mut config = ClientConfig::new(format!("{}/ws/v5/{}", self.base, endpoint.path()), self.gate.clone());
+            (config.ping_after, config.pong_within) = self.timing;
             if endpoint == Endpoint::Private {
                 config.login = Some(self.login.clone());
             }
@@ -223,35 +232,30 @@ fn f(d: Option<Decimal>) -> f64 {
     d.and_then(|d| d.to_f64()).unwrap_or(0.0)
 }
 
-fn on_push(v: &OkxVenue, streams: &Streams, state: &mut State, push: Push) {
-    let instrument = v.instrument_id(&push.arg.inst_id);
-    match push.data {
-        Data::Tickers(ts) => {
-            for t in ts {
-                let Some(instrument) = v.instrument_id(&t.inst_id) else { continue };
-                v.emit(VenueEvent::Market(MarketEvent::Ticker {
-                    instrument,
+/// The market events of a tickers, trades or candles push (books need a kept book, and
+/// private channels are not market data: both give none here). `instrument` maps OKX's
+/// symbols to the host's handles; pushes for other instruments give nothing.
+pub fn market_events(push: &Push, instrument: impl Fn(&str) -> Option<InstrumentId>) -> Vec<MarketEvent> {
+    match &push.data {
+        Data::Tickers(ts) => ts
+            .iter()
+            .filter_map(|t| {
+                Some(MarketEvent::Ticker {
+                    instrument: instrument(&t.inst_id)?,
                     ts_ms: t.ts,
                     bid: f(t.bid_px),
                     bid_size: f(t.bid_sz),
                     ask: f(t.ask_px),
                     ask_size: f(t.ask_sz),
                     last: f(t.last),
-                }));
-            }
-        }
-        Data::Books(items) => {
-            let Some(instrument) = instrument else { return };
-            let action = if push.action.as_deref() == Some("update") { Action::Update } else { Action::Snapshot };
-            for d in &items {
-                on_book(v, streams, state, instrument, &push.arg.inst_id, action, d);
-            }
-        }
-        Data::Trades(ts) => {
-            for t in ts {
-                let Some(instrument) = v.instrument_id(&t.inst_id) else { continue };
-                v.emit(VenueEvent::Market(MarketEvent::Trade {
-                    instrument,
+                })
+            })
+            .collect(),
+        Data::Trades(ts) => ts
+            .iter()
+            .filter_map(|t| {
+                Some(MarketEvent::Trade {
+                    instrument: instrument(&t.inst_id)?,
                     ts_ms: t.ts,
                     price: f(Some(t.px)),
                     size: f(Some(t.sz)),
@@ -259,23 +263,44 @@ fn on_push(v: &OkxVenue, streams: &Streams, state: &mut State, push: Push) {
                         tradebox_okx::model::Side::Buy => crate::venue::Side::Buy,
                         tradebox_okx::model::Side::Sell => crate::venue::Side::Sell,
                     },
-                }));
+                })
+            })
+            .collect(),
+        Data::Candles(cs) => {
+            let Some(id) = instrument(&push.arg.inst_id) else { return Vec::new() };
+            cs.iter()
+                .map(|c| {
+                    let [o, h, l, cl] = c.ohlc.map(|x| f(Some(x)));
+                    MarketEvent::Candle {
+                        instrument: id,
+                        ts_ms: c.ts,
+                        ohlcv: [o, h, l, cl, f(Some(c.vol))],
+                        confirmed: c.confirmed.unwrap_or(false),
+                    }
+                })
+                .collect()
+        }
+        Data::Books(_) | Data::Orders(_) | Data::Account(_) | Data::Positions(_) => Vec::new(),
+    }
+}
+
+fn on_push(v: &OkxVenue, streams: &Streams, state: &mut State, push: Push) {
+    let instrument = v.instrument_id(&push.arg.inst_id);
+    match &push.data {
+        Data::Tickers(_) | Data::Trades(_) | Data::Candles(_) => {
+            for e in market_events(&push, |s| v.instrument_id(s)) {
+                v.emit(VenueEvent::Market(e));
             }
         }
-        Data::Candles(cs) => {
+        Data::Books(items) => {
             let Some(instrument) = instrument else { return };
-            for c in cs {
-                let [o, h, l, cl] = c.ohlc.map(|x| f(Some(x)));
-                v.emit(VenueEvent::Market(MarketEvent::Candle {
-                    instrument,
-                    ts_ms: c.ts,
-                    ohlcv: [o, h, l, cl, f(Some(c.vol))],
-                    confirmed: c.confirmed.unwrap_or(false),
-                }));
+            let action = if push.action.as_deref() == Some("update") { Action::Update } else { Action::Snapshot };
+            for d in items {
+                on_book(v, streams, state, instrument, &push.arg.inst_id, action, d);
             }
         }
         Data::Orders(orders) => {
-            for o in &orders {
+            for o in orders {
                 on_order(v, o);
             }
         }
