@@ -212,7 +212,7 @@ async fn books_stay_correct_through_gaps_and_reconnects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_connection_is_replaced_when_pong_is_late() {
+async fn a_stalled_connection_is_replaced_when_pong_is_late_and_a_notice_reconnects_early() {
     let r = rig_with(Faults::default(), |c| {
         c.poll_ms = 60_000;
         c.reconcile_ms = 60_000;
@@ -231,5 +231,11 @@ async fn a_stalled_connection_is_replaced_when_pong_is_late() {
     let before = report(&r.host, "sma").events;
     wait_for("tickers on the new connection", || report(&r.host, "sma").events > before + 10).await;
     assert!(stalled_at.elapsed() < Duration::from_secs(10), "recovered long before the stall ended");
+    // OKX's service notice (64008): the host reconnects at once instead of waiting to be cut off.
+    let reconnects = stats.reconnects.load(Ordering::Relaxed);
+    admin(&r, serde_json::json!({"ws_notice": true})).await;
+    wait_for("a reconnection after the notice", || stats.reconnects.load(Ordering::Relaxed) > reconnects).await;
+    let before = report(&r.host, "sma").events;
+    wait_for("tickers after the notice", || report(&r.host, "sma").events > before + 10).await;
     r.host.shutdown().await;
 }

@@ -52,6 +52,7 @@ pub async fn run(plugin_dir: &Path, duration: Option<Duration>, seed: Option<u64
             let audit = AuditLog::open(&path, Duration::from_millis(200)).context("opening the demo's audit log")?;
             let okx = OkxConfig {
                 rest_url: server.base_url(),
+                ws_url: server.base_url().replacen("http://", "ws://", 1),
                 demo: true,
                 instruments: DEMO_PLUGINS.iter().map(|p| p.3.to_string()).collect(),
                 poll_ms: 300,

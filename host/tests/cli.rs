@@ -207,6 +207,7 @@ fn run_trades_through_the_okx_path_against_tradebox_sim() {
             kind = "okx"
             [venue.okx]
             rest_url = "{url}"
+            ws_url = "{ws}"
             instruments = ["ETH-USDT"]
             credentials_file = "okx.env"
             poll_ms = 100
@@ -218,7 +219,8 @@ fn run_trades_through_the_okx_path_against_tradebox_sim() {
             instruments = ["ETH-USDT"]
             config = {{ symbol = "ETH-USDT", spread_bps = 2, size = 0.05, max_inventory = 1 }}
             "#,
-            mm.display()
+            mm.display(),
+            ws = url.replacen("http://", "ws://", 1),
         ),
     )
     .expect("host config");

@@ -378,3 +378,32 @@ async fn session(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn at_most_three_connections_a_second() {
+        let gate = ConnectGate::default();
+        let start = Instant::now();
+        for _ in 0..3 {
+            gate.wait().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        gate.wait().await;
+        assert!(start.elapsed() >= Duration::from_secs(1), "the fourth waits a second");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_most_480_requests_an_hour_per_connection() {
+        let mut budget = OpBudget(VecDeque::new());
+        let start = Instant::now();
+        for _ in 0..OPS_PER_HOUR {
+            budget.take().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        budget.take().await;
+        assert!(start.elapsed() >= Duration::from_secs(3_600), "the 481st waits for the hour");
+    }
+}
