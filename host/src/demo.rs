@@ -182,6 +182,9 @@ pub fn board(host: &Host, final_board: bool) -> String {
             let _ = writeln!(out, "           last failure: {e}");
         }
     }
+    if let Some(line) = host.venue().status_line() {
+        let _ = writeln!(out, "\n{line}");
+    }
     let _ = writeln!(out, "\nrecent activity:");
     for a in hub.activity(12) {
         let _ = writeln!(out, "  {:<10} {}", a.plugin, a.text);

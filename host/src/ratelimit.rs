@@ -447,11 +447,12 @@ impl Limiter {
     /// Waits (at most `max_wait`) for the request's permits.
     pub async fn acquire(&self, r: &Request) -> Result<Permit, RateLimited> {
         let start = Instant::now();
+        let mut slept = false;
         loop {
             match self.try_acquire(r) {
                 Ok(mut permit) => {
-                    let waited = start.elapsed();
-                    if waited.is_zero() {
+                    let waited = if slept { start.elapsed() } else { Duration::ZERO };
+                    if !slept {
                         self.stats.immediate.fetch_add(1, Ordering::Relaxed);
                     } else {
                         self.stats.waited.fetch_add(1, Ordering::Relaxed);
@@ -469,6 +470,7 @@ impl Limiter {
                     }
                     // Another request may take the permits first; then we wait again.
                     tokio::time::sleep(wait).await;
+                    slept = true;
                 }
                 Err(Err(e)) => {
                     self.stats.refused.fetch_add(1, Ordering::Relaxed);

@@ -395,6 +395,11 @@ pub trait Venue: Send + Sync + 'static {
     fn concurrent(&self) -> bool {
         false
     }
+    /// One line on the venue's health for status displays (rate-limit waits, feeds), if it has
+    /// anything to say.
+    fn status_line(&self) -> Option<String> {
+        None
+    }
     /// Whether the router should build one-minute candles from public trades (venues that
     /// publish their own, like OKX, say no).
     fn candles_from_trades(&self) -> bool {

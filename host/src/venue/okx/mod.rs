@@ -473,6 +473,34 @@ impl Venue for OkxVenue {
         true
     }
 
+    fn status_line(&self) -> Option<String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let l = &self.limiter.stats;
+        let waited = l.waited.load(Relaxed);
+        let avg_ms = if waited == 0 { 0.0 } else { l.wait_us.load(Relaxed) as f64 / waited as f64 / 1_000.0 };
+        let mut line = format!(
+            "rate limits: {} requests at once, {waited} waited (avg {avg_ms:.1} ms), {} refused, {} back-offs",
+            l.immediate.load(Relaxed),
+            l.refused.load(Relaxed),
+            l.penalties.load(Relaxed),
+        );
+        if let Some(s) = self.stream_stats() {
+            let up = |e| if self.ws_up(e) { "up" } else { "down" };
+            line.push_str(&format!(
+                "
+feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksum mismatches, {} reconnects",
+                up(stream::Endpoint::Public),
+                up(stream::Endpoint::Private),
+                s.frames.load(Relaxed),
+                s.bad_frames.load(Relaxed),
+                s.book_gaps.load(Relaxed),
+                s.checksum_mismatches.load(Relaxed),
+                s.reconnects.load(Relaxed),
+            ));
+        }
+        Some(line)
+    }
+
     fn candles_from_trades(&self) -> bool {
         // OKX publishes candles (candle1m); without the feeds there are none to build from.
         !self.config.websocket
