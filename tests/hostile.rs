@@ -87,7 +87,10 @@ async fn log_flood_is_throttled_not_fatal() {
 async fn order_spam_is_rate_limited() {
     let t = TestHost::new(Mode::Live).await;
     t.load(spec("mm", "market-maker", MM, &["ETH-USDT"])).await.expect("market maker loads");
-    t.load(spec("spam", "misbehave", "\"order-spam\"", &["BTC-USDT"])).await.expect("spam loads");
+    let mut spam = spec("spam", "misbehave", "\"order-spam\"", &["BTC-USDT"]);
+    // Throttling is under test here, not the CPU deadline (a debug build is slow).
+    spam.limits.deadline_ms = 5_000;
+    t.load(spam).await.expect("spam loads");
     t.drive_until("spam to be denied", WAIT, |t| t.report("spam").denied >= 1000).await;
     let spam = t.report("spam");
     // 20 orders per second by default: whatever got through is bounded by elapsed seconds.

@@ -73,7 +73,15 @@ async fn a_plugin_order_is_signed_accepted_tracked_to_its_fill_and_audited() {
 /// The gateway's own order source: the same choke point plugins use.
 fn manual(r: &Rig, name: &str, max_orders_per_sec: u32) -> Arc<tradebox::engine::PluginSlot> {
     let grants = Grants { instruments: vec!["*".into()], order_kinds: vec![] };
-    let risk = RiskLimits { max_orders_per_sec, max_open_orders: 10_000, max_order_notional: 1e9 };
+    // Far-from-market prices on purpose (orders that rest): a wide band, no duplicate check.
+    let risk = RiskLimits {
+        max_orders_per_sec,
+        max_open_orders: 10_000,
+        max_order_notional: 1e9,
+        price_band_pct: 90.0,
+        duplicate_window_ms: 0,
+        ..RiskLimits::default()
+    };
     r.host.hub().register(name, grants, risk)
 }
 
@@ -141,6 +149,10 @@ async fn a_request_dropped_at_its_exp_time_is_reported_not_placed() {
 async fn the_limiter_holds_okx_limits_under_a_flood_from_several_plugins() {
     let r = rig(Faults::default()).await;
     let slots: Vec<_> = (0..4).map(|i| manual(&r, &format!("flood{i}"), 10_000)).collect();
+    // The flood is for the exchange limiter: the account's own pre-trade limits step aside.
+    let wide =
+        tradebox::engine::AccountLimits { max_orders_per_sec: 100_000, max_open_orders: 100_000, ..Default::default() };
+    r.host.hub().set_account_limits(wide, "test").expect("valid");
     let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
     let mut ids: Vec<(usize, String)> = Vec::new();
     for round in 0..60 {

@@ -52,6 +52,8 @@ pub struct TestHost {
     pub host: Host,
     /// The venue.
     pub venue: Arc<SimVenue>,
+    /// The audit log, when the host keeps one ([`TestHost::audited`]).
+    pub audit: Option<(Arc<tradebox::audit::AuditLog>, tempfile::TempDir)>,
 }
 
 impl TestHost {
@@ -67,7 +69,28 @@ impl TestHost {
         let venue = SimVenue::new(sim).expect("demo sim config is valid");
         let runtime = Runtime::new(mode, cache).expect("wasm runtime");
         let host = Host::start(venue.clone(), runtime).await.expect("host starts");
-        Self { host, venue }
+        Self { host, venue, audit: None }
+    }
+
+    /// A live-mode host that keeps an audit log in a temporary directory.
+    pub async fn audited() -> Self {
+        let mut sim = SimConfig::demo();
+        sim.seed = 42;
+        let venue = SimVenue::new(sim).expect("demo sim config is valid");
+        let runtime = Runtime::new(Mode::Live, Some(cache_dir())).expect("wasm runtime");
+        let dir = tempfile::tempdir().expect("tmp");
+        let log =
+            tradebox::audit::AuditLog::open(&dir.path().join("audit.jsonl"), Duration::from_millis(50)).expect("audit");
+        let host = Host::start_audited(venue.clone(), runtime, Some(log.clone())).await.expect("host starts");
+        Self { host, venue, audit: Some((log, dir)) }
+    }
+
+    /// Every audit record so far.
+    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        let (log, _) = self.audit.as_ref().expect("an audited host");
+        log.sync().expect("sync");
+        let text = std::fs::read_to_string(log.path()).expect("audit file");
+        text.lines().map(|l| serde_json::from_str(l).expect("every line parses")).collect()
     }
 
     /// A plugin's line on the status board.

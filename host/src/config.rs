@@ -12,6 +12,10 @@
 //! instruments = ["BTC-USDT", "BTC-USDT-SWAP"]
 //! credentials_file = "/home/me/.config/tradebox/okx.env"   # else OKX_API_* from the environment
 //!
+//! [admin]                 # the control API: loopback only, bearer token in an owner-only file
+//! listen = "127.0.0.1:7878"
+//! token_file = "/run/user/1000/tradebox/admin.token"
+//!
 //! [audit]                 # required for okx (default path: tradebox-audit.jsonl beside this file)
 //! path = "audit.jsonl"
 //! sync_ms = 200
@@ -19,6 +23,14 @@
 //! [runtime]
 //! mode = "live"           # or "deterministic" (fuel instead of wall-clock deadlines)
 //! cache_dir = "/var/cache/tradebox"
+//!
+//! [risk]                  # the account: every plugin together
+//! max_orders_per_sec = 50
+//! max_daily_loss = 2000
+//!
+//! [defaults.risk]         # each plugin unless it overrides (see risk::RiskLimits)
+//! max_order_notional = 10000
+//! price_band_pct = 2
 //!
 //! [defaults.limits]       # for every plugin unless it overrides
 //! memory_mib = 64
@@ -58,6 +70,13 @@ pub struct Config {
     pub defaults: Defaults,
     /// The audit log.
     pub audit: Option<AuditConfig>,
+    /// The admin API (`tradebox status|halt|resume` talk to it).
+    #[serde(default)]
+    pub admin: crate::admin::AdminConfig,
+    /// The account's risk limits (every plugin together); plugins' own are `[defaults.risk]`
+    /// and each plugin's `risk`.
+    #[serde(default)]
+    pub risk: crate::risk::AccountLimits,
     /// The plugins to load at start.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginConfig>,
@@ -169,6 +188,9 @@ impl Config {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
         let mut config = Self::parse(&text).with_context(|| format!("config {}", path.display()))?;
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if let Some(token) = &config.admin.token_file {
+            config.admin.token_file = Some(config.base_dir.join(token));
+        }
         Ok(config)
     }
 
@@ -187,9 +209,11 @@ impl Config {
                 tracing::warn!(plugin = %p.name, "no instruments granted: the plugin will see no market");
             }
             // Fail now, not at load time, on a bad override.
-            config.plugin_settings(p).with_context(|| format!("plugin {}", p.name))?;
+            let (_, _, risk) = config.plugin_settings(p).with_context(|| format!("plugin {}", p.name))?;
+            risk.validate().with_context(|| format!("plugin {}", p.name))?;
         }
         config.sim()?;
+        config.risk.validate().context("[risk]")?;
         match config.venue.kind {
             VenueKind::Okx => {
                 let okx = config.okx()?;
@@ -320,6 +344,14 @@ mod tests {
         let c = Config::parse(&okx).unwrap();
         assert!(!c.okx().unwrap().demo);
         assert!(c.audit().is_some(), "the OKX venue always keeps an audit log");
+
+        let band = GOOD
+            .replace("limits = { deadline_ms = 20 }", "limits = { deadline_ms = 20 }\nrisk = { price_band_pct = 0 }");
+        let err = format!("{:#}", Config::parse(&band).unwrap_err());
+        assert!(err.contains("price_band_pct") && err.contains("sma"), "{err}");
+        let account = format!("[risk]\nmax_daily_loss = -1\n{GOOD}");
+        let err = format!("{:#}", Config::parse(&account).unwrap_err());
+        assert!(err.contains("max_daily_loss"), "{err}");
 
         let twice = format!("{GOOD}\n[[plugin]]\nname = \"sma\"\npath = \"x.wasm\"\n");
         let err = format!("{:#}", Config::parse(&twice).unwrap_err());

@@ -94,13 +94,22 @@ pub async fn run(plugin_dir: &Path, duration: Option<Duration>, seed: Option<u64
     for task in keep {
         task.abort();
     }
-    println!("{}", board(&host, true));
+    say(&format!("{}\n", board(&host, true)));
     if let Some(path) = audit_path {
-        println!("audit log of this run: {}", path.display());
+        say(&format!("audit log of this run: {}\n", path.display()));
     }
     host.shutdown().await;
     drop(exchange);
     Ok(())
+}
+
+/// Writes to stdout and flushes, ignoring errors: the host keeps trading whatever happens to
+/// its terminal or pipe.
+pub fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }
 
 /// Shows the board until Ctrl-C or `duration`.
@@ -117,10 +126,11 @@ pub async fn watch(host: &Host, duration: Option<Duration>) {
         };
         tokio::select! {
             _ = tick.tick() => {
+                // A closed stdout (`| head`) must never stop a trading host: write errors are ignored.
                 if tty {
-                    print!("\x1b[2J\x1b[H{}", board(host, false));
+                    say(&format!("\x1b[2J\x1b[H{}", board(host, false)));
                 } else {
-                    println!("{}", summary_line(host));
+                    say(&format!("{}\n", summary_line(host)));
                 }
             }
             _ = tokio::signal::ctrl_c() => break,

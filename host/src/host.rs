@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::task::JoinHandle;
 
+/// How often the circuit breaker looks at every plugin's and the account's PnL, ms.
+pub const BREAKER_MS: u64 = 200;
+
 /// A plugin's line on the status board.
 #[derive(Debug, Clone)]
 pub struct PluginReport {
@@ -52,7 +55,7 @@ pub struct Host {
     runtime: Arc<Runtime>,
     venue: Arc<dyn Venue>,
     plugins: Mutex<BTreeMap<String, PluginHandle>>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Host {
@@ -81,11 +84,20 @@ impl Host {
         for balance in venue.balances().await? {
             hub.seed_balance(balance);
         }
+        let breaker = hub.clone();
         let tasks = vec![
             tokio::spawn(router::run_router(hub.clone(), events, venue.candles_from_trades())),
             tokio::spawn(router::run_sender(hub.clone(), venue.clone(), commands)),
+            // The loss-based circuit breaker runs on its own clock, whatever the plugins do.
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_millis(BREAKER_MS));
+                loop {
+                    tick.tick().await;
+                    breaker.watch_losses(crate::engine::now_ms());
+                }
+            }),
         ];
-        Ok(Self { hub, runtime, venue, plugins: Mutex::default(), tasks })
+        Ok(Self { hub, runtime, venue, plugins: Mutex::default(), tasks: Mutex::new(tasks) })
     }
 
     /// Shared engine state.
@@ -126,6 +138,16 @@ impl Host {
             }
             None => false,
         }
+    }
+
+    /// The names of the loaded plugins.
+    pub fn plugin_names(&self) -> Vec<String> {
+        self.plugins.lock().keys().cloned().collect()
+    }
+
+    /// A loaded plugin's engine slot.
+    pub fn slot(&self, name: &str) -> Option<Arc<crate::engine::PluginSlot>> {
+        self.plugins.lock().get(name).map(|h| h.slot.clone())
     }
 
     /// A plugin's status.
@@ -174,7 +196,7 @@ impl Host {
     }
 
     /// Unloads every plugin (cancelling their orders) and stops the engine tasks.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         let names: Vec<String> = self.plugins.lock().keys().cloned().collect();
         for name in names {
             let handle = self.plugins.lock().remove(&name);
@@ -184,7 +206,7 @@ impl Host {
         }
         // Deliver the final cancels before the tasks stop.
         self.hub.flush().await;
-        for task in self.tasks {
+        for task in self.tasks.lock().drain(..) {
             task.abort();
         }
     }

@@ -4,6 +4,7 @@
 //! See `ARCHITECTURE.md` at the repository root for the map of modules and the path of an
 //! order from plugin to venue.
 
+pub mod admin;
 pub mod audit;
 pub mod config;
 pub mod demo;
@@ -11,5 +12,6 @@ pub mod engine;
 pub mod host;
 pub mod plugin;
 pub mod ratelimit;
+pub mod risk;
 pub mod sim;
 pub mod venue;

@@ -49,6 +49,30 @@ enum Command {
         #[arg(long, value_parser = humantime::parse_duration)]
         duration: Option<Duration>,
     },
+    /// A running host's state: account, plugins, venue (through its admin API).
+    Status {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Kill switch: stop new orders and cancel every open one, for the account or one plugin.
+    Halt {
+        /// Only this plugin.
+        #[arg(long)]
+        plugin: Option<String>,
+        /// Recorded in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Back to ACTIVE after a halt (the loss watch of the scope starts over).
+    Resume {
+        /// Only this plugin.
+        #[arg(long)]
+        plugin: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// Plugin tools.
     Plugin {
         #[command(subcommand)]
@@ -77,6 +101,24 @@ enum Command {
         #[command(subcommand)]
         command: OkxCommand,
     },
+}
+
+/// How to reach a running host.
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// The host's admin API.
+    #[arg(long, default_value_t = format!("http://127.0.0.1:{}", tradebox::admin::DEFAULT_PORT))]
+    admin: String,
+    /// The file holding its token (written by the host at start).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+}
+
+impl AdminArgs {
+    async fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Result<serde_json::Value> {
+        let token = self.token_file.clone().unwrap_or_else(tradebox::admin::default_token_file);
+        Ok(tradebox::admin::client::request(&self.admin, &token, method, path, body).await?)
+    }
 }
 
 #[derive(Subcommand)]
@@ -139,6 +181,22 @@ fn main() -> Result<()> {
             Command::Run { config, duration, allow_withdraw_key } => run(config, duration, allow_withdraw_key).await,
             Command::Plugin { command: PluginCommand::Check { file } } => check(file),
             Command::Feed { command: FeedCommand::Check { file } } => feed_check(&file),
+            Command::Status { admin } => {
+                let status = admin.call("GET", "/status", None).await?;
+                println!("{}", serde_json::to_string_pretty(&status)?);
+                Ok(())
+            }
+            Command::Halt { plugin, reason, admin } => {
+                let answer =
+                    admin.call("POST", "/halt", Some(serde_json::json!({"plugin": plugin, "reason": reason}))).await?;
+                println!("{answer}");
+                Ok(())
+            }
+            Command::Resume { plugin, admin } => {
+                let answer = admin.call("POST", "/resume", Some(serde_json::json!({"plugin": plugin}))).await?;
+                println!("{answer}");
+                Ok(())
+            }
             Command::Sim { config, port, listen } => {
                 sim(config, listen.or_else(|| port.map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p))))).await
             }
@@ -203,17 +261,54 @@ async fn run(path: PathBuf, duration: Option<Duration>, allow_withdraw_key: bool
             (Host::start_audited(venue, runtime, audit).await?, None)
         }
     };
+    host.hub().set_account_limits(config.risk.clone(), "config").context("[risk]")?;
     for spec in config.plugin_specs()? {
         let name = spec.name.clone();
         host.load(spec).with_context(|| format!("loading plugin {name}"))?;
     }
+    let host = Arc::new(host);
+    let admin = if config.admin.enabled {
+        let server = tradebox::admin::start(host.clone(), &config.admin).await.context("starting the admin API")?;
+        tradebox::demo::say(&format!(
+            "admin API at http://{} (token in {})\n",
+            server.addr(),
+            server.token_file().display()
+        ));
+        Some(server)
+    } else {
+        None
+    };
+    let kill = kill_on_sigusr1(host.clone());
     tradebox::demo::watch(&host, duration).await;
+    kill.abort();
+    drop(admin);
     if let Some(m) = market {
         m.abort();
     }
-    println!("{}", tradebox::demo::board(&host, true));
+    tradebox::demo::say(&format!("{}\n", tradebox::demo::board(&host, true)));
     host.shutdown().await;
     Ok(())
+}
+
+/// The kill switch on a signal: SIGUSR1 halts the account (new orders stop, open ones are
+/// cancelled); `tradebox resume` undoes it.
+fn kill_on_sigusr1(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+                tracing::warn!("cannot listen for SIGUSR1; the kill switch is the CLI and the admin API only");
+                return;
+            };
+            while usr1.recv().await.is_some() {
+                tracing::warn!("SIGUSR1: halting the account");
+                host.hub().set_account_state(tradebox::engine::TradingState::Halted, "kill switch: SIGUSR1");
+            }
+        }
+        #[cfg(not(unix))]
+        drop(host);
+    })
 }
 
 async fn sim(path: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> Result<()> {
@@ -231,15 +326,23 @@ async fn sim(path: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> Res
     let generated = config.keys.is_empty().then(tradebox::sim::SimKey::generate);
     config.keys.extend(generated.clone());
     let server = tradebox::sim::SimServer::start(config).await.context("starting the simulator")?;
-    println!("OKX-compatible simulator: REST at {} (Ctrl-C to stop)", server.base_url());
-    println!("WebSocket: {} {} {}", server.ws_url("public"), server.ws_url("business"), server.ws_url("private"));
+    // Written without panicking: a closed stdout must not take the exchange down.
+    let mut text = format!("OKX-compatible simulator: REST at {} (Ctrl-C to stop)\n", server.base_url());
+    text.push_str(&format!(
+        "WebSocket: {} {} {}\n",
+        server.ws_url("public"),
+        server.ws_url("business"),
+        server.ws_url("private")
+    ));
     if let Some(k) = generated {
         // The simulator's own throwaway demo key, shown so a client can be pointed at it.
-        println!("demo key (perm read_only,trade; send x-simulated-trading: 1):");
-        println!("  OKX_API_KEY={}", k.api_key);
-        println!("  OKX_API_SECRET={}", k.secret);
-        println!("  OKX_API_PASSPHRASE={}", k.passphrase);
+        text.push_str("demo key (perm read_only,trade; send x-simulated-trading: 1):\n");
+        text.push_str(&format!(
+            "  OKX_API_KEY={}\n  OKX_API_SECRET={}\n  OKX_API_PASSPHRASE={}\n",
+            k.api_key, k.secret, k.passphrase
+        ));
     }
+    tradebox::demo::say(&text);
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     server.shutdown();
     Ok(())

@@ -73,30 +73,96 @@ fn sim_without_config_prints_urls_and_a_demo_key_that_works() {
     assert!(config.expect("the printed key is accepted").can_trade());
 }
 
+/// A host run from a config, driven from the CLI: status, the kill switch, resume, a plugin
+/// halt; then the audit log holds every state change.
 #[test]
-fn run_loads_a_config_file() {
+fn run_loads_a_config_and_the_cli_halts_and_resumes_it() {
+    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().expect("temp dir");
     let wasm = plugin_dir().join("market-maker.wasm");
+    let token = dir.path().join("admin.token");
     let config = format!(
         r#"
         [venue]
         kind = "sim"
         [venue.sim]
         seed = 3
-
+        [admin]
+        listen = "127.0.0.1:0"
+        token_file = "{}"
+        [audit]
+        path = "audit.jsonl"
         [[plugin]]
         name = "mm"
         path = "{}"
         instruments = ["ETH-USDT"]
         config = {{ symbol = "ETH-USDT", spread_bps = 4 }}
         "#,
+        token.display(),
         wasm.display()
     );
     let path = dir.path().join("tradebox.toml");
     std::fs::write(&path, config).expect("write config");
-    let (ok, stdout, stderr) = tradebox(&["run", "--config", path.to_str().expect("utf-8"), "--duration", "2s"]);
-    assert!(ok, "run failed:\n{stderr}");
-    assert!(stdout.contains("mm"), "{stdout}");
+    let mut host = Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(["run", "--config", path.to_str().expect("utf-8"), "--duration", "20s"])
+        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("tradebox run starts");
+    let mut lines = BufReader::new(host.stdout.take().expect("stdout")).lines();
+    let url = loop {
+        let line = lines.next().expect("the host prints its admin address").expect("utf-8");
+        if let Some(rest) = line.strip_prefix("admin API at ") {
+            break rest.split_whitespace().next().expect("url").to_string();
+        }
+    };
+    let cli = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--admin", &url, "--token-file", token.to_str().expect("utf-8")]);
+        tradebox(&all)
+    };
+    let (ok, status, stderr) = cli(&["status"]);
+    assert!(ok, "{stderr}");
+    assert!(status.contains("\"account_state\": \"active\"") && status.contains("\"mm\""), "{status}");
+    let (ok, out, stderr) = cli(&["halt", "--reason", "test kill switch"]);
+    assert!(ok && out.contains("halted"), "{out}{stderr}");
+    let (_, status, _) = cli(&["status"]);
+    assert!(status.contains("\"account_state\": \"halted\""), "{status}");
+    let (ok, out, _) = cli(&["resume"]);
+    assert!(ok && out.contains("active"), "{out}");
+    // The kill switch on a signal.
+    let killed = Command::new("kill").args(["-USR1", &host.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let mut halted = false;
+    for _ in 0..50 {
+        if cli(&["status"]).1.contains("\"account_state\": \"halted\"") {
+            halted = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(halted, "SIGUSR1 halts the account");
+    let (ok, _, _) = cli(&["resume"]);
+    assert!(ok);
+    let (ok, out, _) = cli(&["halt", "--plugin", "mm"]);
+    assert!(ok && out.contains("\"plugin\":\"mm\""), "{out}");
+    let (ok, _, stderr) = cli(&["halt", "--plugin", "nope"]);
+    assert!(!ok && stderr.contains("no plugin named"), "{stderr}");
+    // A wrong token, and no host at all, are told apart.
+    let wrong = dir.path().join("wrong.token");
+    std::fs::write(&wrong, "0000").expect("write");
+    let (ok, _, stderr) = tradebox(&["status", "--admin", &url, "--token-file", wrong.to_str().expect("utf-8")]);
+    assert!(!ok && stderr.contains("refused the admin token"), "{stderr}");
+    let (ok, _, stderr) =
+        tradebox(&["status", "--admin", "http://127.0.0.1:9", "--token-file", token.to_str().expect("utf-8")]);
+    assert!(!ok && stderr.contains("no tradebox host answers"), "{stderr}");
+    let _ = host.kill();
+    let _ = host.wait();
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("audit log");
+    for event in ["account_halted", "account_active", "plugin_halted"] {
+        assert!(audit.contains(event), "{event} not audited");
+    }
+    assert!(audit.contains("test kill switch") && audit.contains("SIGUSR1"));
 }
 
 #[test]
@@ -213,6 +279,9 @@ fn run_trades_through_the_okx_path_against_tradebox_sim() {
             poll_ms = 100
             [audit]
             path = "audit.jsonl"
+            [admin]
+            listen = "127.0.0.1:0"
+            token_file = "admin.token"
             [[plugin]]
             name = "mm"
             path = "{}"

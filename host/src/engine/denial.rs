@@ -32,6 +32,30 @@ pub enum DenialCode {
     VenueRejected,
     /// The host is shutting down or the order path is unavailable.
     Unavailable,
+    /// Order size above the plugin's limit.
+    MaxOrderSize,
+    /// Price too far from the reference price (or, for a market order, the book is).
+    PriceOutsideBand,
+    /// No reference price to check the order against yet (no market data).
+    NoReferencePrice,
+    /// Too many orders per second from all plugins together.
+    AccountRateLimited,
+    /// The same order (instrument, side, price, size) was just placed.
+    DuplicateOrder,
+    /// Too many fills in the last minute: new orders pause.
+    FillThrottle,
+    /// Too many open orders across the account.
+    AccountMaxOpenOrders,
+    /// The order could take the plugin's position beyond its limit.
+    MaxPosition,
+    /// The order could take the account's position beyond its limit.
+    AccountMaxPosition,
+    /// The order would take the plugin's gross exposure beyond its limit.
+    MaxGrossExposure,
+    /// The order would take the account's gross exposure beyond its limit.
+    AccountMaxGrossExposure,
+    /// The account's free balance cannot pay for the order.
+    InsufficientBalance,
 }
 
 impl DenialCode {
@@ -51,6 +75,18 @@ impl DenialCode {
             DenialCode::UnknownOrder => "UNKNOWN_ORDER",
             DenialCode::VenueRejected => "VENUE_REJECTED",
             DenialCode::Unavailable => "UNAVAILABLE",
+            DenialCode::MaxOrderSize => "MAX_ORDER_SIZE",
+            DenialCode::PriceOutsideBand => "PRICE_OUTSIDE_BAND",
+            DenialCode::NoReferencePrice => "NO_REFERENCE_PRICE",
+            DenialCode::AccountRateLimited => "ACCOUNT_RATE_LIMITED",
+            DenialCode::DuplicateOrder => "DUPLICATE_ORDER",
+            DenialCode::FillThrottle => "FILL_THROTTLE",
+            DenialCode::AccountMaxOpenOrders => "ACCOUNT_MAX_OPEN_ORDERS",
+            DenialCode::MaxPosition => "MAX_POSITION",
+            DenialCode::AccountMaxPosition => "ACCOUNT_MAX_POSITION",
+            DenialCode::MaxGrossExposure => "MAX_GROSS_EXPOSURE",
+            DenialCode::AccountMaxGrossExposure => "ACCOUNT_MAX_GROSS_EXPOSURE",
+            DenialCode::InsufficientBalance => "INSUFFICIENT_BALANCE",
         }
     }
 }

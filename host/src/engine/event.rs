@@ -36,6 +36,15 @@ impl TradingState {
         }
     }
 
+    /// The wire and audit form: `active`, `reduce_only`, `halted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradingState::Active => "active",
+            TradingState::ReduceOnly => "reduce_only",
+            TradingState::Halted => "halted",
+        }
+    }
+
     /// The stricter of two states (HALTED > REDUCE_ONLY > ACTIVE).
     pub fn stricter(self, other: Self) -> Self {
         if (other as u8) > (self as u8) { other } else { self }

@@ -8,6 +8,7 @@
 
 pub mod denial;
 pub mod event;
+mod gateway;
 pub mod ids;
 pub mod mailbox;
 pub mod normalize;
@@ -28,7 +29,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 /// Milliseconds since the Unix epoch on the host clock.
@@ -63,24 +64,7 @@ impl Grants {
     }
 }
 
-/// Per-plugin pre-trade limits. The full risk engine is its own issue; these are the ones the
-/// foundation needs to keep a hostile plugin from flooding the venue.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct RiskLimits {
-    /// Largest order value in the quote currency.
-    pub max_order_notional: f64,
-    /// New orders and amends per second.
-    pub max_orders_per_sec: u32,
-    /// Open orders at once.
-    pub max_open_orders: u32,
-}
-
-impl Default for RiskLimits {
-    fn default() -> Self {
-        Self { max_order_notional: 250_000.0, max_orders_per_sec: 20, max_open_orders: 50 }
-    }
-}
+pub use crate::risk::{AccountLimits, RiskLimits};
 
 /// Counters per plugin, for the status display and tests.
 #[derive(Debug, Default)]
@@ -105,14 +89,15 @@ pub struct PluginSlot {
     pub origin: Origin,
     /// What it may touch.
     pub grants: Grants,
-    /// Its limits.
-    pub risk: RiskLimits,
+    /// Its limits (the admin API may change them while it runs).
+    pub risk: RwLock<RiskLimits>,
     /// Its inbox.
     pub mailbox: Arc<Mailbox>,
     /// Counters.
     pub stats: PluginStats,
     state: AtomicU8,
-    recent_orders: Mutex<VecDeque<Instant>>,
+    windows: Mutex<crate::risk::windows::PluginWindows>,
+    pnl: Mutex<crate::risk::PnlWatch>,
     subscriptions: Mutex<HashSet<(InstrumentId, Channel)>>,
 }
 
@@ -219,6 +204,9 @@ pub struct Hub {
     next_plugin: AtomicU32,
     activity: Mutex<VecDeque<Activity>>,
     audit: OnceLock<Arc<AuditLog>>,
+    account_limits: RwLock<AccountLimits>,
+    account_window: Mutex<crate::risk::windows::AccountWindow>,
+    account_pnl: Mutex<crate::risk::PnlWatch>,
 }
 
 const ACTIVITY_LINES: usize = 200;
@@ -263,6 +251,9 @@ impl Hub {
             next_plugin: AtomicU32::new(1),
             activity: Mutex::default(),
             audit: OnceLock::new(),
+            account_limits: RwLock::new(AccountLimits::default()),
+            account_window: Mutex::default(),
+            account_pnl: Mutex::default(),
         };
         (Arc::new(hub), rx)
     }
@@ -300,11 +291,12 @@ impl Hub {
             name: name.to_string(),
             origin: Origin { plugin: id, name: name.to_string(), hash: hash.to_string() },
             grants,
-            risk,
+            risk: RwLock::new(risk),
             mailbox: Arc::new(Mailbox::new()),
             stats: PluginStats::default(),
             state: AtomicU8::new(TradingState::Active as u8),
-            recent_orders: Mutex::default(),
+            windows: Mutex::default(),
+            pnl: Mutex::default(),
             subscriptions: Mutex::default(),
         });
         self.plugins.write().insert(id, slot.clone());
@@ -469,244 +461,111 @@ impl Hub {
         TradingState::from_u8(self.account_state.load(Ordering::Acquire))
     }
 
-    /// Sets a plugin's trading state, tells the plugin, and on HALTED cancels its orders.
+    /// Sets a plugin's trading state, tells the plugin, audits it, and on HALTED cancels its
+    /// orders. Back to ACTIVE, the plugin's loss watch starts over from its current PnL.
     pub fn set_plugin_state(&self, slot: &PluginSlot, state: TradingState, reason: &str) {
         slot.state.store(state as u8, Ordering::Release);
         slot.mailbox.push(PluginEvent::TradingState { scope: Scope::Plugin, state, reason: reason.to_string() });
         self.record(&slot.name, format!("trading state {state:?}: {reason}"));
+        self.audit_entry(
+            Some(&slot.origin),
+            Entry::State { event: format!("plugin_{}", state.as_str()), detail: reason.to_string() },
+        );
         if state == TradingState::Halted {
             self.cancel_all_of(slot.id, None);
         }
+        if state == TradingState::Active {
+            slot.pnl.lock().reset(self.pnl_total(slot.id));
+        }
     }
 
-    /// Sets the account-wide state; on HALTED cancels every open order.
+    /// Sets the account-wide state; on HALTED cancels every open order. Back to ACTIVE, the
+    /// account's loss watch starts over.
     pub fn set_account_state(&self, state: TradingState, reason: &str) {
         self.account_state.store(state as u8, Ordering::Release);
+        self.audit_entry(
+            None,
+            Entry::State { event: format!("account_{}", state.as_str()), detail: reason.to_string() },
+        );
         for slot in self.plugins() {
             slot.mailbox.push(PluginEvent::TradingState { scope: Scope::Account, state, reason: reason.to_string() });
             if state == TradingState::Halted {
                 self.cancel_all_of(slot.id, None);
             }
         }
+        if state == TradingState::Active {
+            let total = self.plugins().iter().map(|s| self.pnl_total(s.id)).sum();
+            self.account_pnl.lock().reset(total);
+        }
         self.record("host", format!("account trading state {state:?}: {reason}"));
     }
 
-    // ----- the order gateway -----
+    // ----- limits and the circuit breaker -----
 
-    /// Accepts or refuses a new order intent. Returns the client order id at once; the
-    /// outcome arrives as events. The intent and the decision are in the audit log before any
-    /// request can leave.
-    pub fn place(&self, slot: &PluginSlot, intent: OrderIntent) -> Result<String, Denial> {
-        let result = self.place_inner(slot, intent);
-        if let Err(denial) = &result {
-            slot.stats.denied.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(plugin = %slot.name, %denial, "order denied");
-        }
-        result
+    /// The account's limits.
+    pub fn account_limits(&self) -> AccountLimits {
+        self.account_limits.read().clone()
     }
 
-    fn place_inner(&self, slot: &PluginSlot, intent: OrderIntent) -> Result<String, Denial> {
-        let OrderIntent { instrument, side, kind, price, size, reduce_only } = intent;
-        let refused = |denial: Denial, client_id: &str| {
-            self.audit_entry(
-                Some(&slot.origin),
-                Entry::Risk {
-                    client_id: client_id.to_string(),
-                    decision: denial.code.as_str().into(),
-                    detail: denial.message.clone(),
-                },
-            );
-            denial
-        };
-        let spec = self.granted(slot, instrument).map_err(|d| refused(d, ""))?;
-        if !slot.grants.allows_kind(kind) {
-            return Err(refused(
-                Denial::new(DenialCode::NotPermitted, format!("order type {kind:?} is not granted")),
-                "",
-            ));
-        }
-        let price = normalize::price(spec, side, kind, price).map_err(|d| refused(d, ""))?;
-        let size = normalize::size(spec, size).map_err(|d| refused(d, ""))?;
-        let client_id = self.minter.next(slot.id);
-        if self.audit.get().is_some() {
-            let detail = serde_json::json!({
-                "side": side, "kind": kind, "price": price.map(|p| p.to_string()), "size": size.to_string(),
-                "reduce_only": reduce_only,
-            });
-            self.audit_entry(
-                Some(&slot.origin),
-                Entry::Intent { client_id: client_id.clone(), instrument: spec.symbol.clone(), detail },
-            );
-        }
-        self.check_risk(slot, spec, side, price, size, reduce_only).map_err(|d| refused(d, &client_id))?;
-        self.take_rate_token(slot).map_err(|d| refused(d, &client_id))?;
-        self.audit_entry(
-            Some(&slot.origin),
-            Entry::Risk { client_id: client_id.clone(), decision: "approved".into(), detail: String::new() },
-        );
-        let report =
-            self.tracker.lock().insert_pending(slot.id, &client_id, spec.id, side, kind, price, size, now_ms());
-        let order = NewOrder {
-            client_id: client_id.clone(),
-            instrument: spec.id,
-            side,
-            kind,
-            price,
-            size,
-            reduce_only,
-            origin: Some(slot.origin.clone()),
-        };
-        self.commands
-            .send(Command::Place(order))
-            .map_err(|_| Denial::new(DenialCode::Unavailable, "the host is shutting down"))?;
-        slot.stats.orders_sent.fetch_add(1, Ordering::Relaxed);
-        let px = report.price.map_or_else(|| "market".to_string(), |p| p.to_string());
-        self.record(&slot.name, format!("{client_id} {side:?} {} {size} @ {px} ({kind:?})", spec.symbol));
-        Ok(client_id)
+    /// Replaces the account's limits (validated first), and audits the change with `who`.
+    pub fn set_account_limits(&self, limits: AccountLimits, who: &str) -> Result<(), crate::risk::LimitError> {
+        limits.validate()?;
+        let detail = format!("by {who}: {}", serde_json::to_string(&limits).unwrap_or_default());
+        *self.account_limits.write() = limits;
+        self.audit_entry(None, Entry::State { event: "account_limits_changed".into(), detail });
+        Ok(())
     }
 
-    fn check_risk(
+    /// Replaces a plugin's limits (validated first), and audits the change with `who`.
+    pub fn set_plugin_limits(
         &self,
         slot: &PluginSlot,
-        spec: &InstrumentSpec,
-        side: Side,
-        price: Option<Decimal>,
-        size: Decimal,
-        reduce_only: bool,
-    ) -> Result<(), Denial> {
-        let state = self.account_state().stricter(slot.state());
-        if state == TradingState::Halted {
-            return Err(Denial::new(DenialCode::TradingHalted, "trading is halted; only cancels are accepted"));
-        }
-        let held = self.tracker.lock().position(slot.id, spec.id).map_or(Decimal::ZERO, |p| p.size);
-        let reduces = !held.is_zero() && held.is_sign_positive() != (side == Side::Buy) && size <= held.abs();
-        if (reduce_only || state == TradingState::ReduceOnly) && !reduces {
-            let why = if reduce_only { "the order is reduce-only" } else { "the plugin is REDUCE_ONLY" };
-            return Err(Denial::new(
-                DenialCode::ReduceOnly,
-                format!("{why} but would not reduce the position of {held}"),
-            ));
-        }
-        let reference = price.and_then(|p| p.to_f64()).or_else(|| self.quote(spec.id).and_then(|q| q.mid()));
-        if let Some(px) = reference {
-            let notional = px * size.to_f64().unwrap_or(f64::MAX) * spec.contract_value.to_f64().unwrap_or(1.0);
-            if notional > slot.risk.max_order_notional {
-                return Err(Denial::limit(
-                    DenialCode::MaxNotionalExceeded,
-                    format!("order value {notional:.2} {} exceeds the limit", spec.quote),
-                    slot.risk.max_order_notional,
-                    notional,
-                ));
+        limits: RiskLimits,
+        who: &str,
+    ) -> Result<(), crate::risk::LimitError> {
+        limits.validate()?;
+        let detail = format!("by {who}: {}", serde_json::to_string(&limits).unwrap_or_default());
+        *slot.risk.write() = limits;
+        self.audit_entry(Some(&slot.origin), Entry::State { event: "plugin_limits_changed".into(), detail });
+        Ok(())
+    }
+
+    /// A plugin's PnL as the circuit breaker sees it: realised + unrealised − fees.
+    pub fn pnl_total(&self, plugin: PluginId) -> f64 {
+        let (realized, unrealized, fees) = self.pnl(plugin);
+        realized + unrealized - fees
+    }
+
+    /// One pass of the loss-based circuit breaker over every plugin and the account: halts (and
+    /// so cancels the orders of) each scope whose loss limit is broken, and records why.
+    pub fn watch_losses(&self, now_ms: i64) {
+        let mut total = 0.0;
+        for slot in self.plugins() {
+            let pnl = self.pnl_total(slot.id);
+            total += pnl;
+            let (daily, drawdown) = {
+                let l = slot.risk.read();
+                (l.max_daily_loss, l.max_drawdown)
+            };
+            let trip = slot.pnl.lock().observe(now_ms, pnl, daily, drawdown);
+            if let Some(trip) = trip
+                && slot.state() != TradingState::Halted
+            {
+                tracing::warn!(plugin = %slot.name, %trip, "circuit breaker tripped");
+                self.set_plugin_state(&slot, TradingState::Halted, &trip.to_string());
             }
         }
-        let open = self.tracker.lock().open_orders(slot.id).count();
-        if open >= slot.risk.max_open_orders as usize {
-            return Err(Denial::limit(
-                DenialCode::MaxOpenOrders,
-                "too many open orders",
-                f64::from(slot.risk.max_open_orders),
-                open as f64,
-            ));
-        }
-        Ok(())
-    }
-
-    fn take_rate_token(&self, slot: &PluginSlot) -> Result<(), Denial> {
-        let now = Instant::now();
-        let mut recent = slot.recent_orders.lock();
-        while recent.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
-            recent.pop_front();
-        }
-        if recent.len() >= slot.risk.max_orders_per_sec as usize {
-            return Err(Denial::limit(
-                DenialCode::RateLimited,
-                "too many orders in the last second",
-                f64::from(slot.risk.max_orders_per_sec),
-                recent.len() as f64 + 1.0,
-            ));
-        }
-        recent.push_back(now);
-        Ok(())
-    }
-
-    fn owned_open(&self, slot: &PluginSlot, client_id: &str) -> Result<OrderReport, Denial> {
-        let tracker = self.tracker.lock();
-        match tracker.order(client_id) {
-            Some(t) if t.plugin == slot.id && !t.report.status.is_terminal() => Ok(t.report.clone()),
-            _ => Err(Denial::new(DenialCode::UnknownOrder, format!("{client_id} is not an open order of this plugin"))),
-        }
-    }
-
-    /// Cancels one of the plugin's orders. Always allowed, whatever the trading state.
-    pub fn cancel(&self, slot: &PluginSlot, client_id: &str) -> Result<(), Denial> {
-        let order = self.owned_open(slot, client_id)?;
-        self.send(Command::Cancel { instrument: order.instrument, client_id: client_id.to_string() })
-    }
-
-    /// Amends price and/or total size of one of the plugin's orders.
-    pub fn amend(
-        &self,
-        slot: &PluginSlot,
-        client_id: &str,
-        price: Option<f64>,
-        size: Option<f64>,
-    ) -> Result<(), Denial> {
-        let order = self.owned_open(slot, client_id)?;
-        let spec = self.granted(slot, order.instrument)?;
-        let price = match price {
-            Some(px) => normalize::price(spec, order.side, order.kind, Some(px))?,
-            None => None,
+        let (daily, drawdown) = {
+            let l = self.account_limits.read();
+            (l.max_daily_loss, l.max_drawdown)
         };
-        let size = size.map(|s| normalize::size(spec, s)).transpose()?;
-        if price.is_none() && size.is_none() {
-            return Err(Denial::new(DenialCode::InvalidPrice, "an amend needs a new price or a new size"));
+        let trip = self.account_pnl.lock().observe(now_ms, total, daily, drawdown);
+        if let Some(trip) = trip
+            && self.account_state() != TradingState::Halted
+        {
+            tracing::warn!(%trip, "account circuit breaker tripped");
+            self.set_account_state(TradingState::Halted, &format!("account {trip}"));
         }
-        let grows = size.is_some_and(|s| s > order.size);
-        if grows || price.is_some() {
-            self.check_risk(
-                slot,
-                spec,
-                order.side,
-                price.or(order.price),
-                size.unwrap_or(order.size),
-                !grows && price.is_none(),
-            )?;
-        }
-        self.take_rate_token(slot)?;
-        self.send(Command::Amend { instrument: order.instrument, client_id: client_id.to_string(), price, size })
-    }
-
-    /// Cancels the plugin's open orders (in one instrument or all); returns how many.
-    pub fn cancel_all(&self, slot: &PluginSlot, instrument: Option<InstrumentId>) -> Result<u32, Denial> {
-        Ok(self.cancel_all_of(slot.id, instrument))
-    }
-
-    /// Cancels every open order of a plugin (used by halts and failure policies too).
-    pub fn cancel_all_of(&self, plugin: PluginId, instrument: Option<InstrumentId>) -> u32 {
-        let targets: Vec<(InstrumentId, String)> = self
-            .tracker
-            .lock()
-            .open_orders(plugin)
-            .filter(|t| instrument.is_none_or(|i| t.report.instrument == i))
-            .map(|t| (t.report.instrument, t.report.client_id.clone()))
-            .collect();
-        let n = targets.len() as u32;
-        for (instrument, client_id) in targets {
-            let _ = self.send(Command::Cancel { instrument, client_id });
-        }
-        n
-    }
-
-    /// Resolves once every command accepted before it has been sent to the venue.
-    pub async fn flush(&self) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.commands.send(Command::Flush(tx)).is_ok() {
-            let _ = rx.await;
-        }
-    }
-
-    fn send(&self, command: Command) -> Result<(), Denial> {
-        self.commands.send(command).map_err(|_| Denial::new(DenialCode::Unavailable, "the host is shutting down"))
     }
 }
 
@@ -714,6 +573,7 @@ impl Hub {
 mod tests {
     use super::*;
     use crate::venue::InstrumentKind;
+    use std::time::Instant;
 
     fn hub() -> (Arc<Hub>, mpsc::UnboundedReceiver<Command>) {
         let spec = |id, symbol: &str| InstrumentSpec {
@@ -727,7 +587,12 @@ mod tests {
             min_size: "0.001".parse().unwrap(),
             contract_value: Decimal::ONE,
         };
-        Hub::new(vec![spec(1, "BTC-USDT"), spec(2, "ETH-USDT")])
+        let (hub, rx) = Hub::new(vec![spec(1, "BTC-USDT"), spec(2, "ETH-USDT")]);
+        // A market around 100, so the price band has a reference.
+        for id in [1, 2] {
+            hub.quotes.write().insert(id, Quote { bid: 99.9, bid_size: 1.0, ask: 100.1, ask_size: 1.0, last: 100.0 });
+        }
+        (hub, rx)
     }
 
     fn grants(symbols: &[&str]) -> Grants {

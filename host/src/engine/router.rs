@@ -121,6 +121,7 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
                 },
             );
             let (Some((_, position)), Some(slot)) = (owned, slot) else { return };
+            hub.count_fill(&slot);
             slot.stats.fills.fetch_add(1, Ordering::Relaxed);
             let symbol = hub.instrument(fill.instrument).map_or("?", |s| s.symbol.as_str());
             hub.record(

@@ -3,7 +3,7 @@
 
 use crate::venue::{FillReport, InstrumentId, OrderKind, OrderReport, OrderStatus, Side};
 use rust_decimal::Decimal;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A plugin's slot number; part of every client order id it gets.
 pub type PluginId = u32;
@@ -54,6 +54,9 @@ impl PluginPosition {
 pub struct Tracker {
     orders: HashMap<String, TrackedOrder>,
     positions: HashMap<(PluginId, InstrumentId), PluginPosition>,
+    /// Open orders by owner: the risk check reads them on every intent, so it must not scan
+    /// finished ones.
+    open: HashMap<PluginId, HashSet<String>>,
 }
 
 impl Tracker {
@@ -85,7 +88,14 @@ impl Tracker {
             ts_ms,
         };
         self.orders.insert(client_id.to_string(), TrackedOrder { plugin, report: report.clone(), pending: true });
+        self.open.entry(plugin).or_default().insert(client_id.to_string());
         report
+    }
+
+    fn settle(&mut self, plugin: PluginId, client_id: &str, terminal: bool) {
+        if terminal && let Some(set) = self.open.get_mut(&plugin) {
+            set.remove(client_id);
+        }
     }
 
     /// Applies a venue report; returns the owner, or `None` for an order this host did not send.
@@ -93,7 +103,9 @@ impl Tracker {
         let tracked = self.orders.get_mut(&report.client_id)?;
         tracked.report = report.clone();
         tracked.pending = false;
-        Some(tracked.plugin)
+        let plugin = tracked.plugin;
+        self.settle(plugin, &report.client_id, report.status.is_terminal());
+        Some(plugin)
     }
 
     /// Marks an order rejected before the venue saw it, or refused by the venue.
@@ -103,7 +115,9 @@ impl Tracker {
         tracked.report.status = OrderStatus::Rejected;
         tracked.report.reason = Some(reason);
         tracked.report.ts_ms = ts_ms;
-        Some((tracked.plugin, tracked.report.clone()))
+        let out = (tracked.plugin, tracked.report.clone());
+        self.settle(out.0, client_id, true);
+        Some(out)
     }
 
     /// Applies a fill to the owner's position; returns the owner and the new position.
@@ -129,7 +143,22 @@ impl Tracker {
 
     /// A plugin's orders that are not finished.
     pub fn open_orders(&self, plugin: PluginId) -> impl Iterator<Item = &TrackedOrder> {
-        self.orders.values().filter(move |t| t.plugin == plugin && !t.report.status.is_terminal())
+        self.open.get(&plugin).into_iter().flatten().filter_map(|id| self.orders.get(id))
+    }
+
+    /// Every plugin's orders that are not finished.
+    pub fn all_open_orders(&self) -> impl Iterator<Item = &TrackedOrder> {
+        self.open.values().flatten().filter_map(|id| self.orders.get(id))
+    }
+
+    /// Open orders of every plugin together.
+    pub fn open_count(&self) -> usize {
+        self.open.values().map(HashSet::len).sum()
+    }
+
+    /// Every plugin's positions.
+    pub fn all_positions(&self) -> impl Iterator<Item = (PluginId, InstrumentId, &PluginPosition)> {
+        self.positions.iter().map(|((p, i), pos)| (*p, *i, pos))
     }
 
     /// A plugin's positions.

@@ -9,7 +9,15 @@
 //! - `stack-smash`: unbounded recursion with big frames, overflowing the shadow stack that
 //!   Rust keeps in linear memory;
 //! - `log-flood`: logs two thousand 4 KiB lines per batch;
-//! - `order-spam`: tries to place a thousand orders per batch.
+//! - `order-spam`: tries to place a thousand orders per batch (each at its own price);
+//!
+//! and, against the risk engine (each on every ticker):
+//!
+//! - `oversize`: a buy of 1,000 BTC;
+//! - `off-band`: a buy 20% above the market;
+//! - `duplicate`: the same limit order twice in a row;
+//! - `runaway`: a market buy of 0.01, again and again (its position only grows);
+//! - `loser`: buys at the ask and sells at the bid, paying the spread and fees every time.
 
 use tradebox_sdk::log;
 use tradebox_sdk::prelude::*;
@@ -78,9 +86,31 @@ impl Strategy for Misbehave {
                 }
             }
             "order-spam" => {
-                for _ in 0..1000 {
-                    let _ = orders::place(OrderRequest::limit(ticker.instrument, Side::Buy, ticker.bid * 0.5, 0.001));
+                for i in 0..1000 {
+                    let price = ticker.bid * (0.99 - f64::from(i) * 0.00001);
+                    let _ = orders::place(OrderRequest::limit(ticker.instrument, Side::Buy, price, 0.001));
                 }
+            }
+            "oversize" => {
+                let _ = orders::place(OrderRequest::limit(ticker.instrument, Side::Buy, ticker.bid, 1_000.0));
+            }
+            "off-band" => {
+                let _ = orders::place(OrderRequest::limit(ticker.instrument, Side::Buy, ticker.ask * 1.2, 0.001));
+            }
+            "duplicate" => {
+                let order = || OrderRequest::limit(ticker.instrument, Side::Buy, ticker.bid * 0.99, 0.001);
+                let _ = orders::place(order());
+                let _ = orders::place(order());
+            }
+            "runaway" => {
+                let _ = orders::place(OrderRequest::market(ticker.instrument, Side::Buy, 0.01));
+            }
+            "loser" => {
+                let size = 0.05;
+                let ioc =
+                    |side, price| OrderRequest::with_kind(ticker.instrument, side, OrderKind::Ioc, Some(price), size);
+                let _ = orders::place(ioc(Side::Buy, ticker.ask));
+                let _ = orders::place(ioc(Side::Sell, ticker.bid));
             }
             _ => {}
         }

@@ -1,0 +1,307 @@
+//! The admin API: a running host's control surface, on loopback only, behind a bearer token
+//! written to an owner-only file at start (or given in the config). The CLI
+//! (`tradebox status|halt|resume`) talks to it; so can any HTTP client.
+//!
+//! - `GET /health`: `{"status":"ok"}`, no token needed;
+//! - `GET /status`: account state, every plugin's state, counters and PnL, the venue's line;
+//! - `POST /halt` `{"plugin"?, "reason"?}`: stop new orders and cancel open ones (one plugin,
+//!   or the account); `POST /resume` `{"plugin"?}`: back to ACTIVE;
+//! - `GET /risk`: the account's and every plugin's limits; `PUT /risk/account` and
+//!   `PUT /risk/plugins/{name}`: replace them (validated; every change audited).
+
+pub mod client;
+
+use crate::engine::TradingState;
+use crate::host::Host;
+use crate::risk::{AccountLimits, RiskLimits};
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `[admin]` in the host config.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Serve the admin API at all.
+    pub enabled: bool,
+    /// Where to listen; must be a loopback address.
+    pub listen: SocketAddr,
+    /// Where the token is written (owner-only); default [`default_token_file`].
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)), token_file: None }
+    }
+}
+
+/// The admin API's default port.
+pub const DEFAULT_PORT: u16 = 7878;
+
+/// Where the token goes by default: `$XDG_RUNTIME_DIR/tradebox/admin.token`, else
+/// `~/.local/state/tradebox/admin.token`, else the working directory.
+pub fn default_token_file() -> PathBuf {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("tradebox").join("admin.token")
+}
+
+/// Why the admin API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// Not a loopback address.
+    #[error("the admin API listens on loopback only, not {0}")]
+    NotLoopback(SocketAddr),
+    /// The address is taken or not allowed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The token file could not be written.
+    #[error("cannot write the admin token to {path}: {source}")]
+    Token {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+struct Ctx {
+    host: Arc<Host>,
+    token: String,
+}
+
+/// A running admin API. Dropping it stops it and removes the token file.
+pub struct AdminServer {
+    addr: SocketAddr,
+    token_file: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.token_file);
+    }
+}
+
+impl AdminServer {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where the token is.
+    pub fn token_file(&self) -> &Path {
+        &self.token_file
+    }
+}
+
+fn new_token() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..32).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+}
+
+/// Writes `token` to `path`, readable by its owner only.
+fn write_token(path: &Path, token: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&tmp)?, token.as_bytes())?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Starts the admin API for `host`.
+pub async fn start(host: Arc<Host>, config: &AdminConfig) -> Result<AdminServer, AdminError> {
+    if !config.listen.ip().is_loopback() {
+        return Err(AdminError::NotLoopback(config.listen));
+    }
+    let token = new_token();
+    let token_file = config.token_file.clone().unwrap_or_else(default_token_file);
+    write_token(&token_file, &token).map_err(|source| AdminError::Token { path: token_file.clone(), source })?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| AdminError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| AdminError::Bind { addr: config.listen, source })?;
+    let ctx = Arc::new(Ctx { host, token });
+    let app = Router::new()
+        .route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route("/status", get(status))
+        .route("/halt", post(halt))
+        .route("/resume", post(resume))
+        .route("/risk", get(risk))
+        .route("/risk/account", put(put_account))
+        .route("/risk/plugins/{name}", put(put_plugin))
+        .with_state(ctx);
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "admin API stopped");
+        }
+    });
+    tracing::info!(%addr, token_file = %token_file.display(), "admin API listening");
+    Ok(AdminServer { addr, token_file, task })
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, axum::Json(json!({"error": msg.into()}))).into_response()
+}
+
+/// Checks the bearer token in constant time.
+fn authorized(ctx: &Ctx, headers: &HeaderMap) -> bool {
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    given.is_some_and(|g| {
+        g.len() == ctx.token.len() && g.bytes().zip(ctx.token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    })
+}
+
+fn unauthorized() -> Response {
+    error(StatusCode::UNAUTHORIZED, "missing or wrong admin token")
+}
+
+async fn status(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
+    if !authorized(&ctx, &headers) {
+        return unauthorized();
+    }
+    let hub = ctx.host.hub();
+    let plugins: Vec<Value> = ctx
+        .host
+        .report()
+        .into_iter()
+        .map(|p| {
+            let state = ctx.host.slot(&p.name).map_or("unknown", |s| s.state().as_str());
+            json!({
+                "name": p.name, "run_state": format!("{:?}", p.state), "trading_state": state,
+                "failures": p.failures, "last_error": p.last_error, "orders_sent": p.orders_sent,
+                "denied": p.denied, "rejected": p.rejected, "fills": p.fills, "open_orders": p.open_orders,
+                "positions": p.positions, "realized": p.realized, "unrealized": p.unrealized, "fees": p.fees,
+            })
+        })
+        .collect();
+    axum::Json(json!({
+        "venue": ctx.host.venue().name(),
+        "account_state": hub.account_state().as_str(),
+        "plugins": plugins,
+        "venue_status": ctx.host.venue().status_line(),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct StateRequest {
+    plugin: Option<String>,
+    reason: Option<String>,
+}
+
+fn parse<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| format!("bad request body: {e}"))
+}
+
+async fn set_state(ctx: &Ctx, headers: &HeaderMap, body: &[u8], state: TradingState) -> Response {
+    if !authorized(ctx, headers) {
+        return unauthorized();
+    }
+    let req: StateRequest = match parse(body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let verb = if state == TradingState::Halted { "halted" } else { "resumed" };
+    let reason = req.reason.unwrap_or_else(|| format!("{verb} by the operator (admin API)"));
+    let hub = ctx.host.hub();
+    match req.plugin {
+        Some(name) => match ctx.host.slot(&name) {
+            Some(slot) => {
+                let open = hub.open_orders(slot.id).len();
+                hub.set_plugin_state(&slot, state, &reason);
+                axum::Json(json!({"plugin": name, "trading_state": state.as_str(), "cancelling": if state == TradingState::Halted { open } else { 0 }})).into_response()
+            }
+            None => error(StatusCode::NOT_FOUND, format!("no plugin named {name:?}")),
+        },
+        None => {
+            let open: usize = hub.plugins().iter().map(|s| hub.open_orders(s.id).len()).sum();
+            hub.set_account_state(state, &reason);
+            axum::Json(json!({"account_state": state.as_str(), "cancelling": if state == TradingState::Halted { open } else { 0 }}))
+                .into_response()
+        }
+    }
+}
+
+async fn halt(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    set_state(&ctx, &headers, &body, TradingState::Halted).await
+}
+
+async fn resume(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    set_state(&ctx, &headers, &body, TradingState::Active).await
+}
+
+async fn risk(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
+    if !authorized(&ctx, &headers) {
+        return unauthorized();
+    }
+    let plugins: serde_json::Map<String, Value> = ctx
+        .host
+        .plugin_names()
+        .into_iter()
+        .filter_map(|n| ctx.host.slot(&n).map(|s| (n, serde_json::to_value(&*s.risk.read()).unwrap_or_default())))
+        .collect();
+    axum::Json(json!({"account": ctx.host.hub().account_limits(), "plugins": plugins})).into_response()
+}
+
+async fn put_account(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if !authorized(&ctx, &headers) {
+        return unauthorized();
+    }
+    let limits: AccountLimits = match serde_json::from_slice(&body) {
+        Ok(l) => l,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad account limits: {e}")),
+    };
+    match ctx.host.hub().set_account_limits(limits.clone(), "admin API") {
+        Ok(()) => axum::Json(json!({"account": limits})).into_response(),
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    }
+}
+
+async fn put_plugin(
+    State(ctx): State<Arc<Ctx>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !authorized(&ctx, &headers) {
+        return unauthorized();
+    }
+    let Some(slot) = ctx.host.slot(&name) else {
+        return error(StatusCode::NOT_FOUND, format!("no plugin named {name:?}"));
+    };
+    let limits: RiskLimits = match serde_json::from_slice(&body) {
+        Ok(l) => l,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad limits for {name}: {e}")),
+    };
+    match ctx.host.hub().set_plugin_limits(&slot, limits.clone(), "admin API") {
+        Ok(()) => axum::Json(json!({"plugin": name, "limits": limits})).into_response(),
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    }
+}

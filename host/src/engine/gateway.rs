@@ -1,0 +1,323 @@
+//! The order gateway: the one way an order reaches a venue. Every source (plugin intents, the
+//! operator, the CLI) calls these methods: grant → normalise → client order id → audit the
+//! intent → risk (per order, aggregate, windows) → audit the decision → tracker → the sender
+//! task. Cancels skip risk and limits, so a halted plugin can always cancel.
+
+use super::{Command, Denial, DenialCode, Hub, OrderIntent, PluginId, PluginSlot, TradingState, normalize, now_ms};
+use crate::audit::Entry;
+use crate::risk::check::{self, Exposure, Input};
+use crate::risk::windows;
+use crate::venue::{InstrumentId, InstrumentKind, InstrumentSpec, NewOrder, OrderReport, Side};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+fn f(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(0.0)
+}
+
+impl Hub {
+    fn refused(&self, slot: &PluginSlot, denial: Denial, client_id: &str) -> Denial {
+        self.audit_entry(
+            Some(&slot.origin),
+            Entry::Risk {
+                client_id: client_id.to_string(),
+                decision: denial.code.as_str().into(),
+                detail: match (denial.limit, denial.value) {
+                    (Some(l), Some(v)) => format!("{} (limit {l}, value {v})", denial.message),
+                    _ => denial.message.clone(),
+                },
+            },
+        );
+        denial
+    }
+
+    /// Accepts or refuses a new order intent. Returns the client order id at once; the
+    /// outcome arrives as events. The intent and the decision are in the audit log before any
+    /// request can leave.
+    pub fn place(&self, slot: &PluginSlot, intent: OrderIntent) -> Result<String, Denial> {
+        let result = self.place_inner(slot, intent);
+        if let Err(denial) = &result {
+            slot.stats.denied.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(plugin = %slot.name, %denial, "order denied");
+        }
+        result
+    }
+
+    fn place_inner(&self, slot: &PluginSlot, intent: OrderIntent) -> Result<String, Denial> {
+        let OrderIntent { instrument, side, kind, price, size, reduce_only } = intent;
+        let spec = self.granted(slot, instrument).map_err(|d| self.refused(slot, d, ""))?;
+        if !slot.grants.allows_kind(kind) {
+            let denial = Denial::new(DenialCode::NotPermitted, format!("order type {kind:?} is not granted"));
+            return Err(self.refused(slot, denial, ""));
+        }
+        let price = normalize::price(spec, side, kind, price).map_err(|d| self.refused(slot, d, ""))?;
+        let size = normalize::size(spec, size).map_err(|d| self.refused(slot, d, ""))?;
+        let client_id = self.minter.next(slot.id);
+        if self.audit.get().is_some() {
+            let detail = serde_json::json!({
+                "side": side, "kind": kind, "price": price.map(|p| p.to_string()), "size": size.to_string(),
+                "reduce_only": reduce_only,
+            });
+            self.audit_entry(
+                Some(&slot.origin),
+                Entry::Intent { client_id: client_id.clone(), instrument: spec.symbol.clone(), detail },
+            );
+        }
+        let order = check::Order { spec, side, kind, price, size, reduce_only };
+        self.pre_trade(slot, &order, None, Some((spec.id, side, price, size)))
+            .map_err(|d| self.refused(slot, d, &client_id))?;
+        self.audit_entry(
+            Some(&slot.origin),
+            Entry::Risk { client_id: client_id.clone(), decision: "approved".into(), detail: String::new() },
+        );
+        let report =
+            self.tracker.lock().insert_pending(slot.id, &client_id, spec.id, side, kind, price, size, now_ms());
+        let order = NewOrder {
+            client_id: client_id.clone(),
+            instrument: spec.id,
+            side,
+            kind,
+            price,
+            size,
+            reduce_only,
+            origin: Some(slot.origin.clone()),
+        };
+        self.commands
+            .send(Command::Place(order))
+            .map_err(|_| Denial::new(DenialCode::Unavailable, "the host is shutting down"))?;
+        slot.stats.orders_sent.fetch_add(1, Ordering::Relaxed);
+        let px = report.price.map_or_else(|| "market".to_string(), |p| p.to_string());
+        self.record(&slot.name, format!("{client_id} {side:?} {} {size} @ {px} ({kind:?})", spec.symbol));
+        Ok(client_id)
+    }
+
+    /// The whole pre-trade check of one order (or of an amend, leaving the amended order out of
+    /// the counts): the rules, then the windows.
+    fn pre_trade(
+        &self,
+        slot: &PluginSlot,
+        order: &check::Order<'_>,
+        amended: Option<&str>,
+        fingerprint: Option<(InstrumentId, Side, Option<Decimal>, Decimal)>,
+    ) -> Result<(), Denial> {
+        let limits = slot.risk.read().clone();
+        let account = self.account_limits.read().clone();
+        let (plugin, all, available) = {
+            let tracker = self.tracker.lock();
+            let quotes = self.quotes.read();
+            let mark = |i: InstrumentId| quotes.get(&i).and_then(|q| q.mid()).unwrap_or(0.0);
+            let plugin = self.exposure(&tracker, Some(slot.id), order, amended, &mark);
+            let all = self.exposure(&tracker, None, order, amended, &mark);
+            let available = (account.check_balance && order.spec.kind == InstrumentKind::Spot)
+                .then(|| self.available(&tracker, order.spec, order.side, &mark))
+                .flatten();
+            (plugin, all, available)
+        };
+        let input = Input {
+            limits: &limits,
+            account: &account,
+            state: self.account_state().stricter(slot.state()),
+            quote: self.quote(order.spec.id),
+            plugin,
+            all,
+            available,
+        };
+        check::check(&input, order)?;
+        windows::admit(
+            &mut slot.windows.lock(),
+            &mut self.account_window.lock(),
+            &limits,
+            &account,
+            fingerprint,
+            Instant::now(),
+        )
+    }
+
+    /// What a plugin (or, with `None`, every plugin) holds: open orders, the position in the
+    /// order's instrument, size still open on its side, gross exposure.
+    fn exposure(
+        &self,
+        tracker: &super::tracker::Tracker,
+        plugin: Option<PluginId>,
+        order: &check::Order<'_>,
+        amended: Option<&str>,
+        mark: &dyn Fn(InstrumentId) -> f64,
+    ) -> Exposure {
+        let mut e = Exposure::default();
+        let cv = |i: InstrumentId| self.instrument(i).map_or(1.0, |s| f(s.contract_value));
+        let mut count = |o: &super::TrackedOrder| {
+            if amended == Some(o.report.client_id.as_str()) {
+                return;
+            }
+            e.open_orders += 1;
+            let r = &o.report;
+            let remaining = r.size - r.filled;
+            if r.instrument == order.spec.id && r.side == order.side {
+                e.same_side_open += remaining;
+            }
+            let px = r.price.map_or_else(|| mark(r.instrument), f);
+            e.gross += (f(remaining) * px * cv(r.instrument)).abs();
+        };
+        match plugin {
+            Some(p) => tracker.open_orders(p).for_each(&mut count),
+            None => tracker.all_open_orders().for_each(&mut count),
+        }
+        for (owner, instrument, pos) in tracker.all_positions() {
+            if plugin.is_some_and(|p| p != owner) {
+                continue;
+            }
+            if instrument == order.spec.id {
+                e.position += pos.size;
+            }
+            e.gross += (f(pos.size) * mark(instrument) * f(pos.multiplier)).abs();
+        }
+        e
+    }
+
+    /// Free balance in what a spot order spends, after what this host's orders not yet
+    /// acknowledged by the venue will take (the venue's own figure already counts the others).
+    fn available(
+        &self,
+        tracker: &super::tracker::Tracker,
+        spec: &InstrumentSpec,
+        side: Side,
+        mark: &dyn Fn(InstrumentId) -> f64,
+    ) -> Option<Decimal> {
+        let ccy = if side == Side::Buy { &spec.quote } else { &spec.base };
+        let free = self.balances.read().get(ccy)?.available;
+        let mut pending = 0.0;
+        for o in tracker.all_open_orders().filter(|o| o.pending) {
+            let Some(s) = self.instrument(o.report.instrument).filter(|s| s.kind == InstrumentKind::Spot) else {
+                continue;
+            };
+            let remaining = f(o.report.size - o.report.filled);
+            match o.report.side {
+                Side::Buy if &s.quote == ccy => {
+                    let px = o.report.price.map_or_else(|| mark(s.id) * 1.05, f);
+                    pending += remaining * px;
+                }
+                Side::Sell if &s.base == ccy => pending += remaining,
+                _ => {}
+            }
+        }
+        Some(free - Decimal::try_from(pending).unwrap_or(Decimal::MAX.min(free)))
+    }
+
+    fn owned_open(&self, slot: &PluginSlot, client_id: &str) -> Result<OrderReport, Denial> {
+        let tracker = self.tracker.lock();
+        match tracker.order(client_id) {
+            Some(t) if t.plugin == slot.id && !t.report.status.is_terminal() => Ok(t.report.clone()),
+            _ => Err(Denial::new(DenialCode::UnknownOrder, format!("{client_id} is not an open order of this plugin"))),
+        }
+    }
+
+    /// Cancels one of the plugin's orders. Always allowed, whatever the trading state.
+    pub fn cancel(&self, slot: &PluginSlot, client_id: &str) -> Result<(), Denial> {
+        let order = self.owned_open(slot, client_id)?;
+        self.send(Command::Cancel { instrument: order.instrument, client_id: client_id.to_string() })
+    }
+
+    /// Amends price and/or total size of one of the plugin's orders. An amend that moves the
+    /// price or grows the order is checked like a new order (without counting the order
+    /// itself twice); shrinking always passes.
+    pub fn amend(
+        &self,
+        slot: &PluginSlot,
+        client_id: &str,
+        price: Option<f64>,
+        size: Option<f64>,
+    ) -> Result<(), Denial> {
+        let result = self.amend_inner(slot, client_id, price, size);
+        if let Err(denial) = &result {
+            slot.stats.denied.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(plugin = %slot.name, %denial, "amend denied");
+        }
+        result
+    }
+
+    fn amend_inner(
+        &self,
+        slot: &PluginSlot,
+        client_id: &str,
+        price: Option<f64>,
+        size: Option<f64>,
+    ) -> Result<(), Denial> {
+        let order = self.owned_open(slot, client_id)?;
+        let spec = self.granted(slot, order.instrument)?;
+        let price = match price {
+            Some(px) => normalize::price(spec, order.side, order.kind, Some(px))?,
+            None => None,
+        };
+        let size = size.map(|s| normalize::size(spec, s)).transpose()?;
+        if price.is_none() && size.is_none() {
+            return Err(Denial::new(DenialCode::InvalidPrice, "an amend needs a new price or a new size"));
+        }
+        let grows = size.is_some_and(|s| s > order.size);
+        if grows || price.is_some() {
+            let checked = check::Order {
+                spec,
+                side: order.side,
+                kind: order.kind,
+                price: price.or(order.price),
+                size: size.unwrap_or(order.size) - order.filled,
+                reduce_only: false,
+            };
+            self.pre_trade(slot, &checked, Some(client_id), None).map_err(|d| self.refused(slot, d, client_id))?;
+        } else if let Err(d) = windows::admit(
+            &mut slot.windows.lock(),
+            &mut self.account_window.lock(),
+            &slot.risk.read(),
+            &self.account_limits.read(),
+            None,
+            Instant::now(),
+        ) {
+            return Err(self.refused(slot, d, client_id));
+        }
+        self.send(Command::Amend { instrument: order.instrument, client_id: client_id.to_string(), price, size })
+    }
+
+    /// Cancels the plugin's open orders (in one instrument or all); returns how many.
+    pub fn cancel_all(&self, slot: &PluginSlot, instrument: Option<InstrumentId>) -> Result<u32, Denial> {
+        Ok(self.cancel_all_of(slot.id, instrument))
+    }
+
+    /// Cancels every open order of a plugin (used by halts and failure policies too).
+    pub fn cancel_all_of(&self, plugin: PluginId, instrument: Option<InstrumentId>) -> u32 {
+        let targets: Vec<(InstrumentId, String)> = self
+            .tracker
+            .lock()
+            .open_orders(plugin)
+            .filter(|t| instrument.is_none_or(|i| t.report.instrument == i))
+            .map(|t| (t.report.instrument, t.report.client_id.clone()))
+            .collect();
+        let n = targets.len() as u32;
+        for (instrument, client_id) in targets {
+            let _ = self.send(Command::Cancel { instrument, client_id });
+        }
+        n
+    }
+
+    /// Resolves once every command accepted before it has been sent to the venue.
+    pub async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.commands.send(Command::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    pub(super) fn send(&self, command: Command) -> Result<(), Denial> {
+        self.commands.send(command).map_err(|_| Denial::new(DenialCode::Unavailable, "the host is shutting down"))
+    }
+
+    /// Counts a fill for the plugin's fill throttle.
+    pub(super) fn count_fill(&self, slot: &PluginSlot) {
+        slot.windows.lock().on_fill(Instant::now());
+    }
+
+    /// The stricter of a plugin's and the account's states.
+    pub fn effective_state(&self, slot: &PluginSlot) -> TradingState {
+        self.account_state().stricter(slot.state())
+    }
+}

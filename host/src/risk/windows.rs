@@ -1,0 +1,139 @@
+//! The time-window checks: orders per second (per plugin and for the account), duplicate
+//! orders, and the fill throttle. An order is admitted by every window or by none: a refused
+//! order uses up no rate.
+
+use super::limits::{AccountLimits, RiskLimits};
+use crate::engine::{Denial, DenialCode};
+use crate::venue::{InstrumentId, Side};
+use rust_decimal::Decimal;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// An order as the duplicate check remembers it.
+type Fingerprint = (InstrumentId, Side, Option<Decimal>, Decimal);
+
+/// One plugin's windows.
+#[derive(Debug, Default)]
+pub struct PluginWindows {
+    orders: VecDeque<Instant>,
+    recent: VecDeque<(Instant, Fingerprint)>,
+    fills: VecDeque<Instant>,
+}
+
+/// The account's window.
+#[derive(Debug, Default)]
+pub struct AccountWindow {
+    orders: VecDeque<Instant>,
+}
+
+fn trim(q: &mut VecDeque<Instant>, now: Instant, window: Duration) {
+    while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        q.pop_front();
+    }
+}
+
+impl PluginWindows {
+    /// Counts a fill (for the throttle).
+    pub fn on_fill(&mut self, now: Instant) {
+        self.fills.push_back(now);
+        trim(&mut self.fills, now, Duration::from_secs(60));
+    }
+}
+
+/// Admits an order (or an amend: `fingerprint` `None`, which skips the duplicate check) through
+/// the plugin's and the account's windows, recording it in both; or refuses it and records
+/// nothing.
+pub fn admit(
+    plugin: &mut PluginWindows,
+    account: &mut AccountWindow,
+    limits: &RiskLimits,
+    account_limits: &AccountLimits,
+    fingerprint: Option<Fingerprint>,
+    now: Instant,
+) -> Result<(), Denial> {
+    let second = Duration::from_secs(1);
+    trim(&mut plugin.orders, now, second);
+    trim(&mut account.orders, now, second);
+    trim(&mut plugin.fills, now, Duration::from_secs(60));
+    if limits.max_fills_per_min > 0 && plugin.fills.len() >= limits.max_fills_per_min as usize {
+        return Err(Denial::limit(
+            DenialCode::FillThrottle,
+            "too many fills in the last minute; new orders pause",
+            f64::from(limits.max_fills_per_min),
+            plugin.fills.len() as f64,
+        ));
+    }
+    if plugin.orders.len() >= limits.max_orders_per_sec as usize {
+        return Err(Denial::limit(
+            DenialCode::RateLimited,
+            "too many orders in the last second",
+            f64::from(limits.max_orders_per_sec),
+            plugin.orders.len() as f64 + 1.0,
+        ));
+    }
+    if account.orders.len() >= account_limits.max_orders_per_sec as usize {
+        return Err(Denial::limit(
+            DenialCode::AccountRateLimited,
+            "too many orders in the last second across the account",
+            f64::from(account_limits.max_orders_per_sec),
+            account.orders.len() as f64 + 1.0,
+        ));
+    }
+    let dup_window = Duration::from_millis(limits.duplicate_window_ms);
+    if let Some(fp) = fingerprint
+        && limits.duplicate_window_ms > 0
+    {
+        while plugin.recent.front().is_some_and(|(t, _)| now.duration_since(*t) >= dup_window) {
+            plugin.recent.pop_front();
+        }
+        if plugin.recent.iter().any(|(_, seen)| *seen == fp) {
+            return Err(Denial::limit(
+                DenialCode::DuplicateOrder,
+                format!("the same order was placed within the last {} ms", limits.duplicate_window_ms),
+                limits.duplicate_window_ms as f64,
+                0.0,
+            ));
+        }
+        plugin.recent.push_back((now, fp));
+    }
+    plugin.orders.push_back(now);
+    account.orders.push_back(now);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_duplicates_and_fill_throttle() {
+        let limits = RiskLimits {
+            max_orders_per_sec: 3,
+            duplicate_window_ms: 500,
+            max_fills_per_min: 2,
+            ..RiskLimits::default()
+        };
+        let account = AccountLimits { max_orders_per_sec: 4, ..AccountLimits::default() };
+        let (mut p, mut q, mut a) = (PluginWindows::default(), PluginWindows::default(), AccountWindow::default());
+        let t = Instant::now();
+        let fp = |n: i64| Some((1, Side::Buy, Some(Decimal::from(n)), Decimal::ONE));
+        assert!(admit(&mut p, &mut a, &limits, &account, fp(1), t).is_ok());
+        assert_eq!(admit(&mut p, &mut a, &limits, &account, fp(1), t).unwrap_err().code, DenialCode::DuplicateOrder);
+        assert!(admit(&mut p, &mut a, &limits, &account, fp(2), t).is_ok());
+        assert!(admit(&mut p, &mut a, &limits, &account, None, t).is_ok());
+        assert_eq!(admit(&mut p, &mut a, &limits, &account, fp(3), t).unwrap_err().code, DenialCode::RateLimited);
+        // Another plugin hits the account's limit of 4 per second.
+        assert!(admit(&mut q, &mut a, &limits, &account, fp(9), t).is_ok());
+        assert_eq!(
+            admit(&mut q, &mut a, &limits, &account, fp(8), t).unwrap_err().code,
+            DenialCode::AccountRateLimited
+        );
+        // A second later everything is free again, and the duplicate window has passed.
+        let later = t + Duration::from_millis(1_001);
+        assert!(admit(&mut p, &mut a, &limits, &account, fp(1), later).is_ok());
+        p.on_fill(later);
+        p.on_fill(later);
+        assert_eq!(admit(&mut p, &mut a, &limits, &account, fp(5), later).unwrap_err().code, DenialCode::FillThrottle);
+        assert!(admit(&mut p, &mut a, &limits, &account, fp(5), later + Duration::from_secs(61)).is_ok());
+    }
+}
