@@ -12,7 +12,9 @@ use tradebox::ratelimit::{Limiter, LimiterConfig};
 use tradebox::sim::Faults;
 use tradebox::venue::okx::{OkxConfig, OkxVenue, OkxVenueError};
 use tradebox::venue::{OrderKind, OrderStatus, Side, Venue};
-use tradebox_e2e::okx::{PASSPHRASE, Rig, SECRET, audit_lines, credentials, okx_config, rig, sim, wait_for};
+use tradebox_e2e::okx::{
+    PASSPHRASE, Rig, SECRET, audit_lines, credentials, okx_config, rig, rig_on, sim, sim_with, wait_for,
+};
 use tradebox_e2e::spec;
 use tradebox_okx::{Credentials, OrderRef};
 
@@ -71,7 +73,9 @@ async fn a_plugin_order_is_signed_accepted_tracked_to_its_fill_and_audited() {
 }
 
 /// The gateway's own order source: the same choke point plugins use.
-fn manual(r: &Rig, name: &str, max_orders_per_sec: u32) -> Arc<tradebox::engine::PluginSlot> {
+/// A gateway user of the test's own, subscribed to BTC-USDT tickers, once the host has a
+/// BTC-USDT price (the risk check needs a reference).
+async fn manual(r: &Rig, name: &str, max_orders_per_sec: u32) -> Arc<tradebox::engine::PluginSlot> {
     let grants = Grants { instruments: vec!["*".into()], order_kinds: vec![] };
     // Far-from-market prices on purpose (orders that rest): a wide band, no duplicate check.
     let risk = RiskLimits {
@@ -82,7 +86,11 @@ fn manual(r: &Rig, name: &str, max_orders_per_sec: u32) -> Arc<tradebox::engine:
         duplicate_window_ms: 0,
         ..RiskLimits::default()
     };
-    r.host.hub().register(name, grants, risk)
+    let slot = r.host.hub().register(name, grants, risk);
+    let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
+    r.host.hub().subscribe(&slot, btc, tradebox::engine::Channel::Ticker).expect("granted");
+    wait_for("a BTC-USDT price", || r.host.hub().quote(btc).is_some()).await;
+    slot
 }
 
 async fn status_of(r: &Rig, slot: &tradebox::engine::PluginSlot, id: &str) -> Option<OrderStatus> {
@@ -96,7 +104,7 @@ async fn a_lost_answer_never_duplicates_an_order() {
     // HTTP 500; the third meets a 503 and is retried with the same id.
     let faults = Faults { hang_after_place: 1, hang_ms: 3_000, ..Faults::default() };
     let r = rig(faults).await;
-    let slot = manual(&r, "manual", 100);
+    let slot = manual(&r, "manual", 100).await;
     let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
     let a = r.host.hub().place(&slot, intent(btc, Side::Buy, 30_000.0, 0.001)).expect("accepted");
     wait_for("the timed-out order to be settled as placed", || {
@@ -129,7 +137,7 @@ async fn a_request_dropped_at_its_exp_time_is_reported_not_placed() {
     // request timed out after 1 s. Querying settles it: never placed, and the owner is told.
     let faults = Faults { delay_before_place: 1, delay_before_place_ms: 2_500, ..Faults::default() };
     let r = rig(faults).await;
-    let slot = manual(&r, "manual", 100);
+    let slot = manual(&r, "manual", 100).await;
     let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
     let id = r.host.hub().place(&slot, intent(btc, Side::Buy, 30_000.0, 0.001)).expect("accepted");
     wait_for("the dropped order to be reported", || {
@@ -148,7 +156,10 @@ async fn a_request_dropped_at_its_exp_time_is_reported_not_placed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_limiter_holds_okx_limits_under_a_flood_from_several_plugins() {
     let r = rig(Faults::default()).await;
-    let slots: Vec<_> = (0..4).map(|i| manual(&r, &format!("flood{i}"), 10_000)).collect();
+    let mut slots = Vec::new();
+    for i in 0..4 {
+        slots.push(manual(&r, &format!("flood{i}"), 10_000).await);
+    }
     // The flood is for the exchange limiter: the account's own pre-trade limits step aside.
     let wide =
         tradebox::engine::AccountLimits { max_orders_per_sec: 100_000, max_open_orders: 100_000, ..Default::default() };
@@ -214,4 +225,41 @@ async fn keys_that_can_withdraw_or_cannot_trade_are_refused() {
         .await
         .expect("balances");
     assert!(balances.iter().any(|b| b.currency == "USDT" && b.total > rust_decimal::Decimal::ZERO));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dead_mans_switch_cancels_orders_when_the_host_goes_quiet() {
+    // OKX accepts 10-120 s; this simulator takes 1 s so the test need not wait.
+    let sim = sim_with(Faults::default(), |c| c.dead_man_min_s = 1).await;
+    let r = rig_on(sim, |c| c.dead_man_s = 2).await;
+    let slot = manual(&r, "manual", 100).await;
+    let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
+    let ids: Vec<String> = (0..2)
+        .map(|i| r.host.hub().place(&slot, intent(btc, Side::Buy, 30_000.0 + f64::from(i), 0.001)).expect("accepted"))
+        .collect();
+    wait_for("both orders live on the exchange", || {
+        ids.iter().all(|id| r.host.hub().order(id).is_some_and(|t| !t.report.venue_id.is_empty()))
+    })
+    .await;
+    // The host stops talking to OKX (a crash, a cut cable): nobody re-arms the switch.
+    r.venue.shutdown();
+    let watcher = tradebox_okx::RestClient::new(
+        tradebox_okx::RestConfig { base_url: r.sim.base_url(), demo: true, timeout: Duration::from_secs(5) },
+        Some(tradebox_okx::Signer::new(credentials("read_only,trade"))),
+        Arc::new(tradebox_okx::Clock::new()),
+    )
+    .expect("client");
+    let mut cancelled = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if watcher.pending_orders(None, None).await.is_ok_and(|p| p.is_empty()) {
+            cancelled = true;
+            break;
+        }
+    }
+    assert!(cancelled, "the exchange cancelled the orders itself");
+    for id in &ids {
+        let d = watcher.order_details("BTC-USDT", OrderRef::ClOrdId(id)).await.expect("order");
+        assert_eq!(d.state, tradebox_okx::model::OrderState::Canceled, "{id}");
+    }
 }

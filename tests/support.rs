@@ -152,6 +152,11 @@ pub mod okx {
 
     /// A simulator with three keys (trade, trade+withdraw, read only) on a fast market.
     pub async fn sim(faults: Faults) -> SimServer {
+        sim_with(faults, |_| {}).await
+    }
+
+    /// [`sim`] with its settings adjusted.
+    pub async fn sim_with(faults: Faults, adjust: impl FnOnce(&mut SimServerConfig)) -> SimServer {
         let mut market = tradebox::venue::sim::SimConfig::demo();
         market.seed = 11;
         market.step_ms = 20;
@@ -161,6 +166,8 @@ pub mod okx {
             faults,
             ..SimServerConfig::default()
         };
+        let mut config = config;
+        adjust(&mut config);
         SimServer::start(config).await.expect("simulator starts")
     }
 
@@ -204,7 +211,11 @@ pub mod okx {
 
     /// A rig whose venue settings `adjust` changes.
     pub async fn rig_with(faults: Faults, adjust: impl FnOnce(&mut OkxConfig)) -> Rig {
-        let sim = sim(faults).await;
+        rig_on(sim(faults).await, adjust).await
+    }
+
+    /// A rig on a given simulator.
+    pub async fn rig_on(sim: SimServer, adjust: impl FnOnce(&mut OkxConfig)) -> Rig {
         let mut config = okx_config(&sim);
         adjust(&mut config);
         let dir = tempfile::tempdir().expect("tmp");

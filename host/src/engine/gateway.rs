@@ -93,6 +93,21 @@ impl Hub {
         Ok(client_id)
     }
 
+    /// Runs the whole pre-trade check of an intent (grant, normalisation, every risk rule and
+    /// window) without placing it: a dry run, and what the risk figure in BENCHMARKS.md times.
+    /// A pass counts in the windows as a placed order would.
+    pub fn check_intent(&self, slot: &PluginSlot, intent: OrderIntent) -> Result<(), Denial> {
+        let OrderIntent { instrument, side, kind, price, size, reduce_only } = intent;
+        let spec = self.granted(slot, instrument)?;
+        if !slot.grants.allows_kind(kind) {
+            return Err(Denial::new(DenialCode::NotPermitted, format!("order type {kind:?} is not granted")));
+        }
+        let price = normalize::price(spec, side, kind, price)?;
+        let size = normalize::size(spec, size)?;
+        let order = check::Order { spec, side, kind, price, size, reduce_only };
+        self.pre_trade(slot, &order, None, Some((spec.id, side, price, size)))
+    }
+
     /// The whole pre-trade check of one order (or of an amend, leaving the amended order out of
     /// the counts): the rules, then the windows.
     fn pre_trade(

@@ -75,6 +75,8 @@ pub struct SimServerConfig {
     pub ws_idle_ms: u64,
     /// Enforce OKX's rate limits (off only to measure the simulator's own throughput).
     pub rate_limits: bool,
+    /// The shortest `cancel-all-after` timeout accepted, s (OKX: 10; tests go lower).
+    pub dead_man_min_s: u32,
 }
 
 impl Default for SimServerConfig {
@@ -88,6 +90,7 @@ impl Default for SimServerConfig {
             run_market: true,
             ws_idle_ms: ws::IDLE.as_millis() as u64,
             rate_limits: true,
+            dead_man_min_s: 10,
         }
     }
 }
@@ -144,6 +147,7 @@ impl SimServer {
             uid: config.uid.clone(),
             ws_idle: Duration::from_millis(config.ws_idle_ms.max(1)),
             rate_limits: config.rate_limits,
+            dead_man_min_s: config.dead_man_min_s.max(1),
         });
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -34,6 +34,8 @@ pub struct Server {
     pub ws_idle: std::time::Duration,
     /// Whether OKX's rate limits are enforced.
     pub rate_limits: bool,
+    /// The shortest `cancel-all-after` timeout accepted (OKX: 10 s).
+    pub dead_man_min_s: u32,
 }
 
 pub(super) fn micros() -> String {
@@ -275,7 +277,7 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
             let secs = text(&parsed, "timeOut");
             let tag = text(&parsed, "tag");
             match secs.parse::<u32>() {
-                Ok(s) if s == 0 || (10..=120).contains(&s) => {
+                Ok(s) if s == 0 || (server.dead_man_min_s..=120).contains(&s) => {
                     let at = ex.cancel_all_after(s, &tag);
                     ok(vec![json!({"triggerTime": at.to_string(), "tag": tag, "ts": server_ms.to_string()})])
                 }

@@ -74,6 +74,10 @@ pub struct OkxConfig {
     pub ws_ping_ms: u64,
     /// Reconnect when `pong` has not come this long after `ping`, ms.
     pub ws_pong_ms: u64,
+    /// Dead man's switch: OKX cancels the account's orders (and each plugin's, by its order
+    /// tag) if the host has not re-armed `cancel-all-after` within this many seconds; the host
+    /// re-arms every third of it. 0: off. OKX accepts 10-120.
+    pub dead_man_s: u32,
 }
 
 impl Default for OkxConfig {
@@ -95,6 +99,7 @@ impl Default for OkxConfig {
             reconcile_ms: 5_000,
             ws_ping_ms: 20_000,
             ws_pong_ms: 10_000,
+            dead_man_s: 60,
         }
     }
 }
@@ -152,6 +157,42 @@ pub enum OkxVenueError {
         /// What is wrong.
         problem: String,
     },
+}
+
+/// The dead man's switch: re-arms OKX's `cancel-all-after` for the account and for every
+/// plugin tag with orders, every third of the timeout. If the host dies, or stops hearing from
+/// OKX, the exchange cancels the orders itself.
+fn dead_man(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
+    let weak = Arc::downgrade(venue);
+    let timeout = venue.config.dead_man_s;
+    let every = Duration::from_millis(u64::from(timeout) * 1_000 / 3).max(Duration::from_millis(300));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        let mut warned = false;
+        loop {
+            tick.tick().await;
+            let Some(v) = weak.upgrade() else { return };
+            let tags: Vec<Option<String>> =
+                std::iter::once(None).chain(v.tags.lock().iter().cloned().map(Some)).collect();
+            for tag in tags {
+                let key = crate::ratelimit::tag_key(tag.as_deref().unwrap_or(""));
+                let armed = v
+                    .limited(
+                        Request::new(Endpoint::CancelAllAfter, key),
+                        v.rest.cancel_all_after(timeout, tag.as_deref()),
+                    )
+                    .await;
+                match armed {
+                    Ok(Ok(_)) => warned = false,
+                    Ok(Err(e)) if !warned => {
+                        warned = true;
+                        tracing::warn!(error = %e, tag = ?tag, "could not arm OKX cancel-all-after (dead man's switch)");
+                    }
+                    _ => {}
+                }
+            }
+        }
+    })
 }
 
 /// Start-up reads go through the limiter and wait out throttling (other clients on the same IP
@@ -232,6 +273,8 @@ pub struct OkxVenue {
     ws_up: [std::sync::atomic::AtomicBool; 3],
     reconcile: tokio::sync::Notify,
     fills_seen: Mutex<SeenFills>,
+    /// Order tags of the plugins with orders, for the dead man's switch.
+    tags: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// Fills already reported, by (order id, trade id), and their order of arrival for forgetting.
@@ -323,9 +366,14 @@ impl OkxVenue {
             ws_up: Default::default(),
             reconcile: tokio::sync::Notify::new(),
             fills_seen: Mutex::default(),
+            tags: Mutex::default(),
         });
         let task = sync::spawn(&venue).await;
         venue.tasks.lock().push(task);
+        if venue.config.dead_man_s > 0 {
+            let task = dead_man(&venue);
+            venue.tasks.lock().push(task);
+        }
         if venue.config.websocket {
             let login = tradebox_okx::ws::Login { signer, clock: venue.rest.clock().clone() };
             let timing = (
@@ -399,6 +447,22 @@ impl OkxVenue {
 
     pub(crate) fn config(&self) -> &OkxConfig {
         &self.config
+    }
+
+    /// Stops talking to OKX: the REST loop, the feeds and the dead man's switch heartbeat end.
+    /// Open orders stay on the exchange, and the switch (if armed) cancels them when it runs out.
+    pub fn shutdown(&self) {
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+        if let Some(s) = self.streams.get() {
+            s.stop();
+        }
+    }
+
+    /// Notes that a plugin's orders carry `tag` (its dead man's switch is armed from now on).
+    pub(crate) fn note_tag(&self, tag: String) {
+        self.tags.lock().insert(tag);
     }
 
     /// The WebSocket feeds' counters (when the feeds are on).

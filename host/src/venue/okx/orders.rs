@@ -68,6 +68,9 @@ pub async fn place(v: &OkxVenue, order: NewOrder) -> Result<PlaceAck, VenueError
         request = request.for_plugin(o.plugin);
     }
     let opts_caller = caller(&order);
+    if let Some(tag) = &body.tag {
+        v.note_tag(tag.clone());
+    }
     v.live().lock().insert(
         client_id.clone(),
         Live {

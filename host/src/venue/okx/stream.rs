@@ -140,6 +140,11 @@ impl Streams {
         }
     }
 
+    /// Closes every connection (the venue is shutting down).
+    pub fn stop(&self) {
+        self.clients.lock().clear();
+    }
+
     /// Subscribes the exchange stream behind `channel` for `symbol`.
     pub fn subscribe(&self, symbol: &str, channel: Channel) {
         let (endpoint, a) = arg(symbol, channel);
