@@ -83,20 +83,83 @@ pub fn dispatch<S: Strategy>(strategy: &mut S, events: Vec<Event>) {
 /// Routes a run of tickers delivered in columns to `on_ticker`, one ticker at a time and in
 /// order, exactly as [`dispatch`] would have for the same tickers as events.
 pub fn dispatch_tickers<S: Strategy>(strategy: &mut S, columns: TickerColumns) {
-    let TickerColumns { instrument, ts, bid, bid_size, ask, ask_size, last } = columns;
-    // The host sends equal lengths; zip stops at the shortest rather than panicking.
-    let fields = ts.iter().zip(&bid).zip(&bid_size).zip(&ask).zip(&ask_size).zip(&last);
-    for (instrument, (((((ts, bid), bid_size), ask), ask_size), last)) in instrument.iter().zip(fields) {
-        let ticker = Ticker {
-            instrument: *instrument,
-            ts: *ts,
-            bid: *bid,
-            bid_size: *bid_size,
-            ask: *ask,
-            ask_size: *ask_size,
-            last: *last,
-        };
+    let TickerColumns { instrument, ts, prices } = columns;
+    // Five prices per ticker in field order (the layout of `ticker-columns`). The host sends
+    // consistent lengths; a short column or a partial last chunk ends the run rather than
+    // panicking.
+    let (prices, _) = prices.as_chunks::<5>();
+    for ((instrument, ts), &[bid, bid_size, ask, ask_size, last]) in instrument.iter().zip(&ts).zip(prices) {
+        let ticker = Ticker { instrument: *instrument, ts: *ts, bid, bid_size, ask, ask_size, last };
         strategy.on_ticker(&ticker);
     }
     strategy.on_batch_end();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Fields = (u32, i64, f64, f64, f64, f64, f64);
+
+    fn fields(t: &Ticker) -> Fields {
+        (t.instrument, t.ts, t.bid, t.bid_size, t.ask, t.ask_size, t.last)
+    }
+
+    /// Records what it is handed.
+    struct Recorder {
+        tickers: Vec<Fields>,
+        batches: usize,
+    }
+
+    impl Strategy for Recorder {
+        fn init(_config: &str) -> Result<Self, String> {
+            Ok(Recorder { tickers: Vec::new(), batches: 0 })
+        }
+        fn on_ticker(&mut self, ticker: &Ticker) {
+            self.tickers.push(fields(ticker));
+        }
+        fn on_batch_end(&mut self) {
+            self.batches += 1;
+        }
+    }
+
+    fn ticker(i: u32) -> Ticker {
+        let f = f64::from(i);
+        Ticker {
+            instrument: i,
+            ts: 1000 + i64::from(i),
+            bid: f + 0.1,
+            bid_size: f + 0.2,
+            ask: f + 0.3,
+            ask_size: f + 0.4,
+            last: f + 0.5,
+        }
+    }
+
+    #[test]
+    fn columns_reach_on_ticker_as_the_same_tickers_as_events() {
+        let tickers: Vec<Ticker> = (0..9).map(ticker).collect();
+        let columns = TickerColumns {
+            instrument: tickers.iter().map(|t| t.instrument).collect(),
+            ts: tickers.iter().map(|t| t.ts).collect(),
+            prices: tickers.iter().flat_map(|t| [t.bid, t.bid_size, t.ask, t.ask_size, t.last]).collect(),
+        };
+        let mut by_columns = Recorder::init("{}").expect("init");
+        dispatch_tickers(&mut by_columns, columns);
+        let mut by_events = Recorder::init("{}").expect("init");
+        dispatch(&mut by_events, tickers.iter().copied().map(Event::Ticker).collect());
+        let expected: Vec<Fields> = tickers.iter().map(fields).collect();
+        assert_eq!(by_columns.tickers, expected);
+        assert_eq!(by_events.tickers, expected);
+        assert_eq!((by_columns.batches, by_events.batches), (1, 1));
+    }
+
+    #[test]
+    fn inconsistent_columns_end_the_run_without_panicking() {
+        let columns = TickerColumns { instrument: vec![1, 2, 3], ts: vec![10, 20, 30], prices: vec![0.5; 12] };
+        let mut r = Recorder::init("{}").expect("init");
+        dispatch_tickers(&mut r, columns);
+        assert_eq!(r.tickers.len(), 2, "two whole chunks of five prices");
+        assert_eq!(r.batches, 1);
+    }
 }

@@ -276,26 +276,21 @@ fn flush_run(run: &mut Vec<wit::Ticker>, events: &mut Vec<wit::Event>, out: &mut
     out.push(Delivery::Tickers(columns(run.drain(..))));
 }
 
-/// Tickers in column form.
+/// How many entries of `ticker-columns.prices` belong to one ticker.
+pub const PRICES_PER_TICKER: usize = 5;
+
+/// Tickers in column form: the layout documented on `ticker-columns` in the WIT.
 pub fn columns(tickers: impl ExactSizeIterator<Item = wit::Ticker>) -> wit::TickerColumns {
     let n = tickers.len();
     let mut c = wit::TickerColumns {
         instrument: Vec::with_capacity(n),
         ts: Vec::with_capacity(n),
-        bid: Vec::with_capacity(n),
-        bid_size: Vec::with_capacity(n),
-        ask: Vec::with_capacity(n),
-        ask_size: Vec::with_capacity(n),
-        last: Vec::with_capacity(n),
+        prices: Vec::with_capacity(n * PRICES_PER_TICKER),
     };
     for t in tickers {
         c.instrument.push(t.instrument);
         c.ts.push(t.ts);
-        c.bid.push(t.bid);
-        c.bid_size.push(t.bid_size);
-        c.ask.push(t.ask);
-        c.ask_size.push(t.ask_size);
-        c.last.push(t.last);
+        c.prices.extend_from_slice(&[t.bid, t.bid_size, t.ask, t.ask_size, t.last]);
     }
     c
 }
@@ -331,7 +326,8 @@ mod tests {
                     _ => ('?', 0),
                 })),
                 Delivery::Tickers(c) => {
-                    assert_eq!(c.instrument.len(), c.last.len());
+                    assert_eq!(c.instrument.len(), c.ts.len());
+                    assert_eq!(c.instrument.len() * PRICES_PER_TICKER, c.prices.len());
                     assert!(c.instrument.len() >= COLUMN_RUN_MIN);
                     out.extend(c.instrument.iter().map(|i| ('c', u64::from(*i))));
                 }
@@ -361,8 +357,12 @@ mod tests {
     fn columns_carry_every_field() {
         let ds = deliveries((0..COLUMN_RUN_MIN as u32).map(ticker).collect());
         let [Delivery::Tickers(c)] = ds.as_slice() else { panic!("one column delivery: {ds:?}") };
-        assert_eq!(c.ts[3], 3);
-        assert_eq!((c.bid[3], c.bid_size[3], c.ask[3], c.ask_size[3], c.last[3]), (1.0, 2.0, 3.0, 4.0, 3.0));
+        assert_eq!(c.prices.len(), COLUMN_RUN_MIN * PRICES_PER_TICKER);
+        for i in 0..COLUMN_RUN_MIN {
+            assert_eq!((c.instrument[i], c.ts[i]), (i as u32, i as i64));
+            // Ticker i's five prices, interleaved in field order: bid, bid-size, ask, ask-size, last.
+            assert_eq!(c.prices[5 * i..5 * i + 5], [1.0, 2.0, 3.0, 4.0, i as f64]);
+        }
         assert!(deliveries(Vec::new()).is_empty());
     }
 }
