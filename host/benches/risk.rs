@@ -56,7 +56,7 @@ fn pre_trade_check(c: &mut Criterion) {
         );
     }
     let limits = RiskLimits {
-        max_orders_per_sec: u32::MAX,
+        max_orders_per_sec: 1_000,
         max_open_orders: 1_000,
         max_position: 1_000.0,
         max_gross_exposure: 1e12,
@@ -106,16 +106,33 @@ fn pre_trade_check(c: &mut Criterion) {
     while commands.try_recv().is_ok_and(|c| matches!(c, Command::Place(_))) {}
     assert_eq!(hub.open_orders(slot.id).len(), 50);
     assert_eq!(hub.positions(slot.id).len(), 10);
-    let mut price = 98.0;
+    // Setting up placed 60 orders at once; from here on the default rates apply.
+    let realistic = RiskLimits { max_orders_per_sec: 20, ..hub_limits(&slot) };
+    hub.set_plugin_limits(&slot, realistic, "bench").expect("valid");
+    let account = tradebox::engine::AccountLimits { max_orders_per_sec: 50, ..hub.account_limits() };
+    hub.set_account_limits(account, "bench").expect("valid");
+    let mut n = 0u64;
+    // The windows' clock: a plugin sending 10 orders a second, as a busy real one might (the
+    // windows then hold what they would hold in life, not everything a tight loop sends).
+    let mut now = std::time::Instant::now() + std::time::Duration::from_secs(1);
     let mut g = c.benchmark_group("risk");
     g.bench_function("pre_trade_check_50_open_orders_10_positions", |b| {
         b.iter(|| {
-            // A new price each time, so the duplicate check sees a new order.
-            price = if price > 99.5 { 98.0 } else { price + 0.01 };
-            black_box(hub.check_intent(&slot, black_box(intent(3, price)))).expect("passes")
+            // A different order each time (price and size), so the duplicate check (1 s
+            // window) sees new orders.
+            n += 1;
+            let price = 98.0 + (n % 150) as f64 * 0.01;
+            let size = 0.02 + ((n / 150) % 100_000) as f64 * 0.0001;
+            let order = OrderIntent { size, ..intent(3, price) };
+            now += std::time::Duration::from_millis(100);
+            black_box(hub.check_intent_at(&slot, black_box(order), now)).expect("passes")
         })
     });
     g.finish();
+}
+
+fn hub_limits(slot: &tradebox::engine::PluginSlot) -> RiskLimits {
+    slot.risk.read().clone()
 }
 
 criterion_group!(benches, pre_trade_check);

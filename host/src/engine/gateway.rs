@@ -66,14 +66,25 @@ impl Hub {
             );
         }
         let order = check::Order { spec, side, kind, price, size, reduce_only };
-        self.pre_trade(slot, &order, None, Some((spec.id, side, price, size)))
+        self.pre_trade(slot, &order, None, Some(windows::fingerprint(spec.id, side, price, size)), Instant::now())
             .map_err(|d| self.refused(slot, d, &client_id))?;
         self.audit_entry(
             Some(&slot.origin),
             Entry::Risk { client_id: client_id.clone(), decision: "approved".into(), detail: String::new() },
         );
-        let report =
-            self.tracker.lock().insert_pending(slot.id, &client_id, spec.id, side, kind, price, size, now_ms());
+        let mark = || self.quote(spec.id).and_then(|q| q.mid()).unwrap_or(0.0);
+        let unit_value = price.map_or_else(mark, f) * f(spec.contract_value);
+        let report = self.tracker.lock().insert_pending(
+            slot.id,
+            &client_id,
+            spec.id,
+            side,
+            kind,
+            price,
+            size,
+            unit_value,
+            now_ms(),
+        );
         let order = NewOrder {
             client_id: client_id.clone(),
             instrument: spec.id,
@@ -97,6 +108,11 @@ impl Hub {
     /// window) without placing it: a dry run, and what the risk figure in BENCHMARKS.md times.
     /// A pass counts in the windows as a placed order would.
     pub fn check_intent(&self, slot: &PluginSlot, intent: OrderIntent) -> Result<(), Denial> {
+        self.check_intent_at(slot, intent, Instant::now())
+    }
+
+    /// [`Hub::check_intent`] as of `now` for the time windows (a benchmark's clock).
+    pub fn check_intent_at(&self, slot: &PluginSlot, intent: OrderIntent, now: Instant) -> Result<(), Denial> {
         let OrderIntent { instrument, side, kind, price, size, reduce_only } = intent;
         let spec = self.granted(slot, instrument)?;
         if !slot.grants.allows_kind(kind) {
@@ -105,7 +121,7 @@ impl Hub {
         let price = normalize::price(spec, side, kind, price)?;
         let size = normalize::size(spec, size)?;
         let order = check::Order { spec, side, kind, price, size, reduce_only };
-        self.pre_trade(slot, &order, None, Some((spec.id, side, price, size)))
+        self.pre_trade(slot, &order, None, Some(windows::fingerprint(spec.id, side, price, size)), now)
     }
 
     /// The whole pre-trade check of one order (or of an amend, leaving the amended order out of
@@ -115,7 +131,8 @@ impl Hub {
         slot: &PluginSlot,
         order: &check::Order<'_>,
         amended: Option<&str>,
-        fingerprint: Option<(InstrumentId, Side, Option<Decimal>, Decimal)>,
+        fingerprint: Option<windows::Fingerprint>,
+        now: Instant,
     ) -> Result<(), Denial> {
         let limits = slot.risk.read().clone();
         let account = self.account_limits.read().clone();
@@ -126,7 +143,7 @@ impl Hub {
             let plugin = self.exposure(&tracker, Some(slot.id), order, amended, &mark);
             let all = self.exposure(&tracker, None, order, amended, &mark);
             let available = (account.check_balance && order.spec.kind == InstrumentKind::Spot)
-                .then(|| self.available(&tracker, order.spec, order.side, &mark))
+                .then(|| self.available(&tracker, order.spec, order.side))
                 .flatten();
             (plugin, all, available)
         };
@@ -140,18 +157,12 @@ impl Hub {
             available,
         };
         check::check(&input, order)?;
-        windows::admit(
-            &mut slot.windows.lock(),
-            &mut self.account_window.lock(),
-            &limits,
-            &account,
-            fingerprint,
-            Instant::now(),
-        )
+        windows::admit(&mut slot.windows.lock(), &mut self.account_window.lock(), &limits, &account, fingerprint, now)
     }
 
     /// What a plugin (or, with `None`, every plugin) holds: open orders, the position in the
-    /// order's instrument, size still open on its side, gross exposure.
+    /// order's instrument, size still open on its side, gross exposure. Open orders come from
+    /// the tracker's running summaries (no walk over them); an amended order is left out.
     fn exposure(
         &self,
         tracker: &super::tracker::Tracker,
@@ -161,63 +172,59 @@ impl Hub {
         mark: &dyn Fn(InstrumentId) -> f64,
     ) -> Exposure {
         let mut e = Exposure::default();
-        let cv = |i: InstrumentId| self.instrument(i).map_or(1.0, |s| f(s.contract_value));
-        let mut count = |o: &super::TrackedOrder| {
-            if amended == Some(o.report.client_id.as_str()) {
-                return;
-            }
-            e.open_orders += 1;
-            let r = &o.report;
-            let remaining = r.size - r.filled;
-            if r.instrument == order.spec.id && r.side == order.side {
-                e.same_side_open += remaining;
-            }
-            let px = r.price.map_or_else(|| mark(r.instrument), f);
-            e.gross += (f(remaining) * px * cv(r.instrument)).abs();
+        let key = (order.spec.id, order.side);
+        let mut add = |s: &super::tracker::OpenSummary| {
+            e.open_orders += s.count;
+            e.gross += s.notional;
+            e.same_side_open += s.remaining.get(&key).copied().unwrap_or_default();
         };
         match plugin {
-            Some(p) => tracker.open_orders(p).for_each(&mut count),
-            None => tracker.all_open_orders().for_each(&mut count),
+            Some(p) => {
+                if let Some(s) = tracker.summary(p) {
+                    add(s);
+                }
+            }
+            None => tracker.summaries().for_each(|(_, s)| add(s)),
+        }
+        if let Some(t) = amended.and_then(|id| tracker.order(id))
+            && plugin.is_none_or(|p| p == t.plugin)
+            && !t.report.status.is_terminal()
+        {
+            let remaining = t.report.size - t.report.filled;
+            e.open_orders = e.open_orders.saturating_sub(1);
+            e.gross = (e.gross - f(remaining) * t.unit_value.abs()).max(0.0);
+            if (t.report.instrument, t.report.side) == key {
+                e.same_side_open -= remaining;
+            }
         }
         for (owner, instrument, pos) in tracker.all_positions() {
-            if plugin.is_some_and(|p| p != owner) {
+            if plugin.is_some_and(|p| p != owner) || pos.size.is_zero() {
                 continue;
             }
             if instrument == order.spec.id {
                 e.position += pos.size;
             }
-            e.gross += (f(pos.size) * mark(instrument) * f(pos.multiplier)).abs();
+            e.gross += pos.units * mark(instrument).abs();
         }
         e
     }
 
     /// Free balance in what a spot order spends, after what this host's orders not yet
     /// acknowledged by the venue will take (the venue's own figure already counts the others).
-    fn available(
-        &self,
-        tracker: &super::tracker::Tracker,
-        spec: &InstrumentSpec,
-        side: Side,
-        mark: &dyn Fn(InstrumentId) -> f64,
-    ) -> Option<Decimal> {
+    fn available(&self, tracker: &super::tracker::Tracker, spec: &InstrumentSpec, side: Side) -> Option<f64> {
         let ccy = if side == Side::Buy { &spec.quote } else { &spec.base };
-        let free = self.balances.read().get(ccy)?.available;
+        let free = f(self.balances.read().get(ccy)?.available);
         let mut pending = 0.0;
-        for o in tracker.all_open_orders().filter(|o| o.pending) {
-            let Some(s) = self.instrument(o.report.instrument).filter(|s| s.kind == InstrumentKind::Spot) else {
-                continue;
-            };
-            let remaining = f(o.report.size - o.report.filled);
-            match o.report.side {
-                Side::Buy if &s.quote == ccy => {
-                    let px = o.report.price.map_or_else(|| mark(s.id) * 1.05, f);
-                    pending += remaining * px;
-                }
-                Side::Sell if &s.base == ccy => pending += remaining,
+        for (instrument, side, size, value) in tracker.unacknowledged() {
+            let Some(s) = self.instrument(instrument).filter(|s| s.kind == InstrumentKind::Spot) else { continue };
+            match side {
+                // Market buys were valued at the mark: leave them OKX's 5% margin.
+                Side::Buy if &s.quote == ccy => pending += value * 1.05,
+                Side::Sell if &s.base == ccy => pending += f(size),
                 _ => {}
             }
         }
-        Some(free - Decimal::try_from(pending).unwrap_or(Decimal::MAX.min(free)))
+        Some(free - pending)
     }
 
     fn owned_open(&self, slot: &PluginSlot, client_id: &str) -> Result<OrderReport, Denial> {
@@ -244,12 +251,12 @@ impl Hub {
         price: Option<f64>,
         size: Option<f64>,
     ) -> Result<(), Denial> {
-        let result = self.amend_inner(slot, client_id, price, size);
-        if let Err(denial) = &result {
-            slot.stats.denied.fetch_add(1, Ordering::Relaxed);
+        self.amend_inner(slot, client_id, price, size).map_err(|denial| {
             tracing::debug!(plugin = %slot.name, %denial, "amend denied");
-        }
-        result
+            let denial = self.refused(slot, denial, client_id);
+            slot.stats.denied.fetch_add(1, Ordering::Relaxed);
+            denial
+        })
     }
 
     fn amend_inner(
@@ -279,16 +286,16 @@ impl Hub {
                 size: size.unwrap_or(order.size) - order.filled,
                 reduce_only: false,
             };
-            self.pre_trade(slot, &checked, Some(client_id), None).map_err(|d| self.refused(slot, d, client_id))?;
-        } else if let Err(d) = windows::admit(
-            &mut slot.windows.lock(),
-            &mut self.account_window.lock(),
-            &slot.risk.read(),
-            &self.account_limits.read(),
-            None,
-            Instant::now(),
-        ) {
-            return Err(self.refused(slot, d, client_id));
+            self.pre_trade(slot, &checked, Some(client_id), None, Instant::now())?;
+        } else {
+            windows::admit(
+                &mut slot.windows.lock(),
+                &mut self.account_window.lock(),
+                &slot.risk.read(),
+                &self.account_limits.read(),
+                None,
+                Instant::now(),
+            )?;
         }
         self.send(Command::Amend { instrument: order.instrument, client_id: client_id.to_string(), price, size })
     }

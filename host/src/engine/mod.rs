@@ -25,6 +25,7 @@ use crate::venue::{BalanceReport, InstrumentId, InstrumentSpec, NewOrder, OrderK
 use parking_lot::{Mutex, RwLock};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -191,9 +192,10 @@ pub struct Activity {
 
 /// Shared host state. One per host; plugins and the router hold an `Arc`.
 pub struct Hub {
-    instruments: HashMap<InstrumentId, InstrumentSpec>,
+    // Small integer keys read on every intent and event: a fast hash (no untrusted keys).
+    instruments: FxHashMap<InstrumentId, InstrumentSpec>,
     by_symbol: HashMap<String, InstrumentId>,
-    quotes: RwLock<HashMap<InstrumentId, Quote>>,
+    quotes: RwLock<FxHashMap<InstrumentId, Quote>>,
     tracker: Mutex<tracker::Tracker>,
     balances: RwLock<BTreeMap<String, BalanceReport>>,
     plugins: RwLock<HashMap<PluginId, Arc<PluginSlot>>>,

@@ -9,7 +9,7 @@
 use super::denial::{Denial, DenialCode};
 use crate::venue::{InstrumentSpec, OrderKind, Side};
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 
 /// How close (in units of one tick or lot) a value must be to snap to the grid.
 const SNAP: f64 = 1e-6;
@@ -30,7 +30,8 @@ fn on_grid(value: f64, step: Decimal, down: bool) -> Option<Decimal> {
     } else {
         units.ceil()
     };
-    Some(Decimal::from_f64(whole)? * step)
+    // `whole` is an integer below 1e15: exact as an i64, and much cheaper to convert than a float.
+    Some(Decimal::from(whole as i64) * step)
 }
 
 /// Normalises a price for `side`; `None` for market orders.

@@ -3,6 +3,7 @@
 
 use crate::venue::{FillReport, InstrumentId, OrderKind, OrderReport, OrderStatus, Side};
 use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet};
 
 /// A plugin's slot number; part of every client order id it gets.
@@ -17,6 +18,25 @@ pub struct TrackedOrder {
     pub report: OrderReport,
     /// True until the venue sends its first report.
     pub pending: bool,
+    /// Quote value of one unit of size (limit price, or the mark when placed for a market
+    /// order, times the contract value): what the open size counts for in gross exposure.
+    pub unit_value: f64,
+}
+
+/// What a plugin's open orders add up to, kept as orders come and go so the risk check reads
+/// it without walking them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenSummary {
+    /// Open orders.
+    pub count: usize,
+    /// Their unfilled size valued at `unit_value`, absolute, quote currency.
+    pub notional: f64,
+    /// Unfilled size per instrument and side.
+    pub remaining: FxHashMap<(InstrumentId, Side), Decimal>,
+}
+
+fn f(d: Decimal) -> f64 {
+    rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap_or(0.0)
 }
 
 /// A plugin's position in one instrument, from its own fills.
@@ -32,6 +52,9 @@ pub struct PluginPosition {
     pub fees: Decimal,
     /// Contract multiplier (base per unit of size).
     pub multiplier: Decimal,
+    /// `|size| × multiplier` as a float, kept with every fill: what the risk check multiplies by
+    /// the mark for gross exposure, without converting decimals on every intent.
+    pub units: f64,
 }
 
 impl PluginPosition {
@@ -41,6 +64,7 @@ impl PluginPosition {
         self.fees += fee;
         let pnl = crate::venue::apply_net_fill(&mut self.size, &mut self.avg_price, side.sign() * size, price);
         self.realized += pnl * self.multiplier;
+        self.units = f((self.size * self.multiplier).abs());
     }
 
     /// Unrealised PnL at `mark`.
@@ -53,14 +77,20 @@ impl PluginPosition {
 #[derive(Debug, Default)]
 pub struct Tracker {
     orders: HashMap<String, TrackedOrder>,
-    positions: HashMap<(PluginId, InstrumentId), PluginPosition>,
+    positions: FxHashMap<(PluginId, InstrumentId), PluginPosition>,
     /// Open orders by owner: the risk check reads them on every intent, so it must not scan
     /// finished ones.
     open: HashMap<PluginId, HashSet<String>>,
+    summaries: FxHashMap<PluginId, OpenSummary>,
+    /// Orders the venue has not acknowledged yet.
+    unacked: HashSet<String>,
+    /// What those add up to per instrument and side: (size, value at `unit_value`).
+    unacked_sums: FxHashMap<(InstrumentId, Side), (Decimal, f64)>,
 }
 
 impl Tracker {
-    /// Records an order the host is about to send.
+    /// Records an order the host is about to send; `unit_value` is what one unit of its size
+    /// is worth in the quote currency (see [`TrackedOrder::unit_value`]).
     #[allow(clippy::too_many_arguments)]
     pub fn insert_pending(
         &mut self,
@@ -71,6 +101,7 @@ impl Tracker {
         kind: OrderKind,
         price: Option<Decimal>,
         size: Decimal,
+        unit_value: f64,
         ts_ms: i64,
     ) -> OrderReport {
         let report = OrderReport {
@@ -87,9 +118,54 @@ impl Tracker {
             reason: None,
             ts_ms,
         };
-        self.orders.insert(client_id.to_string(), TrackedOrder { plugin, report: report.clone(), pending: true });
+        self.orders
+            .insert(client_id.to_string(), TrackedOrder { plugin, report: report.clone(), pending: true, unit_value });
         self.open.entry(plugin).or_default().insert(client_id.to_string());
+        self.unacked.insert(client_id.to_string());
+        let u = self.unacked_sums.entry((instrument, side)).or_default();
+        u.0 += size;
+        u.1 += (f(size) * unit_value).abs();
+        let s = self.summaries.entry(plugin).or_default();
+        s.count += 1;
+        s.notional += (f(size) * unit_value).abs();
+        *s.remaining.entry((instrument, side)).or_default() += size;
         report
+    }
+
+    /// The venue has acknowledged (or refused) an order: it no longer counts as unacknowledged.
+    fn acknowledged(&mut self, client_id: &str) {
+        if !self.unacked.remove(client_id) {
+            return;
+        }
+        let Some(t) = self.orders.get(client_id) else { return };
+        let key = (t.report.instrument, t.report.side);
+        if let Some(u) = self.unacked_sums.get_mut(&key) {
+            u.0 -= t.report.size;
+            u.1 = (u.1 - (f(t.report.size) * t.unit_value).abs()).max(0.0);
+            if u.0 <= Decimal::ZERO {
+                self.unacked_sums.remove(&key);
+            }
+        }
+    }
+
+    /// Moves an order's contribution to its owner's summary from `before` (remaining size,
+    /// open) to its current state.
+    fn resummarise(&mut self, client_id: &str, before_remaining: Decimal, was_open: bool) {
+        let Some(t) = self.orders.get(client_id) else { return };
+        let now_open = !t.report.status.is_terminal();
+        let now_remaining = if now_open { (t.report.size - t.report.filled).max(Decimal::ZERO) } else { Decimal::ZERO };
+        let before = if was_open { before_remaining } else { Decimal::ZERO };
+        let (plugin, key, unit) = (t.plugin, (t.report.instrument, t.report.side), t.unit_value);
+        let s = self.summaries.entry(plugin).or_default();
+        if was_open && !now_open {
+            s.count = s.count.saturating_sub(1);
+        }
+        s.notional = (s.notional + f(now_remaining - before) * unit.abs()).max(0.0);
+        let r = s.remaining.entry(key).or_default();
+        *r += now_remaining - before;
+        if r.is_zero() {
+            s.remaining.remove(&key);
+        }
     }
 
     fn settle(&mut self, plugin: PluginId, client_id: &str, terminal: bool) {
@@ -100,22 +176,30 @@ impl Tracker {
 
     /// Applies a venue report; returns the owner, or `None` for an order this host did not send.
     pub fn on_report(&mut self, report: &OrderReport) -> Option<PluginId> {
+        self.acknowledged(&report.client_id);
         let tracked = self.orders.get_mut(&report.client_id)?;
+        let before = tracked.report.size - tracked.report.filled;
+        let was_open = !tracked.report.status.is_terminal();
         tracked.report = report.clone();
         tracked.pending = false;
         let plugin = tracked.plugin;
+        self.resummarise(&report.client_id, before, was_open);
         self.settle(plugin, &report.client_id, report.status.is_terminal());
         Some(plugin)
     }
 
     /// Marks an order rejected before the venue saw it, or refused by the venue.
     pub fn reject(&mut self, client_id: &str, reason: String, ts_ms: i64) -> Option<(PluginId, OrderReport)> {
+        self.acknowledged(client_id);
         let tracked = self.orders.get_mut(client_id)?;
+        let before = tracked.report.size - tracked.report.filled;
+        let was_open = !tracked.report.status.is_terminal();
         tracked.pending = false;
         tracked.report.status = OrderStatus::Rejected;
         tracked.report.reason = Some(reason);
         tracked.report.ts_ms = ts_ms;
         let out = (tracked.plugin, tracked.report.clone());
+        self.resummarise(client_id, before, was_open);
         self.settle(out.0, client_id, true);
         Some(out)
     }
@@ -154,6 +238,22 @@ impl Tracker {
     /// Open orders of every plugin together.
     pub fn open_count(&self) -> usize {
         self.open.values().map(HashSet::len).sum()
+    }
+
+    /// What a plugin's open orders add up to.
+    pub fn summary(&self, plugin: PluginId) -> Option<&OpenSummary> {
+        self.summaries.get(&plugin)
+    }
+
+    /// Every plugin's open-order summary.
+    pub fn summaries(&self) -> impl Iterator<Item = (PluginId, &OpenSummary)> {
+        self.summaries.iter().map(|(p, s)| (*p, s))
+    }
+
+    /// What the orders the venue has not acknowledged yet add up to, per instrument and
+    /// side: (size, value).
+    pub fn unacknowledged(&self) -> impl Iterator<Item = (InstrumentId, Side, Decimal, f64)> + '_ {
+        self.unacked_sums.iter().map(|((i, s), (size, value))| (*i, *s, *size, *value))
     }
 
     /// Every plugin's positions.
@@ -197,6 +297,35 @@ mod tests {
         assert_eq!(p.realized, d("22.5"));
         assert_eq!(p.fees, d("0.3"));
         assert_eq!(p.unrealized(d("100")), d("-2.5"));
+    }
+
+    #[test]
+    fn open_summaries_follow_orders_as_they_fill_and_finish() {
+        let mut t = Tracker::default();
+        let a = t.insert_pending(1, "a", 7, Side::Buy, OrderKind::Limit, Some(d("100")), d("2"), 100.0, 0);
+        t.insert_pending(1, "b", 7, Side::Sell, OrderKind::Limit, Some(d("110")), d("1"), 110.0, 0);
+        t.insert_pending(2, "c", 7, Side::Buy, OrderKind::Limit, Some(d("90")), d("1"), 90.0, 0);
+        let s = t.summary(1).expect("plugin 1").clone();
+        assert_eq!((s.count, s.notional), (2, 310.0));
+        assert_eq!(s.remaining.get(&(7, Side::Buy)), Some(&d("2")));
+        assert_eq!(t.unacknowledged().count(), 2, "(7, buy) of both plugins together, and (7, sell)");
+        // Half of "a" fills: its open size halves; the venue has acknowledged it.
+        t.on_report(&OrderReport { filled: d("1"), status: OrderStatus::PartiallyFilled, ..a.clone() });
+        let s = t.summary(1).expect("plugin 1").clone();
+        assert_eq!((s.count, s.notional), (2, 210.0));
+        assert_eq!(s.remaining.get(&(7, Side::Buy)), Some(&d("1")));
+        let unacked: Vec<_> = t.unacknowledged().collect();
+        assert!(
+            unacked.iter().any(|u| *u == (7, Side::Buy, d("1"), 90.0)),
+            "only c is left on the buy side: {unacked:?}"
+        );
+        // "a" finishes, "b" is refused: nothing of plugin 1 is open.
+        t.on_report(&OrderReport { filled: d("2"), status: OrderStatus::Filled, ..a });
+        t.reject("b", "51008".into(), 1);
+        let s = t.summary(1).expect("plugin 1");
+        assert_eq!((s.count, s.notional, s.remaining.is_empty()), (0, 0.0, true));
+        assert_eq!(t.open_orders(1).count(), 0);
+        assert_eq!(t.summary(2).map(|s| s.count), Some(1), "another plugin's orders are its own");
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub struct Input<'a> {
     pub all: Exposure,
     /// Free balance in the currency the order spends (spot), after what pending orders need;
     /// `None` when unknown or not checked.
-    pub available: Option<Decimal>,
+    pub available: Option<f64>,
 }
 
 fn f(d: Decimal) -> f64 {
@@ -164,21 +164,27 @@ pub fn check(input: &Input<'_>, order: &Order<'_>) -> Result<(), Denial> {
     if !reduces {
         // The position if this order and the open ones on its side all filled.
         let worst = |e: &Exposure| f(e.position + order.side.sign() * e.same_side_open + signed).abs();
-        if l.max_position > 0.0 && worst(&input.plugin) > l.max_position {
-            return Err(Denial::limit(
-                DenialCode::MaxPosition,
-                format!("the position in {} could reach {}", order.spec.symbol, worst(&input.plugin)),
-                l.max_position,
-                worst(&input.plugin),
-            ));
+        if l.max_position > 0.0 {
+            let reach = worst(&input.plugin);
+            if reach > l.max_position {
+                return Err(Denial::limit(
+                    DenialCode::MaxPosition,
+                    format!("the position in {} could reach {reach}", order.spec.symbol),
+                    l.max_position,
+                    reach,
+                ));
+            }
         }
-        if a.max_position > 0.0 && worst(&input.all) > a.max_position {
-            return Err(Denial::limit(
-                DenialCode::AccountMaxPosition,
-                format!("the account's position in {} could reach {}", order.spec.symbol, worst(&input.all)),
-                a.max_position,
-                worst(&input.all),
-            ));
+        if a.max_position > 0.0 {
+            let reach = worst(&input.all);
+            if reach > a.max_position {
+                return Err(Denial::limit(
+                    DenialCode::AccountMaxPosition,
+                    format!("the account's position in {} could reach {reach}", order.spec.symbol),
+                    a.max_position,
+                    reach,
+                ));
+            }
         }
         if l.max_gross_exposure > 0.0 && input.plugin.gross + notional > l.max_gross_exposure {
             return Err(Denial::limit(
@@ -205,7 +211,6 @@ pub fn check(input: &Input<'_>, order: &Order<'_>) -> Result<(), Denial> {
             Side::Buy => (notional, &order.spec.quote),
             Side::Sell => (size, &order.spec.base),
         };
-        let free = f(free);
         if need > free {
             return Err(Denial::limit(
                 DenialCode::InsufficientBalance,
@@ -246,7 +251,7 @@ mod tests {
         state: TradingState,
         plugin: Exposure,
         all: Exposure,
-        available: Option<Decimal>,
+        available: Option<f64>,
     }
 
     impl Case {
@@ -257,7 +262,7 @@ mod tests {
                 state: TradingState::Active,
                 plugin: Exposure::default(),
                 all: Exposure::default(),
-                available: Some(d("1000000")),
+                available: Some(1_000_000.0),
             }
         }
 
@@ -308,7 +313,7 @@ mod tests {
         c.plugin.gross = 950.0;
         assert_eq!(limit(&c, "100", "1"), Err(DenialCode::MaxGrossExposure));
         c = Case::new();
-        c.available = Some(d("50"));
+        c.available = Some(50.0);
         assert_eq!(limit(&c, "100", "1"), Err(DenialCode::InsufficientBalance));
         c.state = TradingState::Halted;
         assert_eq!(limit(&c, "100", "1"), Err(DenialCode::TradingHalted));

@@ -6,17 +6,29 @@ use super::limits::{AccountLimits, RiskLimits};
 use crate::engine::{Denial, DenialCode};
 use crate::venue::{InstrumentId, Side};
 use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// An order as the duplicate check remembers it.
-type Fingerprint = (InstrumentId, Side, Option<Decimal>, Decimal);
+/// An order as the duplicate check remembers it: instrument, side, and price and size as
+/// (mantissa, scale). The gateway's normalisation writes equal values the same way, so the
+/// raw parts compare and hash as the values would, without decimal arithmetic.
+pub type Fingerprint = (InstrumentId, Side, (i128, u32), (i128, u32));
+
+/// The fingerprint of an order.
+pub fn fingerprint(instrument: InstrumentId, side: Side, price: Option<Decimal>, size: Decimal) -> Fingerprint {
+    let raw = |d: Decimal| (d.mantissa(), d.scale());
+    (instrument, side, price.map_or((0, 0), raw), raw(size))
+}
 
 /// One plugin's windows.
 #[derive(Debug, Default)]
 pub struct PluginWindows {
     orders: VecDeque<Instant>,
+    /// Recent orders in arrival order (for expiry) and by fingerprint (for the check), so the
+    /// duplicate check costs the same however many orders the window holds.
     recent: VecDeque<(Instant, Fingerprint)>,
+    last_seen: FxHashMap<Fingerprint, Instant>,
     fills: VecDeque<Instant>,
 }
 
@@ -84,9 +96,13 @@ pub fn admit(
         && limits.duplicate_window_ms > 0
     {
         while plugin.recent.front().is_some_and(|(t, _)| now.duration_since(*t) >= dup_window) {
-            plugin.recent.pop_front();
+            if let Some((t, old)) = plugin.recent.pop_front()
+                && plugin.last_seen.get(&old) == Some(&t)
+            {
+                plugin.last_seen.remove(&old);
+            }
         }
-        if plugin.recent.iter().any(|(_, seen)| *seen == fp) {
+        if plugin.last_seen.get(&fp).is_some_and(|t| now.duration_since(*t) < dup_window) {
             return Err(Denial::limit(
                 DenialCode::DuplicateOrder,
                 format!("the same order was placed within the last {} ms", limits.duplicate_window_ms),
@@ -95,6 +111,7 @@ pub fn admit(
             ));
         }
         plugin.recent.push_back((now, fp));
+        plugin.last_seen.insert(fp, now);
     }
     plugin.orders.push_back(now);
     account.orders.push_back(now);
@@ -116,7 +133,7 @@ mod tests {
         let account = AccountLimits { max_orders_per_sec: 4, ..AccountLimits::default() };
         let (mut p, mut q, mut a) = (PluginWindows::default(), PluginWindows::default(), AccountWindow::default());
         let t = Instant::now();
-        let fp = |n: i64| Some((1, Side::Buy, Some(Decimal::from(n)), Decimal::ONE));
+        let fp = |n: i64| Some(fingerprint(1, Side::Buy, Some(Decimal::from(n)), Decimal::ONE));
         assert!(admit(&mut p, &mut a, &limits, &account, fp(1), t).is_ok());
         assert_eq!(admit(&mut p, &mut a, &limits, &account, fp(1), t).unwrap_err().code, DenialCode::DuplicateOrder);
         assert!(admit(&mut p, &mut a, &limits, &account, fp(2), t).is_ok());

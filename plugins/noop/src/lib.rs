@@ -1,12 +1,21 @@
-//! The smallest strategy: it counts the tickers it sees and reports the count in `snapshot`.
-//! With config `{"timer_ms": N}` it also sets an interval timer and logs every tenth firing,
-//! which the host's tests use to check timers.
+//! The smallest strategy: it counts the tickers and trades it sees and reports the counts in
+//! `snapshot` (so a hot reload carries them over). With config `{"timer_ms": N}` it also sets
+//! an interval timer and logs every tenth firing, which the host's tests use to check timers.
+//!
+//! Trades also check the order of delivery: a trade's price is expected to be one more than
+//! the previous one's (the host's tests send them numbered that way), and any trade that is
+//! not counts as out of order, so a test sees lost, repeated or reordered events.
+//!
+//! Snapshot: tickers, trades, out-of-order trades and the last trade price, little-endian.
 
 use tradebox_sdk::prelude::*;
 
 struct Noop {
     tickers: u64,
     timers: u64,
+    trades: u64,
+    out_of_order: u64,
+    last_trade: f64,
 }
 
 impl Strategy for Noop {
@@ -20,11 +29,19 @@ impl Strategy for Noop {
         if let Some(ms) = timer_ms {
             timers::set_interval(ms);
         }
-        Ok(Noop { tickers: 0, timers: 0 })
+        Ok(Noop { tickers: 0, timers: 0, trades: 0, out_of_order: 0, last_trade: 0.0 })
     }
 
     fn on_ticker(&mut self, _ticker: &Ticker) {
         self.tickers += 1;
+    }
+
+    fn on_trade(&mut self, trade: &Trade) {
+        self.trades += 1;
+        if trade.price != self.last_trade + 1.0 {
+            self.out_of_order += 1;
+        }
+        self.last_trade = trade.price;
     }
 
     fn on_timer(&mut self, _timer: &TimerFired) {
@@ -35,12 +52,22 @@ impl Strategy for Noop {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        self.tickers.to_le_bytes().to_vec()
+        let mut out = Vec::with_capacity(32);
+        out.extend_from_slice(&self.tickers.to_le_bytes());
+        out.extend_from_slice(&self.trades.to_le_bytes());
+        out.extend_from_slice(&self.out_of_order.to_le_bytes());
+        out.extend_from_slice(&self.last_trade.to_le_bytes());
+        out
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        let bytes: [u8; 8] = state.try_into().map_err(|_| "expected 8 bytes".to_string())?;
-        self.tickers = u64::from_le_bytes(bytes);
+        let word = |i: usize| -> Result<[u8; 8], String> {
+            state.get(i * 8..i * 8 + 8).and_then(|b| b.try_into().ok()).ok_or_else(|| "expected 32 bytes".to_string())
+        };
+        self.tickers = u64::from_le_bytes(word(0)?);
+        self.trades = u64::from_le_bytes(word(1)?);
+        self.out_of_order = u64::from_le_bytes(word(2)?);
+        self.last_trade = f64::from_le_bytes(word(3)?);
         Ok(())
     }
 }
