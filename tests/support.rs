@@ -246,3 +246,99 @@ pub mod okx {
         text.lines().map(|l| serde_json::from_str(l).expect("every line parses")).collect()
     }
 }
+
+/// Hot reloads under a market feed: the `noop` plugin counts numbered trades and checks that
+/// each is one more than the last, so a lost, repeated or reordered event shows in its count.
+pub mod soak {
+    use super::TestHost;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+    use tradebox::engine::router::Router;
+    use tradebox::host::lifecycle::ReloadRequest;
+    use tradebox::venue::{MarketEvent, Side, VenueEvent};
+
+    /// What a soak saw.
+    pub struct Outcome {
+        /// Trades routed to the plugin.
+        pub sent: u64,
+        /// Trades the plugin counted (across every instance, through the state handoff).
+        pub counted: u64,
+        /// Trades that were not one more than the previous one.
+        pub out_of_order: u64,
+        /// Each reload, request to new instance serving.
+        pub reloads: Vec<Duration>,
+    }
+
+    /// The plugin's last "trades N out of order M last P" log line, parsed.
+    fn counts(t: &TestHost, name: &str) -> Option<(u64, u64)> {
+        let line =
+            t.host.hub().activity(200).into_iter().rev().find(|a| a.plugin == name && a.text.contains("trades "))?;
+        let words: Vec<&str> = line.text.split_whitespace().collect();
+        let at =
+            |w: &str| words.iter().position(|x| *x == w).and_then(|i| words.get(i + 1)).and_then(|v| v.parse().ok());
+        Some((at("trades")?, at("order")?))
+    }
+
+    /// Loads `noop` as `name` on BTC-USDT, routes `rate` numbered trades a second through the
+    /// host's router while reloading it `reloads` times, then waits for the plugin to report.
+    pub async fn reloads_under_feed(t: &TestHost, name: &str, reloads: usize, rate: u64) -> Outcome {
+        let config = |ms: u64| format!(r#"{{"symbol":"BTC-USDT","timer_ms":{ms}}}"#);
+        let mut spec = super::spec(name, "noop", &config(50), &["BTC-USDT"]);
+        spec.limits.deadline_ms = 1_000;
+        t.load(spec).await.expect("noop loads");
+        let btc = t.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC-USDT").id;
+        let sent = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let feed = {
+            let (hub, sent, stop) = (t.host.hub().clone(), sent.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut router = Router::new(false);
+                let start = Instant::now();
+                let mut tick = tokio::time::interval(Duration::from_millis(1));
+                while !stop.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    // Catch up to the rate whatever the timer's jitter.
+                    let due = start.elapsed().as_micros() as u64 * rate / 1_000_000;
+                    while sent.load(Ordering::Relaxed) < due {
+                        let n = sent.fetch_add(1, Ordering::Relaxed) + 1;
+                        let trade = MarketEvent::Trade {
+                            instrument: btc,
+                            ts_ms: n as i64,
+                            price: n as f64,
+                            size: 1.0,
+                            taker_side: Side::Buy,
+                        };
+                        router.route(&hub, VenueEvent::Market(trade));
+                    }
+                }
+            })
+        };
+        let wasm = super::plugin("noop");
+        let mut times = Vec::with_capacity(reloads);
+        for i in 0..reloads {
+            let request = ReloadRequest {
+                wasm: Some(wasm.clone()),
+                config: Some(config(if i % 2 == 0 { 40 } else { 50 })),
+                by: "soak".into(),
+                ..ReloadRequest::default()
+            };
+            let started = Instant::now();
+            tokio::task::block_in_place(|| t.host.reload(name, request)).expect("reload");
+            times.push(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        feed.await.expect("feed task");
+        let sent = sent.load(Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (counted, out_of_order) = loop {
+            let now = counts(t, name);
+            if now.is_some_and(|(n, _)| n >= sent) || Instant::now() > deadline {
+                break now.unwrap_or_default();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        Outcome { sent, counted, out_of_order, reloads: times }
+    }
+}

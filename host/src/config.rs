@@ -41,6 +41,7 @@
 //! path = "plugins/sma-cross.wasm"          # relative to this file
 //! instruments = ["BTC-USDT"]                # the grant: nothing else is visible
 //! config = { symbol = "BTC-USDT", fast = 10, slow = 30 }
+//! start_reduce_only = false                 # true: new versions start REDUCE_ONLY
 //! limits = { memory_mib = 32 }
 //! failure = { max_failures = 3 }
 //! risk = { max_order_notional = 5000 }
@@ -133,7 +134,7 @@ pub struct RuntimeConfig {
 }
 
 /// `[defaults]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
     /// Resource limits.
@@ -147,8 +148,8 @@ pub struct Defaults {
     pub risk: toml::Table,
 }
 
-/// One `[[plugin]]`.
-#[derive(Debug, Deserialize)]
+/// One `[[plugin]]`; also the body of the admin API's load request (as JSON).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     /// Unique name.
@@ -173,6 +174,50 @@ pub struct PluginConfig {
     /// Overrides of `[defaults.risk]`.
     #[serde(default)]
     pub risk: toml::Table,
+    /// Start REDUCE_ONLY, at load and after every reload, until the operator resumes it.
+    #[serde(default)]
+    pub start_reduce_only: bool,
+}
+
+impl PluginConfig {
+    /// Checks what can be checked without the component: the name and the layered settings.
+    pub fn validate(&self, defaults: &Defaults) -> Result<()> {
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            bail!("name {:?} must be non-empty ASCII letters, digits, - or _", self.name);
+        }
+        if self.instruments.is_empty() {
+            tracing::warn!(plugin = %self.name, "no instruments granted: the plugin will see no market");
+        }
+        let (_, _, risk) = defaults.settings(self).with_context(|| format!("plugin {}", self.name))?;
+        risk.validate().with_context(|| format!("plugin {}", self.name))?;
+        Ok(())
+    }
+
+    /// The spec to start, reading the component from `path` (relative to `base_dir`) unless
+    /// `wasm` is given.
+    pub fn spec(&self, defaults: &Defaults, base_dir: &Path, wasm: Option<Vec<u8>>) -> Result<PluginSpec> {
+        let wasm = match wasm {
+            Some(bytes) => bytes,
+            None => {
+                let path = base_dir.join(&self.path);
+                std::fs::read(&path).with_context(|| format!("plugin {}: reading {}", self.name, path.display()))?
+            }
+        };
+        let (limits, failure, risk) = defaults.settings(self)?;
+        let config = serde_json::to_string(&self.config)?;
+        let grants = Grants { instruments: self.instruments.clone(), order_kinds: self.order_kinds.clone() };
+        Ok(PluginSpec { name: self.name.clone(), wasm, config, grants, risk, limits, failure })
+    }
+}
+
+impl Defaults {
+    fn settings(&self, p: &PluginConfig) -> Result<(Limits, FailurePolicy, RiskLimits)> {
+        Ok((
+            layered(&self.limits, &p.limits, "limits")?,
+            layered(&self.failure, &p.failure, "failure")?,
+            layered(&self.risk, &p.risk, "risk")?,
+        ))
+    }
 }
 
 /// Built-in defaults ← `[defaults.x]` ← plugin's `x`, then typed.
@@ -199,18 +244,10 @@ impl Config {
         let config: Config = toml::from_str(text)?;
         let mut names = std::collections::HashSet::new();
         for (i, p) in config.plugins.iter().enumerate() {
-            if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                bail!("plugin #{}: name {:?} must be non-empty ASCII letters, digits, - or _", i + 1, p.name);
-            }
+            p.validate(&config.defaults).with_context(|| format!("plugin #{}", i + 1))?;
             if !names.insert(p.name.as_str()) {
                 bail!("plugin #{}: the name {:?} is used twice", i + 1, p.name);
             }
-            if p.instruments.is_empty() {
-                tracing::warn!(plugin = %p.name, "no instruments granted: the plugin will see no market");
-            }
-            // Fail now, not at load time, on a bad override.
-            let (_, _, risk) = config.plugin_settings(p).with_context(|| format!("plugin {}", p.name))?;
-            risk.validate().with_context(|| format!("plugin {}", p.name))?;
         }
         config.sim()?;
         config.risk.validate().context("[risk]")?;
@@ -263,32 +300,16 @@ impl Config {
         }
     }
 
-    fn plugin_settings(&self, p: &PluginConfig) -> Result<(Limits, FailurePolicy, RiskLimits)> {
-        Ok((
-            layered(&self.defaults.limits, &p.limits, "limits")?,
-            layered(&self.defaults.failure, &p.failure, "failure")?,
-            layered(&self.defaults.risk, &p.risk, "risk")?,
-        ))
-    }
-
     /// The cache directory to use.
     pub fn cache_dir(&self) -> Option<PathBuf> {
         self.runtime.cache_dir.clone().or_else(crate::plugin::runtime::default_cache_dir)
     }
 
-    /// Reads each plugin's file and builds its spec.
-    pub fn plugin_specs(&self) -> Result<Vec<PluginSpec>> {
+    /// Reads each plugin's file and builds its spec; with where it came from.
+    pub fn plugin_specs(&self) -> Result<Vec<(PluginSpec, &PluginConfig, PathBuf)>> {
         self.plugins
             .iter()
-            .map(|p| {
-                let path = self.base_dir.join(&p.path);
-                let wasm =
-                    std::fs::read(&path).with_context(|| format!("plugin {}: reading {}", p.name, path.display()))?;
-                let (limits, failure, risk) = self.plugin_settings(p)?;
-                let config = serde_json::to_string(&p.config)?;
-                let grants = Grants { instruments: p.instruments.clone(), order_kinds: p.order_kinds.clone() };
-                Ok(PluginSpec { name: p.name.clone(), wasm, config, grants, risk, limits, failure })
-            })
+            .map(|p| Ok((p.spec(&self.defaults, &self.base_dir, None)?, p, self.base_dir.join(&p.path))))
             .collect()
     }
 }
@@ -315,7 +336,7 @@ mod tests {
     #[test]
     fn layers_defaults_and_overrides() {
         let c = Config::parse(GOOD).unwrap();
-        let (limits, failure, _) = c.plugin_settings(&c.plugins[0]).unwrap();
+        let (limits, failure, _) = c.defaults.settings(&c.plugins[0]).unwrap();
         assert_eq!(limits.memory_mib, 48);
         assert_eq!(limits.deadline_ms, 20);
         assert_eq!(failure, FailurePolicy::default());

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tradebox::config::{Config, VenueKind};
 use tradebox::host::Host;
+use tradebox::host::lifecycle::LoadOptions;
 use tradebox::plugin::{Runtime, runtime::check_imports};
 use tradebox::ratelimit::{Limiter, LimiterConfig};
 use tradebox::venue::okx::OkxVenue;
@@ -48,6 +49,9 @@ enum Command {
         /// Stop after this long; otherwise at Ctrl-C.
         #[arg(long, value_parser = humantime::parse_duration)]
         duration: Option<Duration>,
+        /// Hot-reload a plugin when its component file in this directory changes.
+        #[arg(long, value_name = "DIR")]
+        watch: Option<PathBuf>,
     },
     /// A running host's state: account, plugins, venue (through its admin API).
     Status {
@@ -158,6 +162,69 @@ enum PluginCommand {
         /// The component.
         file: PathBuf,
     },
+    /// The running host's plugins: state, component, orders, PnL.
+    List {
+        /// Print the host's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Load a plugin into the running host (the host's `[defaults]` apply).
+    Load {
+        /// The component file.
+        file: PathBuf,
+        /// Its name in the host (default: the file name without `.wasm`).
+        #[arg(long)]
+        name: Option<String>,
+        /// A granted instrument (repeat for more; `*` and `PREFIX-*` allowed).
+        #[arg(long = "instrument", value_name = "SYMBOL")]
+        instruments: Vec<String>,
+        /// Its config, a JSON object passed to `init`.
+        #[arg(long, default_value = "{}")]
+        config: String,
+        /// Its risk limits, a JSON object over `[defaults.risk]`.
+        #[arg(long)]
+        risk: Option<String>,
+        /// Start REDUCE_ONLY (and after every reload) until `tradebox resume --plugin NAME`.
+        #[arg(long)]
+        reduce_only: bool,
+        /// Send the component's bytes instead of its path (a host that cannot read the file).
+        #[arg(long)]
+        upload: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Swap a running plugin for a new build, keeping its state and open orders; a version that
+    /// fails to start is refused and the running one keeps trading.
+    Reload {
+        /// The plugin.
+        name: String,
+        /// The new component (default: read the plugin's file again).
+        file: Option<PathBuf>,
+        /// A new config (JSON object); default: keep the running one.
+        #[arg(long)]
+        config: Option<String>,
+        /// Start the new version REDUCE_ONLY.
+        #[arg(long)]
+        reduce_only: bool,
+        /// Send the component's bytes instead of its path.
+        #[arg(long, requires = "file")]
+        upload: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Stop a plugin and release its subscriptions; its open orders are cancelled unless
+    /// `--leave-orders`.
+    Unload {
+        /// The plugin.
+        name: String,
+        /// Leave its open orders working (they stay tracked).
+        #[arg(long)]
+        leave_orders: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 fn main() -> Result<()> {
@@ -178,8 +245,10 @@ fn main() -> Result<()> {
                     if direct { tradebox::demo::DemoVenue::Direct } else { tradebox::demo::DemoVenue::OkxProtocol };
                 tradebox::demo::run(&plugin_dir, duration, seed, via).await
             }
-            Command::Run { config, duration, allow_withdraw_key } => run(config, duration, allow_withdraw_key).await,
-            Command::Plugin { command: PluginCommand::Check { file } } => check(file),
+            Command::Run { config, duration, allow_withdraw_key, watch } => {
+                run(config, duration, allow_withdraw_key, watch).await
+            }
+            Command::Plugin { command } => plugin_command(command).await,
             Command::Feed { command: FeedCommand::Check { file } } => feed_check(&file),
             Command::Status { admin } => {
                 let status = admin.call("GET", "/status", None).await?;
@@ -205,6 +274,120 @@ fn main() -> Result<()> {
             }
         }
     })
+}
+
+/// Who is asking, for the host's audit log.
+fn cli_user() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    format!("{user} (cli)")
+}
+
+fn json_object(what: &str, text: &str) -> Result<serde_json::Value> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).with_context(|| format!("--{what} must be a JSON object, got {text:?}"))?;
+    anyhow::ensure!(value.is_object(), "--{what} must be a JSON object, got {text:?}");
+    Ok(value)
+}
+
+/// The component to send: its absolute path (the host reads it, and can read it again on a
+/// later reload or in watch mode), or its bytes.
+fn component(file: &std::path::Path, upload: bool) -> Result<(&'static str, serde_json::Value)> {
+    use base64::Engine as _;
+    let path = std::fs::canonicalize(file).with_context(|| format!("{}", file.display()))?;
+    if upload {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(("wasm_base64", base64::engine::general_purpose::STANDARD.encode(bytes).into()))
+    } else {
+        Ok(("path", path.display().to_string().into()))
+    }
+}
+
+async fn plugin_command(command: PluginCommand) -> Result<()> {
+    use serde_json::json;
+    match command {
+        PluginCommand::Check { file } => check(file),
+        PluginCommand::List { json, admin } => {
+            let answer = admin.call("GET", "/plugins", None).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                print!("{}", plugin_table(&answer));
+            }
+            Ok(())
+        }
+        PluginCommand::Load { file, name, instruments, config, risk, reduce_only, upload, admin } => {
+            let name = match name {
+                Some(n) => n,
+                None => file
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .map(str::to_string)
+                    .context("cannot name the plugin after its file: give --name")?,
+            };
+            let (key, value) = component(&file, upload)?;
+            let mut body = json!({
+                "name": name, "instruments": instruments, "config": json_object("config", &config)?,
+                "start_reduce_only": reduce_only, "by": cli_user(),
+            });
+            body[key] = value;
+            if let Some(risk) = risk {
+                body["risk"] = json_object("risk", &risk)?;
+            }
+            let answer = admin.call("POST", "/plugins", Some(body)).await?;
+            println!("{answer}");
+            Ok(())
+        }
+        PluginCommand::Reload { name, file, config, reduce_only, upload, admin } => {
+            let mut body = json!({ "by": cli_user() });
+            if let Some(file) = file {
+                let (key, value) = component(&file, upload)?;
+                body[key] = value;
+            }
+            if let Some(config) = config {
+                body["config"] = json_object("config", &config)?;
+            }
+            if reduce_only {
+                body["reduce_only"] = true.into();
+            }
+            let answer = admin.call("POST", &format!("/plugins/{name}/reload"), Some(body)).await?;
+            println!("{answer}");
+            Ok(())
+        }
+        PluginCommand::Unload { name, leave_orders, admin } => {
+            let orders = if leave_orders { "leave" } else { "cancel" };
+            let by: String = form_urlencoded::byte_serialize(cli_user().as_bytes()).collect();
+            let answer = admin.call("DELETE", &format!("/plugins/{name}?orders={orders}&by={by}"), None).await?;
+            println!("{answer}");
+            Ok(())
+        }
+    }
+}
+
+/// `tradebox plugin list` as a table.
+fn plugin_table(answer: &serde_json::Value) -> String {
+    let mut out = format!(
+        "{:<16} {:<10} {:<11} {:<12} {:>7} {:>6} {:>6} {:>6} {:>10}  last error\n",
+        "plugin", "run", "trading", "component", "reloads", "orders", "open", "fills", "pnl"
+    );
+    for p in answer["plugins"].as_array().into_iter().flatten() {
+        let num = |k: &str| p[k].as_f64().unwrap_or(0.0);
+        let text = |k: &str| p[k].as_str().unwrap_or("-").to_string();
+        let hash = text("hash");
+        out.push_str(&format!(
+            "{:<16} {:<10} {:<11} {:<12} {:>7} {:>6} {:>6} {:>6} {:>10.2}  {}\n",
+            text("name"),
+            text("run_state"),
+            text("trading_state"),
+            hash.get(..12).unwrap_or(&hash),
+            num("reloads"),
+            num("orders_sent"),
+            p["open_orders"].as_array().map_or(0, Vec::len),
+            num("fills"),
+            num("realized") + num("unrealized") - num("fees"),
+            p["last_error"].as_str().unwrap_or(""),
+        ));
+    }
+    out
 }
 
 fn okx_sign(timestamp: &str, method: &str, path: &str, body: &str) -> Result<()> {
@@ -233,7 +416,12 @@ fn okx_sign(timestamp: &str, method: &str, path: &str, body: &str) -> Result<()>
     Ok(())
 }
 
-async fn run(path: PathBuf, duration: Option<Duration>, allow_withdraw_key: bool) -> Result<()> {
+async fn run(
+    path: PathBuf,
+    duration: Option<Duration>,
+    allow_withdraw_key: bool,
+    watch: Option<PathBuf>,
+) -> Result<()> {
     let config = Config::load(&path)?;
     let runtime = Runtime::new(config.runtime.mode, config.cache_dir())?;
     let audit = match config.audit() {
@@ -262,13 +450,17 @@ async fn run(path: PathBuf, duration: Option<Duration>, allow_withdraw_key: bool
         }
     };
     host.hub().set_account_limits(config.risk.clone(), "config").context("[risk]")?;
-    for spec in config.plugin_specs()? {
+    for (spec, plugin, source) in config.plugin_specs()? {
+        let options =
+            LoadOptions { source: Some(source), start_reduce_only: plugin.start_reduce_only, by: "config".into() };
         let name = spec.name.clone();
-        host.load(spec).with_context(|| format!("loading plugin {name}"))?;
+        host.load_with(spec, options).with_context(|| format!("loading plugin {name}"))?;
     }
     let host = Arc::new(host);
     let admin = if config.admin.enabled {
-        let server = tradebox::admin::start(host.clone(), &config.admin).await.context("starting the admin API")?;
+        let server = tradebox::admin::start(host.clone(), &config.admin, config.defaults.clone())
+            .await
+            .context("starting the admin API")?;
         tradebox::demo::say(&format!(
             "admin API at http://{} (token in {})\n",
             server.addr(),
@@ -279,8 +471,20 @@ async fn run(path: PathBuf, duration: Option<Duration>, allow_withdraw_key: bool
         None
     };
     let kill = kill_on_sigusr1(host.clone());
+    let watcher = match watch {
+        Some(dir) => {
+            anyhow::ensure!(dir.is_dir(), "--watch {}: not a directory", dir.display());
+            tradebox::demo::say(&format!("watching {} for new plugin builds\n", dir.display()));
+            use tradebox::host::watch::{INTERVAL, SETTLE, watch};
+            Some(tokio::spawn(watch(host.clone(), dir, INTERVAL, SETTLE)))
+        }
+        None => None,
+    };
     tradebox::demo::watch(&host, duration).await;
     kill.abort();
+    if let Some(w) = watcher {
+        w.abort();
+    }
     drop(admin);
     if let Some(m) = market {
         m.abort();

@@ -319,3 +319,172 @@ fn feed_check_summarises_a_recording() {
     let (ok, _, stderr) = tradebox(&["feed", "check", "/no/such/recording.jsonl"]);
     assert!(!ok && stderr.contains("/no/such/recording.jsonl"), "{stderr}");
 }
+
+/// `bytes` with a custom section appended: the same plugin, another hash (a rebuild).
+fn rebuilt(mut bytes: Vec<u8>, note: &str) -> Vec<u8> {
+    let name = b"tradebox-test";
+    let mut payload = vec![name.len() as u8];
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(note.as_bytes());
+    assert!(payload.len() < 128, "one LEB128 byte");
+    bytes.push(0);
+    bytes.push(payload.len() as u8);
+    bytes.extend(payload);
+    bytes
+}
+
+#[test]
+fn plugins_are_loaded_reloaded_and_unloaded_in_a_running_host() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("mkdir");
+    let mm = plugins.join("mm.wasm");
+    let counter = plugins.join("counter.wasm");
+    std::fs::copy(plugin_dir().join("market-maker.wasm"), &mm).expect("copy");
+    std::fs::copy(plugin_dir().join("noop.wasm"), &counter).expect("copy");
+    let token = dir.path().join("admin.token");
+    let config = format!(
+        r#"
+        [venue]
+        kind = "sim"
+        [admin]
+        listen = "127.0.0.1:0"
+        token_file = "{}"
+        [audit]
+        path = "audit.jsonl"
+        [[plugin]]
+        name = "mm"
+        path = "plugins/mm.wasm"
+        instruments = ["ETH-USDT"]
+        config = {{ symbol = "ETH-USDT", spread_bps = 4 }}
+        "#,
+        token.display(),
+    );
+    let path = dir.path().join("tradebox.toml");
+    std::fs::write(&path, config).expect("write config");
+    let watch = plugins.to_str().expect("utf-8");
+    let mut host = Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(["run", "--config", path.to_str().expect("utf-8"), "--duration", "60s", "--watch", watch])
+        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tradebox run starts");
+    let mut lines = BufReader::new(host.stdout.take().expect("stdout")).lines();
+    let url = loop {
+        let line = lines.next().expect("the host prints its admin address").expect("utf-8");
+        if let Some(rest) = line.strip_prefix("admin API at ") {
+            break rest.split_whitespace().next().expect("url").to_string();
+        }
+    };
+    let cli = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--admin", &url, "--token-file", token.to_str().expect("utf-8")]);
+        tradebox(&all)
+    };
+    let listed = |name: &str| -> Option<serde_json::Value> {
+        let (ok, out, stderr) = cli(&["plugin", "list", "--json"]);
+        assert!(ok, "{stderr}");
+        let all: serde_json::Value = serde_json::from_str(&out).expect("json");
+        all["plugins"].as_array().expect("plugins").iter().find(|p| p["name"] == name).cloned()
+    };
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        for _ in 0..150 {
+            if done() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what}");
+    };
+    let (ok, table, stderr) = cli(&["plugin", "list"]);
+    assert!(ok && table.contains("mm") && table.contains("Running"), "{table}{stderr}");
+
+    // Load a second plugin by path.
+    let config = r#"{"symbol":"BTC-USDT","timer_ms":100}"#;
+    let args = ["plugin", "load", counter.to_str().expect("utf-8"), "--instrument", "BTC-USDT", "--config", config];
+    let (ok, out, stderr) = cli(&args);
+    assert!(ok && out.contains("\"plugin\":\"counter\""), "{out}{stderr}");
+    let (ok, _, stderr) = cli(&args);
+    assert!(!ok && stderr.contains("already loaded"), "{stderr}");
+
+    // Reload mm from its file: its state (the fill count) goes across.
+    wait_for("mm to quote", &|| {
+        listed("mm").is_some_and(|p| p["open_orders"].as_array().is_some_and(|o| !o.is_empty()))
+    });
+    let (ok, out, stderr) = cli(&["plugin", "reload", "mm"]);
+    assert!(ok && out.contains("\"state_bytes\":8"), "{out}{stderr}");
+    // A broken build is refused; mm keeps trading.
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"\0asm not really").expect("write");
+    let (ok, _, stderr) = cli(&["plugin", "reload", "mm", junk.to_str().expect("utf-8")]);
+    assert!(!ok && stderr.contains("not a valid wasm component") && stderr.contains("keeps trading"), "{stderr}");
+    let (ok, _, stderr) = cli(&["plugin", "reload", "nobody"]);
+    assert!(!ok && stderr.contains("no plugin named"), "{stderr}");
+    let mm_now = listed("mm").expect("mm");
+    assert_eq!((mm_now["reloads"].as_u64(), mm_now["run_state"].as_str()), (Some(1), Some("Running")));
+
+    // Watch mode: a new build of mm saved over its file is swapped in.
+    let new_mm = rebuilt(std::fs::read(&mm).expect("read"), "v2");
+    std::fs::write(&mm, &new_mm).expect("save");
+    wait_for("the watcher to reload mm", &|| listed("mm").is_some_and(|p| p["reloads"] == 2));
+    // A build written in two halves, the second before the file settles, is read once, whole.
+    let new_counter = rebuilt(std::fs::read(&counter).expect("read"), "v2");
+    let (first, second) = new_counter.split_at(new_counter.len() / 2);
+    std::fs::write(&counter, first).expect("half");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let mut file = std::fs::OpenOptions::new().append(true).open(&counter).expect("open");
+    std::io::Write::write_all(&mut file, second).expect("rest");
+    drop(file);
+    wait_for("the watcher to reload counter", &|| listed("counter").is_some_and(|p| p["reloads"] == 1));
+
+    // Metrics, behind the token.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let metrics =
+        rt.block_on(tradebox::admin::client::request(&url, &token, "GET", "/metrics", None)).expect("metrics");
+    let text = metrics.as_str().expect("text");
+    for line in ["tradebox_plugin_reloads_total{plugin=\"mm\"} 2", "tradebox_plugins_loaded 2"] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
+    assert!(text.contains("tradebox_plugin_call_seconds_bucket{"), "{text}");
+
+    let (ok, out, stderr) = cli(&["plugin", "unload", "counter", "--leave-orders"]);
+    assert!(ok && out.contains("left working"), "{out}{stderr}");
+    assert!(listed("counter").is_none());
+    let (ok, _, stderr) = cli(&["plugin", "unload", "counter"]);
+    assert!(!ok && stderr.contains("no plugin named"), "{stderr}");
+    let _ = host.kill();
+    let _ = host.wait();
+
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("audit log");
+    let events: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .filter(|r| {
+            r["event"].as_str().is_some_and(|e| {
+                ["plugin_loaded", "plugin_reloaded", "plugin_reload_refused", "plugin_unloaded"].contains(&e)
+            })
+        })
+        .collect();
+    let seen: Vec<String> = events
+        .iter()
+        .map(|r| {
+            let detail: serde_json::Value =
+                serde_json::from_str(r["detail"].as_str().unwrap_or("{}")).unwrap_or_default();
+            let by = detail["by"].as_str().unwrap_or("").split(' ').next().unwrap_or("").to_string();
+            format!("{} {} {}", r["plugin"].as_str().unwrap_or(""), r["event"].as_str().unwrap_or(""), by)
+        })
+        .collect();
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let expected = [
+        "mm plugin_loaded config".to_string(),
+        format!("counter plugin_loaded {user}"),
+        format!("mm plugin_reloaded {user}"),
+        format!("mm plugin_reload_refused {user}"),
+        "mm plugin_reloaded watch".into(),
+        "counter plugin_reloaded watch".into(),
+        format!("counter plugin_unloaded {user}"),
+    ];
+    assert_eq!(seen, expected);
+}

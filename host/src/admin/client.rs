@@ -60,6 +60,7 @@ pub async fn request(
     let mut req = match method {
         "POST" => client.post(&full),
         "PUT" => client.put(&full),
+        "DELETE" => client.delete(&full),
         _ => client.get(&full),
     }
     .bearer_auth(token.trim());

@@ -7,9 +7,13 @@
 //! - `POST /halt` `{"plugin"?, "reason"?}`: stop new orders and cancel open ones (one plugin,
 //!   or the account); `POST /resume` `{"plugin"?}`: back to ACTIVE;
 //! - `GET /risk`: the account's and every plugin's limits; `PUT /risk/account` and
-//!   `PUT /risk/plugins/{name}`: replace them (validated; every change audited).
+//!   `PUT /risk/plugins/{name}`: replace them (validated; every change audited);
+//! - `/plugins`: list, load, reload, unload (see [`plugins`]);
+//! - `GET /metrics`: Prometheus metrics (see [`metrics`]), behind the token like the rest.
 
 pub mod client;
+pub mod metrics;
+pub mod plugins;
 
 use crate::engine::TradingState;
 use crate::host::Host;
@@ -18,7 +22,7 @@ use axum::Router;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -83,6 +87,9 @@ pub enum AdminError {
 struct Ctx {
     host: Arc<Host>,
     token: String,
+    /// `[defaults]` of the host's config, applied to plugins loaded through the API.
+    defaults: crate::config::Defaults,
+    metrics: prometheus_client::registry::Registry,
 }
 
 /// A running admin API. Dropping it stops it and removes the token file.
@@ -131,8 +138,12 @@ fn write_token(path: &Path, token: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Starts the admin API for `host`.
-pub async fn start(host: Arc<Host>, config: &AdminConfig) -> Result<AdminServer, AdminError> {
+/// Starts the admin API for `host`; plugins loaded through it get `defaults`.
+pub async fn start(
+    host: Arc<Host>,
+    config: &AdminConfig,
+    defaults: crate::config::Defaults,
+) -> Result<AdminServer, AdminError> {
     if !config.listen.ip().is_loopback() {
         return Err(AdminError::NotLoopback(config.listen));
     }
@@ -143,7 +154,8 @@ pub async fn start(host: Arc<Host>, config: &AdminConfig) -> Result<AdminServer,
         .await
         .map_err(|source| AdminError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| AdminError::Bind { addr: config.listen, source })?;
-    let ctx = Arc::new(Ctx { host, token });
+    let metrics = metrics::registry(host.clone());
+    let ctx = Arc::new(Ctx { host, token, defaults, metrics });
     let app = Router::new()
         .route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
         .route("/status", get(status))
@@ -152,6 +164,10 @@ pub async fn start(host: Arc<Host>, config: &AdminConfig) -> Result<AdminServer,
         .route("/risk", get(risk))
         .route("/risk/account", put(put_account))
         .route("/risk/plugins/{name}", put(put_plugin))
+        .route("/plugins", get(plugins::list).post(plugins::load))
+        .route("/plugins/{name}/reload", post(plugins::reload))
+        .route("/plugins/{name}", delete(plugins::unload))
+        .route("/metrics", get(metrics::serve))
         .with_state(ctx);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

@@ -20,7 +20,7 @@ fn f(d: Decimal) -> f64 {
 impl Hub {
     fn refused(&self, slot: &PluginSlot, denial: Denial, client_id: &str) -> Denial {
         self.audit_entry(
-            Some(&slot.origin),
+            Some(&slot.origin()),
             Entry::Risk {
                 client_id: client_id.to_string(),
                 decision: denial.code.as_str().into(),
@@ -61,7 +61,7 @@ impl Hub {
                 "reduce_only": reduce_only,
             });
             self.audit_entry(
-                Some(&slot.origin),
+                Some(&slot.origin()),
                 Entry::Intent { client_id: client_id.clone(), instrument: spec.symbol.clone(), detail },
             );
         }
@@ -69,7 +69,7 @@ impl Hub {
         self.pre_trade(slot, &order, None, Some(windows::fingerprint(spec.id, side, price, size)), Instant::now())
             .map_err(|d| self.refused(slot, d, &client_id))?;
         self.audit_entry(
-            Some(&slot.origin),
+            Some(&slot.origin()),
             Entry::Risk { client_id: client_id.clone(), decision: "approved".into(), detail: String::new() },
         );
         let mark = || self.quote(spec.id).and_then(|q| q.mid()).unwrap_or(0.0);
@@ -93,7 +93,7 @@ impl Hub {
             price,
             size,
             reduce_only,
-            origin: Some(slot.origin.clone()),
+            origin: Some((*slot.origin()).clone()),
         };
         self.commands
             .send(Command::Place(order))

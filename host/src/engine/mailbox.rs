@@ -26,6 +26,7 @@ struct Queue {
     latest: HashMap<(InstrumentId, Channel), PluginEvent>,
     queued_trades: usize,
     closed: bool,
+    interrupted: bool,
 }
 
 /// Counters a test or the status page can read.
@@ -97,6 +98,9 @@ impl Mailbox {
             if q.closed {
                 return None;
             }
+            if std::mem::take(&mut q.interrupted) {
+                return Some(Vec::new());
+            }
             match deadline {
                 Some(at) => {
                     if self.ready.wait_until(&mut q, at).timed_out() {
@@ -127,6 +131,13 @@ impl Mailbox {
         Some(batch)
     }
 
+    /// Wakes the consumer out of [`Mailbox::take`] with an empty batch, so it can look at
+    /// its control messages (a reload) without waiting for an event.
+    pub fn interrupt(&self) {
+        self.queue.lock().interrupted = true;
+        self.ready.notify_all();
+    }
+
     /// Stops accepting events and wakes the consumer; what is queued can still be taken.
     pub fn close(&self) {
         self.queue.lock().closed = true;
@@ -144,6 +155,7 @@ impl Mailbox {
 mod tests {
     use super::*;
     use crate::venue::MarketEvent;
+    use std::sync::Arc;
 
     fn ticker(bid: f64) -> PluginEvent {
         PluginEvent::Market(MarketEvent::Ticker {
@@ -205,5 +217,20 @@ mod tests {
         mb.push_market(1, Channel::Ticker, ticker(3.0));
         assert_eq!(mb.take(10, None).map(|b| b.len()), Some(1));
         assert!(mb.take(10, None).is_none());
+    }
+
+    #[test]
+    fn interrupt_wakes_a_waiting_consumer_once() {
+        let mb = Arc::new(Mailbox::new());
+        let consumer = {
+            let mb = mb.clone();
+            std::thread::spawn(move || mb.take(10, None).map(|b| b.len()))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        mb.interrupt();
+        assert_eq!(consumer.join().expect("consumer"), Some(0), "woken with an empty batch");
+        // The interrupt is spent: the next take waits for an event as usual.
+        mb.push_market(1, Channel::Ticker, ticker(1.0));
+        assert_eq!(mb.take(10, None).map(|b| b.len()), Some(1));
     }
 }

@@ -87,7 +87,8 @@ pub struct PluginSlot {
     /// Operator-given name.
     pub name: String,
     /// Who its orders come from: slot, name and component hash (for venues and the audit log).
-    pub origin: Origin,
+    /// A hot reload swaps the hash.
+    origin: RwLock<Arc<Origin>>,
     /// What it may touch.
     pub grants: Grants,
     /// Its limits (the admin API may change them while it runs).
@@ -103,6 +104,17 @@ pub struct PluginSlot {
 }
 
 impl PluginSlot {
+    /// Who its orders come from now: slot, name and the hash of the component serving it.
+    pub fn origin(&self) -> Arc<Origin> {
+        self.origin.read().clone()
+    }
+
+    /// A reload put another component behind the slot: its orders and audit records name it.
+    pub(crate) fn set_hash(&self, hash: &str) {
+        let mut origin = self.origin.write();
+        *origin = Arc::new(Origin { hash: hash.to_string(), ..(**origin).clone() });
+    }
+
     /// Its trading state.
     pub fn state(&self) -> TradingState {
         TradingState::from_u8(self.state.load(Ordering::Acquire))
@@ -291,7 +303,7 @@ impl Hub {
         let slot = Arc::new(PluginSlot {
             id,
             name: name.to_string(),
-            origin: Origin { plugin: id, name: name.to_string(), hash: hash.to_string() },
+            origin: RwLock::new(Arc::new(Origin { plugin: id, name: name.to_string(), hash: hash.to_string() })),
             grants,
             risk: RwLock::new(risk),
             mailbox: Arc::new(Mailbox::new()),
@@ -470,7 +482,7 @@ impl Hub {
         slot.mailbox.push(PluginEvent::TradingState { scope: Scope::Plugin, state, reason: reason.to_string() });
         self.record(&slot.name, format!("trading state {state:?}: {reason}"));
         self.audit_entry(
-            Some(&slot.origin),
+            Some(&slot.origin()),
             Entry::State { event: format!("plugin_{}", state.as_str()), detail: reason.to_string() },
         );
         if state == TradingState::Halted {
@@ -528,7 +540,7 @@ impl Hub {
         limits.validate()?;
         let detail = format!("by {who}: {}", serde_json::to_string(&limits).unwrap_or_default());
         *slot.risk.write() = limits;
-        self.audit_entry(Some(&slot.origin), Entry::State { event: "plugin_limits_changed".into(), detail });
+        self.audit_entry(Some(&slot.origin()), Entry::State { event: "plugin_limits_changed".into(), detail });
         Ok(())
     }
 

@@ -81,7 +81,7 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
             let owner = hub.tracker.lock().on_report(&report);
             let slot = owner.and_then(|id| hub.plugin(id));
             hub.audit_entry(
-                slot.as_ref().map(|s| &s.origin),
+                slot.as_ref().map(|s| s.origin()).as_deref(),
                 Entry::Order {
                     client_id: report.client_id.clone(),
                     state: format!("{:?}", report.status),
@@ -112,7 +112,7 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
             let owned = hub.tracker.lock().on_fill(&fill, multiplier);
             let slot = owned.as_ref().and_then(|(plugin, _)| hub.plugin(*plugin));
             hub.audit_entry(
-                slot.as_ref().map(|s| &s.origin),
+                slot.as_ref().map(|s| s.origin()).as_deref(),
                 Entry::Fill {
                     client_id: fill.client_id.clone(),
                     trade_id: fill.trade_id.clone(),
@@ -260,7 +260,7 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
                         slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
                         hub.record(&slot.name, format!("{client_id} rejected by venue: {code} {message}"));
                         hub.audit_entry(
-                            Some(&slot.origin),
+                            Some(&slot.origin()),
                             Entry::Order {
                                 client_id: client_id.clone(),
                                 state: "Rejected".into(),

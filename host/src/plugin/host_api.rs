@@ -5,7 +5,8 @@
 use super::bindings::tradebox::strategy::{feeds, host, orders, timers, types, views};
 use super::bindings::{self as b};
 use crate::engine::{Hub, OrderIntent, PluginSlot, now_ms};
-use std::collections::BTreeMap;
+use crate::venue::{Channel, InstrumentId};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,8 +23,8 @@ const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Most timers a plugin may hold.
 const MAX_TIMERS: usize = 1024;
 
-/// Counters that survive instance restarts, for status and tests.
-#[derive(Debug, Default)]
+/// Counters that survive instance restarts and reloads, for status, metrics and tests.
+#[derive(Debug)]
 pub struct Counters {
     /// Log lines written.
     pub logs: AtomicU64,
@@ -33,6 +34,23 @@ pub struct Counters {
     pub events: AtomicU64,
     /// Calls into the plugin.
     pub calls: AtomicU64,
+    /// How long each call into the plugin took, seconds (`/metrics`).
+    pub call_seconds: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            logs: AtomicU64::new(0),
+            logs_suppressed: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            // 1 µs to ~4 s, ×4 per bucket: a batch of tickers is microseconds, a deadline is 100 ms.
+            call_seconds: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(1e-6, 4.0, 12),
+            ),
+        }
+    }
 }
 
 struct Timer {
@@ -100,6 +118,9 @@ pub struct PluginState {
     counters: Arc<Counters>,
     /// The last error-level line the plugin logged (its panic message, usually).
     pub(crate) last_error: Option<String>,
+    /// What this instance subscribed to: after a reload the streams only the old instance
+    /// wanted are released (or, when the reload fails, those only the new one wanted).
+    pub(crate) subscriptions: HashSet<(InstrumentId, Channel)>,
 }
 
 impl PluginState {
@@ -113,6 +134,7 @@ impl PluginState {
             log: LogLimiter { tokens: LOG_BURST, at: Instant::now(), suppressed: 0 },
             counters,
             last_error: None,
+            subscriptions: HashSet::new(),
         }
     }
 }
@@ -196,11 +218,16 @@ impl views::Host for PluginState {
 
 impl feeds::Host for PluginState {
     fn subscribe(&mut self, instrument: u32, channel: types::Channel) -> Result<(), types::Denial> {
-        self.hub.subscribe(&self.slot, instrument, channel.into()).map_err(Into::into)
+        let channel = channel.into();
+        self.hub.subscribe(&self.slot, instrument, channel)?;
+        self.subscriptions.insert((instrument, channel));
+        Ok(())
     }
 
     fn unsubscribe(&mut self, instrument: u32, channel: types::Channel) {
-        self.hub.unsubscribe(&self.slot, instrument, channel.into());
+        let channel = channel.into();
+        self.subscriptions.remove(&(instrument, channel));
+        self.hub.unsubscribe(&self.slot, instrument, channel);
     }
 }
 

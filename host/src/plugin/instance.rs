@@ -118,6 +118,11 @@ impl Instance {
         }
     }
 
+    /// The plugin's state in the store (timers, subscriptions).
+    pub fn state(&self) -> &PluginState {
+        self.store.data()
+    }
+
     /// The plugin's state in the store (timers, counters).
     pub fn state_mut(&mut self) -> &mut PluginState {
         self.store.data_mut()

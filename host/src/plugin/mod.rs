@@ -15,4 +15,6 @@ pub mod supervisor;
 pub use instance::Fault;
 pub use limits::{FailurePolicy, Limits};
 pub use runtime::{LoadError, Mode, Runtime};
-pub use supervisor::{PluginHandle, PluginSpec, RunState, StartError, Status, start};
+pub use supervisor::{
+    PluginHandle, PluginSpec, ReloadError, Reloader, RunState, StartError, Status, Swap, start, start_in,
+};

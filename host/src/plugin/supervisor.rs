@@ -56,6 +56,82 @@ pub struct Status {
     pub failures: u32,
     /// The last failure, in words.
     pub last_error: Option<String>,
+    /// sha256 of the component serving it now (a reload changes it).
+    pub hash: String,
+    /// Successful reloads since it was loaded.
+    pub reloads: u32,
+}
+
+/// What a successful reload did.
+#[derive(Debug, Clone)]
+pub struct Swap {
+    /// The component that served before.
+    pub old_hash: String,
+    /// The component serving now.
+    pub new_hash: String,
+    /// Bytes of state handed from `snapshot()` to `restore()`.
+    pub state_bytes: usize,
+    /// Events that waited in the inbox while the instances were swapped (all go to the new one).
+    pub queued: usize,
+    /// From the request reaching the plugin's thread to the new instance serving.
+    pub swap_time: Duration,
+}
+
+/// Why a reload was refused. In every case the running instance keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new component was refused.
+    #[error("{0}; the running version keeps trading")]
+    Load(#[from] LoadError),
+    /// The new instance failed to start or its `init` failed.
+    #[error("the new version did not start ({0}); the running version keeps trading")]
+    Init(Fault),
+    /// The running instance could not hand over its state.
+    #[error("the running version could not snapshot its state ({0}); it is restarted by its failure policy")]
+    Snapshot(Fault),
+    /// The new instance refused the state.
+    #[error("the new version refused the running version's state ({0}); the running version keeps trading")]
+    Restore(Fault),
+    /// The plugin is not running (disabled, stopping, or unloaded during the reload).
+    #[error("plugin {0} is not running; load it again instead")]
+    NotRunning(String),
+    /// The plugin's thread did not answer in time (stuck in a long call).
+    #[error("plugin {0} did not take the new version within {1:?}; the running version keeps trading")]
+    Timeout(String, Duration),
+}
+
+/// Requests to a plugin's actor thread.
+enum Control {
+    Reload { compiled: Compiled, config: Option<String>, reply: std::sync::mpsc::SyncSender<Result<Swap, ReloadError>> },
+}
+
+/// Sends reload requests to a plugin's thread; cheap to clone, so the caller holds no lock
+/// while the swap happens.
+#[derive(Clone)]
+pub struct Reloader {
+    slot: Arc<PluginSlot>,
+    control: std::sync::mpsc::Sender<Control>,
+}
+
+impl Reloader {
+    /// Swaps in `compiled` (compile it off the event loop first): the plugin's thread starts
+    /// it, runs `init` (with `config`, or the running one's), hands over `snapshot()` →
+    /// `restore()`, and only then drops the old instance. Events arriving meanwhile wait in the
+    /// plugin's inbox and go to the new instance; open orders stay the plugin's. On any failure
+    /// the old instance keeps serving.
+    pub fn reload(&self, compiled: Compiled, config: Option<String>, timeout: Duration) -> Result<Swap, ReloadError> {
+        let name = self.slot.name.clone();
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.control
+            .send(Control::Reload { compiled, config, reply })
+            .map_err(|_| ReloadError::NotRunning(name.clone()))?;
+        self.slot.mailbox.interrupt();
+        match answer.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(ReloadError::Timeout(name, timeout)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(ReloadError::NotRunning(name)),
+        }
+    }
 }
 
 /// Why a plugin could not be loaded.
@@ -84,11 +160,10 @@ pub enum StartError {
 pub struct PluginHandle {
     /// Its engine slot.
     pub slot: Arc<PluginSlot>,
-    /// sha256 of its component.
-    pub hash: String,
     /// Whether the compiled code came from the cache.
     pub from_cache: bool,
     status: Arc<Mutex<Status>>,
+    control: std::sync::mpsc::Sender<Control>,
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -104,6 +179,16 @@ impl PluginHandle {
     /// Counters (events, calls, logs).
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// sha256 of the component serving now.
+    pub fn hash(&self) -> String {
+        self.status.lock().hash.clone()
+    }
+
+    /// A sender of reload requests to this plugin's thread.
+    pub fn reloader(&self) -> Reloader {
+        Reloader { slot: self.slot.clone(), control: self.control.clone() }
     }
 
     /// Stops the plugin; with `cancel_orders` its open orders are cancelled too.
@@ -134,6 +219,7 @@ impl Drop for PluginHandle {
 }
 
 struct Actor {
+    control: std::sync::mpsc::Receiver<Control>,
     runtime: Arc<Runtime>,
     hub: Arc<Hub>,
     slot: Arc<PluginSlot>,
@@ -146,12 +232,34 @@ struct Actor {
 
 /// Compiles, checks and starts a plugin; returns once its first instance has run `init`.
 pub fn start(runtime: Arc<Runtime>, hub: Arc<Hub>, spec: PluginSpec) -> Result<PluginHandle, StartError> {
+    start_in(runtime, hub, spec, None)
+}
+
+/// [`start`], with the plugin in `state` (and told so) before its `init` runs, so that a
+/// version started REDUCE_ONLY cannot open a position even from `init`.
+pub fn start_in(
+    runtime: Arc<Runtime>,
+    hub: Arc<Hub>,
+    spec: PluginSpec,
+    state: Option<(TradingState, String)>,
+) -> Result<PluginHandle, StartError> {
     let compiled = runtime.compile(&spec.wasm)?;
     let slot = hub.register_component(&spec.name, &compiled.hash, spec.grants.clone(), spec.risk.clone());
-    let status = Arc::new(Mutex::new(Status { state: RunState::Running, failures: 0, last_error: None }));
+    if let Some((state, reason)) = state {
+        hub.set_plugin_state(&slot, state, &reason);
+    }
+    let status = Arc::new(Mutex::new(Status {
+        state: RunState::Running,
+        failures: 0,
+        last_error: None,
+        hash: compiled.hash.clone(),
+        reloads: 0,
+    }));
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
+    let (control, control_rx) = std::sync::mpsc::channel();
     let actor = Actor {
+        control: control_rx,
         runtime,
         hub: hub.clone(),
         slot: slot.clone(),
@@ -171,9 +279,9 @@ pub fn start(runtime: Arc<Runtime>, hub: Arc<Hub>, spec: PluginSpec) -> Result<P
         .map_err(|e| StartError::Thread(e.to_string()))?;
     let handle = PluginHandle {
         slot,
-        hash: compiled.hash.clone(),
         from_cache: compiled.from_cache,
         status,
+        control,
         counters,
         stop,
         thread: Some(thread),
@@ -194,18 +302,100 @@ pub fn start(runtime: Arc<Runtime>, hub: Arc<Hub>, spec: PluginSpec) -> Result<P
 
 impl Actor {
     fn instantiate(&self) -> Result<Instance, Fault> {
+        self.instantiate_from(&self.compiled, &self.spec.config)
+    }
+
+    fn instantiate_from(&self, compiled: &Compiled, config: &str) -> Result<Instance, Fault> {
         let state = PluginState::new(
             self.hub.clone(),
             self.slot.clone(),
             wasmtime::StoreLimits::default(),
             self.counters.clone(),
         );
-        let mut instance = Instance::new(&self.compiled, state, self.spec.limits, self.runtime.mode())?;
-        instance.init(&self.spec.config)?;
+        let mut instance = Instance::new(compiled, state, self.spec.limits, self.runtime.mode())?;
+        if let Err(fault) = instance.init(config) {
+            self.release(&instance, None);
+            return Err(fault);
+        }
         Ok(instance)
     }
 
-    fn run(self, ready: std::sync::mpsc::SyncSender<Result<(), Fault>>) {
+    /// Ends the subscriptions `gone` holds that `kept` (if any) does not.
+    fn release(&self, gone: &Instance, kept: Option<&Instance>) {
+        for &(instrument, channel) in &gone.state().subscriptions {
+            if !kept.is_some_and(|k| k.state().subscriptions.contains(&(instrument, channel))) {
+                self.hub.unsubscribe(&self.slot, instrument, channel);
+            }
+        }
+    }
+
+    /// The reload protocol, on the plugin's own thread (so no event is taken meanwhile).
+    fn reload(
+        &mut self,
+        instance: &mut Instance,
+        compiled: Compiled,
+        config: Option<String>,
+    ) -> Result<Swap, ReloadError> {
+        let started = Instant::now();
+        let config = config.unwrap_or_else(|| self.spec.config.clone());
+        let fresh = self.instantiate_from(&compiled, &config).map_err(ReloadError::Init)?;
+        let state = match instance.snapshot() {
+            Ok(state) => state,
+            Err(fault) => {
+                self.release(&fresh, Some(instance));
+                return Err(ReloadError::Snapshot(fault));
+            }
+        };
+        let mut fresh = fresh;
+        if let Err(fault) = fresh.restore(&state) {
+            self.release(&fresh, Some(instance));
+            return Err(ReloadError::Restore(fault));
+        }
+        let old = std::mem::replace(instance, fresh);
+        self.release(&old, Some(instance));
+        drop(old);
+        let old_hash = std::mem::replace(&mut self.compiled, compiled).hash;
+        self.spec.config = config;
+        self.slot.set_hash(&self.compiled.hash);
+        {
+            let mut status = self.status.lock();
+            status.hash = self.compiled.hash.clone();
+            status.reloads += 1;
+        }
+        Ok(Swap {
+            old_hash,
+            new_hash: self.compiled.hash.clone(),
+            state_bytes: state.len(),
+            queued: self.slot.mailbox.stats().queued,
+            swap_time: started.elapsed(),
+        })
+    }
+
+    /// Answers the control requests waiting; returns a fault when the running instance died
+    /// answering one (its snapshot trapped).
+    fn serve_control(&mut self, instance: &mut Instance) -> Option<Fault> {
+        while let Ok(Control::Reload { compiled, config, reply }) = self.control.try_recv() {
+            let result = self.reload(instance, compiled, config);
+            let died = match &result {
+                Err(ReloadError::Snapshot(fault)) => Some(fault.clone()),
+                _ => None,
+            };
+            match &result {
+                Ok(swap) => tracing::info!(
+                    plugin = %self.spec.name, from = %&swap.old_hash[..12], to = %&swap.new_hash[..12],
+                    state_bytes = swap.state_bytes, "plugin reloaded"
+                ),
+                Err(e) => tracing::warn!(plugin = %self.spec.name, "reload refused: {e}"),
+            }
+            let _ = reply.send(result);
+            if died.is_some() {
+                return died;
+            }
+        }
+        None
+    }
+
+    fn run(mut self, ready: std::sync::mpsc::SyncSender<Result<(), Fault>>) {
         let first = self.instantiate();
         let mut instance = match first {
             Ok(instance) => {
@@ -222,6 +412,12 @@ impl Actor {
             if self.stop.load(Ordering::Acquire) {
                 return;
             }
+            if let Some(fault) = self.serve_control(&mut instance) {
+                match self.recover(fault) {
+                    Some(fresh) => instance = fresh,
+                    None => return,
+                }
+            }
             let next_timer = instance.state_mut().timers.next_due();
             let Some(batch) = self.slot.mailbox.take(self.spec.limits.max_batch, next_timer) else { return };
             let mut events: Vec<wit::Event> = batch.into_iter().map(b::event).collect();
@@ -235,7 +431,10 @@ impl Actor {
             self.counters.events.fetch_add(events.len() as u64, Ordering::Relaxed);
             for delivery in b::deliveries(events) {
                 self.counters.calls.fetch_add(1, Ordering::Relaxed);
-                if let Err(fault) = instance.deliver(&delivery) {
+                let call = Instant::now();
+                let result = instance.deliver(&delivery);
+                self.counters.call_seconds.observe(call.elapsed().as_secs_f64());
+                if let Err(fault) = result {
                     match self.recover(fault) {
                         Some(fresh) => instance = fresh,
                         None => return,

@@ -334,6 +334,19 @@ impl MarketEvent {
     }
 }
 
+/// One number a venue reports for `/metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VenueMetric {
+    /// Metric name, `tradebox_` first (a counter's `_total` is added when exported).
+    pub name: &'static str,
+    /// What it counts.
+    pub help: &'static str,
+    /// A counter (only goes up) rather than a gauge.
+    pub counter: bool,
+    /// The value now.
+    pub value: f64,
+}
+
 /// Everything a venue reports, in the order it happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VenueEvent {
@@ -399,6 +412,10 @@ pub trait Venue: Send + Sync + 'static {
     /// anything to say.
     fn status_line(&self) -> Option<String> {
         None
+    }
+    /// The venue's own numbers for `/metrics` (rate-limit waits, feed reconnects...).
+    fn metrics(&self) -> Vec<VenueMetric> {
+        Vec::new()
     }
     /// Whether the router should build one-minute candles from public trades (venues that
     /// publish their own, like OKX, say no).

@@ -1,6 +1,9 @@
 //! The smallest strategy: it counts the tickers and trades it sees and reports the counts in
-//! `snapshot` (so a hot reload carries them over). With config `{"timer_ms": N}` it also sets
-//! an interval timer and logs every tenth firing, which the host's tests use to check timers.
+//! `snapshot` (so a hot reload carries them over). Config keys (all optional):
+//! `{"symbol": "BTC-USDT", "timer_ms": N}`. With a symbol it subscribes to that instrument's
+//! tickers and trades. With a timer it sets an interval timer, logs every tenth firing (the
+//! host's tests use it to check timers) and, once it has seen trades, logs its trade counts at
+//! every firing (the hot-reload tests read them).
 //!
 //! Trades also check the order of delivery: a trade's price is expected to be one more than
 //! the previous one's (the host's tests send them numbered that way), and any trade that is
@@ -29,6 +32,12 @@ impl Strategy for Noop {
         if let Some(ms) = timer_ms {
             timers::set_interval(ms);
         }
+        let symbol = config.split("\"symbol\":").nth(1).and_then(|rest| rest.trim_start().split('"').nth(1));
+        if let Some(symbol) = symbol {
+            let instrument = views::find_instrument(symbol).ok_or_else(|| format!("{symbol} is not granted"))?;
+            feeds::subscribe(instrument.id, Channel::Ticker).map_err(|d| d.message)?;
+            feeds::subscribe(instrument.id, Channel::Trades).map_err(|d| d.message)?;
+        }
         Ok(Noop { tickers: 0, timers: 0, trades: 0, out_of_order: 0, last_trade: 0.0 })
     }
 
@@ -49,6 +58,9 @@ impl Strategy for Noop {
         if self.timers.is_multiple_of(10) {
             info!("timer fired {} times", self.timers);
         }
+        if self.trades > 0 {
+            info!("trades {} out of order {} last {}", self.trades, self.out_of_order, self.last_trade);
+        }
     }
 
     fn snapshot(&self) -> Vec<u8> {
@@ -61,6 +73,9 @@ impl Strategy for Noop {
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        if state.len() != 32 {
+            return Err(format!("expected 32 bytes of state, got {}", state.len()));
+        }
         let word = |i: usize| -> Result<[u8; 8], String> {
             state.get(i * 8..i * 8 + 8).and_then(|b| b.try_into().ok()).ok_or_else(|| "expected 32 bytes".to_string())
         };

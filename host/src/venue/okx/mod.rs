@@ -565,6 +565,81 @@ feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksu
         Some(line)
     }
 
+    fn metrics(&self) -> Vec<super::VenueMetric> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let metric = |name, help, counter, value: u64| super::VenueMetric { name, help, counter, value: value as f64 };
+        let l = &self.limiter.stats;
+        let mut out = vec![
+            metric(
+                "tradebox_okx_requests_immediate",
+                "Requests the rate limiter let through at once",
+                true,
+                l.immediate.load(Relaxed),
+            ),
+            metric(
+                "tradebox_okx_requests_waited",
+                "Requests that waited for the rate limiter",
+                true,
+                l.waited.load(Relaxed),
+            ),
+            metric(
+                "tradebox_okx_requests_refused",
+                "Requests refused by the rate limiter (the wait was too long)",
+                true,
+                l.refused.load(Relaxed),
+            ),
+            metric(
+                "tradebox_okx_rate_limit_backoffs",
+                "Back-offs after OKX answered too many requests",
+                true,
+                l.penalties.load(Relaxed),
+            ),
+        ];
+        out.push(super::VenueMetric {
+            name: "tradebox_okx_rate_limit_wait_seconds",
+            help: "Time spent waiting for the rate limiter",
+            counter: true,
+            value: l.wait_us.load(Relaxed) as f64 / 1e6,
+        });
+        if let Some(s) = self.stream_stats() {
+            out.extend([
+                metric("tradebox_okx_ws_frames", "WebSocket frames received", true, s.frames.load(Relaxed)),
+                metric(
+                    "tradebox_okx_ws_bad_frames",
+                    "WebSocket frames that could not be read",
+                    true,
+                    s.bad_frames.load(Relaxed),
+                ),
+                metric(
+                    "tradebox_okx_ws_book_gaps",
+                    "Order book sequence gaps (book resubscribed)",
+                    true,
+                    s.book_gaps.load(Relaxed),
+                ),
+                metric(
+                    "tradebox_okx_ws_checksum_mismatches",
+                    "Order book checksum mismatches",
+                    true,
+                    s.checksum_mismatches.load(Relaxed),
+                ),
+                metric("tradebox_okx_ws_reconnects", "WebSocket reconnects", true, s.reconnects.load(Relaxed)),
+                metric(
+                    "tradebox_okx_ws_public_up",
+                    "Public feed connected (1) or not (0)",
+                    false,
+                    u64::from(self.ws_up(stream::Endpoint::Public)),
+                ),
+                metric(
+                    "tradebox_okx_ws_private_up",
+                    "Private feed connected (1) or not (0)",
+                    false,
+                    u64::from(self.ws_up(stream::Endpoint::Private)),
+                ),
+            ]);
+        }
+        out
+    }
+
     fn candles_from_trades(&self) -> bool {
         // OKX publishes candles (candle1m); without the feeds there are none to build from.
         !self.config.websocket

@@ -1,8 +1,15 @@
 //! A running host: a venue, the engine tasks around it, the wasm runtime, and the plugins.
+//!
+//! - [`lifecycle`]: load, reload and unload while it runs, each audited with who asked;
+//! - [`watch`]: reload plugins whose files change (`tradebox run --watch DIR`).
+
+pub mod lifecycle;
+pub mod watch;
 
 use crate::engine::{Hub, router};
-use crate::plugin::{self, PluginHandle, PluginSpec, RunState, Runtime, StartError};
+use crate::plugin::{self, RunState, Runtime};
 use crate::venue::Venue;
+use lifecycle::Loaded;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -47,6 +54,10 @@ pub struct PluginReport {
     pub logs_suppressed: u64,
     /// Market events conflated for this plugin.
     pub conflated: u64,
+    /// sha256 of the component serving it.
+    pub hash: String,
+    /// Successful hot reloads.
+    pub reloads: u32,
 }
 
 /// The host.
@@ -54,7 +65,7 @@ pub struct Host {
     hub: Arc<Hub>,
     runtime: Arc<Runtime>,
     venue: Arc<dyn Venue>,
-    plugins: Mutex<BTreeMap<String, PluginHandle>>,
+    plugins: Mutex<BTreeMap<String, Loaded>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -115,31 +126,6 @@ impl Host {
         &self.runtime
     }
 
-    /// Loads and starts a plugin. Blocks while compiling (call it off the async executor, e.g.
-    /// through `spawn_blocking`, when the host is busy).
-    pub fn load(&self, spec: PluginSpec) -> Result<(), StartError> {
-        if self.plugins.lock().contains_key(&spec.name) {
-            return Err(StartError::Duplicate(spec.name));
-        }
-        let name = spec.name.clone();
-        let handle = plugin::start(self.runtime.clone(), self.hub.clone(), spec)?;
-        tracing::info!(plugin = %name, hash = %handle.hash, cached = handle.from_cache, "plugin loaded");
-        self.plugins.lock().insert(name, handle);
-        Ok(())
-    }
-
-    /// Stops a plugin; by default its open orders are cancelled.
-    pub fn unload(&self, name: &str, cancel_orders: bool) -> bool {
-        let handle = self.plugins.lock().remove(name);
-        match handle {
-            Some(h) => {
-                h.stop(cancel_orders);
-                true
-            }
-            None => false,
-        }
-    }
-
     /// The names of the loaded plugins.
     pub fn plugin_names(&self) -> Vec<String> {
         self.plugins.lock().keys().cloned().collect()
@@ -147,12 +133,17 @@ impl Host {
 
     /// A loaded plugin's engine slot.
     pub fn slot(&self, name: &str) -> Option<Arc<crate::engine::PluginSlot>> {
-        self.plugins.lock().get(name).map(|h| h.slot.clone())
+        self.plugins.lock().get(name).map(|l| l.handle.slot.clone())
     }
 
     /// A plugin's status.
     pub fn plugin_status(&self, name: &str) -> Option<plugin::Status> {
-        self.plugins.lock().get(name).map(|h| h.status())
+        self.plugins.lock().get(name).map(|l| l.handle.status())
+    }
+
+    /// Each plugin's call-duration histogram (shared with its actor), for `/metrics`.
+    pub fn call_histograms(&self) -> Vec<(String, prometheus_client::metrics::histogram::Histogram)> {
+        self.plugins.lock().iter().map(|(name, l)| (name.clone(), l.handle.counters().call_seconds.clone())).collect()
     }
 
     /// Every plugin's line on the status board.
@@ -160,7 +151,8 @@ impl Host {
         let plugins = self.plugins.lock();
         plugins
             .iter()
-            .map(|(name, h)| {
+            .map(|(name, loaded)| {
+                let h = &loaded.handle;
                 let status = h.status();
                 let slot = &h.slot;
                 let (realized, unrealized, fees) = self.hub.pnl(slot.id);
@@ -190,6 +182,8 @@ impl Host {
                     events: h.counters().events.load(Ordering::Relaxed),
                     logs_suppressed: h.counters().logs_suppressed.load(Ordering::Relaxed),
                     conflated: slot.mailbox.stats().conflated,
+                    hash: status.hash,
+                    reloads: status.reloads,
                 }
             })
             .collect()
@@ -199,9 +193,9 @@ impl Host {
     pub async fn shutdown(&self) {
         let names: Vec<String> = self.plugins.lock().keys().cloned().collect();
         for name in names {
-            let handle = self.plugins.lock().remove(&name);
-            if let Some(h) = handle {
-                let _ = tokio::task::spawn_blocking(move || h.stop(true)).await;
+            let loaded = self.plugins.lock().remove(&name);
+            if let Some(l) = loaded {
+                let _ = tokio::task::spawn_blocking(move || l.handle.stop(true)).await;
             }
         }
         // Deliver the final cancels before the tasks stop.

@@ -1,0 +1,254 @@
+//! Plugins come and go while the host trades: load, hot reload with state handoff, unload.
+//!
+//! A reload compiles on the caller's thread (the compiled cache makes a known component cheap),
+//! then hands the result to the plugin's own thread, which starts the new instance, runs
+//! `init`, moves the state across (`snapshot()` → `restore()`) and only then drops the old
+//! instance (see `plugin::supervisor`). The plugin's slot, and with it its inbox, its open
+//! orders, positions and limits, never changes: events that arrive during the swap wait in the
+//! inbox and go to the new instance. Every load, reload (done or refused) and unload is in the
+//! audit log with the component hash and who asked.
+
+use super::Host;
+use crate::audit::Entry;
+use crate::engine::TradingState;
+use crate::plugin::{self, PluginHandle, PluginSpec, ReloadError, StartError, Swap};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How long a reload waits for the plugin's thread to take the new version. A call in
+/// progress is bounded by the plugin's deadline, so this is only hit by a wedged host.
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A plugin as the host holds it.
+pub(super) struct Loaded {
+    pub(super) handle: PluginHandle,
+    source: Option<PathBuf>,
+    start_reduce_only: bool,
+}
+
+/// How a plugin is loaded.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The file the component came from: a reload without new bytes reads it again, and
+    /// `run --watch` watches it.
+    pub source: Option<PathBuf>,
+    /// Start REDUCE_ONLY (and go back to it after every reload) until the operator resumes
+    /// it: a new version can close positions but must be trusted before it opens any.
+    pub start_reduce_only: bool,
+    /// Who asked, for the audit log.
+    pub by: String,
+}
+
+/// A reload request.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadRequest {
+    /// The new component; `None` reads `path`, or else the plugin's source file, again.
+    pub wasm: Option<Vec<u8>>,
+    /// Read the component from this file, which becomes the plugin's source.
+    pub path: Option<PathBuf>,
+    /// A new `init` config (JSON text); `None` keeps the running one.
+    pub config: Option<String>,
+    /// Go REDUCE_ONLY after the swap; `None` follows the plugin's `start_reduce_only`.
+    pub reduce_only: Option<bool>,
+    /// Who asked, for the audit log.
+    pub by: String,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone)]
+pub struct Reloaded {
+    /// The swap itself, as the plugin's thread saw it.
+    pub swap: Swap,
+    /// Whether the compiled component came from the cache.
+    pub from_cache: bool,
+    /// Compiling (or loading from the cache) and checking the component.
+    pub compile_time: Duration,
+    /// From the request to the new instance serving.
+    pub total: Duration,
+    /// The plugin's trading state after the reload.
+    pub trading_state: TradingState,
+}
+
+/// Why a lifecycle request failed. The running plugins are untouched in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// No plugin has that name.
+    #[error("no plugin named {0:?} is loaded")]
+    Unknown(String),
+    /// A reload without bytes for a plugin that was not loaded from a file.
+    #[error("plugin {0} was not loaded from a file: send the new component")]
+    NoSource(String),
+    /// The source file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The reload was refused.
+    #[error(transparent)]
+    Reload(#[from] ReloadError),
+    /// The load was refused.
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+impl Host {
+    /// Loads and starts a plugin (on behalf of the host itself). Blocks while compiling: call
+    /// it off the async executor (`spawn_blocking`) when the host is busy.
+    pub fn load(&self, spec: PluginSpec) -> Result<(), StartError> {
+        self.load_with(spec, LoadOptions { by: "host".into(), ..LoadOptions::default() })
+    }
+
+    /// Loads and starts a plugin, recording where it came from and who asked.
+    pub fn load_with(&self, spec: PluginSpec, options: LoadOptions) -> Result<(), StartError> {
+        if self.plugins.lock().contains_key(&spec.name) {
+            return Err(StartError::Duplicate(spec.name));
+        }
+        let LoadOptions { source, start_reduce_only, by } = options;
+        let name = spec.name.clone();
+        let instruments = spec.grants.instruments.clone();
+        let initial = start_reduce_only.then(|| (TradingState::ReduceOnly, reduce_only_reason(&name)));
+        let handle = plugin::start_in(self.runtime.clone(), self.hub.clone(), spec, initial)?;
+        let slot = handle.slot.clone();
+        let hash = handle.hash();
+        {
+            let mut plugins = self.plugins.lock();
+            if plugins.contains_key(&name) {
+                // Another load of the same name finished first.
+                drop(plugins);
+                handle.stop(true);
+                return Err(StartError::Duplicate(name));
+            }
+            let detail = json!({
+                "by": by, "hash": hash, "source": source, "from_cache": handle.from_cache,
+                "instruments": instruments, "start_reduce_only": start_reduce_only,
+            });
+            self.hub.audit_entry(
+                Some(&slot.origin()),
+                Entry::State { event: "plugin_loaded".into(), detail: detail.to_string() },
+            );
+            self.hub.record(&name, format!("loaded {} by {by}", short(&hash)));
+            tracing::info!(plugin = %name, hash = %hash, cached = handle.from_cache, %by, "plugin loaded");
+            plugins.insert(name.clone(), Loaded { handle, source, start_reduce_only });
+        }
+        Ok(())
+    }
+
+    /// Swaps a running plugin's component (and optionally its config) keeping its state,
+    /// orders and inbox. Blocks while compiling and swapping: call it off the async executor.
+    pub fn reload(&self, name: &str, request: ReloadRequest) -> Result<Reloaded, LifecycleError> {
+        let started = Instant::now();
+        let (reloader, slot, source, start_reduce_only) = {
+            let plugins = self.plugins.lock();
+            let loaded = plugins.get(name).ok_or_else(|| LifecycleError::Unknown(name.to_string()))?;
+            (loaded.handle.reloader(), loaded.handle.slot.clone(), loaded.source.clone(), loaded.start_reduce_only)
+        };
+        let ReloadRequest { wasm, path, config, reduce_only, by } = request;
+        let refused = |error: &dyn std::fmt::Display, hash: Option<&str>| {
+            let detail = json!({"by": by, "hash": hash, "error": error.to_string()});
+            self.hub.audit_entry(
+                Some(&slot.origin()),
+                Entry::State { event: "plugin_reload_refused".into(), detail: detail.to_string() },
+            );
+            self.hub.record(name, format!("reload refused: {error}"));
+        };
+        let new_source = if wasm.is_none() { path.clone() } else { None };
+        let wasm = match (wasm, path.or(source)) {
+            (Some(bytes), _) => bytes,
+            (None, Some(path)) => std::fs::read(&path).map_err(|source| {
+                let e = LifecycleError::Read { path, source };
+                refused(&e, None);
+                e
+            })?,
+            (None, None) => {
+                let e = LifecycleError::NoSource(name.to_string());
+                refused(&e, None);
+                return Err(e);
+            }
+        };
+        let compiling = Instant::now();
+        let compiled = self.runtime.compile(&wasm).map_err(|e| {
+            refused(&e, None);
+            LifecycleError::Reload(e.into())
+        })?;
+        let compile_time = compiling.elapsed();
+        let (hash, from_cache) = (compiled.hash.clone(), compiled.from_cache);
+        // A new version that must start reduce-only is so from its `init` on; if it is
+        // refused, the running version gets its state back.
+        let before = slot.state();
+        let restrict = reduce_only.unwrap_or(start_reduce_only) && before == TradingState::Active;
+        if restrict {
+            self.hub.set_plugin_state(&slot, TradingState::ReduceOnly, &reduce_only_reason(name));
+        }
+        let swap = reloader.reload(compiled, config, RELOAD_TIMEOUT).map_err(|e| {
+            refused(&e, Some(&hash));
+            if restrict {
+                self.hub.set_plugin_state(&slot, before, "the new version was refused; the running one carries on");
+            }
+            LifecycleError::Reload(e)
+        })?;
+        if let Some(path) = new_source
+            && let Some(loaded) = self.plugins.lock().get_mut(name)
+        {
+            loaded.source = Some(path);
+        }
+        let total = started.elapsed();
+        let detail = json!({
+            "by": by, "from": swap.old_hash, "to": swap.new_hash, "from_cache": from_cache,
+            "state_bytes": swap.state_bytes, "queued_events": swap.queued,
+            "compile_us": compile_time.as_micros() as u64, "swap_us": swap.swap_time.as_micros() as u64,
+        });
+        // The record is written after the swap, so it carries the new component's hash.
+        self.hub.audit_entry(
+            Some(&slot.origin()),
+            Entry::State { event: "plugin_reloaded".into(), detail: detail.to_string() },
+        );
+        self.hub.record(name, format!("reloaded {} → {} by {by}", short(&swap.old_hash), short(&swap.new_hash)));
+        Ok(Reloaded { swap, from_cache, compile_time, total, trading_state: slot.state() })
+    }
+
+    /// Stops a plugin (on behalf of the host itself); by default its open orders are cancelled.
+    pub fn unload(&self, name: &str, cancel_orders: bool) -> bool {
+        self.unload_by(name, cancel_orders, "host")
+    }
+
+    /// Stops a plugin and releases its subscriptions; its open orders are cancelled, or left
+    /// working when `cancel_orders` is false (they stay tracked: fills still update the
+    /// account). Returns false when no plugin has that name.
+    pub fn unload_by(&self, name: &str, cancel_orders: bool, by: &str) -> bool {
+        let Some(loaded) = self.plugins.lock().remove(name) else { return false };
+        let slot = loaded.handle.slot.clone();
+        let open = self.hub.open_orders(slot.id).len();
+        loaded.handle.stop(cancel_orders);
+        let detail = json!({"by": by, "cancel_orders": cancel_orders, "open_orders": open});
+        self.hub.audit_entry(
+            Some(&slot.origin()),
+            Entry::State { event: "plugin_unloaded".into(), detail: detail.to_string() },
+        );
+        self.hub.record(
+            name,
+            format!(
+                "unloaded by {by} ({open} open orders {})",
+                if cancel_orders { "cancelled" } else { "left working" }
+            ),
+        );
+        tracing::info!(plugin = %name, %by, cancel_orders, "plugin unloaded");
+        true
+    }
+
+    /// Every plugin loaded from a file, with the file.
+    pub fn sources(&self) -> Vec<(String, PathBuf)> {
+        self.plugins.lock().iter().filter_map(|(name, l)| l.source.clone().map(|s| (name.clone(), s))).collect()
+    }
+}
+
+fn reduce_only_reason(name: &str) -> String {
+    format!("a new version starts reduce-only; `tradebox resume --plugin {name}` lets it open positions")
+}
