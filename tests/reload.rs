@@ -68,6 +68,7 @@ async fn a_reload_keeps_the_state_and_the_open_orders() {
     let reloaded = records.iter().find(|r| r["event"] == "plugin_reloaded").expect("reload audited");
     let detail: serde_json::Value = serde_json::from_str(reloaded["detail"].as_str().expect("detail")).expect("json");
     assert_eq!(detail["by"], "test");
+    assert!(detail["contract"].as_str().is_some_and(|c| c.starts_with("tradebox:strategy@0.1.")), "{detail}");
     assert_eq!(detail["to"].as_str(), Some(after.hash.as_str()));
     assert_eq!(reloaded["plugin_hash"].as_str(), Some(after.hash.as_str()));
     t.host.shutdown().await;

@@ -53,7 +53,10 @@ pub trait Strategy: Sized + 'static {
     fn snapshot(&self) -> Vec<u8> {
         Vec::new()
     }
-    /// Takes over the state of the previous version (after `init`).
+    /// Takes over the state of the previous version (after `init`). An error refuses the
+    /// reload and the running version keeps trading. The plugin's open orders carry over
+    /// (adopt them from `views::open_orders()` in `init`); timers and subscriptions do not:
+    /// `init` sets them again.
     fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
         Ok(())
     }

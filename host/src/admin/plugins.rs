@@ -62,6 +62,7 @@ pub(super) async fn list(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Res
                 "name": p.name, "run_state": format!("{:?}", p.state),
                 "trading_state": slot.as_ref().map(|s| s.state().as_str()),
                 "hash": p.hash, "reloads": p.reloads, "source": sources.get(&p.name),
+                "contract": host.plugin_status(&p.name).map(|s| s.contract),
                 "limits": slot.as_ref().map(|s| s.risk.read().clone()),
                 "failures": p.failures, "last_error": p.last_error,
                 "orders_sent": p.orders_sent, "denied": p.denied, "rejected": p.rejected, "fills": p.fills,

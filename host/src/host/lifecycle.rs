@@ -11,7 +11,7 @@
 use super::Host;
 use crate::audit::Entry;
 use crate::engine::TradingState;
-use crate::plugin::{self, PluginHandle, PluginSpec, ReloadError, StartError, Swap};
+use crate::plugin::{self, PluginHandle, PluginSpec, ReloadError, StartError, Status, Swap};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -117,7 +117,7 @@ impl Host {
         let initial = start_reduce_only.then(|| (TradingState::ReduceOnly, reduce_only_reason(&name)));
         let handle = plugin::start_in(self.runtime.clone(), self.hub.clone(), spec, initial)?;
         let slot = handle.slot.clone();
-        let hash = handle.hash();
+        let Status { hash, contract, .. } = handle.status();
         {
             let mut plugins = self.plugins.lock();
             if plugins.contains_key(&name) {
@@ -127,7 +127,7 @@ impl Host {
                 return Err(StartError::Duplicate(name));
             }
             let detail = json!({
-                "by": by, "hash": hash, "source": source, "from_cache": handle.from_cache,
+                "by": by, "hash": hash, "contract": contract, "source": source, "from_cache": handle.from_cache,
                 "instruments": instruments, "start_reduce_only": start_reduce_only,
             });
             self.hub.audit_entry(
@@ -179,7 +179,7 @@ impl Host {
             LifecycleError::Reload(e.into())
         })?;
         let compile_time = compiling.elapsed();
-        let (hash, from_cache) = (compiled.hash.clone(), compiled.from_cache);
+        let (hash, from_cache, contract) = (compiled.hash.clone(), compiled.from_cache, compiled.contract.clone());
         // A new version that must start reduce-only is so from its `init` on; if it is
         // refused, the running version gets its state back.
         let before = slot.state();
@@ -201,7 +201,7 @@ impl Host {
         }
         let total = started.elapsed();
         let detail = json!({
-            "by": by, "from": swap.old_hash, "to": swap.new_hash, "from_cache": from_cache,
+            "by": by, "from": swap.old_hash, "to": swap.new_hash, "contract": contract, "from_cache": from_cache,
             "state_bytes": swap.state_bytes, "queued_events": swap.queued,
             "compile_us": compile_time.as_micros() as u64, "swap_us": swap.swap_time.as_micros() as u64,
         });

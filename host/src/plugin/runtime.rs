@@ -73,6 +73,8 @@ pub struct Compiled {
     pub hash: String,
     /// True when it came from the on-disk cache.
     pub from_cache: bool,
+    /// The contract version it was built against, e.g. `tradebox:strategy@0.1.0`.
+    pub contract: String,
 }
 
 impl Runtime {
@@ -125,10 +127,10 @@ impl Runtime {
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, LoadError> {
         let hash = hex::encode(Sha256::digest(bytes));
         let (component, from_cache) = self.component(bytes, &hash)?;
-        check_imports(&self.engine, &component)?;
+        let contract = check_imports(&self.engine, &component)?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = StrategyPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        Ok(Compiled { pre, hash, from_cache })
+        Ok(Compiled { pre, hash, from_cache, contract })
     }
 
     fn cache_path(&self, hash: &str) -> Option<PathBuf> {
@@ -196,9 +198,11 @@ fn write_cache(path: &Path, component: &Component) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses any import outside `tradebox:strategy@0.1.x`, naming each one.
-pub fn check_imports(engine: &Engine, component: &Component) -> Result<(), LoadError> {
+/// Refuses any import outside `tradebox:strategy@0.1.x`, naming each one; returns the
+/// contract version the component imports (`tradebox:strategy@0.1.0`).
+pub fn check_imports(engine: &Engine, component: &Component) -> Result<String, LoadError> {
     let mut foreign = Vec::new();
+    let mut contract = format!("{WIT_PACKAGE}@{WIT_VERSION}");
     for (name, _) in component.component_type().imports(engine) {
         let (path, version) = name.split_once('@').unwrap_or((name, ""));
         let Some(interface) = path.strip_prefix(WIT_PACKAGE).and_then(|r| r.strip_prefix('/')) else {
@@ -211,8 +215,9 @@ pub fn check_imports(engine: &Engine, component: &Component) -> Result<(), LoadE
         if !INTERFACES.contains(&interface) {
             foreign.push(format!("`{name}`"));
         }
+        contract = format!("{WIT_PACKAGE}@{version}");
     }
-    if foreign.is_empty() { Ok(()) } else { Err(LoadError::ForbiddenImports(foreign.join(", "))) }
+    if foreign.is_empty() { Ok(contract) } else { Err(LoadError::ForbiddenImports(foreign.join(", "))) }
 }
 
 /// The default cache directory: `$XDG_CACHE_HOME/tradebox` or `~/.cache/tradebox`.

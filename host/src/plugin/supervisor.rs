@@ -60,6 +60,8 @@ pub struct Status {
     pub hash: String,
     /// Successful reloads since it was loaded.
     pub reloads: u32,
+    /// The contract version its component was built against.
+    pub contract: String,
 }
 
 /// What a successful reload did.
@@ -254,6 +256,7 @@ pub fn start_in(
         last_error: None,
         hash: compiled.hash.clone(),
         reloads: 0,
+        contract: compiled.contract.clone(),
     }));
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -360,6 +363,7 @@ impl Actor {
         {
             let mut status = self.status.lock();
             status.hash = self.compiled.hash.clone();
+            status.contract = self.compiled.contract.clone();
             status.reloads += 1;
         }
         Ok(Swap {
