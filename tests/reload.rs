@@ -2,7 +2,7 @@
 //! refused while the running one keeps trading, and no event is lost or repeated across swaps.
 
 use std::time::Duration;
-use tradebox::engine::TradingState;
+use tradebox::engine::{Channel, TradingState};
 use tradebox::host::lifecycle::{LifecycleError, LoadOptions, ReloadRequest};
 use tradebox::plugin::{ReloadError, RunState};
 use tradebox_e2e::{TestHost, plugin, soak, spec};
@@ -88,8 +88,15 @@ async fn a_broken_version_is_refused_and_the_running_one_keeps_trading() {
         .expect_err("init fails");
     assert!(matches!(err, LifecycleError::Reload(ReloadError::Init(_))), "{err}");
     assert!(err.to_string().contains("fast < slow"), "the plugin's own reason: {err}");
-    // noop cannot read sma-cross's state.
-    let err = reload(&t, "sma", request(plugin("noop"), Some("{}"))).expect_err("restore fails");
+    // A version that subscribes to what the running one reads, then fails: the running one
+    // must keep its stream.
+    let err = reload(&t, "sma", request(plugin("misbehave"), Some("\"fail-init\""))).expect_err("init fails");
+    assert!(err.to_string().contains("init fails after subscribing"), "{err}");
+    let btc = t.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
+    let slot = t.host.slot("sma").expect("sma");
+    assert_eq!(t.host.hub().subscriptions(&slot), [(btc, Channel::Ticker)], "the running version's stream stays");
+    // noop cannot read sma-cross's state (it subscribes to the tickers and trades first).
+    let err = reload(&t, "sma", request(plugin("noop"), Some(r#"{"symbol":"BTC-USDT"}"#))).expect_err("restore fails");
     assert!(matches!(err, LifecycleError::Reload(ReloadError::Restore(_))), "{err}");
     let err = reload(&t, "nobody", request(plugin("noop"), None)).expect_err("unknown");
     assert!(matches!(err, LifecycleError::Unknown(_)), "{err}");
@@ -98,11 +105,13 @@ async fn a_broken_version_is_refused_and_the_running_one_keeps_trading() {
 
     let r = t.report("sma");
     assert_eq!((r.reloads, r.hash.as_str(), r.state), (0, hash.as_str(), RunState::Running));
+    // The refused versions' subscriptions are gone; the running one's stream is not.
+    assert_eq!(t.host.hub().subscriptions(&slot), [(btc, Channel::Ticker)]);
     let events = r.events;
     t.drive_until("the running version to keep serving", WAIT, |t| t.report("sma").events > events + 20).await;
     t.drive_until("the running version to keep trading", WAIT, |t| t.report("sma").fills >= 1).await;
     let refused = t.audit_records().iter().filter(|r| r["event"] == "plugin_reload_refused").count();
-    assert_eq!(refused, 4, "every refusal with a plugin is audited");
+    assert_eq!(refused, 5, "every refusal with a plugin is audited");
     t.host.shutdown().await;
 }
 

@@ -90,7 +90,12 @@ impl TestHost {
         let (log, _) = self.audit.as_ref().expect("an audited host");
         log.sync().expect("sync");
         let text = std::fs::read_to_string(log.path()).expect("audit file");
-        text.lines().map(|l| serde_json::from_str(l).expect("every line parses")).collect()
+        // The host may be appending as we read: a last line without its newline is a record
+        // still being written, not a torn one.
+        text.split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .map(|l| serde_json::from_str(l).expect("every line parses"))
+            .collect()
     }
 
     /// A plugin's line on the status board.
@@ -243,7 +248,12 @@ pub mod okx {
         rig.audit.sync().expect("sync");
         let text = std::fs::read_to_string(rig.audit.path()).expect("audit file");
         assert!(!text.contains(SECRET) && !text.contains(PASSPHRASE), "a secret reached the audit log");
-        text.lines().map(|l| serde_json::from_str(l).expect("every line parses")).collect()
+        // The host may be appending as we read: a last line without its newline is a record
+        // still being written, not a torn one.
+        text.split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .map(|l| serde_json::from_str(l).expect("every line parses"))
+            .collect()
     }
 }
 

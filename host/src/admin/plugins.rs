@@ -1,7 +1,7 @@
 //! `/plugins`: list, load, reload and unload plugins in the running host.
 //!
-//! - `GET /plugins`: every plugin with its run and trading state, component hash, reloads,
-//!   source file, limits, PnL, counters and open orders;
+//! - `GET /plugins`: every plugin with its run and trading state, component hash and
+//!   contract, reloads, source file, limits, subscriptions, PnL, counters and open orders;
 //! - `POST /plugins`: load. The body is a `[[plugin]]` table as JSON (`name`, `path`,
 //!   `instruments`, `config`, `risk`, ...; `[defaults]` of the host's config apply), where
 //!   `wasm_base64` may replace `path` to upload the component, and `by` names who asks;
@@ -64,6 +64,16 @@ pub(super) async fn list(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Res
                 "hash": p.hash, "reloads": p.reloads, "source": sources.get(&p.name),
                 "contract": host.plugin_status(&p.name).map(|s| s.contract),
                 "limits": slot.as_ref().map(|s| s.risk.read().clone()),
+                "subscriptions": slot.as_ref().map(|s| {
+                    host.hub()
+                        .subscriptions(s)
+                        .into_iter()
+                        .map(|(i, c)| {
+                            let symbol = host.hub().instrument(i).map_or_else(|| i.to_string(), |x| x.symbol.clone());
+                            format!("{symbol} {c:?}")
+                        })
+                        .collect::<Vec<_>>()
+                }),
                 "failures": p.failures, "last_error": p.last_error,
                 "orders_sent": p.orders_sent, "denied": p.denied, "rejected": p.rejected, "fills": p.fills,
                 "events": p.events, "positions": p.positions,

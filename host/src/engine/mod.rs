@@ -451,6 +451,13 @@ impl Hub {
         }
     }
 
+    /// What a plugin is subscribed to, sorted.
+    pub fn subscriptions(&self, slot: &PluginSlot) -> Vec<(InstrumentId, Channel)> {
+        let mut subs: Vec<_> = slot.subscriptions.lock().iter().copied().collect();
+        subs.sort_by_key(|(i, c)| (*i, *c as u8));
+        subs
+    }
+
     pub(crate) fn subscribers(&self, instrument: InstrumentId, channel: Channel) -> Vec<Arc<PluginSlot>> {
         self.routes.read().get(&(instrument, channel)).cloned().unwrap_or_default()
     }

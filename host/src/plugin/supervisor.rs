@@ -305,10 +305,17 @@ pub fn start_in(
 
 impl Actor {
     fn instantiate(&self) -> Result<Instance, Fault> {
-        self.instantiate_from(&self.compiled, &self.spec.config)
+        self.instantiate_from(&self.compiled, &self.spec.config, None)
     }
 
-    fn instantiate_from(&self, compiled: &Compiled, config: &str) -> Result<Instance, Fault> {
+    /// A new instance past its `init`. If `init` fails, the streams it subscribed to are
+    /// released, except those `running` (the instance that carries on) holds.
+    fn instantiate_from(
+        &self,
+        compiled: &Compiled,
+        config: &str,
+        running: Option<&Instance>,
+    ) -> Result<Instance, Fault> {
         let state = PluginState::new(
             self.hub.clone(),
             self.slot.clone(),
@@ -317,7 +324,7 @@ impl Actor {
         );
         let mut instance = Instance::new(compiled, state, self.spec.limits, self.runtime.mode())?;
         if let Err(fault) = instance.init(config) {
-            self.release(&instance, None);
+            self.release(&instance, running);
             return Err(fault);
         }
         Ok(instance)
@@ -341,7 +348,7 @@ impl Actor {
     ) -> Result<Swap, ReloadError> {
         let started = Instant::now();
         let config = config.unwrap_or_else(|| self.spec.config.clone());
-        let fresh = self.instantiate_from(&compiled, &config).map_err(ReloadError::Init)?;
+        let fresh = self.instantiate_from(&compiled, &config, Some(instance)).map_err(ReloadError::Init)?;
         let state = match instance.snapshot() {
             Ok(state) => state,
             Err(fault) => {

@@ -18,6 +18,8 @@
 //! - `duplicate`: the same limit order twice in a row;
 //! - `runaway`: a market buy of 0.01, again and again (its position only grows);
 //! - `loser`: buys at the ask and sells at the bid, paying the spread and fees every time.
+//!
+//! and, against hot reload: `fail-init` subscribes (like every mode) and then fails `init`.
 
 use tradebox_sdk::log;
 use tradebox_sdk::prelude::*;
@@ -56,6 +58,9 @@ impl Strategy for Misbehave {
         let mode = config.trim().trim_matches('"').to_string();
         let instrument = views::find_instrument("BTC-USDT").ok_or("BTC-USDT not granted")?;
         feeds::subscribe(instrument.id, Channel::Ticker).map_err(|d| d.message)?;
+        if mode == "fail-init" {
+            return Err("misbehave: init fails after subscribing".into());
+        }
         Ok(Misbehave { mode, sink: Vec::new() })
     }
 
