@@ -85,7 +85,7 @@ async fn a_plugin_order_is_signed_accepted_tracked_to_its_fill_and_audited() {
 /// A gateway user of the test's own, subscribed to BTC-USDT tickers, once the host has a
 /// BTC-USDT price (the risk check needs a reference).
 async fn manual(r: &Rig, name: &str, max_orders_per_sec: u32) -> Arc<tradebox::engine::PluginSlot> {
-    let grants = Grants { instruments: vec!["*".into()], order_kinds: vec![] };
+    let grants = Grants { instruments: vec!["*".into()], ..Grants::default() };
     // Far-from-market prices on purpose (orders that rest): a wide band, no duplicate check.
     let risk = RiskLimits {
         max_orders_per_sec,

@@ -167,7 +167,7 @@ async fn books_stay_correct_through_gaps_and_reconnects() {
     use tradebox::venue::MarketEvent;
     let r = ws_rig().await;
     // A subscriber of the host's own (the gateway's API, as a plugin's feeds::subscribe does).
-    let grants = Grants { instruments: vec!["ETH-USDT".into()], order_kinds: vec![] };
+    let grants = Grants { instruments: vec!["ETH-USDT".into()], ..Grants::default() };
     let slot = r.host.hub().register("books", grants, RiskLimits::default());
     let eth = r.host.hub().instrument_by_symbol("ETH-USDT").expect("ETH").id;
     r.host.hub().subscribe(&slot, eth, Channel::Book5).expect("granted");

@@ -34,7 +34,7 @@ pub fn spec(name: &str, file: &str, config: &str, instruments: &[&str]) -> Plugi
         name: name.to_string(),
         wasm: plugin(file),
         config: config.to_string(),
-        grants: Grants { instruments: instruments.iter().map(|s| s.to_string()).collect(), order_kinds: vec![] },
+        grants: Grants { instruments: instruments.iter().map(|s| s.to_string()).collect(), ..Grants::default() },
         risk: RiskLimits::default(),
         limits: Limits { memory_mib: 32, deadline_ms: 50, ..Limits::default() },
         failure: FailurePolicy { max_failures: 2, backoff_ms: 5, backoff_max_ms: 20, cancel_orders: true },

@@ -42,7 +42,13 @@ async fn market_maker_quotes_both_sides_and_respects_its_inventory_limit() {
 async fn ungranted_instruments_are_invisible() {
     let t = TestHost::new(Mode::Live).await;
     let config = r#"{"symbol":"ETH-USDT"}"#;
+    // Its manifest asks for the instrument its config names: more than the grant.
     let err = t.load(spec("sneaky", "sma-cross", config, &["BTC-USDT"])).await.expect_err("must be refused");
+    assert!(err.to_string().contains("instrument ETH-USDT (granted: BTC-USDT)"), "{err}");
+    // Run with only what is granted, it cannot even see ETH-USDT.
+    let mut partial = spec("sneaky", "sma-cross", config, &["BTC-USDT"]);
+    partial.grants.partial = true;
+    let err = t.load(partial).await.expect_err("must be refused");
     assert!(err.to_string().contains("ETH-USDT is unknown or not granted"), "{err}");
     t.host.shutdown().await;
 }

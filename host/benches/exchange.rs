@@ -43,7 +43,7 @@ fn limiter(c: &mut Criterion) {
 const OPEN: usize = 50;
 
 fn intent_to_signed_bytes(c: &mut Criterion) {
-    use tradebox::engine::{Command, Grants, Hub, OrderIntent, RiskLimits};
+    use tradebox::engine::{Command, Grants, Hub, OrderIntent, Permissions, RiskLimits};
     use tradebox::venue::{InstrumentKind, InstrumentSpec, OrderKind, Side};
     use tradebox_okx::Observer;
     use tradebox_okx::rest::SentRequest;
@@ -91,7 +91,7 @@ fn intent_to_signed_bytes(c: &mut Criterion) {
                 let slot = hub.register_component(
                     "bench",
                     &"ab".repeat(32),
-                    Grants { instruments: vec!["*".into()], order_kinds: vec![] },
+                    Permissions::granted_only(Grants { instruments: vec!["*".into()], ..Grants::default() }),
                     risk,
                 );
                 (hub, rx, slot)

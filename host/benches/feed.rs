@@ -32,7 +32,7 @@ fn spec() -> InstrumentSpec {
 
 fn tickers_to_one_plugin(c: &mut Criterion) {
     let (hub, _commands) = Hub::new(vec![spec()]);
-    let slot = hub.register("p", Grants { instruments: vec!["*".into()], order_kinds: vec![] }, RiskLimits::default());
+    let slot = hub.register("p", Grants { instruments: vec!["*".into()], ..Grants::default() }, RiskLimits::default());
     hub.subscribe(&slot, 1, Channel::Ticker).expect("granted");
     let mut router = Router::new(false);
     let symbol = |s: &str| (s == "BTC-USDT").then_some(1);

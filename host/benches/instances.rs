@@ -45,7 +45,7 @@ fn main() {
     let before = rss_bytes();
     let mut instances = Vec::with_capacity(n);
     for i in 0..n {
-        let grants = Grants { instruments: vec!["BTC-USDT".into()], order_kinds: vec![] };
+        let grants = Grants { instruments: vec!["BTC-USDT".into()], ..Grants::default() };
         let slot = hub.register(&format!("sma-{i}"), grants, RiskLimits::default());
         let state = PluginState::new(hub.clone(), slot, Default::default(), Arc::new(Counters::default()));
         let mut inst = Instance::new(&compiled, state, Limits::default(), Mode::Live).expect("instantiates");

@@ -38,7 +38,7 @@ fn fixture(cache: PathBuf) -> Fixture {
 
 fn instance(f: &Fixture, name: &str, config: &str) -> Instance {
     let compiled = f.runtime.compile(&plugin(name)).expect("compiles");
-    let grants = Grants { instruments: vec!["*".into()], order_kinds: vec![] };
+    let grants = Grants { instruments: vec!["*".into()], ..Grants::default() };
     let slot = f.hub.register(name, grants, RiskLimits::default());
     let state = PluginState::new(f.hub.clone(), slot, Default::default(), Arc::new(Counters::default()));
     let mut inst = Instance::new(&compiled, state, Limits { deadline_ms: 10_000, ..Limits::default() }, Mode::Live)
@@ -153,7 +153,7 @@ fn load(c: &mut Criterion) {
     let bytes = plugin("sma-cross");
     f.runtime.compile(&bytes).expect("warm the cache");
     let config = r#"{"symbol":"BTC-USDT","fast":10,"slow":30}"#;
-    let grants = Grants { instruments: vec!["*".into()], order_kinds: vec![] };
+    let grants = Grants { instruments: vec!["*".into()], ..Grants::default() };
     let slot = f.hub.register("load", grants, RiskLimits::default());
     let mut g = c.benchmark_group("load");
     g.bench_function("sma-cross/from_cache_to_serving", |b| {

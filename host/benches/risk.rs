@@ -63,7 +63,7 @@ fn pre_trade_check(c: &mut Criterion) {
         duplicate_window_ms: 1_000,
         ..RiskLimits::default()
     };
-    let slot = hub.register("bench", Grants { instruments: vec!["*".into()], order_kinds: vec![] }, limits);
+    let slot = hub.register("bench", Grants { instruments: vec!["*".into()], ..Grants::default() }, limits);
     let wide = tradebox::engine::AccountLimits {
         max_orders_per_sec: u32::MAX,
         max_open_orders: 100_000,

@@ -36,10 +36,16 @@
 //! memory_mib = 64
 //! deadline_ms = 100
 //!
+//! [signing]               # who plugin files must come from
+//! require = "live"        # live (default: a live OKX account), always, never
+//! trusted = ["keys/alice.pub", "ed25519:3q2+7w..."]
+//!
 //! [[plugin]]
 //! name = "sma-btc"
 //! path = "plugins/sma-cross.wasm"          # relative to this file
 //! instruments = ["BTC-USDT"]                # the grant: nothing else is visible
+//! channels = ["tickers"]                    # all when absent; so are order_kinds
+//! partial_grant = false                     # true: run with the grant if the manifest asks more
 //! config = { symbol = "BTC-USDT", fast = 10, slow = 30 }
 //! start_reduce_only = false                 # true: new versions start REDUCE_ONLY
 //! limits = { memory_mib = 32 }
@@ -48,10 +54,11 @@
 //! ```
 
 use crate::engine::{Grants, RiskLimits};
+use crate::plugin::trust::{SigningConfig, Trust};
 use crate::plugin::{FailurePolicy, Limits, Mode, PluginSpec};
-use crate::venue::OrderKind;
 use crate::venue::okx::OkxConfig;
 use crate::venue::sim::SimConfig;
+use crate::venue::{Channel, OrderKind};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -78,6 +85,9 @@ pub struct Config {
     /// and each plugin's `risk`.
     #[serde(default)]
     pub risk: crate::risk::AccountLimits,
+    /// Which plugin files are trusted.
+    #[serde(default)]
+    pub signing: SigningConfig,
     /// The plugins to load at start.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginConfig>,
@@ -162,6 +172,13 @@ pub struct PluginConfig {
     /// Granted order kinds (all when empty).
     #[serde(default)]
     pub order_kinds: Vec<OrderKind>,
+    /// Granted market data channels (all when empty).
+    #[serde(default)]
+    pub channels: Vec<Channel>,
+    /// Run the plugin with only what is granted when its manifest asks for more (else the
+    /// load is refused, naming the difference).
+    #[serde(default)]
+    pub partial_grant: bool,
     /// Given to the plugin's `init` as JSON.
     #[serde(default)]
     pub config: toml::Table,
@@ -205,7 +222,12 @@ impl PluginConfig {
         };
         let (limits, failure, risk) = defaults.settings(self)?;
         let config = serde_json::to_string(&self.config)?;
-        let grants = Grants { instruments: self.instruments.clone(), order_kinds: self.order_kinds.clone() };
+        let grants = Grants {
+            instruments: self.instruments.clone(),
+            order_kinds: self.order_kinds.clone(),
+            channels: self.channels.clone(),
+            partial: self.partial_grant,
+        };
         Ok(PluginSpec { name: self.name.clone(), wasm, config, grants, risk, limits, failure })
     }
 }
@@ -276,6 +298,13 @@ impl Config {
                 Ok(okx)
             }
         }
+    }
+
+    /// The signature policy: a live OKX account requires trusted signatures unless `[signing]`
+    /// says otherwise.
+    pub fn trust(&self) -> Result<Trust> {
+        let live = self.venue.kind == VenueKind::Okx && !self.okx()?.demo;
+        Trust::from_config(&self.signing, live, &self.base_dir)
     }
 
     /// Where the audit log goes and how often it syncs: `[audit]`, or for the OKX venue (where

@@ -81,7 +81,7 @@ pub async fn run(plugin_dir: &Path, duration: Option<Duration>, seed: Option<u64
             name: name.to_string(),
             wasm,
             config: config.to_string(),
-            grants: Grants { instruments: vec![instrument.to_string()], order_kinds: vec![] },
+            grants: Grants { instruments: vec![instrument.to_string()], ..Grants::default() },
             risk: Default::default(),
             limits: Default::default(),
             failure: Default::default(),

@@ -162,6 +162,32 @@ enum PluginCommand {
         /// The component.
         file: PathBuf,
     },
+    /// Everything to read before granting a plugin file: manifest, contract, imports,
+    /// exports, size, sha256, signer.
+    Inspect {
+        /// The component.
+        file: PathBuf,
+        /// Print JSON, for tools.
+        #[arg(long)]
+        json: bool,
+        /// The host config whose `[signing]` decides whether the signer is trusted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Write a publisher key pair: PREFIX (secret, owner-only) and PREFIX.pub.
+    Keygen {
+        /// Where: PREFIX and PREFIX.pub.
+        #[arg(long = "out", value_name = "PREFIX")]
+        out: PathBuf,
+    },
+    /// Sign a plugin file in place with ed25519, over every other byte of the file.
+    Sign {
+        /// The secret key file written by `keygen`.
+        #[arg(long, value_name = "PREFIX")]
+        key: PathBuf,
+        /// The component.
+        file: PathBuf,
+    },
     /// The running host's plugins: state, component, orders, PnL.
     List {
         /// Print the host's JSON answer.
@@ -189,6 +215,9 @@ enum PluginCommand {
         /// Start REDUCE_ONLY (and after every reload) until `tradebox resume --plugin NAME`.
         #[arg(long)]
         reduce_only: bool,
+        /// Run it with only what is granted when its manifest asks for more (else refused).
+        #[arg(long)]
+        partial_grant: bool,
         /// Send the component's bytes instead of its path (a host that cannot read the file).
         #[arg(long)]
         upload: bool,
@@ -315,7 +344,22 @@ async fn plugin_command(command: PluginCommand) -> Result<()> {
             }
             Ok(())
         }
-        PluginCommand::Load { file, name, instruments, config, risk, reduce_only, upload, admin } => {
+        PluginCommand::Inspect { file, json, config } => inspect(&file, json, config.as_deref()),
+        PluginCommand::Keygen { out } => {
+            let key = tradebox_package::signature::write_keypair(&out)?;
+            let public = tradebox_package::signature::public_key_path(&out);
+            println!("wrote {} (secret: keep it, owner-only) and {}", out.display(), public.display());
+            println!("public key: {key}");
+            println!("operators trust it with [signing] trusted = [\"{key}\"]");
+            Ok(())
+        }
+        PluginCommand::Sign { key, file } => {
+            let secret = tradebox_package::signature::read_signing_key(&key)?;
+            tradebox_package::signature::sign_file(&file, &secret)?;
+            println!("signed {} as {}", file.display(), tradebox_package::signature::public_key(&secret));
+            Ok(())
+        }
+        PluginCommand::Load { file, name, instruments, config, risk, reduce_only, partial_grant, upload, admin } => {
             let name = match name {
                 Some(n) => n,
                 None => file
@@ -327,7 +371,7 @@ async fn plugin_command(command: PluginCommand) -> Result<()> {
             let (key, value) = component(&file, upload)?;
             let mut body = json!({
                 "name": name, "instruments": instruments, "config": json_object("config", &config)?,
-                "start_reduce_only": reduce_only, "by": cli_user(),
+                "start_reduce_only": reduce_only, "partial_grant": partial_grant, "by": cli_user(),
             });
             body[key] = value;
             if let Some(risk) = risk {
@@ -450,6 +494,11 @@ async fn run(
         }
     };
     host.hub().set_account_limits(config.risk.clone(), "config").context("[risk]")?;
+    let trust = config.trust().context("[signing]")?;
+    if trust.required() {
+        tradebox::demo::say("plugins must carry a signature from a trusted publisher ([signing])\n");
+    }
+    host.set_trust(trust);
     for (spec, plugin, source) in config.plugin_specs()? {
         let options =
             LoadOptions { source: Some(source), start_reduce_only: plugin.start_reduce_only, by: "config".into() };
@@ -569,6 +618,22 @@ fn feed_check(file: &std::path::Path) -> Result<()> {
         println!("not read by the host: channel {channel:?} ({n} lines)");
     }
     println!("{report}");
+    Ok(())
+}
+
+fn inspect(file: &std::path::Path, json: bool, config: Option<&std::path::Path>) -> Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let trust = match config {
+        Some(path) => Some(Config::load(path)?.trust().context("[signing]")?),
+        None => None,
+    };
+    let runtime = Runtime::new(tradebox::plugin::Mode::Live, tradebox::plugin::runtime::default_cache_dir())?;
+    let report = tradebox::plugin::inspect::inspect(&runtime, &bytes, trust.as_ref());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render(&file.display().to_string()));
+    }
     Ok(())
 }
 

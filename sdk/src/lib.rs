@@ -180,6 +180,37 @@ pub mod __private {
     }
 }
 
+/// Puts the plugin's manifest (name, version, requested permissions, config schema) into the
+/// component, so an operator can inspect and grant it before running it.
+///
+/// The manifest is written by the crate's build script from `Cargo.toml` and `tradebox.toml`:
+///
+/// ```toml
+/// # Cargo.toml
+/// [build-dependencies]
+/// tradebox-manifest = "0.1"
+/// ```
+/// ```ignore
+/// // build.rs
+/// fn main() { tradebox_manifest::build::embed(); }
+/// // lib.rs
+/// tradebox_sdk::embed_manifest!();
+/// ```
+///
+/// A plugin without a manifest still loads, with the narrowest permissions: none.
+#[macro_export]
+macro_rules! embed_manifest {
+    () => {
+        // A custom section, like the one wit-bindgen writes for the component type: the
+        // linker keeps it and the host finds it without running any of the plugin's code.
+        #[allow(unsafe_code)]
+        #[unsafe(link_section = "tradebox-manifest")]
+        #[used]
+        static __TRADEBOX_MANIFEST: [u8; include_bytes!(concat!(env!("OUT_DIR"), "/tradebox-manifest.json")).len()] =
+            *include_bytes!(concat!(env!("OUT_DIR"), "/tradebox-manifest.json"));
+    };
+}
+
 /// Exports a [`Strategy`] type as the plugin's component exports.
 ///
 /// The type is created by [`Strategy::init`] when the host calls `init`, and lives until the

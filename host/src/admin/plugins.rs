@@ -58,11 +58,17 @@ pub(super) async fn list(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Res
                            "size": o.size, "filled": o.filled, "status": o.status})
                 })
                 .collect();
+            let status = host.plugin_status(&p.name);
             json!({
                 "name": p.name, "run_state": format!("{:?}", p.state),
                 "trading_state": slot.as_ref().map(|s| s.state().as_str()),
                 "hash": p.hash, "reloads": p.reloads, "source": sources.get(&p.name),
-                "contract": host.plugin_status(&p.name).map(|s| s.contract),
+                "contract": status.as_ref().map(|s| s.contract.clone()),
+                "version": status.as_ref().and_then(|s| s.manifest.as_ref().map(|m| m.version.clone())),
+                "signer": status.as_ref().map(|s| s.signer.clone()),
+                "granted": slot.as_ref().map(|s| s.permissions().granted.clone()),
+                "requested": slot.as_ref().map(|s| s.permissions().requested.clone()),
+                "withheld": status.as_ref().map(|s| s.withheld.clone()),
                 "limits": slot.as_ref().map(|s| s.risk.read().clone()),
                 "subscriptions": slot.as_ref().map(|s| {
                     host.hub()

@@ -48,10 +48,7 @@ impl Hub {
     fn place_inner(&self, slot: &PluginSlot, intent: OrderIntent) -> Result<String, Denial> {
         let OrderIntent { instrument, side, kind, price, size, reduce_only } = intent;
         let spec = self.granted(slot, instrument).map_err(|d| self.refused(slot, d, ""))?;
-        if !slot.grants.allows_kind(kind) {
-            let denial = Denial::new(DenialCode::NotPermitted, format!("order type {kind:?} is not granted"));
-            return Err(self.refused(slot, denial, ""));
-        }
+        self.kind_permitted(slot, kind).map_err(|d| self.refused(slot, d, ""))?;
         let price = normalize::price(spec, side, kind, price).map_err(|d| self.refused(slot, d, ""))?;
         let size = normalize::size(spec, size).map_err(|d| self.refused(slot, d, ""))?;
         let client_id = self.minter.next(slot.id);
@@ -115,9 +112,7 @@ impl Hub {
     pub fn check_intent_at(&self, slot: &PluginSlot, intent: OrderIntent, now: Instant) -> Result<(), Denial> {
         let OrderIntent { instrument, side, kind, price, size, reduce_only } = intent;
         let spec = self.granted(slot, instrument)?;
-        if !slot.grants.allows_kind(kind) {
-            return Err(Denial::new(DenialCode::NotPermitted, format!("order type {kind:?} is not granted")));
-        }
+        self.kind_permitted(slot, kind)?;
         let price = normalize::price(spec, side, kind, price)?;
         let size = normalize::size(spec, size)?;
         let order = check::Order { spec, side, kind, price, size, reduce_only };
@@ -134,7 +129,11 @@ impl Hub {
         fingerprint: Option<windows::Fingerprint>,
         now: Instant,
     ) -> Result<(), Denial> {
-        let limits = slot.risk.read().clone();
+        let mut limits = slot.risk.read().clone();
+        if let Some(requested) = &slot.permissions.read().requested {
+            // The author's own ceiling (its manifest) holds as well as the operator's limits.
+            limits = super::permissions::narrowed(&limits, requested);
+        }
         let account = self.account_limits.read().clone();
         let (plugin, all, available) = {
             let tracker = self.tracker.lock();

@@ -12,12 +12,14 @@ mod gateway;
 pub mod ids;
 pub mod mailbox;
 pub mod normalize;
+pub mod permissions;
 pub mod router;
 pub mod tracker;
 
 pub use denial::{Denial, DenialCode};
 pub use event::{PluginEvent, Scope, TradingState};
 pub use mailbox::{Channel, Mailbox};
+pub use permissions::{Grants, Missing, Permissions, Requested};
 pub use tracker::{PluginId, PluginPosition, TrackedOrder};
 
 use crate::audit::{AuditLog, Entry};
@@ -26,7 +28,7 @@ use parking_lot::{Mutex, RwLock};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use rustc_hash::FxHashMap;
-use serde::Deserialize;
+
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -36,33 +38,6 @@ use tokio::sync::mpsc;
 /// Milliseconds since the Unix epoch on the host clock.
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-/// What an operator granted a plugin. Deny by default: an empty grant sees nothing.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Grants {
-    /// Instrument symbols, `*` for all, or a prefix pattern like `BTC-*`.
-    #[serde(default)]
-    pub instruments: Vec<String>,
-    /// Order kinds allowed; empty means every kind.
-    #[serde(default)]
-    pub order_kinds: Vec<OrderKind>,
-}
-
-impl Grants {
-    /// True when `symbol` matches a granted pattern.
-    pub fn allows_instrument(&self, symbol: &str) -> bool {
-        self.instruments.iter().any(|p| match p.strip_suffix('*') {
-            Some(prefix) => symbol.starts_with(prefix),
-            None => p == symbol,
-        })
-    }
-
-    /// True when `kind` may be used.
-    pub fn allows_kind(&self, kind: OrderKind) -> bool {
-        self.order_kinds.is_empty() || self.order_kinds.contains(&kind)
-    }
 }
 
 pub use crate::risk::{AccountLimits, RiskLimits};
@@ -89,8 +64,9 @@ pub struct PluginSlot {
     /// Who its orders come from: slot, name and component hash (for venues and the audit log).
     /// A hot reload swaps the hash.
     origin: RwLock<Arc<Origin>>,
-    /// What it may touch.
-    pub grants: Grants,
+    /// What it may touch: the grant intersected with its manifest's request. A reload may
+    /// bring a manifest that asks for less.
+    permissions: RwLock<Arc<Permissions>>,
     /// Its limits (the admin API may change them while it runs).
     pub risk: RwLock<RiskLimits>,
     /// Its inbox.
@@ -113,6 +89,16 @@ impl PluginSlot {
     pub(crate) fn set_hash(&self, hash: &str) {
         let mut origin = self.origin.write();
         *origin = Arc::new(Origin { hash: hash.to_string(), ..(**origin).clone() });
+    }
+
+    /// What it may touch now.
+    pub fn permissions(&self) -> Arc<Permissions> {
+        self.permissions.read().clone()
+    }
+
+    /// Puts new permissions in force (a reload's manifest); returns the old ones.
+    pub(crate) fn set_permissions(&self, permissions: Permissions) -> Arc<Permissions> {
+        std::mem::replace(&mut *self.permissions.write(), Arc::new(permissions))
     }
 
     /// Its trading state.
@@ -294,17 +280,23 @@ impl Hub {
 
     /// Registers a plugin without a component (tests, host-side strategies) and returns its slot.
     pub fn register(&self, name: &str, grants: Grants, risk: RiskLimits) -> Arc<PluginSlot> {
-        self.register_component(name, "", grants, risk)
+        self.register_component(name, "", Permissions::granted_only(grants), risk)
     }
 
     /// Registers the plugin built from the component with sha256 `hash`.
-    pub fn register_component(&self, name: &str, hash: &str, grants: Grants, risk: RiskLimits) -> Arc<PluginSlot> {
+    pub fn register_component(
+        &self,
+        name: &str,
+        hash: &str,
+        permissions: Permissions,
+        risk: RiskLimits,
+    ) -> Arc<PluginSlot> {
         let id = self.next_plugin.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(PluginSlot {
             id,
             name: name.to_string(),
             origin: RwLock::new(Arc::new(Origin { plugin: id, name: name.to_string(), hash: hash.to_string() })),
-            grants,
+            permissions: RwLock::new(Arc::new(permissions)),
             risk: RwLock::new(risk),
             mailbox: Arc::new(Mailbox::new()),
             stats: PluginStats::default(),
@@ -428,6 +420,7 @@ impl Hub {
     /// the last one leaves: one exchange subscription however many plugins want it.
     pub fn subscribe(&self, slot: &Arc<PluginSlot>, instrument: InstrumentId, channel: Channel) -> Result<(), Denial> {
         let spec = self.granted(slot, instrument)?;
+        self.channel_permitted(slot, channel)?;
         if slot.subscriptions.lock().insert((spec.id, channel)) {
             let mut routes = self.routes.write();
             let subs = routes.entry((spec.id, channel)).or_default();
@@ -466,13 +459,44 @@ impl Hub {
         let spec = self
             .instrument(instrument)
             .ok_or_else(|| Denial::new(DenialCode::UnknownInstrument, format!("no instrument with id {instrument}")))?;
-        if !slot.grants.allows_instrument(&spec.symbol) {
-            return Err(Denial::new(
+        match slot.permissions.read().instrument(&spec.symbol) {
+            Ok(()) => Ok(spec),
+            Err(Missing::Grant) => {
+                Err(Denial::new(DenialCode::NotPermitted, format!("{} is not granted to {}", spec.symbol, slot.name)))
+            }
+            Err(Missing::Request) => Err(Denial::new(
                 DenialCode::NotPermitted,
-                format!("{} is not granted to {}", spec.symbol, slot.name),
-            ));
+                format!("{} is not among the instruments {}'s manifest requests", spec.symbol, slot.name),
+            )),
         }
-        Ok(spec)
+    }
+
+    fn kind_permitted(&self, slot: &PluginSlot, kind: OrderKind) -> Result<(), Denial> {
+        let name = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        match slot.permissions.read().kind(kind) {
+            Ok(()) => Ok(()),
+            Err(Missing::Grant) => {
+                Err(Denial::new(DenialCode::NotPermitted, format!("order type {name} is not granted to {}", slot.name)))
+            }
+            Err(Missing::Request) => Err(Denial::new(
+                DenialCode::NotPermitted,
+                format!("order type {name} is not among the order types {}'s manifest requests", slot.name),
+            )),
+        }
+    }
+
+    fn channel_permitted(&self, slot: &PluginSlot, channel: Channel) -> Result<(), Denial> {
+        let name = serde_json::to_value(channel).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        match slot.permissions.read().channel(channel) {
+            Ok(()) => Ok(()),
+            Err(Missing::Grant) => {
+                Err(Denial::new(DenialCode::NotPermitted, format!("channel {name} is not granted to {}", slot.name)))
+            }
+            Err(Missing::Request) => Err(Denial::new(
+                DenialCode::NotPermitted,
+                format!("channel {name} is not among the channels {}'s manifest requests", slot.name),
+            )),
+        }
     }
 
     // ----- trading state -----
@@ -617,7 +641,7 @@ mod tests {
     }
 
     fn grants(symbols: &[&str]) -> Grants {
-        Grants { instruments: symbols.iter().map(|s| s.to_string()).collect(), order_kinds: vec![] }
+        Grants { instruments: symbols.iter().map(|s| s.to_string()).collect(), ..Grants::default() }
     }
 
     #[test]

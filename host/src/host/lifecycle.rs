@@ -10,7 +10,8 @@
 
 use super::Host;
 use crate::audit::Entry;
-use crate::engine::TradingState;
+use crate::engine::{Permissions, TradingState};
+use crate::plugin::admission::admit;
 use crate::plugin::{self, PluginHandle, PluginSpec, ReloadError, StartError, Status, Swap};
 use serde_json::json;
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ pub(super) struct Loaded {
     pub(super) handle: PluginHandle,
     source: Option<PathBuf>,
     start_reduce_only: bool,
+    /// The operator's config, before the manifest's defaults: a new version applies its own.
+    config: String,
 }
 
 /// How a plugin is loaded.
@@ -113,11 +116,23 @@ impl Host {
         }
         let LoadOptions { source, start_reduce_only, by } = options;
         let name = spec.name.clone();
+        let signer = match self.trust.read().check(&spec.wasm) {
+            Ok(signer) => signer,
+            Err(e) => {
+                let detail = json!({"by": by, "source": source, "error": e.to_string()});
+                self.hub.audit_entry(
+                    None,
+                    Entry::State { event: "plugin_load_refused".into(), detail: detail.to_string() },
+                );
+                return Err(e.into());
+            }
+        };
         let instruments = spec.grants.instruments.clone();
+        let config = spec.config.clone();
         let initial = start_reduce_only.then(|| (TradingState::ReduceOnly, reduce_only_reason(&name)));
         let handle = plugin::start_in(self.runtime.clone(), self.hub.clone(), spec, initial)?;
         let slot = handle.slot.clone();
-        let Status { hash, contract, .. } = handle.status();
+        let Status { hash, contract, manifest, withheld, .. } = handle.status();
         {
             let mut plugins = self.plugins.lock();
             if plugins.contains_key(&name) {
@@ -129,6 +144,8 @@ impl Host {
             let detail = json!({
                 "by": by, "hash": hash, "contract": contract, "source": source, "from_cache": handle.from_cache,
                 "instruments": instruments, "start_reduce_only": start_reduce_only,
+                "version": manifest.as_ref().map(|m| &m.version), "signer": signer.to_string(), "withheld": &withheld,
+                "requested": slot.permissions().requested,
             });
             self.hub.audit_entry(
                 Some(&slot.origin()),
@@ -136,7 +153,8 @@ impl Host {
             );
             self.hub.record(&name, format!("loaded {} by {by}", short(&hash)));
             tracing::info!(plugin = %name, hash = %hash, cached = handle.from_cache, %by, "plugin loaded");
-            plugins.insert(name.clone(), Loaded { handle, source, start_reduce_only });
+            handle.set_admitted(signer.to_string(), withheld);
+            plugins.insert(name.clone(), Loaded { handle, source, start_reduce_only, config });
         }
         Ok(())
     }
@@ -145,10 +163,17 @@ impl Host {
     /// orders and inbox. Blocks while compiling and swapping: call it off the async executor.
     pub fn reload(&self, name: &str, request: ReloadRequest) -> Result<Reloaded, LifecycleError> {
         let started = Instant::now();
-        let (reloader, slot, source, start_reduce_only) = {
+        let (reloader, slot, source, start_reduce_only, running_config) = {
             let plugins = self.plugins.lock();
             let loaded = plugins.get(name).ok_or_else(|| LifecycleError::Unknown(name.to_string()))?;
-            (loaded.handle.reloader(), loaded.handle.slot.clone(), loaded.source.clone(), loaded.start_reduce_only)
+            let handle = &loaded.handle;
+            (
+                handle.reloader(),
+                handle.slot.clone(),
+                loaded.source.clone(),
+                loaded.start_reduce_only,
+                loaded.config.clone(),
+            )
         };
         let ReloadRequest { wasm, path, config, reduce_only, by } = request;
         let refused = |error: &dyn std::fmt::Display, hash: Option<&str>| {
@@ -173,6 +198,10 @@ impl Host {
                 return Err(e);
             }
         };
+        let signer = self.trust.read().check(&wasm).map_err(|e| {
+            refused(&e, None);
+            LifecycleError::Reload(e.into())
+        })?;
         let compiling = Instant::now();
         let compiled = self.runtime.compile(&wasm).map_err(|e| {
             refused(&e, None);
@@ -180,6 +209,18 @@ impl Host {
         })?;
         let compile_time = compiling.elapsed();
         let (hash, from_cache, contract) = (compiled.hash.clone(), compiled.from_cache, compiled.contract.clone());
+        let version = compiled.manifest.as_ref().map(|m| m.version.clone());
+        // The new version is admitted on its own manifest against the plugin's grant and
+        // limits, and runs under what it is admitted with from its `init` on.
+        let given = config.unwrap_or(running_config);
+        let granted = slot.permissions().granted.clone();
+        let risk = slot.risk.read().clone();
+        let admission = admit(name, compiled.manifest.as_deref(), &granted, &risk, &given).map_err(|e| {
+            refused(&e, Some(&hash));
+            LifecycleError::Reload(e.into())
+        })?;
+        let withheld = admission.withheld.clone();
+        let before_permissions = slot.set_permissions(Permissions::new(granted, admission.requested));
         // A new version that must start reduce-only is so from its `init` on; if it is
         // refused, the running version gets its state back.
         let before = slot.state();
@@ -187,21 +228,26 @@ impl Host {
         if restrict {
             self.hub.set_plugin_state(&slot, TradingState::ReduceOnly, &reduce_only_reason(name));
         }
-        let swap = reloader.reload(compiled, config, RELOAD_TIMEOUT).map_err(|e| {
+        let swap = reloader.reload(compiled, Some(admission.config), RELOAD_TIMEOUT).map_err(|e| {
             refused(&e, Some(&hash));
+            slot.set_permissions((*before_permissions).clone());
             if restrict {
                 self.hub.set_plugin_state(&slot, before, "the new version was refused; the running one carries on");
             }
             LifecycleError::Reload(e)
         })?;
-        if let Some(path) = new_source
-            && let Some(loaded) = self.plugins.lock().get_mut(name)
-        {
-            loaded.source = Some(path);
+        if let Some(loaded) = self.plugins.lock().get_mut(name) {
+            if let Some(path) = new_source {
+                loaded.source = Some(path);
+            }
+            loaded.config = given;
+            loaded.handle.set_admitted(signer.to_string(), withheld.clone());
         }
         let total = started.elapsed();
         let detail = json!({
             "by": by, "from": swap.old_hash, "to": swap.new_hash, "contract": contract, "from_cache": from_cache,
+            "version": version, "signer": signer.to_string(), "withheld": withheld,
+            "requested": slot.permissions().requested,
             "state_bytes": swap.state_bytes, "queued_events": swap.queued,
             "compile_us": compile_time.as_micros() as u64, "swap_us": swap.swap_time.as_micros() as u64,
         });

@@ -7,6 +7,7 @@ pub mod lifecycle;
 pub mod watch;
 
 use crate::engine::{Hub, router};
+use crate::plugin::trust::Trust;
 use crate::plugin::{self, RunState, Runtime};
 use crate::venue::Venue;
 use lifecycle::Loaded;
@@ -67,9 +68,17 @@ pub struct Host {
     venue: Arc<dyn Venue>,
     plugins: Mutex<BTreeMap<String, Loaded>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Which plugin files may load (signatures); signatures optional until told otherwise.
+    trust: parking_lot::RwLock<Trust>,
 }
 
 impl Host {
+    /// Sets which plugin files may load from now on (the config's `[signing]`); plugins
+    /// already running are not re-checked.
+    pub fn set_trust(&self, trust: Trust) {
+        *self.trust.write() = trust;
+    }
+
     /// Starts the engine tasks on the current tokio runtime and seeds balances from the venue.
     pub async fn start(venue: Arc<dyn Venue>, runtime: Arc<Runtime>) -> anyhow::Result<Self> {
         Self::start_audited(venue, runtime, None).await
@@ -108,7 +117,14 @@ impl Host {
                 }
             }),
         ];
-        Ok(Self { hub, runtime, venue, plugins: Mutex::default(), tasks: Mutex::new(tasks) })
+        Ok(Self {
+            hub,
+            runtime,
+            venue,
+            plugins: Mutex::default(),
+            tasks: Mutex::new(tasks),
+            trust: parking_lot::RwLock::new(Trust::default()),
+        })
     }
 
     /// Shared engine state.

@@ -182,17 +182,17 @@ impl orders::Host for PluginState {
 impl views::Host for PluginState {
     fn find_instrument(&mut self, symbol: String) -> Option<types::Instrument> {
         let spec = self.hub.instrument_by_symbol(&symbol)?;
-        self.slot.grants.allows_instrument(&spec.symbol).then(|| b::instrument(spec))
+        self.slot.permissions().allows_instrument(&spec.symbol).then(|| b::instrument(spec))
     }
 
     fn get_instrument(&mut self, id: u32) -> Option<types::Instrument> {
         let spec = self.hub.instrument(id)?;
-        self.slot.grants.allows_instrument(&spec.symbol).then(|| b::instrument(spec))
+        self.slot.permissions().allows_instrument(&spec.symbol).then(|| b::instrument(spec))
     }
 
     fn best_bid_ask(&mut self, id: u32) -> Option<views::Quote> {
         let spec = self.hub.instrument(id)?;
-        if !self.slot.grants.allows_instrument(&spec.symbol) {
+        if !self.slot.permissions().allows_instrument(&spec.symbol) {
             return None;
         }
         let q = self.hub.quote(id)?;

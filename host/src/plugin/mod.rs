@@ -1,16 +1,22 @@
 //! Plugins: wasm components run in a sandbox with nothing but the `tradebox:strategy` imports.
 //!
 //! - [`runtime`]: the wasmtime engine, the compiled-component cache, the import check;
+//! - [`admission`]: the manifest's request against the operator's grant, before any code runs;
 //! - [`instance`]: one store with limits armed per call and traps made into [`Fault`]s;
 //! - [`host_api`]: the imports a plugin can call, each checked against its grants;
-//! - [`supervisor`]: the actor thread per plugin and its failure policy.
+//! - [`supervisor`]: the actor thread per plugin and its failure policy;
+//! - [`trust`]: a plugin file's signature against the operator's trusted publishers;
+//! - [`inspect`]: the report an operator reads before granting a plugin file.
 
+pub mod admission;
 pub mod bindings;
 pub mod host_api;
+pub mod inspect;
 pub mod instance;
 pub mod limits;
 pub mod runtime;
 pub mod supervisor;
+pub mod trust;
 
 pub use instance::Fault;
 pub use limits::{FailurePolicy, Limits};

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tradebox_manifest::Manifest;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
@@ -52,6 +53,9 @@ pub enum LoadError {
     /// Exports do not match the contract.
     #[error("plugin does not match the tradebox:strategy world: {0}")]
     Link(String),
+    /// The manifest section is there but unreadable.
+    #[error("{0}")]
+    Manifest(String),
 }
 
 /// The shared wasmtime engine and everything compiled with it.
@@ -75,6 +79,8 @@ pub struct Compiled {
     pub from_cache: bool,
     /// The contract version it was built against, e.g. `tradebox:strategy@0.1.0`.
     pub contract: String,
+    /// What it says about itself; `None` when it carries no manifest.
+    pub manifest: Option<Arc<Manifest>>,
 }
 
 impl Runtime {
@@ -126,11 +132,12 @@ impl Runtime {
     /// Compiles (or loads from cache), checks imports, and pre-links a component.
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, LoadError> {
         let hash = hex::encode(Sha256::digest(bytes));
+        let manifest = read_manifest(bytes)?.map(Arc::new);
         let (component, from_cache) = self.component(bytes, &hash)?;
         let contract = check_imports(&self.engine, &component)?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = StrategyPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        Ok(Compiled { pre, hash, from_cache, contract })
+        Ok(Compiled { pre, hash, from_cache, contract, manifest })
     }
 
     fn cache_path(&self, hash: &str) -> Option<PathBuf> {
@@ -168,6 +175,19 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         self.ticking.store(false, Ordering::Relaxed);
     }
+}
+
+/// The component's manifest, refused when it is malformed or written for another contract
+/// series than the one this host serves.
+pub fn read_manifest(bytes: &[u8]) -> Result<Option<Manifest>, LoadError> {
+    let section = tradebox_package::sections::find_section(bytes, tradebox_manifest::SECTION)
+        .map_err(|e| LoadError::Invalid(e.to_string()))?;
+    let Some(section) = section else { return Ok(None) };
+    let manifest = Manifest::from_json(section).map_err(|e| LoadError::Manifest(e.to_string()))?;
+    if manifest.contract_series() != tradebox_manifest::contract_series(WIT_VERSION) {
+        return Err(LoadError::Version { found: manifest.contract });
+    }
+    Ok(Some(manifest))
 }
 
 /// Core modules start with version 1 after the magic; components use a different layer byte.

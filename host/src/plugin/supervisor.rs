@@ -3,17 +3,20 @@
 //! instance never takes anything else down: its store is dropped and, policy permitting, a
 //! fresh one is started with backoff.
 
+use super::admission::{AdmissionError, admit};
 use super::bindings::{self as b, wit};
 use super::host_api::{Counters, PluginState};
 use super::instance::{Fault, Instance};
 use super::limits::{FailurePolicy, Limits};
 use super::runtime::{Compiled, LoadError, Runtime};
-use crate::engine::{Grants, Hub, PluginSlot, RiskLimits, TradingState};
+use super::trust::TrustError;
+use crate::engine::{Grants, Hub, Permissions, PluginSlot, RiskLimits, TradingState};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tradebox_manifest::Manifest;
 
 /// Everything needed to run a plugin.
 #[derive(Debug, Clone)]
@@ -62,6 +65,12 @@ pub struct Status {
     pub reloads: u32,
     /// The contract version its component was built against.
     pub contract: String,
+    /// The manifest of the component serving it now.
+    pub manifest: Option<Arc<Manifest>>,
+    /// What its manifest asked beyond the grant and it runs without (`partial_grant`).
+    pub withheld: Vec<String>,
+    /// Who signed the component serving now (see `trust::Signer`).
+    pub signer: String,
 }
 
 /// What a successful reload did.
@@ -85,6 +94,12 @@ pub enum ReloadError {
     /// The new component was refused.
     #[error("{0}; the running version keeps trading")]
     Load(#[from] LoadError),
+    /// The new file's signature was not accepted.
+    #[error("{0}; the running version keeps trading")]
+    Trust(TrustError),
+    /// The new version asks for more than the plugin is granted, or its config does not fit.
+    #[error("{0}; the running version keeps trading")]
+    Admission(#[from] AdmissionError),
     /// The new instance failed to start or its `init` failed.
     #[error("the new version did not start ({0}); the running version keeps trading")]
     Init(Fault),
@@ -142,6 +157,12 @@ pub enum StartError {
     /// The component was refused.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// Its manifest asks for more than it is granted, or its config does not fit.
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
+    /// Its signature was not accepted.
+    #[error(transparent)]
+    Trust(TrustError),
     /// The first instance failed to start.
     #[error("plugin {name} {fault}")]
     Start {
@@ -173,6 +194,13 @@ pub struct PluginHandle {
 }
 
 impl PluginHandle {
+    /// Who signed the component now serving, and what its admission withheld.
+    pub(crate) fn set_admitted(&self, signer: String, withheld: Vec<String>) {
+        let mut status = self.status.lock();
+        status.signer = signer;
+        status.withheld = withheld;
+    }
+
     /// Current health.
     pub fn status(&self) -> Status {
         self.status.lock().clone()
@@ -242,11 +270,14 @@ pub fn start(runtime: Arc<Runtime>, hub: Arc<Hub>, spec: PluginSpec) -> Result<P
 pub fn start_in(
     runtime: Arc<Runtime>,
     hub: Arc<Hub>,
-    spec: PluginSpec,
+    mut spec: PluginSpec,
     state: Option<(TradingState, String)>,
 ) -> Result<PluginHandle, StartError> {
     let compiled = runtime.compile(&spec.wasm)?;
-    let slot = hub.register_component(&spec.name, &compiled.hash, spec.grants.clone(), spec.risk.clone());
+    let admission = admit(&spec.name, compiled.manifest.as_deref(), &spec.grants, &spec.risk, &spec.config)?;
+    spec.config = admission.config;
+    let permissions = Permissions::new(spec.grants.clone(), admission.requested);
+    let slot = hub.register_component(&spec.name, &compiled.hash, permissions, spec.risk.clone());
     if let Some((state, reason)) = state {
         hub.set_plugin_state(&slot, state, &reason);
     }
@@ -257,6 +288,9 @@ pub fn start_in(
         hash: compiled.hash.clone(),
         reloads: 0,
         contract: compiled.contract.clone(),
+        manifest: compiled.manifest.clone(),
+        withheld: admission.withheld,
+        signer: "unchecked".into(),
     }));
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -371,6 +405,7 @@ impl Actor {
             let mut status = self.status.lock();
             status.hash = self.compiled.hash.clone();
             status.contract = self.compiled.contract.clone();
+            status.manifest = self.compiled.manifest.clone();
             status.reloads += 1;
         }
         Ok(Swap {

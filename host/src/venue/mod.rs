@@ -15,16 +15,20 @@ use tokio::sync::mpsc;
 /// Host-wide numeric handle of an instrument (the WIT `instrument-id`).
 pub type InstrumentId = u32;
 
-/// Which market data stream an event belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which market data stream an event belongs to (OKX's channel names in config and manifests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Channel {
     /// Best bid/ask.
+    #[serde(rename = "tickers")]
     Ticker,
     /// Top five levels.
+    #[serde(rename = "books5")]
     Book5,
     /// Public trades.
+    #[serde(rename = "trades")]
     Trades,
     /// One-minute candles.
+    #[serde(rename = "candle1m")]
     Candle1m,
 }
 

@@ -205,3 +205,4 @@ impl Strategy for MarketMaker {
 }
 
 export_strategy!(MarketMaker);
+tradebox_sdk::embed_manifest!();

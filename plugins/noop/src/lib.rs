@@ -1,6 +1,6 @@
 //! The smallest strategy: it counts the tickers and trades it sees and reports the counts in
-//! `snapshot` (so a hot reload carries them over). Config keys (all optional):
-//! `{"symbol": "BTC-USDT", "timer_ms": N}`. With a symbol it subscribes to that instrument's
+//! `snapshot` (so a hot reload carries them over). Config keys (both optional; empty and 0 mean
+//! none): `{"symbol": "BTC-USDT", "timer_ms": N}`. With a symbol it subscribes to that instrument's
 //! tickers and trades. With a timer it sets an interval timer, logs every tenth firing (the
 //! host's tests use it to check timers) and, once it has seen trades, logs its trade counts at
 //! every firing (the hot-reload tests read them).
@@ -29,10 +29,14 @@ impl Strategy for Noop {
             .nth(1)
             .map(|rest| rest.trim_start().chars().take_while(char::is_ascii_digit).collect::<String>())
             .and_then(|digits| digits.parse::<u64>().ok());
-        if let Some(ms) = timer_ms {
+        if let Some(ms) = timer_ms.filter(|ms| *ms > 0) {
             timers::set_interval(ms);
         }
-        let symbol = config.split("\"symbol\":").nth(1).and_then(|rest| rest.trim_start().split('"').nth(1));
+        let symbol = config
+            .split("\"symbol\":")
+            .nth(1)
+            .and_then(|rest| rest.trim_start().split('"').nth(1))
+            .filter(|s| !s.is_empty());
         if let Some(symbol) = symbol {
             let instrument = views::find_instrument(symbol).ok_or_else(|| format!("{symbol} is not granted"))?;
             feeds::subscribe(instrument.id, Channel::Ticker).map_err(|d| d.message)?;
@@ -88,3 +92,4 @@ impl Strategy for Noop {
 }
 
 export_strategy!(Noop);
+tradebox_sdk::embed_manifest!();

@@ -195,6 +195,7 @@ mod plugin {
     }
 
     export_strategy!(SmaCross);
+    tradebox_sdk::embed_manifest!();
 }
 
 #[cfg(test)]

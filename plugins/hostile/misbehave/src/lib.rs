@@ -123,3 +123,4 @@ impl Strategy for Misbehave {
 }
 
 export_strategy!(Misbehave);
+tradebox_sdk::embed_manifest!();
