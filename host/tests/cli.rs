@@ -488,3 +488,79 @@ fn plugins_are_loaded_reloaded_and_unloaded_in_a_running_host() {
     ];
     assert_eq!(seen, expected);
 }
+
+#[test]
+fn a_second_user_signs_a_strategy_and_the_operator_inspects_grants_and_runs_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
+    // The author: a key pair, a build, a signature, in place.
+    let (ok, out, stderr) = tradebox(&["plugin", "keygen", "--out", &path("alice")]);
+    assert!(ok && out.contains("public key: ed25519:"), "{out}{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path("alice")).expect("secret key").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the secret key is owner-only");
+    }
+    let (ok, _, stderr) = tradebox(&["plugin", "keygen", "--out", &path("alice")]);
+    assert!(!ok && !stderr.is_empty(), "an existing key is never overwritten");
+    std::fs::copy(plugin_dir().join("sma-cross.wasm"), path("sma.wasm")).expect("copy");
+    let (ok, out, stderr) = tradebox(&["plugin", "sign", "--key", &path("alice"), &path("sma.wasm")]);
+    assert!(ok && out.contains("signed"), "{out}{stderr}");
+
+    // The operator: trusts alice's public key, inspects the one file, grants it, runs it.
+    let config = |plugin_file: &str, instruments: &str| {
+        format!(
+            r#"
+            [venue]
+            kind = "sim"
+            [signing]
+            require = "always"
+            trusted = ["alice.pub"]
+            [audit]
+            path = "audit.jsonl"
+            [[plugin]]
+            name = "sma"
+            path = "{plugin_file}"
+            instruments = {instruments}
+            config = {{ symbol = "BTC-USDT", fast = 3, slow = 8 }}
+            "#
+        )
+    };
+    std::fs::write(path("operator.toml"), config("sma.wasm", r#"["BTC-USDT"]"#)).expect("config");
+    let (ok, out, stderr) = tradebox(&["plugin", "inspect", &path("sma.wasm"), "--config", &path("operator.toml")]);
+    assert!(ok, "{stderr}");
+    for line in
+        ["sma-cross 0.1.0", "tradebox:strategy@0.1.0: served", "tradebox:strategy/orders@0.1.0: place", "(trusted)"]
+    {
+        assert!(out.contains(line), "{line} missing from:\n{out}");
+    }
+    assert!(out.contains("no network, files, environment or clocks"), "{out}");
+    let (ok, out, _) = tradebox(&["plugin", "inspect", &path("sma.wasm"), "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(ok && report["signature"]["status"] == "valid" && report["manifest"]["name"] == "sma-cross", "{out}");
+    assert_eq!(report["sha256"].as_str().map(str::len), Some(64));
+    let run = |config: &str| tradebox(&["run", "--config", &path(config), "--duration", "2s"]);
+    let (ok, out, stderr) = run("operator.toml");
+    assert!(ok && out.contains("sma"), "{out}{stderr}");
+    let audit = std::fs::read_to_string(path("audit.jsonl")).expect("audit");
+    assert!(audit.contains("plugin_loaded") && audit.contains("(trusted)"), "{audit}");
+
+    // Tampered, unsigned and over-asking files are refused, each with its reason.
+    let mut tampered = std::fs::read(path("sma.wasm")).expect("read");
+    let at = tampered.windows(14).position(|w| w == b"Moving-average").expect("the manifest's description");
+    tampered[at] = b'm';
+    std::fs::write(path("tampered.wasm"), tampered).expect("write");
+    std::fs::write(path("tampered.toml"), config("tampered.wasm", r#"["BTC-USDT"]"#)).expect("config");
+    let (ok, _, stderr) = run("tampered.toml");
+    assert!(!ok && stderr.contains("signature is invalid"), "{stderr}");
+    let (_, out, _) = tradebox(&["plugin", "inspect", &path("tampered.wasm")]);
+    assert!(out.contains("INVALID") && out.contains("refused"), "{out}");
+    std::fs::copy(plugin_dir().join("sma-cross.wasm"), path("unsigned.wasm")).expect("copy");
+    std::fs::write(path("unsigned.toml"), config("unsigned.wasm", r#"["BTC-USDT"]"#)).expect("config");
+    let (ok, _, stderr) = run("unsigned.toml");
+    assert!(!ok && stderr.contains("not signed"), "{stderr}");
+    std::fs::write(path("narrow.toml"), config("sma.wasm", r#"["ETH-USDT"]"#)).expect("config");
+    let (ok, _, stderr) = run("narrow.toml");
+    assert!(!ok && stderr.contains("instrument BTC-USDT (granted: ETH-USDT)"), "{stderr}");
+}

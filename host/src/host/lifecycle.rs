@@ -260,6 +260,15 @@ impl Host {
         Ok(Reloaded { swap, from_cache, compile_time, total, trading_state: slot.state() })
     }
 
+    /// A running plugin's `snapshot()`: the state a reload would hand over.
+    pub fn snapshot(&self, name: &str) -> Result<Vec<u8>, LifecycleError> {
+        let reloader = {
+            let plugins = self.plugins.lock();
+            plugins.get(name).ok_or_else(|| LifecycleError::Unknown(name.to_string()))?.handle.reloader()
+        };
+        Ok(reloader.snapshot(RELOAD_TIMEOUT)?)
+    }
+
     /// Stops a plugin (on behalf of the host itself); by default its open orders are cancelled.
     pub fn unload(&self, name: &str, cancel_orders: bool) -> bool {
         self.unload_by(name, cancel_orders, "host")

@@ -120,6 +120,7 @@ pub enum ReloadError {
 /// Requests to a plugin's actor thread.
 enum Control {
     Reload { compiled: Compiled, config: Option<String>, reply: std::sync::mpsc::SyncSender<Result<Swap, ReloadError>> },
+    Snapshot { reply: std::sync::mpsc::SyncSender<Result<Vec<u8>, Fault>> },
 }
 
 /// Sends reload requests to a plugin's thread; cheap to clone, so the caller holds no lock
@@ -145,6 +146,21 @@ impl Reloader {
         self.slot.mailbox.interrupt();
         match answer.recv_timeout(timeout) {
             Ok(result) => result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(ReloadError::Timeout(name, timeout)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(ReloadError::NotRunning(name)),
+        }
+    }
+
+    /// The running instance's `snapshot()`, taken between batches on the plugin's thread: the
+    /// state a reload would hand over (for backups, and for tests that read what a plugin
+    /// kept).
+    pub fn snapshot(&self, timeout: Duration) -> Result<Vec<u8>, ReloadError> {
+        let name = self.slot.name.clone();
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.control.send(Control::Snapshot { reply }).map_err(|_| ReloadError::NotRunning(name.clone()))?;
+        self.slot.mailbox.interrupt();
+        match answer.recv_timeout(timeout) {
+            Ok(result) => result.map_err(ReloadError::Snapshot),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(ReloadError::Timeout(name, timeout)),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(ReloadError::NotRunning(name)),
         }
@@ -420,7 +436,19 @@ impl Actor {
     /// Answers the control requests waiting; returns a fault when the running instance died
     /// answering one (its snapshot trapped).
     fn serve_control(&mut self, instance: &mut Instance) -> Option<Fault> {
-        while let Ok(Control::Reload { compiled, config, reply }) = self.control.try_recv() {
+        while let Ok(control) = self.control.try_recv() {
+            let (compiled, config, reply) = match control {
+                Control::Reload { compiled, config, reply } => (compiled, config, reply),
+                Control::Snapshot { reply } => {
+                    let result = instance.snapshot();
+                    let died = result.as_ref().err().cloned();
+                    let _ = reply.send(result);
+                    if died.is_some() {
+                        return died;
+                    }
+                    continue;
+                }
+            };
             let result = self.reload(instance, compiled, config);
             let died = match &result {
                 Err(ReloadError::Snapshot(fault)) => Some(fault.clone()),
