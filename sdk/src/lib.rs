@@ -48,6 +48,14 @@
 //! Build it for `wasm32-unknown-unknown` and turn the module into a component (the project's
 //! `cargo xtask plugins` does both). The result imports exactly the `tradebox:strategy` world
 //! and nothing else.
+//!
+//! # Sharing it
+//!
+//! A host grants a plugin the intersection of what its operator allows and what the plugin's
+//! manifest asks for; a plugin without a manifest is granted nothing. Write what the strategy
+//! needs in `tradebox.toml` beside `Cargo.toml` (see [`embed_manifest!`] and the
+//! `tradebox-manifest` crate), call `tradebox_manifest::build::embed()` from `build.rs`, and put
+//! `tradebox_sdk::embed_manifest!();` next to `export_strategy!`.
 
 #![warn(missing_docs)]
 
