@@ -410,19 +410,20 @@ async fn plugin_command(command: PluginCommand) -> Result<()> {
 /// `tradebox plugin list` as a table.
 fn plugin_table(answer: &serde_json::Value) -> String {
     let mut out = format!(
-        "{:<16} {:<10} {:<11} {:<12} {:>7} {:>6} {:>6} {:>6} {:>10}  last error\n",
-        "plugin", "run", "trading", "component", "reloads", "orders", "open", "fills", "pnl"
+        "{:<16} {:<10} {:<11} {:<12} {:<9} {:>7} {:>6} {:>6} {:>6} {:>10}  last error\n",
+        "plugin", "run", "trading", "component", "version", "reloads", "orders", "open", "fills", "pnl"
     );
     for p in answer["plugins"].as_array().into_iter().flatten() {
         let num = |k: &str| p[k].as_f64().unwrap_or(0.0);
         let text = |k: &str| p[k].as_str().unwrap_or("-").to_string();
         let hash = text("hash");
         out.push_str(&format!(
-            "{:<16} {:<10} {:<11} {:<12} {:>7} {:>6} {:>6} {:>6} {:>10.2}  {}\n",
+            "{:<16} {:<10} {:<11} {:<12} {:<9} {:>7} {:>6} {:>6} {:>6} {:>10.2}  {}\n",
             text("name"),
             text("run_state"),
             text("trading_state"),
             hash.get(..12).unwrap_or(&hash),
+            text("version"),
             num("reloads"),
             num("orders_sent"),
             p["open_orders"].as_array().map_or(0, Vec::len),

@@ -459,44 +459,20 @@ impl Hub {
         let spec = self
             .instrument(instrument)
             .ok_or_else(|| Denial::new(DenialCode::UnknownInstrument, format!("no instrument with id {instrument}")))?;
-        match slot.permissions.read().instrument(&spec.symbol) {
-            Ok(()) => Ok(spec),
-            Err(Missing::Grant) => {
-                Err(Denial::new(DenialCode::NotPermitted, format!("{} is not granted to {}", spec.symbol, slot.name)))
-            }
-            Err(Missing::Request) => Err(Denial::new(
-                DenialCode::NotPermitted,
-                format!("{} is not among the instruments {}'s manifest requests", spec.symbol, slot.name),
-            )),
-        }
+        let permitted = slot.permissions.read().instrument(&spec.symbol);
+        permitted.map_err(|m| denial(m, &slot.name, &spec.symbol, "instruments")).map(|()| spec)
     }
 
     fn kind_permitted(&self, slot: &PluginSlot, kind: OrderKind) -> Result<(), Denial> {
-        let name = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        match slot.permissions.read().kind(kind) {
-            Ok(()) => Ok(()),
-            Err(Missing::Grant) => {
-                Err(Denial::new(DenialCode::NotPermitted, format!("order type {name} is not granted to {}", slot.name)))
-            }
-            Err(Missing::Request) => Err(Denial::new(
-                DenialCode::NotPermitted,
-                format!("order type {name} is not among the order types {}'s manifest requests", slot.name),
-            )),
-        }
+        let permitted = slot.permissions.read().kind(kind);
+        permitted
+            .map_err(|m| denial(m, &slot.name, &format!("order type {}", permissions::wire_name(&kind)), "order types"))
     }
 
     fn channel_permitted(&self, slot: &PluginSlot, channel: Channel) -> Result<(), Denial> {
-        let name = serde_json::to_value(channel).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        match slot.permissions.read().channel(channel) {
-            Ok(()) => Ok(()),
-            Err(Missing::Grant) => {
-                Err(Denial::new(DenialCode::NotPermitted, format!("channel {name} is not granted to {}", slot.name)))
-            }
-            Err(Missing::Request) => Err(Denial::new(
-                DenialCode::NotPermitted,
-                format!("channel {name} is not among the channels {}'s manifest requests", slot.name),
-            )),
-        }
+        let permitted = slot.permissions.read().channel(channel);
+        permitted
+            .map_err(|m| denial(m, &slot.name, &format!("channel {}", permissions::wire_name(&channel)), "channels"))
     }
 
     // ----- trading state -----
@@ -612,6 +588,15 @@ impl Hub {
             self.set_account_state(TradingState::Halted, &format!("account {trip}"));
         }
     }
+}
+
+/// The refusal of something the intersection of grant and request does not hold.
+fn denial(missing: Missing, plugin: &str, what: &str, kinds: &str) -> Denial {
+    let message = match missing {
+        Missing::Grant => format!("{what} is not granted to {plugin}"),
+        Missing::Request => format!("{what} is not among the {kinds} {plugin}'s manifest requests"),
+    };
+    Denial::new(DenialCode::NotPermitted, message)
 }
 
 #[cfg(test)]

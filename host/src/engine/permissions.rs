@@ -91,15 +91,8 @@ impl Permissions {
 
     /// May the plugin see and trade `symbol`?
     pub fn instrument(&self, symbol: &str) -> Result<(), Missing> {
-        if !self.granted.allows_instrument(symbol) {
-            return Err(Missing::Grant);
-        }
-        match &self.requested {
-            Some(r) if !r.instruments.iter().any(|p| tradebox_manifest::pattern_matches(p, symbol)) => {
-                Err(Missing::Request)
-            }
-            _ => Ok(()),
-        }
+        let requested = |r: &Requested| r.instruments.iter().any(|p| tradebox_manifest::pattern_matches(p, symbol));
+        both(self.granted.allows_instrument(symbol), self.requested.as_ref().map(requested))
     }
 
     /// True when the plugin may see `symbol`.
@@ -109,24 +102,21 @@ impl Permissions {
 
     /// May the plugin use order type `kind`?
     pub fn kind(&self, kind: OrderKind) -> Result<(), Missing> {
-        if !self.granted.allows_kind(kind) {
-            return Err(Missing::Grant);
-        }
-        match &self.requested {
-            Some(r) if !r.order_kinds.contains(&kind) => Err(Missing::Request),
-            _ => Ok(()),
-        }
+        both(self.granted.allows_kind(kind), self.requested.as_ref().map(|r| r.order_kinds.contains(&kind)))
     }
 
     /// May the plugin subscribe to `channel`?
     pub fn channel(&self, channel: Channel) -> Result<(), Missing> {
-        if !self.granted.allows_channel(channel) {
-            return Err(Missing::Grant);
-        }
-        match &self.requested {
-            Some(r) if !r.channels.contains(&channel) => Err(Missing::Request),
-            _ => Ok(()),
-        }
+        both(self.granted.allows_channel(channel), self.requested.as_ref().map(|r| r.channels.contains(&channel)))
+    }
+}
+
+/// Granted, and requested unless the plugin is host code (`None`).
+fn both(granted: bool, requested: Option<bool>) -> Result<(), Missing> {
+    match (granted, requested) {
+        (false, _) => Err(Missing::Grant),
+        (true, Some(false)) => Err(Missing::Request),
+        _ => Ok(()),
     }
 }
 
@@ -140,10 +130,10 @@ pub fn excess(requested: &Requested, granted: &Grants, risk: &RiskLimits) -> Vec
         }
     }
     for channel in requested.channels.iter().filter(|c| !granted.allows_channel(**c)) {
-        out.push(format!("channel {} (granted: {})", name(channel), list(&granted.channels)));
+        out.push(format!("channel {} (granted: {})", wire_name(channel), list(&granted.channels)));
     }
     for kind in requested.order_kinds.iter().filter(|k| !granted.allows_kind(**k)) {
-        out.push(format!("order type {} (granted: {})", name(kind), list(&granted.order_kinds)));
+        out.push(format!("order type {} (granted: {})", wire_name(kind), list(&granted.order_kinds)));
     }
     if let Some(rate) = requested.max_orders_per_sec
         && rate > risk.max_orders_per_sec
@@ -170,7 +160,8 @@ pub fn narrowed(risk: &RiskLimits, requested: &Requested) -> RiskLimits {
     risk
 }
 
-fn name<T: Serialize>(value: &T) -> String {
+/// A config/manifest name (`post_only`, `tickers`) for messages.
+pub(crate) fn wire_name<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
@@ -178,11 +169,7 @@ fn list<T: Serialize>(items: &[T]) -> String {
     if items.is_empty() {
         return "none".into();
     }
-    items
-        .iter()
-        .map(|i| serde_json::to_value(i).map(|v| v.as_str().unwrap_or("?").to_string()).unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(wire_name).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
