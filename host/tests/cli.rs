@@ -333,9 +333,31 @@ fn rebuilt(mut bytes: Vec<u8>, note: &str) -> Vec<u8> {
     bytes
 }
 
+/// `tradebox run --config CONFIG ARGS` for a minute, and the URL of its admin API.
+fn running_host(config: &std::path::Path, args: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut host = Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(["run", "--config", config.to_str().expect("utf-8"), "--duration", "60s"])
+        .args(args)
+        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tradebox run starts");
+    let mut lines = BufReader::new(host.stdout.take().expect("stdout")).lines();
+    let url = loop {
+        let line = lines.next().expect("the host prints its admin address").expect("utf-8");
+        if let Some(rest) = line.strip_prefix("admin API at ") {
+            break rest.split_whitespace().next().expect("url").to_string();
+        }
+    };
+    // Keep reading, so the host never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (host, url)
+}
+
 #[test]
 fn plugins_are_loaded_reloaded_and_unloaded_in_a_running_host() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().expect("temp dir");
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).expect("mkdir");
@@ -364,20 +386,7 @@ fn plugins_are_loaded_reloaded_and_unloaded_in_a_running_host() {
     let path = dir.path().join("tradebox.toml");
     std::fs::write(&path, config).expect("write config");
     let watch = plugins.to_str().expect("utf-8");
-    let mut host = Command::new(env!("CARGO_BIN_EXE_tradebox"))
-        .args(["run", "--config", path.to_str().expect("utf-8"), "--duration", "60s", "--watch", watch])
-        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("tradebox run starts");
-    let mut lines = BufReader::new(host.stdout.take().expect("stdout")).lines();
-    let url = loop {
-        let line = lines.next().expect("the host prints its admin address").expect("utf-8");
-        if let Some(rest) = line.strip_prefix("admin API at ") {
-            break rest.split_whitespace().next().expect("url").to_string();
-        }
-    };
+    let (mut host, url) = running_host(&path, &["--watch", watch]);
     let cli = |args: &[&str]| {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--admin", &url, "--token-file", token.to_str().expect("utf-8")]);
@@ -563,4 +572,52 @@ fn a_second_user_signs_a_strategy_and_the_operator_inspects_grants_and_runs_it()
     std::fs::write(path("narrow.toml"), config("sma.wasm", r#"["ETH-USDT"]"#)).expect("config");
     let (ok, _, stderr) = run("narrow.toml");
     assert!(!ok && stderr.contains("instrument BTC-USDT (granted: ETH-USDT)"), "{stderr}");
+
+    // Into a running host, with the grant given on the command line: the config is untouched.
+    let running = format!(
+        r#"
+        [venue]
+        kind = "sim"
+        [signing]
+        require = "always"
+        trusted = ["alice.pub"]
+        [admin]
+        listen = "127.0.0.1:0"
+        token_file = "{}"
+        "#,
+        path("admin.token")
+    );
+    std::fs::write(path("running.toml"), running).expect("config");
+    let (mut host, url) = running_host(&dir.path().join("running.toml"), &[]);
+    let token = path("admin.token");
+    let cli = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--admin", &url, "--token-file", &token]);
+        tradebox(&all)
+    };
+    let sma_config = r#"{"symbol":"BTC-USDT","fast":3,"slow":8}"#;
+    let (ok, _, stderr) =
+        cli(&["plugin", "load", &path("unsigned.wasm"), "--instrument", "BTC-USDT", "--config", sma_config]);
+    assert!(!ok && stderr.contains("not signed"), "{stderr}");
+    let (ok, out, stderr) =
+        cli(&["plugin", "load", &path("sma.wasm"), "--instrument", "BTC-USDT", "--config", sma_config]);
+    assert!(ok, "{out}{stderr}");
+    let mut traded = false;
+    for _ in 0..300 {
+        let (_, out, _) = cli(&["plugin", "list", "--json"]);
+        let list: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let sma = list["plugins"].as_array().and_then(|p| p.iter().find(|p| p["name"] == "sma").cloned());
+        let sma = sma.expect("sma is listed");
+        assert_eq!(sma["version"], "0.1.0");
+        assert!(sma["signer"].as_str().is_some_and(|s| s.ends_with("(trusted)")), "{sma}");
+        assert_eq!(sma["requested"]["instruments"], serde_json::json!(["BTC-USDT"]));
+        if sma["fills"].as_u64().unwrap_or(0) > 0 {
+            traded = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = host.kill();
+    let _ = host.wait();
+    assert!(traded, "the shared strategy traded in the running host");
 }

@@ -368,6 +368,15 @@ impl Hub {
         self.balances.read().values().cloned().collect()
     }
 
+    /// True when `slot` may see the balance of `currency`: it is the base or quote of an
+    /// instrument the plugin may trade. A plugin learns nothing of the rest of the account.
+    pub fn balance_visible(&self, slot: &PluginSlot, currency: &str) -> bool {
+        let permissions = slot.permissions.read();
+        self.instruments
+            .values()
+            .any(|i| (i.base == currency || i.quote == currency) && permissions.allows_instrument(&i.symbol))
+    }
+
     /// The host's record of one order (any owner), while it is tracked.
     pub fn order(&self, client_id: &str) -> Option<TrackedOrder> {
         self.tracker.lock().order(client_id).cloned()
@@ -610,7 +619,7 @@ mod tests {
             id,
             symbol: symbol.into(),
             kind: InstrumentKind::Spot,
-            base: "BTC".into(),
+            base: symbol.split('-').next().unwrap_or_default().into(),
             quote: "USDT".into(),
             tick_size: "0.1".parse().unwrap(),
             lot_size: "0.0001".parse().unwrap(),
@@ -627,6 +636,17 @@ mod tests {
 
     fn grants(symbols: &[&str]) -> Grants {
         Grants { instruments: symbols.iter().map(|s| s.to_string()).collect(), ..Grants::default() }
+    }
+
+    #[test]
+    fn a_plugin_sees_the_balances_of_what_it_may_trade_only() {
+        let (hub, _rx) = hub();
+        let slot = hub.register("p", grants(&["BTC-USDT"]), RiskLimits::default());
+        assert!(hub.balance_visible(&slot, "BTC") && hub.balance_visible(&slot, "USDT"));
+        assert!(!hub.balance_visible(&slot, "ETH") && !hub.balance_visible(&slot, "SOL"));
+        let requested = Requested { instruments: vec!["ETH-USDT".into()], ..Requested::default() };
+        let wasm = hub.register_component("w", "", Permissions::new(grants(&["*"]), requested), RiskLimits::default());
+        assert!(hub.balance_visible(&wasm, "ETH") && !hub.balance_visible(&wasm, "BTC"));
     }
 
     #[test]

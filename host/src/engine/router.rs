@@ -135,7 +135,7 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
         }
         VenueEvent::Balance(balance) => {
             hub.balances.write().insert(balance.currency.clone(), balance.clone());
-            for slot in hub.plugins() {
+            for slot in hub.plugins().into_iter().filter(|s| hub.balance_visible(s, &balance.currency)) {
                 slot.mailbox.push(PluginEvent::Balance(balance.clone()));
             }
         }

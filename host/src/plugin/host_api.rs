@@ -208,7 +208,8 @@ impl views::Host for PluginState {
     }
 
     fn balances(&mut self) -> Vec<types::Balance> {
-        self.hub.balances().iter().map(b::balance).collect()
+        let visible = self.hub.balances().into_iter().filter(|x| self.hub.balance_visible(&self.slot, &x.currency));
+        visible.map(|x| b::balance(&x)).collect()
     }
 
     fn open_orders(&mut self) -> Vec<types::OrderUpdate> {
