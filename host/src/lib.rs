@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod host;
+pub mod logging;
 pub mod plugin;
 pub mod ratelimit;
 pub mod risk;

@@ -259,13 +259,11 @@ enum PluginCommand {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    {
+        use tracing_subscriber::util::SubscriberInitExt;
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        tradebox::logging::subscriber(tradebox::logging::env_filter(default_level), std::io::stderr, ansi).init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         match cli.command {

@@ -15,7 +15,7 @@ use std::process::Command;
 
 /// Plugins built for `wasm32-unknown-unknown` and turned into components: they import exactly
 /// the tradebox world and nothing else.
-const PURE_PLUGINS: &[&str] = &["noop", "sma-cross", "market-maker", "misbehave"];
+const PURE_PLUGINS: &[&str] = &["noop", "sma-cross", "market-maker", "misbehave", "snoop"];
 /// Plugins built for `wasm32-wasip2` (a component that imports WASI): used only to prove the host
 /// refuses them.
 const WASI_PLUGINS: &[&str] = &["wasi-import"];

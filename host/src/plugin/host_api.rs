@@ -139,6 +139,19 @@ impl PluginState {
     }
 }
 
+/// A plugin's log line as the host writes it: one line, with control characters (newlines
+/// that would forge a host log line, NUL, escapes) and bidirectional overrides (that would
+/// reorder what an operator reads) shown escaped.
+fn sanitize(s: String) -> String {
+    let suspicious = |c: char| {
+        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(suspicious) {
+        return s;
+    }
+    s.chars().map(|c| if suspicious(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
+}
+
 fn truncate(mut s: String) -> String {
     if s.len() > MAX_LOG_LINE {
         let mut cut = MAX_LOG_LINE;
@@ -253,7 +266,7 @@ impl host::Host for PluginState {
         let elapsed = now.duration_since(self.log.at).as_secs_f64();
         self.log.at = now;
         self.log.tokens = (self.log.tokens + elapsed * LOG_RATE).min(LOG_BURST);
-        let message = truncate(message);
+        let message = truncate(sanitize(message));
         if level == host::LogLevel::Error {
             self.last_error = Some(message.clone());
         }
@@ -283,5 +296,19 @@ impl host::Host for PluginState {
 
     fn now(&mut self) -> i64 {
         now_ms()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_cannot_forge_log_lines_or_reorder_them() {
+        let forged = sanitize("ok\r\n2099-01-01T00:00:00Z ERROR tradebox: forged\0".into());
+        assert!(!forged.contains('\n') && !forged.contains('\r') && !forged.contains('\0'), "{forged}");
+        assert!(forged.starts_with("ok\\u{d}\\u{a}2099"), "{forged}");
+        assert!(!sanitize("a\u{202e}b".into()).contains('\u{202e}'));
+        assert_eq!(sanitize("plain ünïcode".into()), "plain ünïcode");
     }
 }
