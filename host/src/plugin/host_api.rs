@@ -142,7 +142,7 @@ impl PluginState {
 /// A plugin's log line as the host writes it: one line, with control characters (newlines
 /// that would forge a host log line, NUL, escapes) and bidirectional overrides (that would
 /// reorder what an operator reads) shown escaped.
-fn sanitize(s: String) -> String {
+pub(crate) fn sanitize(s: String) -> String {
     let suspicious = |c: char| {
         c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
     };
@@ -266,7 +266,9 @@ impl host::Host for PluginState {
         let elapsed = now.duration_since(self.log.at).as_secs_f64();
         self.log.at = now;
         self.log.tokens = (self.log.tokens + elapsed * LOG_RATE).min(LOG_BURST);
-        let message = truncate(sanitize(message));
+        // Truncating is cheap and needed for every error line (the last one names a panic);
+        // escaping is paid only by lines that are written (or read as a panic's message).
+        let message = truncate(message);
         if level == host::LogLevel::Error {
             self.last_error = Some(message.clone());
         }
@@ -277,6 +279,7 @@ impl host::Host for PluginState {
         }
         self.log.tokens -= 1.0;
         self.counters.logs.fetch_add(1, Ordering::Relaxed);
+        let message = sanitize(message);
         if self.log.suppressed > 0 {
             tracing::warn!(plugin = %self.slot.name, "{} log lines suppressed by the rate limit", self.log.suppressed);
             self.log.suppressed = 0;

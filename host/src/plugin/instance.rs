@@ -153,9 +153,14 @@ fn classify(e: wasmtime::Error, store: &Store<PluginState>, limits: &Limits, mod
         }
         Some(Trap::OutOfFuel) => Fault::OutOfFuel(limits.fuel),
         Some(Trap::StackOverflow) => Fault::StackOverflow,
-        Some(Trap::UnreachableCodeReached) => {
-            Fault::Panic(store.data().last_error.clone().unwrap_or_else(|| "wasm `unreachable` (abort)".into()))
-        }
+        Some(Trap::UnreachableCodeReached) => Fault::Panic(
+            store
+                .data()
+                .last_error
+                .clone()
+                .map(super::host_api::sanitize)
+                .unwrap_or_else(|| "wasm `unreachable` (abort)".into()),
+        ),
         _ if text.contains("growing memory") || text.contains("memory minimum size") => {
             Fault::OutOfMemory(limits.memory_mib)
         }
