@@ -77,7 +77,6 @@ fn sim_without_config_prints_urls_and_a_demo_key_that_works() {
 /// halt; then the audit log holds every state change.
 #[test]
 fn run_loads_a_config_and_the_cli_halts_and_resumes_it() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().expect("temp dir");
     let wasm = plugin_dir().join("market-maker.wasm");
     let token = dir.path().join("admin.token");
@@ -103,19 +102,7 @@ fn run_loads_a_config_and_the_cli_halts_and_resumes_it() {
     );
     let path = dir.path().join("tradebox.toml");
     std::fs::write(&path, config).expect("write config");
-    let mut host = Command::new(env!("CARGO_BIN_EXE_tradebox"))
-        .args(["run", "--config", path.to_str().expect("utf-8"), "--duration", "20s"])
-        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("tradebox run starts");
-    let mut lines = BufReader::new(host.stdout.take().expect("stdout")).lines();
-    let url = loop {
-        let line = lines.next().expect("the host prints its admin address").expect("utf-8");
-        if let Some(rest) = line.strip_prefix("admin API at ") {
-            break rest.split_whitespace().next().expect("url").to_string();
-        }
-    };
+    let (mut host, url) = running_host(&path, &[]);
     let cli = |args: &[&str]| {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--admin", &url, "--token-file", token.to_str().expect("utf-8")]);
