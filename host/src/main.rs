@@ -174,6 +174,31 @@ enum PluginCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Put a manifest into a component built without the Rust SDK (any language that builds a
+    /// component): identity from the flags, permissions and settings from a tradebox.toml.
+    /// Replaces any manifest it carries and removes a signature (sign it again afterwards).
+    Manifest {
+        /// The component, changed in place.
+        file: PathBuf,
+        /// Permissions and config schema (the format of a plugin crate's tradebox.toml).
+        #[arg(long = "from", value_name = "TRADEBOX_TOML")]
+        from: PathBuf,
+        /// The plugin's name.
+        #[arg(long)]
+        name: String,
+        /// Its version (semver).
+        #[arg(long)]
+        version: String,
+        /// An author (repeat for more).
+        #[arg(long = "author")]
+        authors: Vec<String>,
+        /// One line on what it does.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// SPDX license expression.
+        #[arg(long, default_value = "")]
+        license: String,
+    },
     /// Write a publisher key pair: PREFIX (secret, owner-only) and PREFIX.pub.
     Keygen {
         /// Where: PREFIX and PREFIX.pub.
@@ -343,6 +368,27 @@ async fn plugin_command(command: PluginCommand) -> Result<()> {
             Ok(())
         }
         PluginCommand::Inspect { file, json, config } => inspect(&file, json, config.as_deref()),
+        PluginCommand::Manifest { file, from, name, version, authors, description, license } => {
+            let toml = std::fs::read_to_string(&from).with_context(|| format!("reading {}", from.display()))?;
+            let package = tradebox_manifest::build::Package { name, version, authors, description, license };
+            let manifest =
+                tradebox_manifest::build::from_sources(&package, &toml).with_context(|| from.display().to_string())?;
+            let mut unsigned_by = None;
+            tradebox_package::signature::rewrite_in_place(&file, |bytes| {
+                if let Ok(tradebox_package::signature::SignatureStatus::Valid { signer }) =
+                    tradebox_package::signature::verify(bytes)
+                {
+                    unsigned_by = Some(signer);
+                }
+                let bytes = tradebox_package::signature::unsign(bytes)?;
+                tradebox_package::sections::set_section(&bytes, tradebox_manifest::SECTION, &manifest.to_json())
+            })?;
+            println!("wrote the manifest of {} {} into {}", manifest.name, manifest.version, file.display());
+            if let Some(signer) = unsigned_by {
+                println!("its signature by {signer} no longer matched and was removed: sign it again");
+            }
+            Ok(())
+        }
         PluginCommand::Keygen { out } => {
             let key = tradebox_package::signature::write_keypair(&out)?;
             let public = tradebox_package::signature::public_key_path(&out);

@@ -608,3 +608,68 @@ fn a_second_user_signs_a_strategy_and_the_operator_inspects_grants_and_runs_it()
     let _ = host.wait();
     assert!(traded, "the shared strategy traded in the running host");
 }
+
+#[test]
+fn a_component_built_without_the_sdk_gets_a_manifest_from_the_cli() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
+    // A component with no manifest (as another language's toolchain would build it): noop's
+    // section renamed, same length.
+    let mut bare = std::fs::read(plugin_dir().join("noop.wasm")).expect("noop");
+    let at = bare.windows(17).position(|w| w == b"tradebox-manifest").expect("noop's manifest");
+    bare[at + 16] = b'X';
+    std::fs::write(path("counter.wasm"), &bare).expect("write");
+    let (_, out, _) = tradebox(&["plugin", "inspect", &path("counter.wasm")]);
+    assert!(out.contains("manifest   none"), "{out}");
+
+    std::fs::write(
+        path("tradebox.toml"),
+        "[permissions]\ninstruments = [\"{symbol}\"]\nchannels = [\"tickers\", \"trades\"]\n\
+         [config.symbol]\ntype = \"string\"\ndefault = \"\"\n[config.timer_ms]\ntype = \"integer\"\ndefault = 0\n",
+    )
+    .expect("write");
+    std::fs::write(path("bad.toml"), "[permissions]\norder_types = [\"stop\"]\n").expect("write");
+    let manifest = |toml: &str| {
+        tradebox(&[
+            "plugin",
+            "manifest",
+            &path("counter.wasm"),
+            "--from",
+            &path(toml),
+            "--name",
+            "counter",
+            "--version",
+            "2.0.0",
+            "--author",
+            "Bob <bob@example.com>",
+            "--license",
+            "MIT",
+        ])
+    };
+    let (ok, _, stderr) = manifest("bad.toml");
+    assert!(!ok && stderr.contains("stop"), "a bad tradebox.toml is refused: {stderr}");
+    // Signed first, then given a manifest: the stale signature goes, and says so.
+    tradebox(&["plugin", "keygen", "--out", &path("bob")]);
+    tradebox(&["plugin", "sign", "--key", &path("bob"), &path("counter.wasm")]);
+    let (ok, out, stderr) = manifest("tradebox.toml");
+    assert!(ok && out.contains("counter 2.0.0") && out.contains("sign it again"), "{out}{stderr}");
+    let (_, out, _) = tradebox(&["plugin", "inspect", &path("counter.wasm"), "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(report["manifest"]["version"], "2.0.0");
+    assert_eq!(report["manifest"]["authors"], serde_json::json!(["Bob <bob@example.com>"]));
+    assert_eq!(report["signature"]["status"], "unsigned");
+
+    // With the manifest, the grant means something: it subscribes to what it was granted.
+    let config = r#"
+        [venue]
+        kind = "sim"
+        [[plugin]]
+        name = "counter"
+        path = "counter.wasm"
+        instruments = ["BTC-USDT"]
+        config = { symbol = "BTC-USDT" }
+        "#;
+    std::fs::write(path("host.toml"), config).expect("config");
+    let (ok, out, stderr) = tradebox(&["run", "--config", &path("host.toml"), "--duration", "1s"]);
+    assert!(ok && out.contains("counter"), "{out}{stderr}");
+}

@@ -78,19 +78,34 @@ pub fn sign(bytes: &[u8], key: &SigningKey) -> Result<Vec<u8>, PackageError> {
     Ok(out)
 }
 
-/// Signs a file in place. Writes a temporary file beside it and renames it over the original, so
-/// a crash leaves either the old or the new file, never half of one; the permissions are kept.
+/// Signs a file in place (see [`rewrite_in_place`]).
 pub fn sign_file(path: &std::path::Path, key: &SigningKey) -> Result<(), PackageError> {
-    // Sign what a symlink points at rather than replacing the link with a file.
+    rewrite_in_place(path, |bytes| sign(bytes, key))
+}
+
+/// The file without its signature: what a tool that changes a signed file must start from
+/// (any change invalidates the signature; the author signs the result again).
+pub fn unsign(bytes: &[u8]) -> Result<Vec<u8>, PackageError> {
+    let sections = sections::custom_sections(bytes)?;
+    Ok(sections::remove_top_level(bytes, &sections, SECTION_NAME))
+}
+
+/// Replaces a file's bytes with `change` of them. Writes a temporary file beside it and renames
+/// it over the original, so a crash leaves either the old or the new file, never half of one;
+/// the permissions are kept, and a symlink's target is changed rather than the link replaced.
+pub fn rewrite_in_place(
+    path: &std::path::Path,
+    change: impl FnOnce(&[u8]) -> Result<Vec<u8>, PackageError>,
+) -> Result<(), PackageError> {
     let path = std::fs::canonicalize(path).map_err(PackageError::io("find", path))?;
     let bytes = std::fs::read(&path).map_err(PackageError::io("read", &path))?;
     let permissions =
         std::fs::metadata(&path).map_err(PackageError::io("read the permissions of", &path))?.permissions();
-    let signed = sign(&bytes, key).map_err(|e| e.in_file(&path))?;
+    let changed = change(&bytes).map_err(|e| e.in_file(&path))?;
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(PackageError::io("create a temporary file in", dir))?;
     let tmp_path = tmp.path().to_path_buf();
-    std::io::Write::write_all(&mut tmp, &signed).map_err(PackageError::io("write", &tmp_path))?;
+    std::io::Write::write_all(&mut tmp, &changed).map_err(PackageError::io("write", &tmp_path))?;
     tmp.as_file().sync_all().map_err(PackageError::io("write", &tmp_path))?;
     std::fs::set_permissions(&tmp_path, permissions).map_err(PackageError::io("set the permissions of", &tmp_path))?;
     tmp.persist(&path).map_err(|e| PackageError::io("replace", &path)(e.error))?;

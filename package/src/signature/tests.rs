@@ -39,6 +39,14 @@ fn unsigned_file_is_unsigned() {
 }
 
 #[test]
+fn unsigning_gives_back_the_bytes_that_were_signed() {
+    let original = component_with_manifest(b"{}");
+    let unsigned = unsign(&sign(&original, &key()).expect("sign")).expect("unsign");
+    assert_eq!(unsigned, original);
+    assert_eq!(verify(&unsigned).expect("parse"), SignatureStatus::Unsigned);
+}
+
+#[test]
 fn resigning_replaces_the_signer() {
     let (first, second) = (key(), key());
     let resigned = sign(&signed_component(&first), &second).expect("sign");
