@@ -145,3 +145,75 @@ async fn no_event_is_lost_or_repeated_across_reloads_under_a_feed() {
     assert_eq!((out.counted, out.out_of_order), (out.sent, 0), "every trade exactly once, in order");
     t.host.shutdown().await;
 }
+
+/// Waits (the staging venue's market runs on its own clock) until `done`.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_trades_on_the_simulated_venue_first_then_is_promoted() {
+    use tradebox::host::Host;
+    use tradebox::host::staging::Promoted;
+    use tradebox::venue::sim::{SimConfig, SimVenue};
+    let t = TestHost::audited().await;
+    let err = tokio::task::block_in_place(|| t.host.promote("sma", "test")).expect_err("no staging yet");
+    assert!(matches!(err, LifecycleError::NoStaging), "{err}");
+    let mut sim = SimConfig::demo();
+    sim.seed = 7;
+    let staging_venue = SimVenue::new(sim).expect("sim");
+    let staging = Host::start(staging_venue.clone(), t.host.runtime().clone()).await.expect("staging host");
+    let _market = staging_venue.spawn();
+    t.host.set_staging(staging).expect("staging set once");
+
+    let config = r#"{"symbol":"BTC-USDT","fast":3,"slow":8,"size":0.01}"#;
+    t.load(spec("sma", "sma-cross", config, &["BTC-USDT"])).await.expect("loads");
+    t.drive_until("sma-cross to get events", WAIT, |t| t.report("sma").events > 20).await;
+    let running = t.report("sma").hash;
+
+    // A new build goes to the simulated venue; the running version keeps trading here.
+    let v2 = tradebox_package::sections::set_section(&plugin("sma-cross"), "build", b"v2").expect("v2");
+    let v2_config = r#"{"symbol":"BTC-USDT","fast":4,"slow":9,"size":0.01}"#;
+    let request = request(v2, Some(v2_config));
+    tokio::task::block_in_place(|| t.host.stage_reload("sma", request)).expect("staged");
+    let staging = t.host.staging().expect("staging");
+    let staged = staging.plugin_status("sma").expect("staged sma").hash;
+    assert_ne!(staged, running);
+    assert_eq!(t.report("sma").hash, running, "the running version is untouched");
+    let staged_events = || staging.report().iter().find(|r| r.name == "sma").map_or(0, |r| r.events);
+    wait_until("the staged version to trade on the simulated venue", || staged_events() > 20).await;
+    let events = t.report("sma").events;
+    t.drive_until("the running version to keep going", WAIT, |t| t.report("sma").events > events + 10).await;
+
+    // Promotion hot-reloads the running plugin with the staged version.
+    let promoted = tokio::task::block_in_place(|| t.host.promote("sma", "test")).expect("promoted");
+    assert_eq!(promoted, Promoted::Reloaded { from: running.clone(), to: staged.clone() });
+    assert_eq!(t.report("sma").hash, staged);
+    assert!(staging.plugin_status("sma").is_none(), "the staged instance is gone");
+    let err = tokio::task::block_in_place(|| t.host.promote("sma", "test")).expect_err("nothing staged");
+    assert!(matches!(err, LifecycleError::NotStaged(_)), "{err}");
+
+    // A plugin new to this host is loaded on promotion.
+    let mm = spec("mm", "market-maker", r#"{"symbol":"ETH-USDT","spread_bps":4}"#, &["ETH-USDT"]);
+    let options = LoadOptions { by: "test".into(), ..LoadOptions::default() };
+    tokio::task::block_in_place(|| t.host.stage(mm, options)).expect("staged");
+    assert!(t.host.slot("mm").is_none());
+    let promoted = tokio::task::block_in_place(|| t.host.promote("mm", "test")).expect("promoted");
+    assert_eq!(promoted, Promoted::Loaded);
+    t.drive_until("the promoted market maker to quote here", WAIT, |t| t.report("mm").orders_sent > 0).await;
+
+    let events: Vec<String> = t
+        .audit_records()
+        .into_iter()
+        .filter_map(|r| r["event"].as_str().map(str::to_string))
+        .filter(|e| e.starts_with("plugin_"))
+        .collect();
+    for expected in ["plugin_staged", "plugin_promoted", "plugin_reloaded"] {
+        assert!(events.iter().any(|e| e == expected), "{expected} in {events:?}");
+    }
+    t.host.shutdown().await;
+}

@@ -40,6 +40,9 @@
 //! require = "live"        # live (default: a live OKX account), always, never
 //! trusted = ["keys/alice.pub", "ed25519:3q2+7w..."]
 //!
+//! [staging]               # plugins may trade on an in-process simulated venue first
+//! enabled = true
+//!
 //! [[plugin]]
 //! name = "sma-btc"
 //! path = "plugins/sma-cross.wasm"          # relative to this file
@@ -48,6 +51,7 @@
 //! partial_grant = false                     # true: run with the grant if the manifest asks more
 //! config = { symbol = "BTC-USDT", fast = 10, slow = 30 }
 //! start_reduce_only = false                 # true: new versions start REDUCE_ONLY
+//! staged = false                            # true: starts on the staging venue until promoted
 //! limits = { memory_mib = 32 }
 //! failure = { max_failures = 3 }
 //! risk = { max_order_notional = 5000 }
@@ -88,6 +92,9 @@ pub struct Config {
     /// Which plugin files are trusted.
     #[serde(default)]
     pub signing: SigningConfig,
+    /// A simulated venue where plugins trade before they are promoted to this one.
+    #[serde(default)]
+    pub staging: StagingConfig,
     /// The plugins to load at start.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginConfig>,
@@ -115,6 +122,17 @@ pub struct VenueConfig {
     pub sim: Option<toml::Table>,
     /// OKX settings (`okx` only).
     pub okx: Option<toml::Table>,
+}
+
+/// `[staging]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagingConfig {
+    /// Run a staging host on the in-process simulated venue.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Its market (the demo market when absent).
+    pub sim: Option<toml::Table>,
 }
 
 /// `[audit]`.
@@ -194,6 +212,9 @@ pub struct PluginConfig {
     /// Start REDUCE_ONLY, at load and after every reload, until the operator resumes it.
     #[serde(default)]
     pub start_reduce_only: bool,
+    /// Load it on the staging venue (`[staging]`), to trade there until promoted.
+    #[serde(default)]
+    pub staged: bool,
 }
 
 impl PluginConfig {
@@ -326,6 +347,17 @@ impl Config {
         match &self.venue.sim {
             None => Ok(SimConfig::demo()),
             Some(table) => layered(&toml::Table::new(), table, "venue.sim"),
+        }
+    }
+
+    /// The staging venue's market, when `[staging]` is enabled (or a plugin is `staged`).
+    pub fn staging_sim(&self) -> Result<Option<SimConfig>> {
+        if !self.staging.enabled && !self.plugins.iter().any(|p| p.staged) {
+            return Ok(None);
+        }
+        match &self.staging.sim {
+            None => Ok(Some(SimConfig::demo())),
+            Some(table) => layered(&toml::Table::new(), table, "staging.sim").map(Some),
         }
     }
 

@@ -243,6 +243,9 @@ enum PluginCommand {
         /// Run it with only what is granted when its manifest asks for more (else refused).
         #[arg(long)]
         partial_grant: bool,
+        /// Load it on the host's staging venue (simulated) until `tradebox plugin promote`.
+        #[arg(long)]
+        staged: bool,
         /// Send the component's bytes instead of its path (a host that cannot read the file).
         #[arg(long)]
         upload: bool,
@@ -262,9 +265,21 @@ enum PluginCommand {
         /// Start the new version REDUCE_ONLY.
         #[arg(long)]
         reduce_only: bool,
+        /// Put the new version on the staging venue (simulated); the running one keeps
+        /// trading until `tradebox plugin promote`.
+        #[arg(long)]
+        staged: bool,
         /// Send the component's bytes instead of its path.
         #[arg(long, requires = "file")]
         upload: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Move a staged plugin from the simulated staging venue to this host's venue: loaded if
+    /// new, else the running version is hot-reloaded with the staged one.
+    Promote {
+        /// The plugin.
+        name: String,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -389,6 +404,12 @@ async fn plugin_command(command: PluginCommand) -> Result<()> {
             }
             Ok(())
         }
+        PluginCommand::Promote { name, admin } => {
+            let body = json!({ "by": cli_user() });
+            let answer = admin.call("POST", &format!("/plugins/{name}/promote"), Some(body)).await?;
+            println!("{answer}");
+            Ok(())
+        }
         PluginCommand::Keygen { out } => {
             let key = tradebox_package::signature::write_keypair(&out)?;
             let public = tradebox_package::signature::public_key_path(&out);
@@ -403,7 +424,18 @@ async fn plugin_command(command: PluginCommand) -> Result<()> {
             println!("signed {} as {}", file.display(), tradebox_package::signature::public_key(&secret));
             Ok(())
         }
-        PluginCommand::Load { file, name, instruments, config, risk, reduce_only, partial_grant, upload, admin } => {
+        PluginCommand::Load {
+            file,
+            name,
+            instruments,
+            config,
+            risk,
+            reduce_only,
+            partial_grant,
+            staged,
+            upload,
+            admin,
+        } => {
             let name = match name {
                 Some(n) => n,
                 None => file
@@ -415,7 +447,8 @@ async fn plugin_command(command: PluginCommand) -> Result<()> {
             let (key, value) = component(&file, upload)?;
             let mut body = json!({
                 "name": name, "instruments": instruments, "config": json_object("config", &config)?,
-                "start_reduce_only": reduce_only, "partial_grant": partial_grant, "by": cli_user(),
+                "start_reduce_only": reduce_only, "partial_grant": partial_grant, "staged": staged,
+                "by": cli_user(),
             });
             body[key] = value;
             if let Some(risk) = risk {
@@ -425,7 +458,7 @@ async fn plugin_command(command: PluginCommand) -> Result<()> {
             println!("{answer}");
             Ok(())
         }
-        PluginCommand::Reload { name, file, config, reduce_only, upload, admin } => {
+        PluginCommand::Reload { name, file, config, reduce_only, staged, upload, admin } => {
             let mut body = json!({ "by": cli_user() });
             if let Some(file) = file {
                 let (key, value) = component(&file, upload)?;
@@ -436,6 +469,9 @@ async fn plugin_command(command: PluginCommand) -> Result<()> {
             }
             if reduce_only {
                 body["reduce_only"] = true.into();
+            }
+            if staged {
+                body["staged"] = true.into();
             }
             let answer = admin.call("POST", &format!("/plugins/{name}/reload"), Some(body)).await?;
             println!("{answer}");
@@ -473,6 +509,30 @@ fn plugin_table(answer: &serde_json::Value) -> String {
             p["open_orders"].as_array().map_or(0, Vec::len),
             num("fills"),
             num("realized") + num("unrealized") - num("fees"),
+            p["last_error"].as_str().unwrap_or(""),
+        ));
+    }
+    let staged = answer["staged"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if !staged.is_empty() {
+        out.push_str("staged on the simulated venue (tradebox plugin promote NAME):\n");
+    }
+    for p in staged {
+        let text = |k: &str| p[k].as_str().unwrap_or("-").to_string();
+        let hash = text("hash");
+        let pnl = p["realized"].as_f64().unwrap_or(0.0) + p["unrealized"].as_f64().unwrap_or(0.0)
+            - p["fees"].as_f64().unwrap_or(0.0);
+        out.push_str(&format!(
+            "{:<16} {:<10} {:<11} {:<12} {:<9} {:>7} {:>6} {:>6} {:>6} {:>10.2}  {}\n",
+            text("name"),
+            text("run_state"),
+            "staged",
+            hash.get(..12).unwrap_or(&hash),
+            text("version"),
+            "-",
+            p["orders_sent"].as_u64().unwrap_or(0),
+            "-",
+            p["fills"].as_u64().unwrap_or(0),
+            pnl,
             p["last_error"].as_str().unwrap_or(""),
         ));
     }
@@ -544,11 +604,25 @@ async fn run(
         tradebox::demo::say("plugins must carry a signature from a trusted publisher ([signing])\n");
     }
     host.set_trust(trust);
+    let staging_market = match config.staging_sim()? {
+        Some(sim) => {
+            let venue = SimVenue::new(sim).context("starting the staging venue ([staging])")?;
+            let staging = Host::start(venue.clone(), host.runtime().clone()).await?;
+            host.set_staging(staging)?;
+            tradebox::demo::say("staging: new plugins and versions can trade on a simulated venue first\n");
+            Some(venue.spawn())
+        }
+        None => None,
+    };
     for (spec, plugin, source) in config.plugin_specs()? {
         let options =
             LoadOptions { source: Some(source), start_reduce_only: plugin.start_reduce_only, by: "config".into() };
         let name = spec.name.clone();
-        host.load_with(spec, options).with_context(|| format!("loading plugin {name}"))?;
+        if plugin.staged {
+            host.stage(spec, options).with_context(|| format!("staging plugin {name}"))?;
+        } else {
+            host.load_with(spec, options).with_context(|| format!("loading plugin {name}"))?;
+        }
     }
     let host = Arc::new(host);
     let admin = if config.admin.enabled {
@@ -580,6 +654,9 @@ async fn run(
         w.abort();
     }
     drop(admin);
+    if let Some(m) = staging_market {
+        m.abort();
+    }
     if let Some(m) = market {
         m.abort();
     }

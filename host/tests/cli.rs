@@ -510,6 +510,8 @@ fn a_second_user_signs_a_strategy_and_the_operator_inspects_grants_and_runs_it()
             r#"
             [venue]
             kind = "sim"
+            [admin]
+            enabled = false
             [signing]
             require = "always"
             trusted = ["alice.pub"]
@@ -663,6 +665,8 @@ fn a_component_built_without_the_sdk_gets_a_manifest_from_the_cli() {
     let config = r#"
         [venue]
         kind = "sim"
+        [admin]
+        enabled = false
         [[plugin]]
         name = "counter"
         path = "counter.wasm"
@@ -672,4 +676,66 @@ fn a_component_built_without_the_sdk_gets_a_manifest_from_the_cli() {
     std::fs::write(path("host.toml"), config).expect("config");
     let (ok, out, stderr) = tradebox(&["run", "--config", &path("host.toml"), "--duration", "1s"]);
     assert!(ok && out.contains("counter"), "{out}{stderr}");
+}
+
+#[test]
+fn a_new_version_is_staged_on_the_simulated_venue_then_promoted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
+    std::fs::copy(plugin_dir().join("market-maker.wasm"), path("mm.wasm")).expect("copy");
+    let v2 = rebuilt(std::fs::read(path("mm.wasm")).expect("read"), "v2");
+    std::fs::write(path("mm2.wasm"), v2).expect("write");
+    let config = format!(
+        r#"
+        [venue]
+        kind = "sim"
+        [staging]
+        enabled = true
+        [admin]
+        listen = "127.0.0.1:0"
+        token_file = "{}"
+        [audit]
+        path = "audit.jsonl"
+        [[plugin]]
+        name = "mm"
+        path = "mm.wasm"
+        instruments = ["ETH-USDT"]
+        config = {{ symbol = "ETH-USDT", spread_bps = 4 }}
+        "#,
+        path("admin.token")
+    );
+    std::fs::write(path("host.toml"), config).expect("config");
+    let (mut host, url) = running_host(&dir.path().join("host.toml"), &[]);
+    let token = path("admin.token");
+    let cli = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--admin", &url, "--token-file", &token]);
+        tradebox(&all)
+    };
+    let list = || -> serde_json::Value {
+        let (ok, out, stderr) = cli(&["plugin", "list", "--json"]);
+        assert!(ok, "{stderr}");
+        serde_json::from_str(&out).expect("json")
+    };
+    let running = list()["plugins"][0]["hash"].as_str().expect("hash").to_string();
+
+    let (ok, out, stderr) = cli(&["plugin", "reload", "mm", &path("mm2.wasm"), "--staged"]);
+    assert!(ok && out.contains("\"staged\":true"), "{out}{stderr}");
+    let staged = list()["staged"][0]["hash"].as_str().expect("a staged mm").to_string();
+    assert_ne!(staged, running);
+    assert_eq!(list()["plugins"][0]["hash"], running.as_str(), "the running version keeps trading");
+    let (_, table, _) = cli(&["plugin", "list"]);
+    assert!(table.contains("staged on the simulated venue"), "{table}");
+
+    let (ok, out, stderr) = cli(&["plugin", "promote", "mm"]);
+    assert!(ok && out.contains("\"promoted\":\"reloaded\""), "{out}{stderr}");
+    let now = list();
+    assert_eq!(now["plugins"][0]["hash"], staged.as_str());
+    assert_eq!(now["staged"].as_array().map(Vec::len), Some(0));
+    let (ok, _, stderr) = cli(&["plugin", "promote", "mm"]);
+    assert!(!ok && stderr.contains("is staged"), "{stderr}");
+    let _ = host.kill();
+    let _ = host.wait();
+    let audit = std::fs::read_to_string(path("audit.jsonl")).expect("audit");
+    assert!(audit.contains("plugin_staged") && audit.contains("plugin_promoted"), "{audit}");
 }

@@ -166,6 +166,7 @@ pub async fn start(
         .route("/risk/plugins/{name}", put(put_plugin))
         .route("/plugins", get(plugins::list).post(plugins::load))
         .route("/plugins/{name}/reload", post(plugins::reload))
+        .route("/plugins/{name}/promote", post(plugins::promote))
         .route("/plugins/{name}", delete(plugins::unload))
         .route("/metrics", get(metrics::serve))
         .with_state(ctx);

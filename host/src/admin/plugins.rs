@@ -8,7 +8,10 @@
 //! - `POST /plugins/{name}/reload` `{"path"?, "wasm_base64"?, "config"?, "reduce_only"?, "by"?}`:
 //!   hot reload; without a component the plugin's source file is read again;
 //! - `DELETE /plugins/{name}?orders=leave&by=...`: unload; its open orders are cancelled
-//!   unless `orders=leave`.
+//!   unless `orders=leave`;
+//! - staging (`[staging]`): a load with `"staged": true` or a reload with `"staged": true`
+//!   puts the plugin (or its new version) on the simulated staging venue, listed under
+//!   `staged`; `POST /plugins/{name}/promote` `{"by"?}` moves it here.
 //!
 //! Compiling and swapping block, so they run on tokio's blocking pool.
 
@@ -88,7 +91,78 @@ pub(super) async fn list(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Res
             })
         })
         .collect();
-    axum::Json(json!({ "plugins": plugins })).into_response()
+    let staged: Vec<Value> = host
+        .staging()
+        .map(|staging| {
+            staging
+                .report()
+                .into_iter()
+                .map(|p| {
+                    let status = staging.plugin_status(&p.name);
+                    json!({
+                        "name": p.name, "run_state": format!("{:?}", p.state),
+                        "hash": status.as_ref().map(|s| s.hash.clone()),
+                        "version": status.and_then(|s| s.manifest.map(|m| m.version.clone())),
+                        "orders_sent": p.orders_sent, "denied": p.denied, "fills": p.fills,
+                        "realized": p.realized, "unrealized": p.unrealized, "fees": p.fees,
+                        "last_error": p.last_error,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    axum::Json(json!({ "plugins": plugins, "staged": staged })).into_response()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct PromoteBody {
+    by: Option<String>,
+}
+
+pub(super) async fn promote(
+    State(ctx): State<Arc<Ctx>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !authorized(&ctx, &headers) {
+        return unauthorized();
+    }
+    let body: PromoteBody = if body.is_empty() {
+        PromoteBody::default()
+    } else {
+        match super::parse(&body) {
+            Ok(b) => b,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        }
+    };
+    let by = who(body.by);
+    let host = ctx.host.clone();
+    let target = name.clone();
+    match tokio::task::spawn_blocking(move || host.promote(&target, &by)).await {
+        Ok(Ok(done)) => {
+            let (how, from, to) = match done {
+                crate::host::staging::Promoted::Loaded => ("loaded", None, None),
+                crate::host::staging::Promoted::Reloaded { from, to } => ("reloaded", Some(from), Some(to)),
+            };
+            axum::Json(json!({"plugin": name, "promoted": how, "from": from, "to": to})).into_response()
+        }
+        Ok(Err(e)) => error(lifecycle_status(&e), e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the promote task failed: {e}")),
+    }
+}
+
+fn lifecycle_status(e: &LifecycleError) -> StatusCode {
+    match e {
+        LifecycleError::Unknown(_) | LifecycleError::NotStaged(_) => StatusCode::NOT_FOUND,
+        LifecycleError::NoSource(_) | LifecycleError::Read { .. } => StatusCode::BAD_REQUEST,
+        LifecycleError::NoStaging => StatusCode::CONFLICT,
+        LifecycleError::Reload(ReloadError::Timeout(..)) => StatusCode::GATEWAY_TIMEOUT,
+        LifecycleError::Reload(ReloadError::NotRunning(_)) => StatusCode::CONFLICT,
+        LifecycleError::Start(StartError::Duplicate(_)) => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
 }
 
 pub(super) async fn load(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
@@ -122,11 +196,15 @@ pub(super) async fn load(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: 
     let host = ctx.host.clone();
     let defaults = ctx.defaults.clone();
     let name = plugin.name.clone();
+    let staged = plugin.staged;
     let outcome = tokio::task::spawn_blocking(move || {
         let spec = plugin
             .spec(&defaults, std::path::Path::new(""), wasm)
             .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
         let options = LoadOptions { source, start_reduce_only: plugin.start_reduce_only, by };
+        if plugin.staged {
+            return host.stage(spec, options).map_err(|e| (lifecycle_status(&e), e.to_string()));
+        }
         host.load_with(spec, options).map_err(|e| match e {
             StartError::Duplicate(_) => (StatusCode::CONFLICT, e.to_string()),
             other => (StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
@@ -134,6 +212,10 @@ pub(super) async fn load(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: 
     })
     .await;
     match outcome {
+        Ok(Ok(())) if staged => {
+            let status = ctx.host.staging().and_then(|h| h.plugin_status(&name));
+            axum::Json(json!({"plugin": name, "staged": true, "hash": status.map(|s| s.hash)})).into_response()
+        }
         Ok(Ok(())) => {
             let slot = ctx.host.slot(&name);
             let status = ctx.host.plugin_status(&name);
@@ -155,6 +237,8 @@ struct ReloadBody {
     wasm_base64: Option<String>,
     config: Option<serde_json::Map<String, Value>>,
     reduce_only: Option<bool>,
+    /// Put the new version on the staging venue instead (the running one keeps trading).
+    staged: bool,
     by: Option<String>,
 }
 
@@ -184,6 +268,13 @@ pub(super) async fn reload(
     };
     let host = ctx.host.clone();
     let target = name.clone();
+    if body.staged {
+        return match tokio::task::spawn_blocking(move || host.stage_reload(&target, request)).await {
+            Ok(Ok(())) => axum::Json(json!({"plugin": name, "staged": true})).into_response(),
+            Ok(Err(e)) => error(lifecycle_status(&e), e.to_string()),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the staging task failed: {e}")),
+        };
+    }
     match tokio::task::spawn_blocking(move || host.reload(&target, request)).await {
         Ok(Ok(done)) => axum::Json(json!({
             "plugin": name, "from": done.swap.old_hash, "to": done.swap.new_hash,
@@ -192,16 +283,7 @@ pub(super) async fn reload(
             "total_ms": done.total.as_secs_f64() * 1e3, "trading_state": done.trading_state.as_str(),
         }))
         .into_response(),
-        Ok(Err(e)) => {
-            let status = match &e {
-                LifecycleError::Unknown(_) => StatusCode::NOT_FOUND,
-                LifecycleError::NoSource(_) | LifecycleError::Read { .. } => StatusCode::BAD_REQUEST,
-                LifecycleError::Reload(ReloadError::Timeout(..)) => StatusCode::GATEWAY_TIMEOUT,
-                LifecycleError::Reload(ReloadError::NotRunning(_)) => StatusCode::CONFLICT,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
-            error(status, e.to_string())
-        }
+        Ok(Err(e)) => error(lifecycle_status(&e), e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the reload task failed: {e}")),
     }
 }

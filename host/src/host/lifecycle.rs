@@ -24,10 +24,12 @@ pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// A plugin as the host holds it.
 pub(super) struct Loaded {
     pub(super) handle: PluginHandle,
-    source: Option<PathBuf>,
-    start_reduce_only: bool,
-    /// The operator's config, before the manifest's defaults: a new version applies its own.
-    config: String,
+    pub(super) source: Option<PathBuf>,
+    pub(super) start_reduce_only: bool,
+    /// What the operator asked for: the component serving now, its config before the
+    /// manifest's defaults (a new version applies its own), grant and limits. A staged version
+    /// is promoted from it.
+    pub(super) spec: PluginSpec,
 }
 
 /// How a plugin is loaded.
@@ -96,6 +98,12 @@ pub enum LifecycleError {
     /// The load was refused.
     #[error(transparent)]
     Start(#[from] StartError),
+    /// Staging asked of a host without a simulated venue to stage on.
+    #[error("this host has no staging venue: start it with [staging] enabled = true")]
+    NoStaging,
+    /// Promotion of a plugin that is not staged.
+    #[error("no plugin named {0:?} is staged")]
+    NotStaged(String),
 }
 
 fn short(hash: &str) -> &str {
@@ -128,7 +136,7 @@ impl Host {
             }
         };
         let instruments = spec.grants.instruments.clone();
-        let config = spec.config.clone();
+        let kept = spec.clone();
         let initial = start_reduce_only.then(|| (TradingState::ReduceOnly, reduce_only_reason(&name)));
         let handle = plugin::start_in(self.runtime.clone(), self.hub.clone(), spec, initial)?;
         let slot = handle.slot.clone();
@@ -154,7 +162,7 @@ impl Host {
             self.hub.record(&name, format!("loaded {} by {by}", short(&hash)));
             tracing::info!(plugin = %name, hash = %hash, cached = handle.from_cache, %by, "plugin loaded");
             handle.set_admitted(signer.to_string(), withheld);
-            plugins.insert(name.clone(), Loaded { handle, source, start_reduce_only, config });
+            plugins.insert(name.clone(), Loaded { handle, source, start_reduce_only, spec: kept });
         }
         Ok(())
     }
@@ -172,7 +180,7 @@ impl Host {
                 handle.slot.clone(),
                 loaded.source.clone(),
                 loaded.start_reduce_only,
-                loaded.config.clone(),
+                loaded.spec.config.clone(),
             )
         };
         let ReloadRequest { wasm, path, config, reduce_only, by } = request;
@@ -240,7 +248,8 @@ impl Host {
             if let Some(path) = new_source {
                 loaded.source = Some(path);
             }
-            loaded.config = given;
+            loaded.spec.config = given;
+            loaded.spec.wasm = wasm;
             loaded.handle.set_admitted(signer.to_string(), withheld.clone());
         }
         let total = started.elapsed();

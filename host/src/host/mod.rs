@@ -4,6 +4,7 @@
 //! - [`watch`]: reload plugins whose files change (`tradebox run --watch DIR`).
 
 pub mod lifecycle;
+pub mod staging;
 pub mod watch;
 
 use crate::engine::{Hub, router};
@@ -70,12 +71,17 @@ pub struct Host {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Which plugin files may load (signatures); signatures optional until told otherwise.
     trust: parking_lot::RwLock<Trust>,
+    /// Where plugins trade on a simulated venue before they trade here (see `staging`).
+    staging: std::sync::OnceLock<Box<Host>>,
 }
 
 impl Host {
     /// Sets which plugin files may load from now on (the config's `[signing]`); plugins
     /// already running are not re-checked.
     pub fn set_trust(&self, trust: Trust) {
+        if let Some(staging) = self.staging.get() {
+            staging.set_trust(trust.clone());
+        }
         *self.trust.write() = trust;
     }
 
@@ -124,6 +130,7 @@ impl Host {
             plugins: Mutex::default(),
             tasks: Mutex::new(tasks),
             trust: parking_lot::RwLock::new(Trust::default()),
+            staging: std::sync::OnceLock::new(),
         })
     }
 
@@ -207,6 +214,9 @@ impl Host {
 
     /// Unloads every plugin (cancelling their orders) and stops the engine tasks.
     pub async fn shutdown(&self) {
+        if let Some(staging) = self.staging.get() {
+            Box::pin(staging.shutdown()).await;
+        }
         let names: Vec<String> = self.plugins.lock().keys().cloned().collect();
         for name in names {
             let loaded = self.plugins.lock().remove(&name);

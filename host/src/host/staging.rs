@@ -1,0 +1,121 @@
+//! Staging: a new plugin, or a new version of a running one, trades on a simulated venue inside
+//! the same process before it trades here.
+//!
+//! The staging host is a second [`Host`] on the in-process simulated venue (its own seeded
+//! market, balances and order book), with this host's signature policy. A plugin is staged with
+//! the grant, limits and config it would run with here, and passes the same checks (signature,
+//! manifest, grant, `init`). While it trades there, the version running here keeps trading.
+//! Promotion moves it: a new plugin is loaded here; a running one is hot-reloaded with the
+//! staged component and config, so its state and open orders carry over from the version that
+//! ran here (the staged instance's simulated positions do not). Each step is audited here.
+
+use super::Host;
+use super::lifecycle::{LifecycleError, LoadOptions, ReloadRequest};
+use crate::audit::Entry;
+use crate::plugin::PluginSpec;
+use serde_json::json;
+
+/// What a promotion did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Promoted {
+    /// The plugin was new here: it was loaded.
+    Loaded,
+    /// A version was running here: it was reloaded with the staged one.
+    Reloaded {
+        /// The component that served before.
+        from: String,
+        /// The component serving now.
+        to: String,
+    },
+}
+
+impl Host {
+    /// Gives this host a staging host (a [`Host`] on the simulated venue). Once per host.
+    pub fn set_staging(&self, staging: Host) -> Result<(), LifecycleError> {
+        staging.set_trust(self.trust.read().clone());
+        self.staging.set(Box::new(staging)).map_err(|_| LifecycleError::NoStaging)
+    }
+
+    /// The staging host, when there is one.
+    pub fn staging(&self) -> Option<&Host> {
+        self.staging.get().map(|h| &**h)
+    }
+
+    /// Loads `spec` on the staging venue, replacing a staged version of the same name. It trades
+    /// there until [`Host::promote`]d or unloaded from the staging host.
+    pub fn stage(&self, spec: PluginSpec, options: LoadOptions) -> Result<(), LifecycleError> {
+        let staging = self.staging().ok_or(LifecycleError::NoStaging)?;
+        let name = spec.name.clone();
+        let by = options.by.clone();
+        let replaced = staging.unload_by(&name, true, &by);
+        staging.load_with(spec, options)?;
+        let status = staging.plugin_status(&name);
+        let detail = json!({
+            "by": by, "replaced_staged": replaced,
+            "hash": status.as_ref().map(|s| s.hash.clone()),
+            "version": status.and_then(|s| s.manifest.map(|m| m.version.clone())),
+        });
+        self.hub.audit_entry(None, Entry::State { event: "plugin_staged".into(), detail: detail.to_string() });
+        self.hub.record(&name, format!("staged on the simulated venue by {by}"));
+        Ok(())
+    }
+
+    /// Stages a new version of plugin `name` running here: the request's component (or its
+    /// file again) and config, with the running plugin's grant and limits. The running version
+    /// keeps trading here meanwhile.
+    pub fn stage_reload(&self, name: &str, request: ReloadRequest) -> Result<(), LifecycleError> {
+        let (mut spec, source, start_reduce_only) = {
+            let plugins = self.plugins.lock();
+            let loaded = plugins.get(name).ok_or_else(|| LifecycleError::Unknown(name.to_string()))?;
+            (loaded.spec.clone(), loaded.source.clone(), loaded.start_reduce_only)
+        };
+        let ReloadRequest { wasm, path, config, by, .. } = request;
+        let source = path.or(source);
+        spec.wasm = match (wasm, &source) {
+            (Some(bytes), _) => bytes,
+            (None, Some(file)) => {
+                std::fs::read(file).map_err(|e| LifecycleError::Read { path: file.clone(), source: e })?
+            }
+            (None, None) => return Err(LifecycleError::NoSource(name.to_string())),
+        };
+        if let Some(config) = config {
+            spec.config = config;
+        }
+        self.stage(spec, LoadOptions { source, start_reduce_only, by })
+    }
+
+    /// Moves staged plugin `name` here: loaded if it is new, else the running version is
+    /// hot-reloaded with the staged component and config. The staged instance is then unloaded
+    /// (its simulated orders cancelled). On any refusal the staged one keeps running.
+    pub fn promote(&self, name: &str, by: &str) -> Result<Promoted, LifecycleError> {
+        let staging = self.staging().ok_or(LifecycleError::NoStaging)?;
+        let (spec, source, start_reduce_only) = {
+            let staged = staging.plugins.lock();
+            let loaded = staged.get(name).ok_or_else(|| LifecycleError::NotStaged(name.to_string()))?;
+            (loaded.spec.clone(), loaded.source.clone(), loaded.start_reduce_only)
+        };
+        let running = self.plugins.lock().contains_key(name);
+        let promoted = if running {
+            let request = ReloadRequest {
+                wasm: Some(spec.wasm),
+                config: Some(spec.config),
+                by: by.to_string(),
+                ..ReloadRequest::default()
+            };
+            let done = self.reload(name, request)?;
+            Promoted::Reloaded { from: done.swap.old_hash, to: done.swap.new_hash }
+        } else {
+            self.load_with(spec, LoadOptions { source, start_reduce_only, by: by.to_string() })?;
+            Promoted::Loaded
+        };
+        staging.unload_by(name, true, by);
+        let detail = json!({"by": by, "reloaded": matches!(promoted, Promoted::Reloaded { .. })});
+        let origin = self.slot(name).map(|s| s.origin());
+        self.hub.audit_entry(
+            origin.as_deref(),
+            Entry::State { event: "plugin_promoted".into(), detail: detail.to_string() },
+        );
+        self.hub.record(name, format!("promoted from the simulated venue by {by}"));
+        Ok(promoted)
+    }
+}
