@@ -95,6 +95,9 @@ async fn a_broken_version_is_refused_and_the_running_one_keeps_trading() {
     let btc = t.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
     let slot = t.host.slot("sma").expect("sma");
     assert_eq!(t.host.hub().subscriptions(&slot), [(btc, Channel::Ticker)], "the running version's stream stays");
+    // misbehave asks for every order type; refused, it leaves sma-cross's permissions as they were.
+    let kinds = slot.permissions().requested.as_ref().map(|r| r.order_kinds.clone());
+    assert_eq!(kinds, Some(vec![tradebox::venue::OrderKind::Market]), "sma-cross's own request is back");
     // noop cannot read sma-cross's state (it subscribes to the tickers and trades first).
     let err = reload(&t, "sma", request(plugin("noop"), Some(r#"{"symbol":"BTC-USDT"}"#))).expect_err("restore fails");
     assert!(matches!(err, LifecycleError::Reload(ReloadError::Restore(_))), "{err}");
@@ -178,8 +181,8 @@ async fn a_new_version_trades_on_the_simulated_venue_first_then_is_promoted() {
     // A new build goes to the simulated venue; the running version keeps trading here.
     let v2 = tradebox_package::sections::set_section(&plugin("sma-cross"), "build", b"v2").expect("v2");
     let v2_config = r#"{"symbol":"BTC-USDT","fast":4,"slow":9,"size":0.01}"#;
-    let request = request(v2, Some(v2_config));
-    tokio::task::block_in_place(|| t.host.stage_reload("sma", request)).expect("staged");
+    let v2_request = request(v2, Some(v2_config));
+    tokio::task::block_in_place(|| t.host.stage_reload("sma", v2_request)).expect("staged");
     let staging = t.host.staging().expect("staging");
     let staged = staging.plugin_status("sma").expect("staged sma").hash;
     assert_ne!(staged, running);
@@ -188,6 +191,12 @@ async fn a_new_version_trades_on_the_simulated_venue_first_then_is_promoted() {
     wait_until("the staged version to trade on the simulated venue", || staged_events() > 20).await;
     let events = t.report("sma").events;
     t.drive_until("the running version to keep going", WAIT, |t| t.report("sma").events > events + 10).await;
+
+    // A version that would be refused does not cost the one staged now.
+    let bad = request(plugin("sma-cross"), Some(r#"{"symbol":"BTC-USDT","fats":3}"#));
+    let err = tokio::task::block_in_place(|| t.host.stage_reload("sma", bad)).expect_err("a typo");
+    assert!(err.to_string().contains("config.fats"), "{err}");
+    assert_eq!(staging.plugin_status("sma").map(|s| s.hash), Some(staged.clone()), "the staged version stays");
 
     // Promotion hot-reloads the running plugin with the staged version.
     let promoted = tokio::task::block_in_place(|| t.host.promote("sma", "test")).expect("promoted");

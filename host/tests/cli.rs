@@ -320,8 +320,31 @@ fn rebuilt(mut bytes: Vec<u8>, note: &str) -> Vec<u8> {
     bytes
 }
 
+/// A `tradebox run` child process, killed when the test ends however it ends.
+struct Running(std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `tradebox run --config CONFIG ARGS` for a minute, and the URL of its admin API.
-fn running_host(config: &std::path::Path, args: &[&str]) -> (std::process::Child, String) {
+fn running_host(config: &std::path::Path, args: &[&str]) -> (Running, String) {
     use std::io::{BufRead, BufReader};
     let mut host = Command::new(env!("CARGO_BIN_EXE_tradebox"))
         .args(["run", "--config", config.to_str().expect("utf-8"), "--duration", "60s"])
@@ -340,7 +363,7 @@ fn running_host(config: &std::path::Path, args: &[&str]) -> (std::process::Child
     };
     // Keep reading, so the host never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    (host, url)
+    (Running(host), url)
 }
 
 #[test]
@@ -731,6 +754,8 @@ fn a_new_version_is_staged_on_the_simulated_venue_then_promoted() {
     assert!(ok && out.contains("\"promoted\":\"reloaded\""), "{out}{stderr}");
     let now = list();
     assert_eq!(now["plugins"][0]["hash"], staged.as_str());
+    let source = now["plugins"][0]["source"].as_str().unwrap_or_default().to_string();
+    assert!(source.ends_with("mm2.wasm"), "the promoted version's file is the plugin's source now: {source}");
     assert_eq!(now["staged"].as_array().map(Vec::len), Some(0));
     let (ok, _, stderr) = cli(&["plugin", "promote", "mm"]);
     assert!(!ok && stderr.contains("is staged"), "{stderr}");

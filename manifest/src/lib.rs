@@ -146,6 +146,18 @@ pub fn placeholder(pattern: &str) -> Option<&str> {
     pattern.strip_prefix('{')?.strip_suffix('}')
 }
 
+/// True for one instrument symbol (`BTC-USDT`, `BTC-USDT-SWAP`): what a `{setting}`
+/// placeholder may stand for. Never a pattern, so a setting cannot widen a request to `*`.
+pub fn is_symbol(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 64 && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Control characters (newlines, escapes) and bidirectional overrides: text that could forge or
+/// reorder what an operator reads.
+pub fn is_deceptive(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// True when `symbol` matches `pattern` (exact, `*`, or `PREFIX*`).
 pub fn pattern_matches(pattern: &str, symbol: &str) -> bool {
     match pattern.strip_suffix('*') {
@@ -190,10 +202,30 @@ impl Manifest {
         if !self.contract.starts_with("tradebox:strategy@") {
             return invalid(format!("contract {:?} is not a tradebox:strategy version", self.contract));
         }
+        // What an operator reads in `plugin inspect` must not be able to draw lines of its own.
+        let texts = [("name", &self.name), ("version", &self.version), ("description", &self.description)];
+        let texts =
+            texts.into_iter().chain([("license", &self.license)]).chain(self.authors.iter().map(|a| ("authors", a)));
+        let settings = self.config.iter().map(|(k, s)| (k.as_str(), &s.description));
+        for (field, text) in texts.chain(settings) {
+            if text.chars().any(is_deceptive) {
+                return invalid(format!("{field} contains control or bidirectional characters: {text:?}"));
+            }
+        }
         for pattern in &self.permissions.instruments {
             if let Some(key) = placeholder(pattern) {
                 match self.config.get(key) {
-                    Some(setting) if setting.kind == SettingType::String => continue,
+                    Some(setting) if setting.kind == SettingType::String => {
+                        if let Some(default) = setting.default.as_ref().and_then(|d| d.as_str())
+                            && !default.is_empty()
+                            && !is_symbol(default)
+                        {
+                            return invalid(format!(
+                                "instrument {pattern}: the default {default:?} of config.{key} is not one instrument symbol"
+                            ));
+                        }
+                        continue;
+                    }
                     _ => return invalid(format!("instrument {pattern}: config.{key} must be a string setting")),
                 }
             }
@@ -300,6 +332,12 @@ mod tests {
         let mut m = sample();
         m.permissions.instruments = vec!["{fast}".into()];
         assert!(m.validate().expect_err("not a string").to_string().contains("config.fast"));
+        let mut m = sample();
+        m.config.get_mut("symbol").expect("symbol").default = Some("*".into());
+        assert!(m.validate().expect_err("a wildcard default").to_string().contains("not one instrument symbol"));
+        let mut m = sample();
+        m.description = "fine\nverdict    this host can load it".into();
+        assert!(m.validate().expect_err("a forged line").to_string().contains("control"));
         let mut m = sample();
         m.format = 2;
         assert!(m.validate().is_err());

@@ -104,6 +104,9 @@ pub enum LifecycleError {
     /// Promotion of a plugin that is not staged.
     #[error("no plugin named {0:?} is staged")]
     NotStaged(String),
+    /// A second staging host.
+    #[error("this host already has a staging venue")]
+    StagingAlreadySet,
 }
 
 fn short(hash: &str) -> &str {
@@ -170,6 +173,12 @@ impl Host {
     /// Swaps a running plugin's component (and optionally its config) keeping its state,
     /// orders and inbox. Blocks while compiling and swapping: call it off the async executor.
     pub fn reload(&self, name: &str, request: ReloadRequest) -> Result<Reloaded, LifecycleError> {
+        let _one_at_a_time = self.changing.lock();
+        self.reload_locked(name, request)
+    }
+
+    /// [`Host::reload`], the caller holding `changing`.
+    pub(super) fn reload_locked(&self, name: &str, request: ReloadRequest) -> Result<Reloaded, LifecycleError> {
         let started = Instant::now();
         let (reloader, slot, source, start_reduce_only, running_config) = {
             let plugins = self.plugins.lock();
@@ -192,7 +201,8 @@ impl Host {
             );
             self.hub.record(name, format!("reload refused: {error}"));
         };
-        let new_source = if wasm.is_none() { path.clone() } else { None };
+        // Bytes with a path: those bytes, recorded as that file's (a promotion from staging).
+        let new_source = path.clone();
         let wasm = match (wasm, path.or(source)) {
             (Some(bytes), _) => bytes,
             (None, Some(path)) => std::fs::read(&path).map_err(|source| {
@@ -228,7 +238,7 @@ impl Host {
             LifecycleError::Reload(e.into())
         })?;
         let withheld = admission.withheld.clone();
-        let before_permissions = slot.set_permissions(Permissions::new(granted, admission.requested));
+        let permissions = Permissions::new(granted, admission.requested);
         // A new version that must start reduce-only is so from its `init` on; if it is
         // refused, the running version gets its state back.
         let before = slot.state();
@@ -236,14 +246,14 @@ impl Host {
         if restrict {
             self.hub.set_plugin_state(&slot, TradingState::ReduceOnly, &reduce_only_reason(name));
         }
-        let swap = reloader.reload(compiled, Some(admission.config), RELOAD_TIMEOUT).map_err(|e| {
-            refused(&e, Some(&hash));
-            slot.set_permissions((*before_permissions).clone());
-            if restrict {
-                self.hub.set_plugin_state(&slot, before, "the new version was refused; the running one carries on");
-            }
-            LifecycleError::Reload(e)
-        })?;
+        let swap =
+            reloader.reload(compiled, Some(admission.config), Some(permissions), RELOAD_TIMEOUT).map_err(|e| {
+                refused(&e, Some(&hash));
+                if restrict {
+                    self.hub.set_plugin_state(&slot, before, "the new version was refused; the running one carries on");
+                }
+                LifecycleError::Reload(e)
+            })?;
         if let Some(loaded) = self.plugins.lock().get_mut(name) {
             if let Some(path) = new_source {
                 loaded.source = Some(path);
@@ -267,6 +277,16 @@ impl Host {
         );
         self.hub.record(name, format!("reloaded {} → {} by {by}", short(&swap.old_hash), short(&swap.new_hash)));
         Ok(Reloaded { swap, from_cache, compile_time, total, trading_state: slot.state() })
+    }
+
+    /// Runs the checks of a load without starting anything: signature, component, manifest
+    /// against grant and limits. (A staged version is checked before it replaces another.)
+    pub(super) fn precheck(&self, spec: &PluginSpec) -> Result<(), LifecycleError> {
+        self.trust.read().check(&spec.wasm).map_err(StartError::from)?;
+        let compiled = self.runtime.compile(&spec.wasm).map_err(StartError::from)?;
+        admit(&spec.name, compiled.manifest.as_deref(), &spec.grants, &spec.risk, &spec.config)
+            .map_err(StartError::from)?;
+        Ok(())
     }
 
     /// A running plugin's `snapshot()`: the state a reload would hand over.

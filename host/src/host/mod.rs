@@ -73,6 +73,9 @@ pub struct Host {
     trust: parking_lot::RwLock<Trust>,
     /// Where plugins trade on a simulated venue before they trade here (see `staging`).
     staging: std::sync::OnceLock<Box<Host>>,
+    /// Held by a reload, a staging and a promotion for their whole length, so two of them
+    /// (watch mode and an operator, say) never interleave their checks and swaps.
+    changing: Mutex<()>,
 }
 
 impl Host {
@@ -131,6 +134,7 @@ impl Host {
             tasks: Mutex::new(tasks),
             trust: parking_lot::RwLock::new(Trust::default()),
             staging: std::sync::OnceLock::new(),
+            changing: Mutex::new(()),
         })
     }
 

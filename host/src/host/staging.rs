@@ -33,7 +33,7 @@ impl Host {
     /// Gives this host a staging host (a [`Host`] on the simulated venue). Once per host.
     pub fn set_staging(&self, staging: Host) -> Result<(), LifecycleError> {
         staging.set_trust(self.trust.read().clone());
-        self.staging.set(Box::new(staging)).map_err(|_| LifecycleError::NoStaging)
+        self.staging.set(Box::new(staging)).map_err(|_| LifecycleError::StagingAlreadySet)
     }
 
     /// The staging host, when there is one.
@@ -44,11 +44,28 @@ impl Host {
     /// Loads `spec` on the staging venue, replacing a staged version of the same name. It trades
     /// there until [`Host::promote`]d or unloaded from the staging host.
     pub fn stage(&self, spec: PluginSpec, options: LoadOptions) -> Result<(), LifecycleError> {
+        let _one_at_a_time = self.changing.lock();
+        self.stage_locked(spec, options)
+    }
+
+    fn stage_locked(&self, spec: PluginSpec, options: LoadOptions) -> Result<(), LifecycleError> {
         let staging = self.staging().ok_or(LifecycleError::NoStaging)?;
         let name = spec.name.clone();
         let by = options.by.clone();
+        // A version that would be refused must not cost the one staged now: check it first.
+        if let Err(e) = staging.precheck(&spec) {
+            let detail = json!({"by": by, "plugin": name, "error": e.to_string()});
+            self.hub
+                .audit_entry(None, Entry::State { event: "plugin_stage_refused".into(), detail: detail.to_string() });
+            return Err(e);
+        }
         let replaced = staging.unload_by(&name, true, &by);
-        staging.load_with(spec, options)?;
+        if let Err(e) = staging.load_with(spec, options) {
+            let detail = json!({"by": by, "plugin": name, "error": e.to_string(), "replaced_staged": replaced});
+            self.hub
+                .audit_entry(None, Entry::State { event: "plugin_stage_refused".into(), detail: detail.to_string() });
+            return Err(e.into());
+        }
         let status = staging.plugin_status(&name);
         let detail = json!({
             "by": by, "replaced_staged": replaced,
@@ -64,10 +81,14 @@ impl Host {
     /// file again) and config, with the running plugin's grant and limits. The running version
     /// keeps trading here meanwhile.
     pub fn stage_reload(&self, name: &str, request: ReloadRequest) -> Result<(), LifecycleError> {
+        let _one_at_a_time = self.changing.lock();
         let (mut spec, source, start_reduce_only) = {
             let plugins = self.plugins.lock();
             let loaded = plugins.get(name).ok_or_else(|| LifecycleError::Unknown(name.to_string()))?;
-            (loaded.spec.clone(), loaded.source.clone(), loaded.start_reduce_only)
+            let mut spec = loaded.spec.clone();
+            // The limits in force now (the admin API may have changed them), not the config's.
+            spec.risk = loaded.handle.slot.risk.read().clone();
+            (spec, loaded.source.clone(), loaded.start_reduce_only)
         };
         let ReloadRequest { wasm, path, config, by, .. } = request;
         let source = path.or(source);
@@ -81,13 +102,14 @@ impl Host {
         if let Some(config) = config {
             spec.config = config;
         }
-        self.stage(spec, LoadOptions { source, start_reduce_only, by })
+        self.stage_locked(spec, LoadOptions { source, start_reduce_only, by })
     }
 
     /// Moves staged plugin `name` here: loaded if it is new, else the running version is
     /// hot-reloaded with the staged component and config. The staged instance is then unloaded
     /// (its simulated orders cancelled). On any refusal the staged one keeps running.
     pub fn promote(&self, name: &str, by: &str) -> Result<Promoted, LifecycleError> {
+        let _one_at_a_time = self.changing.lock();
         let staging = self.staging().ok_or(LifecycleError::NoStaging)?;
         let (spec, source, start_reduce_only) = {
             let staged = staging.plugins.lock();
@@ -98,11 +120,12 @@ impl Host {
         let promoted = if running {
             let request = ReloadRequest {
                 wasm: Some(spec.wasm),
+                path: source,
                 config: Some(spec.config),
                 by: by.to_string(),
                 ..ReloadRequest::default()
             };
-            let done = self.reload(name, request)?;
+            let done = self.reload_locked(name, request)?;
             Promoted::Reloaded { from: done.swap.old_hash, to: done.swap.new_hash }
         } else {
             self.load_with(spec, LoadOptions { source, start_reduce_only, by: by.to_string() })?;

@@ -72,6 +72,17 @@ pub fn admit(
         let applied = manifest.apply_config(&given).map_err(|e| config_error(e.to_string()))?;
         (Value::Object(applied.clone()).to_string(), applied)
     };
+    for pattern in &manifest.permissions.instruments {
+        if let Some(key) = placeholder(pattern)
+            && let Some(value) = settings.get(key).and_then(Value::as_str)
+            && !value.is_empty()
+            && !tradebox_manifest::is_symbol(value)
+        {
+            return Err(config_error(format!(
+                "config.{key} = {value:?} is not one instrument symbol (the plugin asks for the instrument it names)"
+            )));
+        }
+    }
     let requested = resolve(manifest, &settings);
     let excess = permissions::excess(&requested, grants, risk);
     if !excess.is_empty() && !grants.partial {
@@ -191,6 +202,16 @@ mod tests {
         let partial = Grants { partial: true, ..grants(&["ETH-USDT"]) };
         let a = admit("sma", Some(&m), &partial, &RiskLimits::default(), "{}").expect("partial grant");
         assert_eq!(a.withheld.len(), 1);
+    }
+
+    #[test]
+    fn a_placeholder_cannot_widen_the_request_to_a_pattern() {
+        let m = manifest();
+        for wide in ["*", "BTC-*"] {
+            let config = format!(r#"{{"symbol":"{wide}"}}"#);
+            let err = admit("sma", Some(&m), &grants(&["*"]), &RiskLimits::default(), &config).expect_err("a pattern");
+            assert!(err.to_string().contains("is not one instrument symbol"), "{err}");
+        }
     }
 
     #[test]

@@ -143,9 +143,7 @@ impl PluginState {
 /// that would forge a host log line, NUL, escapes) and bidirectional overrides (that would
 /// reorder what an operator reads) shown escaped.
 pub(crate) fn sanitize(s: String) -> String {
-    let suspicious = |c: char| {
-        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
+    let suspicious = tradebox_manifest::is_deceptive;
     if !s.chars().any(suspicious) {
         return s;
     }

@@ -119,8 +119,15 @@ pub enum ReloadError {
 
 /// Requests to a plugin's actor thread.
 enum Control {
-    Reload { compiled: Compiled, config: Option<String>, reply: std::sync::mpsc::SyncSender<Result<Swap, ReloadError>> },
-    Snapshot { reply: std::sync::mpsc::SyncSender<Result<Vec<u8>, Fault>> },
+    Reload {
+        compiled: Compiled,
+        config: Option<String>,
+        permissions: Option<Box<Permissions>>,
+        reply: std::sync::mpsc::SyncSender<Result<Swap, ReloadError>>,
+    },
+    Snapshot {
+        reply: std::sync::mpsc::SyncSender<Result<Vec<u8>, Fault>>,
+    },
 }
 
 /// Sends reload requests to a plugin's thread; cheap to clone, so the caller holds no lock
@@ -137,11 +144,21 @@ impl Reloader {
     /// `restore()`, and only then drops the old instance. Events arriving meanwhile wait in the
     /// plugin's inbox and go to the new instance; open orders stay the plugin's. On any failure
     /// the old instance keeps serving.
-    pub fn reload(&self, compiled: Compiled, config: Option<String>, timeout: Duration) -> Result<Swap, ReloadError> {
+    ///
+    /// `permissions`, when given, are what the new version is admitted with: they come into
+    /// force on the plugin's thread as the new instance starts (the old one never runs under
+    /// them), and the old ones are put back if the swap fails.
+    pub fn reload(
+        &self,
+        compiled: Compiled,
+        config: Option<String>,
+        permissions: Option<Permissions>,
+        timeout: Duration,
+    ) -> Result<Swap, ReloadError> {
         let name = self.slot.name.clone();
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
         self.control
-            .send(Control::Reload { compiled, config, reply })
+            .send(Control::Reload { compiled, config, permissions: permissions.map(Box::new), reply })
             .map_err(|_| ReloadError::NotRunning(name.clone()))?;
         self.slot.mailbox.interrupt();
         match answer.recv_timeout(timeout) {
@@ -437,8 +454,8 @@ impl Actor {
     /// answering one (its snapshot trapped).
     fn serve_control(&mut self, instance: &mut Instance) -> Option<Fault> {
         while let Ok(control) = self.control.try_recv() {
-            let (compiled, config, reply) = match control {
-                Control::Reload { compiled, config, reply } => (compiled, config, reply),
+            let (compiled, config, permissions, reply) = match control {
+                Control::Reload { compiled, config, permissions, reply } => (compiled, config, permissions, reply),
                 Control::Snapshot { reply } => {
                     let result = instance.snapshot();
                     let died = result.as_ref().err().cloned();
@@ -449,7 +466,13 @@ impl Actor {
                     continue;
                 }
             };
+            let previous = permissions.map(|p| self.slot.set_permissions(*p));
             let result = self.reload(instance, compiled, config);
+            if result.is_err()
+                && let Some(previous) = previous
+            {
+                self.slot.set_permissions((*previous).clone());
+            }
             let died = match &result {
                 Err(ReloadError::Snapshot(fault)) => Some(fault.clone()),
                 _ => None,
