@@ -267,6 +267,9 @@ impl Hub {
     ) -> Result<(), Denial> {
         let order = self.owned_open(slot, client_id)?;
         let spec = self.granted(slot, order.instrument)?;
+        // An amend is a new order in all but name: after a reload that narrowed the plugin's
+        // order types, its older orders of another type can be cancelled, not amended.
+        self.kind_permitted(slot, order.kind)?;
         let price = match price {
             Some(px) => normalize::price(spec, order.side, order.kind, Some(px))?,
             None => None,

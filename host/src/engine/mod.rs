@@ -639,6 +639,32 @@ mod tests {
     }
 
     #[test]
+    fn an_order_of_a_type_no_longer_permitted_can_be_cancelled_not_amended() {
+        let (hub, _rx) = hub();
+        let limit_only = |kinds: Vec<OrderKind>| {
+            let requested =
+                Requested { instruments: vec!["BTC-USDT".into()], order_kinds: kinds, ..Requested::default() };
+            Permissions::new(grants(&["*"]), requested)
+        };
+        let slot = hub.register_component("w", "", limit_only(vec![OrderKind::Limit]), RiskLimits::default());
+        let intent = OrderIntent {
+            instrument: 1,
+            side: Side::Buy,
+            kind: OrderKind::Limit,
+            price: Some(100.0),
+            size: 0.01,
+            reduce_only: false,
+        };
+        let id = hub.place(&slot, intent).expect("a limit order");
+        // A new version asks for market orders only.
+        slot.set_permissions(limit_only(vec![OrderKind::Market]));
+        let denial = hub.amend(&slot, &id, Some(100.1), None).expect_err("no longer permitted");
+        assert_eq!(denial.code, DenialCode::NotPermitted);
+        assert!(denial.message.contains("order type limit"), "{denial}");
+        hub.cancel(&slot, &id).expect("cancels always pass");
+    }
+
+    #[test]
     fn a_plugin_sees_the_balances_of_what_it_may_trade_only() {
         let (hub, _rx) = hub();
         let slot = hub.register("p", grants(&["BTC-USDT"]), RiskLimits::default());
