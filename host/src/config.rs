@@ -15,6 +15,7 @@
 //! [admin]                 # the control API: loopback only, bearer token in an owner-only file
 //! listen = "127.0.0.1:7878"
 //! token_file = "/run/user/1000/tradebox/admin.token"
+//! token_from = "admin.secret"   # optional: an owner-only file with the token to use
 //!
 //! [audit]                 # required for okx (default path: tradebox-audit.jsonl beside this file)
 //! path = "audit.jsonl"
@@ -276,6 +277,9 @@ impl Config {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
         let mut config = Self::parse(&text).with_context(|| format!("config {}", path.display()))?;
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if let Some(token) = &config.admin.token_from {
+            config.admin.token_from = Some(config.base_dir.join(token));
+        }
         if let Some(token) = &config.admin.token_file {
             config.admin.token_file = Some(config.base_dir.join(token));
         }

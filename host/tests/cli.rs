@@ -717,6 +717,7 @@ fn a_new_version_is_staged_on_the_simulated_venue_then_promoted() {
         [admin]
         listen = "127.0.0.1:0"
         token_file = "{}"
+        token_from = "given.token"
         [audit]
         path = "audit.jsonl"
         [[plugin]]
@@ -728,8 +729,17 @@ fn a_new_version_is_staged_on_the_simulated_venue_then_promoted() {
         path("admin.token")
     );
     std::fs::write(path("host.toml"), config).expect("config");
+    // A token the operator keeps across restarts (owner-only), rather than a new one each start.
+    let given = "0123456789abcdef0123456789abcdef";
+    std::fs::write(path("given.token"), given).expect("token");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path("given.token"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
     let (mut host, url) = running_host(&dir.path().join("host.toml"), &[]);
-    let token = path("admin.token");
+    let token = path("given.token");
+    assert_eq!(std::fs::read_to_string(path("admin.token")).expect("written for the CLI"), given);
     let cli = |args: &[&str]| {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--admin", &url, "--token-file", &token]);

@@ -39,11 +39,19 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// Where the token is written (owner-only); default [`default_token_file`].
     pub token_file: Option<PathBuf>,
+    /// An owner-only file holding the token to use, instead of a new one each start (so
+    /// scripts keep one token across restarts). The token itself never goes in the config.
+    pub token_from: Option<PathBuf>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)), token_file: None }
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            token_file: None,
+            token_from: None,
+        }
     }
 }
 
@@ -73,6 +81,14 @@ pub enum AdminError {
         addr: SocketAddr,
         /// Why.
         source: std::io::Error,
+    },
+    /// The given token file is unusable.
+    #[error("admin token_from {path}: {reason}")]
+    GivenToken {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it (never its content).
+        reason: String,
     },
     /// The token file could not be written.
     #[error("cannot write the admin token to {path}: {source}")]
@@ -124,6 +140,28 @@ fn new_token() -> String {
     (0..32).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
 }
 
+/// The token in `path`: an owner-only file of at least 32 printable characters.
+fn given_token(path: &Path) -> Result<String, AdminError> {
+    let refuse = |reason: String| AdminError::GivenToken { path: path.to_path_buf(), reason };
+    let meta = std::fs::metadata(path).map_err(|e| refuse(e.to_string()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(refuse(format!("is readable by others (mode {mode:o}); chmod 600 it")));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = std::fs::read_to_string(path).map_err(|e| refuse(e.to_string()))?;
+    let token = text.trim();
+    if token.len() < 32 || !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(refuse("must hold one token of at least 32 printable ASCII characters".into()));
+    }
+    Ok(token.to_string())
+}
+
 /// Writes `token` to `path`, readable by its owner only.
 fn write_token(path: &Path, token: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -147,7 +185,10 @@ pub async fn start(
     if !config.listen.ip().is_loopback() {
         return Err(AdminError::NotLoopback(config.listen));
     }
-    let token = new_token();
+    let token = match &config.token_from {
+        Some(path) => given_token(path)?,
+        None => new_token(),
+    };
     let token_file = config.token_file.clone().unwrap_or_else(default_token_file);
     write_token(&token_file, &token).map_err(|source| AdminError::Token { path: token_file.clone(), source })?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -320,5 +361,29 @@ async fn put_plugin(
     match ctx.host.hub().set_plugin_limits(&slot, limits.clone(), "admin API") {
         Ok(()) => axum::Json(json!({"plugin": name, "limits": limits})).into_response(),
         Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_given_token_must_be_owner_only_and_long() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("admin.token");
+        let token = "t".repeat(40);
+        write_token(&path, &format!("{token}\n")).expect("write");
+        assert_eq!(given_token(&path).expect("usable"), token);
+        write_token(&path, "short").expect("write");
+        let err = given_token(&path).expect_err("too short").to_string();
+        assert!(err.contains("at least 32") && !err.contains("short"), "never the content: {err}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            write_token(&path, &token).expect("write");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+            assert!(given_token(&path).expect_err("readable by others").to_string().contains("chmod 600"));
+        }
     }
 }
