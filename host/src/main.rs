@@ -601,6 +601,9 @@ async fn run(
     host.hub().set_account_limits(config.risk.clone(), "config").context("[risk]")?;
     let trust = config.trust().context("[signing]")?;
     if trust.required() {
+        if let Some(dir) = config.cache_dir() {
+            tradebox::plugin::runtime::check_cache_dir(&dir).map_err(anyhow::Error::msg).context("[signing]")?;
+        }
         tradebox::demo::say("plugins must carry a signature from a trusted publisher ([signing])\n");
     }
     host.set_trust(trust);

@@ -240,10 +240,65 @@ pub fn check_imports(engine: &Engine, component: &Component) -> Result<String, L
     if foreign.is_empty() { Ok(contract) } else { Err(LoadError::ForbiddenImports(foreign.join(", "))) }
 }
 
+/// Checks that only this user can change the compiled-component cache in `dir`. Compiled code
+/// is loaded from it without being verified again, so where plugin signatures are required a
+/// cache others can write to would let them swap signed code for their own.
+pub fn check_cache_dir(dir: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let meta = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o022 != 0 {
+            return Err(format!(
+                "the compiled-plugin cache {} can be written by others (mode {mode:o}); chmod go-w it, or set \
+                 [runtime] cache_dir to a directory only you can write",
+                dir.display()
+            ));
+        }
+        // Who "this user" is, without unsafe code: the owner of a file created here now.
+        let probe = tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let me = probe.as_file().metadata().map_err(|e| format!("{}: {e}", dir.display()))?.uid();
+        if meta.uid() != me {
+            return Err(format!(
+                "the compiled-plugin cache {} belongs to another user; set [runtime] cache_dir to a directory of yours",
+                dir.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 /// The default cache directory: `$XDG_CACHE_HOME/tradebox` or `~/.cache/tradebox`.
 pub fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .map(|d| d.join("tradebox").join("components"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_cache_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(check_cache_dir(dir.path()), Ok(()));
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        assert!(check_cache_dir(dir.path()).expect_err("world-writable").contains("chmod go-w"));
+    }
+
+    #[test]
+    fn the_manifest_crate_builds_for_the_contract_this_host_serves() {
+        assert_eq!(tradebox_manifest::CONTRACT, format!("{WIT_PACKAGE}@{WIT_VERSION}"));
+        let wit = include_str!("../../../wit/strategy.wit");
+        assert!(wit.contains(&format!("package {WIT_PACKAGE}@{WIT_VERSION};")), "wit/strategy.wit declares it");
+    }
 }
