@@ -8,6 +8,7 @@
 //! task drains it too, for fills made by the synthetic market between requests.
 
 use super::feed::{BOOK_DEPTH, Feed};
+use crate::venue::okx::convert::{okx_side, ord_type};
 use crate::venue::sim::{BookSnapshot, SimVenue};
 use crate::venue::{
     BalanceReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, NewOrder, OrderKind, OrderReport,
@@ -21,7 +22,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use tradebox_okx::model::{self as okx, OrdType, OrderDetails, OrderState};
+use tradebox_okx::model::{self as okx, OrderDetails, OrderState};
 
 /// Pending orders OKX allows per instrument and per account (okx-v5.md §4).
 pub const MAX_PENDING_PER_INSTRUMENT: usize = 500;
@@ -168,23 +169,6 @@ fn inst_type(kind: InstrumentKind) -> &'static str {
     match kind {
         InstrumentKind::Spot => "SPOT",
         InstrumentKind::Swap => "SWAP",
-    }
-}
-
-fn ord_type(kind: OrderKind) -> OrdType {
-    match kind {
-        OrderKind::Limit => OrdType::Limit,
-        OrderKind::Market => OrdType::Market,
-        OrderKind::PostOnly => OrdType::PostOnly,
-        OrderKind::Ioc => OrdType::Ioc,
-        OrderKind::Fok => OrdType::Fok,
-    }
-}
-
-fn okx_side(side: Side) -> okx::Side {
-    match side {
-        Side::Buy => okx::Side::Buy,
-        Side::Sell => okx::Side::Sell,
     }
 }
 

@@ -3,8 +3,8 @@
 
 use super::OkxVenue;
 use crate::venue::{
-    BalanceReport, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, NewOrder, OrderKind,
-    OrderReport, OrderStatus, PositionReport, Side,
+    BalanceReport, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, MarketEvent, NewOrder,
+    OrderKind, OrderReport, OrderStatus, PositionReport, Side,
 };
 use rust_decimal::Decimal;
 use tradebox_okx::model::{self as okx, OrdType, OrderDetails, OrderState, PlaceOrder};
@@ -39,7 +39,8 @@ pub fn spec(id: InstrumentId, i: &okx::Instrument) -> Result<InstrumentSpec, Str
     })
 }
 
-fn ord_type(kind: OrderKind) -> OrdType {
+/// OKX's name for an order kind (also what `tradebox sim` reports back).
+pub fn ord_type(kind: OrderKind) -> OrdType {
     match kind {
         OrderKind::Limit => OrdType::Limit,
         OrderKind::Market => OrdType::Market,
@@ -56,6 +57,29 @@ fn kind(t: OrdType) -> OrderKind {
         OrdType::Ioc => OrderKind::Ioc,
         OrdType::Fok => OrderKind::Fok,
         OrdType::Limit | OrdType::Unknown => OrderKind::Limit,
+    }
+}
+
+/// OKX's side of an order.
+pub fn okx_side(side: Side) -> okx::Side {
+    match side {
+        Side::Buy => okx::Side::Buy,
+        Side::Sell => okx::Side::Sell,
+    }
+}
+
+/// A ticker, from a WebSocket push or a REST answer (the same OKX record), as a market event.
+pub fn ticker(instrument: InstrumentId, t: &okx::Ticker) -> MarketEvent {
+    use rust_decimal::prelude::ToPrimitive;
+    let f = |d: Option<Decimal>| d.and_then(|d| d.to_f64()).unwrap_or(0.0);
+    MarketEvent::Ticker {
+        instrument,
+        ts_ms: t.ts,
+        bid: f(t.bid_px),
+        bid_size: f(t.bid_sz),
+        ask: f(t.ask_px),
+        ask_size: f(t.ask_sz),
+        last: f(t.last),
     }
 }
 
@@ -80,10 +104,7 @@ pub fn place_order(spec: &InstrumentSpec, order: &NewOrder) -> PlaceOrder {
         inst_id: spec.symbol.clone(),
         td_mode: if spot { "cash" } else { "cross" }.into(),
         cl_ord_id: Some(order.client_id.clone()),
-        side: match order.side {
-            Side::Buy => okx::Side::Buy,
-            Side::Sell => okx::Side::Sell,
-        },
+        side: okx_side(order.side),
         ord_type: ord_type(order.kind),
         px: order.price.filter(|_| order.kind != OrderKind::Market),
         sz: order.size,

@@ -242,20 +242,7 @@ fn f(d: Option<Decimal>) -> f64 {
 /// symbols to the host's handles; pushes for other instruments give nothing.
 pub fn market_events(push: &Push, instrument: impl Fn(&str) -> Option<InstrumentId>) -> Vec<MarketEvent> {
     match &push.data {
-        Data::Tickers(ts) => ts
-            .iter()
-            .filter_map(|t| {
-                Some(MarketEvent::Ticker {
-                    instrument: instrument(&t.inst_id)?,
-                    ts_ms: t.ts,
-                    bid: f(t.bid_px),
-                    bid_size: f(t.bid_sz),
-                    ask: f(t.ask_px),
-                    ask_size: f(t.ask_sz),
-                    last: f(t.last),
-                })
-            })
-            .collect(),
+        Data::Tickers(ts) => ts.iter().filter_map(|t| Some(convert::ticker(instrument(&t.inst_id)?, t))).collect(),
         Data::Trades(ts) => ts
             .iter()
             .filter_map(|t| {

@@ -226,16 +226,7 @@ async fn market(v: &OkxVenue) {
         if let Ok(permit) = v.limiter().try_acquire(&Request::new(Endpoint::Ticker, 0))
             && let Ok(t) = complete(v, permit, v.rest().ticker(&spec.symbol).await)
         {
-            let f = |d: Option<Decimal>| d.and_then(|d| d.to_f64()).unwrap_or(0.0);
-            v.emit(VenueEvent::Market(MarketEvent::Ticker {
-                instrument: spec.id,
-                ts_ms: t.ts,
-                bid: f(t.bid_px),
-                bid_size: f(t.bid_sz),
-                ask: f(t.ask_px),
-                ask_size: f(t.ask_sz),
-                last: f(t.last),
-            }));
+            v.emit(VenueEvent::Market(convert::ticker(spec.id, &t)));
         }
         if let Ok(permit) = v.limiter().try_acquire(&Request::new(Endpoint::Books, 0))
             && let Ok(b) = complete(v, permit, v.rest().books(&spec.symbol, 5).await)
