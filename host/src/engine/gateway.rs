@@ -132,7 +132,7 @@ impl Hub {
         let mut limits = slot.risk.read().clone();
         if let Some(requested) = &slot.permissions.read().requested {
             // The author's own ceiling (its manifest) holds as well as the operator's limits.
-            limits = super::permissions::narrowed(&limits, requested);
+            super::permissions::narrow(&mut limits, requested);
         }
         let account = self.account_limits.read().clone();
         let (plugin, all, available) = {

@@ -665,6 +665,25 @@ mod tests {
     }
 
     #[test]
+    fn the_manifests_notional_ceiling_holds_beside_the_operators_limit() {
+        let (hub, _rx) = hub();
+        let requested =
+            Requested { instruments: vec!["*".into()], order_kinds: vec![OrderKind::Limit], ..Requested::default() };
+        let ceiling = Requested { max_order_notional: Some(10.0), ..requested };
+        let slot = hub.register_component("w", "", Permissions::new(grants(&["*"]), ceiling), RiskLimits::default());
+        let intent = OrderIntent {
+            instrument: 1,
+            side: Side::Buy,
+            kind: OrderKind::Limit,
+            price: Some(100.0),
+            size: 0.5,
+            reduce_only: false,
+        };
+        let denial = hub.place(&slot, intent).expect_err("50 notional is above the author's 10");
+        assert_eq!((denial.code, denial.limit), (DenialCode::MaxNotionalExceeded, Some(10.0)));
+    }
+
+    #[test]
     fn a_plugin_sees_the_balances_of_what_it_may_trade_only() {
         let (hub, _rx) = hub();
         let slot = hub.register("p", grants(&["BTC-USDT"]), RiskLimits::default());

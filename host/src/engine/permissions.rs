@@ -148,16 +148,15 @@ pub fn excess(requested: &Requested, granted: &Grants, risk: &RiskLimits) -> Vec
     out
 }
 
-/// `risk` lowered to what the plugin said it needs: an author's own ceiling is enforced too.
-pub fn narrowed(risk: &RiskLimits, requested: &Requested) -> RiskLimits {
-    let mut risk = risk.clone();
+/// Lowers `risk` to what the plugin said it needs: an author's own ceiling is enforced too.
+/// In place, because the pre-trade check calls it on its own copy of the limits.
+pub fn narrow(risk: &mut RiskLimits, requested: &Requested) {
     if let Some(rate) = requested.max_orders_per_sec {
         risk.max_orders_per_sec = risk.max_orders_per_sec.min(rate);
     }
     if let Some(notional) = requested.max_order_notional {
         risk.max_order_notional = risk.max_order_notional.min(notional);
     }
-    risk
 }
 
 /// A config/manifest name (`post_only`, `tickers`) for messages.
@@ -223,9 +222,9 @@ mod tests {
 
     #[test]
     fn an_authors_own_ceiling_lowers_the_limit_and_never_raises_it() {
-        let risk = RiskLimits { max_orders_per_sec: 10, max_order_notional: 1000.0, ..RiskLimits::default() };
+        let mut n = RiskLimits { max_orders_per_sec: 10, max_order_notional: 1000.0, ..RiskLimits::default() };
         let r = Requested { max_orders_per_sec: Some(3), max_order_notional: Some(5000.0), ..Requested::default() };
-        let n = narrowed(&risk, &r);
+        narrow(&mut n, &r);
         assert_eq!((n.max_orders_per_sec, n.max_order_notional), (3, 1000.0));
     }
 }
