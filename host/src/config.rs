@@ -304,6 +304,7 @@ impl Config {
                 if okx.instruments.is_empty() {
                     bail!("[venue.okx] instruments is empty: name the instruments to trade");
                 }
+                okx.check_urls().map_err(|e| anyhow::anyhow!("[venue.okx] {e}"))?;
             }
             VenueKind::Sim if config.venue.okx.is_some() => bail!("[venue.okx] is set but kind = \"sim\""),
             VenueKind::Sim => {}
@@ -406,6 +407,32 @@ mod tests {
         assert_eq!(limits.deadline_ms, 20);
         assert_eq!(failure, FailurePolicy::default());
         assert_eq!(serde_json::to_string(&c.plugins[0].config).unwrap(), r#"{"fast":5,"symbol":"BTC-USDT"}"#);
+    }
+
+    #[test]
+    fn credentials_never_cross_the_network_in_clear_text() {
+        let okx = |rest: &str, ws: &str| {
+            Config::parse(&format!(
+                "[venue]\nkind = \"okx\"\n[venue.okx]\ninstruments = [\"BTC-USDT\"]\nrest_url = {rest:?}\nws_url = {ws:?}\n"
+            ))
+        };
+        for (rest, ws) in [
+            ("https://www.okx.com", ""),
+            ("https://www.okx.com", "wss://ws.okx.com:8443"),
+            ("http://127.0.0.1:8080", "ws://127.0.0.1:8080"),
+            ("http://localhost:8080", "ws://[::1]:8080"),
+        ] {
+            assert!(okx(rest, ws).is_ok(), "{rest} {ws}: {:?}", okx(rest, ws).err());
+        }
+        for (rest, ws, named) in [
+            ("http://www.okx.com", "", "rest_url"),
+            ("http://10.0.0.5:8080", "", "rest_url"),
+            ("https://www.okx.com", "ws://ws.okx.com:8443", "ws_url"),
+            ("ftp://www.okx.com", "", "rest_url"),
+        ] {
+            let e = format!("{:#}", okx(rest, ws).expect_err(rest));
+            assert!(e.contains(named) && (e.contains("clear text") || e.contains("expected")), "{e}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod host;
 pub mod logging;
 pub mod plugin;
+pub mod process;
 pub mod ratelimit;
 pub mod risk;
 pub mod sim;

@@ -13,6 +13,40 @@ use tracing_subscriber::filter::FilterFn;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
+/// Longest line of plugin text kept; the rest is cut.
+pub const MAX_LOG_LINE: usize = 1024;
+
+/// Untrusted text (a plugin's log line, an id it passed) as the host writes it: one line, with control characters (newlines
+/// that would forge a host log line, NUL, escapes) and bidirectional overrides (that would
+/// reorder what an operator reads) shown escaped.
+pub fn sanitize(s: String) -> String {
+    let suspicious = tradebox_manifest::is_deceptive;
+    if !s.chars().any(suspicious) {
+        return s;
+    }
+    s.chars().map(|c| if suspicious(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
+}
+
+/// Any text that comes from a plugin (a log line, the error `init` or `restore` returns, a
+/// trap's text with the guest's own function names) as the host may show it: at most
+/// [`MAX_LOG_LINE`] bytes, one line, control and bidi characters escaped.
+pub fn plugin_text(s: impl Into<String>) -> String {
+    sanitize(truncate(s.into()))
+}
+
+/// At most [`MAX_LOG_LINE`] bytes, cut on a character boundary and marked as cut.
+pub fn truncate(mut s: String) -> String {
+    if s.len() > MAX_LOG_LINE {
+        let mut cut = MAX_LOG_LINE;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("… (truncated)");
+    }
+    s
+}
+
 /// Crates whose TRACE output can contain credentials.
 const SECRET_TRACE: &[&str] = &["tungstenite", "tokio_tungstenite"];
 
@@ -43,6 +77,19 @@ pub fn env_filter(default: &str) -> EnvFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plugin_cannot_forge_log_lines_or_reorder_them() {
+        let forged = sanitize("ok\r\n2099-01-01T00:00:00Z ERROR tradebox: forged\0".into());
+        assert!(!forged.contains('\n') && !forged.contains('\r') && !forged.contains('\0'), "{forged}");
+        assert!(forged.starts_with("ok\\u{d}\\u{a}2099"), "{forged}");
+        assert!(!sanitize("a\u{202e}b".into()).contains('\u{202e}'));
+        assert_eq!(sanitize("plain ünïcode".into()), "plain ünïcode");
+        // ANSI/OSC escapes (colours, window titles, hyperlinks) and anything long.
+        let osc = plugin_text("\u{1b}]8;;http://x\u{7}click\u{1b}[31mRED\u{9b}2J".to_string() + &"x".repeat(5000));
+        assert!(!osc.chars().any(|c| c.is_control()), "{osc}");
+        assert!(osc.len() < MAX_LOG_LINE + 200, "{}", osc.len());
+    }
 
     #[test]
     fn websocket_frame_dumps_are_never_logged() {

@@ -589,6 +589,8 @@ async fn run(
         VenueKind::Okx => {
             let mut okx = config.okx()?;
             okx.allow_withdraw_key |= allow_withdraw_key;
+            // Before the keys are in memory: no core dump or same-user debugger can read them.
+            tradebox::process::protect_secrets().context("protecting the credentials")?;
             let credentials = okx.credentials().context("reading the OKX API credentials")?;
             let limiter = Arc::new(Limiter::new(LimiterConfig::default()));
             let url = okx.rest_url.clone();

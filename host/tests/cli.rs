@@ -280,9 +280,31 @@ fn run_trades_through_the_okx_path_against_tradebox_sim() {
         ),
     )
     .expect("host config");
-    let (ok, stdout, stderr) = tradebox(&["run", "--config", host_toml.to_str().expect("utf-8"), "--duration", "6s"]);
+    let host = Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(["run", "--config", host_toml.to_str().expect("utf-8"), "--duration", "6s"])
+        .env("RUST_BACKTRACE", "0")
+        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tradebox runs");
+    // Once the admin token is written the keys are loaded: the host must have turned off core
+    // dumps (and made itself non-dumpable) before that.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !dir.path().join("admin.token").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", host.id())).unwrap_or_default();
+    let out = host.wait_with_output().expect("tradebox ends");
+    let (ok, stdout, stderr) = (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
     drop(sim);
     assert!(ok, "run failed:\n{stderr}");
+    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap_or_default();
+    assert_eq!(core.split_whitespace().skip(4).take(2).collect::<Vec<_>>(), ["0", "0"], "{limits}");
     assert!(stdout.contains("mm"), "{stdout}");
     let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("the audit log was written");
     assert!(audit.contains("\"kind\":\"request\"") && audit.contains("/api/v5/trade/order"), "no order request");

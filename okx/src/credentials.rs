@@ -7,6 +7,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
 
 /// Environment variable holding the API key.
 pub const ENV_KEY: &str = "OKX_API_KEY";
@@ -84,8 +85,9 @@ impl Credentials {
 
     /// From any name → value lookup (the environment, or a test's map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, CredentialsError> {
+        // Every copy read on the way is wiped when dropped, not only the kept one.
         let get = |name: &'static str| {
-            lookup(name).filter(|v| !v.trim().is_empty()).ok_or(CredentialsError::MissingEnv(name))
+            lookup(name).map(Zeroizing::new).filter(|v| !v.trim().is_empty()).ok_or(CredentialsError::MissingEnv(name))
         };
         let (key, secret, passphrase) = (get(ENV_KEY)?, get(ENV_SECRET)?, get(ENV_PASSPHRASE)?);
         Ok(Self::new(key.trim(), secret.trim(), &passphrase))
@@ -95,9 +97,12 @@ impl Credentials {
     /// (`#` starts a comment; values may be quoted), which must be readable by its owner only.
     pub fn from_file(path: &Path) -> Result<Self, CredentialsError> {
         check_owner_only(path)?;
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| CredentialsError::Io { path: path.to_path_buf(), source })?;
-        let mut values: [Option<String>; 3] = Default::default();
+        // The file's text and each value taken from it are wiped when dropped.
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|source| CredentialsError::Io { path: path.to_path_buf(), source })?,
+        );
+        let mut values: [Option<Zeroizing<String>>; 3] = Default::default();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -126,7 +131,7 @@ impl Credentials {
                 .and_then(|v| v.strip_suffix('"'))
                 .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
                 .unwrap_or(value);
-            values[slot] = Some(value.to_string());
+            values[slot] = Some(Zeroizing::new(value.to_string()));
         }
         let [key, secret, passphrase] = values;
         let missing = |name| CredentialsError::MissingInFile { path: path.to_path_buf(), name };

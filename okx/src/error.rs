@@ -106,6 +106,18 @@ pub enum OkxError {
         /// Start of the body.
         excerpt: String,
     },
+    /// The server answered with a redirect. Never followed: it would carry the signed headers
+    /// (the passphrase among them) to another host. OKX's API does not redirect, so `rest_url`
+    /// points somewhere else.
+    #[error(
+        "the server answered HTTP {http_status} redirecting to {location:?}; not followed (signed headers go to no other host); check rest_url"
+    )]
+    Redirected {
+        /// HTTP status.
+        http_status: u16,
+        /// Where it pointed (the start of it).
+        location: String,
+    },
     /// The client was asked for something it cannot do (no credentials for a private call).
     #[error("{0}")]
     Usage(String),

@@ -161,6 +161,15 @@ pub fn path_and_query(path: &str, query: &[(&str, &str)]) -> String {
     s
 }
 
+/// A header value the HTTP stack treats as sensitive (kept out of its debug output and HPACK's
+/// index).
+fn sensitive(value: &str) -> Result<reqwest::header::HeaderValue, OkxError> {
+    let mut v = reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| OkxError::Usage("the passphrase holds characters an HTTP header cannot carry".into()))?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
 enum Method {
     Get,
     Post,
@@ -170,6 +179,9 @@ impl RestClient {
     /// A client; `signer` is needed for private endpoints only.
     pub fn new(config: RestConfig, signer: Option<Signer>, clock: Arc<Clock>) -> Result<Self, OkxError> {
         let http = reqwest::Client::builder()
+            // A redirect would carry the signed OK-ACCESS-* headers (the passphrase among
+            // them) to whatever host it names: never followed, answered as an error.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
             .build()
@@ -246,7 +258,7 @@ impl RestClient {
                 .header("OK-ACCESS-KEY", &h.key)
                 .header("OK-ACCESS-SIGN", &h.sign)
                 .header("OK-ACCESS-TIMESTAMP", &h.timestamp)
-                .header("OK-ACCESS-PASSPHRASE", &h.passphrase);
+                .header("OK-ACCESS-PASSPHRASE", sensitive(&h.passphrase)?);
             timestamp = Some(h.timestamp);
         }
         let caller = opts.caller.as_ref();
@@ -265,6 +277,10 @@ impl RestClient {
         let timeout_ms = u64::try_from(self.config.timeout.as_millis()).unwrap_or(u64::MAX);
         let resp = req.send().await.map_err(|e| transport(e, timeout_ms))?;
         let status = resp.status().as_u16();
+        if resp.status().is_redirection() {
+            let to = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).unwrap_or("?");
+            return Err(OkxError::Redirected { http_status: status, location: excerpt(to.as_bytes(), 100) });
+        }
         let bytes = resp.bytes().await.map_err(|e| transport(e, timeout_ms))?;
         if let Some(o) = &self.observer {
             o.response(&ReceivedResponse { path: pq, status, body: &bytes, elapsed: start.elapsed(), caller });
@@ -504,7 +520,9 @@ fn first<T>(r: Reply<T>) -> Result<T, OkxError> {
     })
 }
 
-fn ack(a: OrderAck) -> Result<OrderAck, OkxError> {
+/// Reads one order item's `sCode`/`sMsg`: `"0"` is success, throttling codes are a rate limit,
+/// anything else is that item's error. Public so the fuzz targets (`fuzz/`) can check it.
+pub fn ack(a: OrderAck) -> Result<OrderAck, OkxError> {
     if a.s_code == "0" {
         Ok(a)
     } else if [codes::RATE_LIMIT, codes::SUB_ACCOUNT_RATE_LIMIT, codes::BUSY].contains(&a.s_code.as_str()) {

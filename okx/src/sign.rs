@@ -2,13 +2,15 @@
 //! requestPath + body))`.
 //!
 //! The keyed HMAC state is built once per [`Signer`] and cloned per signature, so a signature
-//! costs two SHA-256 compressions of the message and none of the key. The caller signs the exact
+//! costs two SHA-256 compressions of the message and none of the key. That state is as good as
+//! the secret to a forger, so it and every clone of it are wiped when dropped (hmac's and
+//! sha2's `zeroize` features), as is the passphrase's copy in [`SignedHeaders`]. The caller signs the exact
 //! bytes it sends: `path_and_query` as it goes on the wire and the body as serialised once.
 
 use crate::credentials::Credentials;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -60,8 +62,8 @@ pub struct SignedHeaders {
     pub sign: String,
     /// `OK-ACCESS-TIMESTAMP`.
     pub timestamp: String,
-    /// `OK-ACCESS-PASSPHRASE`.
-    pub passphrase: String,
+    /// `OK-ACCESS-PASSPHRASE`: wiped when the headers are dropped.
+    pub passphrase: zeroize::Zeroizing<String>,
 }
 
 impl std::fmt::Debug for SignedHeaders {
@@ -112,7 +114,7 @@ impl Signer {
             key: self.credentials.api_key().to_string(),
             sign,
             timestamp,
-            passphrase: self.credentials.passphrase().expose_secret().to_string(),
+            passphrase: zeroize::Zeroizing::new(self.credentials.passphrase().expose_secret().to_string()),
         }
     }
 
@@ -227,7 +229,7 @@ mod tests {
         let h = s.headers(TS.to_string(), "GET", "/api/v5/account/balance?ccy=BTC", b"");
         assert_eq!(h.sign, "HiZhvSfMtWJA3uUIVXV3a/bSXNPCWvYFXoGCVS8V4zY=");
         assert_eq!(h.key, "key-id");
-        assert_eq!(h.passphrase, "passphrase");
+        assert_eq!(h.passphrase.as_str(), "passphrase");
         let shown = format!("{h:?} {s:?}");
         assert!(!shown.contains("passphrase\"") && !shown.contains("22582BD0"), "{shown}");
     }

@@ -167,12 +167,22 @@ fn write_token(path: &Path, token: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("tmp");
+    // A fresh name, created exclusively and never through a symlink: a file or link planted
+    // at a guessable name by someone else fails the write instead of receiving the token.
+    let tmp = path.with_extension(format!("{:016x}.tmp", rand::random::<u64>()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(&tmp)?, token.as_bytes())?;
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    let written = options.open(&tmp).and_then(|mut f| std::io::Write::write_all(&mut f, token.as_bytes()));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // rename replaces a symlink at `path` itself, never what it points to.
     std::fs::rename(&tmp, path)
 }
 
@@ -385,5 +395,23 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
             assert!(given_token(&path).expect_err("readable by others").to_string().contains("chmod 600"));
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_token_never_goes_through_a_planted_link() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("admin.token");
+        // Someone else's file, linked from where the token goes and from the old temporary name.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "untouched").expect("victim");
+        std::os::unix::fs::symlink(&victim, &path).expect("link");
+        std::os::unix::fs::symlink(&victim, path.with_extension("tmp")).expect("link");
+        write_token(&path, &"t".repeat(40)).expect("write");
+        assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "untouched");
+        assert!(!std::fs::symlink_metadata(&path).expect("token").file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&path).expect("token"), "t".repeat(40));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).expect("token").permissions().mode() & 0o777, 0o600);
     }
 }

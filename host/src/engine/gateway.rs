@@ -22,7 +22,8 @@ impl Hub {
         self.audit_entry(
             Some(&slot.origin()),
             Entry::Risk {
-                client_id: client_id.to_string(),
+                // An amend's id is the plugin's text until it is known to be one of ours.
+                client_id: crate::logging::plugin_text(client_id),
                 decision: denial.code.as_str().into(),
                 detail: match (denial.limit, denial.value) {
                     (Some(l), Some(v)) => format!("{} (limit {l}, value {v})", denial.message),
@@ -230,7 +231,11 @@ impl Hub {
         let tracker = self.tracker.lock();
         match tracker.order(client_id) {
             Some(t) if t.plugin == slot.id && !t.report.status.is_terminal() => Ok(t.report.clone()),
-            _ => Err(Denial::new(DenialCode::UnknownOrder, format!("{client_id} is not an open order of this plugin"))),
+            _ => Err(Denial::new(
+                DenialCode::UnknownOrder,
+                // The id is the plugin's text: shown escaped and capped, never as given.
+                format!("{} is not an open order of this plugin", crate::logging::plugin_text(client_id)),
+            )),
         }
     }
 

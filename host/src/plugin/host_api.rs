@@ -5,15 +5,13 @@
 use super::bindings::tradebox::strategy::{feeds, host, orders, timers, types, views};
 use super::bindings::{self as b};
 use crate::engine::{Hub, OrderIntent, PluginSlot, now_ms};
+use crate::logging::{sanitize, truncate};
 use crate::venue::{Channel, InstrumentId};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use wasmtime::StoreLimits;
 
-/// Longest log line kept; the rest is cut.
-const MAX_LOG_LINE: usize = 1024;
 /// Log lines a plugin may burst.
 const LOG_BURST: f64 = 200.0;
 /// Log lines per second a plugin may sustain.
@@ -112,7 +110,8 @@ struct LogLimiter {
 pub struct PluginState {
     hub: Arc<Hub>,
     slot: Arc<PluginSlot>,
-    pub(crate) limits: StoreLimits,
+    /// The instance's memory cap (memories and tables as one budget).
+    pub(crate) limiter: super::limits::Limiter,
     pub(crate) timers: Timers,
     log: LogLimiter,
     counters: Arc<Counters>,
@@ -125,11 +124,12 @@ pub struct PluginState {
 
 impl PluginState {
     /// State for a new instance.
-    pub fn new(hub: Arc<Hub>, slot: Arc<PluginSlot>, limits: StoreLimits, counters: Arc<Counters>) -> Self {
+    pub fn new(hub: Arc<Hub>, slot: Arc<PluginSlot>, counters: Arc<Counters>) -> Self {
         Self {
             hub,
             slot,
-            limits,
+            // Nothing fits until the instance arms its cap (`Instance::new`).
+            limiter: super::limits::Limiter::new(&super::limits::Limits { memory_mib: 0, ..Default::default() }),
             timers: Timers::default(),
             log: LogLimiter { tokens: LOG_BURST, at: Instant::now(), suppressed: 0 },
             counters,
@@ -137,29 +137,6 @@ impl PluginState {
             subscriptions: HashSet::new(),
         }
     }
-}
-
-/// A plugin's log line as the host writes it: one line, with control characters (newlines
-/// that would forge a host log line, NUL, escapes) and bidirectional overrides (that would
-/// reorder what an operator reads) shown escaped.
-pub(crate) fn sanitize(s: String) -> String {
-    let suspicious = tradebox_manifest::is_deceptive;
-    if !s.chars().any(suspicious) {
-        return s;
-    }
-    s.chars().map(|c| if suspicious(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
-}
-
-fn truncate(mut s: String) -> String {
-    if s.len() > MAX_LOG_LINE {
-        let mut cut = MAX_LOG_LINE;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push_str("… (truncated)");
-    }
-    s
 }
 
 impl types::Host for PluginState {}
@@ -297,19 +274,5 @@ impl host::Host for PluginState {
 
     fn now(&mut self) -> i64 {
         now_ms()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_plugin_cannot_forge_log_lines_or_reorder_them() {
-        let forged = sanitize("ok\r\n2099-01-01T00:00:00Z ERROR tradebox: forged\0".into());
-        assert!(!forged.contains('\n') && !forged.contains('\r') && !forged.contains('\0'), "{forged}");
-        assert!(forged.starts_with("ok\\u{d}\\u{a}2099"), "{forged}");
-        assert!(!sanitize("a\u{202e}b".into()).contains('\u{202e}'));
-        assert_eq!(sanitize("plain ünïcode".into()), "plain ünïcode");
     }
 }

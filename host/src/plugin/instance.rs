@@ -3,9 +3,10 @@
 
 use super::bindings::{Delivery, Strategy, wit};
 use super::host_api::PluginState;
-use super::limits::Limits;
+use super::limits::{CapExceeded, Limiter, Limits};
 use super::runtime::{Compiled, Mode};
-use wasmtime::{Store, StoreLimitsBuilder, Trap};
+use crate::logging::plugin_text;
+use wasmtime::{Store, Trap};
 
 /// Why an instance stopped serving. After any of these the instance is dead (wasmtime refuses
 /// to enter a store that trapped) and must be dropped.
@@ -48,15 +49,9 @@ pub struct Instance {
 impl Instance {
     /// Instantiates `compiled` with fresh state (does not call `init`).
     pub fn new(compiled: &Compiled, mut state: PluginState, limits: Limits, mode: Mode) -> Result<Self, Fault> {
-        state.limits = StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes())
-            .instances(32)
-            .tables(64)
-            .memories(8)
-            .trap_on_grow_failure(true)
-            .build();
+        state.limiter = Limiter::new(&limits);
         let mut store = Store::new(compiled.pre.engine(), state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         // Instantiation can run guest code too (start functions): arm the limits first.
         arm(&mut store, &limits, mode);
@@ -77,7 +72,7 @@ impl Instance {
         self.arm();
         match self.bindings.call_init(&mut self.store, config) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(Fault::Refused(message)),
+            Ok(Err(message)) => Err(Fault::Refused(plugin_text(message))),
             Err(e) => Err(self.fault(e)),
         }
     }
@@ -113,7 +108,7 @@ impl Instance {
         self.arm();
         match self.bindings.call_restore(&mut self.store, state) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(Fault::Refused(message)),
+            Ok(Err(message)) => Err(Fault::Refused(plugin_text(message))),
             Err(e) => Err(self.fault(e)),
         }
     }
@@ -142,11 +137,17 @@ fn arm(store: &mut Store<PluginState>, limits: &Limits, mode: Mode) {
     }
 }
 
+/// The fault a call's error stands for. Every text in it is the plugin's own (its panic
+/// message, its function names in a trap's backtrace): made one escaped, capped line here,
+/// before anything can log or show it.
 fn classify(e: wasmtime::Error, store: &Store<PluginState>, limits: &Limits, mode: Mode) -> Fault {
     let text = format!("{e:#}");
     // The trap may sit under context (a memory fault, a backtrace): look through the chain.
     let trap = e.downcast_ref::<Trap>().copied().or_else(|| e.chain().find_map(|c| c.downcast_ref::<Trap>().copied()));
     let trap = trap.or_else(|| text.contains("out of bounds memory access").then_some(Trap::MemoryOutOfBounds));
+    if e.chain().any(|c| c.downcast_ref::<CapExceeded>().is_some()) {
+        return Fault::OutOfMemory(limits.memory_mib);
+    }
     match trap.as_ref() {
         Some(Trap::Interrupt) => {
             Fault::Deadline(if mode == Mode::Live { limits.deadline_ms } else { limits.deadline_ms * 100 })
@@ -154,25 +155,20 @@ fn classify(e: wasmtime::Error, store: &Store<PluginState>, limits: &Limits, mod
         Some(Trap::OutOfFuel) => Fault::OutOfFuel(limits.fuel),
         Some(Trap::StackOverflow) => Fault::StackOverflow,
         Some(Trap::UnreachableCodeReached) => Fault::Panic(
-            store
-                .data()
-                .last_error
-                .clone()
-                .map(super::host_api::sanitize)
-                .unwrap_or_else(|| "wasm `unreachable` (abort)".into()),
+            store.data().last_error.clone().map(plugin_text).unwrap_or_else(|| "wasm `unreachable` (abort)".into()),
         ),
         _ if text.contains("growing memory") || text.contains("memory minimum size") => {
             Fault::OutOfMemory(limits.memory_mib)
         }
         Some(Trap::MemoryOutOfBounds) => {
-            tracing::debug!(trap = %text, "plugin trap detail");
+            tracing::debug!(trap = %plugin_text(text), "plugin trap detail");
             Fault::Trap("out-of-bounds memory access (often a stack overflow in linear memory)".into())
         }
         Some(trap) => {
-            tracing::debug!(trap = %text, "plugin trap detail");
+            tracing::debug!(trap = %plugin_text(text), "plugin trap detail");
             Fault::Trap(trap.to_string())
         }
-        None if text.contains("instantiat") => Fault::Instantiate(text),
-        None => Fault::Trap(text),
+        None if text.contains("instantiat") => Fault::Instantiate(plugin_text(text)),
+        None => Fault::Trap(plugin_text(text)),
     }
 }

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use std::time::Duration;
+use wasmtime::ResourceLimiter;
 
 /// How much a plugin may use per instance and per call.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
@@ -27,6 +28,103 @@ impl Limits {
     /// The memory cap in bytes.
     pub fn memory_bytes(&self) -> usize {
         usize::try_from(self.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
+}
+
+/// Bytes one table element is charged: wasmtime keeps a pointer-sized slot (plus lazy-init
+/// state) per funcref; charging 16 keeps the count honest for every element type it has.
+pub const TABLE_ELEMENT_BYTES: usize = 16;
+/// Linear memories one instance may have. Every toolchain this host serves (Rust through
+/// wit-component, componentize-py, componentize-js) links its guest into one memory; a second
+/// one only multiplies what the cap has to cover.
+pub const MAX_MEMORIES: usize = 1;
+/// Tables one instance may have: the guest's own and the few that wit-component's shims add.
+pub const MAX_TABLES: usize = 16;
+/// Core instances one component may create (the guest, its shims and adapters).
+pub const MAX_INSTANCES: usize = 32;
+
+/// The memory cap of one instance as a whole: linear memory and table elements count against
+/// one budget, checked by wasmtime before it allocates anything for the guest (on creation and
+/// on every `memory.grow`/`table.grow`, which run in host code outside any CPU deadline). A
+/// refusal is a trap carrying [`CapExceeded`], so the instance dies with "exceeded its memory
+/// cap" and the host keeps its memory.
+#[derive(Debug)]
+pub struct Limiter {
+    cap: usize,
+    memory: usize,
+    table_elements: usize,
+    /// What the last permitted growth added, taken back if wasmtime then fails it (past the
+    /// memory's or table's own maximum).
+    pending: (usize, usize),
+}
+
+/// What the limiter refused: the instance asked for more than its cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the instance would hold {wanted} bytes of memory and tables, above its cap of {cap} bytes")]
+pub struct CapExceeded {
+    /// The cap, bytes.
+    pub cap: usize,
+    /// What it would have held, bytes.
+    pub wanted: usize,
+}
+
+impl Limiter {
+    /// A limiter for an instance capped at `limits.memory_bytes()`.
+    pub fn new(limits: &Limits) -> Self {
+        Self { cap: limits.memory_bytes(), memory: 0, table_elements: 0, pending: (0, 0) }
+    }
+
+    /// Bytes held now: linear memory plus table elements.
+    pub fn held(&self) -> usize {
+        self.memory.saturating_add(self.table_elements.saturating_mul(TABLE_ELEMENT_BYTES))
+    }
+
+    fn admit(&self, wanted: usize) -> wasmtime::Result<bool> {
+        if wanted > self.cap {
+            return Err(CapExceeded { cap: self.cap, wanted }.into());
+        }
+        Ok(true)
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // Memories are never freed while the store lives, so a running total is exact.
+        let grown = self.memory.saturating_add(desired.saturating_sub(current));
+        self.admit(grown.saturating_add(self.table_elements.saturating_mul(TABLE_ELEMENT_BYTES)))?;
+        self.pending.0 = grown - self.memory;
+        self.memory = grown;
+        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory -= std::mem::take(&mut self.pending.0);
+        Ok(())
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let elements = self.table_elements.saturating_add(desired.saturating_sub(current));
+        self.admit(self.memory.saturating_add(elements.saturating_mul(TABLE_ELEMENT_BYTES)))?;
+        self.pending.1 = elements - self.table_elements;
+        self.table_elements = elements;
+        Ok(true)
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.table_elements -= std::mem::take(&mut self.pending.1);
+        Ok(())
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
@@ -61,6 +159,92 @@ impl FailurePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmtime::component::{Component, Linker};
+    use wasmtime::{Config, Engine, Store};
+
+    /// A component whose guest grows its memory and its table by `n` per call, as a hostile
+    /// plugin would (a little per call, so no CPU deadline fires).
+    const GROWER: &str = r#"(component
+        (core module $m
+            (memory 1)
+            (table $t 1 funcref)
+            (func (export "grow-mem") (param i32) (result i32) (memory.grow (local.get 0)))
+            (func (export "grow-table") (param i32) (result i32) (table.grow $t (ref.null func) (local.get 0))))
+        (core instance $i (instantiate $m))
+        (func (export "grow-mem") (param "n" u32) (result s32) (canon lift (core func $i "grow-mem")))
+        (func (export "grow-table") (param "n" u32) (result s32) (canon lift (core func $i "grow-table"))))"#;
+
+    fn store(mib: u64) -> (Engine, Store<Limiter>) {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config).expect("engine");
+        let mut store = Store::new(&engine, Limiter::new(&Limits { memory_mib: mib, ..Limits::default() }));
+        store.limiter(|l| l);
+        (engine, store)
+    }
+
+    fn instantiate(
+        engine: &Engine,
+        store: &mut Store<Limiter>,
+        wat: &str,
+    ) -> wasmtime::Result<wasmtime::component::Instance> {
+        let component = Component::new(engine, wat::parse_str(wat)?)?;
+        Linker::new(engine).instantiate(store, &component)
+    }
+
+    /// Grows by `step` per call until the guest is refused; returns the error.
+    fn grow_until_refused(
+        store: &mut Store<Limiter>,
+        instance: &wasmtime::component::Instance,
+        export: &str,
+        step: u32,
+    ) -> wasmtime::Error {
+        let grow = instance.get_typed_func::<(u32,), (i32,)>(&mut *store, export).expect("export");
+        for _ in 0..1_000_000 {
+            match grow.call(&mut *store, (step,)) {
+                Ok(_) => {}
+                Err(e) => return e,
+            }
+        }
+        panic!("{export} was never refused");
+    }
+
+    #[test]
+    fn tables_count_against_the_memory_cap() {
+        let (engine, mut store) = store(1);
+        let instance = instantiate(&engine, &mut store, GROWER).expect("instantiates");
+        // 1,000 funcrefs per call: small steps, as the attack that held 764 MiB took.
+        let e = grow_until_refused(&mut store, &instance, "grow-table", 1_000);
+        let refused = e.chain().find_map(|c| c.downcast_ref::<CapExceeded>()).expect("refused by the cap");
+        assert_eq!(refused.cap, 1 << 20);
+        assert!(store.data().held() <= 1 << 20, "held {}", store.data().held());
+        assert!(store.data().table_elements > 60_000 / TABLE_ELEMENT_BYTES, "the table could grow up to the cap first");
+    }
+
+    #[test]
+    fn memory_and_tables_share_one_budget() {
+        let (engine, mut store) = store(2);
+        let instance = instantiate(&engine, &mut store, GROWER).expect("instantiates");
+        // Half the cap in table elements, then memory page by page: memory stops at the rest.
+        let tables = instance.get_typed_func::<(u32,), (i32,)>(&mut store, "grow-table").expect("export");
+        tables.call(&mut store, ((1 << 20) / TABLE_ELEMENT_BYTES as u32,)).expect("half the cap");
+        let e = grow_until_refused(&mut store, &instance, "grow-mem", 1);
+        assert!(e.chain().any(|c| c.downcast_ref::<CapExceeded>().is_some()), "{e:#}");
+        let held = store.data().held();
+        assert!(held <= 2 << 20 && store.data().memory <= 1 << 20, "held {held}, memory {}", store.data().memory);
+    }
+
+    #[test]
+    fn one_memory_per_instance() {
+        let (engine, mut store) = store(64);
+        // Two core instances of a module with its own memory: 2 x the cap if each were capped alone.
+        let two = r#"(component
+            (core module $m (memory 1))
+            (core instance $a (instantiate $m))
+            (core instance $b (instantiate $m)))"#;
+        let e = instantiate(&engine, &mut store, two).expect_err("a second memory is refused");
+        assert!(format!("{e:#}").contains("memory"), "{e:#}");
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

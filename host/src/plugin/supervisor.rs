@@ -383,12 +383,7 @@ impl Actor {
         config: &str,
         running: Option<&Instance>,
     ) -> Result<Instance, Fault> {
-        let state = PluginState::new(
-            self.hub.clone(),
-            self.slot.clone(),
-            wasmtime::StoreLimits::default(),
-            self.counters.clone(),
-        );
+        let state = PluginState::new(self.hub.clone(), self.slot.clone(), self.counters.clone());
         let mut instance = Instance::new(compiled, state, self.spec.limits, self.runtime.mode())?;
         if let Err(fault) = instance.init(config) {
             self.release(&instance, running);

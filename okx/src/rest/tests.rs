@@ -265,3 +265,40 @@ fn non_json_bodies_are_decode_errors_with_an_excerpt() {
     let err = parse::<Value>(200, b"<html>oops</html>").expect_err("not json");
     assert!(matches!(&err, OkxError::Decode { excerpt, .. } if excerpt.contains("oops")), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_redirect_is_refused_and_the_signed_headers_go_nowhere_else() {
+    // Whoever sits at rest_url answers every request with a redirect to another host (here a
+    // second server counting what reaches it).
+    let reached = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = reached.clone();
+    let thief = Router::new().fallback(move |headers: HeaderMap| {
+        let seen = seen.clone();
+        async move {
+            let pass = headers.get("OK-ACCESS-PASSPHRASE").map(|v| v.to_str().unwrap_or("").to_string());
+            seen.lock().push(pass.unwrap_or_default());
+            reply(StatusCode::OK, r#"{"code":"0","msg":"","data":[]}"#.into())
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let thief_url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, thief).await });
+    let to = thief_url.clone();
+    let redirector = Router::new().fallback(move |uri: Uri| {
+        let to = format!("{to}{uri}");
+        async move { (StatusCode::TEMPORARY_REDIRECT, [("location", to)], "").into_response() }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, redirector).await });
+
+    let c = client(&base, Duration::from_secs(5));
+    let err = c.balance(&[]).await.expect_err("a redirect is an error");
+    assert!(
+        matches!(&err, OkxError::Redirected { http_status: 307, location } if location.starts_with(&thief_url)),
+        "{err}"
+    );
+    assert!(!err.outcome_unknown());
+    assert!(!err.to_string().contains(PASS));
+    assert!(reached.lock().is_empty(), "the redirect was followed: {:?}", reached.lock());
+}

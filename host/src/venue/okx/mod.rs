@@ -114,6 +114,17 @@ impl OkxConfig {
         }
     }
 
+    /// Refuses URLs that would send the signed headers or the WebSocket login (the
+    /// passphrase) in clear text to another machine: `http://` and `ws://` only for loopback
+    /// (`tradebox sim` on this machine), `https://`/`wss://` everywhere else.
+    pub fn check_urls(&self) -> Result<(), String> {
+        check_url("rest_url", &self.rest_url, "https")?;
+        if !self.ws_url.is_empty() {
+            check_url("ws_url", &self.ws_url, "wss")?;
+        }
+        Ok(())
+    }
+
     /// Reads the credentials this config names: the file, or else the environment.
     pub fn credentials(&self) -> Result<Credentials, tradebox_okx::CredentialsError> {
         match &self.credentials_file {
@@ -123,9 +134,32 @@ impl OkxConfig {
     }
 }
 
+/// `url` must use `secure` (`https`/`wss`), or its insecure twin on a loopback host.
+fn check_url(name: &str, url: &str, secure: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{name} {url:?} is not a URL: {e}"))?;
+    let insecure = if secure == "https" { "http" } else { "ws" };
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match parsed.scheme() {
+        s if s == secure => Ok(()),
+        s if s == insecure && loopback => Ok(()),
+        s if s == insecure => Err(format!(
+            "{name} {url:?} is {insecure}:// to another machine: the API key, passphrase and signatures would cross              the network in clear text; use {secure}:// ({insecure}:// is for a simulator on this machine)"
+        )),
+        s => Err(format!("{name} {url:?}: expected {secure}:// (got {s}://)")),
+    }
+}
+
 /// Why the OKX venue would not start.
 #[derive(Debug, thiserror::Error)]
 pub enum OkxVenueError {
+    /// A URL would carry the credentials in clear text to another machine.
+    #[error("{0}")]
+    InsecureUrl(String),
     /// A request failed.
     #[error("{what}: {source}")]
     Okx {
@@ -298,6 +332,7 @@ impl OkxVenue {
         limiter: Arc<Limiter>,
         audit: Option<Arc<AuditLog>>,
     ) -> Result<Arc<Self>, OkxVenueError> {
+        config.check_urls().map_err(OkxVenueError::InsecureUrl)?;
         if let Some(log) = &audit {
             for secret in credentials.forbidden_values() {
                 log.forbid(secret);
