@@ -16,12 +16,13 @@
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// What happened. Serialised with `"kind"` naming the variant.
 #[derive(Debug, Clone, Serialize)]
@@ -91,6 +92,15 @@ pub enum Entry {
         /// Exchange code/message when rejected.
         detail: String,
     },
+    /// Refusal records of one plugin left out over its budget since the last such record
+    /// (or the last written refusal), counted by denial code: a plugin looping on refused
+    /// intents cannot grow the log faster than its budget.
+    RefusalsSuppressed {
+        /// How many refusals were not written one by one.
+        count: u64,
+        /// The same count by denial code.
+        by_code: std::collections::BTreeMap<&'static str, u64>,
+    },
     /// Host or plugin lifecycle: start, load, reload, unload, halt, resume, recovery.
     State {
         /// What happened.
@@ -116,6 +126,59 @@ pub struct Record<'a> {
     /// The entry.
     #[serde(flatten)]
     pub entry: &'a Entry,
+}
+
+/// One plugin's budget of refusal records. A plugin can call `place` in a loop with intents
+/// that are refused at once; each refusal is worth a record, but not without bound (a loop
+/// of 50,000 refused places per event grew the log by gigabytes an hour). Up to
+/// [`RefusalBudget::BURST`] records at once and [`RefusalBudget::PER_SECOND`] a second after
+/// that are written one by one; the rest are counted by code and written as one
+/// [`Entry::RefusalsSuppressed`] at most every [`RefusalBudget::SUMMARY_EVERY`].
+#[derive(Debug)]
+pub struct RefusalBudget {
+    tokens: f64,
+    at: Instant,
+    suppressed: BTreeMap<&'static str, u64>,
+    last_summary: Instant,
+}
+
+impl Default for RefusalBudget {
+    fn default() -> Self {
+        let now = Instant::now();
+        Self { tokens: Self::BURST, at: now, suppressed: BTreeMap::new(), last_summary: now }
+    }
+}
+
+impl RefusalBudget {
+    /// Refusal records written back to back.
+    pub const BURST: f64 = 100.0;
+    /// Refusal records a second after the burst.
+    pub const PER_SECOND: f64 = 2.0;
+    /// Shortest time between two summaries.
+    pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
+    /// True when a refusal with `code` may be written now; otherwise it is counted.
+    pub fn admit(&mut self, code: &'static str, now: Instant) -> bool {
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * Self::PER_SECOND).min(Self::BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return true;
+        }
+        *self.suppressed.entry(code).or_default() += 1;
+        false
+    }
+
+    /// The summary of what was left out, when there is any and the last summary is at least
+    /// [`Self::SUMMARY_EVERY`] old (or `now` is the end: unload, shutdown).
+    pub fn summary(&mut self, now: Instant, final_one: bool) -> Option<Entry> {
+        if self.suppressed.is_empty() || (!final_one && now.duration_since(self.last_summary) < Self::SUMMARY_EVERY) {
+            return None;
+        }
+        self.last_summary = now;
+        let by_code = std::mem::take(&mut self.suppressed);
+        Some(Entry::RefusalsSuppressed { count: by_code.values().sum(), by_code })
+    }
 }
 
 /// Errors opening the log.
@@ -150,12 +213,17 @@ struct Inner {
     file: File,
     seq: u64,
     forbidden: Vec<String>,
+    /// Bytes of whole lines in the file: a write that fails half-way is cut back to this.
+    len: u64,
 }
 
 /// The log. Share it with `Arc`; writes from many threads are serialised.
 pub struct AuditLog {
     path: PathBuf,
     inner: Mutex<Inner>,
+    /// Set while the last write failed (disk full, I/O error): the gateway refuses new orders
+    /// until a write succeeds again.
+    failing: AtomicBool,
     dirty: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     /// Counters.
@@ -184,9 +252,11 @@ impl AuditLog {
         let torn = repair(&mut file).map_err(io)?;
         // Sequence numbers continue across restarts, so a gap always means lost lines.
         let seq = last_seq(&mut file).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
         let log = Arc::new(Self {
             path: path.to_path_buf(),
-            inner: Mutex::new(Inner { file, seq, forbidden: Vec::new() }),
+            inner: Mutex::new(Inner { file, seq, forbidden: Vec::new(), len }),
+            failing: AtomicBool::new(false),
             dirty: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(AtomicBool::new(false)),
             stats: Arc::new(AuditStats::default()),
@@ -235,11 +305,30 @@ impl AuditLog {
         }
     }
 
-    /// Appends one record and flushes it to the OS. Never fails the caller: a write error is
-    /// counted and logged, because refusing to trade over a full disk must be a decision made
-    /// elsewhere (see [`AuditStats::write_errors`]).
-    pub fn append(&self, plugin: Option<&str>, plugin_hash: Option<&str>, entry: &Entry) {
+    /// True while records cannot be written (the last write failed). Orders must not go out
+    /// unrecorded: the gateway refuses new ones while this holds (fail closed); cancels still
+    /// go.
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Acquire)
+    }
+
+    /// Appends one record and flushes it to the OS. A write error is counted, cut back out of
+    /// the file (no torn line stays behind) and makes the log [`failing`](Self::failing) until a
+    /// later write succeeds, which is then recorded with the number of lines lost (the gap in
+    /// `seq` shows where). Returns whether the record was written.
+    pub fn append(&self, plugin: Option<&str>, plugin_hash: Option<&str>, entry: &Entry) -> bool {
         let mut inner = self.inner.lock();
+        let written = self.write(&mut inner, plugin, plugin_hash, entry);
+        if written && self.failing.swap(false, Ordering::AcqRel) {
+            let lost = self.stats.write_errors.load(Ordering::Relaxed);
+            tracing::warn!(path = %self.path.display(), "the audit log can be written again; new orders are accepted");
+            let detail = format!("writes succeed again after {lost} failed writes in all; new orders are accepted");
+            self.write(&mut inner, None, None, &Entry::State { event: "audit_recovered".into(), detail });
+        }
+        written
+    }
+
+    fn write(&self, inner: &mut Inner, plugin: Option<&str>, plugin_hash: Option<&str>, entry: &Entry) -> bool {
         inner.seq += 1;
         let ts = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         let record = Record { ts, seq: inner.seq, plugin, plugin_hash, entry };
@@ -248,7 +337,7 @@ impl AuditLog {
             Err(e) => {
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, "audit record did not serialise");
-                return;
+                return false;
             }
         };
         for secret in &inner.forbidden {
@@ -261,14 +350,32 @@ impl AuditLog {
         line.push('\n');
         match inner.file.write_all(line.as_bytes()) {
             Ok(()) => {
+                inner.len += line.len() as u64;
                 self.stats.records.fetch_add(1, Ordering::Relaxed);
                 self.dirty.store(true, Ordering::Release);
+                true
             }
             Err(e) => {
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, path = %self.path.display(), "audit write failed");
+                // Part of the line may be in the file: cut it, so every line still parses.
+                let _ = inner.file.set_len(inner.len);
+                if !self.failing.swap(true, Ordering::AcqRel) {
+                    tracing::error!(
+                        error = %e, path = %self.path.display(),
+                        "the audit log cannot be written: new orders are refused until it can (cancels still go)"
+                    );
+                }
+                false
             }
         }
+    }
+
+    /// Points the log at another file (tests: `/dev/full` stands for a full disk).
+    #[cfg(test)]
+    pub(crate) fn redirect(&self, file: File) {
+        let mut inner = self.inner.lock();
+        inner.len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        inner.file = file;
     }
 
     /// Forces everything written so far to disk.
@@ -389,6 +496,46 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("line {l:?}: {e}")))
             .collect()
+    }
+
+    #[test]
+    fn refusals_past_the_budget_become_one_summary_by_code() {
+        let mut b = RefusalBudget::default();
+        let t = Instant::now();
+        let written =
+            (0..50_000).filter(|i| b.admit(if i % 2 == 0 { "RATE_LIMITED" } else { "INVALID_PRICE" }, t)).count();
+        assert_eq!(written, RefusalBudget::BURST as usize);
+        assert!(b.summary(t, false).is_none(), "not before SUMMARY_EVERY");
+        let later = t + RefusalBudget::SUMMARY_EVERY;
+        let Some(Entry::RefusalsSuppressed { count, by_code }) = b.summary(later, false) else { panic!("a summary") };
+        assert_eq!(count, 50_000 - RefusalBudget::BURST as u64);
+        assert_eq!((by_code["RATE_LIMITED"], by_code["INVALID_PRICE"]), (24_950, 24_950));
+        assert!(b.summary(later, true).is_none(), "nothing more to say");
+        // Ten seconds refilled twenty records.
+        assert_eq!((0..100).filter(|_| b.admit("RATE_LIMITED", later)).count(), 20);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_fails_closed_cuts_the_torn_line_and_recovers() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path, Duration::from_secs(60)).expect("open");
+        log.append(None, None, &Entry::State { event: "one".into(), detail: String::new() });
+        assert!(!log.failing());
+        // Every write to /dev/full fails with ENOSPC, as on a full disk.
+        log.redirect(OpenOptions::new().append(true).open("/dev/full").expect("/dev/full"));
+        log.append(None, None, &Entry::State { event: "lost".into(), detail: String::new() });
+        assert!(log.failing(), "a failed write is not silent");
+        assert_eq!(log.stats.write_errors.load(Ordering::Relaxed), 1);
+        // Space again.
+        log.redirect(OpenOptions::new().read(true).append(true).open(&path).expect("reopen"));
+        log.append(None, None, &Entry::State { event: "two".into(), detail: String::new() });
+        assert!(!log.failing());
+        let l = lines(&path);
+        let events: Vec<_> = l.iter().map(|r| r["event"].as_str().unwrap_or_default().to_string()).collect();
+        assert_eq!(events, ["one", "two", "audit_recovered"]);
+        assert_eq!((l[0]["seq"].as_u64(), l[1]["seq"].as_u64()), (Some(1), Some(3)), "the gap shows the lost line");
     }
 
     #[test]

@@ -270,6 +270,8 @@ async fn status(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
         "account_state": hub.account_state().as_str(),
         "plugins": plugins,
         "venue_status": ctx.host.venue().status_line(),
+        // Fail closed: while true, new orders are refused (AUDIT_UNAVAILABLE).
+        "audit_failing": hub.audit().is_some_and(|a| a.failing()),
     }))
     .into_response()
 }

@@ -56,6 +56,19 @@ pub enum DenialCode {
     AccountMaxGrossExposure,
     /// The account's free balance cannot pay for the order.
     InsufficientBalance,
+    /// The audit log cannot be written (disk full, I/O error): no new order goes out
+    /// unrecorded. Cancels still go.
+    AuditUnavailable,
+    /// A cancel of this order is already on its way.
+    CancelPending,
+    /// Too many cancels in the last second.
+    CancelRateLimited,
+    /// The plugin's queue of requests to the venue is full: nothing more is taken until the
+    /// venue has been sent what is queued.
+    QueueFull,
+    /// The quote the order is checked against is older than the limit: the market data may
+    /// have stopped.
+    StaleQuote,
 }
 
 impl DenialCode {
@@ -87,6 +100,11 @@ impl DenialCode {
             DenialCode::MaxGrossExposure => "MAX_GROSS_EXPOSURE",
             DenialCode::AccountMaxGrossExposure => "ACCOUNT_MAX_GROSS_EXPOSURE",
             DenialCode::InsufficientBalance => "INSUFFICIENT_BALANCE",
+            DenialCode::AuditUnavailable => "AUDIT_UNAVAILABLE",
+            DenialCode::CancelPending => "CANCEL_PENDING",
+            DenialCode::CancelRateLimited => "CANCEL_RATE_LIMITED",
+            DenialCode::QueueFull => "QUEUE_FULL",
+            DenialCode::StaleQuote => "STALE_QUOTE",
         }
     }
 }

@@ -17,21 +17,51 @@ fn f(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)
 }
 
+fn audit_failed() -> Denial {
+    Denial::new(
+        DenialCode::AuditUnavailable,
+        "the audit log cannot be written (disk full or I/O error): new orders are refused until it can",
+    )
+}
+
 impl Hub {
+    /// Records a refusal in the audit log, within the plugin's budget of refusal records (the
+    /// rest are counted and summarised), and hands the denial back.
     fn refused(&self, slot: &PluginSlot, denial: Denial, client_id: &str) -> Denial {
-        self.audit_entry(
-            Some(&slot.origin()),
-            Entry::Risk {
-                // An amend's id is the plugin's text until it is known to be one of ours.
-                client_id: crate::logging::plugin_text(client_id),
-                decision: denial.code.as_str().into(),
-                detail: match (denial.limit, denial.value) {
-                    (Some(l), Some(v)) => format!("{} (limit {l}, value {v})", denial.message),
-                    _ => denial.message.clone(),
+        if self.audit.get().is_none() {
+            return denial;
+        }
+        let now = Instant::now();
+        let (write, summary) = {
+            let mut budget = slot.refusals.lock();
+            (budget.admit(denial.code.as_str(), now), budget.summary(now, false))
+        };
+        if let Some(summary) = summary {
+            self.audit_entry(Some(&slot.origin()), summary);
+        }
+        if write {
+            self.audit_entry(
+                Some(&slot.origin()),
+                Entry::Risk {
+                    // An amend's id is the plugin's text until it is known to be one of ours.
+                    client_id: crate::logging::plugin_text(client_id),
+                    decision: denial.code.as_str().into(),
+                    detail: match (denial.limit, denial.value) {
+                        (Some(l), Some(v)) => format!("{} (limit {l}, value {v})", denial.message),
+                        _ => denial.message.clone(),
+                    },
                 },
-            },
-        );
+            );
+        }
         denial
+    }
+
+    /// No new order (or amend) goes out while the audit log cannot record it.
+    fn audit_writable(&self) -> Result<(), Denial> {
+        match self.audit.get() {
+            Some(log) if log.failing() => Err(audit_failed()),
+            _ => Ok(()),
+        }
     }
 
     /// Accepts or refuses a new order intent. Returns the client order id at once; the
@@ -53,23 +83,24 @@ impl Hub {
         let price = normalize::price(spec, side, kind, price).map_err(|d| self.refused(slot, d, ""))?;
         let size = normalize::size(spec, size).map_err(|d| self.refused(slot, d, ""))?;
         let client_id = self.minter.next(slot.id);
+        self.audit_writable().map_err(|d| self.refused(slot, d, &client_id))?;
+        let order = check::Order { spec, side, kind, price, size, reduce_only };
+        self.pre_trade(slot, &order, None, Some(windows::fingerprint(spec.id, side, price, size)), Instant::now())
+            .map_err(|d| self.refused(slot, d, &client_id))?;
+        // The intent and the verdict are written once the order is approved, still before it
+        // can leave: a refused intent costs one (budgeted) record, not two.
         if self.audit.get().is_some() {
             let detail = serde_json::json!({
                 "side": side, "kind": kind, "price": price.map(|p| p.to_string()), "size": size.to_string(),
                 "reduce_only": reduce_only,
             });
-            self.audit_entry(
-                Some(&slot.origin()),
-                Entry::Intent { client_id: client_id.clone(), instrument: spec.symbol.clone(), detail },
-            );
+            let intent = Entry::Intent { client_id: client_id.clone(), instrument: spec.symbol.clone(), detail };
+            let approved =
+                Entry::Risk { client_id: client_id.clone(), decision: "approved".into(), detail: String::new() };
+            if !(self.audit_entry(Some(&slot.origin()), intent) && self.audit_entry(Some(&slot.origin()), approved)) {
+                return Err(self.refused(slot, self.audit_writable().err().unwrap_or_else(audit_failed), &client_id));
+            }
         }
-        let order = check::Order { spec, side, kind, price, size, reduce_only };
-        self.pre_trade(slot, &order, None, Some(windows::fingerprint(spec.id, side, price, size)), Instant::now())
-            .map_err(|d| self.refused(slot, d, &client_id))?;
-        self.audit_entry(
-            Some(&slot.origin()),
-            Entry::Risk { client_id: client_id.clone(), decision: "approved".into(), detail: String::new() },
-        );
         let mark = || self.quote(spec.id).and_then(|q| q.mid()).unwrap_or(0.0);
         let unit_value = price.map_or_else(mark, f) * f(spec.contract_value);
         let report = self.tracker.lock().insert_pending(
@@ -271,6 +302,7 @@ impl Hub {
         size: Option<f64>,
     ) -> Result<(), Denial> {
         let order = self.owned_open(slot, client_id)?;
+        self.audit_writable()?;
         let spec = self.granted(slot, order.instrument)?;
         // An amend is a new order in all but name: after a reload that narrowed the plugin's
         // order types, its older orders of another type can be cancelled, not amended.

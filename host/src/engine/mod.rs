@@ -75,6 +75,8 @@ pub struct PluginSlot {
     pub stats: PluginStats,
     state: AtomicU8,
     windows: Mutex<crate::risk::windows::PluginWindows>,
+    /// How many of its refusals are still written one by one.
+    refusals: Mutex<crate::audit::RefusalBudget>,
     pnl: Mutex<crate::risk::PnlWatch>,
     subscriptions: Mutex<HashSet<(InstrumentId, Channel)>>,
 }
@@ -270,9 +272,11 @@ impl Hub {
         self.audit.get()
     }
 
-    pub(crate) fn audit_entry(&self, origin: Option<&Origin>, entry: Entry) {
-        if let Some(log) = self.audit.get() {
-            log.append(origin.map(|o| o.name.as_str()), origin.map(|o| o.hash.as_str()), &entry);
+    /// Writes `entry` to the audit log, if one is attached; false when it could not be written.
+    pub(crate) fn audit_entry(&self, origin: Option<&Origin>, entry: Entry) -> bool {
+        match self.audit.get() {
+            Some(log) => log.append(origin.map(|o| o.name.as_str()), origin.map(|o| o.hash.as_str()), &entry),
+            None => true,
         }
     }
 
@@ -302,6 +306,7 @@ impl Hub {
             stats: PluginStats::default(),
             state: AtomicU8::new(TradingState::Active as u8),
             windows: Mutex::default(),
+            refusals: Mutex::default(),
             pnl: Mutex::default(),
             subscriptions: Mutex::default(),
         });
@@ -313,6 +318,9 @@ impl Hub {
     /// reports still update positions.
     pub fn unregister(&self, plugin: PluginId) {
         if let Some(slot) = self.plugins.write().remove(&plugin) {
+            if let Some(entry) = slot.refusals.lock().summary(std::time::Instant::now(), true) {
+                self.audit_entry(Some(&slot.origin()), entry);
+            }
             for (key, subs) in self.routes.write().iter_mut() {
                 let before = subs.len();
                 subs.retain(|s| s.id != plugin);
@@ -566,6 +574,21 @@ impl Hub {
         realized + unrealized - fees
     }
 
+    /// Writes each plugin's summary of refusal records left out over its budget, when one is
+    /// due (`final_one`: whatever is pending, at unload or shutdown).
+    pub fn flush_refusals(&self, final_one: bool) {
+        if self.audit.get().is_none() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        for slot in self.plugins() {
+            let summary = slot.refusals.lock().summary(now, final_one);
+            if let Some(entry) = summary {
+                self.audit_entry(Some(&slot.origin()), entry);
+            }
+        }
+    }
+
     /// One pass of the loss-based circuit breaker over every plugin and the account: halts (and
     /// so cancels the orders of) each scope whose loss limit is broken, and records why.
     pub fn watch_losses(&self, now_ms: i64) {
@@ -611,6 +634,7 @@ fn denial(missing: Missing, plugin: &str, what: &str, kinds: &str) -> Denial {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::AuditLog;
     use crate::venue::InstrumentKind;
     use std::time::Instant;
 
@@ -782,6 +806,79 @@ mod tests {
         // The halt itself cancelled the open order.
         assert!(matches!(rx.try_recv(), Ok(Command::Cancel { client_id, .. }) if client_id == id));
         assert!(matches!(slot.mailbox.take(10, Some(Instant::now())).unwrap()[0], PluginEvent::TradingState { .. }));
+    }
+
+    fn audited() -> (Arc<Hub>, mpsc::UnboundedReceiver<Command>, tempfile::TempDir, std::path::PathBuf) {
+        let (hub, rx) = hub();
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("audit.jsonl");
+        hub.attach_audit(AuditLog::open(&path, std::time::Duration::from_secs(60)).expect("audit"));
+        (hub, rx, dir, path)
+    }
+
+    fn buy(price: f64) -> OrderIntent {
+        OrderIntent {
+            instrument: 1,
+            side: Side::Buy,
+            kind: OrderKind::Limit,
+            price: Some(price),
+            size: 0.01,
+            reduce_only: false,
+        }
+    }
+
+    #[test]
+    fn a_loop_of_refused_intents_writes_a_bounded_audit_trail() {
+        let (hub, _rx, _dir, path) = audited();
+        let slot = hub.register("spam", grants(&["BTC-USDT"]), RiskLimits::default());
+        let quiet = hub.register("quiet", grants(&["BTC-USDT"]), RiskLimits::default());
+        // 50,000 refused places (an invalid price) and amends of an order that is not there.
+        for _ in 0..25_000 {
+            assert_eq!(hub.place(&slot, buy(-1.0)).unwrap_err().code, DenialCode::InvalidPrice);
+            assert_eq!(hub.amend(&slot, "tb0000", Some(1.0), None).unwrap_err().code, DenialCode::UnknownOrder);
+        }
+        // The neighbour's own refusal is still written.
+        assert_eq!(hub.place(&quiet, buy(-1.0)).unwrap_err().code, DenialCode::InvalidPrice);
+        hub.unregister(slot.id);
+        let text = std::fs::read_to_string(&path).expect("audit");
+        let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+        let of = |name: &str| records.iter().filter(|r| r["plugin"] == name).count();
+        assert!(of("spam") <= crate::audit::RefusalBudget::BURST as usize + 2, "{} records", of("spam"));
+        assert_eq!(of("quiet"), 1);
+        let summary = records.iter().find(|r| r["kind"] == "refusals_suppressed").expect("a summary at unload");
+        assert_eq!(summary["count"].as_u64(), Some(50_000 - crate::audit::RefusalBudget::BURST as u64));
+        assert!(
+            summary["by_code"]["INVALID_PRICE"].as_u64() > Some(0)
+                && summary["by_code"]["UNKNOWN_ORDER"].as_u64() > Some(0)
+        );
+        assert!(text.len() < 64 * 1024, "{} bytes", text.len());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn no_order_goes_out_unrecorded() {
+        let (hub, mut rx, _dir, path) = audited();
+        let slot = hub.register("p", grants(&["BTC-USDT"]), RiskLimits::default());
+        let open = hub.place(&slot, buy(99.0)).expect("placed");
+        let _ = rx.try_recv();
+        let log = hub.audit().expect("attached").clone();
+        log.redirect(std::fs::OpenOptions::new().append(true).open("/dev/full").expect("/dev/full"));
+        // The first record that cannot be written turns the log to failing...
+        let _ = hub.place(&slot, buy(98.0));
+        assert!(log.failing());
+        // ...and from then on nothing new goes out, while cancels still do.
+        let denial = hub.place(&slot, buy(97.0)).expect_err("fail closed");
+        assert_eq!(denial.code, DenialCode::AuditUnavailable);
+        assert_eq!(hub.amend(&slot, &open, Some(98.5), None).unwrap_err().code, DenialCode::AuditUnavailable);
+        while let Ok(cmd) = rx.try_recv() {
+            assert!(!matches!(cmd, Command::Place(_)), "an order went out unrecorded");
+        }
+        hub.cancel(&slot, &open).expect("cancels still go");
+        assert!(matches!(rx.try_recv(), Ok(Command::Cancel { .. })));
+        // Space again: the next order is recorded and goes.
+        log.redirect(std::fs::OpenOptions::new().read(true).append(true).open(&path).expect("reopen"));
+        let _ = hub.place(&slot, buy(-1.0));
+        hub.place(&slot, buy(96.0)).expect("accepted again");
     }
 
     #[test]

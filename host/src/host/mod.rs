@@ -123,6 +123,7 @@ impl Host {
                 loop {
                     tick.tick().await;
                     breaker.watch_losses(crate::engine::now_ms());
+                    breaker.flush_refusals(false);
                 }
             }),
         ];

@@ -1,5 +1,14 @@
 //! The wasmtime side: one engine per host, an epoch ticker, the compiled-component cache, and
 //! the check that a component imports nothing beyond the contract.
+//!
+//! A cache entry is native code that wasmtime maps executable without checking it (its
+//! `deserialize` is `unsafe` for that reason), into the process that holds the keys. So every
+//! entry carries an HMAC-SHA256 tag under a per-host key (`cache.key`, 32 random bytes in an
+//! owner-only file beside the entries), over the engine's compatibility key, the component's
+//! sha256 and the compiled bytes; the tag is checked before anything is deserialised. An entry
+//! that fails (written by someone else, swapped for another plugin's, torn, from another
+//! host) is compiled again and overwritten, never loaded. Where the key file cannot be used
+//! safely the host runs without a cache and says why.
 
 use super::bindings::StrategyPre;
 use super::host_api::PluginState;
@@ -63,7 +72,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<PluginState>,
     mode: Mode,
-    cache_dir: Option<PathBuf>,
+    cache: Option<Cache>,
     engine_key: String,
     ticking: Arc<AtomicBool>,
 }
@@ -116,7 +125,14 @@ impl Runtime {
                 }
             })?;
         }
-        Ok(Arc::new(Self { engine, linker, mode, cache_dir, engine_key, ticking }))
+        let cache = cache_dir.and_then(|dir| match Cache::open(&dir) {
+            Ok(cache) => Some(cache),
+            Err(why) => {
+                tracing::warn!(dir = %dir.display(), %why, "compiled-plugin cache off: plugins compile at every load");
+                None
+            }
+        });
+        Ok(Arc::new(Self { engine, linker, mode, cache, engine_key, ticking }))
     }
 
     /// The engine.
@@ -141,16 +157,16 @@ impl Runtime {
     }
 
     fn cache_path(&self, hash: &str) -> Option<PathBuf> {
-        self.cache_dir.as_ref().map(|d| d.join(format!("{hash}-{}.cwasm", self.engine_key)))
+        self.cache.as_ref().map(|c| c.dir.join(format!("{hash}-{}.cwasm", self.engine_key)))
     }
 
     fn component(&self, bytes: &[u8], hash: &str) -> Result<(Component, bool), LoadError> {
-        if let Some(path) = self.cache_path(hash)
+        if let (Some(cache), Some(path)) = (&self.cache, self.cache_path(hash))
             && path.exists()
         {
-            match deserialize(&self.engine, &path) {
+            match cache.read(&path, &self.engine_key, hash).and_then(|code| deserialize(&self.engine, &code)) {
                 Ok(c) => return Ok((c, true)),
-                // A stale or damaged entry: compile again and overwrite it.
+                // Not ours, not for this component, damaged or stale: compile again, overwrite.
                 Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unusable cache entry"),
             }
         }
@@ -161,8 +177,8 @@ impl Runtime {
             ));
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        if let Some(path) = self.cache_path(hash)
-            && let Err(e) = write_cache(&path, &component)
+        if let (Some(cache), Some(path)) = (&self.cache, self.cache_path(hash))
+            && let Err(e) = cache.write(&path, &self.engine_key, hash, &component)
         {
             // The cache only saves time: a failure to write it must not fail the load.
             tracing::warn!(path = %path.display(), error = %e, "could not cache the compiled component");
@@ -196,26 +212,138 @@ fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
 }
 
 #[allow(unsafe_code)]
-fn deserialize(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
-    // SAFETY: the file was written by `write_cache` from `Component::serialize` of an engine
-    // with the same compatibility hash (it is part of the file name), into a directory the
-    // host owns. wasmtime still checks the header and version before using it.
-    Ok(unsafe { Component::deserialize_file(engine, path) }?)
+fn deserialize(engine: &Engine, code: &[u8]) -> anyhow::Result<Component> {
+    // SAFETY: `code` carried a valid tag under this host's cache key (checked by `Cache::read`
+    // just before), so this host's `Cache::write` wrote it from `Component::serialize` of an
+    // engine with the same compatibility key, for the component with this sha256. wasmtime
+    // still checks the header and version before using it.
+    Ok(unsafe { Component::deserialize(engine, code) }?)
 }
 
-fn write_cache(path: &Path, component: &Component) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// Bytes of the tag at the end of every cache entry.
+const TAG_BYTES: usize = 32;
+
+type CacheMac = hmac::Hmac<sha2::Sha256>;
+
+/// The compiled-component cache: a directory of entries and the key that vouches for them.
+struct Cache {
+    dir: PathBuf,
+    /// Wiped when the runtime is dropped.
+    key: zeroize::Zeroizing<[u8; 32]>,
+}
+
+impl Cache {
+    /// Opens `dir` (creating it, owner-only) and its key (creating one on first use).
+    fn open(dir: &Path) -> Result<Self, String> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        #[cfg(not(unix))]
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let key = cache_key(&dir.join("cache.key"))?;
+        Ok(Self { dir: dir.to_path_buf(), key })
     }
-    let bytes = component.serialize()?;
-    // Write then rename, so a concurrent reader never sees half a file; the temporary name is
-    // unique per process and call, so concurrent writers of the same entry do not collide.
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = WRITES.fetch_add(1, Ordering::Relaxed);
-    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+
+    fn mac(&self, engine_key: &str, hash: &str) -> CacheMac {
+        use hmac::{KeyInit, Mac};
+        let mut mac = match CacheMac::new_from_slice(self.key.as_slice()) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC accepts keys of any length"),
+        };
+        // Fixed-length fields first, so no two (engine, component, code) triples sign alike.
+        mac.update(b"tradebox compiled component v1\0");
+        mac.update(engine_key.as_bytes());
+        mac.update(b"\0");
+        mac.update(hash.as_bytes());
+        mac.update(b"\0");
+        mac
+    }
+
+    /// The compiled code of the entry at `path`, if its tag holds for this host, engine and
+    /// component.
+    fn read(&self, path: &Path, engine_key: &str, hash: &str) -> anyhow::Result<Vec<u8>> {
+        use hmac::Mac;
+        let mut bytes = std::fs::read(path)?;
+        let Some(split) = bytes.len().checked_sub(TAG_BYTES) else {
+            anyhow::bail!("too short to carry a tag");
+        };
+        let mut mac = self.mac(engine_key, hash);
+        mac.update(&bytes[..split]);
+        mac.verify_slice(&bytes[split..])
+            .map_err(|_| anyhow::anyhow!("its tag does not match this host's cache key; not loaded"))?;
+        bytes.truncate(split);
+        Ok(bytes)
+    }
+
+    fn write(&self, path: &Path, engine_key: &str, hash: &str, component: &Component) -> anyhow::Result<()> {
+        use hmac::Mac;
+        let mut bytes = component.serialize()?;
+        let mut mac = self.mac(engine_key, hash);
+        mac.update(&bytes);
+        bytes.extend_from_slice(&mac.finalize().into_bytes());
+        // Write then rename, so a concurrent reader never sees half a file; the temporary name
+        // is unique per process and call, so concurrent writers of the same entry do not collide.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    }
+}
+
+/// The cache key in `path`: read when it is a regular file of 32 bytes that only its owner
+/// (this user) can read or write, created (exclusively, never through a link) when absent.
+fn cache_key(path: &Path) -> Result<zeroize::Zeroizing<[u8; 32]>, String> {
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            rand::fill(&mut key[..]);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+            }
+            let written = options.open(path).and_then(|mut f| std::io::Write::write_all(&mut f, &key[..]));
+            match written {
+                Ok(()) => return Ok(key),
+                // Another host process created it first: read theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(format!("cannot create the cache key {}: {e}", path.display())),
+            }
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Ok(_) => {}
+    }
+    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.file_type().is_file() {
+        return Err(format!("the cache key {} is not a regular file", path.display()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!("the cache key {} can be read or written by others (mode {mode:o})", path.display()));
+        }
+        if meta.uid() != rustix::process::geteuid().as_raw() {
+            return Err(format!("the cache key {} belongs to another user", path.display()));
+        }
+    }
+    let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
+    if bytes.len() != key.len() {
+        return Err(format!("the cache key {} is not 32 bytes; delete it to make a new one", path.display()));
+    }
+    key.copy_from_slice(&bytes);
+    Ok(key)
 }
 
 /// Refuses any import outside `tradebox:strategy@0.1.x`, naming each one; returns the
@@ -293,6 +421,64 @@ mod tests {
         assert_eq!(check_cache_dir(dir.path()), Ok(()));
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
         assert!(check_cache_dir(dir.path()).expect_err("world-writable").contains("chmod go-w"));
+    }
+
+    /// Two components that compile to different code.
+    fn component(n: u32) -> Vec<u8> {
+        wat::parse_str(format!(
+            r#"(component (core module (func (export "f") (result i32) i32.const {n})) (core instance (instantiate 0)))"#
+        ))
+        .expect("wat")
+    }
+
+    #[test]
+    fn a_cache_entry_is_loaded_only_with_this_hosts_tag() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let runtime = Runtime::new(Mode::Live, Some(dir.path().to_path_buf())).expect("runtime");
+        let (a, b) = (component(1), component(2));
+        let (ha, hb) = (hex::encode(Sha256::digest(&a)), hex::encode(Sha256::digest(&b)));
+        assert!(!runtime.component(&a, &ha).expect("compiles").1);
+        assert!(runtime.component(&a, &ha).expect("cached").1, "a good entry is loaded");
+        let (pa, pb) = (runtime.cache_path(&ha).expect("path"), runtime.cache_path(&hb).expect("path"));
+
+        // Someone swaps in the compiled code of another (say, unsigned) component under the
+        // name of a signed one: valid wasmtime code, valid tag, but for another component.
+        std::fs::copy(&pa, &pb).expect("swap");
+        assert!(!runtime.component(&b, &hb).expect("compiles").1, "another component's entry was loaded");
+        assert!(runtime.component(&b, &hb).expect("cached").1, "the entry was rewritten for b");
+
+        // A damaged entry, and one without any tag (as written before tags, or by anyone else).
+        let mut bytes = std::fs::read(&pa).expect("entry");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 1;
+        std::fs::write(&pa, &bytes).expect("damage");
+        assert!(!runtime.component(&a, &ha).expect("compiles").1, "a damaged entry was loaded");
+        let untagged = wasmtime::component::Component::new(runtime.engine(), &a).expect("c").serialize().expect("s");
+        std::fs::write(&pa, untagged).expect("untagged");
+        assert!(!runtime.component(&a, &ha).expect("compiles").1, "an untagged entry was loaded");
+
+        // Another host (another key) wrote it.
+        let other = tempfile::tempdir().expect("tmp");
+        let theirs = Runtime::new(Mode::Live, Some(other.path().to_path_buf())).expect("runtime");
+        theirs.component(&a, &ha).expect("compiles");
+        std::fs::copy(theirs.cache_path(&ha).expect("path"), &pa).expect("copy");
+        assert!(!runtime.component(&a, &ha).expect("compiles").1, "another host's entry was loaded");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_cache_key_others_can_read_turns_the_cache_off() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let runtime = Runtime::new(Mode::Live, Some(dir.path().to_path_buf())).expect("runtime");
+        assert!(runtime.cache.is_some());
+        let key = dir.path().join("cache.key");
+        assert_eq!(std::fs::metadata(&key).expect("key").permissions().mode() & 0o777, 0o600);
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(Runtime::new(Mode::Live, Some(dir.path().to_path_buf())).expect("runtime").cache.is_none());
+        std::fs::remove_file(&key).expect("rm");
+        std::os::unix::fs::symlink("/etc/hostname", &key).expect("link");
+        assert!(Runtime::new(Mode::Live, Some(dir.path().to_path_buf())).expect("runtime").cache.is_none());
     }
 
     #[test]
