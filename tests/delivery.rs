@@ -14,7 +14,7 @@ use tradebox_e2e::{cache_dir, plugin};
 struct Fixture {
     hub: Arc<Hub>,
     runtime: Arc<Runtime>,
-    _commands: tokio::sync::mpsc::UnboundedReceiver<tradebox::engine::Command>,
+    _commands: tradebox::engine::Lanes,
 }
 
 fn fixture() -> Fixture {

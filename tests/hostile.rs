@@ -117,3 +117,45 @@ async fn wasi_imports_are_refused_at_load_naming_them() {
     t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
     t.host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_and_amend_storm_is_refused_at_the_gateway_and_the_kill_switch_still_clears() {
+    let t = TestHost::audited().await;
+    t.load(spec("mm", "market-maker", MM, &["ETH-USDT"])).await.expect("market maker loads");
+    let mut storm = spec("storm", "misbehave", "\"cancel-storm\"", &["BTC-USDT"]);
+    // 100,000 refused calls per ticker in a debug build: the storm, not the CPU deadline, is
+    // under test here.
+    storm.limits.deadline_ms = 30_000;
+    t.load(storm).await.expect("storm loads");
+    // Two tickers' worth of storm: 200,000 refused cancels and amends.
+    t.drive_until("the storm to be refused", WAIT, |t| t.report("storm").denied >= 200_000).await;
+    let report = t.report("storm");
+    assert_eq!(report.state, RunState::Running, "refused, not killed: {report:?}");
+    assert!(report.orders_sent <= 5, "{report:?}");
+    let records = t.audit_records();
+    let of_storm = records.iter().filter(|r| r["plugin"] == "storm").count();
+    assert!(of_storm < 300, "the storm wrote {of_storm} audit records");
+    let before = t.report("mm").orders_sent;
+    t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
+    // The kill switch: the host's cancels go ahead of whatever the storm queued.
+    t.host.hub().set_account_state(tradebox::engine::TradingState::Halted, "kill switch");
+    t.drive_until("every open order to be cancelled", WAIT, |t| {
+        t.host.hub().plugins().iter().all(|s| t.host.hub().open_orders(s.id).is_empty())
+    })
+    .await;
+    t.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugins_error_text_cannot_forge_host_log_lines() {
+    let t = TestHost::new(Mode::Live).await;
+    t.load(spec("mm", "market-maker", MM, &["ETH-USDT"])).await.expect("market maker loads");
+    let err = t.load(spec("forger", "misbehave", "\"forge-init\"", &["BTC-USDT"])).await.expect_err("init fails");
+    let message = format!("{err:#}");
+    assert!(message.contains("misbehave: refused"), "{message}");
+    assert!(!message.chars().any(|c| c.is_control()), "raw control characters reach the host: {message:?}");
+    assert!(message.contains("\\u{a}") && message.contains("\\u{1b}"), "shown escaped: {message}");
+    let before = t.report("mm").orders_sent;
+    t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
+    t.host.shutdown().await;
+}

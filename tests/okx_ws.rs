@@ -76,8 +76,12 @@ async fn market_data_and_private_pushes_reach_plugins_over_websocket() {
     assert!(r.host.unload("sma1", true) && r.host.unload("sma2", true));
     let s = spec("sma3", "sma-cross", r#"{"symbol":"BTC-USDT","fast":2,"slow":4,"size":0.001}"#, &["BTC-USDT"]);
     tokio::task::block_in_place(|| r.host.load(s)).expect("loads");
-    wait_for("a resubscription", || r.sim.faults().ws_subscribes.load(Ordering::Relaxed) == subscribes + 1).await;
     wait_for("tickers again", || report(&r.host, "sma3").events > 5).await;
+    // One subscription more, or none: an unsubscribe and a subscribe of the same channel that
+    // meet before the connection sends either cancel out (the budget of 480 an hour is spent
+    // on changes that stick).
+    let now = r.sim.faults().ws_subscribes.load(Ordering::Relaxed);
+    assert!((subscribes..=subscribes + 1).contains(&now), "{subscribes} then {now} exchange subscriptions");
     r.host.shutdown().await;
 }
 
@@ -139,6 +143,10 @@ async fn after_drops_gaps_and_garbage_orders_and_positions_match_the_exchange() 
     .await;
     // Every order's fills and final state as the exchange has them.
     for (id, filled) in &filled_by_order {
+        // Fills and order reports come by separate pushes (and the REST reconciliation, every
+        // few seconds, after a dropped one): the order's own report may trail its fill.
+        let host_filled = || r.host.hub().order(id).is_none_or(|t| &t.report.filled == filled);
+        wait_for(&format!("{id}'s report to show its fills"), host_filled).await;
         let tracked = r.host.hub().order(id);
         if let Some(t) = tracked {
             assert_eq!(&t.report.filled, filled, "{id}: filled");

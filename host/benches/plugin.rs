@@ -26,7 +26,7 @@ struct Fixture {
     hub: Arc<Hub>,
     runtime: Arc<Runtime>,
     // Keeps the command channel open so intents are accepted.
-    _commands: tokio::sync::mpsc::UnboundedReceiver<tradebox::engine::Command>,
+    _commands: tradebox::engine::Lanes,
 }
 
 fn fixture(cache: PathBuf) -> Fixture {

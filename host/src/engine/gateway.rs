@@ -3,7 +3,10 @@
 //! intent → risk (per order, aggregate, windows) → audit the decision → tracker → the sender
 //! task. Cancels skip risk and limits, so a halted plugin can always cancel.
 
-use super::{Command, Denial, DenialCode, Hub, OrderIntent, PluginId, PluginSlot, TradingState, normalize, now_ms};
+use super::{
+    Command, Denial, DenialCode, Hub, OrderIntent, PluginId, PluginSlot, Queued, Ticket, TradingState, normalize,
+    now_ms,
+};
 use crate::audit::Entry;
 use crate::risk::check::{self, Exposure, Input};
 use crate::risk::windows;
@@ -28,6 +31,18 @@ impl Hub {
     /// Records a refusal in the audit log, within the plugin's budget of refusal records (the
     /// rest are counted and summarised), and hands the denial back.
     fn refused(&self, slot: &PluginSlot, denial: Denial, client_id: &str) -> Denial {
+        self.refused_asking(slot, denial, client_id, String::new)
+    }
+
+    /// [`Hub::refused`], with what was asked (built only when the record is written): a
+    /// refused intent is recorded once, in its refusal.
+    fn refused_asking(
+        &self,
+        slot: &PluginSlot,
+        denial: Denial,
+        client_id: &str,
+        asked: impl FnOnce() -> String,
+    ) -> Denial {
         if self.audit.get().is_none() {
             return denial;
         }
@@ -47,8 +62,8 @@ impl Hub {
                     client_id: crate::logging::plugin_text(client_id),
                     decision: denial.code.as_str().into(),
                     detail: match (denial.limit, denial.value) {
-                        (Some(l), Some(v)) => format!("{} (limit {l}, value {v})", denial.message),
-                        _ => denial.message.clone(),
+                        (Some(l), Some(v)) => format!("{} (limit {l}, value {v}){}", denial.message, asked()),
+                        _ => format!("{}{}", denial.message, asked()),
                     },
                 },
             );
@@ -82,11 +97,18 @@ impl Hub {
         self.kind_permitted(slot, kind).map_err(|d| self.refused(slot, d, ""))?;
         let price = normalize::price(spec, side, kind, price).map_err(|d| self.refused(slot, d, ""))?;
         let size = normalize::size(spec, size).map_err(|d| self.refused(slot, d, ""))?;
+        // A place in the plugin's queue first: a full queue refuses before any rate is used.
+        let ticket = Ticket::take(&slot.queued).map_err(|d| self.refused(slot, d, ""))?;
         let client_id = self.minter.next(slot.id);
         self.audit_writable().map_err(|d| self.refused(slot, d, &client_id))?;
         let order = check::Order { spec, side, kind, price, size, reduce_only };
+        let asked = || {
+            let px = price.map_or_else(|| "market".to_string(), |p| p.to_string());
+            let reduce = if reduce_only { " reduce-only" } else { "" };
+            format!("; asked: {side:?} {size} {} @ {px} ({kind:?}{reduce})", spec.symbol)
+        };
         self.pre_trade(slot, &order, None, Some(windows::fingerprint(spec.id, side, price, size)), Instant::now())
-            .map_err(|d| self.refused(slot, d, &client_id))?;
+            .map_err(|d| self.refused_asking(slot, d, &client_id, asked))?;
         // The intent and the verdict are written once the order is approved, still before it
         // can leave: a refused intent costs one (budgeted) record, not two.
         if self.audit.get().is_some() {
@@ -124,9 +146,7 @@ impl Hub {
             reduce_only,
             origin: Some((*slot.origin()).clone()),
         };
-        self.commands
-            .send(Command::Place(order))
-            .map_err(|_| Denial::new(DenialCode::Unavailable, "the host is shutting down"))?;
+        self.enqueue(Command::Place(order), ticket)?;
         slot.stats.orders_sent.fetch_add(1, Ordering::Relaxed);
         let px = report.price.map_or_else(|| "market".to_string(), |p| p.to_string());
         self.record(&slot.name, format!("{client_id} {side:?} {} {size} @ {px} ({kind:?})", spec.symbol));
@@ -178,11 +198,13 @@ impl Hub {
                 .flatten();
             (plugin, all, available)
         };
+        let quote = self.quote(order.spec.id);
         let input = Input {
             limits: &limits,
             account: &account,
             state: self.account_state().stricter(slot.state()),
-            quote: self.quote(order.spec.id),
+            quote,
+            quote_age: quote.and_then(|q| q.received).map(|t| now.saturating_duration_since(t)),
             plugin,
             all,
             available,
@@ -270,10 +292,36 @@ impl Hub {
         }
     }
 
-    /// Cancels one of the plugin's orders. Always allowed, whatever the trading state.
+    /// Cancels one of the plugin's orders. Allowed whatever the trading state, once per order
+    /// at a time (a second cancel of an order already being cancelled is `CANCEL_PENDING`),
+    /// within the plugin's cancel window and its queue.
     pub fn cancel(&self, slot: &PluginSlot, client_id: &str) -> Result<(), Denial> {
+        let result = self.cancel_inner(slot, client_id);
+        if result.is_err() {
+            slot.stats.denied.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn cancel_inner(&self, slot: &PluginSlot, client_id: &str) -> Result<(), Denial> {
         let order = self.owned_open(slot, client_id)?;
-        self.send(Command::Cancel { instrument: order.instrument, client_id: client_id.to_string() })
+        if self.tracker.lock().order(client_id).is_some_and(|t| t.cancel_pending) {
+            return Err(Denial::new(
+                DenialCode::CancelPending,
+                format!("a cancel of {client_id} is already on its way"),
+            ));
+        }
+        slot.windows.lock().admit_cancel(&slot.risk.read(), Instant::now())?;
+        let ticket = Ticket::take(&slot.queued)?;
+        if !self.tracker.lock().start_cancel(client_id) {
+            return Err(Denial::new(
+                DenialCode::CancelPending,
+                format!("a cancel of {client_id} is already on its way"),
+            ));
+        }
+        let command =
+            Command::Cancel { instrument: order.instrument, client_id: client_id.to_string(), by_host: false };
+        self.enqueue(command, ticket)
     }
 
     /// Amends price and/or total size of one of the plugin's orders. An amend that moves the
@@ -336,40 +384,68 @@ impl Hub {
                 Instant::now(),
             )?;
         }
-        self.send(Command::Amend { instrument: order.instrument, client_id: client_id.to_string(), price, size })
+        let ticket = Ticket::take(&slot.queued)?;
+        self.enqueue(
+            Command::Amend { instrument: order.instrument, client_id: client_id.to_string(), price, size },
+            ticket,
+        )
     }
 
-    /// Cancels the plugin's open orders (in one instrument or all); returns how many.
+    /// Cancels the plugin's open orders (in one instrument or all) that are not being
+    /// cancelled already; returns how many cancels it queued. Bounded by the plugin's open
+    /// orders, so it needs no window of its own; a full queue stops it (`QUEUE_FULL` when not
+    /// one cancel could be queued).
     pub fn cancel_all(&self, slot: &PluginSlot, instrument: Option<InstrumentId>) -> Result<u32, Denial> {
-        Ok(self.cancel_all_of(slot.id, instrument))
+        let targets = self.open_of(slot.id, instrument);
+        let mut queued = 0;
+        for (instrument, client_id) in targets {
+            let ticket = match Ticket::take(&slot.queued) {
+                Ok(t) => t,
+                Err(denial) if queued == 0 => return Err(denial),
+                Err(_) => break,
+            };
+            if !self.tracker.lock().start_cancel(&client_id) {
+                continue;
+            }
+            self.enqueue(Command::Cancel { instrument, client_id, by_host: false }, ticket)?;
+            queued += 1;
+        }
+        Ok(queued)
     }
 
-    /// Cancels every open order of a plugin (used by halts and failure policies too).
-    pub fn cancel_all_of(&self, plugin: PluginId, instrument: Option<InstrumentId>) -> u32 {
-        let targets: Vec<(InstrumentId, String)> = self
-            .tracker
+    /// The host cancels every open order of a plugin (kill switch, breaker, unload, failure
+    /// policy): on the host's own lane, ahead of anything plugins queued, whatever cancels
+    /// the plugin has asked for already; returns how many.
+    pub fn cancel_all_for_host(&self, plugin: PluginId, instrument: Option<InstrumentId>) -> u32 {
+        let targets = self.open_of(plugin, instrument);
+        let n = targets.len() as u32;
+        for (instrument, client_id) in targets {
+            let _ = self.host_commands.send(Command::Cancel { instrument, client_id, by_host: true });
+        }
+        n
+    }
+
+    fn open_of(&self, plugin: PluginId, instrument: Option<InstrumentId>) -> Vec<(InstrumentId, String)> {
+        self.tracker
             .lock()
             .open_orders(plugin)
             .filter(|t| instrument.is_none_or(|i| t.report.instrument == i))
             .map(|t| (t.report.instrument, t.report.client_id.clone()))
-            .collect();
-        let n = targets.len() as u32;
-        for (instrument, client_id) in targets {
-            let _ = self.send(Command::Cancel { instrument, client_id });
-        }
-        n
+            .collect()
     }
 
     /// Resolves once every command accepted before it has been sent to the venue.
     pub async fn flush(&self) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.commands.send(Command::Flush(tx)).is_ok() {
+        if self.commands.send(Queued { command: Command::Flush(tx), ticket: None }).is_ok() {
             let _ = rx.await;
         }
     }
 
-    pub(super) fn send(&self, command: Command) -> Result<(), Denial> {
-        self.commands.send(command).map_err(|_| Denial::new(DenialCode::Unavailable, "the host is shutting down"))
+    fn enqueue(&self, command: Command, ticket: Ticket) -> Result<(), Denial> {
+        self.commands
+            .send(Queued { command, ticket: Some(ticket) })
+            .map_err(|_| Denial::new(DenialCode::Unavailable, "the host is shutting down"))
     }
 
     /// Counts a fill for the plugin's fill throttle.

@@ -30,7 +30,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rustc_hash::FxHashMap;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
@@ -75,10 +75,14 @@ pub struct PluginSlot {
     pub stats: PluginStats,
     state: AtomicU8,
     windows: Mutex<crate::risk::windows::PluginWindows>,
+    /// Its commands accepted and not yet sent (see [`Ticket`]).
+    queued: Arc<AtomicUsize>,
     /// How many of its refusals are still written one by one.
     refusals: Mutex<crate::audit::RefusalBudget>,
     pnl: Mutex<crate::risk::PnlWatch>,
     subscriptions: Mutex<HashSet<(InstrumentId, Channel)>>,
+    /// New subscriptions it may still make (see [`crate::risk::windows::SUBSCRIBES_PER_HOUR`]).
+    subscribe_budget: Mutex<crate::risk::windows::Bucket>,
 }
 
 impl PluginSlot {
@@ -122,6 +126,8 @@ pub struct Quote {
     pub ask_size: f64,
     /// Last trade.
     pub last: f64,
+    /// When the host received it (`None`: unknown, e.g. set by hand in a test).
+    pub received: Option<std::time::Instant>,
 }
 
 impl Quote {
@@ -148,6 +154,9 @@ pub enum Command {
         instrument: InstrumentId,
         /// Client order id.
         client_id: String,
+        /// The host's own cancel (kill switch, breaker, unload, failure policy): not charged to
+        /// the plugin's share of the exchange's limits.
+        by_host: bool,
     },
     /// Start the venue's stream (the first subscriber arrived).
     Subscribe(InstrumentId, Channel),
@@ -179,6 +188,77 @@ impl Command {
     }
 }
 
+/// Requests to the venue one plugin may have queued and not yet sent: past it, its next
+/// intent is refused (`QUEUE_FULL`) instead of waiting or growing the queue.
+pub const MAX_QUEUED: usize = 256;
+
+/// A plugin's place in the queue: taken when its command is accepted, given back when the
+/// sender is done with it (dropped), so the count costs O(1) on both ends.
+#[derive(Debug)]
+pub struct Ticket(Arc<AtomicUsize>);
+
+impl Ticket {
+    /// Takes a place in `queued`, or refuses when [`MAX_QUEUED`] are taken.
+    fn take(queued: &Arc<AtomicUsize>) -> Result<Self, Denial> {
+        if queued.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUED {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(Denial::limit(
+                DenialCode::QueueFull,
+                "too many requests queued for the venue; wait for them to go",
+                MAX_QUEUED as f64,
+                MAX_QUEUED as f64 + 1.0,
+            ));
+        }
+        Ok(Self(queued.clone()))
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A command on the plugins' lane, with its plugin's ticket (none for the host's own
+/// subscription changes and flushes).
+#[derive(Debug)]
+pub struct Queued {
+    /// What to send.
+    pub command: Command,
+    /// The sender drops it once the command is done.
+    pub ticket: Option<Ticket>,
+}
+
+/// The two lanes the sender task reads. The host's own commands (the kill switch's cancels,
+/// the breaker's, unload's, a failure policy's) have a lane of their own that the sender always
+/// empties first: no plugin can fill it or queue ahead of it.
+pub struct Lanes {
+    /// Plugins' commands (bounded per plugin by [`MAX_QUEUED`]).
+    pub plugins: mpsc::UnboundedReceiver<Queued>,
+    /// The host's commands.
+    pub host: mpsc::UnboundedReceiver<Command>,
+}
+
+impl Lanes {
+    /// The next command, the host's lane first.
+    pub async fn recv(&mut self) -> Option<(Command, Option<Ticket>)> {
+        tokio::select! {
+            biased;
+            Some(c) = self.host.recv() => Some((c, None)),
+            Some(q) = self.plugins.recv() => Some((q.command, q.ticket)),
+            else => None,
+        }
+    }
+
+    /// The next command already queued, the host's lane first (tests, benchmarks).
+    pub fn try_recv(&mut self) -> Result<Command, mpsc::error::TryRecvError> {
+        match self.host.try_recv() {
+            Ok(c) => Ok(c),
+            Err(_) => self.plugins.try_recv().map(|q| q.command),
+        }
+    }
+}
+
 /// A line for the activity feed of the demo.
 #[derive(Debug, Clone)]
 pub struct Activity {
@@ -200,7 +280,8 @@ pub struct Hub {
     balances: RwLock<BTreeMap<String, BalanceReport>>,
     plugins: RwLock<HashMap<PluginId, Arc<PluginSlot>>>,
     routes: RwLock<Routes>,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<Queued>,
+    host_commands: mpsc::UnboundedSender<Command>,
     minter: ids::ClientIdMinter,
     account_state: AtomicU8,
     next_plugin: AtomicU32,
@@ -234,9 +315,10 @@ pub struct OrderIntent {
 }
 
 impl Hub {
-    /// A hub for these instruments; returns the receiver the sender task drains.
-    pub fn new(instruments: Vec<InstrumentSpec>) -> (Arc<Self>, mpsc::UnboundedReceiver<Command>) {
+    /// A hub for these instruments; returns the lanes the sender task drains.
+    pub fn new(instruments: Vec<InstrumentSpec>) -> (Arc<Self>, Lanes) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (host_tx, host_rx) = mpsc::unbounded_channel();
         let by_symbol = instruments.iter().map(|s| (s.symbol.clone(), s.id)).collect();
         let start = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let hub = Hub {
@@ -248,6 +330,7 @@ impl Hub {
             plugins: RwLock::default(),
             routes: RwLock::default(),
             commands: tx,
+            host_commands: host_tx,
             minter: ids::ClientIdMinter::new(start),
             account_state: AtomicU8::new(TradingState::Active as u8),
             next_plugin: AtomicU32::new(1),
@@ -257,7 +340,7 @@ impl Hub {
             account_window: Mutex::default(),
             account_pnl: Mutex::default(),
         };
-        (Arc::new(hub), rx)
+        (Arc::new(hub), Lanes { plugins: rx, host: host_rx })
     }
 
     /// Sends every intent, risk decision, order change and fill to `audit` from now on.
@@ -306,9 +389,14 @@ impl Hub {
             stats: PluginStats::default(),
             state: AtomicU8::new(TradingState::Active as u8),
             windows: Mutex::default(),
+            queued: Arc::default(),
             refusals: Mutex::default(),
             pnl: Mutex::default(),
             subscriptions: Mutex::default(),
+            subscribe_budget: Mutex::new(crate::risk::windows::Bucket::new(
+                crate::risk::windows::SUBSCRIBE_BURST,
+                crate::risk::windows::SUBSCRIBES_PER_HOUR / 3_600.0,
+            )),
         });
         self.plugins.write().insert(id, slot.clone());
         slot
@@ -325,7 +413,7 @@ impl Hub {
                 let before = subs.len();
                 subs.retain(|s| s.id != plugin);
                 if before > 0 && subs.is_empty() {
-                    let _ = self.commands.send(Command::Unsubscribe(key.0, key.1));
+                    let _ = self.host_commands.send(Command::Unsubscribe(key.0, key.1));
                 }
             }
             slot.mailbox.close();
@@ -434,16 +522,33 @@ impl Hub {
 
     /// Subscribes a plugin to a stream of a granted instrument.
     /// The venue is asked for a stream when its first subscriber arrives, and told to stop when
-    /// the last one leaves: one exchange subscription however many plugins want it.
+    /// the last one leaves: one exchange subscription however many plugins want it. New
+    /// subscriptions come out of the plugin's budget ([`crate::risk::windows::SUBSCRIBE_BURST`]
+    /// at once, [`crate::risk::windows::SUBSCRIBES_PER_HOUR`] an hour); unsubscribing is free.
     pub fn subscribe(&self, slot: &Arc<PluginSlot>, instrument: InstrumentId, channel: Channel) -> Result<(), Denial> {
         let spec = self.granted(slot, instrument)?;
         self.channel_permitted(slot, channel)?;
-        if slot.subscriptions.lock().insert((spec.id, channel)) {
+        let mut subscriptions = slot.subscriptions.lock();
+        if subscriptions.contains(&(spec.id, channel)) {
+            return Ok(());
+        }
+        // Each new subscription may cost an exchange request: a plugin churning its
+        // subscriptions spends its own budget, not the connection's 480 an hour.
+        if !slot.subscribe_budget.lock().take(std::time::Instant::now()) {
+            return Err(Denial::limit(
+                DenialCode::RateLimited,
+                "too many new market data subscriptions; keep subscriptions instead of toggling them",
+                crate::risk::windows::SUBSCRIBES_PER_HOUR,
+                crate::risk::windows::SUBSCRIBES_PER_HOUR + 1.0,
+            ));
+        }
+        if subscriptions.insert((spec.id, channel)) {
+            drop(subscriptions);
             let mut routes = self.routes.write();
             let subs = routes.entry((spec.id, channel)).or_default();
             subs.push(slot.clone());
             if subs.len() == 1 {
-                let _ = self.commands.send(Command::Subscribe(spec.id, channel));
+                let _ = self.commands.send(Queued { command: Command::Subscribe(spec.id, channel), ticket: None });
             }
         }
         Ok(())
@@ -456,7 +561,7 @@ impl Hub {
         {
             subs.retain(|s| s.id != slot.id);
             if subs.is_empty() {
-                let _ = self.commands.send(Command::Unsubscribe(instrument, channel));
+                let _ = self.commands.send(Queued { command: Command::Unsubscribe(instrument, channel), ticket: None });
             }
         }
     }
@@ -510,7 +615,7 @@ impl Hub {
             Entry::State { event: format!("plugin_{}", state.as_str()), detail: reason.to_string() },
         );
         if state == TradingState::Halted {
-            self.cancel_all_of(slot.id, None);
+            self.cancel_all_for_host(slot.id, None);
         }
         if state == TradingState::Active {
             slot.pnl.lock().reset(self.pnl_total(slot.id));
@@ -528,7 +633,7 @@ impl Hub {
         for slot in self.plugins() {
             slot.mailbox.push(PluginEvent::TradingState { scope: Scope::Account, state, reason: reason.to_string() });
             if state == TradingState::Halted {
-                self.cancel_all_of(slot.id, None);
+                self.cancel_all_for_host(slot.id, None);
             }
         }
         if state == TradingState::Active {
@@ -638,7 +743,7 @@ mod tests {
     use crate::venue::InstrumentKind;
     use std::time::Instant;
 
-    fn hub() -> (Arc<Hub>, mpsc::UnboundedReceiver<Command>) {
+    fn hub() -> (Arc<Hub>, Lanes) {
         let spec = |id, symbol: &str| InstrumentSpec {
             id,
             symbol: symbol.into(),
@@ -653,7 +758,9 @@ mod tests {
         let (hub, rx) = Hub::new(vec![spec(1, "BTC-USDT"), spec(2, "ETH-USDT")]);
         // A market around 100, so the price band has a reference.
         for id in [1, 2] {
-            hub.quotes.write().insert(id, Quote { bid: 99.9, bid_size: 1.0, ask: 100.1, ask_size: 1.0, last: 100.0 });
+            hub.quotes
+                .write()
+                .insert(id, Quote { bid: 99.9, bid_size: 1.0, ask: 100.1, ask_size: 1.0, last: 100.0, received: None });
         }
         (hub, rx)
     }
@@ -808,7 +915,7 @@ mod tests {
         assert!(matches!(slot.mailbox.take(10, Some(Instant::now())).unwrap()[0], PluginEvent::TradingState { .. }));
     }
 
-    fn audited() -> (Arc<Hub>, mpsc::UnboundedReceiver<Command>, tempfile::TempDir, std::path::PathBuf) {
+    fn audited() -> (Arc<Hub>, Lanes, tempfile::TempDir, std::path::PathBuf) {
         let (hub, rx) = hub();
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("audit.jsonl");
@@ -879,6 +986,102 @@ mod tests {
         log.redirect(std::fs::OpenOptions::new().read(true).append(true).open(&path).expect("reopen"));
         let _ = hub.place(&slot, buy(-1.0));
         hub.place(&slot, buy(96.0)).expect("accepted again");
+    }
+
+    #[test]
+    fn a_cancel_storm_sends_one_cancel_and_is_refused_the_rest() {
+        let (hub, mut lanes) = hub();
+        let limits = RiskLimits { max_cancels_per_sec: 3, ..RiskLimits::default() };
+        let slot = hub.register("storm", grants(&["BTC-USDT"]), limits);
+        let ids: Vec<String> = (0..4).map(|i| hub.place(&slot, buy(99.0 - f64::from(i))).expect("placed")).collect();
+        while lanes.try_recv().is_ok() {}
+        // 50,000 cancels of one order: one goes, the rest are refused with their own code.
+        hub.cancel(&slot, &ids[0]).expect("the first cancel goes");
+        for _ in 0..50_000 {
+            assert_eq!(hub.cancel(&slot, &ids[0]).unwrap_err().code, DenialCode::CancelPending);
+        }
+        let sent: Vec<Command> = std::iter::from_fn(|| lanes.try_recv().ok()).collect();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        // The venue refused that cancel: the plugin may ask again.
+        hub.tracker.lock().cancel_failed(&ids[0]);
+        hub.cancel(&slot, &ids[0]).expect("again after a failure");
+        // Cancels count in their own window (3 a second here; refused ones do not count).
+        hub.cancel(&slot, &ids[1]).expect("third in the window");
+        let denial = hub.cancel(&slot, &ids[2]).expect_err("fourth in one second");
+        assert_eq!((denial.code, denial.limit), (DenialCode::CancelRateLimited, Some(3.0)));
+        // The kill switch's cancels are the host's: no window, no pending check.
+        assert_eq!(hub.cancel_all_for_host(slot.id, None), 4);
+    }
+
+    #[test]
+    fn a_plugins_queue_is_bounded_and_the_host_lane_goes_first() {
+        let (hub, mut lanes) = hub();
+        let limits = RiskLimits { max_orders_per_sec: 10_000, max_open_orders: 10_000, ..RiskLimits::default() };
+        let account = AccountLimits { max_orders_per_sec: 10_000, max_open_orders: 10_000, ..AccountLimits::default() };
+        hub.set_account_limits(account, "test").expect("limits");
+        let slot = hub.register("flood", grants(&["BTC-USDT"]), limits);
+        let quiet = hub.register("quiet", grants(&["BTC-USDT"]), RiskLimits::default());
+        let quiet_id = hub.place(&quiet, buy(95.0)).expect("placed");
+        // Nothing is sent meanwhile (a slow venue): the plugin fills its queue, then is refused.
+        for i in 0..MAX_QUEUED {
+            hub.place(&slot, buy(96.0 + (i % 30) as f64 * 0.1)).unwrap_or_else(|d| panic!("order {i}: {d}"));
+        }
+        // (The quiet plugin's order holds one place in its own queue, not in this one.)
+        let denial = hub.place(&slot, buy(96.5)).expect_err("full");
+        assert_eq!(denial.code, DenialCode::QueueFull);
+        assert_eq!(
+            hub.amend(&slot, &hub.open_orders(slot.id)[0].client_id, Some(97.0), None).unwrap_err().code,
+            DenialCode::QueueFull
+        );
+        hub.place(&quiet, buy(95.5)).expect("a neighbour's queue is its own");
+        // The kill switch goes ahead of everything the plugins queued.
+        hub.set_account_state(TradingState::Halted, "kill switch");
+        let first = lanes.try_recv().expect("a command");
+        assert!(matches!(first, Command::Cancel { by_host: true, .. }), "{first:?}");
+        let mut host_cancels = 1;
+        while let Ok(Command::Cancel { by_host: true, .. }) = lanes.host.try_recv() {
+            host_cancels += 1;
+        }
+        assert_eq!(host_cancels, MAX_QUEUED + 2, "every open order of both plugins");
+        // Once the sender has taken the plugin's commands, its queue has room again.
+        while lanes.try_recv().is_ok() {}
+        hub.set_account_state(TradingState::Active, "resume");
+        hub.place(&slot, buy(96.5)).expect("room again");
+        let _ = quiet_id;
+    }
+
+    #[test]
+    fn an_order_priced_off_a_stale_quote_is_refused() {
+        let (hub, _lanes) = hub();
+        let slot = hub.register("p", grants(&["BTC-USDT"]), RiskLimits::default());
+        let old = std::time::Instant::now().checked_sub(std::time::Duration::from_secs(11)).expect("uptime");
+        let quote = hub.quote(1).expect("quote");
+        hub.quotes.write().insert(1, Quote { received: Some(old), ..quote });
+        let denial = hub.place(&slot, buy(99.0)).expect_err("the feed stopped 11 s ago");
+        assert_eq!((denial.code, denial.limit), (DenialCode::StaleQuote, Some(10_000.0)));
+        hub.quotes.write().insert(1, Quote { received: Some(std::time::Instant::now()), ..quote });
+        hub.place(&slot, buy(99.0)).expect("a fresh quote");
+    }
+
+    #[test]
+    fn subscription_churn_spends_the_plugins_own_budget() {
+        let (hub, mut lanes) = hub();
+        let slot = hub.register("churn", grants(&["BTC-USDT"]), RiskLimits::default());
+        let mut accepted = 0;
+        for _ in 0..10_000 {
+            if hub.subscribe(&slot, 1, Channel::Trades).is_ok() {
+                accepted += 1;
+            }
+            hub.unsubscribe(&slot, 1, Channel::Trades);
+        }
+        assert_eq!(accepted, crate::risk::windows::SUBSCRIBE_BURST as usize);
+        let venue_ops = std::iter::from_fn(|| lanes.try_recv().ok()).count();
+        assert_eq!(venue_ops, 2 * accepted, "a subscribe and an unsubscribe per accepted toggle");
+        let denial = hub.subscribe(&slot, 1, Channel::Trades).expect_err("spent");
+        assert_eq!(denial.code, DenialCode::RateLimited);
+        // Another plugin's budget is its own.
+        let other = hub.register("other", grants(&["BTC-USDT"]), RiskLimits::default());
+        hub.subscribe(&other, 1, Channel::Trades).expect("its own budget");
     }
 
     #[test]

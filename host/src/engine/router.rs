@@ -155,7 +155,9 @@ fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
     let instrument = market.instrument();
     let channel = match &market {
         MarketEvent::Ticker { bid, bid_size, ask, ask_size, last, .. } => {
-            let quote = super::Quote { bid: *bid, bid_size: *bid_size, ask: *ask, ask_size: *ask_size, last: *last };
+            let received = Some(std::time::Instant::now());
+            let quote =
+                super::Quote { bid: *bid, bid_size: *bid_size, ask: *ask, ask_size: *ask_size, last: *last, received };
             hub.quotes.write().insert(instrument, quote);
             Channel::Ticker
         }
@@ -201,47 +203,61 @@ fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
 /// always reach the venue in the order they were accepted (a cancel never overtakes its place).
 /// A venue that takes concurrent requests gets each command as soon as the previous command of
 /// the same order is done, so one slow round trip or one order whose outcome is being settled
-/// holds up nothing else; other venues get them one at a time.
-pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut commands: mpsc::UnboundedReceiver<Command>) {
+/// holds up nothing else; other venues get them one at a time. The host's lane is always
+/// emptied first. The work per command is O(1): no scan of what is in flight.
+pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut lanes: super::Lanes) {
     if !venue.concurrent() {
-        while let Some(command) = commands.recv().await {
+        while let Some((command, ticket)) = lanes.recv().await {
             execute(&hub, venue.as_ref(), command).await;
+            drop(ticket);
         }
         return;
     }
     // The completion signal of the last command sent for each order.
     let mut last: HashMap<String, tokio::sync::oneshot::Receiver<()>> = HashMap::new();
-    let mut in_flight: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-    while let Some(command) = commands.recv().await {
-        in_flight.retain(|t| !t.is_finished());
+    let mut prune_at = PRUNE_AT;
+    // Every task of the current generation holds a clone of `generation`; a flush closes the
+    // generation and waits until all of its clones are gone (and the previous flush, which
+    // holds a clone of this generation, is done): all commands before it have been sent.
+    let (mut generation, mut generation_done) = mpsc::channel::<()>(1);
+    while let Some((command, ticket)) = lanes.recv().await {
         if let Command::Flush(done) = command {
-            let pending = std::mem::take(&mut in_flight);
-            in_flight.push(tokio::spawn(async move {
-                for t in pending {
-                    let _ = t.await;
-                }
+            let (next, next_done) = mpsc::channel::<()>(1);
+            let closed = std::mem::replace(&mut generation, next);
+            let mut waiting = std::mem::replace(&mut generation_done, next_done);
+            drop(closed);
+            let hold = generation.clone();
+            tokio::spawn(async move {
+                let _ = waiting.recv().await;
                 let _ = done.send(());
-            }));
+                drop(hold);
+            });
             continue;
         }
         let Some(key) = command.key() else { continue };
         let before = last.remove(&key);
         let (finished, next) = tokio::sync::oneshot::channel::<()>();
         last.insert(key, next);
-        if last.len() > 4_096 {
-            // Forget orders whose last command has finished.
+        if last.len() > prune_at {
+            // Forget orders whose last command has finished; amortised O(1) per command.
             last.retain(|_, rx| !matches!(rx.try_recv(), Err(tokio::sync::oneshot::error::TryRecvError::Closed)));
+            prune_at = PRUNE_AT.max(last.len() * 2);
         }
-        let (hub, venue) = (hub.clone(), venue.clone());
-        in_flight.push(tokio::spawn(async move {
+        let (hub, venue, member) = (hub.clone(), venue.clone(), generation.clone());
+        tokio::spawn(async move {
             if let Some(before) = before {
                 let _ = before.await;
             }
             execute(&hub, venue.as_ref(), command).await;
             drop(finished);
-        }));
+            drop(ticket);
+            drop(member);
+        });
     }
 }
+
+/// Orders remembered by the sender before it forgets finished ones.
+const PRUNE_AT: usize = 4_096;
 
 async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
     match command {
@@ -287,9 +303,16 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
                 tracing::debug!(instrument, ?channel, error = %e, "unsubscribe failed");
             }
         }
-        Command::Cancel { instrument, client_id } => {
-            if let Err(e) = venue.cancel(instrument, &client_id).await {
+        Command::Cancel { instrument, client_id, by_host } => {
+            let result = if by_host {
+                venue.cancel_for_host(instrument, &client_id).await
+            } else {
+                venue.cancel(instrument, &client_id).await
+            };
+            if let Err(e) = result {
                 tracing::debug!(%client_id, error = %e, "cancel refused");
+                // The order may still be live: its plugin may ask again.
+                hub.tracker.lock().cancel_failed(&client_id);
             }
         }
         Command::Amend { instrument, client_id, price, size } => {

@@ -18,6 +18,8 @@ pub struct TrackedOrder {
     pub report: OrderReport,
     /// True until the venue sends its first report.
     pub pending: bool,
+    /// A cancel asked for by the plugin is on its way: a second one is refused.
+    pub cancel_pending: bool,
     /// Quote value of one unit of size (limit price, or the mark when placed for a market
     /// order, times the contract value): what the open size counts for in gross exposure.
     pub unit_value: f64,
@@ -118,8 +120,10 @@ impl Tracker {
             reason: None,
             ts_ms,
         };
-        self.orders
-            .insert(client_id.to_string(), TrackedOrder { plugin, report: report.clone(), pending: true, unit_value });
+        self.orders.insert(
+            client_id.to_string(),
+            TrackedOrder { plugin, report: report.clone(), pending: true, cancel_pending: false, unit_value },
+        );
         self.open.entry(plugin).or_default().insert(client_id.to_string());
         self.unacked.insert(client_id.to_string());
         let u = self.unacked_sums.entry((instrument, side)).or_default();
@@ -174,10 +178,21 @@ impl Tracker {
         }
     }
 
-    /// Applies a venue report; returns the owner, or `None` for an order this host did not send.
+    /// Applies a venue report; returns the owner, or `None` for an order this host did not send
+    /// and for a report older than what the host holds. Reports arrive by two paths (pushes and
+    /// the REST reconciliation) and pushes can be reordered: a report that would take an order
+    /// back (out of a final state, to less filled, or to an earlier update with the same fill)
+    /// is stale and left out.
     pub fn on_report(&mut self, report: &OrderReport) -> Option<PluginId> {
         self.acknowledged(&report.client_id);
         let tracked = self.orders.get_mut(&report.client_id)?;
+        let old = &tracked.report;
+        let stale = (old.status.is_terminal() && !report.status.is_terminal())
+            || report.filled < old.filled
+            || (report.filled == old.filled && report.ts_ms < old.ts_ms && !tracked.pending);
+        if stale {
+            return None;
+        }
         let before = tracked.report.size - tracked.report.filled;
         let was_open = !tracked.report.status.is_terminal();
         tracked.report = report.clone();
@@ -213,6 +228,25 @@ impl Tracker {
             .or_insert_with(|| PluginPosition { multiplier, ..Default::default() });
         position.apply(fill.side, fill.price, fill.size, fill.fee);
         Some((plugin, position.clone()))
+    }
+
+    /// Marks a plugin's cancel of `client_id` as on its way; false when one already is.
+    pub fn start_cancel(&mut self, client_id: &str) -> bool {
+        match self.orders.get_mut(client_id) {
+            Some(t) if t.cancel_pending => false,
+            Some(t) => {
+                t.cancel_pending = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The venue refused a cancel: the plugin may ask again.
+    pub fn cancel_failed(&mut self, client_id: &str) {
+        if let Some(t) = self.orders.get_mut(client_id) {
+            t.cancel_pending = false;
+        }
     }
 
     /// The owner of an order.
@@ -297,6 +331,29 @@ mod tests {
         assert_eq!(p.realized, d("22.5"));
         assert_eq!(p.fees, d("0.3"));
         assert_eq!(p.unrealized(d("100")), d("-2.5"));
+    }
+
+    #[test]
+    fn a_reordered_or_late_report_never_takes_an_order_back() {
+        let mut t = Tracker::default();
+        let a = t.insert_pending(1, "a", 7, Side::Buy, OrderKind::Limit, Some(d("100")), d("2"), 100.0, 0);
+        let live = OrderReport { status: OrderStatus::Live, ts_ms: 10, ..a.clone() };
+        let part = OrderReport { filled: d("1"), status: OrderStatus::PartiallyFilled, ts_ms: 20, ..a.clone() };
+        let done = OrderReport { filled: d("2"), status: OrderStatus::Filled, ts_ms: 30, ..a.clone() };
+        assert_eq!(t.on_report(&live), Some(1));
+        assert_eq!(t.on_report(&done), Some(1));
+        // The push of the partial fill and the first acknowledgement arrive late.
+        assert_eq!(t.on_report(&part), None);
+        assert_eq!(t.on_report(&live), None);
+        let held = &t.order("a").expect("tracked").report;
+        assert_eq!((held.filled, held.status), (d("2"), OrderStatus::Filled));
+        // An amend's later report (same fill, newer time) is taken; an older one is not.
+        let b = t.insert_pending(1, "b", 7, Side::Buy, OrderKind::Limit, Some(d("100")), d("2"), 100.0, 0);
+        t.on_report(&OrderReport { status: OrderStatus::Live, ts_ms: 10, ..b.clone() });
+        let amended = OrderReport { price: Some(d("101")), status: OrderStatus::Live, ts_ms: 20, ..b.clone() };
+        assert_eq!(t.on_report(&amended), Some(1));
+        assert_eq!(t.on_report(&OrderReport { status: OrderStatus::Live, ts_ms: 15, ..b }), None);
+        assert_eq!(t.order("b").expect("tracked").report.price, Some(d("101")));
     }
 
     #[test]

@@ -266,7 +266,7 @@ impl PluginHandle {
             let _ = thread.join();
         }
         if cancel_orders {
-            self.hub.cancel_all_of(self.slot.id, None);
+            self.hub.cancel_all_for_host(self.slot.id, None);
         }
         self.hub.unregister(self.slot.id);
         self.status.lock().state = RunState::Stopped;
@@ -552,7 +552,7 @@ impl Actor {
             tracing::error!(plugin = %self.spec.name, failures, "plugin instance {fault}; instance dropped");
             self.hub.record(&self.spec.name, format!("instance {fault} (failure {failures})"));
             if policy.cancel_orders {
-                self.hub.cancel_all_of(self.slot.id, None);
+                self.hub.cancel_all_for_host(self.slot.id, None);
             }
             if failures >= policy.max_failures {
                 self.status.lock().state = RunState::Disabled;

@@ -53,6 +53,8 @@ pub struct Input<'a> {
     pub state: TradingState,
     /// Best bid/ask and last, when known.
     pub quote: Option<Quote>,
+    /// How old that quote is, when known.
+    pub quote_age: Option<std::time::Duration>,
     /// The plugin's exposure.
     pub plugin: Exposure,
     /// The account's exposure (all plugins).
@@ -110,6 +112,21 @@ pub fn check(input: &Input<'_>, order: &Order<'_>) -> Result<(), Denial> {
             format!("no market price for {} yet to check the order against", order.spec.symbol),
         )
     })?;
+    if let Some(age) = input.quote_age
+        && l.max_quote_age_ms > 0
+        && age.as_millis() > u128::from(l.max_quote_age_ms)
+    {
+        return Err(Denial::limit(
+            DenialCode::StaleQuote,
+            format!(
+                "the last quote of {} is {} ms old; market data may have stopped",
+                order.spec.symbol,
+                age.as_millis()
+            ),
+            l.max_quote_age_ms as f64,
+            age.as_millis() as f64,
+        ));
+    }
     let band = reference * l.price_band_pct / 100.0;
     let px = valuation_price(order, reference, l.price_band_pct);
     let cv = f(order.spec.contract_value);
@@ -252,6 +269,7 @@ mod tests {
         plugin: Exposure,
         all: Exposure,
         available: Option<f64>,
+        quote_age: Option<std::time::Duration>,
     }
 
     impl Case {
@@ -263,17 +281,19 @@ mod tests {
                 plugin: Exposure::default(),
                 all: Exposure::default(),
                 available: Some(1_000_000.0),
+                quote_age: Some(std::time::Duration::from_millis(200)),
             }
         }
 
         fn run(&self, side: Side, kind: OrderKind, price: Option<&str>, size: &str) -> Result<(), DenialCode> {
             let spec = spec();
-            let quote = Quote { bid: 100.0, bid_size: 1.0, ask: 100.2, ask_size: 1.0, last: 100.1 };
+            let quote = Quote { bid: 100.0, bid_size: 1.0, ask: 100.2, ask_size: 1.0, last: 100.1, received: None };
             let input = Input {
                 limits: &self.limits,
                 account: &self.account,
                 state: self.state,
                 quote: Some(quote),
+                quote_age: self.quote_age,
                 plugin: self.plugin,
                 all: self.all,
                 available: self.available,
@@ -320,6 +340,11 @@ mod tests {
         c = Case::new();
         c.state = TradingState::ReduceOnly;
         assert_eq!(limit(&c, "100", "1"), Err(DenialCode::ReduceOnly));
+        c = Case::new();
+        c.quote_age = Some(std::time::Duration::from_millis(10_001));
+        assert_eq!(limit(&c, "100", "1"), Err(DenialCode::StaleQuote), "a feed frozen for 10 s");
+        c.limits.max_quote_age_ms = 0;
+        assert_eq!(limit(&c, "100", "1"), Ok(()), "0 turns it off");
     }
 
     #[test]

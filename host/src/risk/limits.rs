@@ -30,8 +30,14 @@ pub struct RiskLimits {
     pub price_band_pct: f64,
     /// The price the band is measured around.
     pub price_reference: PriceReference,
+    /// An order is refused (`STALE_QUOTE`) when the quote it is checked against is older than
+    /// this, ms: a frozen feed must not price orders; 0: off.
+    pub max_quote_age_ms: u64,
     /// New orders and amends per second.
     pub max_orders_per_sec: u32,
+    /// Cancels per second the plugin may ask for (each order can be cancelled once at a time;
+    /// the host's own cancels, kill switch and breaker among them, never count).
+    pub max_cancels_per_sec: u32,
     /// An order with the same instrument, side, price and size as one placed this recently is
     /// refused as a duplicate, ms; 0: off.
     pub duplicate_window_ms: u64,
@@ -60,7 +66,9 @@ impl Default for RiskLimits {
             max_order_size: 0.0,
             price_band_pct: 5.0,
             price_reference: PriceReference::Mid,
+            max_quote_age_ms: 10_000,
             max_orders_per_sec: 20,
+            max_cancels_per_sec: 50,
             duplicate_window_ms: 0,
             max_fills_per_min: 600,
             max_open_orders: 50,
@@ -142,6 +150,12 @@ impl RiskLimits {
             return Err(LimitError {
                 field: "max_orders_per_sec / max_open_orders",
                 problem: "must be at least 1 (halt the plugin to stop it trading)".into(),
+            });
+        }
+        if self.max_cancels_per_sec == 0 {
+            return Err(LimitError {
+                field: "max_cancels_per_sec",
+                problem: "must be at least 1 (a plugin must be able to cancel its orders)".into(),
             });
         }
         Ok(())

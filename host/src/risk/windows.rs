@@ -21,10 +21,46 @@ pub fn fingerprint(instrument: InstrumentId, side: Side, price: Option<Decimal>,
     (instrument, side, price.map_or((0, 0), raw), raw(size))
 }
 
+/// A token bucket: `burst` at once, then `per_sec` a second.
+#[derive(Debug, Clone, Copy)]
+pub struct Bucket {
+    tokens: f64,
+    at: Instant,
+    burst: f64,
+    per_sec: f64,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub fn new(burst: f64, per_sec: f64) -> Self {
+        Self { tokens: burst, at: Instant::now(), burst, per_sec }
+    }
+
+    /// Takes one token if there is one.
+    pub fn take(&mut self, now: Instant) -> bool {
+        self.tokens =
+            (self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * self.per_sec).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// New market data subscriptions a plugin may make at once: enough for any start-up.
+pub const SUBSCRIBE_BURST: f64 = 64.0;
+/// New subscriptions a plugin may make an hour after that. OKX allows 480 subscription
+/// requests per connection per hour, shared by every plugin: no plugin may spend them.
+pub const SUBSCRIBES_PER_HOUR: f64 = 360.0;
+
 /// One plugin's windows.
 #[derive(Debug, Default)]
 pub struct PluginWindows {
     orders: VecDeque<Instant>,
+    cancels: VecDeque<Instant>,
     /// Recent orders in arrival order (for expiry) and by fingerprint (for the check), so the
     /// duplicate check costs the same however many orders the window holds.
     recent: VecDeque<(Instant, Fingerprint)>,
@@ -45,6 +81,22 @@ fn trim(q: &mut VecDeque<Instant>, now: Instant, window: Duration) {
 }
 
 impl PluginWindows {
+    /// Admits one cancel the plugin asked for through its cancel window (the host's own
+    /// cancels never come here), or refuses it and records nothing.
+    pub fn admit_cancel(&mut self, limits: &RiskLimits, now: Instant) -> Result<(), Denial> {
+        trim(&mut self.cancels, now, Duration::from_secs(1));
+        if self.cancels.len() >= limits.max_cancels_per_sec as usize {
+            return Err(Denial::limit(
+                DenialCode::CancelRateLimited,
+                "too many cancels in the last second",
+                f64::from(limits.max_cancels_per_sec),
+                self.cancels.len() as f64 + 1.0,
+            ));
+        }
+        self.cancels.push_back(now);
+        Ok(())
+    }
+
     /// Counts a fill (for the throttle).
     pub fn on_fill(&mut self, now: Instant) {
         self.fills.push_back(now);

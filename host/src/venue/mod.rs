@@ -442,6 +442,11 @@ pub trait Venue: Send + Sync + 'static {
     async fn place(&self, order: NewOrder) -> Result<PlaceAck, VenueError>;
     /// Cancels an order by client id.
     async fn cancel(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError>;
+    /// Cancels an order for the host itself (kill switch, breaker, unload, failure policy):
+    /// never charged to the owning plugin's share of the exchange's rate limits.
+    async fn cancel_for_host(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
+        self.cancel(instrument, client_id).await
+    }
     /// Amends price and/or total size.
     async fn amend(
         &self,

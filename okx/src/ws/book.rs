@@ -28,8 +28,8 @@ pub enum BookError {
     /// The book after the push does not match OKX's checksum.
     #[error("checksum mismatch: OKX says {expected}, the book gives {computed}")]
     Checksum {
-        /// OKX's checksum.
-        expected: i32,
+        /// OKX's checksum, as sent.
+        expected: i64,
         /// Ours.
         computed: i32,
     },
@@ -109,11 +109,13 @@ impl OrderBook {
         self.ts = d.ts;
         self.valid = true;
         if d.checksum != 0 {
+            // OKX sends the CRC as a signed 32-bit number; the same bits written unsigned match
+            // too, and nothing else does (cutting the value to 32 bits first matched any number
+            // with the right low bits, e.g. -2^48 for an empty book, whose CRC is 0).
             let computed = self.checksum();
-            let expected = d.checksum as i32;
-            if computed != expected {
+            if d.checksum != i64::from(computed) && d.checksum != i64::from(computed.cast_unsigned()) {
                 self.valid = false;
-                return Err(BookError::Checksum { expected, computed });
+                return Err(BookError::Checksum { expected: d.checksum, computed });
             }
         }
         Ok(())
@@ -230,6 +232,35 @@ mod tests {
         let bad = data(&[("3366.1", "7")], &[("3366.8", "9")], -1, 1, 831_078_360);
         assert!(matches!(b.apply(Action::Snapshot, &bad), Err(BookError::Checksum { .. })));
         assert!(b.top(5).is_none(), "a stale book is never read");
+    }
+
+    /// Found by `fuzz/` (target `book`): a checksum was cut to its low 32 bits before the
+    /// comparison, so -2^48 (low bits 0) matched an empty book, whose CRC is 0, and the right
+    /// checksum plus 2^32 matched any book. Only the CRC's 32 bits, signed or unsigned, match.
+    #[test]
+    fn only_the_crc_signed_or_unsigned_matches() {
+        let mut b = OrderBook::new();
+        let empty = data(&[], &[], -1, 1, -281_474_976_710_656);
+        assert_eq!(
+            b.apply(Action::Snapshot, &empty),
+            Err(BookError::Checksum { expected: -281_474_976_710_656, computed: 0 })
+        );
+        assert!(b.top(1).is_none());
+        let right = 831_078_360_i64;
+        let levels = (&[("3366.1", "7")][..], &[("3366.8", "9"), ("3368", "8"), ("3372", "8")][..]);
+        let mut b = OrderBook::new();
+        let off = data(levels.0, levels.1, -1, 1, right + (1 << 32));
+        assert!(matches!(b.apply(Action::Snapshot, &off), Err(BookError::Checksum { computed: 831_078_360, .. })));
+        assert!(b.top(1).is_none());
+        b.apply(Action::Snapshot, &data(levels.0, levels.1, -1, 1, right)).expect("the checksum as sent");
+        let mut b = OrderBook::new();
+        b.apply(
+            Action::Snapshot,
+            &data(&[("3366.1", "7"), ("3366", "6")], &[("3366.8", "9"), ("3368", "8")], -1, 1, 0),
+        )
+        .expect("snapshot");
+        let unsigned = i64::from((-1_881_014_294_i32).cast_unsigned());
+        b.apply(Action::Update, &data(&[], &[], 1, 2, unsigned)).expect("the same CRC written unsigned");
     }
 
     #[test]

@@ -188,21 +188,62 @@ fn login_frame(l: &Login) -> String {
 struct OpBudget(VecDeque<Instant>);
 
 impl OpBudget {
-    /// Waits until one more request is within the budget, and counts it.
-    async fn take(&mut self) {
-        loop {
-            let now = Instant::now();
-            while self.0.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3_600)) {
-                self.0.pop_front();
-            }
-            if self.0.len() < OPS_PER_HOUR {
-                self.0.push_back(now);
-                return;
-            }
-            let oldest = self.0.front().copied().unwrap_or(now);
-            tracing::warn!("OKX WebSocket: 480 subscribe/login requests this hour on one connection; waiting");
-            tokio::time::sleep_until(oldest + Duration::from_secs(3_600)).await;
+    /// When one more request fits: now, or when the oldest of the last hour's ages out.
+    fn ready_at(&mut self, now: Instant) -> Instant {
+        while self.0.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3_600)) {
+            self.0.pop_front();
         }
+        if self.0.len() < OPS_PER_HOUR { now } else { self.0.front().map_or(now, |t| *t + Duration::from_secs(3_600)) }
+    }
+
+    /// Counts a request sent now.
+    fn count(&mut self, now: Instant) {
+        self.0.push_back(now);
+    }
+}
+
+/// What the exchange has been asked for on this connection against what callers want. Ops
+/// are worked out from the difference when the budget has room, so a subscription toggled on
+/// and off while the budget is spent costs nothing, and waiting for the budget never stops
+/// the connection reading frames or answering pings.
+#[derive(Default)]
+struct Ops {
+    /// Args subscribed on this connection (or asked for).
+    active: BTreeSet<String>,
+    /// Args to drop and subscribe again (a book that lost its sequence).
+    resubscribe: BTreeSet<String>,
+    warned: bool,
+}
+
+impl Ops {
+    /// The next request to send, if the wanted set and this connection's differ.
+    fn next(&mut self, wanted: &BTreeSet<String>) -> Option<String> {
+        if let Some(a) = self.resubscribe.pop_first()
+            && self.active.remove(&a)
+        {
+            return Some(op("unsubscribe", &[&a]));
+        }
+        let subscribe: Vec<&String> = wanted.difference(&self.active).take(ARGS_PER_REQUEST).collect();
+        if !subscribe.is_empty() {
+            let text = op("subscribe", &subscribe);
+            let added: Vec<String> = subscribe.into_iter().cloned().collect();
+            self.active.extend(added);
+            return Some(text);
+        }
+        let unsubscribe: Vec<&String> = self.active.difference(wanted).take(ARGS_PER_REQUEST).collect();
+        if !unsubscribe.is_empty() {
+            let text = op("unsubscribe", &unsubscribe);
+            let gone: Vec<String> = unsubscribe.into_iter().cloned().collect();
+            for a in gone {
+                self.active.remove(&a);
+            }
+            return Some(text);
+        }
+        None
+    }
+
+    fn pending(&self, wanted: &BTreeSet<String>) -> bool {
+        !self.resubscribe.is_empty() || wanted != &self.active
     }
 }
 
@@ -266,7 +307,7 @@ async fn session(
     let mut budget = OpBudget(VecDeque::new());
     let send = |text: String| Message::text(text);
     if let Some(login) = &config.login {
-        budget.take().await;
+        budget.count(Instant::now());
         if let Err(e) = socket.send(send(login_frame(login))).await {
             return (format!("sending login: {e}"), false);
         }
@@ -295,18 +336,22 @@ async fn session(
             Err(_) => return ("no answer to login within 10 s".into(), false),
         }
     }
-    let all: Vec<&String> = tracked.iter().collect();
-    for chunk in all.chunks(ARGS_PER_REQUEST) {
-        budget.take().await;
-        if let Err(e) = socket.send(send(op("subscribe", chunk))).await {
-            return (format!("resubscribing: {e}"), false);
-        }
-    }
+    // Everything tracked is subscribed from the loop below, as the budget allows.
+    let mut ops = Ops::default();
     let _ = events.send(ClientEvent::Connected);
     let mut last_heard = Instant::now();
     let mut pong_due: Option<Instant> = None;
     loop {
         let timer = pong_due.unwrap_or(last_heard + config.ping_after);
+        let work = ops.pending(tracked);
+        let op_at = if work { budget.ready_at(Instant::now()) } else { Instant::now() };
+        if work && op_at > Instant::now() && !ops.warned {
+            ops.warned = true;
+            tracing::warn!(
+                "OKX WebSocket: 480 subscribe/login requests this hour on one connection; subscription changes wait \
+                 (frames and pings go on)"
+            );
+        }
         tokio::select! {
             msg = socket.next() => {
                 last_heard = Instant::now();
@@ -338,29 +383,28 @@ async fn session(
             }
             cmd = cmds.recv() => {
                 let Some(cmd) = cmd else { return ("client dropped".into(), true) };
-                let text = match cmd {
-                    Cmd::Subscribe(a) => tracked.insert(a.clone()).then(|| op("subscribe", &[&a])),
-                    Cmd::Unsubscribe(a) => tracked.remove(&a).then(|| op("unsubscribe", &[&a])),
+                match cmd {
+                    Cmd::Subscribe(a) => {
+                        tracked.insert(a);
+                    }
+                    Cmd::Unsubscribe(a) => {
+                        tracked.remove(&a);
+                    }
                     Cmd::Resubscribe(a) => {
                         if tracked.contains(&a) {
-                            budget.take().await;
-                            if let Err(e) = socket.send(send(op("unsubscribe", &[&a]))).await {
-                                return (format!("sending: {e}"), true);
-                            }
-                            Some(op("subscribe", &[&a]))
-                        } else {
-                            None
+                            ops.resubscribe.insert(a);
                         }
                     }
                     Cmd::Send(t) => {
                         if let Err(e) = socket.send(send(t)).await {
                             return (format!("sending: {e}"), true);
                         }
-                        None
                     }
-                };
-                if let Some(t) = text {
-                    budget.take().await;
+                }
+            }
+            _ = tokio::time::sleep_until(op_at), if work => {
+                if let Some(t) = ops.next(tracked) {
+                    budget.count(Instant::now());
                     if let Err(e) = socket.send(send(t)).await {
                         return (format!("sending: {e}"), true);
                     }
@@ -400,10 +444,111 @@ mod tests {
         let mut budget = OpBudget(VecDeque::new());
         let start = Instant::now();
         for _ in 0..OPS_PER_HOUR {
-            budget.take().await;
+            assert_eq!(budget.ready_at(Instant::now()), start);
+            budget.count(Instant::now());
         }
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        budget.take().await;
-        assert!(start.elapsed() >= Duration::from_secs(3_600), "the 481st waits for the hour");
+        assert_eq!(budget.ready_at(Instant::now()), start + Duration::from_secs(3_600), "the 481st waits for the hour");
+    }
+
+    #[test]
+    fn ops_follow_the_difference_and_a_toggle_costs_nothing() {
+        let arg = |n: u32| format!(r#"{{"channel":"tickers","instId":"I{n}"}}"#);
+        let mut ops = Ops::default();
+        let mut wanted: BTreeSet<String> = (0..25).map(arg).collect();
+        let first = ops.next(&wanted).expect("subscribe");
+        assert!(first.starts_with(r#"{"op":"subscribe""#) && first.matches("instId").count() == ARGS_PER_REQUEST);
+        assert_eq!(ops.next(&wanted).expect("the rest").matches("instId").count(), 5);
+        assert!(ops.next(&wanted).is_none() && !ops.pending(&wanted));
+        // Toggled off and on again before the budget had room: nothing to send.
+        wanted.remove(&arg(3));
+        wanted.insert(arg(3));
+        assert!(!ops.pending(&wanted));
+        wanted.remove(&arg(4));
+        assert!(ops.next(&wanted).expect("unsubscribe").starts_with(r#"{"op":"unsubscribe""#));
+        ops.resubscribe.insert(arg(5));
+        assert!(ops.next(&wanted).expect("drop").contains("unsubscribe"));
+        assert!(ops.next(&wanted).expect("again").contains(r#""op":"subscribe""#));
+    }
+
+    /// With the hour's 480 requests spent, a further subscription waits, while frames are still
+    /// read and pings still sent (the connection was frozen for up to an hour before).
+    #[tokio::test]
+    async fn a_spent_op_budget_never_stops_reading_or_pinging() {
+        use tokio_tungstenite::tungstenite::Message;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("ws://{}", listener.local_addr().expect("addr"));
+        let (seen_tx, mut seen) = mpsc::unbounded_channel::<String>();
+        let (push_tx, mut push) = mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("handshake");
+            loop {
+                tokio::select! {
+                    msg = ws.next() => match msg {
+                        Some(Ok(Message::Text(t))) => {
+                            if t.as_str() == "ping" {
+                                let _ = ws.send(Message::text("pong")).await;
+                            }
+                            let _ = seen_tx.send(t.as_str().to_string());
+                        }
+                        Some(Ok(_)) => {}
+                        _ => return,
+                    },
+                    Some(text) = push.recv() => { let _ = ws.send(Message::text(text)).await; }
+                }
+            }
+        });
+        let mut config = ClientConfig::new(url, Arc::new(ConnectGate::default()));
+        config.ping_after = Duration::from_millis(300);
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let client = WsClient::spawn(config, events_tx);
+        assert_eq!(events.recv().await, Some(ClientEvent::Connected));
+        let arg = |n: u32| serde_json::json!({"channel": "tickers", "instId": format!("I{n}")});
+        let mut ops = 0;
+        // 240 toggles, each waited for: the hour's 480 requests.
+        for i in 0..OPS_PER_HOUR / 2 {
+            let a = arg(i as u32);
+            client.subscribe(&a);
+            let s = next_op(&mut seen).await;
+            assert!(s.contains("subscribe"), "{s}");
+            client.unsubscribe(&a);
+            let u = next_op(&mut seen).await;
+            assert!(u.contains("unsubscribe"), "{u}");
+            ops += 2;
+        }
+        assert_eq!(ops, OPS_PER_HOUR);
+        client.subscribe(&arg(9_999));
+        push_tx.send(r#"{"event":"notice-less","arg":{"channel":"tickers","instId":"I1"}}"#.into()).expect("push");
+        push_tx.send(r#"{"event":"error","code":"60012","msg":"x"}"#.into()).expect("push");
+        // Frames still arrive...
+        let frame = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match events.recv().await {
+                    Some(ClientEvent::Frame(f)) => return f,
+                    Some(_) => {}
+                    None => panic!("client ended"),
+                }
+            }
+        })
+        .await
+        .expect("a frame while the budget is spent");
+        let _ = frame;
+        while let Ok(heard) = seen.try_recv() {
+            assert!(!heard.contains("I9999"), "a request past the budget went out: {heard}");
+        }
+        // ...and after the idle spell the next thing the server hears is a ping, not the
+        // subscription past the budget.
+        let next = tokio::time::timeout(Duration::from_secs(30), seen.recv()).await.expect("a ping").expect("open");
+        assert_eq!(next, "ping");
+    }
+
+    /// The next op the server heard (pings interleave while the toggles run).
+    async fn next_op(seen: &mut mpsc::UnboundedReceiver<String>) -> String {
+        loop {
+            let s = seen.recv().await.expect("open");
+            if s != "ping" {
+                return s;
+            }
+        }
     }
 }

@@ -703,7 +703,11 @@ feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksu
     }
 
     async fn cancel(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
-        orders::cancel(self, instrument, client_id).await
+        orders::cancel(self, instrument, client_id, false).await
+    }
+
+    async fn cancel_for_host(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
+        orders::cancel(self, instrument, client_id, true).await
     }
 
     async fn amend(

@@ -240,11 +240,12 @@ async fn with_retries(
 
 /// Cancels an order by client id. Cancels have their own rate-limit buckets, so new orders
 /// never starve them. "Already finished" (51400) is not an error: the order is gone either way.
-pub async fn cancel(v: &OkxVenue, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
+/// A cancel `by_host` (kill switch, breaker, unload) is not charged to the owner's share.
+pub async fn cancel(v: &OkxVenue, instrument: InstrumentId, client_id: &str, by_host: bool) -> Result<(), VenueError> {
     let inst_id = symbol_of(v, instrument)?;
     let (plugin, caller) = origin_of(v, client_id);
     let mut request = Request::new(Endpoint::Cancel, instrument);
-    if let Some(p) = plugin {
+    if let Some(p) = plugin.filter(|_| !by_host) {
         request = request.for_plugin(p);
     }
     let body = CancelOrder { inst_id, ord_id: None, cl_ord_id: Some(client_id.to_string()) };

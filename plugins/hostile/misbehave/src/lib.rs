@@ -19,7 +19,14 @@
 //! - `runaway`: a market buy of 0.01, again and again (its position only grows);
 //! - `loser`: buys at the ask and sells at the bid, paying the spread and fees every time.
 //!
-//! and, against hot reload: `fail-init` subscribes (like every mode) and then fails `init`.
+//! and, against hot reload: `fail-init` subscribes (like every mode) and then fails `init`;
+//!
+//! and, against the host's own resources (containment, round two):
+//!
+//! - `forge-init`: fails `init` with a message that would forge a host log line (a newline, a
+//!   fake timestamp, ANSI colour and OSC escapes);
+//! - `cancel-storm`: keeps one resting order and, on every ticker, cancels it 50,000 times and
+//!   amends it 50,000 times.
 
 use tradebox_sdk::log;
 use tradebox_sdk::prelude::*;
@@ -60,6 +67,9 @@ impl Strategy for Misbehave {
         feeds::subscribe(instrument.id, Channel::Ticker).map_err(|d| d.message)?;
         if mode == "fail-init" {
             return Err("misbehave: init fails after subscribing".into());
+        }
+        if mode == "forge-init" {
+            return Err("misbehave: refused\n2099-01-01T00:00:00.000Z ERROR tradebox: \x1b[31mhost compromised\x1b[0m \x1b]0;owned\x07".into());
         }
         Ok(Misbehave { mode, sink: Vec::new() })
     }
@@ -109,6 +119,23 @@ impl Strategy for Misbehave {
             }
             "runaway" => {
                 let _ = orders::place(OrderRequest::market(ticker.instrument, Side::Buy, 0.01));
+            }
+            "cancel-storm" => {
+                let open = views::open_orders();
+                let Some(order) = open.first() else {
+                    let _ = orders::place(OrderRequest::limit(ticker.instrument, Side::Buy, ticker.bid * 0.97, 0.001));
+                    return;
+                };
+                for _ in 0..50_000 {
+                    let _ = orders::cancel(&order.client_order_id);
+                }
+                for i in 0..50_000 {
+                    let _ = orders::amend(
+                        &order.client_order_id,
+                        Some(ticker.bid * (0.96 + f64::from(i % 100) * 0.0001)),
+                        None,
+                    );
+                }
             }
             "loser" => {
                 let size = 0.05;
