@@ -159,3 +159,23 @@ async fn a_plugins_error_text_cannot_forge_host_log_lines() {
     t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
     t.host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_never_rests_is_held_to_its_cpu_share_then_stopped() {
+    let t = TestHost::new(Mode::Live).await;
+    t.load(spec("mm", "market-maker", MM, &["ETH-USDT"])).await.expect("market maker loads");
+    let mut hog = spec("hog", "misbehave", "\"timer-hog\"", &["BTC-USDT"]);
+    // A short throttling limit so the test sees the failure policy; the CPU deadline is not
+    // what is under test (a debug build is slow).
+    hog.limits.cpu_throttle_s = 2;
+    hog.limits.deadline_ms = 5_000;
+    t.load(hog).await.expect("hog loads");
+    t.drive_until("the hog to be disabled", WAIT, |t| t.report("hog").state == RunState::Disabled).await;
+    let hog = t.report("hog");
+    let error = hog.last_error.clone().unwrap_or_default();
+    assert!(error.contains("CPU share of 25% of a core for 2 s"), "{error}");
+    let before = t.report("mm").orders_sent;
+    t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
+    assert_eq!(t.report("mm").failures, 0);
+    t.host.shutdown().await;
+}

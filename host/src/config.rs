@@ -256,11 +256,9 @@ impl PluginConfig {
 
 impl Defaults {
     fn settings(&self, p: &PluginConfig) -> Result<(Limits, FailurePolicy, RiskLimits)> {
-        Ok((
-            layered(&self.limits, &p.limits, "limits")?,
-            layered(&self.failure, &p.failure, "failure")?,
-            layered(&self.risk, &p.risk, "risk")?,
-        ))
+        let limits: Limits = layered(&self.limits, &p.limits, "limits")?;
+        limits.validate().map_err(anyhow::Error::msg).context("invalid `limits`")?;
+        Ok((limits, layered(&self.failure, &p.failure, "failure")?, layered(&self.risk, &p.risk, "risk")?))
     }
 }
 
@@ -437,6 +435,9 @@ mod tests {
 
     #[test]
     fn bad_lines_get_clear_errors() {
+        let greedy = GOOD.replace("memory_mib = 48", "cpu_share = -1.0");
+        let e = format!("{:#}", Config::parse(&greedy).expect_err("a negative share"));
+        assert!(e.contains("cpu_share"), "{e}");
         let typo = GOOD.replace("memory_mib = 48", "memory_mb = 48");
         let err = format!("{:#}", Config::parse(&typo).unwrap_err());
         assert!(err.contains("memory_mb"), "{err}");

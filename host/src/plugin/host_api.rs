@@ -18,6 +18,9 @@ const LOG_BURST: f64 = 200.0;
 const LOG_RATE: f64 = 50.0;
 /// Shortest interval timer.
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
+/// Shortest one-shot timer: a timer of 0 that sets itself again would keep the plugin's
+/// thread busy between calls.
+const MIN_TIMER: Duration = Duration::from_millis(1);
 /// Most timers a plugin may hold.
 const MAX_TIMERS: usize = 1024;
 
@@ -32,6 +35,8 @@ pub struct Counters {
     pub events: AtomicU64,
     /// Calls into the plugin.
     pub calls: AtomicU64,
+    /// Time it waited for its CPU share, ms.
+    pub throttled_ms: AtomicU64,
     /// How long each call into the plugin took, seconds (`/metrics`).
     pub call_seconds: prometheus_client::metrics::histogram::Histogram,
 }
@@ -43,6 +48,7 @@ impl Default for Counters {
             logs_suppressed: AtomicU64::new(0),
             events: AtomicU64::new(0),
             calls: AtomicU64::new(0),
+            throttled_ms: AtomicU64::new(0),
             // 1 µs to ~4 s, ×4 per bucket: a batch of tickers is microseconds, a deadline is 100 ms.
             call_seconds: prometheus_client::metrics::histogram::Histogram::new(
                 prometheus_client::metrics::histogram::exponential_buckets(1e-6, 4.0, 12),
@@ -222,7 +228,7 @@ impl feeds::Host for PluginState {
 
 impl timers::Host for PluginState {
     fn set_timer(&mut self, after_ms: u64) -> u64 {
-        self.timers.add(Duration::from_millis(after_ms), None)
+        self.timers.add(Duration::from_millis(after_ms).max(MIN_TIMER), None)
     }
 
     fn set_interval(&mut self, every_ms: u64) -> u64 {

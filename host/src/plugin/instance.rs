@@ -30,6 +30,14 @@ pub enum Fault {
     /// Any other trap.
     #[error("trapped: {0}")]
     Trap(String),
+    /// Used more than its share of a core for longer than its limit.
+    #[error("used more than its CPU share of {share_pct}% of a core for {seconds} s")]
+    CpuShare {
+        /// The share, percent of one core.
+        share_pct: u32,
+        /// How long it stayed over.
+        seconds: u64,
+    },
     /// `init` or `restore` returned an error.
     #[error("refused to start: {0}")]
     Refused(String),

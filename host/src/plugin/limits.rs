@@ -16,15 +16,106 @@ pub struct Limits {
     pub fuel: u64,
     /// Most events handed to the plugin in one call.
     pub max_batch: usize,
+    /// The share of one core the plugin may use over time (its calls, and the host's work of
+    /// preparing them), e.g. 0.25 for a quarter; 0: no share (only the per-call deadline).
+    /// Past it the plugin waits: its market data is conflated and its timers fire late.
+    pub cpu_share: f64,
+    /// Seconds a plugin may stay over its share (throttled at least every 1.5 s) before the
+    /// failure policy applies to it.
+    pub cpu_throttle_s: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory_mib: 64, deadline_ms: 100, fuel: 2_000_000_000, max_batch: 512 }
+        Self {
+            memory_mib: 64,
+            deadline_ms: 100,
+            fuel: 2_000_000_000,
+            max_batch: 512,
+            cpu_share: 0.25,
+            cpu_throttle_s: 30,
+        }
+    }
+}
+
+/// A plugin's CPU share as a balance of CPU time: it fills at `share` seconds a second up to
+/// one second's worth, and every batch the plugin's thread works on is charged its wall time.
+/// Below zero the plugin waits until the balance is back.
+#[derive(Debug)]
+pub struct CpuShare {
+    share: f64,
+    balance: f64,
+    at: std::time::Instant,
+    streak: Option<(std::time::Instant, std::time::Instant)>,
+    limit: Duration,
+}
+
+/// Throttles further apart than this end a streak of throttling.
+const STREAK_GAP: Duration = Duration::from_millis(1_500);
+
+impl CpuShare {
+    /// The share of `limits`, starting full.
+    pub fn new(limits: &Limits) -> Self {
+        let share = limits.cpu_share.max(0.0);
+        Self {
+            share,
+            balance: share,
+            at: std::time::Instant::now(),
+            streak: None,
+            limit: Duration::from_secs(limits.cpu_throttle_s),
+        }
+    }
+
+    fn refill(&mut self, now: std::time::Instant) {
+        self.balance =
+            (self.balance + now.saturating_duration_since(self.at).as_secs_f64() * self.share).min(self.share);
+        self.at = now;
+    }
+
+    /// Charges `spent` of the plugin's thread.
+    pub fn charge(&mut self, spent: Duration, now: std::time::Instant) {
+        if self.share > 0.0 {
+            self.refill(now);
+            self.balance -= spent.as_secs_f64();
+        }
+    }
+
+    /// How long the plugin must wait before its next batch (`None`: it may go now).
+    pub fn wait(&mut self, now: std::time::Instant) -> Option<Duration> {
+        if self.share <= 0.0 {
+            return None;
+        }
+        self.refill(now);
+        if self.balance >= 0.0 {
+            return None;
+        }
+        self.streak = match self.streak {
+            Some((start, last)) if now.saturating_duration_since(last) <= STREAK_GAP => Some((start, now)),
+            _ => Some((now, now)),
+        };
+        Some(Duration::from_secs_f64(-self.balance / self.share))
+    }
+
+    /// True when the plugin has been throttled without a break for longer than its limit.
+    pub fn over_limit(&self, now: std::time::Instant) -> bool {
+        self.streak.is_some_and(|(start, last)| {
+            now.saturating_duration_since(last) <= STREAK_GAP && last.saturating_duration_since(start) >= self.limit
+        })
     }
 }
 
 impl Limits {
+    /// Refuses settings that would make a limit meaningless.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.cpu_share.is_finite() && (0.0..=64.0).contains(&self.cpu_share)) {
+            return Err(format!("cpu_share = {} must be a share of one core between 0 and 64", self.cpu_share));
+        }
+        if self.cpu_share > 0.0 && self.cpu_throttle_s == 0 {
+            return Err("cpu_throttle_s must be at least 1 while a cpu_share is set".into());
+        }
+        Ok(())
+    }
+
     /// The memory cap in bytes.
     pub fn memory_bytes(&self) -> usize {
         usize::try_from(self.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
@@ -244,6 +335,40 @@ mod tests {
             (core instance $b (instantiate $m)))"#;
         let e = instantiate(&engine, &mut store, two).expect_err("a second memory is refused");
         assert!(format!("{e:#}").contains("memory"), "{e:#}");
+    }
+
+    #[test]
+    fn a_cpu_share_throttles_then_reports_a_sustained_overrun() {
+        let limits = Limits { cpu_share: 0.25, cpu_throttle_s: 2, ..Limits::default() };
+        let mut cpu = CpuShare::new(&limits);
+        let t = cpu.at;
+        assert_eq!(cpu.wait(t), None, "starts with a quarter second in hand");
+        cpu.charge(Duration::from_millis(350), t);
+        // 100 ms over at a quarter of a core: 400 ms to wait.
+        assert_eq!(cpu.wait(t), Some(Duration::from_millis(400)));
+        // A plugin that takes 200 ms of work as soon as it may (800 ms later each time).
+        let mut now = t + Duration::from_millis(400);
+        assert_eq!(cpu.wait(now), None);
+        cpu.charge(Duration::from_millis(200), now);
+        for _ in 0..4 {
+            now += Duration::from_millis(800);
+            assert_eq!(cpu.wait(now), None);
+            cpu.charge(Duration::from_millis(200), now);
+            assert!(cpu.wait(now).is_some());
+        }
+        assert!(cpu.over_limit(now), "throttled for 3.2 s without a break");
+        // A burst now and then is throttled but never reported.
+        let mut calm = CpuShare::new(&limits);
+        let t = calm.at;
+        calm.charge(Duration::from_millis(300), t);
+        assert!(calm.wait(t).is_some());
+        let later = t + Duration::from_secs(5);
+        calm.charge(Duration::from_millis(300), later);
+        assert!(calm.wait(later).is_some() && !calm.over_limit(later));
+        // Off.
+        let mut off = CpuShare::new(&Limits { cpu_share: 0.0, ..Limits::default() });
+        off.charge(Duration::from_secs(10), t);
+        assert_eq!(off.wait(t), None);
     }
 
     #[test]

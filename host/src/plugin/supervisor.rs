@@ -7,7 +7,7 @@ use super::admission::{AdmissionError, admit};
 use super::bindings::{self as b, wit};
 use super::host_api::{Counters, PluginState};
 use super::instance::{Fault, Instance};
-use super::limits::{FailurePolicy, Limits};
+use super::limits::{CpuShare, FailurePolicy, Limits};
 use super::runtime::{Compiled, LoadError, Runtime};
 use super::trust::TrustError;
 use crate::engine::{Grants, Hub, Permissions, PluginSlot, RiskLimits, TradingState};
@@ -500,6 +500,7 @@ impl Actor {
             }
         };
         tracing::info!(plugin = %self.spec.name, hash = %&self.compiled.hash[..12], "plugin started");
+        let mut cpu = CpuShare::new(&self.spec.limits);
         loop {
             if self.stop.load(Ordering::Acquire) {
                 return;
@@ -510,8 +511,29 @@ impl Actor {
                     None => return,
                 }
             }
+            // Over its CPU share the plugin waits: events pile up in its mailbox (market data
+            // conflated, order events kept) and its timers fire late. Kept up, it is a fault.
+            let now = Instant::now();
+            if let Some(wait) = cpu.wait(now) {
+                if cpu.over_limit(now) {
+                    let share_pct = (self.spec.limits.cpu_share * 100.0).round() as u32;
+                    let fault = Fault::CpuShare { share_pct, seconds: self.spec.limits.cpu_throttle_s };
+                    cpu = CpuShare::new(&self.spec.limits);
+                    match self.recover(fault) {
+                        Some(fresh) => instance = fresh,
+                        None => return,
+                    }
+                    continue;
+                }
+                self.counters.throttled_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+                if !self.sleep(wait.min(Duration::from_millis(50))) {
+                    return;
+                }
+                continue;
+            }
             let next_timer = instance.state_mut().timers.next_due();
             let Some(batch) = self.slot.mailbox.take(self.spec.limits.max_batch, next_timer) else { return };
+            let busy = Instant::now();
             let mut events: Vec<wit::Event> = batch.into_iter().map(b::event).collect();
             let now = Instant::now();
             for id in instance.state_mut().timers.take_due(now) {
@@ -534,6 +556,7 @@ impl Actor {
                     // The rest of this batch goes to the fresh instance.
                 }
             }
+            cpu.charge(busy.elapsed(), Instant::now());
         }
     }
 

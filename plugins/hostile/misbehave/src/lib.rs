@@ -26,7 +26,9 @@
 //! - `forge-init`: fails `init` with a message that would forge a host log line (a newline, a
 //!   fake timestamp, ANSI colour and OSC escapes);
 //! - `cancel-storm`: keeps one resting order and, on every ticker, cancels it 50,000 times and
-//!   amends it 50,000 times.
+//!   amends it 50,000 times;
+//! - `timer-hog`: 1,023 intervals of 10 ms and a zero-delay timer that sets itself again, each
+//!   firing spending about a millisecond of CPU: a plugin that never lets its thread rest.
 
 use tradebox_sdk::log;
 use tradebox_sdk::prelude::*;
@@ -34,6 +36,8 @@ use tradebox_sdk::prelude::*;
 struct Misbehave {
     mode: String,
     sink: Vec<Vec<u8>>,
+    /// The zero-delay timer of `timer-hog`.
+    zero: u64,
 }
 
 /// Recursion whose frames live on the wasm call stack: ends in the engine's stack limit.
@@ -68,10 +72,23 @@ impl Strategy for Misbehave {
         if mode == "fail-init" {
             return Err("misbehave: init fails after subscribing".into());
         }
+        if mode == "timer-hog" {
+            for _ in 0..1_023 {
+                timers::set_interval(10);
+            }
+        }
+        let zero = if mode == "timer-hog" { timers::set_timer(0) } else { 0 };
         if mode == "forge-init" {
             return Err("misbehave: refused\n2099-01-01T00:00:00.000Z ERROR tradebox: \x1b[31mhost compromised\x1b[0m \x1b]0;owned\x07".into());
         }
-        Ok(Misbehave { mode, sink: Vec::new() })
+        Ok(Misbehave { mode, sink: Vec::new(), zero })
+    }
+
+    fn on_timer(&mut self, timer: &TimerFired) {
+        if self.mode == "timer-hog" && timer.id == self.zero {
+            let _ = std::hint::black_box(Self::burn());
+            self.zero = timers::set_timer(0);
+        }
     }
 
     fn on_ticker(&mut self, ticker: &Ticker) {
@@ -146,6 +163,17 @@ impl Strategy for Misbehave {
             }
             _ => {}
         }
+    }
+}
+
+impl Misbehave {
+    /// About a millisecond of work that the optimiser cannot remove.
+    fn burn() -> u64 {
+        let mut x: u64 = 1;
+        for i in 0..300_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+        x
     }
 }
 
