@@ -796,3 +796,146 @@ fn a_new_version_is_staged_on_the_simulated_venue_then_promoted() {
     let audit = std::fs::read_to_string(path("audit.jsonl")).expect("audit");
     assert!(audit.contains("plugin_staged") && audit.contains("plugin_promoted"), "{audit}");
 }
+
+/// `kill -9` of a host trading on a standalone `tradebox sim`, then a restart with the same
+/// config: the orders the dead run left are cancelled before any plugin starts, no client
+/// order id of the first run is sent again, and the audit log survives a torn last line.
+#[test]
+fn a_host_killed_mid_trade_restarts_clean() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+    use tradebox_okx::{Clock, Credentials, RestClient, RestConfig, Signer};
+    let dir = tempfile::tempdir().expect("tmp");
+    let sim_toml = dir.path().join("sim.toml");
+    std::fs::write(
+        &sim_toml,
+        "[market]\nseed = 11\nstep_ms = 20\n[[key]]\napi_key = \"crash-key\"\nsecret = \"crash-secret-91f2\"\npassphrase = \"crash-pass-3\"\n",
+    )
+    .expect("sim config");
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut sim = Killed(
+        Command::new(env!("CARGO_BIN_EXE_tradebox"))
+            .args(["sim", "--config"])
+            .arg(&sim_toml)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sim starts"),
+    );
+    let mut first = String::new();
+    BufReader::new(sim.0.stdout.take().expect("stdout")).read_line(&mut first).expect("sim prints its address");
+    let url = first.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL").to_string();
+    let creds = dir.path().join("okx.env");
+    std::fs::write(
+        &creds,
+        "OKX_API_KEY=crash-key\nOKX_API_SECRET=crash-secret-91f2\nOKX_API_PASSPHRASE=crash-pass-3\n",
+    )
+    .expect("creds");
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let host_toml = dir.path().join("host.toml");
+    std::fs::write(
+        &host_toml,
+        format!(
+            r#"
+            [venue]
+            kind = "okx"
+            [venue.okx]
+            rest_url = "{url}"
+            ws_url = "{ws}"
+            instruments = ["ETH-USDT"]
+            credentials_file = "okx.env"
+            poll_ms = 100
+            dead_man_s = 0
+            [audit]
+            path = "audit.jsonl"
+            [admin]
+            enabled = false
+            [[plugin]]
+            name = "mm"
+            path = "{mm}"
+            instruments = ["ETH-USDT"]
+            config = {{ symbol = "ETH-USDT", spread_bps = 20, size = 0.05, max_inventory = 1 }}
+            "#,
+            ws = url.replacen("http://", "ws://", 1),
+            mm = plugin_dir().join("market-maker.wasm").display(),
+        ),
+    )
+    .expect("host config");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let signer = Signer::new(Credentials::new("crash-key", "crash-secret-91f2", "crash-pass-3"));
+    let config = RestConfig { base_url: url.clone(), demo: true, timeout: std::time::Duration::from_secs(5) };
+    let exchange = RestClient::new(config, Some(signer), Arc::new(Clock::new())).expect("client");
+    let ours = |rt: &tokio::runtime::Runtime| -> Vec<String> {
+        let pending = rt.block_on(exchange.pending_orders(None, None)).expect("pending orders");
+        pending.into_iter().filter(|d| d.cl_ord_id.starts_with("tb")).map(|d| d.cl_ord_id).collect()
+    };
+    let run = |duration: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tradebox"));
+        cmd.args(["run", "--config", host_toml.to_str().expect("utf-8")]);
+        if let Some(d) = duration {
+            cmd.args(["--duration", d]);
+        }
+        cmd.env("RUST_BACKTRACE", "0")
+            .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+
+    // The first run rests quotes on the exchange, then dies without a word.
+    let mut host = Killed(run(None).spawn().expect("host starts"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let mut left = Vec::new();
+    while left.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the first run never rested an order");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        left = ours(&rt);
+    }
+    host.0.kill().expect("kill -9");
+    let _ = host.0.wait();
+    let left: std::collections::HashSet<String> = ours(&rt).into_iter().collect();
+    assert!(!left.is_empty(), "the dead run's orders are still on the exchange");
+    // The crash tore the audit log's last line.
+    let audit_path = dir.path().join("audit.jsonl");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&audit_path)
+        .and_then(|mut f| f.write_all(br#"{"ts":"2026-12-06T00:00:00.000Z","seq":99"#))
+        .expect("tear");
+
+    // The restart: same config, a few seconds of trading.
+    let out = run(Some("4s")).output().expect("restart runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "restart failed:\n{stderr}");
+    let still: Vec<String> = ours(&rt).into_iter().filter(|id| left.contains(id)).collect();
+    assert!(still.is_empty(), "orders of the dead run are still open: {still:?}");
+    for id in &left {
+        let d = rt
+            .block_on(exchange.order_details("ETH-USDT", tradebox_okx::OrderRef::ClOrdId(id)))
+            .expect("the order is known");
+        assert!(d.state.is_terminal(), "{id} is {:?}", d.state);
+    }
+    // Every complete line parses; the torn one was cut and the cut recorded; each left order
+    // is accounted for; no client order id of the first run was sent again.
+    let text = std::fs::read_to_string(&audit_path).expect("audit");
+    let records: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect();
+    assert!(records.iter().any(|r| r["event"] == "audit_repaired"), "the torn line was reported");
+    let settled = records.iter().filter(|r| r["event"] == "order_at_start").count();
+    assert_eq!(settled, left.len(), "one record per order left by the dead run");
+    let restart = records.iter().rposition(|r| r["event"] == "audit_repaired").expect("repair");
+    let resent: Vec<&serde_json::Value> = records[restart..]
+        .iter()
+        .filter(|r| r["kind"] == "intent" && left.contains(r["client_id"].as_str().unwrap_or_default()))
+        .collect();
+    assert!(resent.is_empty(), "ids of the first run minted again: {resent:?}");
+    assert!(records[restart..].iter().any(|r| r["kind"] == "intent"), "the restarted host traded");
+    drop(sim);
+}

@@ -78,6 +78,22 @@ pub struct OkxConfig {
     /// tag) if the host has not re-armed `cancel-all-after` within this many seconds; the host
     /// re-arms every third of it. 0: off. OKX accepts 10-120.
     pub dead_man_s: u32,
+    /// What start-up does with open orders an earlier run of a host left on the account
+    /// (after a crash, a `kill -9`, a lost machine): `cancel` them (the default) or `leave`
+    /// them. Only this host's orders are touched (client order id and tag start with `tb`).
+    pub orders_at_start: OrdersAtStart,
+}
+
+/// What start-up does with the open orders an earlier run left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OrdersAtStart {
+    /// Cancel each one before any plugin starts: no strategy inherits orders it did not place.
+    #[default]
+    Cancel,
+    /// Leave them on the exchange (listed in the log and the audit trail); they are not
+    /// tracked, so the kill switch does not reach them: cancel them on OKX's side.
+    Leave,
 }
 
 impl Default for OkxConfig {
@@ -100,6 +116,7 @@ impl Default for OkxConfig {
             ws_ping_ms: 20_000,
             ws_pong_ms: 10_000,
             dead_man_s: 60,
+            orders_at_start: OrdersAtStart::Cancel,
         }
     }
 }
@@ -132,6 +149,75 @@ impl OkxConfig {
             None => Credentials::from_env(),
         }
     }
+}
+
+/// Finds the open orders an earlier run of a host left (client order id and tag `tb...`) and
+/// cancels or lists them, before any plugin starts; each is audited.
+async fn settle_orders_at_start(
+    rest: &RestClient,
+    limiter: &Limiter,
+    policy: OrdersAtStart,
+    audit: Option<&AuditLog>,
+) -> Result<(), OkxVenueError> {
+    let pending = patiently(limiter, Request::new(Endpoint::PendingOrders, 0), || rest.pending_orders(None, None))
+        .await
+        .map_err(okx("reading open orders left by an earlier run"))?;
+    let ours: Vec<_> = pending.iter().filter(|d| d.cl_ord_id.starts_with("tb") && d.tag.starts_with("tb")).collect();
+    if ours.is_empty() {
+        return Ok(());
+    }
+    let mut cancelled = 0;
+    for d in &ours {
+        let what = format!(
+            "{} {} {:?} {} @ {}",
+            d.cl_ord_id,
+            d.inst_id,
+            d.side,
+            d.sz.unwrap_or_default(),
+            d.px.unwrap_or_default()
+        );
+        let detail = match policy {
+            OrdersAtStart::Leave => format!("left open: {what}"),
+            OrdersAtStart::Cancel => {
+                let body = tradebox_okx::model::CancelOrder {
+                    inst_id: d.inst_id.clone(),
+                    ord_id: Some(d.ord_id.clone()),
+                    cl_ord_id: None,
+                };
+                let opts = tradebox_okx::CallOpts::default();
+                let done =
+                    patiently(limiter, Request::new(Endpoint::Cancel, 0), || rest.cancel_order(&body, &opts)).await;
+                match done {
+                    Ok(_) => {
+                        cancelled += 1;
+                        format!("cancelled: {what}")
+                    }
+                    // Filled or cancelled meanwhile: gone either way.
+                    Err(e) if e.code() == Some(tradebox_okx::error::codes::CANCEL_FAILED) => {
+                        format!("already gone: {what}")
+                    }
+                    Err(e) => return Err(okx("cancelling an order left by an earlier run")(e)),
+                }
+            }
+        };
+        if let Some(log) = audit {
+            log.append(None, None, &crate::audit::Entry::State { event: "order_at_start".into(), detail });
+        }
+    }
+    match policy {
+        OrdersAtStart::Cancel => {
+            tracing::warn!(
+                found = ours.len(),
+                cancelled,
+                "cancelled the open orders an earlier run left on the account"
+            )
+        }
+        OrdersAtStart::Leave => tracing::warn!(
+            found = ours.len(),
+            "left open the orders an earlier run left on the account (orders_at_start = \"leave\"); they are not tracked"
+        ),
+    }
+    Ok(())
 }
 
 /// `url` must use `secure` (`https`/`wss`), or its insecure twin on a loopback host.
@@ -347,7 +433,7 @@ impl OkxVenue {
         let signer = Signer::new(credentials);
         let mut rest = RestClient::new(rest_config, Some(signer.clone()), Arc::new(Clock::new()))
             .map_err(okx("building the HTTP client"))?;
-        if let Some(log) = audit {
+        if let Some(log) = audit.clone() {
             rest = rest.with_observer(log);
         }
         // The clock first: every private request is stamped with it. Three samples, so the
@@ -383,6 +469,7 @@ impl OkxVenue {
             tracing::warn!("the API key is not bound to an IP address; OKX recommends binding trading keys");
         }
         let specs = Self::load_instruments(&rest, &limiter, &config.instruments).await?;
+        settle_orders_at_start(&rest, &limiter, config.orders_at_start, audit.as_deref()).await?;
         let by_symbol = specs.iter().map(|s| (s.symbol.clone(), s.id)).collect();
         let (events, receiver) = mpsc::unbounded_channel();
         let name = if config.demo { "okx-demo" } else { "okx-live" }.to_string();
