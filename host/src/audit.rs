@@ -215,15 +215,18 @@ struct Inner {
     forbidden: Vec<String>,
     /// Bytes of whole lines in the file: a write that fails half-way is cut back to this.
     len: u64,
+    /// A failed write may have left part of a line that could not be cut yet: nothing is
+    /// written after it until the cut succeeds.
+    torn: bool,
 }
 
 /// The log. Share it with `Arc`; writes from many threads are serialised.
 pub struct AuditLog {
     path: PathBuf,
     inner: Mutex<Inner>,
-    /// Set while the last write failed (disk full, I/O error): the gateway refuses new orders
-    /// until a write succeeds again.
-    failing: AtomicBool,
+    /// Set while the last write (or `fsync`) failed (disk full, I/O error): the gateway
+    /// refuses new orders until a write succeeds again.
+    failing: Arc<AtomicBool>,
     dirty: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     /// Counters.
@@ -255,8 +258,8 @@ impl AuditLog {
         let len = file.metadata().map_err(io)?.len();
         let log = Arc::new(Self {
             path: path.to_path_buf(),
-            inner: Mutex::new(Inner { file, seq, forbidden: Vec::new(), len }),
-            failing: AtomicBool::new(false),
+            inner: Mutex::new(Inner { file, seq, forbidden: Vec::new(), len, torn: false }),
+            failing: Arc::new(AtomicBool::new(false)),
             dirty: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(AtomicBool::new(false)),
             stats: Arc::new(AuditStats::default()),
@@ -271,7 +274,8 @@ impl AuditLog {
 
     fn spawn_syncer(self: &Arc<Self>, every: Duration) -> std::io::Result<()> {
         let file = self.inner.lock().file.try_clone()?;
-        let (dirty, stop, stats) = (self.dirty.clone(), self.stop.clone(), self.stats.clone());
+        let (dirty, stop, stats, failing) =
+            (self.dirty.clone(), self.stop.clone(), self.stats.clone(), self.failing.clone());
         std::thread::Builder::new().name("audit-fsync".into()).spawn(move || {
             loop {
                 std::thread::sleep(every);
@@ -281,7 +285,13 @@ impl AuditLog {
                         Ok(()) => {
                             stats.syncs.fetch_add(1, Ordering::Relaxed);
                         }
-                        Err(e) => tracing::error!(error = %e, "audit log fsync failed"),
+                        Err(e) => {
+                            // Records written may not be on disk: fail closed until a write
+                            // succeeds again.
+                            failing.store(true, Ordering::Release);
+                            stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                            tracing::error!(error = %e, "audit log fsync failed: new orders are refused until a write succeeds");
+                        }
                     }
                 }
                 if stopping {
@@ -348,6 +358,13 @@ impl AuditLog {
             }
         }
         line.push('\n');
+        if inner.torn {
+            if inner.file.set_len(inner.len).is_err() {
+                self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            inner.torn = false;
+        }
         match inner.file.write_all(line.as_bytes()) {
             Ok(()) => {
                 inner.len += line.len() as u64;
@@ -357,8 +374,9 @@ impl AuditLog {
             }
             Err(e) => {
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-                // Part of the line may be in the file: cut it, so every line still parses.
-                let _ = inner.file.set_len(inner.len);
+                // Part of the line may be in the file: cut it, so every line still parses (and
+                // if even that fails, cut it before anything else is written).
+                inner.torn = inner.file.set_len(inner.len).is_err();
                 if !self.failing.swap(true, Ordering::AcqRel) {
                     tracing::error!(
                         error = %e, path = %self.path.display(),
@@ -367,6 +385,15 @@ impl AuditLog {
                 }
                 false
             }
+        }
+    }
+
+    /// While the log is failing, tries one record, so a host with nothing else to write finds
+    /// out that the disk has room again (the host calls it on its breaker tick).
+    pub fn probe(&self) {
+        if self.failing() {
+            let detail = "probing after a failed write".to_string();
+            self.append(None, None, &Entry::State { event: "audit_probe".into(), detail });
         }
     }
 
@@ -530,11 +557,13 @@ mod tests {
         assert_eq!(log.stats.write_errors.load(Ordering::Relaxed), 1);
         // Space again.
         log.redirect(OpenOptions::new().read(true).append(true).open(&path).expect("reopen"));
-        log.append(None, None, &Entry::State { event: "two".into(), detail: String::new() });
+        // Nothing else to write on a quiet host: the breaker tick's probe finds the room.
+        log.probe();
         assert!(!log.failing());
+        log.probe();
         let l = lines(&path);
         let events: Vec<_> = l.iter().map(|r| r["event"].as_str().unwrap_or_default().to_string()).collect();
-        assert_eq!(events, ["one", "two", "audit_recovered"]);
+        assert_eq!(events, ["one", "audit_probe", "audit_recovered"]);
         assert_eq!((l[0]["seq"].as_u64(), l[1]["seq"].as_u64()), (Some(1), Some(3)), "the gap shows the lost line");
     }
 

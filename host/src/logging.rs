@@ -31,7 +31,8 @@ pub fn sanitize(s: String) -> String {
 /// trap's text with the guest's own function names) as the host may show it: at most
 /// [`MAX_LOG_LINE`] bytes, one line, control and bidi characters escaped.
 pub fn plugin_text(s: impl Into<String>) -> String {
-    sanitize(truncate(s.into()))
+    // Cut before escaping (escaping a huge text costs), and again after (escapes grow it).
+    truncate(sanitize(truncate(s.into())))
 }
 
 /// At most [`MAX_LOG_LINE`] bytes, cut on a character boundary and marked as cut.
@@ -89,6 +90,8 @@ mod tests {
         let osc = plugin_text("\u{1b}]8;;http://x\u{7}click\u{1b}[31mRED\u{9b}2J".to_string() + &"x".repeat(5000));
         assert!(!osc.chars().any(|c| c.is_control()), "{osc}");
         assert!(osc.len() < MAX_LOG_LINE + 200, "{}", osc.len());
+        let escapes = plugin_text("\u{1b}".repeat(5000));
+        assert!(escapes.len() < MAX_LOG_LINE + 200 && escapes.starts_with("\\u{1b}"), "{}", escapes.len());
     }
 
     #[test]

@@ -541,6 +541,7 @@ fn plugin_table(answer: &serde_json::Value) -> String {
 
 fn okx_sign(timestamp: &str, method: &str, path: &str, body: &str) -> Result<()> {
     use tradebox_okx::sign::{Signer, prehash};
+    tradebox::process::protect_secrets().context("protecting the secret")?;
     let secret = std::env::var(tradebox_okx::credentials::ENV_SECRET)
         .ok()
         .filter(|s| !s.is_empty())

@@ -799,7 +799,9 @@ fn a_new_version_is_staged_on_the_simulated_venue_then_promoted() {
 
 /// `kill -9` of a host trading on a standalone `tradebox sim`, then a restart with the same
 /// config: the orders the dead run left are cancelled before any plugin starts, no client
-/// order id of the first run is sent again, and the audit log survives a torn last line.
+/// order id of the first run is sent again (a restart within the same second is the unit test
+/// `a_restart_within_the_same_second_mints_new_ids`), and the audit log survives a torn last
+/// line.
 #[test]
 fn a_host_killed_mid_trade_restarts_clean() {
     use std::io::{BufRead, BufReader, Write};
@@ -928,8 +930,9 @@ fn a_host_killed_mid_trade_restarts_clean() {
     let records: Vec<serde_json::Value> =
         text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect();
     assert!(records.iter().any(|r| r["event"] == "audit_repaired"), "the torn line was reported");
+    // (An order left open may fill between the kill and the restart: at most one record each.)
     let settled = records.iter().filter(|r| r["event"] == "order_at_start").count();
-    assert_eq!(settled, left.len(), "one record per order left by the dead run");
+    assert!((1..=left.len()).contains(&settled), "{settled} records for {} orders left by the dead run", left.len());
     let restart = records.iter().rposition(|r| r["event"] == "audit_repaired").expect("repair");
     let resent: Vec<&serde_json::Value> = records[restart..]
         .iter()

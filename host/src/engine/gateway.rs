@@ -416,10 +416,13 @@ impl Hub {
     /// The host cancels every open order of a plugin (kill switch, breaker, unload, failure
     /// policy): on the host's own lane, ahead of anything plugins queued, whatever cancels
     /// the plugin has asked for already; returns how many.
+    /// An order whose placement is still queued behind the plugin's other commands is marked,
+    /// and the sender drops that placement when it comes to it (the host's cancel went first).
     pub fn cancel_all_for_host(&self, plugin: PluginId, instrument: Option<InstrumentId>) -> u32 {
         let targets = self.open_of(plugin, instrument);
         let n = targets.len() as u32;
         for (instrument, client_id) in targets {
+            self.tracker.lock().host_cancel(&client_id);
             let _ = self.host_commands.send(Command::Cancel { instrument, client_id, by_host: true });
         }
         n

@@ -413,7 +413,9 @@ impl Hub {
                 let before = subs.len();
                 subs.retain(|s| s.id != plugin);
                 if before > 0 && subs.is_empty() {
-                    let _ = self.host_commands.send(Command::Unsubscribe(key.0, key.1));
+                    // The lane its subscribe took, so the unsubscribe never overtakes it.
+                    let unsubscribe = Command::Unsubscribe(key.0, key.1);
+                    let _ = self.commands.send(Queued { command: unsubscribe, ticket: None });
                 }
             }
             slot.mailbox.close();

@@ -266,6 +266,31 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
         }
         Command::Place(order) => {
             let client_id = order.client_id.clone();
+            // The host cancelled it while this placement waited in the plugin's lane: the
+            // cancel went first (the host's lane always does), so sending it now would leave a
+            // live order behind the kill switch.
+            if hub.tracker.lock().cancelled_by_host(&client_id) {
+                let done = hub.tracker.lock().finish_unsent(
+                    &client_id,
+                    crate::venue::OrderStatus::Canceled,
+                    "cancelled by the host before it was sent".into(),
+                    now_ms(),
+                );
+                if let Some((plugin, report)) = done
+                    && let Some(slot) = hub.plugin(plugin)
+                {
+                    hub.audit_entry(
+                        Some(&slot.origin()),
+                        Entry::Order {
+                            client_id: client_id.clone(),
+                            state: "Canceled".into(),
+                            detail: "cancelled by the host before it was sent".into(),
+                        },
+                    );
+                    slot.mailbox.push(PluginEvent::Order(report));
+                }
+                return;
+            }
             match venue.place(order).await {
                 Ok(_) => {}
                 Err(VenueError::Rejected { code, message }) => {
@@ -316,6 +341,9 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
             }
         }
         Command::Amend { instrument, client_id, price, size } => {
+            if hub.tracker.lock().cancelled_by_host(&client_id) {
+                return;
+            }
             if let Err(e) = venue.amend(instrument, &client_id, price, size).await {
                 tracing::debug!(%client_id, error = %e, "amend refused");
                 let owner = hub.tracker.lock().owner(&client_id);
@@ -336,6 +364,54 @@ pub fn f(d: Decimal) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{Grants, OrderIntent, RiskLimits, TradingState};
+    use crate::venue::sim::{SimConfig, SimVenue};
+    use crate::venue::{OrderKind, OrderStatus, Side};
+
+    /// The kill switch while a plugin's placements still wait in its lane: the host's cancels
+    /// go first, and the placements they overtook are dropped, not sent after them.
+    #[tokio::test]
+    async fn a_placement_overtaken_by_the_kill_switch_never_goes_out() {
+        let venue = SimVenue::new(SimConfig::demo()).expect("sim");
+        let (hub, lanes) = Hub::new(venue.instruments());
+        let btc = hub.instrument_by_symbol("BTC-USDT").expect("BTC-USDT").id;
+        let mut router = Router::new(true);
+        let ticker = MarketEvent::Ticker {
+            instrument: btc,
+            ts_ms: 1,
+            bid: 50_000.0,
+            bid_size: 1.0,
+            ask: 50_001.0,
+            ask_size: 1.0,
+            last: 50_000.0,
+        };
+        router.route(&hub, VenueEvent::Market(ticker));
+        let grants = Grants { instruments: vec!["BTC-USDT".into()], ..Grants::default() };
+        let slot = hub.register("p", grants, RiskLimits::default());
+        let ids: Vec<String> = (0..5)
+            .map(|i| {
+                let intent = OrderIntent {
+                    instrument: btc,
+                    side: Side::Buy,
+                    kind: OrderKind::Limit,
+                    price: Some(49_000.0 + f64::from(i)),
+                    size: 0.001,
+                    reduce_only: false,
+                };
+                hub.place(&slot, intent).expect("placed")
+            })
+            .collect();
+        // Nothing has been sent yet when the kill switch is thrown.
+        hub.set_account_state(TradingState::Halted, "kill switch");
+        let sender = tokio::spawn(run_sender(hub.clone(), venue.clone(), lanes));
+        hub.flush().await;
+        assert!(venue.open_orders().await.expect("orders").is_empty(), "an order went out after the kill switch");
+        for id in &ids {
+            let order = hub.order(id).expect("tracked");
+            assert_eq!(order.report.status, OrderStatus::Canceled, "{id}");
+        }
+        sender.abort();
+    }
 
     #[test]
     fn candles_roll_over_each_minute() {

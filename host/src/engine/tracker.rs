@@ -20,6 +20,9 @@ pub struct TrackedOrder {
     pub pending: bool,
     /// A cancel asked for by the plugin is on its way: a second one is refused.
     pub cancel_pending: bool,
+    /// The host cancelled it (kill switch, breaker, unload, failure policy): its placement or
+    /// amend, if still queued, must not go out after that cancel.
+    pub cancelled_by_host: bool,
     /// Quote value of one unit of size (limit price, or the mark when placed for a market
     /// order, times the contract value): what the open size counts for in gross exposure.
     pub unit_value: f64,
@@ -122,7 +125,14 @@ impl Tracker {
         };
         self.orders.insert(
             client_id.to_string(),
-            TrackedOrder { plugin, report: report.clone(), pending: true, cancel_pending: false, unit_value },
+            TrackedOrder {
+                plugin,
+                report: report.clone(),
+                pending: true,
+                cancel_pending: false,
+                cancelled_by_host: false,
+                unit_value,
+            },
         );
         self.open.entry(plugin).or_default().insert(client_id.to_string());
         self.unacked.insert(client_id.to_string());
@@ -205,12 +215,40 @@ impl Tracker {
 
     /// Marks an order rejected before the venue saw it, or refused by the venue.
     pub fn reject(&mut self, client_id: &str, reason: String, ts_ms: i64) -> Option<(PluginId, OrderReport)> {
+        self.finish_unsent(client_id, OrderStatus::Rejected, reason, ts_ms)
+    }
+
+    /// Marks the host's cancel of an order; true when its placement may still be queued (the
+    /// venue has not acknowledged it), so the sender must check before sending it.
+    pub fn host_cancel(&mut self, client_id: &str) -> bool {
+        match self.orders.get_mut(client_id) {
+            Some(t) => {
+                t.cancelled_by_host = true;
+                t.pending
+            }
+            None => false,
+        }
+    }
+
+    /// True when the host cancelled the order: a queued placement or amend of it is dropped.
+    pub fn cancelled_by_host(&self, client_id: &str) -> bool {
+        self.orders.get(client_id).is_some_and(|t| t.cancelled_by_host)
+    }
+
+    /// Ends an order that never reached the venue with `status`.
+    pub fn finish_unsent(
+        &mut self,
+        client_id: &str,
+        status: OrderStatus,
+        reason: String,
+        ts_ms: i64,
+    ) -> Option<(PluginId, OrderReport)> {
         self.acknowledged(client_id);
         let tracked = self.orders.get_mut(client_id)?;
         let before = tracked.report.size - tracked.report.filled;
         let was_open = !tracked.report.status.is_terminal();
         tracked.pending = false;
-        tracked.report.status = OrderStatus::Rejected;
+        tracked.report.status = status;
         tracked.report.reason = Some(reason);
         tracked.report.ts_ms = ts_ms;
         let out = (tracked.plugin, tracked.report.clone());

@@ -124,6 +124,9 @@ impl Host {
                     tick.tick().await;
                     breaker.watch_losses(crate::engine::now_ms());
                     breaker.flush_refusals(false);
+                    if let Some(log) = breaker.audit() {
+                        log.probe();
+                    }
                 }
             }),
         ];
@@ -231,6 +234,7 @@ impl Host {
         }
         // Deliver the final cancels before the tasks stop.
         self.hub.flush().await;
+        self.hub.flush_refusals(true);
         for task in self.tasks.lock().drain(..) {
             task.abort();
         }

@@ -8,7 +8,7 @@ use wasmtime::ResourceLimiter;
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Linear memory cap per instance, MiB.
+    /// Memory cap per instance, MiB: linear memory and table elements together (see [`Limiter`]).
     pub memory_mib: u64,
     /// Wall-clock budget of one call (live mode), ms. Enforced by epoch interruption.
     pub deadline_ms: u64,

@@ -176,7 +176,8 @@ impl Runtime {
                     .into(),
             ));
         }
-        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::Invalid(crate::logging::plugin_text(format!("{e:#}"))))?;
         if let (Some(cache), Some(path)) = (&self.cache, self.cache_path(hash))
             && let Err(e) = cache.write(&path, &self.engine_key, hash, &component)
         {
@@ -197,9 +198,11 @@ impl Drop for Runtime {
 /// series than the one this host serves.
 pub fn read_manifest(bytes: &[u8]) -> Result<Option<Manifest>, LoadError> {
     let section = tradebox_package::sections::find_section(bytes, tradebox_manifest::SECTION)
-        .map_err(|e| LoadError::Invalid(e.to_string()))?;
+        .map_err(|e| LoadError::Invalid(crate::logging::plugin_text(e.to_string())))?;
     let Some(section) = section else { return Ok(None) };
-    let manifest = Manifest::from_json(section).map_err(|e| LoadError::Manifest(e.to_string()))?;
+    // The error may quote the plugin's own text (an unknown key): escaped and capped.
+    let manifest =
+        Manifest::from_json(section).map_err(|e| LoadError::Manifest(crate::logging::plugin_text(e.to_string())))?;
     if manifest.contract_series() != tradebox_manifest::contract_series(WIT_VERSION) {
         return Err(LoadError::Version { found: manifest.contract });
     }
@@ -246,6 +249,8 @@ impl Cache {
         }
         #[cfg(not(unix))]
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        // A directory others can write would let them swap the key file between our checks.
+        check_cache_dir(dir)?;
         let key = cache_key(&dir.join("cache.key"))?;
         Ok(Self { dir: dir.to_path_buf(), key })
     }
@@ -289,10 +294,20 @@ impl Cache {
         bytes.extend_from_slice(&mac.finalize().into_bytes());
         // Write then rename, so a concurrent reader never sees half a file; the temporary name
         // is unique per process and call, so concurrent writers of the same entry do not collide.
-        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = WRITES.fetch_add(1, Ordering::Relaxed);
-        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-        std::fs::write(&tmp, bytes)?;
+        // A fresh random name, created exclusively and never through a link.
+        let tmp = path.with_extension(format!("tmp-{:016x}", rand::random::<u64>()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+        }
+        let written = options.open(&tmp).and_then(|mut f| std::io::Write::write_all(&mut f, &bytes));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
         std::fs::rename(&tmp, path)?;
         Ok(())
     }
@@ -323,7 +338,14 @@ fn cache_key(path: &Path) -> Result<zeroize::Zeroizing<[u8; 32]>, String> {
         Err(e) => return Err(format!("{}: {e}", path.display())),
         Ok(_) => {}
     }
-    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Opened once, never through a link, and checked on the open descriptor: what is read is
+    // what was checked.
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    let mut file = options.open(path).map_err(|e| format!("the cache key {}: {e}", path.display()))?;
+    let meta = file.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
     if !meta.file_type().is_file() {
         return Err(format!("the cache key {} is not a regular file", path.display()));
     }
@@ -338,7 +360,8 @@ fn cache_key(path: &Path) -> Result<zeroize::Zeroizing<[u8; 32]>, String> {
             return Err(format!("the cache key {} belongs to another user", path.display()));
         }
     }
-    let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     if bytes.len() != key.len() {
         return Err(format!("the cache key {} is not 32 bytes; delete it to make a new one", path.display()));
     }
@@ -368,9 +391,10 @@ pub fn check_imports(engine: &Engine, component: &Component) -> Result<String, L
     if foreign.is_empty() { Ok(contract) } else { Err(LoadError::ForbiddenImports(foreign.join(", "))) }
 }
 
-/// Checks that only this user can change the compiled-component cache in `dir`. Compiled code
-/// is loaded from it without being verified again, so where plugin signatures are required a
-/// cache others can write to would let them swap signed code for their own.
+/// Checks that only this user can change the compiled-component cache in `dir`: entries are
+/// authenticated by the key beside them, and a directory others can write would let them
+/// replace that key file. Run for every cache; where signatures are required a failure stops
+/// the start, elsewhere it turns the cache off.
 pub fn check_cache_dir(dir: &Path) -> Result<(), String> {
     #[cfg(unix)]
     {
@@ -478,6 +502,10 @@ mod tests {
         assert!(Runtime::new(Mode::Live, Some(dir.path().to_path_buf())).expect("runtime").cache.is_none());
         std::fs::remove_file(&key).expect("rm");
         std::os::unix::fs::symlink("/etc/hostname", &key).expect("link");
+        assert!(Runtime::new(Mode::Live, Some(dir.path().to_path_buf())).expect("runtime").cache.is_none());
+        // A directory others can write: they could replace the key between two looks at it.
+        std::fs::remove_file(&key).expect("rm");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
         assert!(Runtime::new(Mode::Live, Some(dir.path().to_path_buf())).expect("runtime").cache.is_none());
     }
 

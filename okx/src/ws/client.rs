@@ -173,15 +173,22 @@ fn op(op: &str, args: &[&String]) -> String {
     format!(r#"{{"op":"{op}","args":[{}]}}"#, args.join(","))
 }
 
+/// The login frame. Built by hand into wiped buffers (a `serde_json::Value` would keep a copy
+/// of the passphrase that nothing wipes); the copy handed to the socket library is its own.
 fn login_frame(l: &Login) -> String {
+    use secrecy::ExposeSecret;
+    use zeroize::Zeroizing;
     let ts = l.clock.now_ms() / 1_000;
     let sign = l.signer.ws_login(ts);
     let c = l.signer.credentials();
-    use secrecy::ExposeSecret;
-    serde_json::json!({"op": "login", "args": [{
-        "apiKey": c.api_key(), "passphrase": c.passphrase().expose_secret(), "timestamp": ts.to_string(), "sign": sign,
-    }]})
-    .to_string()
+    let quoted = |v: &str| Zeroizing::new(serde_json::to_string(v).unwrap_or_default());
+    let (key, passphrase) = (quoted(c.api_key()), quoted(c.passphrase().expose_secret()));
+    let frame = Zeroizing::new(format!(
+        r#"{{"op":"login","args":[{{"apiKey":{},"passphrase":{},"timestamp":"{ts}","sign":"{sign}"}}]}}"#,
+        key.as_str(),
+        passphrase.as_str()
+    ));
+    frame.as_str().to_owned()
 }
 
 /// Requests on this connection within the last hour (OKX's 480 per hour).

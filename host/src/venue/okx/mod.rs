@@ -234,7 +234,8 @@ fn check_url(name: &str, url: &str, secure: &str) -> Result<(), String> {
         s if s == secure => Ok(()),
         s if s == insecure && loopback => Ok(()),
         s if s == insecure => Err(format!(
-            "{name} {url:?} is {insecure}:// to another machine: the API key, passphrase and signatures would cross              the network in clear text; use {secure}:// ({insecure}:// is for a simulator on this machine)"
+            "{name} {url:?} is {insecure}:// to another machine: the API key, passphrase and signatures would cross \
+             the network in clear text; use {secure}:// ({insecure}:// is for a simulator on this machine)"
         )),
         s => Err(format!("{name} {url:?}: expected {secure}:// (got {s}://)")),
     }
