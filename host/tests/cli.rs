@@ -208,48 +208,8 @@ fn okx_sign_prints_prehash_and_signature_never_the_secret() {
 /// with `kind = "okx"` pointed at it in another.
 #[test]
 fn run_trades_through_the_okx_path_against_tradebox_sim() {
-    use std::io::{BufRead, BufReader};
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tmp");
-    let sim_toml = dir.path().join("sim.toml");
-    std::fs::write(
-        &sim_toml,
-        r#"
-        [market]
-        seed = 5
-        step_ms = 20
-        [[key]]
-        api_key = "cli-key"
-        secret = "cli-secret-4e8d2b"
-        passphrase = "cli-pass-77"
-        "#,
-    )
-    .expect("sim config");
-    /// Stops the simulator however the test ends.
-    struct Running(std::process::Child);
-    impl Drop for Running {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut sim = Running(
-        Command::new(env!("CARGO_BIN_EXE_tradebox"))
-            .args(["sim", "--config"])
-            .arg(&sim_toml)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("sim starts"),
-    );
-    let mut first = String::new();
-    BufReader::new(sim.0.stdout.take().expect("stdout")).read_line(&mut first).expect("sim prints its address");
-    let url = first.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL").to_string();
-
-    let creds = dir.path().join("okx.env");
-    std::fs::write(&creds, "OKX_API_KEY=cli-key\nOKX_API_SECRET=cli-secret-4e8d2b\nOKX_API_PASSPHRASE=cli-pass-77\n")
-        .expect("creds");
-    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (sim, url) = standalone_sim(dir.path(), 5, "cli-key", "cli-secret-4e8d2b", "cli-pass-77");
     let mm = plugin_dir().join("market-maker.wasm");
     let host_toml = dir.path().join("host.toml");
     std::fs::write(
@@ -363,6 +323,35 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `tradebox sim` on a free loopback port with one key, and the owner-only credentials file
+/// `okx.env` for it in `dir`; returns the process (killed when dropped) and its URL.
+fn standalone_sim(dir: &std::path::Path, seed: u32, key: &str, secret: &str, passphrase: &str) -> (Running, String) {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    let sim_toml = dir.join("sim.toml");
+    let config = format!(
+        "[market]\nseed = {seed}\nstep_ms = 20\n[[key]]\napi_key = {key:?}\nsecret = {secret:?}\npassphrase = {passphrase:?}\n"
+    );
+    std::fs::write(&sim_toml, config).expect("sim config");
+    let mut sim = Running(
+        Command::new(env!("CARGO_BIN_EXE_tradebox"))
+            .args(["sim", "--config"])
+            .arg(&sim_toml)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sim starts"),
+    );
+    let mut first = String::new();
+    BufReader::new(sim.0.stdout.take().expect("stdout")).read_line(&mut first).expect("sim prints its address");
+    let url = first.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL").to_string();
+    let creds = dir.join("okx.env");
+    let env = format!("OKX_API_KEY={key}\nOKX_API_SECRET={secret}\nOKX_API_PASSPHRASE={passphrase}\n");
+    std::fs::write(&creds, env).expect("creds");
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    (sim, url)
 }
 
 /// `tradebox run --config CONFIG ARGS` for a minute, and the URL of its admin API.
@@ -804,43 +793,11 @@ fn a_new_version_is_staged_on_the_simulated_venue_then_promoted() {
 /// line.
 #[test]
 fn a_host_killed_mid_trade_restarts_clean() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::os::unix::fs::PermissionsExt;
+    use std::io::Write;
     use std::sync::Arc;
     use tradebox_okx::{Clock, Credentials, RestClient, RestConfig, Signer};
     let dir = tempfile::tempdir().expect("tmp");
-    let sim_toml = dir.path().join("sim.toml");
-    std::fs::write(
-        &sim_toml,
-        "[market]\nseed = 11\nstep_ms = 20\n[[key]]\napi_key = \"crash-key\"\nsecret = \"crash-secret-91f2\"\npassphrase = \"crash-pass-3\"\n",
-    )
-    .expect("sim config");
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut sim = Killed(
-        Command::new(env!("CARGO_BIN_EXE_tradebox"))
-            .args(["sim", "--config"])
-            .arg(&sim_toml)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("sim starts"),
-    );
-    let mut first = String::new();
-    BufReader::new(sim.0.stdout.take().expect("stdout")).read_line(&mut first).expect("sim prints its address");
-    let url = first.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL").to_string();
-    let creds = dir.path().join("okx.env");
-    std::fs::write(
-        &creds,
-        "OKX_API_KEY=crash-key\nOKX_API_SECRET=crash-secret-91f2\nOKX_API_PASSPHRASE=crash-pass-3\n",
-    )
-    .expect("creds");
-    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (sim, url) = standalone_sim(dir.path(), 11, "crash-key", "crash-secret-91f2", "crash-pass-3");
     let host_toml = dir.path().join("host.toml");
     std::fs::write(
         &host_toml,
@@ -892,7 +849,7 @@ fn a_host_killed_mid_trade_restarts_clean() {
     };
 
     // The first run rests quotes on the exchange, then dies without a word.
-    let mut host = Killed(run(None).spawn().expect("host starts"));
+    let mut host = Running(run(None).spawn().expect("host starts"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     let mut left = Vec::new();
     while left.is_empty() {
