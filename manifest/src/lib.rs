@@ -202,12 +202,28 @@ impl Manifest {
         if !self.contract.starts_with("tradebox:strategy@") {
             return invalid(format!("contract {:?} is not a tradebox:strategy version", self.contract));
         }
-        // What an operator reads in `plugin inspect` must not be able to draw lines of its own.
-        let texts = [("name", &self.name), ("version", &self.version), ("description", &self.description)];
-        let texts =
-            texts.into_iter().chain([("license", &self.license)]).chain(self.authors.iter().map(|a| ("authors", a)));
-        let settings = self.config.iter().map(|(k, s)| (k.as_str(), &s.description));
-        for (field, text) in texts.chain(settings) {
+        // What an operator reads in `plugin inspect` must not be able to draw lines of its own:
+        // every text it prints, including the contract, the SDK version, the instruments and the
+        // settings' names and string defaults. A setting's name is checked before it labels its
+        // description.
+        let mut texts: Vec<(&str, &str)> = vec![
+            ("name", &self.name),
+            ("version", &self.version),
+            ("description", &self.description),
+            ("license", &self.license),
+            ("sdk", &self.sdk),
+            ("contract", &self.contract),
+        ];
+        texts.extend(self.authors.iter().map(|a| ("authors", a.as_str())));
+        texts.extend(self.permissions.instruments.iter().map(|i| ("instruments", i.as_str())));
+        for (key, setting) in &self.config {
+            texts.push(("a config setting's name", key));
+            texts.push((key, &setting.description));
+            if let Some(default) = setting.default.as_ref().and_then(|d| d.as_str()) {
+                texts.push((key, default));
+            }
+        }
+        for (field, text) in texts {
             if text.chars().any(is_deceptive) {
                 return invalid(format!("{field} contains control or bidirectional characters: {text:?}"));
             }
@@ -341,6 +357,42 @@ mod tests {
         let mut m = sample();
         m.format = 2;
         assert!(m.validate().is_err());
+    }
+
+    /// Found by `fuzz/` (target `manifest`): a number of 16-17 significant digits came back one
+    /// unit in the last place off (serde_json without `float_roundtrip`).
+    #[test]
+    fn numbers_read_back_as_written() {
+        let x: f64 = "88888868888888888888800000000000713226315987390001.0".parse().expect("f64");
+        let text = serde_json::to_string(&x).expect("json");
+        assert_eq!(serde_json::from_str::<f64>(&text).expect("reads"), x, "{text}");
+    }
+
+    /// Found by `fuzz/` (target `manifest`): the contract, the SDK version, the instruments and
+    /// the settings' names and string defaults were not checked for control and bidirectional
+    /// characters, yet `plugin inspect` prints them all (and a contract like this one still
+    /// names the served series).
+    #[test]
+    fn every_text_inspect_prints_is_checked() {
+        let found = "{\"format\":1,\"name\":\"noop\",\"version\":\"0.1.0'\",\"sdk\":\"0.1.0\",\"contract\":\"tradebox:strategy@0xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\u{7f}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.1d0\"}";
+        let err = Manifest::from_json(found.as_bytes()).expect_err("a DEL in the contract");
+        assert!(err.to_string().contains("contract contains control"), "{err}");
+
+        let mut m = sample();
+        m.contract = "tradebox:strategy@0.1.0\u{202e}".into();
+        assert_eq!(m.contract_series(), "0.1", "it would pass the host's series check");
+        assert!(m.validate().expect_err("bidi in the contract").to_string().contains("contract"));
+        let mut m = sample();
+        m.sdk = "0.1.0\nverdict    this host can load it".into();
+        assert!(m.validate().expect_err("a forged line").to_string().contains("sdk"));
+        let mut m = sample();
+        let fast = m.config.remove("fast").expect("fast");
+        m.config.insert("fast\u{2066}".into(), fast);
+        assert!(m.validate().expect_err("bidi in a name").to_string().contains("config setting's name"));
+        let mut m = sample();
+        m.config.get_mut("symbol").expect("symbol").default = Some("ETH\u{202e}".into());
+        m.permissions.instruments = vec!["ETH-*".into()];
+        assert!(m.validate().expect_err("bidi in a default").to_string().contains("symbol contains"));
     }
 
     #[test]
