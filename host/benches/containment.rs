@@ -13,7 +13,7 @@
 //!
 //! Run (after `cargo xtask plugins`):
 //! `TRADEBOX_PLUGIN_DIR=$PWD/target/plugins cargo bench -p tradebox --bench containment -- [latency|memory|halt]
-//! [--samples N] [--rounds N] [--halts N]`; no part runs all three. Linux only (reads /proc/self/status).
+//! [--samples N] [--rounds N] [--modes spin,log-flood,...] [--halts N]`; no part runs all three. Linux only (reads /proc/self/status).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -444,7 +444,7 @@ fn latency_once(
 /// `samples / rounds` tickers per configuration (each round visits every configuration, from a
 /// different one each time), so that whatever else the shared machine does falls on all of
 /// them alike.
-fn latency(rt: &tokio::runtime::Runtime, runtime: &Arc<Runtime>, samples: usize, rounds: usize) {
+fn latency(rt: &tokio::runtime::Runtime, runtime: &Arc<Runtime>, samples: usize, rounds: usize, only: &[String]) {
     let rounds = rounds.clamp(1, samples.max(1));
     let per = samples.div_ceil(rounds);
     println!(
@@ -452,7 +452,8 @@ fn latency(rt: &tokio::runtime::Runtime, runtime: &Arc<Runtime>, samples: usize,
          {} samples per configuration in {rounds} interleaved rounds",
         per * rounds
     );
-    let modes: Vec<Option<&str>> = std::iter::once(None).chain(HOSTILE.map(Some)).collect();
+    let chosen = HOSTILE.into_iter().filter(|m| only.is_empty() || only.iter().any(|o| o == m));
+    let modes: Vec<Option<&str>> = std::iter::once(None).chain(chosen.map(Some)).collect();
     let mut runs: Vec<Latency> = modes
         .iter()
         .map(|m| Latency { label: m.map_or_else(|| "alone".into(), |m| format!("beside {m}")), ..Latency::default() })
@@ -499,7 +500,7 @@ fn latency(rt: &tokio::runtime::Runtime, runtime: &Arc<Runtime>, samples: usize,
         error.truncate(90);
         println!(
             "  {}: over {:.0} s ({} BTC-USDT tickers fed): failures {}, events {}, orders sent {}, denied {}, \
-             logs suppressed {}, throttled {} ms; last error: {error}",
+             logs suppressed {}, throttled_ms counter {}; last error: {error}",
             r.label, h.seconds, h.fed, h.failures, h.events, h.orders_sent, h.denied, h.logs_suppressed, h.throttled_ms,
         );
     }
@@ -775,12 +776,19 @@ fn main() {
     let mut parts: Vec<String> = Vec::new();
     let mut samples = 500usize;
     let mut rounds = 10usize;
+    let mut only: Vec<String> = Vec::new();
     let mut halts = 20usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "latency" | "memory" | "halt" => parts.push(arg),
             "--samples" => samples = args.next().and_then(|v| v.parse().ok()).expect("--samples N"),
+            "--modes" => {
+                only = args.next().expect("--modes spin,log-flood,...").split(',').map(String::from).collect();
+                if let Some(bad) = only.iter().find(|m| !HOSTILE.contains(&m.as_str())) {
+                    panic!("unknown mode {bad:?}: one of {HOSTILE:?}");
+                }
+            }
             "--rounds" => rounds = args.next().and_then(|v| v.parse().ok()).expect("--rounds N"),
             "--halts" => halts = args.next().and_then(|v| v.parse().ok()).expect("--halts N"),
             // `cargo bench` passes `--bench`; no other flag is this binary's.
@@ -805,7 +813,7 @@ fn main() {
     }
     for part in &parts {
         match part.as_str() {
-            "latency" => latency(&rt, &runtime, samples, rounds),
+            "latency" => latency(&rt, &runtime, samples, rounds, &only),
             "memory" => memory(&rt, &runtime),
             "halt" => halt(&rt, &runtime, halts),
             _ => unreachable!(),

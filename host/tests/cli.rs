@@ -793,99 +793,32 @@ fn a_new_version_is_staged_on_the_simulated_venue_then_promoted() {
 /// line.
 #[test]
 fn a_host_killed_mid_trade_restarts_clean() {
-    use std::io::Write;
-    use std::sync::Arc;
-    use tradebox_okx::{Clock, Credentials, RestClient, RestConfig, Signer};
     let dir = tempfile::tempdir().expect("tmp");
-    let (sim, url) = standalone_sim(dir.path(), 11, "crash-key", "crash-secret-91f2", "crash-pass-3");
-    let host_toml = dir.path().join("host.toml");
-    std::fs::write(
-        &host_toml,
-        format!(
-            r#"
-            [venue]
-            kind = "okx"
-            [venue.okx]
-            rest_url = "{url}"
-            ws_url = "{ws}"
-            instruments = ["ETH-USDT"]
-            credentials_file = "okx.env"
-            poll_ms = 100
-            dead_man_s = 0
-            [audit]
-            path = "audit.jsonl"
-            [admin]
-            enabled = false
-            [[plugin]]
-            name = "mm"
-            path = "{mm}"
-            instruments = ["ETH-USDT"]
-            config = {{ symbol = "ETH-USDT", spread_bps = 20, size = 0.05, max_inventory = 1 }}
-            "#,
-            ws = url.replacen("http://", "ws://", 1),
-            mm = plugin_dir().join("market-maker.wasm").display(),
-        ),
-    )
-    .expect("host config");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let signer = Signer::new(Credentials::new("crash-key", "crash-secret-91f2", "crash-pass-3"));
-    let config = RestConfig { base_url: url.clone(), demo: true, timeout: std::time::Duration::from_secs(5) };
-    let exchange = RestClient::new(config, Some(signer), Arc::new(Clock::new())).expect("client");
-    let ours = |rt: &tokio::runtime::Runtime| -> Vec<String> {
-        let pending = rt.block_on(exchange.pending_orders(None, None)).expect("pending orders");
-        pending.into_iter().filter(|d| d.cl_ord_id.starts_with("tb")).map(|d| d.cl_ord_id).collect()
-    };
-    let run = |duration: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tradebox"));
-        cmd.args(["run", "--config", host_toml.to_str().expect("utf-8")]);
-        if let Some(d) = duration {
-            cmd.args(["--duration", d]);
-        }
-        cmd.env("RUST_BACKTRACE", "0")
-            .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        cmd
-    };
-
-    // The first run rests quotes on the exchange, then dies without a word.
-    let mut host = Running(run(None).spawn().expect("host starts"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    let mut left = Vec::new();
-    while left.is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the first run never rested an order");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        left = ours(&rt);
-    }
-    host.0.kill().expect("kill -9");
-    let _ = host.0.wait();
-    let left: std::collections::HashSet<String> = ours(&rt).into_iter().collect();
-    assert!(!left.is_empty(), "the dead run's orders are still on the exchange");
+    let rig = CrashRig::new(dir.path(), 11, "cancel");
+    let left = rig.first_run_dies();
     // The crash tore the audit log's last line.
     let audit_path = dir.path().join("audit.jsonl");
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&audit_path)
-        .and_then(|mut f| f.write_all(br#"{"ts":"2026-12-06T00:00:00.000Z","seq":99"#))
-        .expect("tear");
+    {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&audit_path)
+            .and_then(|mut f| f.write_all(br#"{"ts":"2026-12-06T00:00:00.000Z","seq":99"#))
+            .expect("tear");
+    }
 
     // The restart: same config, a few seconds of trading.
-    let out = run(Some("4s")).output().expect("restart runs");
+    let out = rig.run(Some("4s")).output().expect("restart runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "restart failed:\n{stderr}");
-    let still: Vec<String> = ours(&rt).into_iter().filter(|id| left.contains(id)).collect();
+    let still: Vec<String> = rig.ours().into_iter().filter(|id| left.contains(id)).collect();
     assert!(still.is_empty(), "orders of the dead run are still open: {still:?}");
     for id in &left {
-        let d = rt
-            .block_on(exchange.order_details("ETH-USDT", tradebox_okx::OrderRef::ClOrdId(id)))
-            .expect("the order is known");
-        assert!(d.state.is_terminal(), "{id} is {:?}", d.state);
+        assert!(rig.state(id).is_terminal(), "{id} is {:?}", rig.state(id));
     }
     // Every complete line parses; the torn one was cut and the cut recorded; each left order
     // is accounted for; no client order id of the first run was sent again.
-    let text = std::fs::read_to_string(&audit_path).expect("audit");
-    let records: Vec<serde_json::Value> =
-        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect();
+    let records = rig.audit();
     assert!(records.iter().any(|r| r["event"] == "audit_repaired"), "the torn line was reported");
     // (An order left open may fill between the kill and the restart: at most one record each.)
     let settled = records.iter().filter(|r| r["event"] == "order_at_start").count();
@@ -897,5 +830,166 @@ fn a_host_killed_mid_trade_restarts_clean() {
         .collect();
     assert!(resent.is_empty(), "ids of the first run minted again: {resent:?}");
     assert!(records[restart..].iter().any(|r| r["kind"] == "intent"), "the restarted host traded");
-    drop(sim);
+}
+
+/// `orders_at_start = "adopt"`: the restarted host keeps the dead run's orders open, tracks
+/// them as its own, and the account kill switch (SIGUSR1 here) cancels them at the exchange.
+#[test]
+fn a_restarted_host_adopts_the_orders_left_open_and_the_kill_switch_reaches_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rig = CrashRig::new(dir.path(), 12, "adopt");
+    let left = rig.first_run_dies();
+    let mut host = Running(rig.run(None).spawn().expect("restart"));
+    // Wait for the restart to have adopted what was still open.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let adopted: Vec<String> = loop {
+        assert!(std::time::Instant::now() < deadline, "the restart never adopted the orders left open");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let records = rig.audit_lenient();
+        let started = records.iter().filter(|r| r["event"] == "host_start").count() == 2;
+        let adopted: Vec<String> = records
+            .iter()
+            .filter(|r| r["event"] == "order_at_start")
+            .filter_map(|r| r["detail"].as_str()?.strip_prefix("adopted: ")?.split(' ').next().map(String::from))
+            .collect();
+        if started && !adopted.is_empty() {
+            break adopted;
+        }
+    };
+    assert!(adopted.iter().all(|id| left.contains(id)), "adopted {adopted:?}, left {left:?}");
+    // Adopted, not cancelled: still open (or filled by the market meanwhile).
+    for id in &adopted {
+        let state = rig.state(id);
+        assert!(state != tradebox_okx::model::OrderState::Canceled, "{id} was cancelled at start: {state:?}");
+    }
+    // The account kill switch reaches them.
+    let killed = Command::new("kill").args(["-USR1", &host.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while rig.ours().iter().any(|id| adopted.contains(id)) {
+        assert!(std::time::Instant::now() < deadline, "the kill switch left adopted orders open");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = host.0.kill();
+    let _ = host.0.wait();
+    // Their end is in the audit trail, as the host's own orders.
+    let records = rig.audit_lenient();
+    let ended = |id: &String| {
+        records.iter().any(|r| {
+            r["kind"] == "order"
+                && r["client_id"] == id.as_str()
+                && matches!(r["state"].as_str(), Some("Canceled" | "Filled"))
+        })
+    };
+    assert!(adopted.iter().all(ended), "an adopted order's end is missing from the audit trail");
+}
+
+/// A standalone `tradebox sim` and a host config trading the market maker on it, for crash
+/// and restart tests.
+struct CrashRig {
+    _sim: Running,
+    dir: PathBuf,
+    host_toml: PathBuf,
+    rt: tokio::runtime::Runtime,
+    exchange: tradebox_okx::RestClient,
+}
+
+impl CrashRig {
+    fn new(dir: &std::path::Path, seed: u32, orders_at_start: &str) -> Self {
+        use tradebox_okx::{Clock, Credentials, RestClient, RestConfig, Signer};
+        let (sim, url) = standalone_sim(dir, seed, "crash-key", "crash-secret-91f2", "crash-pass-3");
+        let host_toml = dir.join("host.toml");
+        std::fs::write(
+            &host_toml,
+            format!(
+                r#"
+                [venue]
+                kind = "okx"
+                [venue.okx]
+                rest_url = "{url}"
+                ws_url = "{ws}"
+                instruments = ["ETH-USDT"]
+                credentials_file = "okx.env"
+                poll_ms = 100
+                dead_man_s = 0
+                orders_at_start = "{orders_at_start}"
+                [audit]
+                path = "audit.jsonl"
+                [admin]
+                enabled = false
+                [[plugin]]
+                name = "mm"
+                path = "{mm}"
+                instruments = ["ETH-USDT"]
+                config = {{ symbol = "ETH-USDT", spread_bps = 20, size = 0.05, max_inventory = 1 }}
+                "#,
+                ws = url.replacen("http://", "ws://", 1),
+                mm = plugin_dir().join("market-maker.wasm").display(),
+            ),
+        )
+        .expect("host config");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let signer = Signer::new(Credentials::new("crash-key", "crash-secret-91f2", "crash-pass-3"));
+        let config = RestConfig { base_url: url, demo: true, timeout: std::time::Duration::from_secs(5) };
+        let exchange = RestClient::new(config, Some(signer), std::sync::Arc::new(Clock::new())).expect("client");
+        Self { _sim: sim, dir: dir.to_path_buf(), host_toml, rt, exchange }
+    }
+
+    /// Client ids of this host's open orders at the exchange.
+    fn ours(&self) -> Vec<String> {
+        let pending = self.rt.block_on(self.exchange.pending_orders(None, None)).expect("pending orders");
+        pending.into_iter().filter(|d| d.cl_ord_id.starts_with("tb")).map(|d| d.cl_ord_id).collect()
+    }
+
+    fn state(&self, id: &str) -> tradebox_okx::model::OrderState {
+        let by = tradebox_okx::OrderRef::ClOrdId(id);
+        self.rt.block_on(self.exchange.order_details("ETH-USDT", by)).expect("the order is known").state
+    }
+
+    fn run(&self, duration: Option<&str>) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tradebox"));
+        cmd.args(["run", "--config", self.host_toml.to_str().expect("utf-8")]);
+        if let Some(d) = duration {
+            cmd.args(["--duration", d]);
+        }
+        cmd.env("RUST_BACKTRACE", "0")
+            .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    }
+
+    /// A first run rests quotes on the exchange, then dies without a word (`kill -9`);
+    /// returns the ids it left open.
+    fn first_run_dies(&self) -> std::collections::HashSet<String> {
+        let mut host = Running(
+            self.run(None)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("host starts"),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        while self.ours().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the first run never rested an order");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        host.0.kill().expect("kill -9");
+        let _ = host.0.wait();
+        let left: std::collections::HashSet<String> = self.ours().into_iter().collect();
+        assert!(!left.is_empty(), "the dead run's orders are still on the exchange");
+        left
+    }
+
+    /// Every audit record; each line must parse.
+    fn audit(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.dir.join("audit.jsonl")).expect("audit");
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect()
+    }
+
+    /// The audit records of a log still being written (a line being written is left out).
+    fn audit_lenient(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.dir.join("audit.jsonl")).unwrap_or_default();
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
 }

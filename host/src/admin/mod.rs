@@ -272,6 +272,8 @@ async fn status(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
         "venue_status": ctx.host.venue().status_line(),
         // Fail closed: while true, new orders are refused (AUDIT_UNAVAILABLE).
         "audit_failing": hub.audit().is_some_and(|a| a.failing()),
+        // Orders an earlier run left, tracked by the host (`orders_at_start = "adopt"`).
+        "adopted_open_orders": hub.adopted_open(),
     }))
     .into_response()
 }

@@ -457,6 +457,22 @@ impl Hub {
         self.quotes.read().get(&id).copied()
     }
 
+    /// Takes over the orders an earlier run left open (see [`tracker::HOST`]) and audits it.
+    pub(crate) fn adopt_orders(&self, reports: Vec<OrderReport>) {
+        for report in reports {
+            let Some(spec) = self.instrument(report.instrument) else { continue };
+            let multiplier =
+                if spec.kind == crate::venue::InstrumentKind::Swap { spec.contract_value } else { Decimal::ONE };
+            let unit = report.price.and_then(|p| (p * multiplier).to_f64()).unwrap_or(0.0);
+            self.tracker.lock().adopt(&report, unit);
+        }
+    }
+
+    /// Open orders the host adopted at start-up and still tracks.
+    pub fn adopted_open(&self) -> usize {
+        self.tracker.lock().summary(tracker::HOST).map_or(0, |s| s.count)
+    }
+
     pub(crate) fn seed_balance(&self, balance: BalanceReport) {
         self.balances.write().insert(balance.currency.clone(), balance);
     }
@@ -632,6 +648,9 @@ impl Hub {
             None,
             Entry::State { event: format!("account_{}", state.as_str()), detail: reason.to_string() },
         );
+        if state == TradingState::Halted {
+            self.cancel_all_for_host(tracker::HOST, None);
+        }
         for slot in self.plugins() {
             slot.mailbox.push(PluginEvent::TradingState { scope: Scope::Account, state, reason: reason.to_string() });
             if state == TradingState::Halted {

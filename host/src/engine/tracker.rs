@@ -9,6 +9,11 @@ use std::collections::{HashMap, HashSet};
 /// A plugin's slot number; part of every client order id it gets.
 pub type PluginId = u32;
 
+/// The owner of orders the host adopted at start-up from an earlier run: plugins are numbered
+/// from 1, so no plugin's cancels or queries reach them, while the account kill switch and the
+/// account's risk limits do.
+pub const HOST: PluginId = 0;
+
 /// The host's record of one order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackedOrder {
@@ -144,6 +149,13 @@ impl Tracker {
         s.notional += (f(size) * unit_value).abs();
         *s.remaining.entry((instrument, side)).or_default() += size;
         report
+    }
+
+    /// Tracks an order an earlier run left open as [`HOST`]'s, in the state the venue reports.
+    pub fn adopt(&mut self, report: &OrderReport, unit_value: f64) {
+        let r = report;
+        self.insert_pending(HOST, &r.client_id, r.instrument, r.side, r.kind, r.price, r.size, unit_value, r.ts_ms);
+        self.on_report(report);
     }
 
     /// The venue has acknowledged (or refused) an order: it no longer counts as unacknowledged.

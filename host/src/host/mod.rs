@@ -113,6 +113,7 @@ impl Host {
         for balance in venue.balances().await? {
             hub.seed_balance(balance);
         }
+        hub.adopt_orders(venue.adopted_orders());
         let breaker = hub.clone();
         let tasks = vec![
             tokio::spawn(router::run_router(hub.clone(), events, venue.candles_from_trades())),

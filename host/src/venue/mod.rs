@@ -406,6 +406,11 @@ pub trait Venue: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// Every instrument the venue trades, with host handles.
     fn instruments(&self) -> Vec<InstrumentSpec>;
+    /// Open orders an earlier run left that this venue tracks as the host's own (OKX's
+    /// `orders_at_start = "adopt"`); the host takes them once, before any plugin starts.
+    fn adopted_orders(&self) -> Vec<OrderReport> {
+        Vec::new()
+    }
     /// Whether requests may be in flight at once. A network venue wants this (each request
     /// waits a round trip); the in-process simulator answers at once and stays deterministic
     /// when fed one request at a time. Either way, requests about one order keep their order.

@@ -79,8 +79,9 @@ pub struct OkxConfig {
     /// re-arms every third of it. 0: off. OKX accepts 10-120.
     pub dead_man_s: u32,
     /// What start-up does with open orders an earlier run of a host left on the account
-    /// (after a crash, a `kill -9`, a lost machine): `cancel` them (the default) or `leave`
-    /// them. Only this host's orders are touched (client order id and tag start with `tb`).
+    /// (after a crash, a `kill -9`, a lost machine): `cancel` them (the default), `adopt` them
+    /// or `leave` them. Only this host's orders are touched (client order id and tag start
+    /// with `tb`).
     pub orders_at_start: OrdersAtStart,
 }
 
@@ -91,6 +92,12 @@ pub enum OrdersAtStart {
     /// Cancel each one before any plugin starts: no strategy inherits orders it did not place.
     #[default]
     Cancel,
+    /// Keep them open and track them as the host's own: their changes and fills are audited,
+    /// they count against the account's risk limits, and the account kill switch (`tradebox
+    /// halt`) cancels them. No plugin owns them (a restarted plugin is a new instance that
+    /// never knew them), so none sees or can cancel them. Orders on instruments this host
+    /// does not trade cannot be tracked and are left open, and said so.
+    Adopt,
     /// Leave them on the exchange (listed in the log and the audit trail); they are not
     /// tracked, so the kill switch does not reach them: cancel them on OKX's side.
     Leave,
@@ -158,13 +165,17 @@ async fn settle_orders_at_start(
     limiter: &Limiter,
     policy: OrdersAtStart,
     audit: Option<&AuditLog>,
-) -> Result<(), OkxVenueError> {
+) -> Result<Vec<tradebox_okx::model::OrderDetails>, OkxVenueError> {
     let pending = patiently(limiter, Request::new(Endpoint::PendingOrders, 0), || rest.pending_orders(None, None))
         .await
         .map_err(okx("reading open orders left by an earlier run"))?;
     let ours: Vec<_> = pending.iter().filter(|d| d.cl_ord_id.starts_with("tb") && d.tag.starts_with("tb")).collect();
     if ours.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
+    }
+    if policy == OrdersAtStart::Adopt {
+        // Audited once the venue knows which of them it can track.
+        return Ok(ours.into_iter().cloned().collect());
     }
     let mut cancelled = 0;
     for d in &ours {
@@ -177,7 +188,7 @@ async fn settle_orders_at_start(
             d.px.unwrap_or_default()
         );
         let detail = match policy {
-            OrdersAtStart::Leave => format!("left open: {what}"),
+            OrdersAtStart::Leave | OrdersAtStart::Adopt => format!("left open: {what}"),
             OrdersAtStart::Cancel => {
                 let body = tradebox_okx::model::CancelOrder {
                     inst_id: d.inst_id.clone(),
@@ -212,12 +223,12 @@ async fn settle_orders_at_start(
                 "cancelled the open orders an earlier run left on the account"
             )
         }
-        OrdersAtStart::Leave => tracing::warn!(
+        OrdersAtStart::Leave | OrdersAtStart::Adopt => tracing::warn!(
             found = ours.len(),
             "left open the orders an earlier run left on the account (orders_at_start = \"leave\"); they are not tracked"
         ),
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
 /// `url` must use `secure` (`https`/`wss`), or its insecure twin on a loopback host.
@@ -396,6 +407,9 @@ pub struct OkxVenue {
     fills_seen: Mutex<SeenFills>,
     /// Order tags of the plugins with orders, for the dead man's switch.
     tags: Mutex<std::collections::BTreeSet<String>>,
+    /// Orders an earlier run left, adopted at start-up, until the host takes them
+    /// ([`Venue::adopted_orders`]).
+    adopted: Mutex<Vec<OrderReport>>,
 }
 
 /// Fills already reported, by (order id, trade id), and their order of arrival for forgetting.
@@ -470,7 +484,7 @@ impl OkxVenue {
             tracing::warn!("the API key is not bound to an IP address; OKX recommends binding trading keys");
         }
         let specs = Self::load_instruments(&rest, &limiter, &config.instruments).await?;
-        settle_orders_at_start(&rest, &limiter, config.orders_at_start, audit.as_deref()).await?;
+        let to_adopt = settle_orders_at_start(&rest, &limiter, config.orders_at_start, audit.as_deref()).await?;
         let by_symbol = specs.iter().map(|s| (s.symbol.clone(), s.id)).collect();
         let (events, receiver) = mpsc::unbounded_channel();
         let name = if config.demo { "okx-demo" } else { "okx-live" }.to_string();
@@ -490,7 +504,10 @@ impl OkxVenue {
             reconcile: tokio::sync::Notify::new(),
             fills_seen: Mutex::default(),
             tags: Mutex::default(),
+            adopted: Mutex::default(),
         });
+        // Before the REST loop starts, so its first round already reconciles them.
+        venue.adopt(&to_adopt, audit.as_deref());
         let task = sync::spawn(&venue).await;
         venue.tasks.lock().push(task);
         if venue.config.dead_man_s > 0 {
@@ -564,6 +581,64 @@ impl OkxVenue {
     }
 
     /// Orders this venue sent that have not finished, with what is known of each.
+    /// Tracks the orders an earlier run left (`orders_at_start = "adopt"`) as this venue's
+    /// own, so that their changes and fills are reported like those of the orders it sends.
+    fn adopt(&self, found: &[tradebox_okx::model::OrderDetails], audit: Option<&AuditLog>) {
+        if found.is_empty() {
+            return;
+        }
+        let mut adopted = Vec::new();
+        for d in found {
+            let what = format!(
+                "{} {} {:?} {} @ {}",
+                d.cl_ord_id,
+                d.inst_id,
+                d.side,
+                d.sz.unwrap_or_default(),
+                d.px.unwrap_or_default()
+            );
+            let report = convert::report(self, d).filter(|r| !r.status.is_terminal());
+            let detail = match report {
+                Some(report) => {
+                    let order = NewOrder {
+                        client_id: report.client_id.clone(),
+                        instrument: report.instrument,
+                        side: report.side,
+                        kind: report.kind,
+                        price: report.price,
+                        size: report.size,
+                        reduce_only: d.reduce_only == "true",
+                        origin: None,
+                    };
+                    self.live.lock().insert(
+                        report.client_id.clone(),
+                        Live {
+                            instrument: report.instrument,
+                            ord_id: report.venue_id.clone(),
+                            origin: None,
+                            unknown_until: None,
+                            placing: false,
+                            last: Some(report.clone()),
+                            order,
+                        },
+                    );
+                    adopted.push(report);
+                    format!("adopted: {what}")
+                }
+                None => format!("left open (not an instrument this host trades): {what}"),
+            };
+            if let Some(log) = audit {
+                log.append(None, None, &crate::audit::Entry::State { event: "order_at_start".into(), detail });
+            }
+        }
+        tracing::warn!(
+            found = found.len(),
+            adopted = adopted.len(),
+            "adopted the open orders an earlier run left on the account (orders_at_start = \"adopt\"): the account kill switch cancels them"
+        );
+        *self.adopted.lock() = adopted;
+    }
+
     pub(crate) fn live(&self) -> &Mutex<HashMap<String, Live>> {
         &self.live
     }
@@ -654,6 +729,10 @@ impl Venue for OkxVenue {
 
     fn instruments(&self) -> Vec<InstrumentSpec> {
         self.specs.clone()
+    }
+
+    fn adopted_orders(&self) -> Vec<OrderReport> {
+        std::mem::take(&mut *self.adopted.lock())
     }
 
     fn concurrent(&self) -> bool {
