@@ -147,6 +147,40 @@ async fn a_cancel_and_amend_storm_is_refused_at_the_gateway_and_the_kill_switch_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_churn_spends_only_the_plugins_own_budget() {
+    let t = TestHost::new(Mode::Live).await;
+    t.load(spec("mm", "market-maker", MM, &["ETH-USDT"])).await.expect("market maker loads");
+    let mut churn = spec("churn", "misbehave", "\"sub-churn\"", &["BTC-USDT"]);
+    churn.limits.deadline_ms = 30_000;
+    t.load(churn).await.expect("churn loads");
+    // Three tickers' worth: 30,000 subscribes, of which the budget lets through its burst.
+    t.drive_until("the churn to be refused", WAIT, |t| t.report("churn").denied >= 29_000).await;
+    // The market moves only when the test steps it: once the batch in hand is done, each
+    // ticker seen made 10,000 calls, and what was not denied was accepted.
+    let mut denied = t.report("churn").denied;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let now = t.report("churn").denied;
+        if now == denied {
+            break;
+        }
+        denied = now;
+    }
+    let churn = t.report("churn");
+    assert_eq!(churn.state, RunState::Running, "refused, not killed: {churn:?}");
+    let burst = tradebox::risk::windows::SUBSCRIBE_BURST as u64;
+    let accepted = (10_000 - denied % 10_000) % 10_000;
+    assert!(accepted <= burst + 2, "{accepted} subscriptions accepted, burst {burst}");
+    // Its ticker stream still flows (the churned stream is another one), and the neighbour
+    // trades on.
+    let before = t.report("mm").orders_sent;
+    t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
+    let denied = t.report("churn").denied;
+    t.drive_until("the churn to keep receiving tickers", WAIT, |t| t.report("churn").denied > denied).await;
+    t.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugins_error_text_cannot_forge_host_log_lines() {
     let t = TestHost::new(Mode::Live).await;
     t.load(spec("mm", "market-maker", MM, &["ETH-USDT"])).await.expect("market maker loads");

@@ -3,7 +3,7 @@
 //!
 //! - `latency`: a well-behaved plugin's tick-to-intent latency (p50, p99), alone and beside each
 //!   hostile mode of `misbehave` (spin, memory-bomb, log-flood, order-spam, cancel-storm,
-//!   timer-hog);
+//!   timer-hog, sub-churn);
 //! - `memory`: the host's resident memory while a plugin attacks memory (`memory-bomb` under
 //!   the default 64 MiB cap), and while a component written in WAT grows a funcref table under
 //!   the host's limiter until it is refused;
@@ -29,7 +29,7 @@ use tradebox::venue::sim::{SimConfig, SimVenue};
 use tradebox::venue::{MarketEvent, Venue, VenueEvent};
 
 /// The hostile modes the latency figure is measured beside.
-const HOSTILE: [&str; 6] = ["spin", "memory-bomb", "log-flood", "order-spam", "cancel-storm", "timer-hog"];
+const HOSTILE: [&str; 7] = ["spin", "memory-bomb", "log-flood", "order-spam", "cancel-storm", "timer-hog", "sub-churn"];
 
 /// The well-behaved plugin: a crossover on every ticker of a zigzag (see [`measure_latency`]).
 const SMA: &str = r#"{"symbol":"ETH-USDT","fast":2,"slow":3}"#;

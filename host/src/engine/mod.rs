@@ -47,7 +47,7 @@ pub use crate::risk::{AccountLimits, RiskLimits};
 pub struct PluginStats {
     /// Intents accepted and sent.
     pub orders_sent: AtomicU64,
-    /// Intents denied by the host.
+    /// Requests denied by the host: order intents and market data subscriptions.
     pub denied: AtomicU64,
     /// Orders the venue rejected.
     pub rejected: AtomicU64,

@@ -34,7 +34,7 @@ pub struct PluginReport {
     pub last_error: Option<String>,
     /// Orders sent.
     pub orders_sent: u64,
-    /// Intents denied by the host.
+    /// Requests denied by the host: order intents and market data subscriptions.
     pub denied: u64,
     /// Orders rejected by the venue.
     pub rejected: u64,

@@ -214,7 +214,10 @@ impl views::Host for PluginState {
 impl feeds::Host for PluginState {
     fn subscribe(&mut self, instrument: u32, channel: types::Channel) -> Result<(), types::Denial> {
         let channel = channel.into();
-        self.hub.subscribe(&self.slot, instrument, channel)?;
+        if let Err(denial) = self.hub.subscribe(&self.slot, instrument, channel) {
+            self.slot.stats.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(denial.into());
+        }
         self.subscriptions.insert((instrument, channel));
         Ok(())
     }

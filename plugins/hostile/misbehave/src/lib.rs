@@ -28,7 +28,8 @@
 //! - `cancel-storm`: keeps one resting order and, on every ticker, cancels it 50,000 times and
 //!   amends it 50,000 times;
 //! - `timer-hog`: 1,023 intervals of 10 ms and a zero-delay timer that sets itself again, each
-//!   firing spending about a millisecond of CPU: a plugin that never lets its thread rest.
+//!   firing spending about a millisecond of CPU: a plugin that never lets its thread rest;
+//! - `sub-churn`: subscribes to and unsubscribes from a second stream 10,000 times per ticker.
 
 use tradebox_sdk::log;
 use tradebox_sdk::prelude::*;
@@ -152,6 +153,14 @@ impl Strategy for Misbehave {
                         Some(ticker.bid * (0.96 + f64::from(i % 100) * 0.0001)),
                         None,
                     );
+                }
+            }
+            "sub-churn" => {
+                // Toggles a second stream as fast as the host lets it: each new subscription
+                // could cost an exchange request (OKX allows 480 an hour per connection).
+                for _ in 0..10_000 {
+                    let _ = feeds::subscribe(ticker.instrument, Channel::Trades);
+                    feeds::unsubscribe(ticker.instrument, Channel::Trades);
                 }
             }
             "loser" => {
