@@ -262,6 +262,7 @@ async fn status(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
                 "failures": p.failures, "last_error": p.last_error, "orders_sent": p.orders_sent,
                 "denied": p.denied, "rejected": p.rejected, "fills": p.fills, "open_orders": p.open_orders,
                 "positions": p.positions, "realized": p.realized, "unrealized": p.unrealized, "fees": p.fees,
+                "throttled_ms": p.throttled_ms, "cpu_background": p.cpu_background,
             })
         })
         .collect();

@@ -181,6 +181,8 @@ impl Hub {
         fingerprint: Option<windows::Fingerprint>,
         now: Instant,
     ) -> Result<(), Denial> {
+        // Narrowing only tightens: a plugin past the operator's window is past its own.
+        slot.windows.lock().refuse_early(&slot.risk.read(), now)?;
         let mut limits = slot.risk.read().clone();
         if let Some(requested) = &slot.permissions.read().requested {
             // The author's own ceiling (its manifest) holds as well as the operator's limits.
@@ -281,15 +283,7 @@ impl Hub {
     }
 
     fn owned_open(&self, slot: &PluginSlot, client_id: &str) -> Result<OrderReport, Denial> {
-        let tracker = self.tracker.lock();
-        match tracker.order(client_id) {
-            Some(t) if t.plugin == slot.id && !t.report.status.is_terminal() => Ok(t.report.clone()),
-            _ => Err(Denial::new(
-                DenialCode::UnknownOrder,
-                // The id is the plugin's text: shown escaped and capped, never as given.
-                format!("{} is not an open order of this plugin", crate::logging::plugin_text(client_id)),
-            )),
-        }
+        owned_open(&self.tracker.lock(), slot, client_id)
     }
 
     /// Cancels one of the plugin's orders. Allowed whatever the trading state, once per order
@@ -304,14 +298,20 @@ impl Hub {
     }
 
     fn cancel_inner(&self, slot: &PluginSlot, client_id: &str) -> Result<(), Denial> {
-        let order = self.owned_open(slot, client_id)?;
-        if self.tracker.lock().order(client_id).is_some_and(|t| t.cancel_pending) {
-            return Err(Denial::new(
-                DenialCode::CancelPending,
-                format!("a cancel of {client_id} is already on its way"),
-            ));
-        }
+        // Every attempt counts in the window, refused or not: past it, a plugin's cancels are
+        // refused on its own state alone, without the tracker every plugin shares.
         slot.windows.lock().admit_cancel(&slot.risk.read(), Instant::now())?;
+        let order = {
+            let tracker = self.tracker.lock();
+            let order = owned_open(&tracker, slot, client_id)?;
+            if tracker.order(client_id).is_some_and(|t| t.cancel_pending) {
+                return Err(Denial::new(
+                    DenialCode::CancelPending,
+                    format!("a cancel of {client_id} is already on its way"),
+                ));
+            }
+            order
+        };
         let ticket = Ticket::take(&slot.queued)?;
         if !self.tracker.lock().start_cancel(client_id) {
             return Err(Denial::new(
@@ -349,6 +349,7 @@ impl Hub {
         price: Option<f64>,
         size: Option<f64>,
     ) -> Result<(), Denial> {
+        slot.windows.lock().refuse_early(&slot.risk.read(), Instant::now())?;
         let order = self.owned_open(slot, client_id)?;
         self.audit_writable()?;
         let spec = self.granted(slot, order.instrument)?;
@@ -459,5 +460,17 @@ impl Hub {
     /// The stricter of a plugin's and the account's states.
     pub fn effective_state(&self, slot: &PluginSlot) -> TradingState {
         self.account_state().stricter(slot.state())
+    }
+}
+
+/// The plugin's own open order `client_id`, or `UNKNOWN_ORDER`.
+fn owned_open(tracker: &super::tracker::Tracker, slot: &PluginSlot, client_id: &str) -> Result<OrderReport, Denial> {
+    match tracker.order(client_id) {
+        Some(t) if t.plugin == slot.id && !t.report.status.is_terminal() => Ok(t.report.clone()),
+        _ => Err(Denial::new(
+            DenialCode::UnknownOrder,
+            // The id is the plugin's text: shown escaped and capped, never as given.
+            format!("{} is not an open order of this plugin", crate::logging::plugin_text(client_id)),
+        )),
     }
 }

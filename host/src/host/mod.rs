@@ -60,6 +60,10 @@ pub struct PluginReport {
     pub hash: String,
     /// Successful hot reloads.
     pub reloads: u32,
+    /// Time it waited for its CPU share, ms.
+    pub throttled_ms: u64,
+    /// Its thread runs in the background scheduling class (it went over its CPU share).
+    pub cpu_background: bool,
 }
 
 /// The host.
@@ -216,6 +220,8 @@ impl Host {
                     conflated: slot.mailbox.stats().conflated,
                     hash: status.hash,
                     reloads: status.reloads,
+                    throttled_ms: h.counters().throttled_ms.load(Ordering::Relaxed),
+                    cpu_background: h.counters().background.load(Ordering::Relaxed),
                 }
             })
             .collect()

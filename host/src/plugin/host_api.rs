@@ -37,6 +37,8 @@ pub struct Counters {
     pub calls: AtomicU64,
     /// Time it waited for its CPU share, ms.
     pub throttled_ms: AtomicU64,
+    /// Its thread is in the background scheduling class (over its CPU share lately).
+    pub background: std::sync::atomic::AtomicBool,
     /// How long each call into the plugin took, seconds (`/metrics`).
     pub call_seconds: prometheus_client::metrics::histogram::Histogram,
 }
@@ -49,6 +51,7 @@ impl Default for Counters {
             events: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             throttled_ms: AtomicU64::new(0),
+            background: std::sync::atomic::AtomicBool::new(false),
             // 1 µs to ~4 s, ×4 per bucket: a batch of tickers is microseconds, a deadline is 100 ms.
             call_seconds: prometheus_client::metrics::histogram::Histogram::new(
                 prometheus_client::metrics::histogram::exponential_buckets(1e-6, 4.0, 12),

@@ -14,6 +14,7 @@ pub mod host_api;
 pub mod inspect;
 pub mod instance;
 pub mod limits;
+pub mod priority;
 pub mod runtime;
 pub mod supervisor;
 pub mod trust;

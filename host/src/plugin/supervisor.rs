@@ -501,6 +501,7 @@ impl Actor {
         };
         tracing::info!(plugin = %self.spec.name, hash = %&self.compiled.hash[..12], "plugin started");
         let mut cpu = CpuShare::new(&self.spec.limits);
+        let mut class = Class::default();
         loop {
             if self.stop.load(Ordering::Acquire) {
                 return;
@@ -526,11 +527,13 @@ impl Actor {
                     continue;
                 }
                 self.counters.throttled_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+                class.throttled(now, &self.spec.name, &self.counters);
                 if !self.sleep(wait.min(Duration::from_millis(50))) {
                     return;
                 }
                 continue;
             }
+            class.maybe_restore(now, &self.spec.name, &self.counters);
             let next_timer = instance.state_mut().timers.next_due();
             let Some(batch) = self.slot.mailbox.take(self.spec.limits.max_batch, next_timer) else { return };
             let busy = Instant::now();
@@ -609,5 +612,60 @@ impl Actor {
             std::thread::sleep(Duration::from_millis(10).min(until.saturating_duration_since(Instant::now())));
         }
         !self.stop.load(Ordering::Acquire)
+    }
+}
+/// How long a plugin moved to the background class must stay within its CPU share before it
+/// is moved back.
+const BACKGROUND_FOR: Duration = Duration::from_secs(10);
+
+/// The scheduling class of a plugin's thread (see [`super::priority`]): a plugin over its CPU
+/// share goes to the background, and comes back after [`BACKGROUND_FOR`] within it, where the
+/// process may raise a thread again.
+#[derive(Default)]
+struct Class {
+    /// When it was last throttled, while in the background.
+    background_since: Option<Instant>,
+    /// The process may not raise a thread: it stays in the background.
+    stuck: bool,
+}
+
+impl Class {
+    fn throttled(&mut self, now: Instant, plugin: &str, counters: &Counters) {
+        if let Some(since) = self.background_since.as_mut() {
+            *since = now;
+            return;
+        }
+        match super::priority::to_background() {
+            Ok(()) => {
+                self.background_since = Some(now);
+                counters.background.store(true, Ordering::Relaxed);
+                tracing::info!(%plugin, "over its CPU share: its thread runs in the background scheduling class");
+            }
+            Err(e) => {
+                tracing::debug!(%plugin, error = %e, "could not move the plugin's thread to the background class")
+            }
+        }
+    }
+
+    fn maybe_restore(&mut self, now: Instant, plugin: &str, counters: &Counters) {
+        let Some(since) = self.background_since else { return };
+        if self.stuck || now.saturating_duration_since(since) < BACKGROUND_FOR {
+            return;
+        }
+        match super::priority::to_normal() {
+            Ok(()) => {
+                self.background_since = None;
+                counters.background.store(false, Ordering::Relaxed);
+                tracing::info!(%plugin, "back within its CPU share: its thread runs in the normal class again");
+            }
+            Err(e) => {
+                self.stuck = true;
+                tracing::info!(
+                    %plugin,
+                    error = %e,
+                    "back within its CPU share, but this process may not raise a thread's priority (CAP_SYS_NICE or RLIMIT_NICE >= 20): it stays in the background until unloaded"
+                );
+            }
+        }
     }
 }

@@ -82,7 +82,8 @@ fn trim(q: &mut VecDeque<Instant>, now: Instant, window: Duration) {
 
 impl PluginWindows {
     /// Admits one cancel the plugin asked for through its cancel window (the host's own
-    /// cancels never come here), or refuses it and records nothing.
+    /// cancels never come here), or refuses it and records nothing. Each attempt counts,
+    /// whether or not the cancel is then refused for another reason.
     pub fn admit_cancel(&mut self, limits: &RiskLimits, now: Instant) -> Result<(), Denial> {
         trim(&mut self.cancels, now, Duration::from_secs(1));
         if self.cancels.len() >= limits.max_cancels_per_sec as usize {
@@ -94,6 +95,31 @@ impl PluginWindows {
             ));
         }
         self.cancels.push_back(now);
+        Ok(())
+    }
+
+    /// Refuses at once, recording nothing, when this plugin's own windows are full (its order
+    /// rate or its fill throttle): checked before anything shared with other plugins is
+    /// touched, so a plugin far past its rate costs its neighbours no lock.
+    pub fn refuse_early(&mut self, limits: &RiskLimits, now: Instant) -> Result<(), Denial> {
+        trim(&mut self.orders, now, Duration::from_secs(1));
+        trim(&mut self.fills, now, Duration::from_secs(60));
+        if limits.max_fills_per_min > 0 && self.fills.len() >= limits.max_fills_per_min as usize {
+            return Err(Denial::limit(
+                DenialCode::FillThrottle,
+                "too many fills in the last minute; new orders pause",
+                f64::from(limits.max_fills_per_min),
+                self.fills.len() as f64,
+            ));
+        }
+        if self.orders.len() >= limits.max_orders_per_sec as usize {
+            return Err(Denial::limit(
+                DenialCode::RateLimited,
+                "too many orders in the last second",
+                f64::from(limits.max_orders_per_sec),
+                self.orders.len() as f64 + 1.0,
+            ));
+        }
         Ok(())
     }
 

@@ -1,0 +1,81 @@
+//! The scheduling class of a plugin's thread.
+//!
+//! The CPU share ([`super::limits::CpuShare`]) bounds what a plugin takes on average, but a
+//! plugin's batch runs to its end (up to the call deadline) on a core of its own: on a
+//! two-core machine a neighbour's tick then waits for the kernel's next tick (4 ms) to get
+//! that core back. A thread in Linux's `SCHED_IDLE` class is preempted as soon as a normal
+//! thread wakes and its core counts as free when the kernel places that thread, so a plugin
+//! over its share is moved there: it still runs whenever a core has nothing else to do, and
+//! no longer delays anyone.
+//!
+//! Leaving `SCHED_IDLE` needs `CAP_SYS_NICE` or an `RLIMIT_NICE` of at least 20 (`ulimit -e
+//! 20`, systemd's `LimitNICE=`); without either, a plugin moved there stays until it is
+//! unloaded. Elsewhere than Linux these calls do nothing.
+
+/// Moves the calling thread to the background class; `Err` says why not.
+pub fn to_background() -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle).map_err(|e| format!("{e:?}"))
+    }
+    #[cfg(not(target_os = "linux"))]
+    Ok(())
+}
+
+/// Moves the calling thread back to the normal class at nice 0; `Err` when the process may
+/// not (see the module's note).
+pub fn to_normal() -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        let other = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+        // The crate maps 0..=99 onto nice 19..=-20; 47 is nice 0 (checked by the test below).
+        let nice0 = ThreadPriority::Crossplatform(ThreadPriorityValue::try_from(47u8).map_err(|e| e.to_string())?);
+        set_thread_priority_and_policy(thread_native_id(), nice0, other).map_err(|e| format!("{e:?}"))
+    }
+    #[cfg(not(target_os = "linux"))]
+    Ok(())
+}
+
+/// Whether the calling thread is in the background class.
+pub fn in_background() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy, thread_schedule_policy};
+        matches!(thread_schedule_policy(), Ok(ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)))
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_moves_to_the_background_class_and_back_where_allowed() {
+        std::thread::spawn(|| {
+            assert!(!in_background());
+            to_background().expect("any thread may lower its own class");
+            assert!(in_background());
+            // Back only with CAP_SYS_NICE or RLIMIT_NICE >= 20; either way the answer is true.
+            match to_normal() {
+                Ok(()) => {
+                    assert!(!in_background());
+                    assert_eq!(rustix::process::getpriority_process(None).expect("nice"), 0);
+                }
+                Err(_) => assert!(in_background()),
+            }
+        })
+        .join()
+        .expect("thread");
+    }
+}
