@@ -159,7 +159,8 @@ async fn subscription_churn_spends_only_the_plugins_own_budget() {
     // ticker seen made 10,000 calls, and what was not denied was accepted.
     let mut denied = t.report("churn").denied;
     loop {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // (Over its CPU share, the churn's thread runs in the background class: give it time.)
+        tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
         let now = t.report("churn").denied;
         if now == denied {
             break;
@@ -170,7 +171,7 @@ async fn subscription_churn_spends_only_the_plugins_own_budget() {
     assert_eq!(churn.state, RunState::Running, "refused, not killed: {churn:?}");
     let burst = tradebox::risk::windows::SUBSCRIBE_BURST as u64;
     let accepted = (10_000 - denied % 10_000) % 10_000;
-    assert!(accepted <= burst + 2, "{accepted} subscriptions accepted, burst {burst}");
+    assert!((1..=burst + 2).contains(&accepted), "{accepted} subscriptions accepted, burst {burst}");
     // Its ticker stream still flows (the churned stream is another one), and the neighbour
     // trades on.
     let before = t.report("mm").orders_sent;

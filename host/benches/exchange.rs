@@ -7,7 +7,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rust_decimal::Decimal;
 use std::hint::black_box;
 use std::str::FromStr;
+use tradebox::engine::router::Router;
 use tradebox::ratelimit::{Endpoint, Limiter, LimiterConfig, Request};
+use tradebox::venue::{MarketEvent, VenueEvent};
 use tradebox_okx::Credentials;
 use tradebox_okx::sign::Signer;
 
@@ -86,6 +88,17 @@ fn intent_to_signed_bytes(c: &mut Criterion) {
             || {
                 let (hub, rx) = Hub::new(vec![spec.clone()]);
                 hub.attach_audit(audit.clone());
+                // A market to check the orders against (price band, quote age).
+                let ticker = MarketEvent::Ticker {
+                    instrument: 1,
+                    ts_ms: 1,
+                    bid: 60_120.0,
+                    bid_size: 5.0,
+                    ask: 60_125.0,
+                    ask_size: 5.0,
+                    last: 60_123.0,
+                };
+                Router::new(false).route(&hub, VenueEvent::Market(ticker));
                 let risk =
                     RiskLimits { max_orders_per_sec: u32::MAX, max_open_orders: 10_000, ..RiskLimits::default() };
                 let slot = hub.register_component(

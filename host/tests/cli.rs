@@ -839,7 +839,9 @@ fn a_restarted_host_adopts_the_orders_left_open_and_the_kill_switch_reaches_them
     let dir = tempfile::tempdir().expect("tmp");
     let rig = CrashRig::new(dir.path(), 12, "adopt");
     let left = rig.first_run_dies();
-    let mut host = Running(rig.run(None).spawn().expect("restart"));
+    let mut host = Running(
+        rig.run(None).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("restart"),
+    );
     // Wait for the restart to have adopted what was still open.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let adopted: Vec<String> = loop {
@@ -870,18 +872,20 @@ fn a_restarted_host_adopts_the_orders_left_open_and_the_kill_switch_reaches_them
         assert!(std::time::Instant::now() < deadline, "the kill switch left adopted orders open");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let _ = host.0.kill();
-    let _ = host.0.wait();
-    // Their end is in the audit trail, as the host's own orders.
-    let records = rig.audit_lenient();
-    let ended = |id: &String| {
+    // Their end reaches the audit trail as the host's own orders (by push or the next poll).
+    let ended = |records: &[serde_json::Value], id: &String| {
         records.iter().any(|r| {
             r["kind"] == "order"
                 && r["client_id"] == id.as_str()
                 && matches!(r["state"].as_str(), Some("Canceled" | "Filled"))
         })
     };
-    assert!(adopted.iter().all(ended), "an adopted order's end is missing from the audit trail");
+    while !adopted.iter().all(|id| ended(&rig.audit_lenient(), id)) {
+        assert!(std::time::Instant::now() < deadline, "an adopted order's end is missing from the audit trail");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = host.0.kill();
+    let _ = host.0.wait();
 }
 
 /// A standalone `tradebox sim` and a host config trading the market maker on it, for crash

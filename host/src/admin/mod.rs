@@ -3,7 +3,8 @@
 //! (`tradebox status|halt|resume`) talks to it; so can any HTTP client.
 //!
 //! - `GET /health`: `{"status":"ok"}`, no token needed;
-//! - `GET /status`: account state, every plugin's state, counters and PnL, the venue's line;
+//! - `GET /status`: account state, every plugin's state, counters (CPU throttling included)
+//!   and PnL, the venue's line, whether the audit log is failing, orders adopted at start-up;
 //! - `POST /halt` `{"plugin"?, "reason"?}`: stop new orders and cancel open ones (one plugin,
 //!   or the account); `POST /resume` `{"plugin"?}`: back to ACTIVE;
 //! - `GET /risk`: the account's and every plugin's limits; `PUT /risk/account` and
@@ -314,7 +315,8 @@ async fn set_state(ctx: &Ctx, headers: &HeaderMap, body: &[u8], state: TradingSt
             None => error(StatusCode::NOT_FOUND, format!("no plugin named {name:?}")),
         },
         None => {
-            let open: usize = hub.plugins().iter().map(|s| hub.open_orders(s.id).len()).sum();
+            let plugins: usize = hub.plugins().iter().map(|s| hub.open_orders(s.id).len()).sum();
+            let open = plugins + hub.adopted_open();
             hub.set_account_state(state, &reason);
             axum::Json(json!({"account_state": state.as_str(), "cancelling": if state == TradingState::Halted { open } else { 0 }}))
                 .into_response()

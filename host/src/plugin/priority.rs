@@ -12,7 +12,8 @@
 //! 20`, systemd's `LimitNICE=`); without either, a plugin moved there stays until it is
 //! unloaded. Elsewhere than Linux these calls do nothing.
 
-/// Moves the calling thread to the background class; `Err` says why not.
+/// Moves the calling thread to the background class; `Err` says why not. The thread's nice
+/// value is kept for [`to_normal`].
 pub fn to_background() -> Result<(), String> {
     #[cfg(target_os = "linux")]
     {
@@ -21,15 +22,22 @@ pub fn to_background() -> Result<(), String> {
             thread_native_id,
         };
         let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-        set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle).map_err(|e| format!("{e:?}"))
+        let done = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle);
+        // The crate sets the class, then nice 0: in a host started under `nice` the second
+        // step is refused with the class already changed, which is all that matters here.
+        match done {
+            Ok(()) => Ok(()),
+            Err(_) if in_background() => Ok(()),
+            Err(e) => Err(format!("{e:?}")),
+        }
     }
     #[cfg(not(target_os = "linux"))]
-    Ok(())
+    Err("scheduling classes are a Linux feature".into())
 }
 
-/// Moves the calling thread back to the normal class at nice 0; `Err` when the process may
-/// not (see the module's note).
-pub fn to_normal() -> Result<(), String> {
+/// Moves the calling thread back to the normal class at `nice` (its value before
+/// [`to_background`]); `Err` when the process may not (see the module's note).
+pub fn to_normal(nice: i32) -> Result<(), String> {
     #[cfg(target_os = "linux")]
     {
         use thread_priority::{
@@ -39,10 +47,25 @@ pub fn to_normal() -> Result<(), String> {
         let other = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
         // The crate maps 0..=99 onto nice 19..=-20; 47 is nice 0 (checked by the test below).
         let nice0 = ThreadPriority::Crossplatform(ThreadPriorityValue::try_from(47u8).map_err(|e| e.to_string())?);
-        set_thread_priority_and_policy(thread_native_id(), nice0, other).map_err(|e| format!("{e:?}"))
+        set_thread_priority_and_policy(thread_native_id(), nice0, other).map_err(|e| format!("{e:?}"))?;
+        // Raising nice is always allowed; a negative one was allowed by the step above.
+        rustix::process::setpriority_process(None, nice).map_err(|e| e.to_string())
     }
     #[cfg(not(target_os = "linux"))]
-    Ok(())
+    {
+        let _ = nice;
+        Ok(())
+    }
+}
+
+/// The calling thread's nice value (0 where unknown).
+pub fn nice() -> i32 {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::process::getpriority_process(None).unwrap_or(0)
+    }
+    #[cfg(not(target_os = "linux"))]
+    0
 }
 
 /// Whether the calling thread is in the background class.
@@ -64,13 +87,14 @@ mod tests {
     fn a_thread_moves_to_the_background_class_and_back_where_allowed() {
         std::thread::spawn(|| {
             assert!(!in_background());
+            let before = nice();
             to_background().expect("any thread may lower its own class");
             assert!(in_background());
             // Back only with CAP_SYS_NICE or RLIMIT_NICE >= 20; either way the answer is true.
-            match to_normal() {
+            match to_normal(before) {
                 Ok(()) => {
                     assert!(!in_background());
-                    assert_eq!(rustix::process::getpriority_process(None).expect("nice"), 0);
+                    assert_eq!(nice(), before);
                 }
                 Err(_) => assert!(in_background()),
             }

@@ -614,6 +614,7 @@ impl Actor {
         !self.stop.load(Ordering::Acquire)
     }
 }
+
 /// How long a plugin moved to the background class must stay within its CPU share before it
 /// is moved back.
 const BACKGROUND_FOR: Duration = Duration::from_secs(10);
@@ -625,8 +626,12 @@ const BACKGROUND_FOR: Duration = Duration::from_secs(10);
 struct Class {
     /// When it was last throttled, while in the background.
     background_since: Option<Instant>,
+    /// The thread's nice value before it went to the background.
+    nice: i32,
     /// The process may not raise a thread: it stays in the background.
     stuck: bool,
+    /// The thread could not be moved (not Linux): throttling alone holds the plugin.
+    unmovable: bool,
 }
 
 impl Class {
@@ -635,13 +640,19 @@ impl Class {
             *since = now;
             return;
         }
+        if self.unmovable {
+            return;
+        }
+        let nice = super::priority::nice();
         match super::priority::to_background() {
             Ok(()) => {
                 self.background_since = Some(now);
+                self.nice = nice;
                 counters.background.store(true, Ordering::Relaxed);
                 tracing::info!(%plugin, "over its CPU share: its thread runs in the background scheduling class");
             }
             Err(e) => {
+                self.unmovable = true;
                 tracing::debug!(%plugin, error = %e, "could not move the plugin's thread to the background class")
             }
         }
@@ -652,7 +663,7 @@ impl Class {
         if self.stuck || now.saturating_duration_since(since) < BACKGROUND_FOR {
             return;
         }
-        match super::priority::to_normal() {
+        match super::priority::to_normal(self.nice) {
             Ok(()) => {
                 self.background_since = None;
                 counters.background.store(false, Ordering::Relaxed);

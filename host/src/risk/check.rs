@@ -4,7 +4,10 @@
 //!
 //! Order of the rules, cheapest first: trading state, reduce-only, size, notional, price band,
 //! open orders, position, gross exposure, free balance. The windows (order rate, duplicates,
-//! fill throttle) come last, in [`super::windows`], so a refused order uses up no rate.
+//! fill throttle) come last, in [`super::windows`], so a refused order uses up no rate; only a
+//! plugin whose own window is already full is refused before all of it
+//! ([`super::windows::PluginWindows::refuse_early`]), so that it takes no lock its neighbours
+//! share.
 
 use super::limits::{AccountLimits, PriceReference, RiskLimits};
 use crate::engine::{Denial, DenialCode, Quote, TradingState};

@@ -188,6 +188,7 @@ async fn settle_orders_at_start(
             d.px.unwrap_or_default()
         );
         let detail = match policy {
+            // (Adopted orders returned above, to be audited once the venue can track them.)
             OrdersAtStart::Leave | OrdersAtStart::Adopt => format!("left open: {what}"),
             OrdersAtStart::Cancel => {
                 let body = tradebox_okx::model::CancelOrder {
@@ -580,7 +581,6 @@ impl OkxVenue {
         let _ = self.events.send(event);
     }
 
-    /// Orders this venue sent that have not finished, with what is known of each.
     /// Tracks the orders an earlier run left (`orders_at_start = "adopt"`) as this venue's
     /// own, so that their changes and fills are reported like those of the orders it sends.
     fn adopt(&self, found: &[tradebox_okx::model::OrderDetails], audit: Option<&AuditLog>) {
@@ -639,6 +639,7 @@ impl OkxVenue {
         *self.adopted.lock() = adopted;
     }
 
+    /// Orders this venue sent that have not finished, with what is known of each.
     pub(crate) fn live(&self) -> &Mutex<HashMap<String, Live>> {
         &self.live
     }
