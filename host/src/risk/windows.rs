@@ -141,26 +141,8 @@ pub fn admit(
     fingerprint: Option<Fingerprint>,
     now: Instant,
 ) -> Result<(), Denial> {
-    let second = Duration::from_secs(1);
-    trim(&mut plugin.orders, now, second);
-    trim(&mut account.orders, now, second);
-    trim(&mut plugin.fills, now, Duration::from_secs(60));
-    if limits.max_fills_per_min > 0 && plugin.fills.len() >= limits.max_fills_per_min as usize {
-        return Err(Denial::limit(
-            DenialCode::FillThrottle,
-            "too many fills in the last minute; new orders pause",
-            f64::from(limits.max_fills_per_min),
-            plugin.fills.len() as f64,
-        ));
-    }
-    if plugin.orders.len() >= limits.max_orders_per_sec as usize {
-        return Err(Denial::limit(
-            DenialCode::RateLimited,
-            "too many orders in the last second",
-            f64::from(limits.max_orders_per_sec),
-            plugin.orders.len() as f64 + 1.0,
-        ));
-    }
+    plugin.refuse_early(limits, now)?;
+    trim(&mut account.orders, now, Duration::from_secs(1));
     if account.orders.len() >= account_limits.max_orders_per_sec as usize {
         return Err(Denial::limit(
             DenialCode::AccountRateLimited,

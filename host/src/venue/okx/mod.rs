@@ -179,14 +179,7 @@ async fn settle_orders_at_start(
     }
     let mut cancelled = 0;
     for d in &ours {
-        let what = format!(
-            "{} {} {:?} {} @ {}",
-            d.cl_ord_id,
-            d.inst_id,
-            d.side,
-            d.sz.unwrap_or_default(),
-            d.px.unwrap_or_default()
-        );
+        let what = describe(d);
         let detail = match policy {
             // (Adopted orders returned above, to be audited once the venue can track them.)
             OrdersAtStart::Leave | OrdersAtStart::Adopt => format!("left open: {what}"),
@@ -230,6 +223,11 @@ async fn settle_orders_at_start(
         ),
     }
     Ok(Vec::new())
+}
+
+/// An order left by an earlier run, for the log and the audit trail.
+fn describe(d: &tradebox_okx::model::OrderDetails) -> String {
+    format!("{} {} {:?} {} @ {}", d.cl_ord_id, d.inst_id, d.side, d.sz.unwrap_or_default(), d.px.unwrap_or_default())
 }
 
 /// `url` must use `secure` (`https`/`wss`), or its insecure twin on a loopback host.
@@ -589,14 +587,7 @@ impl OkxVenue {
         }
         let mut adopted = Vec::new();
         for d in found {
-            let what = format!(
-                "{} {} {:?} {} @ {}",
-                d.cl_ord_id,
-                d.inst_id,
-                d.side,
-                d.sz.unwrap_or_default(),
-                d.px.unwrap_or_default()
-            );
+            let what = describe(d);
             let report = convert::report(self, d).filter(|r| !r.status.is_terminal());
             let detail = match report {
                 Some(report) => {
