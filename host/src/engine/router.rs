@@ -213,8 +213,8 @@ pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut lanes: super::
         }
         return;
     }
-    // The completion signal of the last command sent for each order.
-    let mut last: HashMap<String, tokio::sync::oneshot::Receiver<()>> = HashMap::new();
+    // The last command sent for each order (or stream), and what it waits for.
+    let mut last: HashMap<String, Link> = HashMap::new();
     let mut prune_at = PRUNE_AT;
     // Every task of the current generation holds a clone of `generation`; a flush closes the
     // generation and waits until all of its clones are gone (and the previous flush, which
@@ -235,18 +235,33 @@ pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut lanes: super::
             continue;
         }
         let Some(key) = command.key() else { continue };
-        let before = last.remove(&key);
-        let (finished, next) = tokio::sync::oneshot::channel::<()>();
-        last.insert(key, next);
+        let prev = last.remove(&key);
+        let plugin_cancel = matches!(command, Command::Cancel { by_host: false, .. });
+        let host_cancel = matches!(command, Command::Cancel { by_host: true, .. });
+        // What a plugin's cancel waited for: everything before it but plugin cancels.
+        let gate = |p: &Link| if p.plugin_cancel { p.gate.clone() } else { Some(p.done.clone()) };
+        // A host cancel does not wait for a plugin's cancel of the same order (which may be
+        // waiting for the plugin's share of the rate limit, as in a cancel storm): two
+        // cancels of one order may reach the venue in either order, and the second finds it
+        // gone (not an error). It still waits for a placement or amend sent before it.
+        let before = match &prev {
+            Some(p) if host_cancel => gate(p),
+            Some(p) => Some(p.done.clone()),
+            None => None,
+        };
+        let (finished, done) = tokio::sync::watch::channel(());
+        let link_gate = if plugin_cancel { prev.as_ref().and_then(gate) } else { None };
+        last.insert(key, Link { done, gate: link_gate, plugin_cancel });
         if last.len() > prune_at {
             // Forget orders whose last command has finished; amortised O(1) per command.
-            last.retain(|_, rx| !matches!(rx.try_recv(), Err(tokio::sync::oneshot::error::TryRecvError::Closed)));
+            last.retain(|_, link| link.done.has_changed().is_ok());
             prune_at = PRUNE_AT.max(last.len() * 2);
         }
         let (hub, venue, member) = (hub.clone(), venue.clone(), generation.clone());
         tokio::spawn(async move {
-            if let Some(before) = before {
-                let _ = before.await;
+            if let Some(mut before) = before {
+                // Resolves with an error once that command's task has dropped its sender.
+                while before.changed().await.is_ok() {}
             }
             execute(&hub, venue.as_ref(), command).await;
             drop(finished);
@@ -254,6 +269,16 @@ pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut lanes: super::
             drop(member);
         });
     }
+}
+
+/// The sender's record of the last command about one order: `done` closes when it has been
+/// sent (its task dropped the sender).
+struct Link {
+    done: tokio::sync::watch::Receiver<()>,
+    /// For a plugin's cancel: what it waits for itself, which is what a host cancel after it
+    /// waits for instead of it.
+    gate: Option<tokio::sync::watch::Receiver<()>>,
+    plugin_cancel: bool,
 }
 
 /// Orders remembered by the sender before it forgets finished ones.
@@ -366,7 +391,7 @@ mod tests {
     use super::*;
     use crate::engine::{Grants, OrderIntent, RiskLimits, TradingState};
     use crate::venue::sim::{SimConfig, SimVenue};
-    use crate::venue::{OrderKind, OrderStatus, Side};
+    use crate::venue::{InstrumentId, OrderKind, OrderReport, OrderStatus, Side};
 
     /// The kill switch while a plugin's placements still wait in its lane: the host's cancels
     /// go first, and the placements they overtook are dropped, not sent after them.
@@ -409,6 +434,103 @@ mod tests {
         for id in &ids {
             let order = hub.order(id).expect("tracked");
             assert_eq!(order.report.status, OrderStatus::Canceled, "{id}");
+        }
+        sender.abort();
+    }
+
+    /// The simulator as a network venue (commands in flight at once) whose plugin cancels
+    /// never get their rate share: they wait forever, as in a cancel storm.
+    struct StarvedCancels(Arc<SimVenue>);
+
+    #[async_trait::async_trait]
+    impl Venue for StarvedCancels {
+        fn name(&self) -> &str {
+            "starved"
+        }
+        fn instruments(&self) -> Vec<crate::venue::InstrumentSpec> {
+            self.0.instruments()
+        }
+        fn concurrent(&self) -> bool {
+            true
+        }
+        fn take_events(&self) -> Option<mpsc::UnboundedReceiver<VenueEvent>> {
+            self.0.take_events()
+        }
+        async fn place(
+            &self,
+            order: crate::venue::NewOrder,
+        ) -> Result<crate::venue::PlaceAck, crate::venue::VenueError> {
+            self.0.place(order).await
+        }
+        async fn cancel(&self, _: InstrumentId, _: &str) -> Result<(), crate::venue::VenueError> {
+            std::future::pending().await
+        }
+        async fn cancel_for_host(&self, instrument: InstrumentId, id: &str) -> Result<(), crate::venue::VenueError> {
+            self.0.cancel(instrument, id).await
+        }
+        async fn amend(
+            &self,
+            i: InstrumentId,
+            id: &str,
+            p: Option<Decimal>,
+            s: Option<Decimal>,
+        ) -> Result<(), crate::venue::VenueError> {
+            self.0.amend(i, id, p, s).await
+        }
+        async fn open_orders(&self) -> Result<Vec<OrderReport>, crate::venue::VenueError> {
+            self.0.open_orders().await
+        }
+        async fn balances(&self) -> Result<Vec<crate::venue::BalanceReport>, crate::venue::VenueError> {
+            self.0.balances().await
+        }
+        async fn positions(&self) -> Result<Vec<crate::venue::PositionReport>, crate::venue::VenueError> {
+            self.0.positions().await
+        }
+    }
+
+    /// The kill switch after a plugin's cancel that waits for its rate share: the host's cancel
+    /// of the same order does not queue behind it.
+    #[tokio::test]
+    async fn the_kill_switch_does_not_wait_behind_a_plugins_starved_cancel() {
+        let sim = SimVenue::new(SimConfig::demo()).expect("sim");
+        let venue = Arc::new(StarvedCancels(sim.clone()));
+        let (hub, lanes) = Hub::new(venue.instruments());
+        let btc = hub.instrument_by_symbol("BTC-USDT").expect("BTC-USDT").id;
+        let ticker = MarketEvent::Ticker {
+            instrument: btc,
+            ts_ms: 1,
+            bid: 50_000.0,
+            bid_size: 1.0,
+            ask: 50_001.0,
+            ask_size: 1.0,
+            last: 50_000.0,
+        };
+        Router::new(true).route(&hub, VenueEvent::Market(ticker));
+        let grants = Grants { instruments: vec!["BTC-USDT".into()], ..Grants::default() };
+        let slot = hub.register("p", grants, RiskLimits::default());
+        let intent = OrderIntent {
+            instrument: btc,
+            side: Side::Buy,
+            kind: OrderKind::Limit,
+            price: Some(49_000.0),
+            size: 0.001,
+            reduce_only: false,
+        };
+        let id = hub.place(&slot, intent).expect("placed");
+        let sender = tokio::spawn(run_sender(hub.clone(), venue.clone(), lanes));
+        let open = || async { sim.open_orders().await.expect("orders").iter().any(|o| o.client_id == id) };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !open().await {
+            assert!(tokio::time::Instant::now() < deadline, "never placed");
+            tokio::task::yield_now().await;
+        }
+        hub.cancel(&slot, &id).expect("the plugin's cancel is accepted (and never gets its share)");
+        // The sender takes it (the host's lane would otherwise be read first).
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        hub.set_account_state(TradingState::Halted, "kill switch");
+        while open().await {
+            assert!(tokio::time::Instant::now() < deadline, "the host's cancel waited behind the plugin's");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         sender.abort();
     }
