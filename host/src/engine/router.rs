@@ -236,22 +236,24 @@ pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut lanes: super::
         }
         let Some(key) = command.key() else { continue };
         let prev = last.remove(&key);
-        let plugin_cancel = matches!(command, Command::Cancel { by_host: false, .. });
+        // A plugin's cancel or amend: what a host cancel need not wait for.
+        let skippable = matches!(command, Command::Cancel { by_host: false, .. } | Command::Amend { .. });
         let host_cancel = matches!(command, Command::Cancel { by_host: true, .. });
-        // What a plugin's cancel waited for: everything before it but plugin cancels.
-        let gate = |p: &Link| if p.plugin_cancel { p.gate.clone() } else { Some(p.done.clone()) };
-        // A host cancel does not wait for a plugin's cancel of the same order (which may be
-        // waiting for the plugin's share of the rate limit, as in a cancel storm): two
-        // cancels of one order may reach the venue in either order, and the second finds it
-        // gone (not an error). It still waits for a placement or amend sent before it.
+        // What a skippable command waited for: everything before it but skippable ones.
+        let gate = |p: &Link| if p.skippable { p.gate.clone() } else { Some(p.done.clone()) };
+        // A host cancel waits for its order's placement (a cancel sent before it would find
+        // nothing and leave the order open), never for the plugin's cancels and amends of it,
+        // which may be waiting for the plugin's share of the rate limit, as in a storm: sent
+        // after the cancel, an amend finds the order gone and a second cancel finds it gone
+        // (not an error).
         let before = match &prev {
             Some(p) if host_cancel => gate(p),
             Some(p) => Some(p.done.clone()),
             None => None,
         };
         let (finished, done) = tokio::sync::watch::channel(());
-        let link_gate = if plugin_cancel { prev.as_ref().and_then(gate) } else { None };
-        last.insert(key, Link { done, gate: link_gate, plugin_cancel });
+        let link_gate = if skippable { prev.as_ref().and_then(gate) } else { None };
+        last.insert(key, Link { done, gate: link_gate, skippable });
         if last.len() > prune_at {
             // Forget orders whose last command has finished; amortised O(1) per command.
             last.retain(|_, link| link.done.has_changed().is_ok());
@@ -275,10 +277,10 @@ pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut lanes: super::
 /// sent (its task dropped the sender).
 struct Link {
     done: tokio::sync::watch::Receiver<()>,
-    /// For a plugin's cancel: what it waits for itself, which is what a host cancel after it
-    /// waits for instead of it.
+    /// For a plugin's cancel or amend: what it waits for itself, which is what a host cancel
+    /// after it waits for instead of it.
     gate: Option<tokio::sync::watch::Receiver<()>>,
-    plugin_cancel: bool,
+    skippable: bool,
 }
 
 /// Orders remembered by the sender before it forgets finished ones.
