@@ -442,7 +442,7 @@ mod tests {
 
     /// The simulator as a network venue (commands in flight at once) whose plugin cancels
     /// never get their rate share: they wait forever, as in a cancel storm.
-    struct StarvedCancels(Arc<SimVenue>);
+    struct StarvedCancels(Arc<SimVenue>, tokio::sync::Notify);
 
     #[async_trait::async_trait]
     impl Venue for StarvedCancels {
@@ -465,6 +465,7 @@ mod tests {
             self.0.place(order).await
         }
         async fn cancel(&self, _: InstrumentId, _: &str) -> Result<(), crate::venue::VenueError> {
+            self.1.notify_one();
             std::future::pending().await
         }
         async fn cancel_for_host(&self, instrument: InstrumentId, id: &str) -> Result<(), crate::venue::VenueError> {
@@ -495,7 +496,7 @@ mod tests {
     #[tokio::test]
     async fn the_kill_switch_does_not_wait_behind_a_plugins_starved_cancel() {
         let sim = SimVenue::new(SimConfig::demo()).expect("sim");
-        let venue = Arc::new(StarvedCancels(sim.clone()));
+        let venue = Arc::new(StarvedCancels(sim.clone(), tokio::sync::Notify::new()));
         let (hub, lanes) = Hub::new(venue.instruments());
         let btc = hub.instrument_by_symbol("BTC-USDT").expect("BTC-USDT").id;
         let ticker = MarketEvent::Ticker {
@@ -527,8 +528,8 @@ mod tests {
             tokio::task::yield_now().await;
         }
         hub.cancel(&slot, &id).expect("the plugin's cancel is accepted (and never gets its share)");
-        // The sender takes it (the host's lane would otherwise be read first).
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // The sender has taken it to the venue (the host's lane would otherwise be read first).
+        venue.1.notified().await;
         hub.set_account_state(TradingState::Halted, "kill switch");
         while open().await {
             assert!(tokio::time::Instant::now() < deadline, "the host's cancel waited behind the plugin's");
