@@ -3,13 +3,13 @@
 //!
 //! - `latency`: a well-behaved plugin's tick-to-intent latency (p50, p99), alone and beside each
 //!   hostile mode of `misbehave` (spin, memory-bomb, log-flood, order-spam, cancel-storm,
-//!   timer-hog, sub-churn);
+//!   timer-hog, sub-churn, view-spin);
 //! - `memory`: the host's resident memory while a plugin attacks memory (`memory-bomb` under
 //!   the default 64 MiB cap), and while a component written in WAT grows a funcref table under
 //!   the host's limiter until it is refused;
-//! - `halt`: the kill switch under a cancel storm: from `Hub::set_account_state(Halted)` to zero
-//!   open orders at the venue, a host on OKX's protocol against the embedded simulator, the
-//!   market maker alone and then beside `misbehave cancel-storm`.
+//! - `halt`: the kill switch under attack: from `Hub::set_account_state(Halted)` to zero open
+//!   orders at the venue, a host on OKX's protocol against the embedded simulator, the market
+//!   maker alone, then beside `misbehave cancel-storm`, then beside `misbehave view-spin`.
 //!
 //! Run (after `cargo xtask plugins`):
 //! `TRADEBOX_PLUGIN_DIR=$PWD/target/plugins cargo bench -p tradebox --bench containment -- [latency|memory|halt]
@@ -29,7 +29,8 @@ use tradebox::venue::sim::{SimConfig, SimVenue};
 use tradebox::venue::{MarketEvent, Venue, VenueEvent};
 
 /// The hostile modes the latency figure is measured beside.
-const HOSTILE: [&str; 7] = ["spin", "memory-bomb", "log-flood", "order-spam", "cancel-storm", "timer-hog", "sub-churn"];
+const HOSTILE: [&str; 8] =
+    ["spin", "memory-bomb", "log-flood", "order-spam", "cancel-storm", "timer-hog", "sub-churn", "view-spin"];
 
 /// The well-behaved plugin: a crossover on every ticker of a zigzag (see [`measure_latency`]).
 const SMA: &str = r#"{"symbol":"ETH-USDT","fast":2,"slow":3}"#;
@@ -636,9 +637,10 @@ const SECRET: &str = "bench-secret-5b1f0c9a7d";
 const PASSPHRASE: &str = "bench-passphrase-93d1";
 const API_KEY: &str = "bench-trade";
 
-/// Halts timed on one host; `storm` loads cancel-storm beside the market maker.
+/// Halts timed on one host; `hostile` names the `misbehave` mode loaded beside the market
+/// maker (as "storm").
 struct Halts {
-    label: &'static str,
+    label: String,
     times: Vec<Duration>,
     open_at_halt: Vec<usize>,
     note: String,
@@ -655,7 +657,7 @@ async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     true
 }
 
-async fn halts_on_okx(runtime: Arc<Runtime>, storm: bool, n: usize) -> Halts {
+async fn halts_on_okx(runtime: Arc<Runtime>, hostile: Option<&str>, n: usize) -> Halts {
     use tradebox::sim::exchange::OrderFilter;
     use tradebox::sim::{SimKey, SimServer, SimServerConfig};
     use tradebox::venue::okx::{OkxConfig, OkxVenue};
@@ -689,27 +691,35 @@ async fn halts_on_okx(runtime: Arc<Runtime>, storm: bool, n: usize) -> Halts {
         OkxVenue::connect(config, credentials, limiter, Some(audit.clone())).await.expect("connects to the simulator");
     let host = Host::start_audited(venue, runtime, Some(audit)).await.expect("host starts");
     tokio::task::block_in_place(|| host.load(spec("mm", "market-maker", MM, "ETH-USDT"))).expect("mm loads");
-    if storm {
-        let mut s = hostile_spec("cancel-storm");
+    let storm = hostile.is_some();
+    // The cancel storm is trading again once it has been refused another 100,000 calls; the
+    // view spinner once it has read through another ticker.
+    let refused = if hostile == Some("cancel-storm") { 100_000 } else { 0 };
+    if let Some(mode) = hostile {
+        let mut s = hostile_spec(mode);
         s.name = "storm".into();
-        // 100,000 refused calls a ticker: the storm, not the CPU deadline, is under test.
+        // 100,000 refused calls a ticker: the attack, not the CPU deadline or the failure
+        // policy, is under test.
         s.limits.deadline_ms = 5_000;
+        s.limits.cpu_throttle_s = 3_600;
         tokio::task::block_in_place(|| host.load(s)).expect("storm loads");
     }
     let exchange = sim.exchange().clone();
     let open = || exchange.pending(&OrderFilter::default()).len();
     let denied = |host: &Host| host.slot("storm").map_or(0, |s| s.stats.denied.load(Ordering::Relaxed));
+    let events = |host: &Host| host.report().iter().find(|r| r.name == "storm").map_or(0, |r| r.events);
     let wanted = 2 + usize::from(storm);
     let mut times = Vec::with_capacity(n);
     let mut open_at_halt = Vec::with_capacity(n);
     let mut skipped = 0;
     for _ in 0..n {
-        // Trading again: the market maker's two quotes (and the storm's order) resting at the
-        // venue, and the storm refused another 100,000 calls since the last resume.
-        let since = denied(&host);
-        let ready =
-            wait_until(Duration::from_secs(60), || open() >= wanted && (!storm || denied(&host) >= since + 100_000))
-                .await;
+        // Trading again: the market maker's two quotes (and the attacker's order) resting at
+        // the venue, and the attacker at work since the last resume.
+        let (since, seen) = (denied(&host), events(&host));
+        let ready = wait_until(Duration::from_secs(60), || {
+            open() >= wanted && (!storm || (denied(&host) >= since + refused && events(&host) > seen))
+        })
+        .await;
         if !ready {
             skipped += 1;
             continue;
@@ -743,16 +753,18 @@ async fn halts_on_okx(runtime: Arc<Runtime>, storm: bool, n: usize) -> Halts {
     host.shutdown().await;
     drop(sim);
     times.sort();
-    Halts { label: if storm { "beside cancel-storm" } else { "market maker alone" }, times, open_at_halt, note }
+    let label = hostile.map_or_else(|| "market maker alone".to_string(), |m| format!("beside {m}"));
+    Halts { label, times, open_at_halt, note }
 }
 
 fn halt(rt: &tokio::runtime::Runtime, runtime: &Arc<Runtime>, n: usize) {
     println!(
         "\n== halt: kill switch → zero open orders at the venue (OKX protocol, embedded simulator), {n} halts each"
     );
-    let normal = rt.block_on(halts_on_okx(runtime.clone(), false, n));
-    let storm = rt.block_on(halts_on_okx(runtime.clone(), true, n));
-    for h in [&normal, &storm] {
+    let normal = rt.block_on(halts_on_okx(runtime.clone(), None, n));
+    let storm = rt.block_on(halts_on_okx(runtime.clone(), Some("cancel-storm"), n));
+    let viewer = rt.block_on(halts_on_okx(runtime.clone(), Some("view-spin"), n));
+    for h in [&normal, &storm, &viewer] {
         let (lo, hi) =
             (h.open_at_halt.iter().min().copied().unwrap_or(0), h.open_at_halt.iter().max().copied().unwrap_or(0));
         println!(
@@ -768,8 +780,10 @@ fn halt(rt: &tokio::runtime::Runtime, runtime: &Arc<Runtime>, n: usize) {
             println!("  {}", h.note);
         }
     }
-    let ratio = percentile(&storm.times, 0.5).as_secs_f64() / percentile(&normal.times, 0.5).as_secs_f64();
-    println!("median with the storm / median alone: {ratio:.2}x");
+    for h in [&storm, &viewer] {
+        let ratio = percentile(&h.times, 0.5).as_secs_f64() / percentile(&normal.times, 0.5).as_secs_f64();
+        println!("median {} / median alone: {ratio:.2}x", h.label);
+    }
 }
 
 fn main() {

@@ -22,7 +22,7 @@
 //! sync_ms = 200
 //!
 //! [runtime]
-//! mode = "live"           # or "deterministic" (fuel instead of wall-clock deadlines)
+//! mode = "live"           # or "deterministic" (fuel instead of CPU deadlines)
 //! cache_dir = "/var/cache/tradebox"
 //!
 //! [risk]                  # the account: every plugin together

@@ -181,13 +181,8 @@ impl Hub {
         fingerprint: Option<windows::Fingerprint>,
         now: Instant,
     ) -> Result<(), Denial> {
-        // Narrowing only tightens: a plugin past the operator's window is past its own.
-        slot.windows.lock().refuse_early(&slot.risk.read(), now)?;
-        let mut limits = slot.risk.read().clone();
-        if let Some(requested) = &slot.permissions.read().requested {
-            // The author's own ceiling (its manifest) holds as well as the operator's limits.
-            super::permissions::narrow(&mut limits, requested);
-        }
+        let limits = slot.limits();
+        slot.windows.lock().refuse_early(&limits, now)?;
         let account = self.account_limits.read().clone();
         let (plugin, all, available) = {
             let tracker = self.tracker.lock();
@@ -349,7 +344,7 @@ impl Hub {
         price: Option<f64>,
         size: Option<f64>,
     ) -> Result<(), Denial> {
-        slot.windows.lock().refuse_early(&slot.risk.read(), Instant::now())?;
+        slot.windows.lock().refuse_early(&slot.limits(), Instant::now())?;
         let order = self.owned_open(slot, client_id)?;
         self.audit_writable()?;
         let spec = self.granted(slot, order.instrument)?;

@@ -86,6 +86,16 @@ pub struct PluginSlot {
 }
 
 impl PluginSlot {
+    /// The risk limits its orders are checked against: the operator's, lowered to the
+    /// author's own ceiling where its manifest asked for less (narrowing only tightens).
+    pub fn limits(&self) -> RiskLimits {
+        let mut limits = self.risk.read().clone();
+        if let Some(requested) = &self.permissions.read().requested {
+            permissions::narrow(&mut limits, requested);
+        }
+        limits
+    }
+
     /// Who its orders come from now: slot, name and the hash of the component serving it.
     pub fn origin(&self) -> Arc<Origin> {
         self.origin.read().clone()
@@ -1019,7 +1029,7 @@ mod tests {
     fn a_cancel_storm_sends_one_cancel_and_is_refused_the_rest() {
         let (hub, mut lanes) = hub();
         let limits = RiskLimits { max_cancels_per_sec: 3, ..RiskLimits::default() };
-        let slot = hub.register("storm", grants(&["BTC-USDT"]), limits);
+        let slot = hub.register("storm", grants(&["BTC-USDT"]), limits.clone());
         let ids: Vec<String> = (0..4).map(|i| hub.place(&slot, buy(99.0 - f64::from(i))).expect("placed")).collect();
         while lanes.try_recv().is_ok() {}
         // 5,000 cancels of one order: one goes; the next are refused with their own code until
@@ -1030,14 +1040,15 @@ mod tests {
         assert!(codes[2..].iter().all(|c| *c == DenialCode::CancelRateLimited));
         let sent: Vec<Command> = std::iter::from_fn(|| lanes.try_recv().ok()).collect();
         assert_eq!(sent.len(), 1, "{sent:?}");
-        // A second later, and the venue refused that cancel: the plugin may ask again.
-        std::thread::sleep(std::time::Duration::from_millis(1_010));
-        hub.tracker.lock().cancel_failed(&ids[0]);
-        hub.cancel(&slot, &ids[0]).expect("again after a failure");
-        // Cancels count in their own window (3 a second here).
-        hub.cancel(&slot, &ids[1]).expect("second in the window");
-        hub.cancel(&slot, &ids[2]).expect("third in the window");
-        let denial = hub.cancel(&slot, &ids[3]).expect_err("fourth in one second");
+        // A fresh plugin (a fresh window): once the venue refused a cancel, the plugin may ask
+        // again, and every attempt counts in its window (3 a second here).
+        let calm = hub.register("calm", grants(&["BTC-USDT"]), limits);
+        let mine: Vec<String> = (0..3).map(|i| hub.place(&calm, buy(99.5 - f64::from(i))).expect("placed")).collect();
+        hub.cancel(&calm, &mine[0]).expect("first in the window");
+        hub.tracker.lock().cancel_failed(&mine[0]);
+        hub.cancel(&calm, &mine[0]).expect("again after a failure, second in the window");
+        hub.cancel(&calm, &mine[1]).expect("third in the window");
+        let denial = hub.cancel(&calm, &mine[2]).expect_err("fourth in one second");
         assert_eq!((denial.code, denial.limit), (DenialCode::CancelRateLimited, Some(3.0)));
         // The kill switch's cancels are the host's: no window, no pending check.
         assert_eq!(hub.cancel_all_for_host(slot.id, None), 4);

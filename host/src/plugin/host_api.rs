@@ -129,6 +129,8 @@ pub struct PluginState {
     /// What this instance subscribed to: after a reload the streams only the old instance
     /// wanted are released (or, when the reload fails, those only the new one wanted).
     pub(crate) subscriptions: HashSet<(InstrumentId, Channel)>,
+    /// Where the running call started, for its CPU deadline.
+    pub(crate) call: super::instance::CallClock,
 }
 
 impl PluginState {
@@ -144,6 +146,7 @@ impl PluginState {
             counters,
             last_error: None,
             subscriptions: HashSet::new(),
+            call: super::instance::CallClock::default(),
         }
     }
 }

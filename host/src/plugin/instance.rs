@@ -6,13 +6,14 @@ use super::host_api::PluginState;
 use super::limits::{CapExceeded, Limiter, Limits};
 use super::runtime::{Compiled, Mode};
 use crate::logging::plugin_text;
-use wasmtime::{Store, Trap};
+use std::time::{Duration, Instant};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 /// Why an instance stopped serving. After any of these the instance is dead (wasmtime refuses
 /// to enter a store that trapped) and must be dropped.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Fault {
-    /// A call ran past its wall-clock deadline.
+    /// A call used more CPU than its deadline (or ran [`WALL_FACTOR`] times as long).
     #[error("exceeded its CPU deadline of {0} ms")]
     Deadline(u64),
     /// A call used up its fuel (deterministic mode).
@@ -60,7 +61,15 @@ impl Instance {
         state.limiter = Limiter::new(&limits);
         let mut store = Store::new(compiled.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
+        match mode {
+            // The epoch ticks in wall time; a call is judged by the CPU its thread used.
+            Mode::Live => store.epoch_deadline_callback(|ctx| {
+                let call = ctx.data().call;
+                let cpu = call.cpu.zip(super::priority::thread_cpu()).map(|(at, now)| now.saturating_sub(at));
+                Ok(verdict(cpu, call.wall.elapsed(), call.deadline))
+            }),
+            Mode::Deterministic => store.epoch_deadline_trap(),
+        }
         // Instantiation can run guest code too (start functions): arm the limits first.
         arm(&mut store, &limits, mode);
         let bindings = compiled.pre.instantiate(&mut store).map_err(|e| classify(e, &store, &limits, mode))?;
@@ -132,9 +141,46 @@ impl Instance {
     }
 }
 
+/// How many times its CPU deadline a call may last in wall time. The deadline counts the CPU
+/// the plugin's thread used, so that a plugin waiting for a core (a busy machine, or its thread
+/// in the background class for going over its share) is not failed for the wait; this bound
+/// still hands the thread back, for a reload or an unload, from a call the machine starves.
+pub const WALL_FACTOR: u32 = 20;
+
+/// Where a call started, read by the epoch callback on the plugin's own thread.
+#[derive(Debug, Clone, Copy)]
+pub struct CallClock {
+    /// The thread's CPU time at the start (`None`: no per-thread clock here; wall time rules).
+    cpu: Option<Duration>,
+    wall: Instant,
+    deadline: Duration,
+}
+
+impl Default for CallClock {
+    fn default() -> Self {
+        Self { cpu: None, wall: Instant::now(), deadline: Duration::ZERO }
+    }
+}
+
+/// What the epoch callback decides once a call has run `wall` (at least its deadline, in 1 ms
+/// ticks) and used `cpu` of its thread: trap, or wait as many ticks as the CPU left could last
+/// at the earliest.
+fn verdict(cpu: Option<Duration>, wall: Duration, deadline: Duration) -> UpdateDeadline {
+    let used = cpu.unwrap_or(wall);
+    if used >= deadline || wall >= deadline * WALL_FACTOR {
+        return UpdateDeadline::Interrupt;
+    }
+    let left = (deadline - used).as_millis().max(1);
+    UpdateDeadline::Continue(u64::try_from(left).unwrap_or(u64::MAX))
+}
+
 fn arm(store: &mut Store<PluginState>, limits: &Limits, mode: Mode) {
     match mode {
-        Mode::Live => store.set_epoch_deadline(limits.deadline_ms.max(1)),
+        Mode::Live => {
+            let deadline = Duration::from_millis(limits.deadline_ms.max(1));
+            store.data_mut().call = CallClock { cpu: super::priority::thread_cpu(), wall: Instant::now(), deadline };
+            store.set_epoch_deadline(limits.deadline_ms.max(1));
+        }
         Mode::Deterministic => {
             // Fuel makes it deterministic; the epoch deadline stays as a generous backstop.
             store.set_epoch_deadline(limits.deadline_ms.max(1).saturating_mul(100));
@@ -178,5 +224,45 @@ fn classify(e: wasmtime::Error, store: &Store<PluginState>, limits: &Limits, mod
         }
         None if text.contains("instantiat") => Fault::Instantiate(plugin_text(text)),
         None => Fault::Trap(plugin_text(text)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn traps(v: UpdateDeadline) -> bool {
+        matches!(v, UpdateDeadline::Interrupt)
+    }
+
+    #[test]
+    fn a_call_is_judged_by_the_cpu_it_used_not_the_time_it_waited() {
+        // Ran its deadline of wall time but used a tenth of it: it waits for the rest.
+        assert!(matches!(verdict(Some(ms(10)), ms(100), ms(100)), UpdateDeadline::Continue(90)));
+        // Used its deadline of CPU: it traps, however little wall time that looked like.
+        assert!(traps(verdict(Some(ms(100)), ms(100), ms(100))));
+        // Starved past the wall bound: it traps even with CPU left.
+        assert!(traps(verdict(Some(ms(1)), ms(100) * WALL_FACTOR, ms(100))));
+        assert!(!traps(verdict(Some(ms(1)), ms(100) * WALL_FACTOR - ms(1), ms(100))));
+        // Without a thread clock, wall time is the CPU time.
+        assert!(traps(verdict(None, ms(100), ms(100))));
+        // Never a wait of zero ticks (which would call back at once, forever).
+        assert!(matches!(
+            verdict(Some(ms(99) + Duration::from_micros(900)), ms(100), ms(100)),
+            UpdateDeadline::Continue(1)
+        ));
+    }
+
+    #[test]
+    fn the_thread_clock_counts_work_and_not_sleep() {
+        let Some(start) = super::super::priority::thread_cpu() else { return };
+        std::thread::sleep(ms(30));
+        let slept = super::super::priority::thread_cpu().map(|t| t.saturating_sub(start));
+        // Sleeping costs (almost) no CPU: far below the 30 ms it took.
+        assert!(slept.is_some_and(|d| d < ms(15)), "{slept:?}");
     }
 }

@@ -10,7 +10,9 @@ use wasmtime::ResourceLimiter;
 pub struct Limits {
     /// Memory cap per instance, MiB: linear memory and table elements together (see [`Limiter`]).
     pub memory_mib: u64,
-    /// Wall-clock budget of one call (live mode), ms. Enforced by epoch interruption.
+    /// CPU budget of one call (live mode), ms: the CPU time of the plugin's thread, checked at
+    /// epoch interruptions; a call also ends at [`super::instance::WALL_FACTOR`] times this in
+    /// wall time.
     pub deadline_ms: u64,
     /// Fuel per call in deterministic mode (about one unit per wasm instruction).
     pub fuel: u64,
@@ -39,7 +41,8 @@ impl Default for Limits {
 }
 
 /// A plugin's CPU share as a balance of CPU time: it fills at `share` seconds a second up to
-/// one second's worth, and every batch the plugin's thread works on is charged its wall time.
+/// one second's worth, and every batch the plugin's thread works on is charged the CPU time the
+/// thread used on it (wall time where there is no per-thread clock).
 /// Below zero the plugin waits until the balance is back.
 #[derive(Debug)]
 pub struct CpuShare {

@@ -58,6 +58,20 @@ pub fn to_normal(nice: i32) -> Result<(), String> {
     }
 }
 
+/// CPU time the calling thread has used; `None` where the platform has no per-thread clock.
+/// What a plugin is charged (its CPU share, its per-call deadline) is the CPU its thread
+/// used, not the time it waited for a core: a plugin in the background class on a busy
+/// machine waits a lot and must not be punished for it.
+pub fn thread_cpu() -> Option<std::time::Duration> {
+    #[cfg(unix)]
+    {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Some(std::time::Duration::new(u64::try_from(t.tv_sec).ok()?, u32::try_from(t.tv_nsec).ok()?))
+    }
+    #[cfg(not(unix))]
+    None
+}
+
 /// The calling thread's nice value (0 where unknown).
 pub fn nice() -> i32 {
     #[cfg(target_os = "linux")]

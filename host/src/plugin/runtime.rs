@@ -33,7 +33,7 @@ const INTERFACES: &[&str] = &["types", "orders", "views", "feeds", "timers", "ho
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// Wall-clock deadline per call (epoch interruption).
+    /// CPU deadline per call (epoch interruption, judged by the thread's CPU time).
     #[default]
     Live,
     /// Fuel per call: the same input stops at the same instruction every run (backtests).

@@ -536,7 +536,7 @@ impl Actor {
             class.maybe_restore(now, &self.spec.name, &self.counters);
             let next_timer = instance.state_mut().timers.next_due();
             let Some(batch) = self.slot.mailbox.take(self.spec.limits.max_batch, next_timer) else { return };
-            let busy = Instant::now();
+            let (busy, busy_cpu) = (Instant::now(), super::priority::thread_cpu());
             let mut events: Vec<wit::Event> = batch.into_iter().map(b::event).collect();
             let now = Instant::now();
             for id in instance.state_mut().timers.take_due(now) {
@@ -559,7 +559,9 @@ impl Actor {
                     // The rest of this batch goes to the fresh instance.
                 }
             }
-            cpu.charge(busy.elapsed(), Instant::now());
+            // The CPU the thread used, not the time it took: waiting for a core is not spending.
+            let spent = busy_cpu.zip(super::priority::thread_cpu()).map(|(at, now)| now.saturating_sub(at));
+            cpu.charge(spent.unwrap_or_else(|| busy.elapsed()), Instant::now());
         }
     }
 

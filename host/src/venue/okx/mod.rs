@@ -483,6 +483,9 @@ impl OkxVenue {
             tracing::warn!("the API key is not bound to an IP address; OKX recommends binding trading keys");
         }
         let specs = Self::load_instruments(&rest, &limiter, &config.instruments).await?;
+        // Before the open orders are read: a fill of an adopted order that lands between the
+        // two reads is then after the cursor, and reported.
+        let fill_cursor = sync::fill_cursor(&rest).await;
         let to_adopt = settle_orders_at_start(&rest, &limiter, config.orders_at_start, audit.as_deref()).await?;
         let by_symbol = specs.iter().map(|s| (s.symbol.clone(), s.id)).collect();
         let (events, receiver) = mpsc::unbounded_channel();
@@ -507,7 +510,7 @@ impl OkxVenue {
         });
         // Before the REST loop starts, so its first round already reconciles them.
         venue.adopt(&to_adopt, audit.as_deref());
-        let task = sync::spawn(&venue).await;
+        let task = sync::spawn(&venue, fill_cursor);
         venue.tasks.lock().push(task);
         if venue.config.dead_man_s > 0 {
             let task = dead_man(&venue);

@@ -30,10 +30,18 @@ struct State {
     last_error: Option<String>,
 }
 
-/// Starts the loop; the first read of fills sets the cursor, so history is not replayed.
-pub async fn spawn(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
+/// Where the fill history stands now (the newest bill id), read before anything else looks at
+/// the account: fills after it are new to this run, fills up to it are history not replayed.
+/// `None` when it cannot be read or there are none.
+pub async fn fill_cursor(rest: &tradebox_okx::RestClient) -> Option<u64> {
+    let fills = rest.fills_since(None, None).await.ok()?;
+    fills.iter().filter_map(|f| f.bill_id.parse::<u64>().ok()).max()
+}
+
+/// Starts the loop from `fill_cursor` (see [`fill_cursor`]).
+pub fn spawn(venue: &Arc<OkxVenue>, fill_cursor: Option<u64>) -> tokio::task::JoinHandle<()> {
     let mut state = State {
-        fill_cursor: None,
+        fill_cursor,
         balances: HashMap::new(),
         positions: HashMap::new(),
         last_account: None,
@@ -41,9 +49,6 @@ pub async fn spawn(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
         last_reconcile: None,
         last_error: None,
     };
-    if let Ok(fills) = venue.rest().fills_since(None, None).await {
-        state.fill_cursor = fills.iter().filter_map(|f| f.bill_id.parse::<u64>().ok()).max();
-    }
     let weak: Weak<OkxVenue> = Arc::downgrade(venue);
     let period = Duration::from_millis(venue.config().poll_ms.max(50));
     tokio::spawn(async move {

@@ -29,7 +29,10 @@
 //!   amends it 50,000 times;
 //! - `timer-hog`: 1,023 intervals of 10 ms and a zero-delay timer that sets itself again, each
 //!   firing spending about a millisecond of CPU: a plugin that never lets its thread rest;
-//! - `sub-churn`: subscribes to and unsubscribes from a second stream 10,000 times per ticker.
+//! - `sub-churn`: subscribes to and unsubscribes from a second stream 10,000 times per ticker,
+//!   then logs how many of its subscriptions so far were accepted;
+//! - `view-spin`: keeps one resting order and reads its open orders, positions, balances and
+//!   quote 20,000 times per ticker (each read takes a lock the host's own threads take).
 
 use tradebox_sdk::log;
 use tradebox_sdk::prelude::*;
@@ -37,6 +40,8 @@ use tradebox_sdk::prelude::*;
 struct Misbehave {
     mode: String,
     sink: Vec<Vec<u8>>,
+    /// `sub-churn`'s subscriptions tried and accepted so far.
+    churned: (u64, u64),
     /// The zero-delay timer of `timer-hog`.
     zero: u64,
 }
@@ -82,7 +87,7 @@ impl Strategy for Misbehave {
         if mode == "forge-init" {
             return Err("misbehave: refused\n2099-01-01T00:00:00.000Z ERROR tradebox: \x1b[31mhost compromised\x1b[0m \x1b]0;owned\x07".into());
         }
-        Ok(Misbehave { mode, sink: Vec::new(), zero })
+        Ok(Misbehave { mode, sink: Vec::new(), churned: (0, 0), zero })
     }
 
     fn on_timer(&mut self, timer: &TimerFired) {
@@ -159,8 +164,28 @@ impl Strategy for Misbehave {
                 // Toggles a second stream as fast as the host lets it: each new subscription
                 // could cost an exchange request (OKX allows 480 an hour per connection).
                 for _ in 0..10_000 {
-                    let _ = feeds::subscribe(ticker.instrument, Channel::Trades);
+                    self.churned.0 += 1;
+                    if feeds::subscribe(ticker.instrument, Channel::Trades).is_ok() {
+                        self.churned.1 += 1;
+                    }
                     feeds::unsubscribe(ticker.instrument, Channel::Trades);
+                }
+                // What it got, in its own words, for the test to compare with the host's count.
+                let (tried, accepted) = self.churned;
+                log::log(log::LogLevel::Info, &format!("churned: {accepted} of {tried} accepted"));
+            }
+            "view-spin" => {
+                // Reads the host's views as fast as it can, beside an order of its own, so that
+                // each read copies something: every read takes a lock the host's own threads
+                // (the router, the sender, the kill switch) take too.
+                if views::open_orders().is_empty() {
+                    let _ = orders::place(OrderRequest::limit(ticker.instrument, Side::Buy, ticker.bid * 0.97, 0.001));
+                }
+                for _ in 0..20_000 {
+                    std::hint::black_box(views::open_orders());
+                    std::hint::black_box(views::positions());
+                    std::hint::black_box(views::balances());
+                    std::hint::black_box(views::best_bid_ask(ticker.instrument));
                 }
             }
             "loser" => {
