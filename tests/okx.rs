@@ -275,3 +275,42 @@ async fn the_dead_mans_switch_cancels_orders_when_the_host_goes_quiet() {
         assert_eq!(d.state, tradebox_okx::model::OrderState::Canceled, "{id}");
     }
 }
+
+/// The kill switch and placements still waiting for the plugin's share of OKX's rate limit:
+/// they are withdrawn, never sent after the halt (they would be live until their cancels
+/// followed, and could fill).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_switch_withdraws_placements_still_waiting_for_their_rate_share() {
+    let r = rig(Faults::default()).await;
+    let slot = manual(&r, "burst", 10_000).await;
+    let wide =
+        tradebox::engine::AccountLimits { max_orders_per_sec: 100_000, max_open_orders: 100_000, ..Default::default() };
+    r.host.hub().set_account_limits(wide, "test").expect("valid");
+    let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
+    // 60 orders at once: one plugin's share of OKX's 60 places per 2 s on an instrument is 27
+    // (90% headroom, half for one plugin); the rest wait for permits.
+    let share = (60.0 * LimiterConfig::default().headroom * LimiterConfig::default().plugin_share) as u64;
+    let ids: Vec<String> = (0..60)
+        .map(|i| r.host.hub().place(&slot, intent(btc, Side::Buy, 20_000.0 + f64::from(i), 0.0001)).expect("accepted"))
+        .collect();
+    wait_for("the first placements to reach the exchange", || {
+        r.sim.faults().orders_placed.load(Ordering::Relaxed) >= share / 2
+    })
+    .await;
+    r.host.hub().set_account_state(tradebox::engine::TradingState::Halted, "kill switch");
+    r.host.hub().flush().await;
+    wait_for("every order to end", || {
+        ids.iter().all(|id| r.host.hub().order(id).is_none_or(|t| !t.pending && t.report.status.is_terminal()))
+    })
+    .await;
+    let placed = r.sim.faults().orders_placed.load(Ordering::Relaxed);
+    assert!(placed <= share, "{placed} orders reached the exchange; the plugin's share before the halt was {share}");
+    let open = r.sim.exchange().pending(&tradebox::sim::exchange::OrderFilter::default()).len();
+    assert_eq!(open, 0, "orders live at the exchange after the kill switch");
+    let withdrawn = audit_lines(&r)
+        .into_iter()
+        .filter(|l| l["kind"] == "order" && l["detail"] == "cancelled by the host before it was sent")
+        .count() as u64;
+    assert_eq!(withdrawn, 60 - placed, "every order not sent is accounted for as withdrawn");
+    r.host.shutdown().await;
+}

@@ -637,8 +637,7 @@ const SECRET: &str = "bench-secret-5b1f0c9a7d";
 const PASSPHRASE: &str = "bench-passphrase-93d1";
 const API_KEY: &str = "bench-trade";
 
-/// Halts timed on one host; `hostile` names the `misbehave` mode loaded beside the market
-/// maker (as "storm").
+/// Halts timed on one host (see [`halts_on_okx`]).
 struct Halts {
     label: String,
     times: Vec<Duration>,
@@ -657,6 +656,8 @@ async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     true
 }
 
+/// `n` halts of a host trading the market maker, beside the `misbehave` mode `hostile` (loaded
+/// as "storm") if one is named.
 async fn halts_on_okx(runtime: Arc<Runtime>, hostile: Option<&str>, n: usize) -> Halts {
     use tradebox::sim::exchange::OrderFilter;
     use tradebox::sim::{SimKey, SimServer, SimServerConfig};
@@ -691,7 +692,7 @@ async fn halts_on_okx(runtime: Arc<Runtime>, hostile: Option<&str>, n: usize) ->
         OkxVenue::connect(config, credentials, limiter, Some(audit.clone())).await.expect("connects to the simulator");
     let host = Host::start_audited(venue, runtime, Some(audit)).await.expect("host starts");
     tokio::task::block_in_place(|| host.load(spec("mm", "market-maker", MM, "ETH-USDT"))).expect("mm loads");
-    let storm = hostile.is_some();
+    let attacked = hostile.is_some();
     // The cancel storm is trading again once it has been refused another 100,000 calls; the
     // view spinner once it has read through another ticker.
     let refused = if hostile == Some("cancel-storm") { 100_000 } else { 0 };
@@ -708,7 +709,7 @@ async fn halts_on_okx(runtime: Arc<Runtime>, hostile: Option<&str>, n: usize) ->
     let open = || exchange.pending(&OrderFilter::default()).len();
     let denied = |host: &Host| host.slot("storm").map_or(0, |s| s.stats.denied.load(Ordering::Relaxed));
     let events = |host: &Host| host.report().iter().find(|r| r.name == "storm").map_or(0, |r| r.events);
-    let wanted = 2 + usize::from(storm);
+    let wanted = 2 + usize::from(attacked);
     let mut times = Vec::with_capacity(n);
     let mut open_at_halt = Vec::with_capacity(n);
     let mut skipped = 0;
@@ -717,7 +718,7 @@ async fn halts_on_okx(runtime: Arc<Runtime>, hostile: Option<&str>, n: usize) ->
         // the venue, and the attacker at work since the last resume.
         let (since, seen) = (denied(&host), events(&host));
         let ready = wait_until(Duration::from_secs(60), || {
-            open() >= wanted && (!storm || (denied(&host) >= since + refused && events(&host) > seen))
+            open() >= wanted && (!attacked || (denied(&host) >= since + refused && events(&host) > seen))
         })
         .await;
         if !ready {

@@ -181,7 +181,7 @@ impl Hub {
         fingerprint: Option<windows::Fingerprint>,
         now: Instant,
     ) -> Result<(), Denial> {
-        let limits = slot.limits();
+        let limits = slot.effective_risk();
         slot.windows.lock().refuse_early(&limits, now)?;
         let account = self.account_limits.read().clone();
         let (plugin, all, available) = {
@@ -344,7 +344,7 @@ impl Hub {
         price: Option<f64>,
         size: Option<f64>,
     ) -> Result<(), Denial> {
-        slot.windows.lock().refuse_early(&slot.limits(), Instant::now())?;
+        slot.windows.lock().refuse_early(&slot.effective_risk(), Instant::now())?;
         let order = self.owned_open(slot, client_id)?;
         self.audit_writable()?;
         let spec = self.granted(slot, order.instrument)?;
@@ -371,10 +371,12 @@ impl Hub {
             };
             self.pre_trade(slot, &checked, Some(client_id), None, Instant::now())?;
         } else {
+            // A smaller size only: no rule to check, but it counts in the windows (at the
+            // manifest's rate where that is lower, as every order does).
             windows::admit(
                 &mut slot.windows.lock(),
                 &mut self.account_window.lock(),
-                &slot.risk.read(),
+                &slot.effective_risk(),
                 &self.account_limits.read(),
                 None,
                 Instant::now(),
@@ -388,10 +390,15 @@ impl Hub {
     }
 
     /// Cancels the plugin's open orders (in one instrument or all) that are not being
-    /// cancelled already; returns how many cancels it queued. Bounded by the plugin's open
-    /// orders, so it needs no window of its own; a full queue stops it (`QUEUE_FULL` when not
-    /// one cancel could be queued).
+    /// cancelled already; returns how many cancels it queued. Each call counts as one attempt
+    /// in the plugin's cancel window: what it sends is bounded by the open orders, but each
+    /// call reads them under the tracker's lock, so a loop of calls must be bounded too. A
+    /// full queue stops it (`QUEUE_FULL` when not one cancel could be queued).
     pub fn cancel_all(&self, slot: &PluginSlot, instrument: Option<InstrumentId>) -> Result<u32, Denial> {
+        if let Err(denial) = slot.windows.lock().admit_cancel(&slot.risk.read(), Instant::now()) {
+            slot.stats.denied.fetch_add(1, Ordering::Relaxed);
+            return Err(denial);
+        }
         let targets = self.open_of(slot.id, instrument);
         let mut queued = 0;
         for (instrument, client_id) in targets {

@@ -88,7 +88,7 @@ pub struct PluginSlot {
 impl PluginSlot {
     /// The risk limits its orders are checked against: the operator's, lowered to the
     /// author's own ceiling where its manifest asked for less (narrowing only tightens).
-    pub fn limits(&self) -> RiskLimits {
+    pub fn effective_risk(&self) -> RiskLimits {
         let mut limits = self.risk.read().clone();
         if let Some(requested) = &self.permissions.read().requested {
             permissions::narrow(&mut limits, requested);

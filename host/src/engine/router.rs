@@ -200,7 +200,9 @@ fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
 }
 
 /// Sends accepted commands to the venue until the hub is dropped. Commands about one order
-/// always reach the venue in the order they were accepted (a cancel never overtakes its place).
+/// reach the venue in the order they were accepted (a cancel never overtakes its place), except
+/// that a host cancel waits only for its order's placement, not for the plugin's own cancels
+/// and amends of it still waiting for their rate share.
 /// A venue that takes concurrent requests gets each command as soon as the previous command of
 /// the same order is done, so one slow round trip or one order whose outcome is being settled
 /// holds up nothing else; other venues get them one at a time. The host's lane is always
@@ -208,6 +210,7 @@ fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
 pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut lanes: super::Lanes) {
     if !venue.concurrent() {
         while let Some((command, ticket)) = lanes.recv().await {
+            withdraw_early(venue.as_ref(), &command);
             execute(&hub, venue.as_ref(), command).await;
             drop(ticket);
         }
@@ -234,6 +237,7 @@ pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut lanes: super::
             });
             continue;
         }
+        withdraw_early(venue.as_ref(), &command);
         let Some(key) = command.key() else { continue };
         let prev = last.remove(&key);
         // A plugin's cancel or amend: what a host cancel need not wait for.
@@ -283,6 +287,30 @@ struct Link {
     skippable: bool,
 }
 
+/// A host cancel tells the venue at once, before it waits for the order's placement: a
+/// placement still waiting for its rate-limit permit is then never sent (see
+/// [`Venue::withdraw`]), so the kill switch does not wait for it, nor leave it live behind.
+fn withdraw_early(venue: &dyn Venue, command: &Command) {
+    if let Command::Cancel { client_id, by_host: true, .. } = command {
+        venue.withdraw(client_id);
+    }
+}
+
+/// Ends a placement the sender does not send, as cancelled: its plugin and the audit log are
+/// told why.
+fn drop_unsent(hub: &Hub, client_id: &str, why: &str) {
+    let done = hub.tracker.lock().finish_unsent(client_id, crate::venue::OrderStatus::Canceled, why.into(), now_ms());
+    if let Some((plugin, report)) = done
+        && let Some(slot) = hub.plugin(plugin)
+    {
+        hub.audit_entry(
+            Some(&slot.origin()),
+            Entry::Order { client_id: client_id.to_string(), state: "Canceled".into(), detail: why.into() },
+        );
+        slot.mailbox.push(PluginEvent::Order(report));
+    }
+}
+
 /// Orders remembered by the sender before it forgets finished ones.
 const PRUNE_AT: usize = 4_096;
 
@@ -297,29 +325,23 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
             // cancel went first (the host's lane always does), so sending it now would leave a
             // live order behind the kill switch.
             if hub.tracker.lock().cancelled_by_host(&client_id) {
-                let done = hub.tracker.lock().finish_unsent(
-                    &client_id,
-                    crate::venue::OrderStatus::Canceled,
-                    "cancelled by the host before it was sent".into(),
-                    now_ms(),
-                );
-                if let Some((plugin, report)) = done
-                    && let Some(slot) = hub.plugin(plugin)
-                {
-                    hub.audit_entry(
-                        Some(&slot.origin()),
-                        Entry::Order {
-                            client_id: client_id.clone(),
-                            state: "Canceled".into(),
-                            detail: "cancelled by the host before it was sent".into(),
-                        },
-                    );
-                    slot.mailbox.push(PluginEvent::Order(report));
-                }
+                drop_unsent(hub, &client_id, "cancelled by the host before it was sent");
+                return;
+            }
+            // Halted since the check it passed: a halt that came between the plugin's check and
+            // the order's entry in the tracker found nothing to cancel, so it is stopped here.
+            let halted = order
+                .origin
+                .as_ref()
+                .and_then(|o| hub.plugin(o.plugin))
+                .is_some_and(|slot| hub.account_state().stricter(slot.state()) == super::TradingState::Halted);
+            if halted {
+                drop_unsent(hub, &client_id, "halted before it was sent");
                 return;
             }
             match venue.place(order).await {
                 Ok(_) => {}
+                Err(VenueError::Withdrawn) => drop_unsent(hub, &client_id, "cancelled by the host before it was sent"),
                 Err(VenueError::Rejected { code, message }) => {
                     let rejected = hub.tracker.lock().reject(&client_id, format!("{code}: {message}"), now_ms());
                     if let Some((plugin, report)) = rejected
@@ -356,6 +378,12 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
             }
         }
         Command::Cancel { instrument, client_id, by_host } => {
+            // Ended before its cancel's turn came (filled, or its placement withdrawn and never
+            // sent): there is nothing to cancel, and a request would spend the rate limit the
+            // kill switch's other cancels need.
+            if hub.tracker.lock().order(&client_id).is_none_or(|t| !t.pending && t.report.status.is_terminal()) {
+                return;
+            }
             let result = if by_host {
                 venue.cancel_for_host(instrument, &client_id).await
             } else {

@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How long a reload waits for the plugin's thread to take the new version. A call in
-/// progress is bounded by the plugin's deadline, so this is only hit by a wedged host.
+/// progress ends within its CPU deadline or its wall bound (at most
+/// [`crate::plugin::instance::MAX_WALL`] unless the deadline itself is longer), so this is
+/// only hit by a wedged host or a plugin given a deadline of 30 s or more.
 pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A plugin as the host holds it.

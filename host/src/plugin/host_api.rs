@@ -37,7 +37,7 @@ pub struct Counters {
     pub calls: AtomicU64,
     /// Time it waited for its CPU share, ms.
     pub throttled_ms: AtomicU64,
-    /// Its thread is in the background scheduling class (over its CPU share lately).
+    /// Its guest code runs in the background scheduling class (over its CPU share lately).
     pub background: std::sync::atomic::AtomicBool,
     /// How long each call into the plugin took, seconds (`/metrics`).
     pub call_seconds: prometheus_client::metrics::histogram::Histogram,
@@ -131,6 +131,10 @@ pub struct PluginState {
     pub(crate) subscriptions: HashSet<(InstrumentId, Channel)>,
     /// Where the running call started, for its CPU deadline.
     pub(crate) call: super::instance::CallClock,
+    /// `Some(nice)` while the plugin's guest code runs in the background class (it went over
+    /// its CPU share lately): the call hook moves the thread there on entering guest code and
+    /// back to the normal class at `nice` on leaving it (see [`super::priority`]).
+    pub(crate) background: Option<i32>,
 }
 
 impl PluginState {
@@ -147,6 +151,7 @@ impl PluginState {
             last_error: None,
             subscriptions: HashSet::new(),
             call: super::instance::CallClock::default(),
+            background: None,
         }
     }
 }

@@ -6,16 +6,25 @@ use super::host_api::PluginState;
 use super::limits::{CapExceeded, Limiter, Limits};
 use super::runtime::{Compiled, Mode};
 use crate::logging::plugin_text;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 /// Why an instance stopped serving. After any of these the instance is dead (wasmtime refuses
 /// to enter a store that trapped) and must be dropped.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Fault {
-    /// A call used more CPU than its deadline (or ran [`WALL_FACTOR`] times as long).
+    /// A call used more CPU than its deadline.
     #[error("exceeded its CPU deadline of {0} ms")]
     Deadline(u64),
+    /// A call ran past its wall bound ([`wall_bound`]) within its CPU deadline: the machine
+    /// gave its thread no core (all busy, and it in the background class).
+    #[error("starved of CPU: a call ran {wall_ms} ms without using its {deadline_ms} ms CPU deadline")]
+    Starved {
+        /// The wall bound, ms.
+        wall_ms: u64,
+        /// The CPU deadline, ms.
+        deadline_ms: u64,
+    },
     /// A call used up its fuel (deterministic mode).
     #[error("ran out of fuel ({0} units per call)")]
     OutOfFuel(u64),
@@ -63,13 +72,33 @@ impl Instance {
         store.limiter(|s| &mut s.limiter);
         match mode {
             // The epoch ticks in wall time; a call is judged by the CPU its thread used.
-            Mode::Live => store.epoch_deadline_callback(|ctx| {
-                let call = ctx.data().call;
-                let cpu = call.cpu.zip(super::priority::thread_cpu()).map(|(at, now)| now.saturating_sub(at));
-                Ok(verdict(cpu, call.wall.elapsed(), call.deadline))
+            Mode::Live => store.epoch_deadline_callback(|mut ctx| {
+                let call = &mut ctx.data_mut().call;
+                Ok(match verdict(call.watch.cpu(), call.watch.wall(), call.deadline) {
+                    Verdict::Wait(ticks) => UpdateDeadline::Continue(ticks),
+                    Verdict::OverCpu => UpdateDeadline::Interrupt,
+                    Verdict::Starved => {
+                        call.starved = true;
+                        UpdateDeadline::Interrupt
+                    }
+                })
             }),
             Mode::Deterministic => store.epoch_deadline_trap(),
         }
+        // Guest code only in the background class: host code (imports, and everything outside
+        // a call) runs in the normal class, so that no lock is held by a thread the machine
+        // may not run for a long time. Errors are ignored: the class is a preference, and
+        // leaving it was checked to be allowed before it was used.
+        store.call_hook(|ctx, hook| {
+            if let Some(nice) = ctx.data().background {
+                let _ = if hook.entering_host() {
+                    super::priority::to_normal(nice)
+                } else {
+                    super::priority::to_background()
+                };
+            }
+            Ok(())
+        });
         // Instantiation can run guest code too (start functions): arm the limits first.
         arm(&mut store, &limits, mode);
         let bindings = compiled.pre.instantiate(&mut store).map_err(|e| classify(e, &store, &limits, mode))?;
@@ -141,44 +170,62 @@ impl Instance {
     }
 }
 
-/// How many times its CPU deadline a call may last in wall time. The deadline counts the CPU
-/// the plugin's thread used, so that a plugin waiting for a core (a busy machine, or its thread
-/// in the background class for going over its share) is not failed for the wait; this bound
-/// still hands the thread back, for a reload or an unload, from a call the machine starves.
+/// How many times its CPU deadline a call may last in wall time, up to [`MAX_WALL`]. The
+/// deadline counts the CPU the plugin's thread used, so that a plugin waiting for a core (a
+/// busy machine, or its thread in the background class for going over its share) is not failed
+/// for the wait; this bound still hands the thread back, for a reload or an unload, from a call
+/// the machine starves.
 pub const WALL_FACTOR: u32 = 20;
+/// The most wall time the bound above gives a call (a longer CPU deadline is its own bound).
+pub const MAX_WALL: Duration = Duration::from_secs(10);
 
-/// Where a call started, read by the epoch callback on the plugin's own thread.
+/// The wall time a call with `deadline` of CPU may take.
+pub fn wall_bound(deadline: Duration) -> Duration {
+    deadline.max((deadline * WALL_FACTOR).min(MAX_WALL))
+}
+
+/// Where the running call started, read by the epoch callback on the plugin's own thread.
 #[derive(Debug, Clone, Copy)]
 pub struct CallClock {
-    /// The thread's CPU time at the start (`None`: no per-thread clock here; wall time rules).
-    cpu: Option<Duration>,
-    wall: Instant,
+    watch: super::priority::Stopwatch,
     deadline: Duration,
+    /// The callback ended the call at its wall bound, not its CPU deadline.
+    starved: bool,
 }
 
 impl Default for CallClock {
     fn default() -> Self {
-        Self { cpu: None, wall: Instant::now(), deadline: Duration::ZERO }
+        Self { watch: super::priority::Stopwatch::start(), deadline: Duration::ZERO, starved: false }
     }
 }
 
-/// What the epoch callback decides once a call has run `wall` (at least its deadline, in 1 ms
-/// ticks) and used `cpu` of its thread: trap, or wait as many ticks as the CPU left could last
-/// at the earliest.
-fn verdict(cpu: Option<Duration>, wall: Duration, deadline: Duration) -> UpdateDeadline {
-    let used = cpu.unwrap_or(wall);
-    if used >= deadline || wall >= deadline * WALL_FACTOR {
-        return UpdateDeadline::Interrupt;
+/// What the epoch callback decides about a call that has run `wall` (at least its deadline,
+/// counted in 1 ms ticks) and used `cpu` of its thread.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Not over yet: check again in this many ticks (as soon as the CPU left could be used).
+    Wait(u64),
+    /// Used its CPU deadline.
+    OverCpu,
+    /// Within its CPU deadline but past its wall bound: the machine gave it no core.
+    Starved,
+}
+
+fn verdict(cpu: Duration, wall: Duration, deadline: Duration) -> Verdict {
+    if cpu >= deadline {
+        return Verdict::OverCpu;
     }
-    let left = (deadline - used).as_millis().max(1);
-    UpdateDeadline::Continue(u64::try_from(left).unwrap_or(u64::MAX))
+    if wall >= wall_bound(deadline) {
+        return Verdict::Starved;
+    }
+    Verdict::Wait(u64::try_from((deadline - cpu).as_millis().max(1)).unwrap_or(u64::MAX))
 }
 
 fn arm(store: &mut Store<PluginState>, limits: &Limits, mode: Mode) {
     match mode {
         Mode::Live => {
             let deadline = Duration::from_millis(limits.deadline_ms.max(1));
-            store.data_mut().call = CallClock { cpu: super::priority::thread_cpu(), wall: Instant::now(), deadline };
+            store.data_mut().call = CallClock { watch: super::priority::Stopwatch::start(), deadline, starved: false };
             store.set_epoch_deadline(limits.deadline_ms.max(1));
         }
         Mode::Deterministic => {
@@ -203,6 +250,10 @@ fn classify(e: wasmtime::Error, store: &Store<PluginState>, limits: &Limits, mod
         return Fault::OutOfMemory(limits.memory_mib);
     }
     match trap.as_ref() {
+        Some(Trap::Interrupt) if store.data().call.starved => Fault::Starved {
+            wall_ms: u64::try_from(wall_bound(store.data().call.deadline).as_millis()).unwrap_or(u64::MAX),
+            deadline_ms: limits.deadline_ms,
+        },
         Some(Trap::Interrupt) => {
             Fault::Deadline(if mode == Mode::Live { limits.deadline_ms } else { limits.deadline_ms * 100 })
         }
@@ -235,34 +286,39 @@ mod tests {
         Duration::from_millis(n)
     }
 
-    fn traps(v: UpdateDeadline) -> bool {
-        matches!(v, UpdateDeadline::Interrupt)
-    }
-
     #[test]
     fn a_call_is_judged_by_the_cpu_it_used_not_the_time_it_waited() {
         // Ran its deadline of wall time but used a tenth of it: it waits for the rest.
-        assert!(matches!(verdict(Some(ms(10)), ms(100), ms(100)), UpdateDeadline::Continue(90)));
+        assert_eq!(verdict(ms(10), ms(100), ms(100)), Verdict::Wait(90));
         // Used its deadline of CPU: it traps, however little wall time that looked like.
-        assert!(traps(verdict(Some(ms(100)), ms(100), ms(100))));
-        // Starved past the wall bound: it traps even with CPU left.
-        assert!(traps(verdict(Some(ms(1)), ms(100) * WALL_FACTOR, ms(100))));
-        assert!(!traps(verdict(Some(ms(1)), ms(100) * WALL_FACTOR - ms(1), ms(100))));
-        // Without a thread clock, wall time is the CPU time.
-        assert!(traps(verdict(None, ms(100), ms(100))));
+        assert_eq!(verdict(ms(100), ms(100), ms(100)), Verdict::OverCpu);
+        // Starved past the wall bound: it ends, with CPU left, and says why.
+        assert_eq!(verdict(ms(1), ms(100) * WALL_FACTOR, ms(100)), Verdict::Starved);
+        assert_eq!(verdict(ms(1), ms(100) * WALL_FACTOR - ms(1), ms(100)), Verdict::Wait(99));
+        // The wall bound is capped, but never below the deadline itself.
+        assert_eq!(wall_bound(ms(5_000)), MAX_WALL);
+        assert_eq!(wall_bound(ms(30_000)), ms(30_000));
         // Never a wait of zero ticks (which would call back at once, forever).
-        assert!(matches!(
-            verdict(Some(ms(99) + Duration::from_micros(900)), ms(100), ms(100)),
-            UpdateDeadline::Continue(1)
-        ));
+        assert_eq!(verdict(ms(99) + Duration::from_micros(900), ms(100), ms(100)), Verdict::Wait(1));
     }
 
     #[test]
     fn the_thread_clock_counts_work_and_not_sleep() {
-        let Some(start) = super::super::priority::thread_cpu() else { return };
+        use super::super::priority::{Stopwatch, thread_cpu};
+        if thread_cpu().is_none() {
+            return;
+        }
+        let watch = Stopwatch::start();
         std::thread::sleep(ms(30));
-        let slept = super::super::priority::thread_cpu().map(|t| t.saturating_sub(start));
         // Sleeping costs (almost) no CPU: far below the 30 ms it took.
-        assert!(slept.is_some_and(|d| d < ms(15)), "{slept:?}");
+        assert!(watch.cpu() < ms(15), "{:?} of CPU for a 30 ms sleep", watch.cpu());
+        // Work counts: spin until the clock shows 5 ms of it (a clock that never moves would
+        // spin on to the wall limit and fail).
+        let watch = Stopwatch::start();
+        let mut x = 0u64;
+        while watch.cpu() < ms(5) && watch.wall() < Duration::from_secs(60) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(watch.cpu() >= ms(5), "the thread clock did not move in {:?}", watch.wall());
     }
 }

@@ -262,6 +262,13 @@ impl PluginHandle {
     fn shutdown(&mut self, cancel_orders: bool) {
         self.stop.store(true, Ordering::Release);
         self.slot.mailbox.close();
+        if cancel_orders {
+            // At once, not after the call in progress ends (up to its wall bound when the
+            // machine starves it); whatever that call still places is refused from here on
+            // (halted), and a second pass after the join catches an order it slipped in.
+            // (Halting cancels its open orders.)
+            self.hub.set_plugin_state(&self.slot, crate::engine::TradingState::Halted, "unloading");
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -526,9 +533,11 @@ impl Actor {
                     }
                     continue;
                 }
-                self.counters.throttled_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
-                class.throttled(now, &self.spec.name, &self.counters);
-                if !self.sleep(wait.min(Duration::from_millis(50))) {
+                // Naps of at most 50 ms, so that control messages are served; each counts once.
+                let nap = wait.min(Duration::from_millis(50));
+                self.counters.throttled_ms.fetch_add(nap.as_millis() as u64, Ordering::Relaxed);
+                class.demote(now, &self.spec.name, &self.counters);
+                if !self.sleep(nap) {
                     return;
                 }
                 continue;
@@ -536,7 +545,7 @@ impl Actor {
             class.maybe_restore(now, &self.spec.name, &self.counters);
             let next_timer = instance.state_mut().timers.next_due();
             let Some(batch) = self.slot.mailbox.take(self.spec.limits.max_batch, next_timer) else { return };
-            let (busy, busy_cpu) = (Instant::now(), super::priority::thread_cpu());
+            let busy = super::priority::Stopwatch::start();
             let mut events: Vec<wit::Event> = batch.into_iter().map(b::event).collect();
             let now = Instant::now();
             for id in instance.state_mut().timers.take_due(now) {
@@ -549,7 +558,9 @@ impl Actor {
             for delivery in b::deliveries(events) {
                 self.counters.calls.fetch_add(1, Ordering::Relaxed);
                 let call = Instant::now();
+                instance.state_mut().background = class.hook();
                 let result = instance.deliver(&delivery);
+                class.settle();
                 self.counters.call_seconds.observe(call.elapsed().as_secs_f64());
                 if let Err(fault) = result {
                     match self.recover(fault) {
@@ -560,8 +571,7 @@ impl Actor {
                 }
             }
             // The CPU the thread used, not the time it took: waiting for a core is not spending.
-            let spent = busy_cpu.zip(super::priority::thread_cpu()).map(|(at, now)| now.saturating_sub(at));
-            cpu.charge(spent.unwrap_or_else(|| busy.elapsed()), Instant::now());
+            cpu.charge(busy.cpu(), Instant::now());
         }
     }
 
@@ -617,68 +627,67 @@ impl Actor {
     }
 }
 
-/// How long a plugin moved to the background class must stay within its CPU share before it
-/// is moved back.
+/// How long a plugin in the background class must stay within its CPU share before it leaves.
 const BACKGROUND_FOR: Duration = Duration::from_secs(10);
 
-/// The scheduling class of a plugin's thread (see [`super::priority`]): a plugin over its CPU
-/// share goes to the background, and comes back after [`BACKGROUND_FOR`] within it, where the
-/// process may raise a thread again.
-#[derive(Default)]
+/// The scheduling class of a plugin's guest code (see [`super::priority`]): a plugin over its
+/// CPU share runs it in the background class, and leaves after [`BACKGROUND_FOR`] within its
+/// share. Only where the process may move a thread back to the normal class.
 struct Class {
     /// When it was last throttled, while in the background.
     background_since: Option<Instant>,
-    /// The thread's nice value before it went to the background.
+    /// The thread's nice value in the normal class.
     nice: i32,
-    /// The process may not raise a thread: it stays in the background.
-    stuck: bool,
-    /// The thread could not be moved (not Linux): throttling alone holds the plugin.
-    unmovable: bool,
+}
+
+impl Default for Class {
+    fn default() -> Self {
+        Self { background_since: None, nice: super::priority::nice() }
+    }
 }
 
 impl Class {
-    fn throttled(&mut self, now: Instant, plugin: &str, counters: &Counters) {
+    /// Called at each throttle: the first moves the plugin's guest code to the background,
+    /// the next keep it there.
+    fn demote(&mut self, now: Instant, plugin: &str, counters: &Counters) {
         if let Some(since) = self.background_since.as_mut() {
             *since = now;
             return;
         }
-        if self.unmovable {
+        if !super::priority::can_leave() {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::info!(
+                    "a plugin over its CPU share only waits: the background scheduling class, which keeps it from delaying its neighbours, needs CAP_SYS_NICE or RLIMIT_NICE >= 20 (systemd LimitNICE=20) to be used safely"
+                )
+            });
             return;
         }
-        let nice = super::priority::nice();
-        match super::priority::to_background() {
-            Ok(()) => {
-                self.background_since = Some(now);
-                self.nice = nice;
-                counters.background.store(true, Ordering::Relaxed);
-                tracing::info!(%plugin, "over its CPU share: its thread runs in the background scheduling class");
-            }
-            Err(e) => {
-                self.unmovable = true;
-                tracing::debug!(%plugin, error = %e, "could not move the plugin's thread to the background class")
-            }
+        self.background_since = Some(now);
+        counters.background.store(true, Ordering::Relaxed);
+        tracing::info!(%plugin, "over its CPU share: its code runs in the background scheduling class");
+    }
+
+    /// Called before each batch: after [`BACKGROUND_FOR`] without a throttle, back to normal.
+    fn maybe_restore(&mut self, now: Instant, plugin: &str, counters: &Counters) {
+        let Some(since) = self.background_since else { return };
+        if now.saturating_duration_since(since) >= BACKGROUND_FOR {
+            self.background_since = None;
+            counters.background.store(false, Ordering::Relaxed);
+            tracing::info!(%plugin, "back within its CPU share: its code runs in the normal class again");
         }
     }
 
-    fn maybe_restore(&mut self, now: Instant, plugin: &str, counters: &Counters) {
-        let Some(since) = self.background_since else { return };
-        if self.stuck || now.saturating_duration_since(since) < BACKGROUND_FOR {
-            return;
-        }
-        match super::priority::to_normal(self.nice) {
-            Ok(()) => {
-                self.background_since = None;
-                counters.background.store(false, Ordering::Relaxed);
-                tracing::info!(%plugin, "back within its CPU share: its thread runs in the normal class again");
-            }
-            Err(e) => {
-                self.stuck = true;
-                tracing::info!(
-                    %plugin,
-                    error = %e,
-                    "back within its CPU share, but this process may not raise a thread's priority (CAP_SYS_NICE or RLIMIT_NICE >= 20): it stays in the background until unloaded"
-                );
-            }
+    /// What the instance's call hook needs: `Some(nice)` while in the background.
+    fn hook(&self) -> Option<i32> {
+        self.background_since.map(|_| self.nice)
+    }
+
+    /// Makes sure the thread is in the normal class (a trap may leave a call without the hook
+    /// seeing it return).
+    fn settle(&self) {
+        if self.background_since.is_some() && super::priority::in_background() {
+            let _ = super::priority::to_normal(self.nice);
         }
     }
 }

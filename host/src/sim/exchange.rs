@@ -54,6 +54,7 @@ impl From<VenueError> for Refusal {
         match e {
             VenueError::Rejected { code, message } => Refusal { code, msg: message },
             VenueError::Unavailable(why) => refuse("50001", format!("Service temporarily unavailable: {why}")),
+            VenueError::Withdrawn => refuse("50001", "Service temporarily unavailable: withdrawn".to_string()),
         }
     }
 }

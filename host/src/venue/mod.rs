@@ -389,6 +389,10 @@ pub enum VenueError {
     /// The venue could not be reached or did not answer; the outcome is unknown.
     #[error("venue unavailable: {0}")]
     Unavailable(String),
+    /// The host cancelled the order before its placement was sent (see [`Venue::withdraw`]):
+    /// nothing reached the exchange.
+    #[error("withdrawn by the host before it was sent")]
+    Withdrawn,
 }
 
 /// An acknowledgement of an accepted order.
@@ -447,6 +451,14 @@ pub trait Venue: Send + Sync + 'static {
     async fn place(&self, order: NewOrder) -> Result<PlaceAck, VenueError>;
     /// Cancels an order by client id.
     async fn cancel(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError>;
+    /// The host is cancelling this order (kill switch, breaker, unload, failure policy): if its
+    /// placement is still waiting to be sent (for a rate-limit permit, or to retry a refusal
+    /// that left nothing at the exchange), it is not sent, and `place` answers
+    /// [`VenueError::Withdrawn`]. Called as soon as the host's cancel is queued, not when it is
+    /// sent: the cancel itself waits for the placement. Venues that send at once need nothing.
+    fn withdraw(&self, client_id: &str) {
+        let _ = client_id;
+    }
     /// Cancels an order for the host itself (kill switch, breaker, unload, failure policy):
     /// never charged to the owning plugin's share of the exchange's rate limits.
     async fn cancel_for_host(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {

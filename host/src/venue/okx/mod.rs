@@ -383,6 +383,8 @@ pub(crate) struct Live {
     pub unknown_until: Option<i64>,
     /// A placement request is in flight (the loop leaves it alone).
     pub placing: bool,
+    /// The host cancelled it before the placement was sent: it is not sent.
+    pub withdrawn: bool,
     /// The last state reported, to report changes only.
     pub last: Option<OrderReport>,
     pub order: NewOrder,
@@ -409,6 +411,8 @@ pub struct OkxVenue {
     /// Orders an earlier run left, adopted at start-up, until the host takes them
     /// ([`Venue::adopted_orders`]).
     adopted: Mutex<Vec<OrderReport>>,
+    /// Woken when the host withdraws a placement (see [`Venue::withdraw`]).
+    withdrawals: tokio::sync::Notify,
 }
 
 /// Fills already reported, by (order id, trade id), and their order of arrival for forgetting.
@@ -485,7 +489,7 @@ impl OkxVenue {
         let specs = Self::load_instruments(&rest, &limiter, &config.instruments).await?;
         // Before the open orders are read: a fill of an adopted order that lands between the
         // two reads is then after the cursor, and reported.
-        let fill_cursor = sync::fill_cursor(&rest).await;
+        let fill_start = sync::fill_start(&rest).await;
         let to_adopt = settle_orders_at_start(&rest, &limiter, config.orders_at_start, audit.as_deref()).await?;
         let by_symbol = specs.iter().map(|s| (s.symbol.clone(), s.id)).collect();
         let (events, receiver) = mpsc::unbounded_channel();
@@ -507,10 +511,11 @@ impl OkxVenue {
             fills_seen: Mutex::default(),
             tags: Mutex::default(),
             adopted: Mutex::default(),
+            withdrawals: tokio::sync::Notify::new(),
         });
         // Before the REST loop starts, so its first round already reconciles them.
         venue.adopt(&to_adopt, audit.as_deref());
-        let task = sync::spawn(&venue, fill_cursor);
+        let task = sync::spawn(&venue, fill_start);
         venue.tasks.lock().push(task);
         if venue.config.dead_man_s > 0 {
             let task = dead_man(&venue);
@@ -612,6 +617,7 @@ impl OkxVenue {
                             origin: None,
                             unknown_until: None,
                             placing: false,
+                            withdrawn: false,
                             last: Some(report.clone()),
                             order,
                         },
@@ -636,6 +642,10 @@ impl OkxVenue {
     /// Orders this venue sent that have not finished, with what is known of each.
     pub(crate) fn live(&self) -> &Mutex<HashMap<String, Live>> {
         &self.live
+    }
+
+    pub(crate) fn withdrawals(&self) -> &tokio::sync::Notify {
+        &self.withdrawals
     }
 
     pub(crate) fn config(&self) -> &OkxConfig {
@@ -866,6 +876,17 @@ feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksu
 
     async fn cancel(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
         orders::cancel(self, instrument, client_id, false).await
+    }
+
+    fn withdraw(&self, client_id: &str) {
+        // Only a placement not yet answered: once OKX has the order, the cancel goes for it.
+        if let Some(live) = self.live.lock().get_mut(client_id)
+            && live.placing
+            && live.ord_id.is_empty()
+        {
+            live.withdrawn = true;
+            self.withdrawals.notify_waiters();
+        }
     }
 
     async fn cancel_for_host(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {

@@ -79,6 +79,7 @@ pub async fn place(v: &OkxVenue, order: NewOrder) -> Result<PlaceAck, VenueError
             origin: order.origin.clone(),
             unknown_until: None,
             placing: true,
+            withdrawn: false,
             last: None,
             order: order.clone(),
         },
@@ -88,11 +89,35 @@ pub async fn place(v: &OkxVenue, order: NewOrder) -> Result<PlaceAck, VenueError
         Err(why)
     };
     let mut attempt = 0;
+    // Checked before each attempt and again once its permit is granted (the wait for it can be
+    // up to `max_wait`): an attempt is sent only while the host has not cancelled the order.
+    // Every attempt before this one left nothing at the exchange, or the loop would not be here.
+    let withdrawn = || v.live().lock().get(&client_id).is_some_and(|l| l.withdrawn);
     loop {
-        let permit = match v.limiter().acquire(&request).await {
+        // The wait for a permit ends early when the host withdraws the order (any withdrawal
+        // wakes every waiting placement, which looks at its own flag).
+        let acquire = v.limiter().acquire(&request);
+        tokio::pin!(acquire);
+        let acquired = loop {
+            let notified = v.withdrawals().notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if withdrawn() {
+                return forget(VenueError::Withdrawn);
+            }
+            tokio::select! {
+                acquired = &mut acquire => break acquired,
+                () = &mut notified => {}
+            }
+        };
+        let permit = match acquired {
             Ok(p) => p,
             Err(e) => return forget(throttled(e)),
         };
+        if withdrawn() {
+            v.limiter().complete(permit);
+            return forget(VenueError::Withdrawn);
+        }
         let exp_time = (v.config().exp_time_ms > 0).then(|| v.rest().clock().now_ms() + v.config().exp_time_ms as i64);
         let opts = CallOpts { exp_time, caller: opts_caller.clone() };
         let sent = v.rest().place_order(&body, &opts).await;
@@ -207,14 +232,20 @@ async fn with_retries(
     request: Request,
     change: Change<'_>,
     opts: &CallOpts,
+    patient: bool,
 ) -> Result<tradebox_okx::model::OrderAck, OkxError> {
     let mut attempt = 0;
     loop {
-        let permit = v
-            .limiter()
-            .acquire(&request)
-            .await
-            .map_err(|e| OkxError::RateLimited { code: codes::RATE_LIMIT.into(), msg: format!("not sent: {e}") })?;
+        let permit = match v.limiter().acquire(&request).await {
+            Ok(permit) => permit,
+            // The host's own cancels (the kill switch among them) are never dropped for a
+            // wait: they queue for the next permit, however many there are (a halt of more
+            // orders on one instrument than its window allows waits a window per batch).
+            Err(crate::ratelimit::RateLimited::TooLong { .. }) if patient => continue,
+            Err(e) => {
+                return Err(OkxError::RateLimited { code: codes::RATE_LIMIT.into(), msg: format!("not sent: {e}") });
+            }
+        };
         let sent = match change {
             Change::Cancel(body) => v.rest().cancel_order(body, opts).await,
             Change::Amend(body) => v.rest().amend_order(body, opts).await,
@@ -250,7 +281,7 @@ pub async fn cancel(v: &OkxVenue, instrument: InstrumentId, client_id: &str, by_
     }
     let body = CancelOrder { inst_id, ord_id: None, cl_ord_id: Some(client_id.to_string()) };
     let opts = CallOpts { exp_time: None, caller };
-    match with_retries(v, request, Change::Cancel(&body), &opts).await {
+    match with_retries(v, request, Change::Cancel(&body), &opts, by_host).await {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some(codes::CANCEL_FAILED) => Ok(()),
         Err(e) => Err(venue_error(e)),
@@ -286,5 +317,5 @@ pub async fn amend(
     };
     let exp_time = (v.config().exp_time_ms > 0).then(|| v.rest().clock().now_ms() + v.config().exp_time_ms as i64);
     let opts = CallOpts { exp_time, caller };
-    with_retries(v, request, Change::Amend(&body), &opts).await.map(|_| ()).map_err(venue_error)
+    with_retries(v, request, Change::Amend(&body), &opts, false).await.map(|_| ()).map_err(venue_error)
 }

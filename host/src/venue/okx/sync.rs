@@ -22,6 +22,9 @@ use tradebox_okx::error::codes;
 
 struct State {
     fill_cursor: Option<u64>,
+    /// The history could not be read at start: the first read that succeeds only sets the
+    /// cursor (replaying it would report old fills as new).
+    cursor_unknown: bool,
     balances: HashMap<String, BalanceReport>,
     positions: HashMap<u32, (Decimal, Decimal)>,
     last_account: Option<Instant>,
@@ -30,18 +33,35 @@ struct State {
     last_error: Option<String>,
 }
 
-/// Where the fill history stands now (the newest bill id), read before anything else looks at
-/// the account: fills after it are new to this run, fills up to it are history not replayed.
-/// `None` when it cannot be read or there are none.
-pub async fn fill_cursor(rest: &tradebox_okx::RestClient) -> Option<u64> {
-    let fills = rest.fills_since(None, None).await.ok()?;
-    fills.iter().filter_map(|f| f.bill_id.parse::<u64>().ok()).max()
+/// Where this run's fills start.
+#[derive(Debug, Clone, Copy)]
+pub enum FillStart {
+    /// After this bill id (`None`: the account has no fills yet).
+    After(Option<u64>),
+    /// The history could not be read (said in the log).
+    Unknown,
 }
 
-/// Starts the loop from `fill_cursor` (see [`fill_cursor`]).
-pub fn spawn(venue: &Arc<OkxVenue>, fill_cursor: Option<u64>) -> tokio::task::JoinHandle<()> {
+/// Where the fill history stands now (the newest bill id), read before anything else looks at
+/// the account: fills after it are new to this run, fills up to it are history not replayed.
+pub async fn fill_start(rest: &tradebox_okx::RestClient) -> FillStart {
+    match rest.fills_since(None, None).await {
+        Ok(fills) => FillStart::After(fills.iter().filter_map(|f| f.bill_id.parse::<u64>().ok()).max()),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the fill history at start; fills from the next read on are reported, those in between through their orders' state");
+            FillStart::Unknown
+        }
+    }
+}
+
+/// Starts the loop from `start` (see [`fill_start`]).
+pub fn spawn(venue: &Arc<OkxVenue>, start: FillStart) -> tokio::task::JoinHandle<()> {
     let mut state = State {
-        fill_cursor,
+        fill_cursor: match start {
+            FillStart::After(cursor) => cursor,
+            FillStart::Unknown => None,
+        },
+        cursor_unknown: matches!(start, FillStart::Unknown),
         balances: HashMap::new(),
         positions: HashMap::new(),
         last_account: None,
@@ -114,6 +134,11 @@ async fn fills(v: &OkxVenue, state: &mut State) -> bool {
         return false;
     };
     match answer {
+        Ok(fills) if state.cursor_unknown => {
+            state.cursor_unknown = false;
+            state.fill_cursor = fills.iter().filter_map(|f| f.bill_id.parse::<u64>().ok()).max();
+            false
+        }
         Ok(fills) => {
             for f in &fills {
                 if let Ok(bill) = f.bill_id.parse::<u64>() {
