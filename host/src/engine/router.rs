@@ -279,6 +279,11 @@ pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut lanes: super::
 
 /// The sender's record of the last command about one order: `done` closes when it has been
 /// sent (its task dropped the sender).
+///
+/// For example, for place P, then the plugin's amend A and cancel C of it, then a host cancel
+/// H: A waits for P, C for A (order kept); A and C are skippable, and each carries as `gate`
+/// what the first non-skippable command before it waits on, P's `done`; so H waits for P
+/// alone, and goes even while A and C wait for the plugin's rate share.
 struct Link {
     done: tokio::sync::watch::Receiver<()>,
     /// For a plugin's cancel or amend: what it waits for itself, which is what a host cancel
@@ -423,14 +428,12 @@ mod tests {
     use crate::venue::sim::{SimConfig, SimVenue};
     use crate::venue::{InstrumentId, OrderKind, OrderReport, OrderStatus, Side};
 
-    /// The kill switch while a plugin's placements still wait in its lane: the host's cancels
-    /// go first, and the placements they overtook are dropped, not sent after them.
-    #[tokio::test]
-    async fn a_placement_overtaken_by_the_kill_switch_never_goes_out() {
+    /// A hub on the simulator with a BTC-USDT price and a plugin `p` granted BTC-USDT; the
+    /// sender is not running yet.
+    fn halted_rig() -> (Arc<SimVenue>, Arc<Hub>, super::super::Lanes, Arc<crate::engine::PluginSlot>, InstrumentId) {
         let venue = SimVenue::new(SimConfig::demo()).expect("sim");
         let (hub, lanes) = Hub::new(venue.instruments());
         let btc = hub.instrument_by_symbol("BTC-USDT").expect("BTC-USDT").id;
-        let mut router = Router::new(true);
         let ticker = MarketEvent::Ticker {
             instrument: btc,
             ts_ms: 1,
@@ -440,22 +443,30 @@ mod tests {
             ask_size: 1.0,
             last: 50_000.0,
         };
-        router.route(&hub, VenueEvent::Market(ticker));
+        Router::new(true).route(&hub, VenueEvent::Market(ticker));
         let grants = Grants { instruments: vec!["BTC-USDT".into()], ..Grants::default() };
         let slot = hub.register("p", grants, RiskLimits::default());
-        let ids: Vec<String> = (0..5)
-            .map(|i| {
-                let intent = OrderIntent {
-                    instrument: btc,
-                    side: Side::Buy,
-                    kind: OrderKind::Limit,
-                    price: Some(49_000.0 + f64::from(i)),
-                    size: 0.001,
-                    reduce_only: false,
-                };
-                hub.place(&slot, intent).expect("placed")
-            })
-            .collect();
+        (venue, hub, lanes, slot, btc)
+    }
+
+    fn buy(instrument: InstrumentId, price: f64) -> OrderIntent {
+        OrderIntent {
+            instrument,
+            side: Side::Buy,
+            kind: OrderKind::Limit,
+            price: Some(price),
+            size: 0.001,
+            reduce_only: false,
+        }
+    }
+
+    /// The kill switch while a plugin's placements still wait in its lane: the host's cancels
+    /// go first, and the placements they overtook are dropped, not sent after them.
+    #[tokio::test]
+    async fn a_placement_overtaken_by_the_kill_switch_never_goes_out() {
+        let (venue, hub, lanes, slot, btc) = halted_rig();
+        let ids: Vec<String> =
+            (0..5).map(|i| hub.place(&slot, buy(btc, 49_000.0 + f64::from(i))).expect("placed")).collect();
         // Nothing has been sent yet when the kill switch is thrown.
         hub.set_account_state(TradingState::Halted, "kill switch");
         let sender = tokio::spawn(run_sender(hub.clone(), venue.clone(), lanes));
@@ -465,6 +476,23 @@ mod tests {
             let order = hub.order(id).expect("tracked");
             assert_eq!(order.report.status, OrderStatus::Canceled, "{id}");
         }
+        sender.abort();
+    }
+
+    /// A halt that came between a plugin's pre-trade check and its order's entry in the
+    /// tracker finds nothing to cancel: the sender drops that placement instead of sending it.
+    #[tokio::test]
+    async fn a_placement_of_a_plugin_halted_since_its_check_never_goes_out() {
+        let (venue, hub, lanes, slot, btc) = halted_rig();
+        let id = hub.place(&slot, buy(btc, 49_000.0)).expect("placed");
+        // The halt's state, without its walk of the tracker (which the race let it miss).
+        hub.account_state.store(TradingState::Halted as u8, std::sync::atomic::Ordering::Release);
+        let sender = tokio::spawn(run_sender(hub.clone(), venue.clone(), lanes));
+        hub.flush().await;
+        assert!(venue.open_orders().await.expect("orders").is_empty(), "an order went out after the halt");
+        let order = hub.order(&id).expect("tracked");
+        assert_eq!(order.report.status, OrderStatus::Canceled);
+        assert_eq!(order.report.reason.as_deref(), Some("halted before it was sent"));
         sender.abort();
     }
 

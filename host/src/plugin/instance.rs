@@ -91,11 +91,7 @@ impl Instance {
         // leaving it was checked to be allowed before it was used.
         store.call_hook(|ctx, hook| {
             if let Some(nice) = ctx.data().background {
-                let _ = if hook.entering_host() {
-                    super::priority::to_normal(nice)
-                } else {
-                    super::priority::to_background()
-                };
+                crossing(nice, hook.entering_host());
             }
             Ok(())
         });
@@ -168,6 +164,12 @@ impl Instance {
     pub fn state_mut(&mut self) -> &mut PluginState {
         self.store.data_mut()
     }
+}
+
+/// The class change at a crossing between guest and host code of a plugin in the background:
+/// host code (`entering_host`) in the normal class at `nice`, guest code in the background.
+fn crossing(nice: i32, entering_host: bool) {
+    let _ = if entering_host { super::priority::to_normal(nice) } else { super::priority::to_background() };
 }
 
 /// How many times its CPU deadline a call may last in wall time, up to [`MAX_WALL`]. The
@@ -320,5 +322,24 @@ mod tests {
             x = std::hint::black_box(x.wrapping_add(1));
         }
         assert!(watch.cpu() >= ms(5), "the thread clock did not move in {:?}", watch.wall());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn host_code_runs_in_the_normal_class_and_guest_code_in_the_background() {
+        use super::super::priority::{can_leave, in_background, nice};
+        if !can_leave() {
+            return;
+        }
+        std::thread::spawn(|| {
+            let normal = nice();
+            crossing(normal, false);
+            assert!(in_background(), "guest code runs in the background class");
+            crossing(normal, true);
+            assert!(!in_background(), "host code runs in the normal class");
+            assert_eq!(nice(), normal);
+        })
+        .join()
+        .expect("thread");
     }
 }
