@@ -131,6 +131,8 @@ pub struct PluginState {
     pub(crate) subscriptions: HashSet<(InstrumentId, Channel)>,
     /// Where the running call started, for its CPU deadline.
     pub(crate) call: super::instance::CallClock,
+    /// The CPU base of the next call (see `Instance::judge_cpu_from`).
+    pub(crate) next_cpu_base: Option<std::time::Duration>,
     /// `Some(nice)` while the plugin's guest code runs in the background class (it went over
     /// its CPU share lately): the call hook moves the thread there on entering guest code and
     /// back to the normal class at `nice` on leaving it (see [`super::priority`]).
@@ -151,6 +153,7 @@ impl PluginState {
             last_error: None,
             subscriptions: HashSet::new(),
             call: super::instance::CallClock::default(),
+            next_cpu_base: None,
             background: None,
         }
     }

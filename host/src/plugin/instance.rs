@@ -6,7 +6,7 @@ use super::host_api::PluginState;
 use super::limits::{CapExceeded, Limiter, Limits};
 use super::runtime::{Compiled, Mode};
 use crate::logging::plugin_text;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 /// Why an instance stopped serving. After any of these the instance is dead (wasmtime refuses
@@ -74,7 +74,7 @@ impl Instance {
             // The epoch ticks in wall time; a call is judged by the CPU its thread used.
             Mode::Live => store.epoch_deadline_callback(|mut ctx| {
                 let call = &mut ctx.data_mut().call;
-                Ok(match verdict(call.watch.cpu(), call.watch.wall(), call.deadline) {
+                Ok(match verdict(call.cpu_used(), call.wall.elapsed(), call.deadline) {
                     Verdict::Wait(ticks) => UpdateDeadline::Continue(ticks),
                     Verdict::OverCpu => UpdateDeadline::Interrupt,
                     Verdict::Starved => {
@@ -117,6 +117,13 @@ impl Instance {
             Ok(Err(message)) => Err(Fault::Refused(plugin_text(message))),
             Err(e) => Err(self.fault(e)),
         }
+    }
+
+    /// Judges the next call's CPU deadline by the thread's CPU used since `watch` started (the
+    /// supervisor's clock of the batch, so earlier calls of the batch count too); a call
+    /// without it is judged by wall time.
+    pub fn judge_cpu_from(&mut self, watch: &super::priority::Stopwatch) {
+        self.store.data_mut().next_cpu_base = watch.cpu_base();
     }
 
     /// Delivers a batch of events.
@@ -189,7 +196,10 @@ pub fn wall_bound(deadline: Duration) -> Duration {
 /// Where the running call started, read by the epoch callback on the plugin's own thread.
 #[derive(Debug, Clone, Copy)]
 pub struct CallClock {
-    watch: super::priority::Stopwatch,
+    /// The thread's CPU time at the start of the supervisor's batch (see
+    /// [`Instance::judge_cpu_from`]); `None`: wall time is the CPU time.
+    cpu_base: Option<Duration>,
+    wall: Instant,
     deadline: Duration,
     /// The callback ended the call at its wall bound, not its CPU deadline.
     starved: bool,
@@ -197,7 +207,16 @@ pub struct CallClock {
 
 impl Default for CallClock {
     fn default() -> Self {
-        Self { watch: super::priority::Stopwatch::start(), deadline: Duration::ZERO, starved: false }
+        Self { cpu_base: None, wall: Instant::now(), deadline: Duration::ZERO, starved: false }
+    }
+}
+
+impl CallClock {
+    fn cpu_used(&self) -> Duration {
+        match self.cpu_base.zip(super::priority::thread_cpu()) {
+            Some((base, now)) => now.saturating_sub(base),
+            None => self.wall.elapsed(),
+        }
     }
 }
 
@@ -227,7 +246,10 @@ fn arm(store: &mut Store<PluginState>, limits: &Limits, mode: Mode) {
     match mode {
         Mode::Live => {
             let deadline = Duration::from_millis(limits.deadline_ms.max(1));
-            store.data_mut().call = CallClock { watch: super::priority::Stopwatch::start(), deadline, starved: false };
+            // The thread's CPU clock is a system call (about half a microsecond here): read
+            // once a batch by the supervisor, not once a call.
+            let cpu_base = store.data_mut().next_cpu_base.take();
+            store.data_mut().call = CallClock { cpu_base, wall: Instant::now(), deadline, starved: false };
             store.set_epoch_deadline(limits.deadline_ms.max(1));
         }
         Mode::Deterministic => {

@@ -81,6 +81,11 @@ impl Stopwatch {
         Self { cpu: thread_cpu(), wall: std::time::Instant::now() }
     }
 
+    /// The thread's CPU time at the start (`None` where there is no thread clock).
+    pub fn cpu_base(&self) -> Option<std::time::Duration> {
+        self.cpu
+    }
+
     /// CPU time the thread used since the start (wall time where there is no thread clock).
     pub fn cpu(&self) -> std::time::Duration {
         self.cpu.zip(thread_cpu()).map_or_else(|| self.wall.elapsed(), |(at, now)| now.saturating_sub(at))

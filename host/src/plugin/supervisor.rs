@@ -559,6 +559,7 @@ impl Actor {
                 self.counters.calls.fetch_add(1, Ordering::Relaxed);
                 let call = Instant::now();
                 instance.state_mut().background = class.hook();
+                instance.judge_cpu_from(&busy);
                 let result = instance.deliver(&delivery);
                 class.settle();
                 self.counters.call_seconds.observe(call.elapsed().as_secs_f64());
