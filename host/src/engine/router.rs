@@ -210,7 +210,7 @@ fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
 pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut lanes: super::Lanes) {
     if !venue.concurrent() {
         while let Some((command, ticket)) = lanes.recv().await {
-            withdraw_early(venue.as_ref(), &command);
+            withdraw_early(&hub, venue.as_ref(), &command);
             execute(&hub, venue.as_ref(), command).await;
             drop(ticket);
         }
@@ -237,7 +237,7 @@ pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut lanes: super::
             });
             continue;
         }
-        withdraw_early(venue.as_ref(), &command);
+        withdraw_early(&hub, venue.as_ref(), &command);
         let Some(key) = command.key() else { continue };
         let prev = last.remove(&key);
         // A plugin's cancel or amend: what a host cancel need not wait for.
@@ -295,8 +295,10 @@ struct Link {
 /// A host cancel tells the venue at once, before it waits for the order's placement: a
 /// placement still waiting for its rate-limit permit is then never sent (see
 /// [`Venue::withdraw`]), so the kill switch does not wait for it, nor leave it live behind.
-fn withdraw_early(venue: &dyn Venue, command: &Command) {
-    if let Command::Cancel { client_id, by_host: true, .. } = command {
+fn withdraw_early(hub: &Hub, venue: &dyn Venue, command: &Command) {
+    if let Command::Cancel { client_id, by_host: true, .. } = command
+        && hub.tracker.lock().order(client_id).is_some_and(|t| t.pending && t.report.venue_id.is_empty())
+    {
         venue.withdraw(client_id);
     }
 }
@@ -395,7 +397,13 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
                 venue.cancel(instrument, &client_id).await
             };
             if let Err(e) = result {
-                tracing::debug!(%client_id, error = %e, "cancel refused");
+                if by_host {
+                    // The venue retried all it could: the operator must know an order the
+                    // kill switch (or the breaker, or an unload) meant to cancel may be live.
+                    tracing::error!(%client_id, error = %e, "the host's cancel was refused: the order may still be live");
+                } else {
+                    tracing::debug!(%client_id, error = %e, "cancel refused");
+                }
                 // The order may still be live: its plugin may ask again.
                 hub.tracker.lock().cancel_failed(&client_id);
             }

@@ -111,6 +111,7 @@ impl Instance {
 
     /// Calls `init(config)`.
     pub fn init(&mut self, config: &str) -> Result<(), Fault> {
+        self.control_call();
         self.arm();
         match self.bindings.call_init(&mut self.store, config) {
             Ok(Ok(())) => Ok(()),
@@ -119,9 +120,17 @@ impl Instance {
         }
     }
 
+    /// `init`, `snapshot` and `restore` (loads, reloads, restarts: rare) run in the normal
+    /// class and are judged by the CPU they use from their own start.
+    fn control_call(&mut self) {
+        let state = self.store.data_mut();
+        state.background = None;
+        state.next_cpu_base = super::priority::Stopwatch::start().cpu_base();
+    }
+
     /// Judges the next call's CPU deadline by the thread's CPU used since `watch` started (the
-    /// supervisor's clock of the batch, so earlier calls of the batch count too); a call
-    /// without it is judged by wall time.
+    /// supervisor's clock: its batch's for the first call, a fresh one for each after it); a
+    /// delivery without it is judged by wall time.
     pub fn judge_cpu_from(&mut self, watch: &super::priority::Stopwatch) {
         self.store.data_mut().next_cpu_base = watch.cpu_base();
     }
@@ -148,12 +157,14 @@ impl Instance {
 
     /// Asks for the state to hand over.
     pub fn snapshot(&mut self) -> Result<Vec<u8>, Fault> {
+        self.control_call();
         self.arm();
         self.bindings.call_snapshot(&mut self.store).map_err(|e| self.fault(e))
     }
 
     /// Hands over the previous instance's state.
     pub fn restore(&mut self, state: &[u8]) -> Result<(), Fault> {
+        self.control_call();
         self.arm();
         match self.bindings.call_restore(&mut self.store, state) {
             Ok(Ok(())) => Ok(()),

@@ -555,11 +555,17 @@ impl Actor {
                 continue;
             }
             self.counters.events.fetch_add(events.len() as u64, Ordering::Relaxed);
-            for delivery in b::deliveries(events) {
+            let deliveries = b::deliveries(events);
+            let last = deliveries.len().saturating_sub(1);
+            // Each call is judged by the CPU it used: the batch's clock for the first, a fresh
+            // one for each after it (the thread's CPU clock is a system call: not read twice
+            // before the first call, the one a tick's intent comes from).
+            let mut base = busy;
+            for (i, delivery) in deliveries.into_iter().enumerate() {
                 self.counters.calls.fetch_add(1, Ordering::Relaxed);
                 let call = Instant::now();
                 instance.state_mut().background = class.hook();
-                instance.judge_cpu_from(&busy);
+                instance.judge_cpu_from(&base);
                 let result = instance.deliver(&delivery);
                 class.settle();
                 self.counters.call_seconds.observe(call.elapsed().as_secs_f64());
@@ -569,6 +575,9 @@ impl Actor {
                         None => return,
                     }
                     // The rest of this batch goes to the fresh instance.
+                }
+                if i < last {
+                    base = super::priority::Stopwatch::start();
                 }
             }
             // The CPU the thread used, not the time it took: waiting for a core is not spending.

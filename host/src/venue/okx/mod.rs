@@ -390,6 +390,10 @@ pub(crate) struct Live {
     pub order: NewOrder,
 }
 
+/// Early withdrawals remembered at most: the host withdraws only orders it has not seen
+/// acknowledged, so one is rarely kept long; the oldest goes first.
+const EARLY_WITHDRAWALS: usize = 1_024;
+
 /// The OKX venue.
 pub struct OkxVenue {
     name: String,
@@ -413,6 +417,8 @@ pub struct OkxVenue {
     adopted: Mutex<Vec<OrderReport>>,
     /// Woken when the host withdraws a placement (see [`Venue::withdraw`]).
     withdrawals: tokio::sync::Notify,
+    /// Placements withdrawn before they started (see [`OkxVenue::take_early_withdrawal`]).
+    early_withdrawals: Mutex<std::collections::VecDeque<String>>,
 }
 
 /// Fills already reported, by (order id, trade id), and their order of arrival for forgetting.
@@ -512,6 +518,7 @@ impl OkxVenue {
             tags: Mutex::default(),
             adopted: Mutex::default(),
             withdrawals: tokio::sync::Notify::new(),
+            early_withdrawals: Mutex::default(),
         });
         // Before the REST loop starts, so its first round already reconciles them.
         venue.adopt(&to_adopt, audit.as_deref());
@@ -646,6 +653,19 @@ impl OkxVenue {
 
     pub(crate) fn withdrawals(&self) -> &tokio::sync::Notify {
         &self.withdrawals
+    }
+
+    /// True (and forgotten) when the host withdrew `client_id` before its placement started.
+    /// Called with the `live` lock held, as [`Venue::withdraw`] takes them in that order.
+    pub(crate) fn take_early_withdrawal(&self, client_id: &str) -> bool {
+        let mut early = self.early_withdrawals.lock();
+        match early.iter().position(|id| id == client_id) {
+            Some(i) => {
+                early.remove(i);
+                true
+            }
+            None => false,
+        }
     }
 
     pub(crate) fn config(&self) -> &OkxConfig {
@@ -879,13 +899,23 @@ feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksu
     }
 
     fn withdraw(&self, client_id: &str) {
-        // Only a placement not yet answered: once OKX has the order, the cancel goes for it.
-        if let Some(live) = self.live.lock().get_mut(client_id)
-            && live.placing
-            && live.ord_id.is_empty()
-        {
-            live.withdrawn = true;
-            self.withdrawals.notify_waiters();
+        let mut live = self.live.lock();
+        match live.get_mut(client_id) {
+            // Only a placement not yet answered: once OKX has the order, the cancel goes for it.
+            Some(entry) if entry.placing && entry.ord_id.is_empty() => {
+                entry.withdrawn = true;
+                self.withdrawals.notify_waiters();
+            }
+            Some(_) => {}
+            // Its placement has not started (the sender called this for an order it has not
+            // acknowledged): remembered, so that `place` does not send it when it does.
+            None => {
+                let mut early = self.early_withdrawals.lock();
+                if early.len() >= EARLY_WITHDRAWALS {
+                    early.pop_front();
+                }
+                early.push_back(client_id.to_string());
+            }
         }
     }
 

@@ -55,6 +55,21 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(ms.min(3_000))).await;
 }
 
+/// Returns once the host has withdrawn the placement of `client_id` (any withdrawal wakes
+/// every waiting placement, which looks at its own flag; the wait is armed before the flag is
+/// read, so a withdrawal between the two is not missed).
+async fn until_withdrawn(v: &OkxVenue, client_id: &str) {
+    loop {
+        let notified = v.withdrawals().notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if v.live().lock().get(client_id).is_some_and(|l| l.withdrawn) {
+            return;
+        }
+        notified.await;
+    }
+}
+
 /// Places `order`. Returns once OKX accepted it, refused it, or the outcome is settled.
 pub async fn place(v: &OkxVenue, order: NewOrder) -> Result<PlaceAck, VenueError> {
     let spec = v.spec(order.instrument).ok_or_else(|| VenueError::Rejected {
@@ -71,19 +86,26 @@ pub async fn place(v: &OkxVenue, order: NewOrder) -> Result<PlaceAck, VenueError
     if let Some(tag) = &body.tag {
         v.note_tag(tag.clone());
     }
-    v.live().lock().insert(
-        client_id.clone(),
-        Live {
-            instrument: spec.id,
-            ord_id: String::new(),
-            origin: order.origin.clone(),
-            unknown_until: None,
-            placing: true,
-            withdrawn: false,
-            last: None,
-            order: order.clone(),
-        },
-    );
+    {
+        let mut live = v.live().lock();
+        // Withdrawn before this task got here (the host's cancel came first): not sent.
+        if v.take_early_withdrawal(&client_id) {
+            return Err(VenueError::Withdrawn);
+        }
+        live.insert(
+            client_id.clone(),
+            Live {
+                instrument: spec.id,
+                ord_id: String::new(),
+                origin: order.origin.clone(),
+                unknown_until: None,
+                placing: true,
+                withdrawn: false,
+                last: None,
+                order: order.clone(),
+            },
+        );
+    }
     let forget = |why: VenueError| {
         v.live().lock().remove(&client_id);
         Err(why)
@@ -94,21 +116,10 @@ pub async fn place(v: &OkxVenue, order: NewOrder) -> Result<PlaceAck, VenueError
     // Every attempt before this one left nothing at the exchange, or the loop would not be here.
     let withdrawn = || v.live().lock().get(&client_id).is_some_and(|l| l.withdrawn);
     loop {
-        // The wait for a permit ends early when the host withdraws the order (any withdrawal
-        // wakes every waiting placement, which looks at its own flag).
-        let acquire = v.limiter().acquire(&request);
-        tokio::pin!(acquire);
-        let acquired = loop {
-            let notified = v.withdrawals().notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if withdrawn() {
-                return forget(VenueError::Withdrawn);
-            }
-            tokio::select! {
-                acquired = &mut acquire => break acquired,
-                () = &mut notified => {}
-            }
+        // The wait for a permit ends early when the host withdraws the order.
+        let acquired = tokio::select! {
+            acquired = v.limiter().acquire(&request) => acquired,
+            () = until_withdrawn(v, &client_id) => return forget(VenueError::Withdrawn),
         };
         let permit = match acquired {
             Ok(p) => p,
@@ -136,7 +147,10 @@ pub async fn place(v: &OkxVenue, order: NewOrder) -> Result<PlaceAck, VenueError
                 if e.is_rate_limit() {
                     v.limiter().penalize(&request);
                 } else {
-                    backoff(attempt).await;
+                    tokio::select! {
+                        () = backoff(attempt) => {}
+                        () = until_withdrawn(v, &client_id) => return forget(VenueError::Withdrawn),
+                    }
                 }
                 attempt += 1;
                 tracing::info!(%client_id, attempt, error = %e, "order not executed; retrying with the same client order id");
@@ -241,7 +255,10 @@ async fn with_retries(
             // The host's own cancels (the kill switch among them) are never dropped for a
             // wait: they queue for the next permit, however many there are (a halt of more
             // orders on one instrument than its window allows waits a window per batch).
-            Err(crate::ratelimit::RateLimited::TooLong { .. }) if patient => continue,
+            Err(crate::ratelimit::RateLimited::TooLong { retry_after, .. }) if patient => {
+                tokio::time::sleep(retry_after.max(std::time::Duration::from_millis(1))).await;
+                continue;
+            }
             Err(e) => {
                 return Err(OkxError::RateLimited { code: codes::RATE_LIMIT.into(), msg: format!("not sent: {e}") });
             }
@@ -256,7 +273,8 @@ async fn with_retries(
                 v.limiter().succeeded(&request);
                 return Ok(t);
             }
-            Err(e) if retryable(&e) && attempt < v.config().max_retries => {
+            // The host's cancels retry for as long as the exchange says "not executed".
+            Err(e) if retryable(&e) && (patient || attempt < v.config().max_retries) => {
                 if e.is_rate_limit() {
                     v.limiter().penalize(&request);
                 } else {
