@@ -137,15 +137,21 @@ async fn a_cancel_and_amend_storm_is_refused_at_the_gateway_and_the_kill_switch_
     let records = t.audit_records();
     let of_storm = records.iter().filter(|r| r["plugin"] == "storm").count();
     assert!(of_storm < 300, "the storm wrote {of_storm} audit records");
+    // The kill switch: the host's cancels go ahead of whatever the storm queued.
+    the_neighbour_trades_and_the_kill_switch_clears(&t).await;
+    t.host.shutdown().await;
+}
+
+/// The market maker ("mm") keeps trading beside the attacker, and the account kill switch
+/// then leaves no order of any plugin open.
+async fn the_neighbour_trades_and_the_kill_switch_clears(t: &TestHost) {
     let before = t.report("mm").orders_sent;
     t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
-    // The kill switch: the host's cancels go ahead of whatever the storm queued.
     t.host.hub().set_account_state(tradebox::engine::TradingState::Halted, "kill switch");
     t.drive_until("every open order to be cancelled", WAIT, |t| {
         t.host.hub().plugins().iter().all(|s| t.host.hub().open_orders(s.id).is_empty())
     })
     .await;
-    t.host.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,20 +246,14 @@ async fn a_plugin_spinning_on_the_hosts_views_stops_neither_its_neighbour_nor_th
     spin.limits.cpu_throttle_s = 3_600;
     t.load(spin).await.expect("viewer loads");
     // Over its share: each of its reads takes a lock the router, the sender and the kill
-    // switch take too, and on Linux its thread now runs in the background class, where a
-    // read it is preempted in holds that lock until a core is free.
+    // switch take too, while its guest code runs in the background class (on Linux, where
+    // allowed) and its reads in the normal one.
     t.drive_until("the viewer to be throttled with its order open", WAIT, |t| {
         let r = t.report("viewer");
         r.throttled_ms > 0 && r.open_orders == 1
     })
     .await;
-    let before = t.report("mm").orders_sent;
-    t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
-    t.host.hub().set_account_state(tradebox::engine::TradingState::Halted, "kill switch");
-    t.drive_until("every open order to be cancelled", WAIT, |t| {
-        t.host.hub().plugins().iter().all(|s| t.host.hub().open_orders(s.id).is_empty())
-    })
-    .await;
+    the_neighbour_trades_and_the_kill_switch_clears(&t).await;
     let viewer = t.report("viewer");
     assert_eq!(viewer.state, RunState::Running, "throttled, not killed: {viewer:?}");
     assert_eq!(t.report("mm").failures, 0);
