@@ -128,13 +128,19 @@ async fn a_lost_answer_never_duplicates_an_order() {
     let c = r.host.hub().place(&slot, intent(btc, Side::Buy, 30_000.0, 0.001)).expect("accepted");
     wait_for("the retried order to be live", || r.host.hub().order(&c).is_some_and(|t| !t.report.venue_id.is_empty()))
         .await;
+    // OKX's own "System error" body over HTTP 500 after placing: unknown, settled by lookup,
+    // not taken for a refusal (the order is live at the exchange).
+    r.sim.faults().set(Faults { system_error_after_place: 1, ..Faults::default() });
+    let d = r.host.hub().place(&slot, intent(btc, Side::Buy, 30_000.0, 0.001)).expect("accepted");
+    wait_for("the 50026 order to be settled", || r.host.hub().order(&d).is_some_and(|t| !t.report.venue_id.is_empty()))
+        .await;
     // Exactly one order per intent on the exchange.
     let pending = r.venue.rest().pending_orders(None, None).await.expect("pending");
-    for id in [&a, &b, &c] {
+    for id in [&a, &b, &c, &d] {
         assert_eq!(pending.iter().filter(|o| &o.cl_ord_id == id).count(), 1, "{id} on the exchange once");
     }
-    assert_eq!(r.sim.faults().orders_placed.load(Ordering::Relaxed), 3);
-    for id in [&a, &b, &c] {
+    assert_eq!(r.sim.faults().orders_placed.load(Ordering::Relaxed), 4);
+    for id in [&a, &b, &c, &d] {
         assert_eq!(status_of(&r, &slot, id).await, Some(OrderStatus::Live));
     }
     r.host.shutdown().await;

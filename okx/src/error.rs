@@ -11,6 +11,8 @@ pub mod codes {
     pub const RATE_LIMIT: &str = "50011";
     /// Systems busy (HTTP 429 too).
     pub const BUSY: &str = "50013";
+    /// System error (OKX failed inside; the request may have been acted on).
+    pub const SYSTEM_ERROR: &str = "50026";
     /// Endpoint timed out: outcome unknown.
     pub const ENDPOINT_TIMEOUT: &str = "50004";
     /// Sub-account order rate limit.
@@ -137,7 +139,11 @@ impl OkxError {
     pub fn outcome_unknown(&self) -> bool {
         match self {
             OkxError::Timeout { .. } | OkxError::Server { .. } | OkxError::Transport(_) => true,
-            OkxError::Api { code, .. } => code == codes::ENDPOINT_TIMEOUT,
+            // Any 5xx, and the codes OKX documents as "try again" (okx-v5.md §errors): OKX may
+            // have acted before it failed.
+            OkxError::Api { http_status, code, .. } => {
+                *http_status >= 500 || [codes::ENDPOINT_TIMEOUT, codes::SYSTEM_ERROR].contains(&code.as_str())
+            }
             _ => false,
         }
     }
@@ -180,6 +186,11 @@ mod tests {
         assert!(skew.is_clock_skew() && !skew.outcome_unknown());
         assert!(OkxError::Timeout { timeout_ms: 5 }.outcome_unknown());
         assert!(OkxError::from_code(400, "50004".into(), String::new()).outcome_unknown());
+        // A 5xx with OKX's own body is still a 5xx: the outcome is unknown.
+        assert!(OkxError::from_code(500, "50026".into(), "System error".into()).outcome_unknown());
+        assert!(OkxError::from_code(200, "50026".into(), "System error".into()).outcome_unknown());
+        assert!(OkxError::from_code(502, "51000".into(), String::new()).outcome_unknown());
+        assert!(!OkxError::from_code(400, "51000".into(), String::new()).outcome_unknown());
         assert!(!OkxError::NotSent("refused".into()).outcome_unknown());
         let item = OkxError::Item { code: "51008".into(), msg: "Insufficient USDT balance".into() };
         assert_eq!(item.code(), Some("51008"));

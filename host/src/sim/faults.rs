@@ -19,6 +19,9 @@ pub struct Faults {
     pub hang_ms: u64,
     /// The next N order placements are executed and then answered with HTTP 500.
     pub error_after_place: u32,
+    /// The next N order placements are executed and then answered as OKX does when it fails
+    /// inside: HTTP 500 with its JSON body, code 50026 "System error".
+    pub system_error_after_place: u32,
     /// The next N order placements are held this long before the exchange looks at them (a
     /// congested gateway); one whose `expTime` passes meanwhile is dropped unexecuted.
     pub delay_before_place: u32,
@@ -90,6 +93,8 @@ pub enum AfterPlace {
     Hang(u64),
     /// Answer HTTP 500.
     Error,
+    /// Answer HTTP 500 with OKX's JSON body, 50026 "System error".
+    SystemError,
 }
 
 fn take(n: &mut u32) -> bool {
@@ -181,6 +186,8 @@ impl FaultState {
             AfterPlace::Hang(if f.hang_ms == 0 { 30_000 } else { f.hang_ms })
         } else if take(&mut f.error_after_place) {
             AfterPlace::Error
+        } else if take(&mut f.system_error_after_place) {
+            AfterPlace::SystemError
         } else {
             AfterPlace::Answer
         }

@@ -529,6 +529,7 @@ async fn place(server: &Server, headers: &HeaderMap, body: &Value, in_time: &str
             error(504, "50004", "API endpoint request timeout")
         }
         AfterPlace::Error => (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response(),
+        AfterPlace::SystemError => error(500, "50026", "System error"),
     }
 }
 
