@@ -436,11 +436,12 @@ mod tests {
     use crate::venue::sim::{SimConfig, SimVenue};
     use crate::venue::{InstrumentId, OrderKind, OrderReport, OrderStatus, Side};
 
-    /// A hub on the simulator with a BTC-USDT price and a plugin `p` granted BTC-USDT; the
-    /// sender is not running yet.
-    fn halted_rig() -> (Arc<SimVenue>, Arc<Hub>, super::super::Lanes, Arc<crate::engine::PluginSlot>, InstrumentId) {
-        let venue = SimVenue::new(SimConfig::demo()).expect("sim");
-        let (hub, lanes) = Hub::new(venue.instruments());
+    /// A hub over `instruments` with a BTC-USDT price and a plugin `p` granted BTC-USDT; no
+    /// sender running yet.
+    fn priced_hub(
+        instruments: Vec<crate::venue::InstrumentSpec>,
+    ) -> (Arc<Hub>, super::super::Lanes, Arc<crate::engine::PluginSlot>, InstrumentId) {
+        let (hub, lanes) = Hub::new(instruments);
         let btc = hub.instrument_by_symbol("BTC-USDT").expect("BTC-USDT").id;
         let ticker = MarketEvent::Ticker {
             instrument: btc,
@@ -454,6 +455,13 @@ mod tests {
         Router::new(true).route(&hub, VenueEvent::Market(ticker));
         let grants = Grants { instruments: vec!["BTC-USDT".into()], ..Grants::default() };
         let slot = hub.register("p", grants, RiskLimits::default());
+        (hub, lanes, slot, btc)
+    }
+
+    /// [`priced_hub`] on the simulator.
+    fn halted_rig() -> (Arc<SimVenue>, Arc<Hub>, super::super::Lanes, Arc<crate::engine::PluginSlot>, InstrumentId) {
+        let venue = SimVenue::new(SimConfig::demo()).expect("sim");
+        let (hub, lanes, slot, btc) = priced_hub(venue.instruments());
         (venue, hub, lanes, slot, btc)
     }
 
@@ -561,29 +569,8 @@ mod tests {
     async fn the_kill_switch_does_not_wait_behind_a_plugins_starved_cancel() {
         let sim = SimVenue::new(SimConfig::demo()).expect("sim");
         let venue = Arc::new(StarvedCancels(sim.clone(), tokio::sync::Notify::new()));
-        let (hub, lanes) = Hub::new(venue.instruments());
-        let btc = hub.instrument_by_symbol("BTC-USDT").expect("BTC-USDT").id;
-        let ticker = MarketEvent::Ticker {
-            instrument: btc,
-            ts_ms: 1,
-            bid: 50_000.0,
-            bid_size: 1.0,
-            ask: 50_001.0,
-            ask_size: 1.0,
-            last: 50_000.0,
-        };
-        Router::new(true).route(&hub, VenueEvent::Market(ticker));
-        let grants = Grants { instruments: vec!["BTC-USDT".into()], ..Grants::default() };
-        let slot = hub.register("p", grants, RiskLimits::default());
-        let intent = OrderIntent {
-            instrument: btc,
-            side: Side::Buy,
-            kind: OrderKind::Limit,
-            price: Some(49_000.0),
-            size: 0.001,
-            reduce_only: false,
-        };
-        let id = hub.place(&slot, intent).expect("placed");
+        let (hub, lanes, slot, btc) = priced_hub(venue.instruments());
+        let id = hub.place(&slot, buy(btc, 49_000.0)).expect("placed");
         let sender = tokio::spawn(run_sender(hub.clone(), venue.clone(), lanes));
         let open = || async { sim.open_orders().await.expect("orders").iter().any(|o| o.client_id == id) };
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
