@@ -146,6 +146,51 @@ async fn a_lost_answer_never_duplicates_an_order() {
     r.host.shutdown().await;
 }
 
+/// A market order on the simulated exchange itself, as another client of the account would
+/// trade: it fills at once.
+fn trade_outside_the_host(sim: &tradebox::sim::SimServer, id: &str, side: Side) {
+    let request = tradebox::sim::exchange::PlaceRequest {
+        inst_id: "BTC-USDT".into(),
+        td_mode: "cash".into(),
+        cl_ord_id: id.into(),
+        tag: String::new(),
+        side,
+        kind: OrderKind::Market,
+        px: None,
+        sz: "0.001".parse().expect("size"),
+        reduce_only: false,
+        tgt_ccy: "base_ccy".into(),
+    };
+    sim.exchange().place(request).expect("placed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_reads_only_the_newest_fill_and_never_replays_history() {
+    // Two and a half pages of fills already on the account when the host starts.
+    let sim = sim(Faults::default()).await;
+    for i in 0..250 {
+        trade_outside_the_host(&sim, &format!("old{i}"), if i % 2 == 0 { Side::Buy } else { Side::Sell });
+    }
+    let r = rig_on(sim, |_| {}).await;
+    trade_outside_the_host(&r.sim, "new1", Side::Buy);
+    let fill_of = |id: &str| audit_lines(&r).iter().any(|l| l["kind"] == "fill" && l["client_id"] == id);
+    wait_for("the fill made after the start to be reported", || fill_of("new1")).await;
+    let lines = audit_lines(&r);
+    let reads: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["kind"] == "request" && l["path"].as_str().is_some_and(|p| p.starts_with("/api/v5/trade/fills")))
+        .filter_map(|l| l["path"].as_str())
+        .collect();
+    // Where the history stands: one fill. Every later read starts at the newest and stops at
+    // the cursor within its first page: the three days behind it are never walked.
+    assert_eq!(reads.first().copied(), Some("/api/v5/trade/fills?limit=1"), "{reads:?}");
+    assert!(reads.iter().all(|p| !p.contains("after=")), "history walked: {reads:?}");
+    let old =
+        lines.iter().filter(|l| l["kind"] == "fill" && l["client_id"].as_str().is_some_and(|c| c.starts_with("old")));
+    assert_eq!(old.count(), 0, "fills from before the start were delivered as new");
+    r.host.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_dropped_at_its_exp_time_is_reported_not_placed() {
     // The exchange holds the placement past its expTime (1.5 s) and then drops it; the host's

@@ -43,6 +43,10 @@ pub mod codes {
     pub const LOT: &str = "51121";
     /// Cancel failed: already filled, cancelled or unknown.
     pub const CANCEL_FAILED: &str = "51400";
+    /// Cancel failed: the order is already being cancelled.
+    pub const CANCEL_PENDING: &str = "51410";
+    /// Requests too frequent (throttling, like 50011).
+    pub const TOO_FREQUENT: &str = "50040";
     /// Amend failed: already filled or cancelled.
     pub const AMEND_FAILED: &str = "51503";
     /// Order does not exist.
@@ -70,7 +74,7 @@ pub enum OkxError {
         /// `sMsg`.
         msg: String,
     },
-    /// Throttled: 50011, 50013, 50061 or HTTP 429.
+    /// Throttled: 50011, 50013, 50040, 50061 or HTTP 429.
     #[error("OKX rate limit {code}: {msg}")]
     RateLimited {
         /// OKX code (`50011` for a bare 429).
@@ -153,6 +157,13 @@ impl OkxError {
         self.code() == Some(codes::TIMESTAMP_EXPIRED)
     }
 
+    /// A cancel that changed nothing because the order is already finished (51400) or already
+    /// being cancelled (51410): either way it is, or is about to be, gone, which is all a
+    /// cancel asks for.
+    pub fn cancel_moot(&self) -> bool {
+        matches!(self.code(), Some(codes::CANCEL_FAILED | codes::CANCEL_PENDING))
+    }
+
     /// Throttled: back off.
     pub fn is_rate_limit(&self) -> bool {
         matches!(self, OkxError::RateLimited { .. })
@@ -161,7 +172,8 @@ impl OkxError {
     /// Builds the error for a non-zero envelope code.
     pub fn from_code(http_status: u16, code: String, msg: String) -> Self {
         if http_status == 429
-            || [codes::RATE_LIMIT, codes::BUSY, codes::SUB_ACCOUNT_RATE_LIMIT].contains(&code.as_str())
+            || [codes::RATE_LIMIT, codes::BUSY, codes::SUB_ACCOUNT_RATE_LIMIT, codes::TOO_FREQUENT]
+                .contains(&code.as_str())
         {
             return OkxError::RateLimited { code, msg };
         }
@@ -182,6 +194,11 @@ mod tests {
     fn classification() {
         assert!(OkxError::from_code(429, "50011".into(), "Too Many Requests".into()).is_rate_limit());
         assert!(OkxError::from_code(200, "50061".into(), String::new()).is_rate_limit());
+        assert!(OkxError::from_code(200, "50040".into(), "Too frequent operations".into()).is_rate_limit());
+        for moot in ["51400", "51410"] {
+            assert!(OkxError::Item { code: moot.into(), msg: String::new() }.cancel_moot(), "{moot}");
+        }
+        assert!(!OkxError::Item { code: "51401".into(), msg: String::new() }.cancel_moot());
         let skew = OkxError::from_code(401, "50102".into(), "Timestamp request expired".into());
         assert!(skew.is_clock_skew() && !skew.outcome_unknown());
         assert!(OkxError::Timeout { timeout_ms: 5 }.outcome_unknown());

@@ -409,30 +409,34 @@ impl RestClient {
         }
     }
 
-    /// `GET /api/v5/trade/fills`: the fills of the last three days with a bill id above
-    /// `since_bill` (all of them when `None`), oldest first.
+    /// `GET /api/v5/trade/fills`: one page, newest first (`after`: bills older than this one).
+    pub async fn fills_page(
+        &self,
+        inst_type: Option<&str>,
+        after: Option<u64>,
+        limit: u8,
+    ) -> Result<Vec<Fill>, OkxError> {
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        let limit = limit.clamp(1, FILLS_PAGE).to_string();
+        let query = [("instType", inst_type.unwrap_or("")), ("after", after.as_str()), ("limit", limit.as_str())];
+        Ok(self.get::<Fill>("/api/v5/trade/fills", &query, true).await?.data)
+    }
+
+    /// The newest fill's bill id (`None`: no fills in OKX's three days): one `limit=1` read,
+    /// which is where a run starts counting fills as new.
+    pub async fn newest_fill(&self) -> Result<Option<u64>, OkxError> {
+        Ok(self.fills_page(None, None, 1).await?.iter().filter_map(|f| f.bill_id.parse::<u64>().ok()).max())
+    }
+
+    /// The fills with a bill id above `since_bill` (all three days' when `None`), oldest first,
+    /// every page at once. For tools and tests: the host walks the pages itself ([`FillWalk`])
+    /// so that each takes its own rate-limit permit.
     pub async fn fills_since(&self, inst_type: Option<&str>, since_bill: Option<u64>) -> Result<Vec<Fill>, OkxError> {
-        // OKX returns fills newest first, 100 a page, and `after=B` pages to bills older than B.
-        // Walking back from the newest until the cursor relies on `after` alone, whose meaning
-        // every client agrees on (what `before` returns when more than a page is newer is not
-        // documented).
-        let since = since_bill.unwrap_or(0);
-        let mut newer: Vec<Fill> = Vec::new();
-        let mut after = String::new();
-        loop {
-            let query = [("instType", inst_type.unwrap_or("")), ("after", after.as_str()), ("limit", "100")];
-            let page = self.get::<Fill>("/api/v5/trade/fills", &query, true).await?.data;
-            let full = page.len() >= 100;
-            let oldest = page.iter().filter_map(|f| f.bill_id.parse::<u64>().ok()).min();
-            newer.extend(page.into_iter().filter(|f| f.bill_id.parse::<u64>().is_ok_and(|b| b > since)));
-            match oldest {
-                Some(oldest) if full && oldest > since => after = oldest.to_string(),
-                _ => break,
-            }
+        let mut walk = FillWalk::new(since_bill);
+        while let Some(after) = walk.next_page() {
+            walk.take(self.fills_page(inst_type, after, FILLS_PAGE).await?);
         }
-        newer.sort_by_key(|f| f.bill_id.parse::<u64>().unwrap_or(0));
-        newer.dedup_by(|a, b| a.bill_id == b.bill_id);
-        Ok(newer)
+        Ok(walk.finish())
     }
 
     /// `GET /api/v5/account/balance[?ccy=a,b]`.
@@ -538,6 +542,52 @@ fn item(r: Reply<OrderAck>) -> Result<OrderAck, OkxError> {
 
 fn items(r: Reply<OrderAck>) -> Vec<Result<OrderAck, OkxError>> {
     r.data.into_iter().map(ack).collect()
+}
+
+/// Fills per page of `/trade/fills` (OKX's maximum).
+pub const FILLS_PAGE: u8 = 100;
+
+/// A walk of `/trade/fills` back from the newest fill to a cursor, one page at a time, so the
+/// caller decides what each page waits for. OKX returns fills newest first and `after=B` pages
+/// to bills older than B; walking back relies on `after` alone, whose meaning every client
+/// agrees on (what `before` returns when more than a page is newer is not documented).
+#[derive(Debug)]
+pub struct FillWalk {
+    since: u64,
+    after: Option<u64>,
+    newer: Vec<Fill>,
+    done: bool,
+}
+
+impl FillWalk {
+    /// Fills with a bill id above `since` (every fill when `None`).
+    pub fn new(since: Option<u64>) -> Self {
+        Self { since: since.unwrap_or(0), after: None, newer: Vec::new(), done: false }
+    }
+
+    /// The `after` of the next page to read, or `None` once the walk reached the cursor.
+    pub fn next_page(&self) -> Option<Option<u64>> {
+        (!self.done).then_some(self.after)
+    }
+
+    /// Takes one page (as [`RestClient::fills_page`] returned it, `FILLS_PAGE` long at most).
+    pub fn take(&mut self, page: Vec<Fill>) {
+        let full = page.len() >= usize::from(FILLS_PAGE);
+        let oldest = page.iter().filter_map(|f| f.bill_id.parse::<u64>().ok()).min();
+        let since = self.since;
+        self.newer.extend(page.into_iter().filter(|f| f.bill_id.parse::<u64>().is_ok_and(|b| b > since)));
+        match oldest {
+            Some(oldest) if full && oldest > since => self.after = Some(oldest),
+            _ => self.done = true,
+        }
+    }
+
+    /// The fills found, oldest first, each once.
+    pub fn finish(mut self) -> Vec<Fill> {
+        self.newer.sort_by_key(|f| f.bill_id.parse::<u64>().unwrap_or(0));
+        self.newer.dedup_by(|a, b| a.bill_id == b.bill_id);
+        self.newer
+    }
 }
 
 #[cfg(test)]

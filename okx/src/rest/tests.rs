@@ -302,3 +302,44 @@ async fn a_redirect_is_refused_and_the_signed_headers_go_nowhere_else() {
     assert!(!err.to_string().contains(PASS));
     assert!(reached.lock().is_empty(), "the redirect was followed: {:?}", reached.lock());
 }
+
+fn fill_with_bill(bill: u64) -> Fill {
+    serde_json::from_value(serde_json::json!({
+        "instId": "BTC-USDT", "tradeId": bill.to_string(), "ordId": "1", "billId": bill.to_string(),
+        "fillPx": "1", "fillSz": "1", "side": "buy", "execType": "T", "ts": "1"
+    }))
+    .expect("fill")
+}
+
+/// Newest first, `FILLS_PAGE` a page, like OKX: bills `newest..=1`, `after` exclusive.
+fn page_of(newest: u64, after: Option<u64>) -> Vec<Fill> {
+    let top = after.map_or(newest, |a| a.saturating_sub(1));
+    (1..=top).rev().take(usize::from(FILLS_PAGE)).map(fill_with_bill).collect()
+}
+
+#[test]
+fn a_fill_walk_reads_back_to_its_cursor_one_page_at_a_time() {
+    // 250 fills, cursor at 120: pages 250..151, 150..51 (which reaches the cursor), then done.
+    let mut walk = FillWalk::new(Some(120));
+    let mut pages = Vec::new();
+    while let Some(after) = walk.next_page() {
+        pages.push(after);
+        walk.take(page_of(250, after));
+    }
+    assert_eq!(pages, vec![None, Some(151)]);
+    let bills: Vec<String> = walk.finish().into_iter().map(|f| f.bill_id).collect();
+    assert_eq!(bills.len(), 130);
+    assert_eq!((bills[0].as_str(), bills[129].as_str()), ("121", "250"), "oldest first, cursor excluded");
+
+    // A page that fails midway is simply read again: the walk has not moved.
+    let mut walk = FillWalk::new(Some(120));
+    walk.take(page_of(250, None));
+    assert_eq!(walk.next_page(), Some(Some(151)));
+    assert_eq!(walk.next_page(), Some(Some(151)), "asking again does not skip a page");
+
+    // Without a cursor every fill is new; a short page ends the walk.
+    let mut walk = FillWalk::new(None);
+    walk.take(page_of(30, None));
+    assert_eq!(walk.next_page(), None);
+    assert_eq!(walk.finish().len(), 30);
+}

@@ -198,7 +198,7 @@ async fn settle_orders_at_start(
                         format!("cancelled: {what}")
                     }
                     // Filled or cancelled meanwhile: gone either way.
-                    Err(e) if e.code() == Some(tradebox_okx::error::codes::CANCEL_FAILED) => {
+                    Err(e) if e.cancel_moot() => {
                         format!("already gone: {what}")
                     }
                     Err(e) => return Err(okx("cancelling an order left by an earlier run")(e)),
@@ -495,7 +495,7 @@ impl OkxVenue {
         let specs = Self::load_instruments(&rest, &limiter, &config.instruments).await?;
         // Before the open orders are read: a fill of an adopted order that lands between the
         // two reads is then after the cursor, and reported.
-        let fill_start = sync::fill_start(&rest).await;
+        let fill_start = sync::fill_start(&rest, &limiter).await;
         let to_adopt = settle_orders_at_start(&rest, &limiter, config.orders_at_start, audit.as_deref()).await?;
         let by_symbol = specs.iter().map(|s| (s.symbol.clone(), s.id)).collect();
         let (events, receiver) = mpsc::unbounded_channel();

@@ -288,7 +288,8 @@ async fn with_retries(
 }
 
 /// Cancels an order by client id. Cancels have their own rate-limit buckets, so new orders
-/// never starve them. "Already finished" (51400) is not an error: the order is gone either way.
+/// never starve them. "Already finished" (51400) and "already being cancelled" (51410) are not
+/// errors: the order is gone, or going, either way.
 /// A cancel `by_host` (kill switch, breaker, unload) is not charged to the owner's share.
 pub async fn cancel(v: &OkxVenue, instrument: InstrumentId, client_id: &str, by_host: bool) -> Result<(), VenueError> {
     let inst_id = symbol_of(v, instrument)?;
@@ -301,7 +302,7 @@ pub async fn cancel(v: &OkxVenue, instrument: InstrumentId, client_id: &str, by_
     let opts = CallOpts { exp_time: None, caller };
     match with_retries(v, request, Change::Cancel(&body), &opts, by_host).await {
         Ok(_) => Ok(()),
-        Err(e) if e.code() == Some(codes::CANCEL_FAILED) => Ok(()),
+        Err(e) if e.cancel_moot() => Ok(()),
         Err(e) => Err(venue_error(e)),
     }
 }

@@ -19,6 +19,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tradebox_okx::OrderRef;
 use tradebox_okx::error::codes;
+use tradebox_okx::rest::{FILLS_PAGE, FillWalk};
 
 struct State {
     fill_cursor: Option<u64>,
@@ -44,11 +45,13 @@ pub enum FillStart {
 
 /// Where the fill history stands now (the newest bill id), read before anything else looks at
 /// the account: fills after it are new to this run, fills up to it are history not replayed.
-pub async fn fill_start(rest: &tradebox_okx::RestClient) -> FillStart {
-    match rest.fills_since(None, None).await {
-        Ok(fills) => FillStart::After(fills.iter().filter_map(|f| f.bill_id.parse::<u64>().ok()).max()),
+/// One `limit=1` read under the limiter (waiting out throttling like the other start-up reads):
+/// the three days behind it are never walked.
+pub async fn fill_start(rest: &tradebox_okx::RestClient, limiter: &crate::ratelimit::Limiter) -> FillStart {
+    match super::patiently(limiter, Request::new(Endpoint::Fills, 0), || rest.newest_fill()).await {
+        Ok(newest) => FillStart::After(newest),
         Err(e) => {
-            tracing::warn!(error = %e, "could not read the fill history at start; fills from the next read on are reported, those in between through their orders' state");
+            tracing::warn!(error = %e, "could not read the newest fill at start; fills from the next read on are reported, those in between through their orders' state");
             FillStart::Unknown
         }
     }
@@ -129,32 +132,46 @@ async fn round(v: &OkxVenue, state: &mut State, asked: bool) {
 }
 
 async fn fills(v: &OkxVenue, state: &mut State) -> bool {
-    let Ok(answer) = v.limited(Request::new(Endpoint::Fills, 0), v.rest().fills_since(None, state.fill_cursor)).await
-    else {
-        return false;
-    };
-    match answer {
-        Ok(fills) if state.cursor_unknown => {
-            state.cursor_unknown = false;
-            state.fill_cursor = fills.iter().filter_map(|f| f.bill_id.parse::<u64>().ok()).max();
-            false
-        }
-        Ok(fills) => {
-            for f in &fills {
-                if let Ok(bill) = f.bill_id.parse::<u64>() {
-                    state.fill_cursor = Some(state.fill_cursor.map_or(bill, |c| c.max(bill)));
-                }
-                if let Some(report) = convert::fill(v, f) {
-                    v.emit_fill(&f.ord_id, report);
-                }
+    if state.cursor_unknown {
+        // Where the history stands, as at start: one read, nothing delivered.
+        let Ok(answer) = v.limited(Request::new(Endpoint::Fills, 0), v.rest().newest_fill()).await else {
+            return false;
+        };
+        match answer {
+            Ok(newest) => {
+                state.cursor_unknown = false;
+                state.fill_cursor = newest;
             }
-            !fills.is_empty()
+            Err(e) => note(state, "reading the newest fill", &e),
         }
-        Err(e) => {
-            note(state, "reading fills", &e);
-            false
+        return false;
+    }
+    // Each page waits for its own permit; a page that fails leaves the cursor where it was, so
+    // the next round reads the same fills again (each reported once: `emit_fill`).
+    let mut walk = FillWalk::new(state.fill_cursor);
+    while let Some(after) = walk.next_page() {
+        let page = v.rest().fills_page(None, after, FILLS_PAGE);
+        let Ok(answer) = v.limited(Request::new(Endpoint::Fills, 0), page).await else {
+            return false;
+        };
+        match answer {
+            Ok(page) => walk.take(page),
+            Err(e) => {
+                note(state, "reading fills", &e);
+                return false;
+            }
         }
     }
+    let fills = walk.finish();
+    for f in &fills {
+        if let Ok(bill) = f.bill_id.parse::<u64>() {
+            state.fill_cursor = Some(state.fill_cursor.map_or(bill, |c| c.max(bill)));
+        }
+        if let Some(report) = convert::fill(v, f) {
+            v.emit_fill(&f.ord_id, report);
+        }
+    }
+    !fills.is_empty()
 }
 
 fn changed(last: Option<&OrderReport>, now: &OrderReport) -> bool {
