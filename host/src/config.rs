@@ -7,7 +7,8 @@
 //! [venue.sim]             # optional: the simulated market (defaults: the demo market)
 //! seed = 7
 //! [venue.okx]             # kind = "okx" only
-//! rest_url = "https://www.okx.com"
+//! region = "global"       # or "eea" (eea.okx.com) or "us" (us.okx.com): names the hosts
+//! # rest_url = "https://www.okx.com"   # only to override the region's (a simulator, openapi.okx.com)
 //! demo = true             # x-simulated-trading: 1 (a demo-trading key)
 //! instruments = ["BTC-USDT", "BTC-USDT-SWAP"]
 //! credentials_file = "/home/me/.config/tradebox/okx.env"   # else OKX_API_* from the environment
@@ -431,6 +432,32 @@ mod tests {
             let e = format!("{:#}", okx(rest, ws).expect_err(rest));
             assert!(e.contains(named) && (e.contains("clear text") || e.contains("expected")), "{e}");
         }
+    }
+
+    #[test]
+    fn the_region_names_the_hosts_demo_included() {
+        let okx = |extra: &str| {
+            Config::parse(&format!("[venue]\nkind = \"okx\"\n[venue.okx]\ninstruments = [\"BTC-USDT\"]\n{extra}"))
+                .expect("parses")
+                .okx()
+                .expect("okx")
+        };
+        let hosts = |c: crate::venue::okx::OkxConfig| (c.rest_base(), c.ws_base());
+        let want = |rest: &str, ws: &str| (rest.to_string(), ws.to_string());
+        assert_eq!(hosts(okx("")), want("https://www.okx.com", "wss://wspap.okx.com:8443"));
+        assert_eq!(hosts(okx("demo = false")), want("https://www.okx.com", "wss://ws.okx.com:8443"));
+        assert_eq!(
+            hosts(okx("region = \"eea\"\ndemo = false")),
+            want("https://eea.okx.com", "wss://wseea.okx.com:8443")
+        );
+        assert_eq!(hosts(okx("region = \"eea\"")), want("https://eea.okx.com", "wss://wseeapap.okx.com:8443"));
+        assert_eq!(hosts(okx("region = \"us\"\ndemo = false")), want("https://us.okx.com", "wss://wsus.okx.com:8443"));
+        assert_eq!(hosts(okx("region = \"us\"")), want("https://us.okx.com", "wss://wsuspap.okx.com:8443"));
+        // An explicit URL wins over the region (a simulator, or OKX's newer openapi.okx.com).
+        let c = okx("region = \"us\"\nrest_url = \"https://openapi.okx.com\"");
+        assert_eq!(c.rest_base(), "https://openapi.okx.com");
+        let e = Config::parse("[venue]\nkind = \"okx\"\n[venue.okx]\nregion = \"mars\"\n").expect_err("unknown region");
+        assert!(format!("{e:#}").contains("region"), "{e:#}");
     }
 
     #[test]

@@ -594,7 +594,7 @@ async fn run(
             tradebox::process::protect_secrets().context("protecting the credentials")?;
             let credentials = okx.credentials().context("reading the OKX API credentials")?;
             let limiter = Arc::new(Limiter::new(LimiterConfig::default()));
-            let url = okx.rest_url.clone();
+            let url = okx.rest_base();
             let venue = OkxVenue::connect(okx, credentials, limiter, audit.clone())
                 .await
                 .with_context(|| format!("connecting to OKX at {url}"))?;

@@ -38,7 +38,13 @@ use tradebox_okx::{Clock, Credentials, OkxError, RestClient, RestConfig, Signer}
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OkxConfig {
-    /// REST base URL: `https://www.okx.com`, or a simulator's `http://127.0.0.1:PORT`.
+    /// Which OKX site the account lives on; it names the REST and WebSocket hosts unless
+    /// `rest_url`/`ws_url` say otherwise. A key used on the wrong site gets 50119 / 50111.
+    pub region: Region,
+    /// REST base URL; empty means the region's (`https://www.okx.com` for `global`). A
+    /// simulator: `http://127.0.0.1:PORT`. OKX's docs from mid-2026 name
+    /// `https://openapi.okx.com` for the global site; every SDK still uses `www.okx.com`, and
+    /// either can be given here.
     pub rest_url: String,
     /// Demo trading: every request carries `x-simulated-trading: 1` (and a demo key is needed).
     pub demo: bool,
@@ -65,8 +71,9 @@ pub struct OkxConfig {
     pub clock_sync_ms: u64,
     /// Use the WebSocket feeds (market data and private pushes); REST only when false.
     pub websocket: bool,
-    /// WebSocket base URL; empty means OKX's (`wss://wspap.okx.com:8443` for demo,
-    /// `wss://ws.okx.com:8443` live). A simulator: `ws://127.0.0.1:PORT`.
+    /// WebSocket base URL; empty means the region's, demo or live (for `global`:
+    /// `wss://wspap.okx.com:8443` demo, `wss://ws.okx.com:8443` live). A simulator:
+    /// `ws://127.0.0.1:PORT`.
     pub ws_url: String,
     /// While the private WebSocket is up, how often REST still reconciles orders and fills, ms.
     pub reconcile_ms: u64,
@@ -83,6 +90,42 @@ pub struct OkxConfig {
     /// or `leave` them. Only this host's orders are touched (client order id and tag start
     /// with `tb`).
     pub orders_at_start: OrdersAtStart,
+}
+
+/// OKX's sites: an account opened on one answers only there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    /// `www.okx.com` (most accounts).
+    #[default]
+    Global,
+    /// OKX's European Economic Area site, `eea.okx.com` (accounts of `my.okx.com`).
+    Eea,
+    /// OKX's US site, `us.okx.com` (accounts of `app.okx.com` in the US).
+    Us,
+}
+
+impl Region {
+    /// REST base URL (demo trading uses the same host, chosen by a header).
+    pub fn rest_url(self) -> &'static str {
+        match self {
+            Region::Global => "https://www.okx.com",
+            Region::Eea => "https://eea.okx.com",
+            Region::Us => "https://us.okx.com",
+        }
+    }
+
+    /// WebSocket base URL, live or demo (demo hosts add `pap`).
+    pub fn ws_url(self, demo: bool) -> &'static str {
+        match (self, demo) {
+            (Region::Global, false) => "wss://ws.okx.com:8443",
+            (Region::Global, true) => "wss://wspap.okx.com:8443",
+            (Region::Eea, false) => "wss://wseea.okx.com:8443",
+            (Region::Eea, true) => "wss://wseeapap.okx.com:8443",
+            (Region::Us, false) => "wss://wsus.okx.com:8443",
+            (Region::Us, true) => "wss://wsuspap.okx.com:8443",
+        }
+    }
 }
 
 /// What start-up does with the open orders an earlier run left.
@@ -106,7 +149,8 @@ pub enum OrdersAtStart {
 impl Default for OkxConfig {
     fn default() -> Self {
         Self {
-            rest_url: "https://www.okx.com".into(),
+            region: Region::Global,
+            rest_url: String::new(),
             demo: true,
             instruments: Vec::new(),
             credentials_file: None,
@@ -129,20 +173,21 @@ impl Default for OkxConfig {
 }
 
 impl OkxConfig {
+    /// The REST base URL to use.
+    pub fn rest_base(&self) -> String {
+        if self.rest_url.is_empty() { self.region.rest_url().into() } else { self.rest_url.clone() }
+    }
+
     /// The WebSocket base URL to use.
     pub fn ws_base(&self) -> String {
-        match (self.ws_url.is_empty(), self.demo) {
-            (false, _) => self.ws_url.clone(),
-            (true, true) => "wss://wspap.okx.com:8443".into(),
-            (true, false) => "wss://ws.okx.com:8443".into(),
-        }
+        if self.ws_url.is_empty() { self.region.ws_url(self.demo).into() } else { self.ws_url.clone() }
     }
 
     /// Refuses URLs that would send the signed headers or the WebSocket login (the
     /// passphrase) in clear text to another machine: `http://` and `ws://` only for loopback
     /// (`tradebox sim` on this machine), `https://`/`wss://` everywhere else.
     pub fn check_urls(&self) -> Result<(), String> {
-        check_url("rest_url", &self.rest_url, "https")?;
+        check_url("rest_url", &self.rest_base(), "https")?;
         if !self.ws_url.is_empty() {
             check_url("ws_url", &self.ws_url, "wss")?;
         }
@@ -449,7 +494,7 @@ impl OkxVenue {
             }
         }
         let rest_config = RestConfig {
-            base_url: config.rest_url.clone(),
+            base_url: config.rest_base(),
             demo: config.demo,
             timeout: Duration::from_millis(config.timeout_ms.max(100)),
         };
