@@ -160,8 +160,9 @@ fn trade_outside_the_host(sim: &tradebox::sim::SimServer, id: &str, side: Side) 
         sz: "0.001".parse().expect("size"),
         reduce_only: false,
         tgt_ccy: "base_ccy".into(),
+        pos_side: String::new(),
     };
-    sim.exchange().place(request).expect("placed");
+    sim.exchange().place(request, Default::default()).expect("placed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -110,11 +110,16 @@ fn intent_to_signed_bytes(c: &mut Criterion) {
                 (hub, rx, slot)
             },
             |(hub, mut rx, slot)| {
+                use tradebox::venue::okx::convert;
+                let modes = convert::TradeModes {
+                    level: tradebox_okx::model::AccountLevel::Futures,
+                    positions: tradebox_okx::model::PositionMode::Net,
+                    margin: tradebox::venue::okx::MarginMode::Cross,
+                };
                 for _ in 0..OPEN {
                     hub.place(&slot, black_box(intent)).expect("accepted");
                     let Ok(Command::Place(order)) = rx.try_recv() else { panic!("queued") };
-                    let body =
-                        serde_json::to_vec(&tradebox::venue::okx::convert::place_order(&spec, &order)).expect("json");
+                    let body = serde_json::to_vec(&convert::place_order(&spec, &order, &modes)).expect("json");
                     now += 10_000_000_000;
                     let request = Request::new(Endpoint::Place, 1).for_plugin(slot.id).cap_exempt(true);
                     let permit = limiter.try_acquire_at(&request, now).expect("permit");

@@ -665,6 +665,100 @@ impl AccountConfig {
     pub fn is_sub_account(&self) -> bool {
         !self.main_uid.is_empty() && self.uid != self.main_uid
     }
+
+    /// The account mode (`None` for a value OKX did not document when this was written).
+    pub fn account_level(&self) -> Option<AccountLevel> {
+        AccountLevel::from_code(&self.acct_lv)
+    }
+
+    /// The position mode (`None` for a value OKX did not document).
+    pub fn position_mode(&self) -> Option<PositionMode> {
+        match self.pos_mode.trim() {
+            "net_mode" => Some(PositionMode::Net),
+            "long_short_mode" => Some(PositionMode::LongShort),
+            _ => None,
+        }
+    }
+}
+
+/// OKX's account modes (`acctLv`): what the account may trade and how spot orders are margined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountLevel {
+    /// 1: spot only, `tdMode = cash`; no swaps or futures (51010).
+    Spot,
+    /// 2: spot (`cash`) and derivatives (`cross`/`isolated`).
+    Futures,
+    /// 3: multi-currency margin; spot orders need `cross` (`cash` is refused with 51000).
+    MultiCurrency,
+    /// 4: portfolio margin; spot orders need `cross` as in mode 3.
+    PortfolioMargin,
+}
+
+impl AccountLevel {
+    /// The mode of an `acctLv` value.
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code.trim() {
+            "1" => Some(AccountLevel::Spot),
+            "2" => Some(AccountLevel::Futures),
+            "3" => Some(AccountLevel::MultiCurrency),
+            "4" => Some(AccountLevel::PortfolioMargin),
+            _ => None,
+        }
+    }
+
+    /// OKX's `acctLv` value.
+    pub fn code(self) -> &'static str {
+        match self {
+            AccountLevel::Spot => "1",
+            AccountLevel::Futures => "2",
+            AccountLevel::MultiCurrency => "3",
+            AccountLevel::PortfolioMargin => "4",
+        }
+    }
+
+    /// The name OKX's web site gives the mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            AccountLevel::Spot => "Spot mode",
+            AccountLevel::Futures => "Futures mode",
+            AccountLevel::MultiCurrency => "Multi-currency margin mode",
+            AccountLevel::PortfolioMargin => "Portfolio margin mode",
+        }
+    }
+
+    /// Whether swaps and futures can be traded at all.
+    pub fn trades_derivatives(self) -> bool {
+        self != AccountLevel::Spot
+    }
+
+    /// Spot orders are margined (`tdMode = cross`) rather than cash.
+    pub fn margined_spot(self) -> bool {
+        matches!(self, AccountLevel::MultiCurrency | AccountLevel::PortfolioMargin)
+    }
+}
+
+/// OKX's position modes (`posMode`), which apply to swaps and futures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum PositionMode {
+    /// `net_mode`: one signed position per instrument; orders send no `posSide`.
+    #[default]
+    #[serde(rename = "net_mode")]
+    Net,
+    /// `long_short_mode`: a long and a short position per instrument; every order names the
+    /// one it trades (`posSide = long|short`, required: 51000 without it).
+    #[serde(rename = "long_short_mode")]
+    LongShort,
+}
+
+impl PositionMode {
+    /// OKX's `posMode` value.
+    pub fn code(self) -> &'static str {
+        match self {
+            PositionMode::Net => "net_mode",
+            PositionMode::LongShort => "long_short_mode",
+        }
+    }
 }
 
 /// `POST /api/v5/trade/cancel-all-after` body.
@@ -715,6 +809,26 @@ mod tests {
             .filter(|c| c["method"] == method)
             .map(|c| serde_json::from_value(c["httpResponse"].clone()).unwrap_or_else(|e| panic!("{method}: {e}")))
             .collect()
+    }
+
+    #[test]
+    fn account_and_position_modes_are_read_as_okx_sends_them() {
+        let config = |lv: &str, mode: &str| AccountConfig {
+            uid: String::new(),
+            main_uid: String::new(),
+            acct_lv: lv.into(),
+            pos_mode: mode.into(),
+            perm: String::new(),
+            ip: String::new(),
+            label: String::new(),
+        };
+        assert_eq!(config("1", "net_mode").account_level(), Some(AccountLevel::Spot));
+        assert_eq!(config("4", "").account_level(), Some(AccountLevel::PortfolioMargin));
+        assert_eq!(config("5", "").account_level(), None);
+        assert_eq!(config("2", "long_short_mode").position_mode(), Some(PositionMode::LongShort));
+        assert_eq!(config("2", "hedge").position_mode(), None);
+        assert!(AccountLevel::MultiCurrency.margined_spot() && !AccountLevel::Futures.margined_spot());
+        assert!(!AccountLevel::Spot.trades_derivatives());
     }
 
     #[test]

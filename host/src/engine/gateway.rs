@@ -10,7 +10,7 @@ use super::{
 use crate::audit::Entry;
 use crate::risk::check::{self, Exposure, Input};
 use crate::risk::windows;
-use crate::venue::{InstrumentId, InstrumentKind, InstrumentSpec, NewOrder, OrderReport, Side};
+use crate::venue::{InstrumentId, InstrumentKind, InstrumentSpec, NewOrder, OrderReport, PositionSide, Side};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use std::sync::atomic::Ordering;
@@ -101,7 +101,8 @@ impl Hub {
         let ticket = Ticket::take(&slot.queued).map_err(|d| self.refused(slot, d, ""))?;
         let client_id = self.minter.next(slot.id);
         self.audit_writable().map_err(|d| self.refused(slot, d, &client_id))?;
-        let order = check::Order { spec, side, kind, price, size, reduce_only };
+        let leg = PositionSide::of_order(self.position_mode(), spec.kind, side, reduce_only);
+        let order = check::Order { spec, side, kind, price, size, reduce_only, leg };
         let asked = || {
             let px = price.map_or_else(|| "market".to_string(), |p| p.to_string());
             let reduce = if reduce_only { " reduce-only" } else { "" };
@@ -134,6 +135,7 @@ impl Hub {
             price,
             size,
             unit_value,
+            leg,
             now_ms(),
         );
         let order = NewOrder {
@@ -144,6 +146,7 @@ impl Hub {
             price,
             size,
             reduce_only,
+            leg,
             origin: Some((*slot.origin()).clone()),
         };
         self.enqueue(Command::Place(order), ticket)?;
@@ -167,7 +170,8 @@ impl Hub {
         self.kind_permitted(slot, kind)?;
         let price = normalize::price(spec, side, kind, price)?;
         let size = normalize::size(spec, size)?;
-        let order = check::Order { spec, side, kind, price, size, reduce_only };
+        let leg = PositionSide::of_order(self.position_mode(), spec.kind, side, reduce_only);
+        let order = check::Order { spec, side, kind, price, size, reduce_only, leg };
         self.pre_trade(slot, &order, None, Some(windows::fingerprint(spec.id, side, price, size)), now)
     }
 
@@ -247,11 +251,11 @@ impl Hub {
                 e.same_side_open -= remaining;
             }
         }
-        for (owner, instrument, pos) in tracker.all_positions() {
+        for (owner, instrument, leg, pos) in tracker.all_positions() {
             if plugin.is_some_and(|p| p != owner) || pos.size.is_zero() {
                 continue;
             }
-            if instrument == order.spec.id {
+            if instrument == order.spec.id && leg == order.leg {
                 e.position += pos.size;
             }
             e.gross += pos.units * mark(instrument).abs();
@@ -361,6 +365,7 @@ impl Hub {
         }
         let grows = size.is_some_and(|s| s > order.size);
         if grows || price.is_some() {
+            let leg = self.tracker.lock().order(client_id).map_or(PositionSide::Net, |t| t.leg);
             let checked = check::Order {
                 spec,
                 side: order.side,
@@ -368,6 +373,7 @@ impl Hub {
                 price: price.or(order.price),
                 size: size.unwrap_or(order.size) - order.filled,
                 reduce_only: false,
+                leg,
             };
             self.pre_trade(slot, &checked, Some(client_id), None, Instant::now())?;
         } else {

@@ -300,6 +300,8 @@ pub struct Hub {
     account_limits: RwLock<AccountLimits>,
     account_window: Mutex<crate::risk::windows::AccountWindow>,
     account_pnl: Mutex<crate::risk::PnlWatch>,
+    /// The venue account's position mode, set once at start ([`Hub::set_position_mode`]).
+    position_mode: OnceLock<crate::venue::PositionMode>,
 }
 
 const ACTIVITY_LINES: usize = 200;
@@ -349,8 +351,23 @@ impl Hub {
             account_limits: RwLock::new(AccountLimits::default()),
             account_window: Mutex::default(),
             account_pnl: Mutex::default(),
+            position_mode: OnceLock::new(),
         };
         (Arc::new(hub), Lanes { plugins: rx, host: host_rx })
+    }
+
+    /// Tells the hub the venue account's position mode (before any order): in long/short mode
+    /// each order trades the long or the short position of its instrument, and positions are
+    /// kept per side.
+    pub fn set_position_mode(&self, mode: crate::venue::PositionMode) {
+        if self.position_mode.set(mode).is_err() {
+            tracing::warn!("the position mode was already set; keeping the first");
+        }
+    }
+
+    /// The venue account's position mode (net unless the venue said otherwise).
+    pub fn position_mode(&self) -> crate::venue::PositionMode {
+        self.position_mode.get().copied().unwrap_or_default()
     }
 
     /// Sends every intent, risk decision, order change and fill to `audit` from now on.
@@ -518,7 +535,7 @@ impl Hub {
 
     /// A plugin's positions.
     pub fn positions(&self, plugin: PluginId) -> Vec<(InstrumentId, PluginPosition)> {
-        let mut v: Vec<_> = self.tracker.lock().positions(plugin).map(|(i, p)| (i, p.clone())).collect();
+        let mut v = self.tracker.lock().positions(plugin);
         v.sort_by_key(|(i, _)| *i);
         v
     }
@@ -849,6 +866,75 @@ mod tests {
         };
         let denial = hub.place(&slot, intent).expect_err("50 notional is above the author's 10");
         assert_eq!((denial.code, denial.limit), (DenialCode::MaxNotionalExceeded, Some(10.0)));
+    }
+
+    #[test]
+    fn in_long_short_mode_each_order_trades_one_side_and_limits_hold_per_side() {
+        let swap = InstrumentSpec {
+            id: 1,
+            symbol: "BTC-USDT-SWAP".into(),
+            kind: InstrumentKind::Swap,
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            tick_size: "0.1".parse().unwrap(),
+            lot_size: Decimal::ONE,
+            min_size: Decimal::ONE,
+            contract_value: "0.01".parse().unwrap(),
+        };
+        let (hub, mut rx) = Hub::new(vec![swap]);
+        hub.quotes
+            .write()
+            .insert(1, Quote { bid: 99.9, bid_size: 1.0, ask: 100.1, ask_size: 1.0, last: 100.0, received: None });
+        hub.set_position_mode(crate::venue::PositionMode::LongShort);
+        let risk = RiskLimits { max_position: 5.0, duplicate_window_ms: 0, ..RiskLimits::default() };
+        let slot = hub.register("hedger", grants(&["*"]), risk);
+        let intent = |side, size, reduce_only| OrderIntent {
+            instrument: 1,
+            side,
+            kind: OrderKind::Limit,
+            price: Some(100.0),
+            size,
+            reduce_only,
+        };
+        let mut trade = |side, size, reduce_only| {
+            let id = hub.place(&slot, intent(side, size, reduce_only)).expect("accepted");
+            let Ok(Command::Place(order)) = rx.try_recv() else { panic!("nothing queued") };
+            let fill = crate::venue::FillReport {
+                client_id: id,
+                trade_id: format!("t{size}{side:?}"),
+                instrument: 1,
+                side,
+                price: "100".parse().unwrap(),
+                size: order.size,
+                fee: Decimal::ZERO,
+                fee_currency: "USDT".into(),
+                liquidity: crate::venue::Liquidity::Taker,
+                ts_ms: 0,
+            };
+            let mut tracker = hub.tracker.lock();
+            tracker.on_fill(&fill, "0.01".parse().unwrap());
+            let mut done = tracker.order(&fill.client_id).expect("tracked").report.clone();
+            (done.status, done.filled) = (crate::venue::OrderStatus::Filled, order.size);
+            tracker.on_report(&done);
+            order.leg
+        };
+        use crate::venue::PositionSide::{Long, Short};
+        assert_eq!(trade(Side::Buy, 3.0, false), Long, "a buy opens the long");
+        assert_eq!(trade(Side::Sell, 3.0, false), Short, "a sell opens the short beside it");
+        // Shown as one position: long 3 and short 3 make 0.
+        assert!(hub.positions(slot.id)[0].1.size.is_zero());
+        // A reduce-only buy closes the short, as far as there is one.
+        let denial = hub.place(&slot, intent(Side::Buy, 4.0, true)).expect_err("more than the short");
+        assert_eq!(denial.code, DenialCode::ReduceOnly);
+        assert_eq!(trade(Side::Buy, 2.0, true), Short);
+        // The long of 3 is what a new buy adds to (a net position of 2 would allow 3 more).
+        let denial = hub.place(&slot, intent(Side::Buy, 3.0, false)).expect_err("the long could reach 6");
+        assert_eq!(denial.code, DenialCode::MaxPosition);
+        assert_eq!(trade(Side::Buy, 2.0, false), Long);
+        let shown = &hub.positions(slot.id)[0].1;
+        assert_eq!(shown.size, Decimal::from(4), "long 5, short 1");
+        // Gross units count both sides: (5 + 1) contracts of 0.01.
+        assert!((shown.units - 0.06).abs() < 1e-12, "{shown:?}");
     }
 
     #[test]

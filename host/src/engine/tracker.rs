@@ -1,7 +1,7 @@
 //! Which plugin owns which order, the state of every order the host sent, and each plugin's
 //! position and PnL built from its own fills.
 
-use crate::venue::{FillReport, InstrumentId, OrderKind, OrderReport, OrderStatus, Side};
+use crate::venue::{FillReport, InstrumentId, OrderKind, OrderReport, OrderStatus, PositionSide, Side};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet};
@@ -31,6 +31,8 @@ pub struct TrackedOrder {
     /// Quote value of one unit of size (limit price, or the mark when placed for a market
     /// order, times the contract value): what the open size counts for in gross exposure.
     pub unit_value: f64,
+    /// The position its fills change (one of two in long/short mode).
+    pub leg: PositionSide,
 }
 
 /// What a plugin's open orders add up to, kept as orders come and go so the risk check reads
@@ -81,13 +83,41 @@ impl PluginPosition {
     pub fn unrealized(&self, mark: Decimal) -> Decimal {
         (mark - self.avg_price) * self.size * self.multiplier
     }
+
+    /// A plugin's positions of one instrument (its long and short ones in long/short mode) as
+    /// the one position a plugin is shown: sizes, PnL, fees and units (gross) add up; the
+    /// average is the price at which the net size carries the positions' combined unrealised
+    /// PnL; and when they cancel out (as large a long as a short), the PnL they lock in counts
+    /// as realised. One position is shown as it is.
+    pub fn merged<'a>(legs: impl IntoIterator<Item = &'a PluginPosition>) -> PluginPosition {
+        let mut legs = legs.into_iter();
+        let Some(first) = legs.next() else { return PluginPosition::default() };
+        let Some(second) = legs.next() else { return first.clone() };
+        let mut out = PluginPosition { multiplier: first.multiplier, ..Default::default() };
+        let mut cost = Decimal::ZERO;
+        for leg in [first, second].into_iter().chain(legs) {
+            out.size += leg.size;
+            out.realized += leg.realized;
+            out.fees += leg.fees;
+            out.units += leg.units;
+            cost += leg.avg_price * leg.size;
+        }
+        if out.size.is_zero() {
+            out.realized -= cost * out.multiplier;
+        } else {
+            out.avg_price = cost / out.size;
+        }
+        out
+    }
 }
 
 /// Orders and positions of every plugin.
 #[derive(Debug, Default)]
 pub struct Tracker {
     orders: HashMap<String, TrackedOrder>,
-    positions: FxHashMap<(PluginId, InstrumentId), PluginPosition>,
+    /// Per plugin, instrument and position side (`Net`, or `Long` and `Short` in long/short
+    /// mode).
+    positions: FxHashMap<(PluginId, InstrumentId, PositionSide), PluginPosition>,
     /// Open orders by owner: the risk check reads them on every intent, so it must not scan
     /// finished ones.
     open: HashMap<PluginId, HashSet<String>>,
@@ -112,6 +142,7 @@ impl Tracker {
         price: Option<Decimal>,
         size: Decimal,
         unit_value: f64,
+        leg: PositionSide,
         ts_ms: i64,
     ) -> OrderReport {
         let report = OrderReport {
@@ -137,6 +168,7 @@ impl Tracker {
                 cancel_pending: false,
                 cancelled_by_host: false,
                 unit_value,
+                leg,
             },
         );
         self.open.entry(plugin).or_default().insert(client_id.to_string());
@@ -154,7 +186,19 @@ impl Tracker {
     /// Tracks an order an earlier run left open as [`HOST`]'s, in the state the venue reports.
     pub fn adopt(&mut self, report: &OrderReport, unit_value: f64) {
         let r = report;
-        self.insert_pending(HOST, &r.client_id, r.instrument, r.side, r.kind, r.price, r.size, unit_value, r.ts_ms);
+        let leg = PositionSide::Net;
+        self.insert_pending(
+            HOST,
+            &r.client_id,
+            r.instrument,
+            r.side,
+            r.kind,
+            r.price,
+            r.size,
+            unit_value,
+            leg,
+            r.ts_ms,
+        );
         self.on_report(report);
     }
 
@@ -269,15 +313,20 @@ impl Tracker {
         Some(out)
     }
 
-    /// Applies a fill to the owner's position; returns the owner and the new position.
+    /// Applies a fill to the owner's position (the one its order trades); returns the owner
+    /// and its position in the instrument as the plugin is shown it.
     pub fn on_fill(&mut self, fill: &FillReport, multiplier: Decimal) -> Option<(PluginId, PluginPosition)> {
-        let plugin = self.orders.get(&fill.client_id)?.plugin;
+        let order = self.orders.get(&fill.client_id)?;
+        let (plugin, leg) = (order.plugin, order.leg);
         let position = self
             .positions
-            .entry((plugin, fill.instrument))
+            .entry((plugin, fill.instrument, leg))
             .or_insert_with(|| PluginPosition { multiplier, ..Default::default() });
         position.apply(fill.side, fill.price, fill.size, fill.fee);
-        Some((plugin, position.clone()))
+        if leg == PositionSide::Net {
+            return Some((plugin, position.clone()));
+        }
+        Some((plugin, self.position(plugin, fill.instrument).unwrap_or_default()))
     }
 
     /// Marks a plugin's cancel of `client_id` as on its way; false when one already is.
@@ -340,19 +389,27 @@ impl Tracker {
         self.unacked_sums.iter().map(|((i, s), (size, value))| (*i, *s, *size, *value))
     }
 
-    /// Every plugin's positions.
-    pub fn all_positions(&self) -> impl Iterator<Item = (PluginId, InstrumentId, &PluginPosition)> {
-        self.positions.iter().map(|((p, i), pos)| (*p, *i, pos))
+    /// Every plugin's positions, each side of long/short mode on its own.
+    pub fn all_positions(&self) -> impl Iterator<Item = (PluginId, InstrumentId, PositionSide, &PluginPosition)> {
+        self.positions.iter().map(|((p, i, leg), pos)| (*p, *i, *leg, pos))
     }
 
-    /// A plugin's positions.
-    pub fn positions(&self, plugin: PluginId) -> impl Iterator<Item = (InstrumentId, &PluginPosition)> {
-        self.positions.iter().filter(move |((p, _), _)| *p == plugin).map(|((_, i), pos)| (*i, pos))
+    /// A plugin's positions as it is shown them, one per instrument ([`PluginPosition::merged`]).
+    pub fn positions(&self, plugin: PluginId) -> Vec<(InstrumentId, PluginPosition)> {
+        let mut by_instrument: FxHashMap<InstrumentId, Vec<&PluginPosition>> = FxHashMap::default();
+        for ((_, instrument, _), pos) in self.positions.iter().filter(|((p, ..), _)| *p == plugin) {
+            by_instrument.entry(*instrument).or_default().push(pos);
+        }
+        by_instrument.into_iter().map(|(i, legs)| (i, PluginPosition::merged(legs))).collect()
     }
 
-    /// A plugin's position in one instrument.
-    pub fn position(&self, plugin: PluginId, instrument: InstrumentId) -> Option<&PluginPosition> {
-        self.positions.get(&(plugin, instrument))
+    /// A plugin's position in one instrument as it is shown it.
+    pub fn position(&self, plugin: PluginId, instrument: InstrumentId) -> Option<PluginPosition> {
+        let legs: Vec<&PluginPosition> = [PositionSide::Net, PositionSide::Long, PositionSide::Short]
+            .iter()
+            .filter_map(|leg| self.positions.get(&(plugin, instrument, *leg)))
+            .collect();
+        (!legs.is_empty()).then(|| PluginPosition::merged(legs))
     }
 
     /// Drops finished orders, keeping the tracker small on long runs.
@@ -386,7 +443,18 @@ mod tests {
     #[test]
     fn a_reordered_or_late_report_never_takes_an_order_back() {
         let mut t = Tracker::default();
-        let a = t.insert_pending(1, "a", 7, Side::Buy, OrderKind::Limit, Some(d("100")), d("2"), 100.0, 0);
+        let a = t.insert_pending(
+            1,
+            "a",
+            7,
+            Side::Buy,
+            OrderKind::Limit,
+            Some(d("100")),
+            d("2"),
+            100.0,
+            PositionSide::Net,
+            0,
+        );
         let live = OrderReport { status: OrderStatus::Live, ts_ms: 10, ..a.clone() };
         let part = OrderReport { filled: d("1"), status: OrderStatus::PartiallyFilled, ts_ms: 20, ..a.clone() };
         let done = OrderReport { filled: d("2"), status: OrderStatus::Filled, ts_ms: 30, ..a.clone() };
@@ -398,7 +466,18 @@ mod tests {
         let held = &t.order("a").expect("tracked").report;
         assert_eq!((held.filled, held.status), (d("2"), OrderStatus::Filled));
         // An amend's later report (same fill, newer time) is taken; an older one is not.
-        let b = t.insert_pending(1, "b", 7, Side::Buy, OrderKind::Limit, Some(d("100")), d("2"), 100.0, 0);
+        let b = t.insert_pending(
+            1,
+            "b",
+            7,
+            Side::Buy,
+            OrderKind::Limit,
+            Some(d("100")),
+            d("2"),
+            100.0,
+            PositionSide::Net,
+            0,
+        );
         t.on_report(&OrderReport { status: OrderStatus::Live, ts_ms: 10, ..b.clone() });
         let amended = OrderReport { price: Some(d("101")), status: OrderStatus::Live, ts_ms: 20, ..b.clone() };
         assert_eq!(t.on_report(&amended), Some(1));
@@ -409,9 +488,20 @@ mod tests {
     #[test]
     fn open_summaries_follow_orders_as_they_fill_and_finish() {
         let mut t = Tracker::default();
-        let a = t.insert_pending(1, "a", 7, Side::Buy, OrderKind::Limit, Some(d("100")), d("2"), 100.0, 0);
-        t.insert_pending(1, "b", 7, Side::Sell, OrderKind::Limit, Some(d("110")), d("1"), 110.0, 0);
-        t.insert_pending(2, "c", 7, Side::Buy, OrderKind::Limit, Some(d("90")), d("1"), 90.0, 0);
+        let a = t.insert_pending(
+            1,
+            "a",
+            7,
+            Side::Buy,
+            OrderKind::Limit,
+            Some(d("100")),
+            d("2"),
+            100.0,
+            PositionSide::Net,
+            0,
+        );
+        t.insert_pending(1, "b", 7, Side::Sell, OrderKind::Limit, Some(d("110")), d("1"), 110.0, PositionSide::Net, 0);
+        t.insert_pending(2, "c", 7, Side::Buy, OrderKind::Limit, Some(d("90")), d("1"), 90.0, PositionSide::Net, 0);
         let s = t.summary(1).expect("plugin 1").clone();
         assert_eq!((s.count, s.notional), (2, 310.0));
         assert_eq!(s.remaining.get(&(7, Side::Buy)), Some(&d("2")));
@@ -443,5 +533,29 @@ mod tests {
         assert_eq!(p.size, d("3"));
         assert_eq!(p.avg_price, d("90"));
         assert_eq!(p.realized, d("0.2"));
+    }
+
+    #[test]
+    fn a_long_and_a_short_are_shown_as_one_position_with_the_same_pnl() {
+        let one = Decimal::ONE;
+        let (mut long, mut short) = (
+            PluginPosition { multiplier: one, ..Default::default() },
+            PluginPosition { multiplier: one, ..Default::default() },
+        );
+        long.apply(Side::Buy, d("100"), d("3"), Decimal::ZERO);
+        short.apply(Side::Sell, d("110"), d("1"), Decimal::ZERO);
+        let shown = PluginPosition::merged([&long, &short]);
+        assert_eq!(shown.size, d("2"));
+        // At any mark the shown position carries what the two carry together.
+        for mark in [d("90"), d("105"), d("130")] {
+            assert_eq!(shown.unrealized(mark) + shown.realized, long.unrealized(mark) + short.unrealized(mark));
+        }
+        // As large a short as the long: flat, and the PnL the pair locks in is realised.
+        short.apply(Side::Sell, d("120"), d("2"), Decimal::ZERO);
+        let shown = PluginPosition::merged([&long, &short]);
+        assert!(shown.size.is_zero());
+        assert_eq!(shown.realized.round_dp(12), d("50"), "sold 1 at 110 and 2 at 120 against 3 bought at 100");
+        // One position is shown as it is.
+        assert_eq!(PluginPosition::merged([&long]), long);
     }
 }

@@ -106,6 +106,7 @@ impl Host {
     ) -> anyhow::Result<Self> {
         let events = venue.take_events().ok_or_else(|| anyhow::anyhow!("the venue's event stream is already taken"))?;
         let (hub, commands) = Hub::new(venue.instruments());
+        hub.set_position_mode(venue.position_mode());
         if let Some(log) = audit {
             log.append(
                 None,

@@ -11,7 +11,7 @@
 
 use super::limits::{AccountLimits, PriceReference, RiskLimits};
 use crate::engine::{Denial, DenialCode, Quote, TradingState};
-use crate::venue::{InstrumentKind, InstrumentSpec, OrderKind, Side};
+use crate::venue::{InstrumentKind, InstrumentSpec, OrderKind, PositionSide, Side};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
@@ -20,7 +20,7 @@ use rust_decimal::prelude::ToPrimitive;
 pub struct Exposure {
     /// Open orders.
     pub open_orders: usize,
-    /// Signed position in the order's instrument.
+    /// Signed position in the order's instrument (the side it trades, in long/short mode).
     pub position: Decimal,
     /// Size still open on the order's instrument and side (orders not yet filled).
     pub same_side_open: Decimal,
@@ -43,6 +43,8 @@ pub struct Order<'a> {
     pub size: Decimal,
     /// Reduce-only flag.
     pub reduce_only: bool,
+    /// The position it trades: what "reduces" and the position limits are measured against.
+    pub leg: PositionSide,
 }
 
 /// Everything the check reads.
@@ -301,7 +303,15 @@ mod tests {
                 all: self.all,
                 available: self.available,
             };
-            let order = Order { spec: &spec, side, kind, price: price.map(d), size: d(size), reduce_only: false };
+            let order = Order {
+                spec: &spec,
+                side,
+                kind,
+                price: price.map(d),
+                size: d(size),
+                reduce_only: false,
+                leg: PositionSide::Net,
+            };
             check(&input, &order).map_err(|e| e.code)
         }
     }

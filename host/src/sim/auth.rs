@@ -33,6 +33,19 @@ pub struct SimKey {
     /// The key's label.
     #[serde(default)]
     pub label: String,
+    /// OKX's account mode (`acctLv`) the key's account is in: 1 spot, 2 futures (the
+    /// default), 3 multi-currency margin, 4 portfolio margin. It decides which `tdMode` each
+    /// order needs and whether swaps trade at all.
+    #[serde(default = "futures_mode")]
+    pub acct_lv: u8,
+    /// OKX's position mode: `net_mode` (the default) or `long_short_mode`, where every swap
+    /// order names its position (`posSide`).
+    #[serde(default)]
+    pub pos_mode: tradebox_okx::model::PositionMode,
+}
+
+fn futures_mode() -> u8 {
+    2
 }
 
 fn default_perm() -> String {
@@ -49,6 +62,8 @@ impl fmt::Debug for SimKey {
             .field("api_key", &self.api_key)
             .field("perm", &self.perm)
             .field("demo", &self.demo)
+            .field("acct_lv", &self.acct_lv)
+            .field("pos_mode", &self.pos_mode)
             .finish_non_exhaustive()
     }
 }
@@ -73,7 +88,15 @@ impl SimKey {
             demo: true,
             ip: String::new(),
             label: "generated".into(),
+            acct_lv: futures_mode(),
+            pos_mode: Default::default(),
         }
+    }
+
+    /// The modes the key's account trades in (`None` when `acct_lv` is not 1-4).
+    pub fn modes(&self) -> Option<super::exchange::AccountModes> {
+        let level = tradebox_okx::model::AccountLevel::from_code(&self.acct_lv.to_string())?;
+        Some(super::exchange::AccountModes { level, positions: self.pos_mode })
     }
 
     /// Whether the key carries permission `p`.
@@ -162,6 +185,8 @@ mod tests {
             demo,
             ip: String::new(),
             label: String::new(),
+            acct_lv: 2,
+            pos_mode: Default::default(),
         }
     }
 

@@ -12,9 +12,10 @@ use crate::venue::okx::convert::{okx_side, ord_type};
 use crate::venue::sim::{BookSnapshot, SimVenue};
 use crate::venue::{
     BalanceReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, NewOrder, OrderKind, OrderReport,
-    OrderStatus, PositionReport, Side, Venue, VenueError, VenueEvent,
+    OrderStatus, PositionReport, PositionSide, Side, Venue, VenueError, VenueEvent,
 };
 // `Venue` for take_events/instruments/balances.
+use crate::venue::okx::convert::position_side;
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use tradebox_okx::model::{self as okx, OrderDetails, OrderState};
+use tradebox_okx::model::{self as okx, AccountLevel, OrderDetails, OrderState, PositionMode};
 
 /// Pending orders OKX allows per instrument and per account (okx-v5.md §4).
 pub const MAX_PENDING_PER_INSTRUMENT: usize = 500;
@@ -93,6 +94,25 @@ pub struct PlaceRequest {
     pub reduce_only: bool,
     /// `base_ccy` / `quote_ccy` for spot market orders.
     pub tgt_ccy: String,
+    /// `posSide`: `""`/`net`, or `long`/`short` in long/short mode.
+    pub pos_side: String,
+}
+
+/// How the account behind a key trades: OKX's account mode and position mode, which decide
+/// the `tdMode` and `posSide` each order must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountModes {
+    /// `acctLv`.
+    pub level: AccountLevel,
+    /// `posMode`.
+    pub positions: PositionMode,
+}
+
+impl Default for AccountModes {
+    /// What the simulator was before modes: futures mode, net positions.
+    fn default() -> Self {
+        Self { level: AccountLevel::Futures, positions: PositionMode::Net }
+    }
 }
 
 struct OrderRecord {
@@ -146,7 +166,9 @@ struct Records {
     next_bill: u64,
     next_internal: u64,
     balances: BTreeMap<String, BalanceReport>,
-    positions: BTreeMap<InstrumentId, (PositionReport, i64)>,
+    /// Swap positions by instrument and side (net mode: `Net`; long/short mode: `Long` and
+    /// `Short`), kept from fills, with when each opened.
+    positions: BTreeMap<(InstrumentId, PositionSide), (PositionReport, i64)>,
     stats: HashMap<InstrumentId, Stats24h>,
     /// `cancel-all-after` deadlines (ms) by tag (`""`: every order).
     dead_man: BTreeMap<String, i64>,
@@ -160,6 +182,50 @@ pub struct Exchange {
     records: Mutex<Records>,
     events: Mutex<mpsc::UnboundedReceiver<VenueEvent>>,
     feed: Feed,
+}
+
+/// OKX's checks of `tdMode` and `posSide` for an account's modes; the position a swap order
+/// trades (`None` for spot, which has no position).
+fn trade_mode_check(
+    spec: &InstrumentSpec,
+    req: &PlaceRequest,
+    modes: AccountModes,
+) -> Result<Option<PositionSide>, Refusal> {
+    let td = req.td_mode.as_str();
+    match spec.kind {
+        InstrumentKind::Spot => {
+            let ok = match modes.level {
+                AccountLevel::Spot => td == "cash",
+                // Futures mode trades spot for cash, or on margin.
+                AccountLevel::Futures => matches!(td, "cash" | "cross" | "isolated"),
+                // The margin modes margin spot too: `cash` is refused.
+                AccountLevel::MultiCurrency | AccountLevel::PortfolioMargin => matches!(td, "cross" | "isolated"),
+            };
+            if !ok {
+                return Err(refuse("51000", "Parameter tdMode error"));
+            }
+            Ok(None)
+        }
+        InstrumentKind::Swap => {
+            if !modes.level.trades_derivatives() {
+                return Err(refuse("51010", "You can't complete this request under your current account mode."));
+            }
+            if !matches!(td, "cross" | "isolated") {
+                return Err(refuse("51000", "Parameter tdMode error"));
+            }
+            match (modes.positions, req.pos_side.as_str()) {
+                (PositionMode::Net, "" | "net") => Ok(Some(PositionSide::Net)),
+                (PositionMode::LongShort, "long") => Ok(Some(PositionSide::Long)),
+                (PositionMode::LongShort, "short") => Ok(Some(PositionSide::Short)),
+                _ => Err(refuse("51000", "Parameter posSide error")),
+            }
+        }
+    }
+}
+
+/// Whether an order on `leg` closes it (long/short mode: a sell of the long, a buy of the short).
+fn closes(leg: PositionSide, side: Side) -> bool {
+    matches!((leg, side), (PositionSide::Long, Side::Sell) | (PositionSide::Short, Side::Buy))
 }
 
 fn now_ms() -> i64 {
@@ -313,15 +379,21 @@ impl Exchange {
 
     // ----- trading -----
 
-    /// Places one order, after OKX's own checks.
-    pub fn place(&self, req: PlaceRequest) -> Result<Accepted, Refusal> {
+    /// Places one order, after OKX's own checks, for an account in `modes`.
+    pub fn place(&self, req: PlaceRequest, modes: AccountModes) -> Result<Accepted, Refusal> {
         let spec = self.spec(&req.inst_id).ok_or_else(|| refuse("51001", "Instrument ID does not exist."))?.clone();
-        let td_ok = match spec.kind {
-            InstrumentKind::Spot => req.td_mode == "cash",
-            InstrumentKind::Swap => req.td_mode == "cross" || req.td_mode == "isolated",
-        };
-        if !td_ok {
-            return Err(refuse("51000", "Parameter tdMode error"));
+        let leg = trade_mode_check(&spec, &req, modes)?;
+        if let Some(leg) = leg.filter(|l| closes(*l, req.side)) {
+            // Long/short mode: a close needs that much of the position (51169 is OKX's code
+            // for closing a side with no position; for a close larger than the position it is
+            // the simulator's choice).
+            let held = self.records.lock().positions.get(&(spec.id, leg)).map_or(Decimal::ZERO, |(p, _)| p.size.abs());
+            if held < req.sz {
+                return Err(refuse(
+                    "51169",
+                    "Order failed because you don't have any positions in this direction for this contract to reduce or close.",
+                ));
+            }
         }
         if !req.cl_ord_id.is_empty() && !valid_client_id(&req.cl_ord_id) {
             return Err(refuse("51000", "Parameter clOrdId error"));
@@ -368,7 +440,10 @@ impl Exchange {
             kind: req.kind,
             price: req.px.filter(|_| req.kind != OrderKind::Market),
             size,
-            reduce_only: req.reduce_only,
+            // Long/short mode has no reduce-only: a close is what its posSide says (checked
+            // above); the venue below keeps one net position.
+            reduce_only: req.reduce_only && leg == Some(PositionSide::Net),
+            leg: PositionSide::Net,
             origin: None,
         };
         let ts = now_ms();
@@ -385,7 +460,12 @@ impl Exchange {
                 sz: Some(size),
                 ord_type: ord_type(req.kind),
                 side: okx_side(req.side),
-                pos_side: if spec.kind == InstrumentKind::Swap { "net".into() } else { String::new() },
+                pos_side: match leg {
+                    None => String::new(),
+                    Some(PositionSide::Net) => "net".into(),
+                    Some(PositionSide::Long) => "long".into(),
+                    Some(PositionSide::Short) => "short".into(),
+                },
                 td_mode: req.td_mode.clone(),
                 acc_fill_sz: Some(Decimal::ZERO),
                 fill_px: None,
@@ -553,7 +633,8 @@ impl Exchange {
                "notionalUsd": "0", "ordFroz": "", "upl": "0", "uTime": ts, "details": details})
     }
 
-    /// `/account/positions` items (non-zero net swap positions).
+    /// `/account/positions` items (non-zero swap positions, one row per side in long/short
+    /// mode).
     pub fn positions_json(&self, inst_id: &str) -> Vec<Value> {
         self.pump();
         let r = self.records.lock();
@@ -670,7 +751,7 @@ fn balance_detail(b: &BalanceReport, ts: &str) -> Value {
     })
 }
 
-/// A net position as `/account/positions` (and the WS `positions` push) shows it.
+/// A position as `/account/positions` (and the WS `positions` push) shows it.
 fn position_value(ex: &Exchange, spec: &InstrumentSpec, p: &PositionReport, c_time: i64) -> Value {
     let mark = ex.venue.snapshot(spec.id, 1).and_then(|s| match (s.bids.first(), s.asks.first()) {
         (Some(b), Some(a)) => Some((b.0 + a.0) / Decimal::TWO),
@@ -680,7 +761,10 @@ fn position_value(ex: &Exchange, spec: &InstrumentSpec, p: &PositionReport, c_ti
     let s = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
     json!({
         "instType": "SWAP", "instId": spec.symbol, "mgnMode": "cross", "posId": format!("{}", 7_000_000 + spec.id),
-        "posSide": "net", "pos": s(Some(p.size)), "availPos": s(Some(p.size.abs())),
+        "posSide": match p.side { PositionSide::Net => "net", PositionSide::Long => "long", PositionSide::Short => "short" },
+        // Long/short mode reports each side's size as a positive number.
+        "pos": s(Some(if p.side == PositionSide::Net { p.size } else { p.size.abs() })),
+        "availPos": s(Some(p.size.abs())),
         "avgPx": s(Some(p.avg_price)), "markPx": s(mark), "upl": s(upl), "uplRatio": "",
         "lever": crate::venue::sim::account::LEVERAGE.to_string(), "liqPx": "", "margin": "",
         "imr": "", "mmr": "", "mgnRatio": "", "notionalUsd": "", "ccy": spec.quote,
@@ -793,6 +877,9 @@ impl Records {
                 let (cl_ord_id, tag, pos_side) =
                     (o.details.cl_ord_id.clone(), o.details.tag.clone(), o.details.pos_side.clone());
                 self.settle(&ord_id);
+                if spec.kind == InstrumentKind::Swap {
+                    self.move_position(ex, spec, position_side(&pos_side), fill.side.sign() * fill.size, fill.price);
+                }
                 self.next_bill += 1;
                 let record = okx::Fill {
                     inst_type: inst_type(spec.kind).into(),
@@ -830,18 +917,9 @@ impl Records {
                 ex.feed.private("account", "", &b.currency, data);
                 self.balances.insert(b.currency.clone(), b);
             }
-            VenueEvent::Position(p) => {
-                let c_time = self.positions.get(&p.instrument).map_or_else(now_ms, |(_, c)| *c);
-                if let Some(spec) = ex.specs.get(p.instrument as usize - 1) {
-                    ex.feed.private(
-                        "positions",
-                        inst_type(spec.kind),
-                        &spec.symbol,
-                        position_value(ex, spec, &p, c_time),
-                    );
-                }
-                self.positions.insert(p.instrument, (p, c_time));
-            }
+            // Positions are kept from fills, per side (the venue below knows only one net
+            // position per instrument).
+            VenueEvent::Position(_) => {}
             VenueEvent::Market(crate::venue::MarketEvent::Book { instrument, .. }) => {
                 if let (Some(spec), Some(snap)) =
                     (ex.specs.get(instrument as usize - 1), ex.venue.snapshot(instrument, BOOK_DEPTH))
@@ -896,6 +974,19 @@ impl Records {
         });
         self.settle(&ord_id);
         item
+    }
+
+    /// Applies a fill of `qty` (signed) at `price` to one position and pushes it.
+    fn move_position(&mut self, ex: &Exchange, spec: &InstrumentSpec, leg: PositionSide, qty: Decimal, price: Decimal) {
+        let key = (spec.id, leg);
+        let (mut p, c_time) = self.positions.remove(&key).unwrap_or_else(|| {
+            let flat = PositionReport { instrument: spec.id, side: leg, size: Decimal::ZERO, avg_price: Decimal::ZERO };
+            (flat, now_ms())
+        });
+        let c_time = if p.size.is_zero() { now_ms() } else { c_time };
+        crate::venue::apply_net_fill(&mut p.size, &mut p.avg_price, qty, price);
+        ex.feed.private("positions", inst_type(spec.kind), &spec.symbol, position_value(ex, spec, &p, c_time));
+        self.positions.insert(key, (p, c_time));
     }
 
     /// Records a new order as open.

@@ -23,6 +23,8 @@
 //! passphrase = "sim-pass"
 //! perm = "read_only,trade"  # add ",withdraw" to see the host refuse the key
 //! demo = true               # needs x-simulated-trading: 1
+//! acct_lv = 2               # OKX's account mode: 1 spot, 2 futures, 3 multi-currency, 4 portfolio
+//! pos_mode = "net_mode"     # or "long_short_mode" (swap orders name their posSide)
 //! [faults]                  # also settable at run time: POST /sim/faults (GET shows them)
 //! delay_ms = 0
 //! ```
@@ -112,6 +114,11 @@ pub enum SimServerError {
     /// A key is unusable.
     #[error("simulator key {0:?}: api_key, secret and passphrase must all be non-empty")]
     Key(String),
+    /// A key names an account mode OKX does not have.
+    #[error(
+        "simulator key {0:?}: acct_lv must be 1 (spot), 2 (futures), 3 (multi-currency margin) or 4 (portfolio margin)"
+    )]
+    AccountMode(String),
 }
 
 /// A running simulator.
@@ -129,6 +136,9 @@ impl SimServer {
             config.keys.iter().find(|k| k.api_key.is_empty() || k.secret.is_empty() || k.passphrase.is_empty())
         {
             return Err(SimServerError::Key(k.api_key.clone()));
+        }
+        if let Some(k) = config.keys.iter().find(|k| k.modes().is_none()) {
+            return Err(SimServerError::AccountMode(k.api_key.clone()));
         }
         let venue = SimVenue::new(config.market.clone())?;
         let exchange = Exchange::new(venue.clone())

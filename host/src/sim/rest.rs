@@ -17,6 +17,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use tradebox_okx::model::PositionMode;
 
 /// Everything a request handler needs.
 pub struct Server {
@@ -255,15 +256,17 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
         ("GET", "/api/v5/account/config") => {
             let k = key.as_ref();
             ok(vec![json!({
-                "uid": server.uid, "mainUid": server.uid, "acctLv": "2", "posMode": "net_mode",
+                "uid": server.uid, "mainUid": server.uid,
+                "acctLv": k.map_or(2, |k| k.acct_lv).to_string(),
+                "posMode": k.map_or(PositionMode::Net, |k| k.pos_mode).code(),
                 "autoLoan": false, "acctStpMode": "cancel_maker", "greeksType": "PA", "level": "Lv1",
                 "levelTmp": "", "ctIsoMode": "automatic", "mgnIsoMode": "automatic",
                 "label": k.map_or("", |k| k.label.as_str()), "ip": k.map_or("", |k| k.ip.as_str()),
                 "perm": k.map_or("", |k| k.perm.as_str()), "kycLv": "2", "type": "0", "roleType": "0", "opAuth": "0",
             })])
         }
-        ("POST", "/api/v5/trade/order") => place(server, headers, &parsed, &in_time, false).await,
-        ("POST", "/api/v5/trade/batch-orders") => place(server, headers, &parsed, &in_time, true).await,
+        ("POST", "/api/v5/trade/order") => place(server, headers, key.as_ref(), &parsed, &in_time, false).await,
+        ("POST", "/api/v5/trade/batch-orders") => place(server, headers, key.as_ref(), &parsed, &in_time, true).await,
         ("POST", "/api/v5/trade/cancel-order") => single_or_batch(&parsed, false, &in_time, |v| cancel(ex, v)),
         ("POST", "/api/v5/trade/cancel-batch-orders") => single_or_batch(&parsed, true, &in_time, |v| cancel(ex, v)),
         ("POST", "/api/v5/trade/amend-order" | "/api/v5/trade/amend-batch-orders")
@@ -424,6 +427,7 @@ pub(super) fn parse_place(v: &Value) -> Result<PlaceRequest, Refusal> {
         sz,
         reduce_only: text(v, "reduceOnly") == "true",
         tgt_ccy: text(v, "tgtCcy"),
+        pos_side: text(v, "posSide"),
     })
 }
 
@@ -491,7 +495,15 @@ fn exp_time(headers: &HeaderMap) -> Option<i64> {
     headers.get("expTime").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
 }
 
-async fn place(server: &Server, headers: &HeaderMap, body: &Value, in_time: &str, batch: bool) -> Response {
+async fn place(
+    server: &Server,
+    headers: &HeaderMap,
+    key: Option<&SimKey>,
+    body: &Value,
+    in_time: &str,
+    batch: bool,
+) -> Response {
+    let modes = key.and_then(SimKey::modes).unwrap_or_default();
     let items = match items_of(body, batch) {
         Ok(items) => items,
         Err(response) => return *response,
@@ -509,7 +521,7 @@ async fn place(server: &Server, headers: &HeaderMap, body: &Value, in_time: &str
     let ts = crate::engine::now_ms().to_string();
     let mut results = Vec::with_capacity(items.len());
     for v in items {
-        let result = parse_place(v).and_then(|req| server.exchange.place(req));
+        let result = parse_place(v).and_then(|req| server.exchange.place(req, modes));
         if !batch
             && let Err(r) = &result
             && r.code == "50014"

@@ -18,6 +18,8 @@ pub(super) fn key(perm: &str, demo: bool) -> SimKey {
         demo,
         ip: String::new(),
         label: "test".into(),
+        acct_lv: 2,
+        pos_mode: Default::default(),
     }
 }
 
@@ -484,16 +486,76 @@ async fn pending_order_caps_and_open_accounting() {
         sz: d("0.001"),
         reduce_only: false,
         tgt_ccy: String::new(),
+        pos_side: String::new(),
     };
     for i in 0..exchange::MAX_PENDING_PER_INSTRUMENT {
-        ex.place(req(i, "BTC-USDT", "1000")).expect("under the cap");
+        ex.place(req(i, "BTC-USDT", "1000"), Default::default()).expect("under the cap");
     }
-    let refused = ex.place(req(9_999, "BTC-USDT", "1000")).expect_err("over the cap");
+    let refused = ex.place(req(9_999, "BTC-USDT", "1000"), Default::default()).expect_err("over the cap");
     assert_eq!(refused.code, "51025");
     // Another instrument has its own count; cancelling frees a place.
-    ex.place(req(10_000, "ETH-USDT", "100")).expect("ETH is not full");
+    ex.place(req(10_000, "ETH-USDT", "100"), Default::default()).expect("ETH is not full");
     ex.cancel("BTC-USDT", "", "cap0").expect("cancelled");
-    ex.place(req(10_001, "BTC-USDT", "1000")).expect("room again");
+    ex.place(req(10_001, "BTC-USDT", "1000"), Default::default()).expect("room again");
     let filter = exchange::OrderFilter { inst_id: "BTC-USDT".into(), limit: 100, ..Default::default() };
     assert_eq!(ex.pending(&filter).len(), 100, "a page of 100");
+}
+
+#[tokio::test]
+async fn account_and_position_modes_are_enforced_with_okx_codes() {
+    use tradebox_okx::model::{AccountLevel, PositionMode};
+    let sim = server(Faults::default()).await;
+    let ex = sim.exchange();
+    let modes = |level, positions| exchange::AccountModes { level, positions };
+    let req = |inst: &str, td: &str, side, pos_side: &str, sz: &str| exchange::PlaceRequest {
+        inst_id: inst.into(),
+        td_mode: td.into(),
+        cl_ord_id: String::new(),
+        tag: String::new(),
+        side,
+        kind: crate::venue::OrderKind::Market,
+        px: None,
+        sz: d(sz),
+        reduce_only: false,
+        tgt_ccy: "base_ccy".into(),
+        pos_side: pos_side.into(),
+    };
+    let code = |r: Result<exchange::Accepted, exchange::Refusal>| r.err().map(|e| format!("{} {}", e.code, e.msg));
+    let (buy, sell) = (crate::venue::Side::Buy, crate::venue::Side::Sell);
+    let spot_mode = modes(AccountLevel::Spot, PositionMode::Net);
+    let margin = modes(AccountLevel::MultiCurrency, PositionMode::Net);
+    let hedge = modes(AccountLevel::Futures, PositionMode::LongShort);
+    let net = modes(AccountLevel::Futures, PositionMode::Net);
+    // Spot: cash in spot and futures mode; the margin modes want cross.
+    assert_eq!(code(ex.place(req("BTC-USDT", "cash", buy, "", "0.001"), spot_mode)), None);
+    assert_eq!(
+        code(ex.place(req("BTC-USDT", "cross", buy, "", "0.001"), spot_mode)).as_deref(),
+        Some("51000 Parameter tdMode error")
+    );
+    assert_eq!(
+        code(ex.place(req("BTC-USDT", "cash", buy, "", "0.001"), margin)).as_deref(),
+        Some("51000 Parameter tdMode error")
+    );
+    assert_eq!(code(ex.place(req("BTC-USDT", "cross", buy, "", "0.001"), margin)), None);
+    // Swaps: not in spot mode; posSide by position mode.
+    let swap = |td, side, pos_side, sz, m| code(ex.place(req("BTC-USDT-SWAP", td, side, pos_side, sz), m));
+    assert!(swap("cross", buy, "", "1", spot_mode).is_some_and(|c| c.starts_with("51010 ")));
+    assert_eq!(swap("cash", buy, "", "1", net).as_deref(), Some("51000 Parameter tdMode error"));
+    assert_eq!(swap("cross", buy, "long", "1", net).as_deref(), Some("51000 Parameter posSide error"));
+    assert_eq!(swap("cross", buy, "", "1", hedge).as_deref(), Some("51000 Parameter posSide error"));
+    assert_eq!(swap("isolated", buy, "net", "1", net), None);
+    // Long/short: a close needs the position it closes.
+    assert!(swap("cross", sell, "long", "1", hedge).is_some_and(|c| c.starts_with("51169 ")), "no long to close yet");
+    assert_eq!(swap("cross", buy, "long", "2", hedge), None, "opens a long of 2");
+    assert_eq!(swap("cross", sell, "short", "1", hedge), None, "opens a short beside it");
+    assert!(swap("cross", sell, "long", "3", hedge).is_some_and(|c| c.starts_with("51169 ")), "more than the long");
+    assert_eq!(swap("cross", sell, "long", "1", hedge), None, "closes half the long");
+    let rows = ex.positions_json("BTC-USDT-SWAP");
+    let mut seen: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["posSide"].as_str().unwrap_or("").into(), r["pos"].as_str().unwrap_or("").into()))
+        .collect();
+    seen.sort();
+    // The net-mode order above (isolated, 1 long) has its own row; long/short rows count up.
+    assert_eq!(seen, vec![("long".into(), "1".into()), ("net".into(), "1".into()), ("short".into(), "1".into())]);
 }

@@ -377,6 +377,7 @@ impl Conn {
         if id.is_empty() {
             return reply("60013", "Invalid args", Vec::new());
         }
+        let modes = key.modes().unwrap_or_default();
         if !key.has("trade") {
             return reply("50120", "This API key doesn't have permission to use this function", Vec::new());
         }
@@ -422,7 +423,7 @@ impl Conn {
             .iter()
             .map(|a| {
                 let result = match endpoint {
-                    Endpoint::Place | Endpoint::BatchPlace => rest::parse_place(a).and_then(|r| ex.place(r)),
+                    Endpoint::Place | Endpoint::BatchPlace => rest::parse_place(a).and_then(|r| ex.place(r, modes)),
                     Endpoint::Cancel | Endpoint::BatchCancel => rest::cancel(&ex, a),
                     _ => rest::amend(&ex, a),
                 };

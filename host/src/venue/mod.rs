@@ -65,6 +65,51 @@ pub struct InstrumentSpec {
     pub contract_value: Decimal,
 }
 
+/// Whether the account holds one position per derivative or one per direction. It decides
+/// which position an order trades ([`PositionSide::of_order`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PositionMode {
+    /// One signed position per instrument (OKX `net_mode`; the simulated venue).
+    #[default]
+    Net,
+    /// A long and a short position per derivative, held side by side (OKX `long_short_mode`).
+    LongShort,
+}
+
+/// Which position an order trades, or a report describes: the one position of an instrument
+/// (spot, and derivatives in net mode), or one of the two of a derivative in long/short mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PositionSide {
+    /// The instrument's single, signed position.
+    #[default]
+    Net,
+    /// The long position of long/short mode.
+    Long,
+    /// The short position of long/short mode.
+    Short,
+}
+
+impl PositionSide {
+    /// The position an order trades. In long/short mode, on a derivative, an order without
+    /// reduce-only opens or adds to the position of its own side (a buy the long one, a sell the
+    /// short one) and a reduce-only order closes the opposite one (a reduce-only sell closes the
+    /// long position, a reduce-only buy the short one); a strategy written for a net position
+    /// therefore closes with reduce-only. Everywhere else there is one position.
+    pub fn of_order(mode: PositionMode, kind: InstrumentKind, side: Side, reduce_only: bool) -> Self {
+        match (mode, kind, side, reduce_only) {
+            (PositionMode::Net, ..) | (_, InstrumentKind::Spot, ..) => PositionSide::Net,
+            (PositionMode::LongShort, _, Side::Buy, false) | (PositionMode::LongShort, _, Side::Sell, true) => {
+                PositionSide::Long
+            }
+            (PositionMode::LongShort, _, Side::Sell, false) | (PositionMode::LongShort, _, Side::Buy, true) => {
+                PositionSide::Short
+            }
+        }
+    }
+}
+
 /// Order side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,6 +175,8 @@ pub struct NewOrder {
     pub size: Decimal,
     /// Only reduce a position (swaps).
     pub reduce_only: bool,
+    /// The position it trades ([`PositionSide::of_order`]; `Net` but in long/short mode).
+    pub leg: PositionSide,
     /// Who asked for it (`None`: the host itself).
     pub origin: Option<Origin>,
 }
@@ -239,7 +286,9 @@ pub struct BalanceReport {
 pub struct PositionReport {
     /// Instrument.
     pub instrument: InstrumentId,
-    /// Signed size in contracts.
+    /// Which of the instrument's positions (two in long/short mode).
+    pub side: PositionSide,
+    /// Signed size in contracts (a short position's is negative in every mode).
     pub size: Decimal,
     /// Average entry price (0 when flat).
     pub avg_price: Decimal,
@@ -434,6 +483,11 @@ pub trait Venue: Send + Sync + 'static {
     /// publish their own, like OKX, say no).
     fn candles_from_trades(&self) -> bool {
         true
+    }
+    /// The account's position mode: which position each order trades, and how positions are
+    /// kept per plugin.
+    fn position_mode(&self) -> PositionMode {
+        PositionMode::Net
     }
     /// Starts the venue's stream of `channel` for `instrument`: called when the first plugin
     /// subscribes (the host counts subscribers; a venue sees one subscription per stream).

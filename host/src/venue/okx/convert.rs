@@ -4,7 +4,7 @@
 use super::OkxVenue;
 use crate::venue::{
     BalanceReport, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, MarketEvent, NewOrder,
-    OrderKind, OrderReport, OrderStatus, PositionReport, Side,
+    OrderKind, OrderReport, OrderStatus, PositionReport, PositionSide, Side,
 };
 use rust_decimal::Decimal;
 use tradebox_okx::model::{self as okx, OrdType, OrderDetails, OrderState, PlaceOrder};
@@ -96,22 +96,71 @@ pub fn tag(plugin: u32) -> String {
     format!("tb{plugin}")
 }
 
+/// How the account trades, read from OKX at start-up (`/account/config`) plus the configured
+/// margin mode: what every order's `tdMode` and `posSide` follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TradeModes {
+    /// OKX's account mode.
+    pub level: okx::AccountLevel,
+    /// OKX's position mode.
+    pub positions: okx::PositionMode,
+    /// Margin for derivatives (and nothing else: spot is `cash`, or `cross` where the account
+    /// mode margins spot).
+    pub margin: super::MarginMode,
+}
+
+impl TradeModes {
+    /// OKX's `tdMode` for an instrument: spot `cash` (`cross` in multi-currency and portfolio
+    /// margin mode, where OKX refuses `cash` with 51000), derivatives the configured margin.
+    pub fn td_mode(&self, kind: InstrumentKind) -> &'static str {
+        match kind {
+            InstrumentKind::Spot if self.level.margined_spot() => "cross",
+            InstrumentKind::Spot => "cash",
+            InstrumentKind::Swap => self.margin.td_mode(),
+        }
+    }
+
+    /// The host's view of the position mode.
+    pub fn position_mode(&self) -> crate::venue::PositionMode {
+        match self.positions {
+            okx::PositionMode::Net => crate::venue::PositionMode::Net,
+            okx::PositionMode::LongShort => crate::venue::PositionMode::LongShort,
+        }
+    }
+}
+
+/// OKX's `posSide` of a position, as the host names it (`""` and `net`: the net position).
+pub fn position_side(pos_side: &str) -> PositionSide {
+    match pos_side {
+        "long" => PositionSide::Long,
+        "short" => PositionSide::Short,
+        _ => PositionSide::Net,
+    }
+}
+
 /// The request body for a normalised order. Spot market orders are sized in the base currency
-/// (`tgtCcy=base_ccy`; OKX's default for a market buy is the quote currency).
-pub fn place_order(spec: &InstrumentSpec, order: &NewOrder) -> PlaceOrder {
+/// (`tgtCcy=base_ccy`; OKX's default for a market buy is the quote currency). In long/short
+/// mode the order names its position (`posSide`) and sends no `reduceOnly` (OKX takes it in net
+/// mode only): closing is what the position side says.
+pub fn place_order(spec: &InstrumentSpec, order: &NewOrder, modes: &TradeModes) -> PlaceOrder {
     let spot = spec.kind == InstrumentKind::Spot;
+    let pos_side = match order.leg {
+        PositionSide::Net => None,
+        PositionSide::Long => Some("long".to_string()),
+        PositionSide::Short => Some("short".to_string()),
+    };
     PlaceOrder {
         inst_id: spec.symbol.clone(),
-        td_mode: if spot { "cash" } else { "cross" }.into(),
+        td_mode: modes.td_mode(spec.kind).into(),
         cl_ord_id: Some(order.client_id.clone()),
         side: okx_side(order.side),
         ord_type: ord_type(order.kind),
         px: order.price.filter(|_| order.kind != OrderKind::Market),
         sz: order.size,
         tag: order.origin.as_ref().map(|o| tag(o.plugin)),
-        reduce_only: (!spot && order.reduce_only).then_some(true),
+        reduce_only: (!spot && order.reduce_only && pos_side.is_none()).then_some(true),
         tgt_ccy: (spot && order.kind == OrderKind::Market).then(|| "base_ccy".to_string()),
-        pos_side: None,
+        pos_side,
     }
 }
 
@@ -171,13 +220,18 @@ pub fn balance(d: &okx::BalanceDetail) -> BalanceReport {
     BalanceReport { currency: d.ccy.clone(), total, available: d.available().unwrap_or(total - frozen), frozen }
 }
 
-/// A net position (`None` for instruments the host does not trade).
+/// A position (`None` for instruments the host does not trade). Long/short mode reports a row
+/// per side; the host's size is signed in every mode (a short position's is negative).
 pub fn position(venue: &OkxVenue, p: &okx::Position) -> Option<PositionReport> {
     let instrument = venue.instrument_id(&p.inst_id)?;
     let size = p.pos.unwrap_or_default();
-    // Long/short mode reports two rows; the host runs in net mode, where `pos` is signed.
-    let size = if p.pos_side == "short" { -size.abs() } else { size };
-    Some(PositionReport { instrument, size, avg_price: p.avg_px.unwrap_or_default() })
+    let side = position_side(&p.pos_side);
+    let size = match side {
+        PositionSide::Long => size.abs(),
+        PositionSide::Short => -size.abs(),
+        PositionSide::Net => size,
+    };
+    Some(PositionReport { instrument, side, size, avg_price: p.avg_px.unwrap_or_default() })
 }
 
 #[cfg(test)]
@@ -212,6 +266,61 @@ mod tests {
         assert!(spec(3, &inverse).unwrap_err().contains("linear only"));
         let suspended = okx::Instrument { state: "suspend".into(), ..spot };
         assert!(spec(4, &suspended).unwrap_err().contains("suspend"));
+    }
+
+    #[test]
+    fn td_mode_and_pos_side_follow_the_account() {
+        let spec = |kind| InstrumentSpec {
+            id: 1,
+            symbol: if kind == InstrumentKind::Spot { "BTC-USDT" } else { "BTC-USDT-SWAP" }.into(),
+            kind,
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            tick_size: Decimal::ONE,
+            lot_size: Decimal::ONE,
+            min_size: Decimal::ONE,
+            contract_value: Decimal::ONE,
+        };
+        let modes = |level, positions, margin| TradeModes { level, positions, margin };
+        let body = |kind, side, reduce_only, m: TradeModes| {
+            let leg = PositionSide::of_order(m.position_mode(), kind, side, reduce_only);
+            let order = NewOrder {
+                client_id: "tb1".into(),
+                instrument: 1,
+                side,
+                kind: OrderKind::Limit,
+                price: Some(Decimal::ONE),
+                size: Decimal::ONE,
+                reduce_only,
+                leg,
+                origin: None,
+            };
+            let b = place_order(&spec(kind), &order, &m);
+            (b.td_mode, b.pos_side, b.reduce_only)
+        };
+        use crate::venue::okx::MarginMode::{Cross, Isolated};
+        use okx::AccountLevel::*;
+        use okx::PositionMode::{LongShort, Net};
+        let (spot, swap) = (InstrumentKind::Spot, InstrumentKind::Swap);
+        let none = |td: &str| (td.to_string(), None, None);
+        // Spot: cash, or cross where the account mode margins spot; never a posSide.
+        assert_eq!(body(spot, Side::Buy, false, modes(Spot, Net, Cross)), none("cash"));
+        assert_eq!(body(spot, Side::Buy, false, modes(Futures, LongShort, Isolated)), none("cash"));
+        assert_eq!(body(spot, Side::Sell, false, modes(MultiCurrency, Net, Cross)), none("cross"));
+        assert_eq!(body(spot, Side::Sell, true, modes(PortfolioMargin, LongShort, Isolated)), none("cross"));
+        // Swaps in net mode: the configured margin, reduce-only as asked.
+        assert_eq!(body(swap, Side::Buy, false, modes(Futures, Net, Cross)), none("cross"));
+        assert_eq!(
+            body(swap, Side::Sell, true, modes(MultiCurrency, Net, Isolated)),
+            ("isolated".into(), None, Some(true))
+        );
+        // Long/short mode: the position named, no reduceOnly.
+        let leg = |side, reduce_only| body(swap, side, reduce_only, modes(Futures, LongShort, Cross)).1;
+        assert_eq!(leg(Side::Buy, false).as_deref(), Some("long"), "a buy opens the long");
+        assert_eq!(leg(Side::Sell, false).as_deref(), Some("short"), "a sell opens the short");
+        assert_eq!(leg(Side::Sell, true).as_deref(), Some("long"), "a reduce-only sell closes the long");
+        assert_eq!(leg(Side::Buy, true).as_deref(), Some("short"), "a reduce-only buy closes the short");
+        assert_eq!(body(swap, Side::Buy, true, modes(Futures, LongShort, Cross)).2, None);
     }
 
     #[test]

@@ -85,11 +85,36 @@ pub struct OkxConfig {
     /// tag) if the host has not re-armed `cancel-all-after` within this many seconds; the host
     /// re-arms every third of it. 0: off. OKX accepts 10-120.
     pub dead_man_s: u32,
+    /// Margin for swaps, where OKX offers both: `cross` (the default) or `isolated`. Spot
+    /// orders follow the account mode instead (`cash`, or `cross` in multi-currency and
+    /// portfolio margin mode).
+    pub margin_mode: MarginMode,
     /// What start-up does with open orders an earlier run of a host left on the account
     /// (after a crash, a `kill -9`, a lost machine): `cancel` them (the default), `adopt` them
     /// or `leave` them. Only this host's orders are touched (client order id and tag start
     /// with `tb`).
     pub orders_at_start: OrdersAtStart,
+}
+
+/// Margin for derivatives (OKX's `tdMode` for swaps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarginMode {
+    /// Margin shared across the account's positions.
+    #[default]
+    Cross,
+    /// Margin set aside per position.
+    Isolated,
+}
+
+impl MarginMode {
+    /// OKX's `tdMode` value.
+    pub fn td_mode(self) -> &'static str {
+        match self {
+            MarginMode::Cross => "cross",
+            MarginMode::Isolated => "isolated",
+        }
+    }
 }
 
 /// OKX's sites: an account opened on one answers only there.
@@ -167,6 +192,7 @@ impl Default for OkxConfig {
             ws_ping_ms: 20_000,
             ws_pong_ms: 10_000,
             dead_man_s: 60,
+            margin_mode: MarginMode::Cross,
             orders_at_start: OrdersAtStart::Cancel,
         }
     }
@@ -275,6 +301,52 @@ fn describe(d: &tradebox_okx::model::OrderDetails) -> String {
     format!("{} {} {:?} {} @ {}", d.cl_ord_id, d.inst_id, d.side, d.sz.unwrap_or_default(), d.px.unwrap_or_default())
 }
 
+/// The account's modes as OKX reports them, with the configured margin; a mode OKX added
+/// since this was written is refused rather than guessed at.
+fn trade_modes(
+    account: &tradebox_okx::model::AccountConfig,
+    config: &OkxConfig,
+) -> Result<convert::TradeModes, OkxVenueError> {
+    let level = account.account_level().ok_or_else(|| {
+        OkxVenueError::AccountMode(format!(
+            "the account reports acctLv {:?}, not one of OKX's account modes this host knows (1 spot, 2 futures, \
+             3 multi-currency margin, 4 portfolio margin); orders would be sent with the wrong tdMode",
+            account.acct_lv
+        ))
+    })?;
+    let positions = match account.position_mode() {
+        Some(mode) => mode,
+        // A spot-mode account has no derivative positions to be in a mode for.
+        None if !level.trades_derivatives() => tradebox_okx::model::PositionMode::Net,
+        None => {
+            return Err(OkxVenueError::AccountMode(format!(
+                "the account reports posMode {:?}, neither net_mode nor long_short_mode; orders would be sent \
+                 with the wrong posSide",
+                account.pos_mode
+            )));
+        }
+    };
+    Ok(convert::TradeModes { level, positions, margin: config.margin_mode })
+}
+
+/// Refuses, before anything trades, instruments the account's mode cannot trade: swaps in
+/// spot mode (OKX would refuse every order with 51010).
+fn check_tradable(modes: &convert::TradeModes, specs: &[InstrumentSpec]) -> Result<(), OkxVenueError> {
+    let swaps: Vec<&str> =
+        specs.iter().filter(|s| s.kind == super::InstrumentKind::Swap).map(|s| s.symbol.as_str()).collect();
+    if !modes.level.trades_derivatives() && !swaps.is_empty() {
+        return Err(OkxVenueError::AccountMode(format!(
+            "the account is in {} (acctLv {}), which cannot trade swaps (OKX refuses them with 51010), and the \
+             config lists {}: switch the account to Futures mode or a margin mode on OKX (Trade > Settings > \
+             Account mode), or take the swaps out of `instruments`",
+            modes.level.name(),
+            modes.level.code(),
+            swaps.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// `url` must use `secure` (`https`/`wss`), or its insecure twin on a loopback host.
 fn check_url(name: &str, url: &str, secure: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("{name} {url:?} is not a URL: {e}"))?;
@@ -325,6 +397,9 @@ pub enum OkxVenueError {
         /// The key's permissions.
         perm: String,
     },
+    /// The account's mode cannot trade what the config asks for.
+    #[error("{0}")]
+    AccountMode(String),
     /// A configured instrument is not listed or not supported.
     #[error("instrument {symbol}: {problem}")]
     Instrument {
@@ -464,6 +539,8 @@ pub struct OkxVenue {
     withdrawals: tokio::sync::Notify,
     /// Placements withdrawn before they started (see [`OkxVenue::take_early_withdrawal`]).
     early_withdrawals: Mutex<std::collections::VecDeque<String>>,
+    /// The account's modes: every order's `tdMode` and `posSide`.
+    modes: convert::TradeModes,
 }
 
 /// Fills already reported, by (order id, trade id), and their order of arrival for forgetting.
@@ -522,9 +599,12 @@ impl OkxVenue {
         if !account.can_trade() {
             return Err(OkxVenueError::NoTrade { perm: account.perm });
         }
+        let modes = trade_modes(&account, &config)?;
         tracing::info!(
             key = %key_hint,
             perm = %account.perm,
+            account_mode = %format!("{} (acctLv {})", modes.level.name(), modes.level.code()),
+            position_mode = modes.positions.code(),
             ip_bound = account.ip_bound(),
             sub_account = account.is_sub_account(),
             demo = config.demo,
@@ -538,6 +618,7 @@ impl OkxVenue {
             tracing::warn!("the API key is not bound to an IP address; OKX recommends binding trading keys");
         }
         let specs = Self::load_instruments(&rest, &limiter, &config.instruments).await?;
+        check_tradable(&modes, &specs)?;
         // Before the open orders are read: a fill of an adopted order that lands between the
         // two reads is then after the cursor, and reported.
         let fill_start = sync::fill_start(&rest, &limiter).await;
@@ -564,6 +645,7 @@ impl OkxVenue {
             adopted: Mutex::default(),
             withdrawals: tokio::sync::Notify::new(),
             early_withdrawals: Mutex::default(),
+            modes,
         });
         // Before the REST loop starts, so its first round already reconciles them.
         venue.adopt(&to_adopt, audit.as_deref());
@@ -659,6 +741,7 @@ impl OkxVenue {
                         price: report.price,
                         size: report.size,
                         reduce_only: d.reduce_only == "true",
+                        leg: convert::position_side(&d.pos_side),
                         origin: None,
                     };
                     self.live.lock().insert(
@@ -715,6 +798,11 @@ impl OkxVenue {
 
     pub(crate) fn config(&self) -> &OkxConfig {
         &self.config
+    }
+
+    /// How the account trades (account mode, position mode, margin), as read at start-up.
+    pub fn trade_modes(&self) -> convert::TradeModes {
+        self.modes
     }
 
     /// Stops talking to OKX: the REST loop, the feeds and the dead man's switch heartbeat end.
@@ -910,6 +998,10 @@ feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksu
             ]);
         }
         out
+    }
+
+    fn position_mode(&self) -> super::PositionMode {
+        self.modes.position_mode()
     }
 
     fn candles_from_trades(&self) -> bool {

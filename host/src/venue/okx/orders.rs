@@ -76,7 +76,7 @@ pub async fn place(v: &OkxVenue, order: NewOrder) -> Result<PlaceAck, VenueError
         code: codes::NO_INSTRUMENT.into(),
         message: format!("instrument {} is not traded by this venue", order.instrument),
     })?;
-    let body = convert::place_order(spec, &order);
+    let body = convert::place_order(spec, &order, &v.trade_modes());
     let client_id = order.client_id.clone();
     let mut request = Request::new(Endpoint::Place, spec.id).cap_exempt(spec.kind == InstrumentKind::Spot);
     if let Some(o) = &order.origin {

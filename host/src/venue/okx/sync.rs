@@ -11,7 +11,7 @@
 
 use super::{OkxVenue, convert};
 use crate::ratelimit::{Endpoint, Request};
-use crate::venue::{BalanceReport, MarketEvent, OrderReport, OrderStatus, VenueEvent};
+use crate::venue::{BalanceReport, MarketEvent, OrderReport, OrderStatus, PositionSide, VenueEvent};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use std::collections::{HashMap, HashSet};
@@ -27,7 +27,8 @@ struct State {
     /// cursor (replaying it would report old fills as new).
     cursor_unknown: bool,
     balances: HashMap<String, BalanceReport>,
-    positions: HashMap<u32, (Decimal, Decimal)>,
+    /// Per instrument and position side (two per derivative in long/short mode).
+    positions: HashMap<(u32, PositionSide), (Decimal, Decimal)>,
     last_account: Option<Instant>,
     last_clock: Instant,
     last_reconcile: Option<Instant>,
@@ -316,18 +317,20 @@ async fn account(v: &OkxVenue, state: &mut State) {
             Ok(positions) => {
                 let mut seen = HashSet::new();
                 for p in positions.iter().filter_map(|p| convert::position(v, p)) {
-                    seen.insert(p.instrument);
-                    if state.positions.get(&p.instrument) != Some(&(p.size, p.avg_price)) {
-                        state.positions.insert(p.instrument, (p.size, p.avg_price));
+                    let key = (p.instrument, p.side);
+                    seen.insert(key);
+                    if state.positions.get(&key) != Some(&(p.size, p.avg_price)) {
+                        state.positions.insert(key, (p.size, p.avg_price));
                         v.emit(VenueEvent::Position(p));
                     }
                 }
                 // A position that is no longer listed is flat.
-                let flat: Vec<u32> = state.positions.keys().filter(|i| !seen.contains(*i)).copied().collect();
-                for instrument in flat {
-                    state.positions.remove(&instrument);
+                let flat: Vec<_> = state.positions.keys().filter(|k| !seen.contains(*k)).copied().collect();
+                for (instrument, side) in flat {
+                    state.positions.remove(&(instrument, side));
                     v.emit(VenueEvent::Position(crate::venue::PositionReport {
                         instrument,
+                        side,
                         size: Decimal::ZERO,
                         avg_price: Decimal::ZERO,
                     }));

@@ -15,7 +15,7 @@ pub mod replay;
 
 use super::{
     BalanceReport, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, MarketEvent, NewOrder,
-    OrderKind, OrderReport, OrderStatus, PlaceAck, PositionReport, Side, Venue, VenueError, VenueEvent,
+    OrderKind, OrderReport, OrderStatus, PlaceAck, PositionReport, PositionSide, Side, Venue, VenueError, VenueEvent,
 };
 use account::{Account, LEVERAGE};
 use book::{Book, Match, Owner};
@@ -788,7 +788,12 @@ impl State {
         }
         for id in std::mem::take(&mut self.touched_positions) {
             let p = self.account.positions.get(&id).cloned().unwrap_or_default();
-            self.emit(VenueEvent::Position(PositionReport { instrument: id, size: p.size, avg_price: p.avg_price }));
+            self.emit(VenueEvent::Position(PositionReport {
+                instrument: id,
+                side: PositionSide::Net,
+                size: p.size,
+                avg_price: p.avg_price,
+            }));
         }
     }
 
@@ -928,7 +933,12 @@ impl Venue for SimVenue {
             .positions
             .iter()
             .filter(|(_, p)| !p.size.is_zero())
-            .map(|(id, p)| PositionReport { instrument: *id, size: p.size, avg_price: p.avg_price })
+            .map(|(id, p)| PositionReport {
+                instrument: *id,
+                side: PositionSide::Net,
+                size: p.size,
+                avg_price: p.avg_price,
+            })
             .collect())
     }
 }

@@ -28,6 +28,7 @@ fn order(id: &str, instrument: InstrumentId, side: Side, kind: OrderKind, price:
         price: price.map(d),
         size: d(size),
         reduce_only: false,
+        leg: crate::venue::PositionSide::Net,
         origin: None,
     }
 }
