@@ -452,6 +452,7 @@ impl OkxVenue {
             base_url: config.rest_url.clone(),
             demo: config.demo,
             timeout: Duration::from_millis(config.timeout_ms.max(100)),
+            tls: Default::default(),
         };
         let key_hint = credentials.key_hint();
         let signer = Signer::new(credentials);
