@@ -308,7 +308,12 @@ async fn the_dead_mans_switch_cancels_orders_when_the_host_goes_quiet() {
     // The host stops talking to OKX (a crash, a cut cable): nobody re-arms the switch.
     r.venue.shutdown();
     let watcher = tradebox_okx::RestClient::new(
-        tradebox_okx::RestConfig { base_url: r.sim.base_url(), demo: true, timeout: Duration::from_secs(5) },
+        tradebox_okx::RestConfig {
+            base_url: r.sim.base_url(),
+            demo: true,
+            timeout: Duration::from_secs(5),
+            tls: Default::default(),
+        },
         Some(tradebox_okx::Signer::new(credentials("read_only,trade"))),
         Arc::new(tradebox_okx::Clock::new()),
     )

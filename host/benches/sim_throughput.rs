@@ -43,7 +43,7 @@ async fn rest(seconds: u64, workers: u64) {
     let key = SimKey::generate();
     let sim = sim(&key).await;
     let client = RestClient::new(
-        RestConfig { base_url: sim.base_url(), demo: true, timeout: Duration::from_secs(10) },
+        RestConfig { base_url: sim.base_url(), demo: true, timeout: Duration::from_secs(10), tls: Default::default() },
         Some(Signer::new(Credentials::new(&key.api_key, &key.secret, &key.passphrase))),
         Arc::new(Clock::new()),
     )

@@ -61,7 +61,12 @@ fn sim_without_config_prints_urls_and_a_demo_key_that_works() {
     let config = rt.block_on(async {
         let signer = tradebox_okx::Signer::new(tradebox_okx::Credentials::new(&key, &secret, &pass));
         let rest = tradebox_okx::RestClient::new(
-            tradebox_okx::RestConfig { base_url: url, demo: true, timeout: std::time::Duration::from_secs(5) },
+            tradebox_okx::RestConfig {
+                base_url: url,
+                demo: true,
+                timeout: std::time::Duration::from_secs(5),
+                tls: Default::default(),
+            },
             Some(signer),
             std::sync::Arc::new(tradebox_okx::Clock::new()),
         )
@@ -934,7 +939,12 @@ impl CrashRig {
         .expect("host config");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let signer = Signer::new(Credentials::new("crash-key", "crash-secret-91f2", "crash-pass-3"));
-        let config = RestConfig { base_url: url, demo: true, timeout: std::time::Duration::from_secs(5) };
+        let config = RestConfig {
+            base_url: url,
+            demo: true,
+            timeout: std::time::Duration::from_secs(5),
+            tls: Default::default(),
+        };
         let exchange = RestClient::new(config, Some(signer), std::sync::Arc::new(Clock::new())).expect("client");
         Self { _sim: sim, dir: dir.to_path_buf(), host_toml, rt, exchange }
     }

@@ -124,6 +124,11 @@ pub enum OkxError {
         /// Where it pointed (the start of it).
         location: String,
     },
+    /// The server's certificate chain was valid but none of its keys is pinned: the request
+    /// was never sent. Not a transient failure: the same host will present the same keys, and
+    /// it may be someone else's. The caller alerts and stops; retrying only repeats it.
+    #[error("{0}")]
+    PinMismatch(crate::tls::PinMismatch),
     /// The client was asked for something it cannot do (no credentials for a private call).
     #[error("{0}")]
     Usage(String),
@@ -162,6 +167,12 @@ impl OkxError {
     /// cancel asks for.
     pub fn cancel_moot(&self) -> bool {
         matches!(self.code(), Some(codes::CANCEL_FAILED | codes::CANCEL_PENDING))
+    }
+
+    /// The server presented no pinned key (nothing was sent): alert and stop trading on this
+    /// venue; never retry as if the network had failed.
+    pub fn is_pin_mismatch(&self) -> bool {
+        matches!(self, OkxError::PinMismatch(_))
     }
 
     /// Throttled: back off.
@@ -209,6 +220,10 @@ mod tests {
         assert!(OkxError::from_code(502, "51000".into(), String::new()).outcome_unknown());
         assert!(!OkxError::from_code(400, "51000".into(), String::new()).outcome_unknown());
         assert!(!OkxError::NotSent("refused".into()).outcome_unknown());
+        let pin = OkxError::PinMismatch(crate::tls::PinMismatch { host: "www.okx.com".into(), seen: Vec::new() });
+        assert!(pin.is_pin_mismatch() && !pin.outcome_unknown() && !pin.is_rate_limit() && pin.code().is_none());
+        assert!(pin.to_string().starts_with("certificate pin mismatch for www.okx.com"), "{pin}");
+        assert!(!OkxError::NotSent("refused".into()).is_pin_mismatch());
         let item = OkxError::Item { code: "51008".into(), msg: "Insufficient USDT balance".into() };
         assert_eq!(item.code(), Some("51008"));
         assert_eq!(item.to_string(), "OKX 51008: Insufficient USDT balance");

@@ -7,17 +7,22 @@
 //! - [`rest`]: the REST client; [`error`]: what can go wrong.
 //! - [`credentials`]: API keys from the environment or an owner-only file, never printable.
 //! - [`ws`]: WebSocket frames, order books with sequence checks, and a reconnecting client.
+//! - [`pin`], [`tls`]: optional certificate pinning (SPKI SHA-256) of the REST and WebSocket hosts.
 
 pub mod clock;
 pub mod credentials;
 pub mod error;
 pub mod model;
+pub mod pin;
 pub mod rest;
 pub mod sign;
+pub mod tls;
 pub mod ws;
 
 pub use clock::Clock;
 pub use credentials::{Credentials, CredentialsError};
 pub use error::OkxError;
+pub use pin::{Pin, PinError, Pins};
 pub use rest::{CallOpts, Caller, Observer, OrderRef, RestClient, RestConfig};
 pub use sign::Signer;
+pub use tls::{PinMismatch, TlsSettings};

@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::error::{OkxError, codes, excerpt};
 use crate::model::*;
 use crate::sign::{Signer, local_ms};
+use crate::tls::{PinMismatch, TlsSettings};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -103,6 +104,9 @@ pub struct RestConfig {
     pub demo: bool,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Certificate pins and extra roots for `base_url`'s host; the default is the HTTP
+    /// library's own TLS, as before pinning existed.
+    pub tls: TlsSettings,
 }
 
 /// Which order a query or cancel is about.
@@ -178,14 +182,19 @@ enum Method {
 impl RestClient {
     /// A client; `signer` is needed for private endpoints only.
     pub fn new(config: RestConfig, signer: Option<Signer>, clock: Arc<Clock>) -> Result<Self, OkxError> {
-        let http = reqwest::Client::builder()
+        config.tls.check_url(&config.base_url).map_err(|e| OkxError::Usage(e.to_string()))?;
+        let mut builder = reqwest::Client::builder()
             // A redirect would carry the signed OK-ACCESS-* headers (the passphrase among
             // them) to whatever host it names: never followed, answered as an error.
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| OkxError::Usage(format!("HTTP client: {e}")))?;
+            .connect_timeout(config.timeout.min(Duration::from_secs(5)));
+        if !config.tls.is_default() {
+            // HTTP/1.1 only, as reqwest offers without its http2 feature.
+            let tls = config.tls.client_config(&[b"http/1.1"]).map_err(|e| OkxError::Usage(e.to_string()))?;
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let http = builder.build().map_err(|e| OkxError::Usage(format!("HTTP client: {e}")))?;
         Ok(Self { http, config, signer, clock, observer: None })
     }
 
@@ -464,7 +473,10 @@ impl RestClient {
 }
 
 fn transport(e: reqwest::Error, timeout_ms: u64) -> OkxError {
-    if e.is_timeout() {
+    // Before anything else: a refused pin is also a connect error, and must not look like one.
+    if let Some(m) = PinMismatch::find(&e) {
+        OkxError::PinMismatch(m.clone())
+    } else if e.is_timeout() {
         OkxError::Timeout { timeout_ms }
     } else if e.is_connect() || e.is_builder() {
         OkxError::NotSent(e.without_url().to_string())

@@ -38,7 +38,12 @@ async fn server(faults: Faults) -> SimServer {
 }
 
 fn client(sim: &SimServer, api_key: &str, passphrase: &str, demo: bool, timeout_ms: u64) -> RestClient {
-    let config = RestConfig { base_url: sim.base_url(), demo, timeout: std::time::Duration::from_millis(timeout_ms) };
+    let config = RestConfig {
+        base_url: sim.base_url(),
+        demo,
+        timeout: std::time::Duration::from_millis(timeout_ms),
+        tls: Default::default(),
+    };
     let signer = Signer::new(Credentials::new(api_key, SECRET, passphrase));
     RestClient::new(config, Some(signer), Arc::new(Clock::new())).expect("client")
 }

@@ -125,7 +125,7 @@ async fn server() -> (String, Shared) {
 
 fn client(base: &str, timeout: Duration) -> RestClient {
     let signer = Signer::new(Credentials::new("key-1", SECRET, PASS));
-    let config = RestConfig { base_url: base.to_string(), demo: true, timeout };
+    let config = RestConfig { base_url: base.to_string(), demo: true, timeout, tls: Default::default() };
     RestClient::new(config, Some(signer), Arc::new(Clock::new())).expect("client")
 }
 
@@ -240,7 +240,8 @@ async fn pending_orders_follow_every_page() {
 async fn wrong_passphrase_and_missing_credentials() {
     let (base, _state) = server().await;
     let signer = Signer::new(Credentials::new("key-1", SECRET, "wrong"));
-    let config = RestConfig { base_url: base.clone(), demo: true, timeout: Duration::from_secs(2) };
+    let config =
+        RestConfig { base_url: base.clone(), demo: true, timeout: Duration::from_secs(2), tls: Default::default() };
     let c = RestClient::new(config.clone(), Some(signer), Arc::new(Clock::new())).expect("client");
     let err = c.account_config().await.expect_err("50105");
     assert_eq!(err.code(), Some("50105"));

@@ -7,10 +7,16 @@
 //! The client owns the set of exchange subscriptions; callers add and remove args and receive
 //! [`ClientEvent`]s: frames in the order they arrived, and `Connected` / `Disconnected` so they
 //! can reconcile what they may have missed.
+//!
+//! With certificate pins ([`ClientConfig::tls`]) every attempt uses the pinned TLS setup, and a
+//! host presenting no pinned key ends the attempt with a `Disconnected` whose reason starts
+//! "certificate pin mismatch" ([`ClientEvent::is_pin_mismatch`]); the next attempt is pinned
+//! again, never a fallback.
 
 use super::message::{self, Frame, ParseError};
 use crate::clock::Clock;
 use crate::sign::Signer;
+use crate::tls::{PIN_MISMATCH, PinMismatch, TlsSettings};
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use rand::Rng;
@@ -81,6 +87,8 @@ pub struct ClientConfig {
     pub backoff_max: Duration,
     /// Shared limit on new connections.
     pub gate: Arc<ConnectGate>,
+    /// Certificate pins and extra roots for `url`'s host; the default is tungstenite's own TLS.
+    pub tls: TlsSettings,
 }
 
 impl ClientConfig {
@@ -94,6 +102,7 @@ impl ClientConfig {
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
             gate,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -117,6 +126,14 @@ pub enum ClientEvent {
         /// The start of the frame.
         sample: String,
     },
+}
+
+impl ClientEvent {
+    /// A disconnect because the host presented no pinned key: not the network, so the caller
+    /// alerts and stops trading on the venue rather than waiting for the reconnect.
+    pub fn is_pin_mismatch(&self) -> bool {
+        matches!(self, ClientEvent::Disconnected { reason } if reason.starts_with(PIN_MISMATCH))
+    }
 }
 
 enum Cmd {
@@ -260,21 +277,34 @@ async fn run(config: ClientConfig, mut cmds: mpsc::UnboundedReceiver<Cmd>, event
     let mut tracked: BTreeSet<String> = BTreeSet::new();
     let mut backoff = config.backoff_min;
     let mut failures = 0u32;
+    // Built once: every attempt of this client is made with the same TLS setup, so a pinned
+    // client has no unpinned path to fall back to. A setup that cannot work is reported as
+    // each attempt's failure (visible, retried with backoff like any other).
+    let connector = connector(&config);
     loop {
         config.gate.wait().await;
-        let reason =
-            match tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(&config.url)).await {
-                Ok(Ok((socket, _))) => {
-                    let (reason, was_up) = session(&config, socket, &mut tracked, &mut cmds, &events).await;
-                    if was_up {
-                        backoff = config.backoff_min;
-                        failures = 0;
+        let reason = match &connector {
+            Err(why) => why.clone(),
+            Ok(connector) => {
+                let connect =
+                    tokio_tungstenite::connect_async_tls_with_config(&config.url, None, false, connector.clone());
+                match tokio::time::timeout(Duration::from_secs(10), connect).await {
+                    Ok(Ok((socket, _))) => {
+                        let (reason, was_up) = session(&config, socket, &mut tracked, &mut cmds, &events).await;
+                        if was_up {
+                            backoff = config.backoff_min;
+                            failures = 0;
+                        }
+                        reason
                     }
-                    reason
+                    Ok(Err(e)) => match PinMismatch::find(&e) {
+                        Some(m) => m.to_string(),
+                        None => format!("could not connect: {e}"),
+                    },
+                    Err(_) => "could not connect: timed out".to_string(),
                 }
-                Ok(Err(e)) => format!("could not connect: {e}"),
-                Err(_) => "could not connect: timed out".to_string(),
-            };
+            }
+        };
         if events.is_closed() || cmds.is_closed() {
             return;
         }
@@ -301,6 +331,18 @@ async fn run(config: ClientConfig, mut cmds: mpsc::UnboundedReceiver<Cmd>, event
         }
         backoff = (backoff * 2).min(config.backoff_max);
     }
+}
+
+/// The connector for `config.tls`: `None` (tungstenite's own TLS, as before pinning) for the
+/// default settings.
+fn connector(config: &ClientConfig) -> Result<Option<tokio_tungstenite::Connector>, String> {
+    config.tls.check_url(&config.url).map_err(|e| e.to_string())?;
+    if config.tls.is_default() {
+        return Ok(None);
+    }
+    // No ALPN, as tungstenite's own setup.
+    let tls = config.tls.client_config(&[]).map_err(|e| e.to_string())?;
+    Ok(Some(tokio_tungstenite::Connector::Rustls(Arc::new(tls))))
 }
 
 /// One connection's life. Returns why it ended and whether it got as far as `Connected`.

@@ -574,6 +574,7 @@ impl OkxVenue {
             base_url: config.rest_base(),
             demo: config.demo,
             timeout: Duration::from_millis(config.timeout_ms.max(100)),
+            tls: Default::default(),
         };
         let key_hint = credentials.key_hint();
         let signer = Signer::new(credentials);
