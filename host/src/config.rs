@@ -461,6 +461,26 @@ mod tests {
     }
 
     #[test]
+    fn certificate_pins_are_read_at_load_and_refused_where_they_would_pin_nothing() {
+        let okx = |extra: &str| {
+            Config::parse(&format!("[venue]\nkind = \"okx\"\n[venue.okx]\ninstruments = [\"BTC-USDT\"]\n{extra}"))
+        };
+        let pin = "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let pinned = okx(&format!("[venue.okx.pins]\nrest = [{pin:?}]\nws = [{pin:?}]")).expect("pins read");
+        let (rest, ws) = pinned.okx().expect("okx").pins.settings().expect("settings");
+        assert!(!rest.is_default() && !ws.is_default());
+        let e = format!("{:#}", okx("[venue.okx.pins]\nrest = [\"sha256/not-base64!\"]").expect_err("malformed"));
+        assert!(e.contains("pins.rest"), "{e}");
+        // A pin on a plain-text URL (a simulator) would pin nothing: refused, not ignored.
+        let e = format!(
+            "{:#}",
+            okx(&format!("rest_url = \"http://127.0.0.1:8080\"\n[venue.okx.pins]\nrest = [{pin:?}]"))
+                .expect_err("http")
+        );
+        assert!(e.contains("pins.rest"), "{e}");
+    }
+
+    #[test]
     fn bad_lines_get_clear_errors() {
         let greedy = GOOD.replace("memory_mib = 48", "cpu_share = -1.0");
         let e = format!("{:#}", Config::parse(&greedy).expect_err("a negative share"));

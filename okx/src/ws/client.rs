@@ -129,7 +129,7 @@ pub enum ClientEvent {
 }
 
 impl ClientEvent {
-    /// A disconnect because the host presented no pinned key: not the network, so the caller
+    /// A disconnect because the server presented no pinned key: not the network, so the caller
     /// alerts and stops trading on the venue rather than waiting for the reconnect.
     pub fn is_pin_mismatch(&self) -> bool {
         matches!(self, ClientEvent::Disconnected { reason } if reason.starts_with(PIN_MISMATCH))

@@ -85,6 +85,9 @@ pub struct OkxConfig {
     /// tag) if the host has not re-armed `cancel-all-after` within this many seconds; the host
     /// re-arms every third of it. 0: off. OKX accepts 10-120.
     pub dead_man_s: u32,
+    /// Certificate pins (optional): SPKI SHA-256 pins of the REST and WebSocket hosts. A host
+    /// that presents none of its pins is refused, every time, never silently let through.
+    pub pins: PinsConfig,
     /// Margin for swaps, where OKX offers both: `cross` (the default) or `isolated`. Spot
     /// orders follow the account mode instead (`cash`, or `cross` in multi-currency and
     /// portfolio margin mode).
@@ -94,6 +97,35 @@ pub struct OkxConfig {
     /// or `leave` them. Only this host's orders are touched (client order id and tag start
     /// with `tb`).
     pub orders_at_start: OrdersAtStart,
+}
+
+/// `[venue.okx.pins]`: the SPKI SHA-256 pins (base64, optionally `sha256/`-prefixed, as
+/// `openssl x509 -pubkey | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary |
+/// base64` prints them) a connection must meet in the chain the server presents (its leaf or
+/// an intermediate; roots are not sent, so cannot be pinned). Empty: no pinning. Give a
+/// backup pin (the next key, or the issuing CA's) so that a certificate renewal does not stop
+/// trading.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PinsConfig {
+    /// Pins for the REST host.
+    pub rest: Vec<String>,
+    /// Pins for the WebSocket hosts.
+    pub ws: Vec<String>,
+}
+
+impl PinsConfig {
+    /// The TLS settings for the REST client and the WebSocket clients.
+    pub fn settings(&self) -> Result<(tradebox_okx::TlsSettings, tradebox_okx::TlsSettings), String> {
+        let one = |name: &str, pins: &[String]| -> Result<tradebox_okx::TlsSettings, String> {
+            if pins.is_empty() {
+                return Ok(tradebox_okx::TlsSettings::default());
+            }
+            let parsed = tradebox_okx::Pins::parse(pins).map_err(|e| format!("pins.{name}: {e}"))?;
+            Ok(tradebox_okx::TlsSettings::pinned(parsed))
+        };
+        Ok((one("rest", &self.rest)?, one("ws", &self.ws)?))
+    }
 }
 
 /// Margin for derivatives (OKX's `tdMode` for swaps).
@@ -192,6 +224,7 @@ impl Default for OkxConfig {
             ws_ping_ms: 20_000,
             ws_pong_ms: 10_000,
             dead_man_s: 60,
+            pins: PinsConfig::default(),
             margin_mode: MarginMode::Cross,
             orders_at_start: OrdersAtStart::Cancel,
         }
@@ -217,6 +250,11 @@ impl OkxConfig {
         if !self.ws_url.is_empty() {
             check_url("ws_url", &self.ws_url, "wss")?;
         }
+        // Pins are checked here too: a pin that cannot be read, or one on a plain-text URL
+        // (where it would pin nothing), is a config error, not a surprise at the first order.
+        let (rest, ws) = self.pins.settings()?;
+        rest.check_url(&self.rest_base()).map_err(|e| format!("pins.rest: {e}"))?;
+        ws.check_url(&self.ws_base()).map_err(|e| format!("pins.ws: {e}"))?;
         Ok(())
     }
 
@@ -371,9 +409,10 @@ fn check_url(name: &str, url: &str, secure: &str) -> Result<(), String> {
 /// Why the OKX venue would not start.
 #[derive(Debug, thiserror::Error)]
 pub enum OkxVenueError {
-    /// A URL would carry the credentials in clear text to another machine.
+    /// The connection settings are unusable: a URL that would carry the credentials in clear
+    /// text, a certificate pin that cannot be read or would pin nothing.
     #[error("{0}")]
-    InsecureUrl(String),
+    Settings(String),
     /// A request failed.
     #[error("{what}: {source}")]
     Okx {
@@ -564,17 +603,18 @@ impl OkxVenue {
         limiter: Arc<Limiter>,
         audit: Option<Arc<AuditLog>>,
     ) -> Result<Arc<Self>, OkxVenueError> {
-        config.check_urls().map_err(OkxVenueError::InsecureUrl)?;
+        config.check_urls().map_err(OkxVenueError::Settings)?;
         if let Some(log) = &audit {
             for secret in credentials.forbidden_values() {
                 log.forbid(secret);
             }
         }
+        let (rest_tls, ws_tls) = config.pins.settings().map_err(OkxVenueError::Settings)?;
         let rest_config = RestConfig {
             base_url: config.rest_base(),
             demo: config.demo,
             timeout: Duration::from_millis(config.timeout_ms.max(100)),
-            tls: Default::default(),
+            tls: rest_tls,
         };
         let key_hint = credentials.key_hint();
         let signer = Signer::new(credentials);
@@ -662,7 +702,7 @@ impl OkxVenue {
                 Duration::from_millis(venue.config.ws_ping_ms.max(100)),
                 Duration::from_millis(venue.config.ws_pong_ms.max(100)),
             );
-            let streams = stream::Streams::start(&venue, venue.config.ws_base(), login, timing);
+            let streams = stream::Streams::start(&venue, venue.config.ws_base(), login, timing, ws_tls);
             let _ = venue.streams.set(streams);
         }
         Ok(venue)

@@ -63,6 +63,8 @@ pub struct Streams {
     login: Login,
     /// (ping after, pong within).
     timing: (std::time::Duration, std::time::Duration),
+    /// Certificate pins of the WebSocket hosts (every connection and reconnection).
+    tls: tradebox_okx::TlsSettings,
     gate: Arc<ConnectGate>,
     events: mpsc::UnboundedSender<(Endpoint, ClientEvent)>,
     clients: parking_lot::Mutex<HashMap<Endpoint, WsClient>>,
@@ -87,12 +89,14 @@ impl Streams {
         base: String,
         login: Login,
         timing: (std::time::Duration, std::time::Duration),
+        tls: tradebox_okx::TlsSettings,
     ) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let streams = Arc::new(Self {
             base: base.trim_end_matches('/').to_string(),
             login,
             timing,
+            tls,
             gate: Arc::new(ConnectGate::default()),
             events: tx,
             clients: parking_lot::Mutex::new(HashMap::new()),
@@ -117,6 +121,7 @@ impl Streams {
         clients.entry(endpoint).or_insert_with(|| {
             let mut config = ClientConfig::new(format!("{}/ws/v5/{}", self.base, endpoint.path()), self.gate.clone());
             (config.ping_after, config.pong_within) = self.timing;
+            config.tls = self.tls.clone();
             if endpoint == Endpoint::Private {
                 config.login = Some(self.login.clone());
             }
@@ -201,6 +206,9 @@ fn handle(v: &OkxVenue, streams: &Streams, state: &mut State, endpoint: Endpoint
             }
         }
         ClientEvent::Disconnected { reason } => {
+            if event_is_pin_mismatch(&reason) {
+                tracing::error!(%link, %reason, "OKX WebSocket refused: the server presented no pinned key (check [venue.okx.pins])");
+            }
             v.set_ws_up(endpoint, false);
             if !state.down.insert(endpoint, true).unwrap_or(false) {
                 v.emit(VenueEvent::Connectivity { link, connected: false, detail: reason });
@@ -231,6 +239,10 @@ fn handle(v: &OkxVenue, streams: &Streams, state: &mut State, endpoint: Endpoint
             }
         }
     }
+}
+
+fn event_is_pin_mismatch(reason: &str) -> bool {
+    ClientEvent::Disconnected { reason: reason.to_string() }.is_pin_mismatch()
 }
 
 fn f(d: Option<Decimal>) -> f64 {

@@ -92,12 +92,20 @@ pub fn spawn(venue: &Arc<OkxVenue>, start: FillStart) -> tokio::task::JoinHandle
     })
 }
 
-fn note(state: &mut State, what: &str, e: &dyn std::fmt::Display) {
+fn note(v: &OkxVenue, state: &mut State, what: &str, e: &tradebox_okx::OkxError) {
     let text = format!("{what}: {e}");
-    if state.last_error.as_deref() != Some(&text) {
-        tracing::warn!("OKX sync: {text}");
-        state.last_error = Some(text);
+    if state.last_error.as_deref() == Some(&text) {
+        return;
     }
+    if e.is_pin_mismatch() {
+        // Not the network: the REST host is not the one pinned. Nothing was sent, nothing will
+        // be until an operator looks; every plugin hears that the link is down.
+        tracing::error!("OKX REST refused: {e}; no request is sent to this host (check [venue.okx.pins])");
+        v.emit(VenueEvent::Connectivity { link: "okx-rest".into(), connected: false, detail: e.to_string() });
+    } else {
+        tracing::warn!("OKX sync: {text}");
+    }
+    state.last_error = Some(text);
 }
 
 async fn round(v: &OkxVenue, state: &mut State, asked: bool) {
@@ -105,7 +113,7 @@ async fn round(v: &OkxVenue, state: &mut State, asked: bool) {
         state.last_clock = Instant::now();
         match v.limited(Request::new(Endpoint::PublicTime, 0), v.rest().sync_clock()).await {
             Ok(Ok(offset)) => tracing::debug!(offset_ms = offset, "OKX clock re-synced"),
-            Ok(Err(e)) => note(state, "re-syncing the clock", &e),
+            Ok(Err(e)) => note(v, state, "re-syncing the clock", &e),
             Err(_) => {}
         }
     }
@@ -143,7 +151,7 @@ async fn fills(v: &OkxVenue, state: &mut State) -> bool {
                 state.cursor_unknown = false;
                 state.fill_cursor = newest;
             }
-            Err(e) => note(state, "reading the newest fill", &e),
+            Err(e) => note(v, state, "reading the newest fill", &e),
         }
         return false;
     }
@@ -158,7 +166,7 @@ async fn fills(v: &OkxVenue, state: &mut State) -> bool {
         match answer {
             Ok(page) => walk.take(page),
             Err(e) => {
-                note(state, "reading fills", &e);
+                note(v, state, "reading fills", &e);
                 return false;
             }
         }
@@ -205,7 +213,7 @@ async fn orders(v: &OkxVenue, state: &mut State) {
     }
     let pending = match v.limited(Request::new(Endpoint::PendingOrders, 0), v.rest().pending_orders(None, None)).await {
         Ok(Ok(p)) => p,
-        Ok(Err(e)) => return note(state, "reading pending orders", &e),
+        Ok(Err(e)) => return note(v, state, "reading pending orders", &e),
         Err(_) => return,
     };
     let mut open = HashSet::new();
@@ -263,7 +271,7 @@ async fn orders(v: &OkxVenue, state: &mut State) {
                     }));
                 }
             }
-            Err(e) => note(state, "reading an order", &e),
+            Err(e) => note(v, state, "reading an order", &e),
         }
     }
 }
@@ -309,7 +317,7 @@ async fn account(v: &OkxVenue, state: &mut State) {
                     }
                 }
             }
-            Err(e) => note(state, "reading balances", &e),
+            Err(e) => note(v, state, "reading balances", &e),
         }
     }
     if let Ok(answer) = v.limited(Request::new(Endpoint::Positions, 0), v.rest().positions(None)).await {
@@ -336,7 +344,7 @@ async fn account(v: &OkxVenue, state: &mut State) {
                     }));
                 }
             }
-            Err(e) => note(state, "reading positions", &e),
+            Err(e) => note(v, state, "reading positions", &e),
         }
     }
 }
