@@ -337,6 +337,30 @@ async fn the_dead_mans_switch_cancels_orders_when_the_host_goes_quiet() {
 /// they are withdrawn, never sent after the halt (they would be live until their cancels
 /// followed, and could fill).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_dead_man_timers_stay_within_okx_cap_and_are_disarmed_when_idle() {
+    let sim = sim_with(Faults::default(), |c| c.dead_man_min_s = 1).await;
+    let r = rig_on(sim, |c| c.dead_man_s = 3).await;
+    let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
+    // More plugins with orders than OKX keeps tag timers (20 per sub-account).
+    let mut placed = Vec::new();
+    for i in 0..22 {
+        let slot = manual(&r, &format!("p{i}"), 100).await;
+        let id = r.host.hub().place(&slot, intent(btc, Side::Buy, 30_000.0 + f64::from(i), 0.001)).expect("accepted");
+        placed.push((slot, id));
+    }
+    let timers = || r.sim.exchange().dead_man_tags();
+    wait_for("20 plugin timers and the account's", || timers().len() == 21).await;
+    assert!(timers().contains(&String::new()), "the account's own timer covers the rest");
+    // Their orders done (cancelled), the plugins' timers are disarmed: only the account's stays.
+    for (slot, id) in &placed {
+        wait_for("the order live", || r.host.hub().order(id).is_some_and(|t| !t.report.venue_id.is_empty())).await;
+        r.host.hub().cancel(slot, id).expect("cancel");
+    }
+    wait_for("every plugin timer disarmed", || timers() == vec![String::new()]).await;
+    r.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kill_switch_withdraws_placements_still_waiting_for_their_rate_share() {
     let r = rig(Faults::default()).await;
     let slot = manual(&r, "burst", 10_000).await;

@@ -43,6 +43,8 @@ pub mod codes {
     pub const LOT: &str = "51121";
     /// Cancel failed: already filled, cancelled or unknown.
     pub const CANCEL_FAILED: &str = "51400";
+    /// `cancel-all-after`: the sub-account already has its 20 tag-level timers.
+    pub const TAG_TIMERS_FULL: &str = "51071";
     /// Cancel failed: the order is already being cancelled.
     pub const CANCEL_PENDING: &str = "51410";
     /// Requests too frequent (throttling, like 50011).

@@ -228,6 +228,9 @@ fn closes(leg: PositionSide, side: Side) -> bool {
     matches!((leg, side), (PositionSide::Long, Side::Sell) | (PositionSide::Short, Side::Buy))
 }
 
+/// Tag-level `cancel-all-after` timers OKX keeps per sub-account.
+pub const TAG_TIMERS: usize = 20;
+
 fn now_ms() -> i64 {
     crate::engine::now_ms()
 }
@@ -649,15 +652,29 @@ impl Exchange {
     }
 
     /// Arms (or with 0 disarms) the dead man's switch for `tag`; returns the trigger time.
-    pub fn cancel_all_after(&self, timeout_s: u32, tag: &str) -> i64 {
+    /// OKX keeps at most [`TAG_TIMERS`] tag timers per sub-account: one more is refused
+    /// (51071; the message is the simulator's).
+    pub fn cancel_all_after(&self, timeout_s: u32, tag: &str) -> Result<i64, Refusal> {
         let mut r = self.records.lock();
         if timeout_s == 0 {
             r.dead_man.remove(tag);
-            return 0;
+            return Ok(0);
+        }
+        let tags = r.dead_man.keys().filter(|t| !t.is_empty()).count();
+        if !tag.is_empty() && !r.dead_man.contains_key(tag) && tags >= TAG_TIMERS {
+            return Err(refuse(
+                "51071",
+                format!("The number of tag-level cancel all after timers has reached the upper limit of {TAG_TIMERS}."),
+            ));
         }
         let at = now_ms() + i64::from(timeout_s) * 1_000;
         r.dead_man.insert(tag.to_string(), at);
-        at
+        Ok(at)
+    }
+
+    /// The tags whose `cancel-all-after` timer is armed (`""`: the account's own).
+    pub fn dead_man_tags(&self) -> Vec<String> {
+        self.records.lock().dead_man.keys().cloned().collect()
     }
 
     /// Makes the `cancel-all-after` timer of `tag` due now (tests cannot wait OKX's 10 s

@@ -280,10 +280,10 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
             let secs = text(&parsed, "timeOut");
             let tag = text(&parsed, "tag");
             match secs.parse::<u32>() {
-                Ok(s) if s == 0 || (server.dead_man_min_s..=120).contains(&s) => {
-                    let at = ex.cancel_all_after(s, &tag);
-                    ok(vec![json!({"triggerTime": at.to_string(), "tag": tag, "ts": server_ms.to_string()})])
-                }
+                Ok(s) if s == 0 || (server.dead_man_min_s..=120).contains(&s) => match ex.cancel_all_after(s, &tag) {
+                    Ok(at) => ok(vec![json!({"triggerTime": at.to_string(), "tag": tag, "ts": server_ms.to_string()})]),
+                    Err(refusal) => error(200, &refusal.code, &refusal.msg),
+                },
                 _ => error(400, "51000", "Parameter timeOut error"),
             }
         }

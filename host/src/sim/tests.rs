@@ -260,6 +260,14 @@ async fn cancel_all_after_cancels_tagged_orders_when_it_fires() {
     assert_eq!(state("dm1").await, OrderState::Canceled);
     assert_eq!(state("dm2").await, OrderState::Live, "another tag's orders stay");
     assert!(c.cancel_all_after(0, Some("tb2")).await.is_ok(), "0 disarms");
+    // OKX keeps 20 tag timers per sub-account: a 21st tag is refused, re-arming one is not.
+    for i in 0..exchange::TAG_TIMERS {
+        c.cancel_all_after(10, Some(&format!("cap{i}"))).await.expect("within the cap");
+    }
+    let busy = c.cancel_all_after(10, Some("onemore")).await.expect_err("over the cap");
+    assert_eq!(busy.code(), Some("51071"));
+    sim.exchange().cancel_all_after(10, "cap0").expect("re-arming is not a new timer");
+    c.cancel_all_after(10, None).await.expect("the account's own timer is not a tag timer");
 }
 
 /// A raw HTTP request with hand-made headers: what no well-behaved client would send.

@@ -83,9 +83,6 @@ pub async fn place(v: &OkxVenue, order: NewOrder) -> Result<PlaceAck, VenueError
         request = request.for_plugin(o.plugin);
     }
     let opts_caller = caller(&order);
-    if let Some(tag) = &body.tag {
-        v.note_tag(tag.clone());
-    }
     {
         let mut live = v.live().lock();
         // Withdrawn before this task got here (the host's cancel came first): not sent.
