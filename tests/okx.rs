@@ -13,7 +13,7 @@ use tradebox::sim::Faults;
 use tradebox::venue::okx::{OkxConfig, OkxVenue, OkxVenueError};
 use tradebox::venue::{OrderKind, OrderStatus, Side, Venue};
 use tradebox_e2e::okx::{
-    PASSPHRASE, Rig, SECRET, audit_lines, credentials, okx_config, rig, rig_on, sim, sim_with, wait_for,
+    PASSPHRASE, Rig, SECRET, audit_lines, credentials, okx_config, rig, rig_on, rig_with, sim, sim_with, wait_for,
 };
 use tradebox_e2e::spec;
 use tradebox_okx::{Credentials, OrderRef};
@@ -357,6 +357,40 @@ async fn plugin_dead_man_timers_stay_within_okx_cap_and_are_disarmed_when_idle()
         r.host.hub().cancel(slot, id).expect("cancel");
     }
     wait_for("every plugin timer disarmed", || timers() == vec![String::new()]).await;
+    r.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spike_of_authentication_failures_warns_and_a_flood_halts_the_account() {
+    let r = rig_with(Faults::default(), |c| {
+        c.auth_watch = tradebox::venue::okx::authwatch::AuthWatchConfig { window_s: 60, warn_at: 2, halt_at: 5 };
+        // REST reads often, so the failures come quickly.
+        c.reconcile_ms = 100;
+    })
+    .await;
+    let slot = manual(&r, "manual", 100).await;
+    let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
+    let resting = r.host.hub().place(&slot, intent(btc, Side::Buy, 30_000.0, 0.001)).expect("accepted");
+    wait_for("the order live", || r.host.hub().order(&resting).is_some_and(|t| !t.report.venue_id.is_empty())).await;
+    // Someone (or something) keeps failing to authenticate with the account's key.
+    r.sim.faults().set(Faults { bad_sign: 5, ..Faults::default() });
+    wait_for("the account halted", || r.host.hub().account_state() == tradebox::engine::TradingState::Halted).await;
+    let halted = audit_lines(&r).into_iter().find(|l| l["event"] == "account_halted").expect("audited");
+    assert!(halted["detail"].as_str().is_some_and(|d| d.contains("authentication failures")), "{halted}");
+    let status = r.venue.status_line().expect("status");
+    assert!(status.contains("authentication failures: 5"), "{status}");
+    let metric = r.venue.metrics().into_iter().find(|m| m.name == "tradebox_okx_auth_failures").expect("metric");
+    assert_eq!(metric.value, 5.0);
+    // Halted as the kill switch halts: new orders refused, the open one cancelled at the exchange.
+    let denial = r.host.hub().place(&slot, intent(btc, Side::Buy, 30_000.0, 0.001)).expect_err("halted");
+    assert_eq!(denial.code, tradebox::engine::DenialCode::TradingHalted);
+    wait_for("the open order cancelled", || {
+        r.host.hub().order(&resting).is_some_and(|t| t.report.status == OrderStatus::Canceled)
+    })
+    .await;
+    // Until an operator resumes.
+    r.host.hub().set_account_state(tradebox::engine::TradingState::Active, "operator");
+    r.host.hub().place(&slot, intent(btc, Side::Buy, 30_000.0, 0.001)).expect("trading again");
     r.host.shutdown().await;
 }
 

@@ -142,6 +142,15 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
         VenueEvent::Position(_) => {
             // The account's venue position; plugins see their own, built from their fills.
         }
+        VenueEvent::Alarm(alarm) => {
+            hub.record("venue", format!("alarm: {alarm}"));
+            let crate::venue::VenueAlarm::AuthFailures { halt, .. } = &alarm;
+            if *halt && hub.account_state() != super::TradingState::Halted {
+                hub.set_account_state(super::TradingState::Halted, &alarm.to_string());
+            } else {
+                hub.audit_entry(None, Entry::State { event: "venue_alarm".into(), detail: alarm.to_string() });
+            }
+        }
         VenueEvent::Connectivity { link, connected, detail } => {
             hub.record("venue", format!("{link} {}: {detail}", if connected { "up" } else { "down" }));
             for slot in hub.plugins() {

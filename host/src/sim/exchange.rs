@@ -962,7 +962,7 @@ impl Records {
                     crate::engine::now_ms(),
                 );
             }
-            VenueEvent::Market(_) | VenueEvent::Connectivity { .. } => {}
+            VenueEvent::Market(_) | VenueEvent::Connectivity { .. } | VenueEvent::Alarm(_) => {}
         }
     }
 

@@ -36,6 +36,10 @@ pub struct Faults {
     pub busy: u32,
     /// The next N answers are not JSON.
     pub malformed: u32,
+    /// The next N private requests are refused as a bad signature is (HTTP 401, 50113
+    /// "Invalid Sign") without being executed: what a brute-force attempt or a broken key
+    /// looks like from the host's side.
+    pub bad_sign: u32,
     /// The server's clock runs this far ahead of the machine's (negative: behind), ms.
     pub clock_offset_ms: i64,
     /// WebSocket: the next N frames sent are cut in half (malformed JSON).
@@ -82,6 +86,8 @@ pub enum Strike {
     RateLimit,
     /// Answer 429 / 50013 before doing anything.
     Busy,
+    /// Answer 401 / 50113 before doing anything.
+    AuthFailure,
 }
 
 /// What to do after executing a placement.
@@ -142,6 +148,8 @@ impl FaultState {
             Some(Strike::RateLimit)
         } else if take(&mut f.busy) {
             Some(Strike::Busy)
+        } else if take(&mut f.bad_sign) {
+            Some(Strike::AuthFailure)
         } else {
             None
         }

@@ -177,6 +177,10 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
                     &json!({"msg": "Systems are busy. Please try again later.", "code": "50013"}),
                 );
             }
+            Some(Strike::AuthFailure) => {
+                FaultState::count(&server.faults.auth_failures);
+                return json_response(401, &json!({"msg": "Invalid Sign", "code": "50113"}));
+            }
             None => {}
         }
     }

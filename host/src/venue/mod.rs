@@ -413,6 +413,8 @@ pub enum VenueEvent {
     Balance(BalanceReport),
     /// A position changed.
     Position(PositionReport),
+    /// Something about the account an operator must hear of now.
+    Alarm(VenueAlarm),
     /// A link went down or came back.
     Connectivity {
         /// Which link.
@@ -422,6 +424,34 @@ pub enum VenueEvent {
         /// What happened.
         detail: String,
     },
+}
+
+/// An alarm a venue raises about the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VenueAlarm {
+    /// Requests or logins with the account's key were refused authentication, `count` times
+    /// within `window_s` seconds; `halt`: enough to halt the account until an operator resumes.
+    AuthFailures {
+        /// Failures in the window.
+        count: u32,
+        /// The window, seconds.
+        window_s: u64,
+        /// Halt the account.
+        halt: bool,
+    },
+}
+
+impl std::fmt::Display for VenueAlarm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VenueAlarm::AuthFailures { count, window_s, halt } => write!(
+                f,
+                "{count} authentication failures in {window_s} s (a brute-force attempt or a misconfigured client?){}",
+                if *halt { ": the account is halted until an operator resumes it" } else { "" }
+            ),
+        }
+    }
 }
 
 /// Why a venue refused a request. Codes are OKX's, so the same handling works everywhere.

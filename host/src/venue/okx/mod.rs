@@ -13,6 +13,7 @@
 //! Every request is signed by the okx crate over the exact bytes sent and recorded, without
 //! its secret headers, in the audit log with the plugin it was made for.
 
+pub mod authwatch;
 pub mod convert;
 pub mod orders;
 pub mod stream;
@@ -85,6 +86,9 @@ pub struct OkxConfig {
     /// tag) if the host has not re-armed `cancel-all-after` within this many seconds; the host
     /// re-arms every third of it. 0: off. OKX accepts 10-120.
     pub dead_man_s: u32,
+    /// The authentication-failure watch: failures in a window that warn, and that halt the
+    /// account ([`authwatch`]).
+    pub auth_watch: authwatch::AuthWatchConfig,
     /// Certificate pins (optional): SPKI SHA-256 pins of the REST and WebSocket hosts. A host
     /// that presents none of its pins is refused, every time, never silently let through.
     pub pins: PinsConfig,
@@ -225,6 +229,7 @@ impl Default for OkxConfig {
             ws_pong_ms: 10_000,
             dead_man_s: 60,
             pins: PinsConfig::default(),
+            auth_watch: authwatch::AuthWatchConfig::default(),
             margin_mode: MarginMode::Cross,
             orders_at_start: OrdersAtStart::Cancel,
         }
@@ -492,12 +497,11 @@ fn dead_man(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
                             armed.insert(t.clone());
                         }
                     }
-                    Ok(Err(e)) if e.code() == Some(tradebox_okx::error::codes::TAG_TIMERS_FULL) => {
-                        if !full_said {
-                            full_said = true;
-                            tracing::warn!(error = %e, tag = ?tag, "OKX has no tag timer left (51071; other clients of the sub-account use some): this plugin's orders are covered by the account's dead man's switch alone");
-                        }
+                    Ok(Err(e)) if e.code() == Some(tradebox_okx::error::codes::TAG_TIMERS_FULL) && !full_said => {
+                        full_said = true;
+                        tracing::warn!(error = %e, tag = ?tag, "OKX has no tag timer left (51071; other clients of the sub-account use some): this plugin's orders are covered by the account's dead man's switch alone");
                     }
+                    Ok(Err(e)) if e.code() == Some(tradebox_okx::error::codes::TAG_TIMERS_FULL) => {}
                     Ok(Err(e)) if !warned => {
                         warned = true;
                         tracing::warn!(error = %e, tag = ?tag, "could not arm OKX cancel-all-after (dead man's switch)");
@@ -611,6 +615,8 @@ pub struct OkxVenue {
     early_withdrawals: Mutex<std::collections::VecDeque<String>>,
     /// The account's modes: every order's `tdMode` and `posSide`.
     modes: convert::TradeModes,
+    /// Authentication failures of this key, REST and WebSocket.
+    auth_watch: Arc<authwatch::AuthWatch>,
 }
 
 /// Fills already reported, by (order id, trade id), and their order of arrival for forgetting.
@@ -651,9 +657,10 @@ impl OkxVenue {
         let signer = Signer::new(credentials);
         let mut rest = RestClient::new(rest_config, Some(signer.clone()), Arc::new(Clock::new()))
             .map_err(okx("building the HTTP client"))?;
-        if let Some(log) = audit.clone() {
-            rest = rest.with_observer(log);
-        }
+        let (events, receiver) = mpsc::unbounded_channel();
+        let auth_watch = authwatch::AuthWatch::new(config.auth_watch, events.clone());
+        let inner = audit.clone().map(|log| log as Arc<dyn tradebox_okx::Observer>);
+        rest = rest.with_observer(Arc::new(authwatch::Watching { inner, watch: auth_watch.clone() }));
         // The clock first: every private request is stamped with it. Three samples, so the
         // median already ignores one slow round trip.
         for _ in 0..3 {
@@ -696,7 +703,6 @@ impl OkxVenue {
         let fill_start = sync::fill_start(&rest, &limiter).await;
         let to_adopt = settle_orders_at_start(&rest, &limiter, config.orders_at_start, audit.as_deref()).await?;
         let by_symbol = specs.iter().map(|s| (s.symbol.clone(), s.id)).collect();
-        let (events, receiver) = mpsc::unbounded_channel();
         let name = if config.demo { "okx-demo" } else { "okx-live" }.to_string();
         let venue = Arc::new(Self {
             name,
@@ -717,6 +723,7 @@ impl OkxVenue {
             withdrawals: tokio::sync::Notify::new(),
             early_withdrawals: Mutex::default(),
             modes,
+            auth_watch,
         });
         // Before the REST loop starts, so its first round already reconciles them.
         venue.adopt(&to_adopt, audit.as_deref());
@@ -887,6 +894,11 @@ impl OkxVenue {
         }
     }
 
+    /// The authentication-failure watch.
+    pub fn auth_watch(&self) -> &authwatch::AuthWatch {
+        &self.auth_watch
+    }
+
     /// The WebSocket feeds' counters (when the feeds are on).
     pub fn stream_stats(&self) -> Option<Arc<stream::StreamStats>> {
         self.streams.get().map(|s| s.stats.clone())
@@ -974,6 +986,14 @@ impl Venue for OkxVenue {
             l.refused.load(Relaxed),
             l.penalties.load(Relaxed),
         );
+        let recent = self.auth_watch.recent(std::time::Instant::now());
+        if recent > 0 {
+            line.push_str(&format!(
+                "\nauthentication failures: {recent} in the last {} s ({} since start)",
+                self.config.auth_watch.window_s,
+                self.auth_watch.total.load(Relaxed)
+            ));
+        }
         if let Some(s) = self.stream_stats() {
             let up = |e| if self.ws_up(e) { "up" } else { "down" };
             line.push_str(&format!(
@@ -1021,6 +1041,18 @@ feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksu
                 l.penalties.load(Relaxed),
             ),
         ];
+        out.push(metric(
+            "tradebox_okx_auth_failures",
+            "Requests and WebSocket logins refused authentication (50100-50120, 60004-60009, 60024)",
+            true,
+            self.auth_watch.total.load(Relaxed),
+        ));
+        out.push(metric(
+            "tradebox_okx_auth_failures_recent",
+            "Authentication failures within the watch's window",
+            false,
+            u64::from(self.auth_watch.recent(std::time::Instant::now())),
+        ));
         out.push(super::VenueMetric {
             name: "tradebox_okx_rate_limit_wait_seconds",
             help: "Time spent waiting for the rate limiter",

@@ -231,6 +231,9 @@ fn handle(v: &OkxVenue, streams: &Streams, state: &mut State, endpoint: Endpoint
                 Frame::Push(push) => on_push(v, streams, state, push),
                 Frame::Event(e) if e.event == "error" => {
                     tracing::warn!(%link, code = %e.code, msg = %e.msg, "OKX WebSocket error");
+                    if super::authwatch::is_auth_failure(&e.code) {
+                        v.auth_watch().record(super::authwatch::Source::WsLogin, &e.code, std::time::Instant::now());
+                    }
                 }
                 Frame::Event(e) if e.event == "notice" => {
                     tracing::info!(%link, code = %e.code, msg = %e.msg, "OKX notice");
