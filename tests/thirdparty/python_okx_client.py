@@ -61,7 +61,10 @@ async def private_push():
         ord_id = r["data"][0]["ordId"]
         r = trade.get_order(instId="BTC-USDT", clOrdId="py1")
         check("query", r["code"] == "0" and r["data"][0]["ordId"] == ord_id and r["data"][0]["state"] == "live", r)
+        # Events (OKX's channel-conn-count after a private subscription) come before the push.
         push = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        while "event" in push:
+            push = json.loads(await asyncio.wait_for(ws.recv(), 5))
         check("ws orders push", push["arg"]["channel"] == "orders" and push["data"][0]["clOrdId"] == "py1", push)
         r = trade.cancel_order(instId="BTC-USDT", clOrdId="py1")
         check("cancel", r["code"] == "0" and r["data"][0]["sCode"] == "0", r)

@@ -800,6 +800,13 @@ pub(crate) fn ticker_value(spec: &InstrumentSpec, snap: &BookSnapshot, st: Optio
     };
     let last = snap.last.or(mid).map(|p| p.round_dp(spec.tick_size.scale()));
     let volume = st.map_or(Decimal::ZERO, |s| s.volume);
+    // `vol24h` counts what trades count (base on spot, contracts on swaps); `volCcy24h` is quote
+    // currency on spot but base currency on swaps. Spot's quote volume is approximated at the
+    // last price (24 h turnover is not kept).
+    let vol_ccy = match spec.kind {
+        InstrumentKind::Swap => Some(volume * spec.contract_value),
+        InstrumentKind::Spot => last.map(|p| (p * volume).round_dp(8)),
+    };
     json!({
         "instType": inst_type(spec.kind), "instId": spec.symbol,
         "last": opt(last), "lastSz": opt(st.and_then(|s| s.last_size)),
@@ -807,7 +814,7 @@ pub(crate) fn ticker_value(spec: &InstrumentSpec, snap: &BookSnapshot, st: Optio
         "bidPx": opt(bid.map(|l| l.0)), "bidSz": opt(bid.map(|l| l.1)),
         "open24h": opt(st.and_then(|s| s.open).or(last)), "high24h": opt(st.and_then(|s| s.high).or(last)),
         "low24h": opt(st.and_then(|s| s.low).or(last)),
-        "volCcy24h": opt(last.map(|p| (p * volume * spec.contract_value).round_dp(8))),
+        "volCcy24h": opt(vol_ccy),
         "vol24h": volume.normalize().to_string(),
         "sodUtc0": opt(st.and_then(|s| s.open).or(last)), "sodUtc8": opt(st.and_then(|s| s.open).or(last)),
         "ts": snap.ts_ms.to_string(),

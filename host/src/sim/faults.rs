@@ -57,6 +57,11 @@ pub struct Faults {
     /// WebSocket, acted on when set: every connection goes silent for this long, ms (a stalled
     /// network: no pushes, no `pong`).
     pub ws_stall_ms: u64,
+    /// WebSocket: the next N subscriptions to a capped private channel (orders, account,
+    /// positions) on `/private` are refused as OKX refuses one past its 30 connections per
+    /// channel: acknowledged, then `channel-conn-count-error`, then dropped (no pushes). Only
+    /// subscriptions that would otherwise succeed count down.
+    pub ws_refuse_subscribe: u32,
 }
 
 /// The shared fault state and what the simulator has seen, for tests and the demo.
@@ -71,7 +76,8 @@ pub struct FaultState {
     pub rate_limited: AtomicU64,
     /// Orders accepted.
     pub orders_placed: AtomicU64,
-    /// WebSocket subscriptions acknowledged.
+    /// WebSocket subscriptions acknowledged and kept (not those refused right after their ack
+    /// over the connection cap).
     pub ws_subscribes: AtomicU64,
     /// WebSocket connections opened.
     pub ws_connections: AtomicU64,
@@ -155,6 +161,11 @@ impl FaultState {
         }
     }
 
+    /// Whether this private subscription is to be refused as over the connection cap.
+    pub fn ws_refuse_subscribe(&self) -> bool {
+        take(&mut self.faults.lock().ws_refuse_subscribe)
+    }
+
     /// Whether this WebSocket frame is to be held back and sent after the next one.
     pub fn ws_hold(&self) -> bool {
         take(&mut self.faults.lock().ws_reorder)
@@ -220,5 +231,7 @@ mod tests {
         assert_eq!(s.after_place(), AfterPlace::Answer);
         assert_eq!(s.strike(), Some(Strike::Unavailable));
         assert_eq!(s.strike(), None);
+        let s = FaultState::new(Faults { ws_refuse_subscribe: 2, ..Faults::default() });
+        assert!(s.ws_refuse_subscribe() && s.ws_refuse_subscribe() && !s.ws_refuse_subscribe());
     }
 }

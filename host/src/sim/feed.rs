@@ -1,11 +1,20 @@
 //! What the simulator pushes over WebSocket: market data built once per change and shared by
 //! every subscriber (a frame is serialised once and handed out as an `Arc<str>`), books with a
-//! `seqId`/`prevSeqId` chain, candles built from trades, and the account's private pushes.
+//! `seqId`/`prevSeqId` chain, trades (aggregated and `trades-all`), candles of every bar OKX
+//! offers built from trades, and the account's private pushes.
+//!
+//! Candles of every bar are kept up to date from the first trade, so a subscription made in the
+//! middle of a bar sees the whole bar; frames are only built for bars someone subscribes to
+//! ([`Feed::watch`]), since one trade touches all 27 of them.
+//!
+//! Volume units follow OKX's docs: a candle's `vol` is base currency on spot and contracts on
+//! swaps, `volCcy` quote currency on spot and base currency on swaps, `volCcyQuote` always quote.
 //!
 //! Everything goes through one broadcast channel, in the order it happened; each connection
 //! keeps what its subscriptions ask for. Control messages (drop every connection, a service
 //! notice) travel the same way, so a fault reaches every connection at once.
 
+use super::channel::{BAR_COUNT, Bar, Channel};
 use super::exchange::{Stats24h, ticker_value};
 use crate::venue::sim::BookSnapshot;
 use crate::venue::{InstrumentId, InstrumentKind, InstrumentSpec, Side};
@@ -14,6 +23,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::broadcast;
 
 /// Depth of the `books` channel.
@@ -26,10 +36,22 @@ pub const BACKLOG: usize = 8_192;
 pub enum Push {
     /// A frame identical for every subscriber of `(channel, inst_id)`.
     Public {
-        /// Channel name.
-        channel: &'static str,
+        /// Channel.
+        channel: Channel,
         /// Instrument.
         inst_id: Arc<str>,
+        /// The whole frame.
+        frame: Arc<str>,
+    },
+    /// A `books5` or `bbo-tbt` snapshot; only for subscribers that have not seen this `seqId`
+    /// (the snapshot sent on subscribing may be newer than pushes already queued).
+    Top {
+        /// `books5` or `bbo-tbt`.
+        channel: Channel,
+        /// Instrument.
+        inst_id: Arc<str>,
+        /// The book's `seqId`.
+        seq: i64,
         /// The whole frame.
         frame: Arc<str>,
     },
@@ -74,11 +96,43 @@ struct BookState {
     gap: u32,
 }
 
+/// One bar of one instrument, being built.
+#[derive(Debug, Clone, Copy)]
+struct Candle {
+    /// When it opened, ms.
+    open: i64,
+    /// Open, high, low, close.
+    ohlc: [Decimal; 4],
+    /// Traded size as the trades count it: base on spot, contracts on swaps.
+    vol: Decimal,
+    /// Base currency.
+    base: Decimal,
+    /// Quote currency (Σ price × base).
+    quote: Decimal,
+    /// When it was last pushed, ms.
+    pushed: i64,
+}
+
+impl Candle {
+    fn new(open: i64, price: Decimal) -> Self {
+        let zero = Decimal::ZERO;
+        Self { open, ohlc: [price; 4], vol: zero, base: zero, quote: zero, pushed: 0 }
+    }
+
+    /// `[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]`.
+    fn row(&self, kind: InstrumentKind, confirm: &str) -> Value {
+        let s = |d: Decimal| d.normalize().to_string();
+        let quote = self.quote.round_dp(8);
+        let vol_ccy = if kind == InstrumentKind::Swap { self.base } else { quote };
+        let [o, h, l, c] = self.ohlc;
+        json!([self.open.to_string(), s(o), s(h), s(l), s(c), s(self.vol), s(vol_ccy), s(quote), confirm])
+    }
+}
+
 #[derive(Default)]
 struct State {
     books: HashMap<InstrumentId, BookState>,
-    /// (minute open ms, [o, h, l, c], volume, last push ms)
-    candles: HashMap<InstrumentId, (i64, [Decimal; 4], Decimal, i64)>,
+    candles: HashMap<(InstrumentId, Bar), Candle>,
     next_trade: u64,
 }
 
@@ -86,6 +140,21 @@ struct State {
 pub struct Feed {
     tx: broadcast::Sender<Push>,
     state: Mutex<State>,
+    /// Subscriptions per bar (any instrument): bars nobody watches are not serialised.
+    watchers: Arc<[AtomicUsize]>,
+}
+
+/// One subscription's interest in a bar; dropping it (unsubscribe, connection gone) ends it.
+#[derive(Debug)]
+pub struct Watch {
+    watchers: Arc<[AtomicUsize]>,
+    bar: usize,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.watchers[self.bar].fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn level(p: &Decimal, s: &Decimal, n: u32) -> Value {
@@ -106,7 +175,17 @@ impl Feed {
     /// A publisher with no subscribers yet.
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(BACKLOG);
-        Self { tx, state: Mutex::new(State { next_trade: 500_000_000, ..State::default() }) }
+        Self {
+            tx,
+            state: Mutex::new(State { next_trade: 500_000_000, ..State::default() }),
+            watchers: (0..BAR_COUNT).map(|_| AtomicUsize::new(0)).collect(),
+        }
+    }
+
+    /// Marks `bar` as watched until the returned guard is dropped.
+    pub fn watch(&self, bar: Bar) -> Watch {
+        self.watchers[bar.index()].fetch_add(1, Ordering::Relaxed);
+        Watch { watchers: self.watchers.clone(), bar: bar.index() }
     }
 
     /// A receiver of everything pushed from now on.
@@ -139,20 +218,26 @@ impl Feed {
         fresh: impl FnOnce() -> Option<BookSnapshot>,
     ) -> (Arc<str>, i64) {
         let mut s = self.state.lock();
-        let book = s.books.entry(spec.id).or_insert_with(|| BookState { seq: 1_000, ..BookState::default() });
-        if !book.published
-            && let Some(snap) = fresh()
-        {
-            book.bids = snap.bids.iter().map(|(p, sz, n)| (*p, (*sz, *n))).collect();
-            book.asks = snap.asks.iter().map(|(p, sz, n)| (*p, (*sz, *n))).collect();
-            book.published = true;
-        }
+        let book = published(&mut s, spec, fresh);
         let frame = json!({
             "arg": {"channel": "books", "instId": spec.symbol}, "action": "snapshot",
             "data": [{"asks": levels(book.asks.iter(), BOOK_DEPTH), "bids": levels(book.bids.iter().rev(), BOOK_DEPTH),
                       "ts": now().to_string(), "checksum": 0, "prevSeqId": -1, "seqId": book.seq}],
         });
         (Arc::from(frame.to_string()), book.seq)
+    }
+
+    /// The current `books5` or `bbo-tbt` snapshot frame and its `seqId`: what a subscription
+    /// starts with, and what OKX sends again when the book has been still for a while.
+    pub fn top_snapshot(
+        &self,
+        spec: &InstrumentSpec,
+        channel: Channel,
+        fresh: impl FnOnce() -> Option<BookSnapshot>,
+    ) -> (Arc<str>, i64) {
+        let mut s = self.state.lock();
+        let book = published(&mut s, spec, fresh);
+        (Arc::from(top_frame(spec, book, channel, &now().to_string()).to_string()), book.seq)
     }
 
     /// A new state of an instrument's book (exact, up to [`BOOK_DEPTH`] levels per side):
@@ -198,73 +283,69 @@ impl Feed {
             });
         }
         let seq = book.seq;
-        let top5 = json!({
-            "arg": {"channel": "books5", "instId": spec.symbol},
-            "data": [{"asks": levels(book.asks.iter(), 5), "bids": levels(book.bids.iter().rev(), 5),
-                      "instId": spec.symbol, "ts": ts, "seqId": seq}],
-        });
-        let bbo = json!({
-            "arg": {"channel": "bbo-tbt", "instId": spec.symbol},
-            "data": [{"asks": levels(book.asks.iter(), 1), "bids": levels(book.bids.iter().rev(), 1), "ts": ts, "seqId": seq}],
-        });
+        let top5 = top_frame(spec, book, Channel::Books5, &ts);
+        let bbo = top_frame(spec, book, Channel::BboTbt, &ts);
         drop(s);
-        self.send(Push::Public { channel: "books5", inst_id: inst.clone(), frame: Arc::from(top5.to_string()) });
-        self.send(Push::Public { channel: "bbo-tbt", inst_id: inst.clone(), frame: Arc::from(bbo.to_string()) });
+        for (channel, frame) in [(Channel::Books5, top5), (Channel::BboTbt, bbo)] {
+            self.send(Push::Top { channel, inst_id: inst.clone(), seq, frame: Arc::from(frame.to_string()) });
+        }
         let ticker =
             json!({"arg": {"channel": "tickers", "instId": spec.symbol}, "data": [ticker_value(spec, snap, stats)]});
-        self.send(Push::Public { channel: "tickers", inst_id: inst, frame: Arc::from(ticker.to_string()) });
+        self.send(Push::Public { channel: Channel::Tickers, inst_id: inst, frame: Arc::from(ticker.to_string()) });
     }
 
-    /// A public trade: pushes `trades` and, at most once a second (or when the minute
-    /// closes), `candle1m`.
+    /// A public trade: pushes `trades` and `trades-all` (one push per trade, as the simulated
+    /// market makes no multi-fill takers) and updates the candles of every bar, pushing a
+    /// watched bar at most once a second and when it closes.
     pub(crate) fn on_trade(&self, spec: &InstrumentSpec, price: Decimal, size: Decimal, taker: Side, ts_ms: i64) {
         let inst: Arc<str> = Arc::from(spec.symbol.as_str());
         let mut s = self.state.lock();
         s.next_trade += 1;
         let trade_id = s.next_trade;
         let side = if taker == Side::Buy { "buy" } else { "sell" };
+        let (px, sz, ts) = (price.normalize().to_string(), size.normalize().to_string(), ts_ms.to_string());
         let trade = json!({
             "arg": {"channel": "trades", "instId": spec.symbol},
-            "data": [{"instId": spec.symbol, "tradeId": trade_id.to_string(), "px": price.normalize().to_string(),
-                      "sz": size.normalize().to_string(), "side": side, "ts": ts_ms.to_string(), "count": "1",
-                      "source": "0", "seqId": trade_id}],
+            "data": [{"instId": spec.symbol, "tradeId": trade_id.to_string(), "px": px, "sz": sz, "side": side,
+                      "ts": ts, "count": "1", "source": "0", "seqId": trade_id}],
         });
-        let minute = ts_ms - ts_ms.rem_euclid(60_000);
-        let mut closed = None;
-        let candle = s.candles.entry(spec.id).or_insert((minute, [price; 4], Decimal::ZERO, 0));
-        if candle.0 != minute {
-            closed = Some(*candle);
-            *candle = (minute, [price; 4], Decimal::ZERO, 0);
+        let trade_all = json!({
+            "arg": {"channel": "trades-all", "instId": spec.symbol},
+            "data": [{"instId": spec.symbol, "tradeId": trade_id.to_string(), "px": px, "sz": sz, "side": side,
+                      "source": "0", "ts": ts}],
+        });
+        let base = if spec.kind == InstrumentKind::Swap { size * spec.contract_value } else { size };
+        let mut frames = Vec::new();
+        for bar in Bar::all() {
+            let open = bar.open(ts_ms);
+            let candle = s.candles.entry((spec.id, bar)).or_insert_with(|| Candle::new(open, price));
+            let mut closed = None;
+            if candle.open != open {
+                closed = Some(*candle);
+                *candle = Candle::new(open, price);
+            }
+            candle.ohlc[1] = candle.ohlc[1].max(price);
+            candle.ohlc[2] = candle.ohlc[2].min(price);
+            candle.ohlc[3] = price;
+            candle.vol += size;
+            candle.base += base;
+            candle.quote += base * price;
+            let due = ts_ms - candle.pushed >= 1_000;
+            if due {
+                candle.pushed = ts_ms;
+            }
+            if self.watchers[bar.index()].load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let current = due.then_some((*candle, "0"));
+            for (c, confirm) in closed.map(|c| (c, "1")).into_iter().chain(current) {
+                let frame = json!({"arg": {"channel": bar.channel(), "instId": spec.symbol}, "data": [c.row(spec.kind, confirm)]});
+                frames.push((Channel::Candle(bar), frame));
+            }
         }
-        candle.1[1] = candle.1[1].max(price);
-        candle.1[2] = candle.1[2].min(price);
-        candle.1[3] = price;
-        candle.2 += size;
-        let due = ts_ms - candle.3 >= 1_000;
-        if due {
-            candle.3 = ts_ms;
-        }
-        let current = *candle;
         drop(s);
-        self.send(Push::Public { channel: "trades", inst_id: inst.clone(), frame: Arc::from(trade.to_string()) });
-        let cv = if spec.kind == InstrumentKind::Swap { spec.contract_value } else { Decimal::ONE };
-        let row = |(open, [o, h, l, c], vol, _): (i64, [Decimal; 4], Decimal, i64), confirm: &str| {
-            let base = vol * cv;
-            json!([
-                open.to_string(),
-                o.normalize().to_string(),
-                h.normalize().to_string(),
-                l.normalize().to_string(),
-                c.normalize().to_string(),
-                vol.normalize().to_string(),
-                base.normalize().to_string(),
-                (base * c).round_dp(8).normalize().to_string(),
-                confirm
-            ])
-        };
-        for (candle, confirm) in closed.map(|c| (c, "1")).into_iter().chain(due.then_some((current, "0"))) {
-            let frame = json!({"arg": {"channel": "candle1m", "instId": spec.symbol}, "data": [row(candle, confirm)]});
-            self.send(Push::Public { channel: "candle1m", inst_id: inst.clone(), frame: Arc::from(frame.to_string()) });
+        for (channel, frame) in [(Channel::Trades, trade), (Channel::TradesAll, trade_all)].into_iter().chain(frames) {
+            self.send(Push::Public { channel, inst_id: inst.clone(), frame: Arc::from(frame.to_string()) });
         }
     }
 
@@ -276,4 +357,32 @@ impl Feed {
 
 fn now() -> i64 {
     crate::engine::now_ms()
+}
+
+/// The instrument's book, taken from `fresh` if nothing has been published yet.
+fn published<'a>(
+    s: &'a mut State,
+    spec: &InstrumentSpec,
+    fresh: impl FnOnce() -> Option<BookSnapshot>,
+) -> &'a mut BookState {
+    let book = s.books.entry(spec.id).or_insert_with(|| BookState { seq: 1_000, ..BookState::default() });
+    if !book.published
+        && let Some(snap) = fresh()
+    {
+        book.bids = snap.bids.iter().map(|(p, sz, n)| (*p, (*sz, *n))).collect();
+        book.asks = snap.asks.iter().map(|(p, sz, n)| (*p, (*sz, *n))).collect();
+        book.published = true;
+    }
+    book
+}
+
+/// A `books5` (5 levels, with `instId` in the item) or `bbo-tbt` (1 level) snapshot frame.
+fn top_frame(spec: &InstrumentSpec, book: &BookState, channel: Channel, ts: &str) -> Value {
+    let depth = if channel == Channel::Books5 { 5 } else { 1 };
+    let mut item = json!({"asks": levels(book.asks.iter(), depth), "bids": levels(book.bids.iter().rev(), depth),
+                          "ts": ts, "seqId": book.seq});
+    if channel == Channel::Books5 {
+        item["instId"] = json!(spec.symbol);
+    }
+    json!({"arg": {"channel": channel.name(), "instId": spec.symbol}, "data": [item]})
 }

@@ -5,9 +5,11 @@
 //! - [`exchange`]: the account as OKX reports it, OKX's order checks;
 //! - [`auth`]: `OK-ACCESS-*` checks in OKX's order with OKX's codes;
 //! - [`rest`]: routing, envelopes, rate limits (50011), order operations;
-//! - [`ws`] and [`feed`]: the WebSocket endpoints and what they push;
+//! - [`ws`], [`channel`] and [`feed`]: the WebSocket endpoints, the channels each carries and
+//!   what they push;
 //! - [`faults`]: scripted trouble (timeouts, 5xx, 429 storms, garbage, clock skew, dropped
-//!   sockets, truncated, duplicated or reordered frames, book gaps, the 64008 notice).
+//!   sockets, truncated, duplicated or reordered frames, book gaps, the 64008 notice, refused
+//!   private subscriptions).
 //!
 //! The configuration (TOML) names the market, the API keys the simulator accepts and any faults:
 //!
@@ -33,6 +35,7 @@
 //! authentication failures, 50011 answers and orders placed.
 
 pub mod auth;
+pub mod channel;
 pub mod exchange;
 pub mod faults;
 pub mod feed;
@@ -75,6 +78,12 @@ pub struct SimServerConfig {
     pub run_market: bool,
     /// Close a WebSocket connection that sent nothing for this long, ms (OKX: 30 s).
     pub ws_idle_ms: u64,
+    /// Send the book keep-alive after a book has not changed for this long, ms (OKX: about
+    /// 60 s; tests go lower).
+    pub ws_books_heartbeat_ms: u64,
+    /// WebSocket connections allowed per capped private channel (orders, account, positions)
+    /// per account (OKX: 30; tests go lower).
+    pub ws_channel_conn_cap: usize,
     /// Enforce OKX's rate limits (off only to measure the simulator's own throughput).
     pub rate_limits: bool,
     /// The shortest `cancel-all-after` timeout accepted, s (OKX: 10; tests go lower).
@@ -91,6 +100,8 @@ impl Default for SimServerConfig {
             faults: Faults::default(),
             run_market: true,
             ws_idle_ms: ws::IDLE.as_millis() as u64,
+            ws_books_heartbeat_ms: ws::BOOKS_HEARTBEAT.as_millis() as u64,
+            ws_channel_conn_cap: ws::CONN_CAP,
             rate_limits: true,
             dead_man_min_s: 10,
         }
@@ -164,14 +175,20 @@ impl SimServer {
             .map_err(|source| SimServerError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| SimServerError::Bind { addr: config.listen, source })?;
         let ws_server = server.clone();
+        let ws_shared = Arc::new(ws::Shared::new(
+            Duration::from_millis(config.ws_books_heartbeat_ms.max(1)),
+            config.ws_channel_conn_cap,
+        ));
         let app = Router::new()
             .route(
                 "/ws/v5/{path}",
                 axum::routing::get(move |upgrade: WebSocketUpgrade, AxumPath(path): AxumPath<String>| {
-                    let server = ws_server.clone();
+                    let (server, shared) = (ws_server.clone(), ws_shared.clone());
                     async move {
                         match ws::Path::parse(&path) {
-                            Some(p) => upgrade.on_upgrade(move |socket| ws::serve(socket, p, server)).into_response(),
+                            Some(p) => {
+                                upgrade.on_upgrade(move |socket| ws::serve(socket, p, server, shared)).into_response()
+                            }
                             None => (axum::http::StatusCode::NOT_FOUND, "no such WebSocket endpoint").into_response(),
                         }
                     }

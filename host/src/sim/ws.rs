@@ -3,13 +3,30 @@
 //! over `timestamp + "GET" + "/users/self/verify"`, subscribe/unsubscribe acknowledged per arg,
 //! the channels each path carries, order operations on `/private` (sharing the REST rate
 //! limits), the 30-second idle close, and the service notice.
+//!
+//! Subscriptions are answered as OKX answers them, so a client's mistakes show here first:
+//! a channel on the wrong endpoint gets 64001 (a `/business` channel elsewhere), 64002 (another
+//! channel on `/business`) or 60018 (public and private swapped); an unknown channel or
+//! instrument 60018; `books-l2-tbt`/`books50-l2-tbt` 60011 before login and 64003 after (the
+//! simulator's accounts are never VIP4). `books5` and `bbo-tbt` start with a snapshot, and a
+//! book that has not changed for [`Shared::books_heartbeat`] gets OKX's keep-alive (`books`:
+//! an empty update with `prevSeqId == seqId`; `books5`/`bbo-tbt`: the snapshot again).
+//!
+//! Private channels OKX caps per account (orders, account, positions) answer each new
+//! subscription with `channel-conn-count`; past [`Shared::conn_cap`] connections per channel,
+//! or while [`super::Faults::ws_refuse_subscribe`] lasts, the subscription is acknowledged,
+//! then `channel-conn-count-error` follows and it is dropped: OKX's docs ("Connection count
+//! limit") describe exactly that order.
 
 use super::auth::{SimKey, WINDOW_MS};
-use super::feed::Push;
+use super::channel::Channel;
+use super::feed::{Push, Watch};
 use super::rest::{self, Server};
 use crate::ratelimit::Endpoint;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use parking_lot::Mutex;
 use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -19,13 +36,63 @@ use tokio::time::Instant;
 pub const IDLE: Duration = Duration::from_secs(30);
 /// Subscribe, unsubscribe and login requests allowed per connection per hour.
 pub const OPS_PER_HOUR: usize = 480;
+/// How long a book stays unchanged before OKX sends its keep-alive ("around 60 seconds").
+pub const BOOKS_HEARTBEAT: Duration = Duration::from_secs(60);
+/// Connections per capped private channel per account.
+pub const CONN_CAP: usize = 30;
+
+/// OKX's help-centre page that its endpoint-migration errors point to.
+const MIGRATION_PAGE: &str =
+    "https://www.okx.com/help-center/changes-to-v5-api-websocket-subscription-parameter-and-url";
+
+/// What every WebSocket connection of one simulator shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// How long an unchanged book waits for its keep-alive.
+    pub books_heartbeat: Duration,
+    /// Connections allowed per capped private channel.
+    pub conn_cap: usize,
+    /// Connections subscribed to each capped channel (by `connId`); one account per simulator.
+    counted: Mutex<HashMap<Channel, HashSet<String>>>,
+}
+
+impl Shared {
+    /// Settings for one simulator.
+    pub fn new(books_heartbeat: Duration, conn_cap: usize) -> Self {
+        Self { books_heartbeat, conn_cap, counted: Mutex::default() }
+    }
+
+    /// Counts `conn` on `channel`: the connections now counted, or `Err(cap)` when the channel
+    /// is full.
+    fn join(&self, channel: Channel, conn: &str) -> Result<usize, usize> {
+        let mut counted = self.counted.lock();
+        let set = counted.entry(channel).or_default();
+        if !set.contains(conn) && set.len() >= self.conn_cap {
+            return Err(self.conn_cap);
+        }
+        set.insert(conn.to_string());
+        Ok(set.len())
+    }
+
+    fn leave(&self, channel: Channel, conn: &str) {
+        if let Some(set) = self.counted.lock().get_mut(&channel) {
+            set.remove(conn);
+        }
+    }
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self::new(BOOKS_HEARTBEAT, CONN_CAP)
+    }
+}
 
 /// Which endpoint a connection came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path {
     /// `/ws/v5/public`: tickers, books, trades.
     Public,
-    /// `/ws/v5/business`: candles.
+    /// `/ws/v5/business`: candles, trades-all.
     Business,
     /// `/ws/v5/private`: orders, account, positions, order operations.
     Private,
@@ -41,34 +108,45 @@ impl Path {
             _ => None,
         }
     }
-
-    fn carries(self, channel: &str) -> bool {
-        match self {
-            Path::Public => matches!(channel, "tickers" | "books" | "books5" | "bbo-tbt" | "trades"),
-            Path::Business => channel == "candle1m",
-            Path::Private => matches!(channel, "orders" | "account" | "positions"),
-        }
-    }
 }
 
 struct Sub {
     /// The arg as the client sent it (echoed in acks and pushes).
     arg: Value,
-    channel: String,
+    channel: Channel,
     inst_id: String,
     inst_type: String,
     ccy: String,
-    /// `books`: the last `seqId` sent.
+    /// Books: the last `seqId` sent.
     last_seq: i64,
+    /// Books: when the last frame went out (the keep-alive counts from it).
+    last_push: Instant,
+    /// Candles: keeps the bar's frames being built while subscribed.
+    _watch: Option<Watch>,
+}
+
+impl Sub {
+    fn is_book(&self) -> bool {
+        matches!(self.channel, Channel::Books | Channel::Books5 | Channel::BboTbt)
+    }
 }
 
 struct Conn {
     id: String,
     path: Path,
     server: Arc<Server>,
+    shared: Arc<Shared>,
     key: Option<SimKey>,
     subs: Vec<Sub>,
     ops: std::collections::VecDeque<Instant>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        for channel in self.subs.iter().map(|s| s.channel).filter(|c| c.counted()) {
+            self.shared.leave(channel, &self.id);
+        }
+    }
 }
 
 fn text(v: &Value, name: &str) -> String {
@@ -76,11 +154,11 @@ fn text(v: &Value, name: &str) -> String {
 }
 
 /// Serves one connection until it closes.
-pub async fn serve(mut socket: WebSocket, path: Path, server: Arc<Server>) {
+pub async fn serve(mut socket: WebSocket, path: Path, server: Arc<Server>, shared: Arc<Shared>) {
     let mut rx = server.exchange.feed().subscribe();
     super::FaultState::count(&server.faults.ws_connections);
     let id = format!("{:08x}", rand::random::<u32>());
-    let mut conn = Conn { id, path, server, key: None, subs: Vec::new(), ops: Default::default() };
+    let mut conn = Conn { id, path, server, shared, key: None, subs: Vec::new(), ops: Default::default() };
     let mut last_heard = Instant::now();
     let mut last_sent = Instant::now();
     // A frame held back by the reorder fault, sent after the next one.
@@ -88,6 +166,7 @@ pub async fn serve(mut socket: WebSocket, path: Path, server: Arc<Server>) {
     // Silent (a stall fault) until then: nothing is sent.
     let mut mute_until = Instant::now();
     loop {
+        let beat_at = conn.next_beat();
         let outgoing: Vec<String> = tokio::select! {
             incoming = socket.recv() => {
                 let Some(Ok(msg)) = incoming else { return };
@@ -115,6 +194,7 @@ pub async fn serve(mut socket: WebSocket, path: Path, server: Arc<Server>) {
                 }
                 Err(RecvError::Closed) => return,
             },
+            _ = tokio::time::sleep_until(beat_at.unwrap_or_else(Instant::now)), if beat_at.is_some() => conn.beat(),
             // OKX closes a connection with neither subscriptions nor data for 30 s.
             _ = tokio::time::sleep_until(last_heard.max(last_sent) + conn.server.ws_idle) => {
                 close(&mut socket, 4004, "No data received in 30s.").await;
@@ -231,69 +311,161 @@ impl Conn {
         }
         let mut out = Vec::new();
         for arg in args {
-            let channel = text(arg, "channel");
-            let inst_id = text(arg, "instId");
-            let ex = &self.server.exchange;
-            let missing = || format!("Wrong URL or channel:{channel},instId:{inst_id} doesn't exist.");
-            if !self.path.carries(&channel) {
-                out.push(self.error(id, "60018", &missing()));
-                continue;
+            if let Err(refusal) = self.subscribe_one(id, arg, &mut out) {
+                out.push(refusal);
             }
-            let private = self.path == Path::Private;
-            if private && self.key.is_none() {
-                out.push(self.error(id, "60011", "Please log in."));
-                continue;
+        }
+        out
+    }
+
+    /// Subscribes one arg, appending the ack and what the subscription starts with; `Err` is
+    /// the error frame refusing it.
+    fn subscribe_one(&mut self, id: &str, arg: &Value, out: &mut Vec<String>) -> Result<(), String> {
+        let name = text(arg, "channel");
+        let inst_id = text(arg, "instId");
+        let ex = self.server.exchange.clone();
+        let missing = || {
+            format!(
+                "Wrong URL or channel:{name},instId:{inst_id} doesn't exist. Please use the correct URL, channel and \
+                 parameters referring to API document."
+            )
+        };
+        let channel = Channel::parse(&name).ok_or_else(|| self.error(id, "60018", &missing()))?;
+        match (channel.home(), self.path) {
+            (home, path) if home == path => {}
+            (Path::Business, _) => {
+                let msg = format!(
+                    "This channel has been migrated to the '/business' URL. Please subscribe using the new URL. \
+                     More details can refer to: {MIGRATION_PAGE}"
+                );
+                return Err(self.error(id, "64001", &msg));
             }
-            let inst_type = text(arg, "instType");
-            let needs_inst = !private;
-            let known = !needs_inst || ex.spec(&inst_id).is_some();
-            let type_ok = !matches!(channel.as_str(), "orders" | "positions")
-                || matches!(inst_type.as_str(), "ANY" | "SPOT" | "MARGIN" | "SWAP" | "FUTURES" | "OPTION");
-            if !known || !type_ok || (private && !inst_id.is_empty() && ex.spec(&inst_id).is_none()) {
-                out.push(self.error(id, "60018", &missing()));
-                continue;
+            (_, Path::Business) => {
+                let msg = format!(
+                    "This channel is not supported by \"/business\" URL. Please use \"/private\" URL(for private \
+                     channels), or \"/public\" URL(for public channels). More details can refer to: {MIGRATION_PAGE}"
+                );
+                return Err(self.error(id, "64002", &msg));
             }
-            let mut ack = json!({"event": "subscribe", "arg": arg, "connId": self.id});
-            if !id.is_empty() {
-                ack["id"] = json!(id);
-            }
-            out.push(ack.to_string());
-            super::FaultState::count(&self.server.faults.ws_subscribes);
-            self.subs.retain(|s| s.arg != *arg);
-            let mut sub = Sub {
-                arg: arg.clone(),
-                channel: channel.clone(),
-                inst_id: inst_id.clone(),
-                inst_type,
-                ccy: text(arg, "ccy"),
-                last_seq: i64::MIN,
+            _ => return Err(self.error(id, "60018", &missing())),
+        }
+        let private = self.path == Path::Private;
+        let vip_only = matches!(channel, Channel::BooksL2Tbt | Channel::Books50L2Tbt);
+        if (private || vip_only) && self.key.is_none() {
+            return Err(self.error(id, "60011", "Please log in."));
+        }
+        if vip_only {
+            return Err(self.error(
+                id,
+                "64003",
+                "Your trading fee tier doesn't meet the requirement to access this channel",
+            ));
+        }
+        let inst_type = text(arg, "instType");
+        let spec = ex.spec(&inst_id);
+        let known = if private { inst_id.is_empty() || spec.is_some() } else { spec.is_some() };
+        let type_ok = !matches!(channel, Channel::Orders | Channel::Positions)
+            || matches!(inst_type.as_str(), "ANY" | "SPOT" | "MARGIN" | "SWAP" | "FUTURES" | "OPTION");
+        if !known || !type_ok {
+            return Err(self.error(id, "60018", &missing()));
+        }
+        let mut ack = json!({"event": "subscribe", "arg": arg, "connId": self.id});
+        if !id.is_empty() {
+            ack["id"] = json!(id);
+        }
+        out.push(ack.to_string());
+        if channel.counted() {
+            let refused = if self.server.faults.ws_refuse_subscribe() {
+                Err(self.shared.conn_cap)
+            } else {
+                self.shared.join(channel, &self.id)
             };
-            // What a subscription starts with: a books snapshot, an account or positions
-            // snapshot (orders have none).
-            match channel.as_str() {
-                "books" => {
-                    if let Some(spec) = ex.spec(&inst_id) {
-                        let fresh = || ex.venue().snapshot(spec.id, super::feed::BOOK_DEPTH);
-                        let (frame, seq) = ex.feed().books_snapshot(spec, fresh);
-                        sub.last_seq = seq;
-                        out.push(frame.to_string());
-                    }
-                }
-                "account" => {
-                    let ccys: Vec<&str> = if sub.ccy.is_empty() { vec![] } else { vec![sub.ccy.as_str()] };
-                    out.push(self.snapshot(&sub, vec![ex.balance_json(&ccys)]));
-                }
-                "positions" => {
-                    let positions = ex
-                        .positions_json(&sub.inst_id)
-                        .into_iter()
-                        .filter(|p| sub.inst_type == "ANY" || p["instType"] == sub.inst_type.as_str())
-                        .collect();
-                    out.push(self.snapshot(&sub, positions));
-                }
-                _ => {}
+            let (event, count) = match refused {
+                Ok(n) => ("channel-conn-count", n),
+                Err(n) => ("channel-conn-count-error", n),
+            };
+            out.push(
+                json!({"event": event, "channel": name, "connCount": count.to_string(), "connId": self.id}).to_string(),
+            );
+            if refused.is_err() {
+                return Ok(());
             }
-            self.subs.push(sub);
+        }
+        super::FaultState::count(&self.server.faults.ws_subscribes);
+        self.subs.retain(|s| s.arg != *arg);
+        let mut sub = Sub {
+            arg: arg.clone(),
+            channel,
+            inst_id: inst_id.clone(),
+            inst_type,
+            ccy: text(arg, "ccy"),
+            last_seq: i64::MIN,
+            last_push: Instant::now(),
+            _watch: match channel {
+                Channel::Candle(bar) => Some(ex.feed().watch(bar)),
+                _ => None,
+            },
+        };
+        // What a subscription starts with: a books, books5 or bbo-tbt snapshot, an account or
+        // positions snapshot (orders have none).
+        match channel {
+            Channel::Books | Channel::Books5 | Channel::BboTbt => {
+                if let Some(spec) = spec {
+                    let fresh = || ex.venue().snapshot(spec.id, super::feed::BOOK_DEPTH);
+                    let (frame, seq) = match channel {
+                        Channel::Books => ex.feed().books_snapshot(spec, fresh),
+                        _ => ex.feed().top_snapshot(spec, channel, fresh),
+                    };
+                    sub.last_seq = seq;
+                    out.push(frame.to_string());
+                }
+            }
+            Channel::Account => {
+                let ccys: Vec<&str> = if sub.ccy.is_empty() { vec![] } else { vec![sub.ccy.as_str()] };
+                out.push(self.snapshot(&sub, vec![ex.balance_json(&ccys)]));
+            }
+            Channel::Positions => {
+                let positions = ex
+                    .positions_json(&sub.inst_id)
+                    .into_iter()
+                    .filter(|p| sub.inst_type == "ANY" || p["instType"] == sub.inst_type.as_str())
+                    .collect();
+                out.push(self.snapshot(&sub, positions));
+            }
+            _ => {}
+        }
+        self.subs.push(sub);
+        Ok(())
+    }
+
+    /// When the next book keep-alive is due, if any book is subscribed.
+    fn next_beat(&self) -> Option<Instant> {
+        self.subs.iter().filter(|s| s.is_book()).map(|s| s.last_push + self.shared.books_heartbeat).min()
+    }
+
+    /// OKX's keep-alive for books unchanged for a while: `books` gets an empty update whose
+    /// `prevSeqId` is its `seqId`; `books5` and `bbo-tbt` get the latest snapshot again.
+    fn beat(&mut self) -> Vec<String> {
+        let now = Instant::now();
+        let ex = self.server.exchange.clone();
+        let mut out = Vec::new();
+        for s in self.subs.iter_mut().filter(|s| s.is_book() && now >= s.last_push + self.shared.books_heartbeat) {
+            s.last_push = now;
+            let Some(spec) = ex.spec(&s.inst_id) else { continue };
+            if s.channel == Channel::Books {
+                let ts = crate::engine::now_ms().to_string();
+                out.push(
+                    json!({"arg": {"channel": "books", "instId": spec.symbol}, "action": "update",
+                           "data": [{"asks": [], "bids": [], "ts": ts, "checksum": 0,
+                                     "prevSeqId": s.last_seq, "seqId": s.last_seq}]})
+                    .to_string(),
+                );
+            } else {
+                let fresh = || ex.venue().snapshot(spec.id, super::feed::BOOK_DEPTH);
+                let (frame, seq) = ex.feed().top_snapshot(spec, s.channel, fresh);
+                s.last_seq = s.last_seq.max(seq);
+                out.push(frame.to_string());
+            }
         }
         out
     }
@@ -312,7 +484,13 @@ impl Conn {
     fn unsubscribe(&mut self, id: &str, args: &[Value]) -> Vec<String> {
         args.iter()
             .map(|arg| {
+                let gone: Vec<Channel> = self.subs.iter().filter(|s| s.arg == *arg).map(|s| s.channel).collect();
                 self.subs.retain(|s| s.arg != *arg);
+                for channel in gone.into_iter().filter(|c| c.counted()) {
+                    if !self.subs.iter().any(|s| s.channel == channel) {
+                        self.shared.leave(channel, &self.id);
+                    }
+                }
                 let mut ack = json!({"event": "unsubscribe", "arg": arg, "connId": self.id});
                 if !id.is_empty() {
                     ack["id"] = json!(id);
@@ -328,21 +506,12 @@ impl Conn {
                 let wanted = self.subs.iter().any(|s| s.channel == *channel && s.inst_id == **inst_id);
                 if wanted { vec![frame.to_string()] } else { Vec::new() }
             }
-            Push::BookUpdate { inst_id, seq, frame, .. } => {
-                let mut out = Vec::new();
-                for s in self.subs.iter_mut().filter(|s| s.channel == "books" && s.inst_id == **inst_id) {
-                    // Updates queued before the subscription's snapshot are already in it.
-                    if *seq > s.last_seq {
-                        s.last_seq = *seq;
-                        out.push(frame.to_string());
-                    }
-                }
-                out
-            }
+            Push::BookUpdate { inst_id, seq, frame, .. } => self.book_push(Channel::Books, inst_id, *seq, frame),
+            Push::Top { channel, inst_id, seq, frame } => self.book_push(*channel, inst_id, *seq, frame),
             Push::Private { channel, inst_type, key, data } => {
                 let event = if *channel == "orders" { None } else { Some("event_update") };
                 let mut out = Vec::new();
-                for s in self.subs.iter().filter(|s| s.channel == *channel) {
+                for s in self.subs.iter().filter(|s| s.channel.name() == *channel) {
                     let matches = match *channel {
                         "account" => s.ccy.is_empty() || s.ccy == **key,
                         _ => {
@@ -362,6 +531,20 @@ impl Conn {
             }
             Push::DropAll | Push::Notice | Push::Stall(_) => Vec::new(),
         }
+    }
+
+    /// A book frame for the subscriptions of `(channel, inst_id)` it is news to: pushes queued
+    /// before a subscription's snapshot are already in it.
+    fn book_push(&mut self, channel: Channel, inst_id: &str, seq: i64, frame: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in self.subs.iter_mut().filter(|s| s.channel == channel && s.inst_id == inst_id) {
+            if seq > s.last_seq {
+                s.last_seq = seq;
+                s.last_push = Instant::now();
+                out.push(frame.to_string());
+            }
+        }
+        out
     }
 
     async fn order_op(&mut self, id: &str, op: &str, v: &Value, args: Vec<Value>) -> String {

@@ -49,6 +49,12 @@ pub struct Event {
     pub id: String,
     /// Connection id.
     pub conn_id: String,
+    /// `channel-conn-count` / `channel-conn-count-error`: the private channel counted (these
+    /// events name it at the top level, with no `arg`).
+    pub channel: String,
+    /// `channel-conn-count` / `channel-conn-count-error`: connections counted on the channel
+    /// (the error names the cap it hit).
+    pub conn_count: Option<u32>,
 }
 
 /// The answer to an order operation (`order`, `cancel-order`, ...).
@@ -295,6 +301,10 @@ struct RawFrame<'a> {
     #[serde(default)]
     conn_id: Option<String>,
     #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    conn_count: Option<String>,
+    #[serde(default)]
     arg: Option<Arg>,
     #[serde(default)]
     action: Option<String>,
@@ -342,6 +352,8 @@ pub fn parse(text: &str) -> Result<Frame, ParseError> {
             arg: raw.arg,
             id: raw.id.unwrap_or_default(),
             conn_id: raw.conn_id.unwrap_or_default(),
+            channel: raw.channel.unwrap_or_default(),
+            conn_count: raw.conn_count.and_then(|n| n.parse().ok()),
         }));
     }
     if let Some(op) = raw.op {
@@ -447,6 +459,23 @@ mod tests {
         assert_eq!(parse("pong"), Ok(Frame::Pong));
         let reply = r#"{"id":"1512","op":"order","code":"0","msg":"","data":[{"clOrdId":"b15","ordId":"12345689","tag":"","ts":"1695190491421","sCode":"0","sMsg":""}],"inTime":"1695190491421339","outTime":"1695190491423240"}"#;
         assert!(matches!(parse(reply), Ok(Frame::OpReply(r)) if r.data[0].ord_id == "12345689"));
+    }
+
+    /// OKX's connection-count events (docs: "Connection count limit") are events, not
+    /// unreadable frames, and say which channel they count.
+    #[test]
+    fn connection_count_events_are_events() {
+        let count = r#"{"event":"channel-conn-count","channel":"orders","connCount":"2","connId":"abcd1234"}"#;
+        let Ok(Frame::Event(e)) = parse(count) else { panic!("channel-conn-count") };
+        assert_eq!((e.event.as_str(), e.channel.as_str(), e.conn_count), ("channel-conn-count", "orders", Some(2)));
+        assert_eq!(e.arg, None);
+        let full = r#"{"event":"channel-conn-count-error","channel":"account","connCount":"30","connId":"a4d3ae55"}"#;
+        let Ok(Frame::Event(e)) = parse(full) else { panic!("channel-conn-count-error") };
+        assert_eq!(
+            (e.event.as_str(), e.channel.as_str(), e.conn_count),
+            ("channel-conn-count-error", "account", Some(30))
+        );
+        assert_eq!(e.conn_id, "a4d3ae55");
     }
 
     #[test]
