@@ -2,9 +2,12 @@
 //! venue, so the host's real OKX path (signing, clock, rate limits, order handling) runs in the
 //! demo and in tests with no internet and no account.
 //!
-//! - [`exchange`]: the account as OKX reports it, OKX's order checks;
+//! - [`exchange`]: the account as OKX reports it, OKX's order checks, the market's history
+//!   (candles of every OKX bar, public trades) and the account's (finished orders, fills,
+//!   bills);
 //! - [`auth`]: `OK-ACCESS-*` checks in OKX's order with OKX's codes;
-//! - [`rest`]: routing, envelopes, rate limits (50011), order operations;
+//! - [`rest`]: routing, envelopes, rate limits (50011), order operations, and the routes
+//!   beside trading (market history, order/fill history, bills, fee rates, funding account);
 //! - [`ws`] and [`feed`]: the WebSocket endpoints and what they push;
 //! - [`faults`]: scripted trouble (timeouts, 5xx, 429 storms, garbage, clock skew, dropped
 //!   sockets, truncated, duplicated or reordered frames, book gaps, the 64008 notice).
@@ -25,6 +28,8 @@
 //! demo = true               # needs x-simulated-trading: 1
 //! [faults]                  # also settable at run time: POST /sim/faults (GET shows them)
 //! delay_ms = 0
+//! [funding]                 # the funding account (asset/balances); none unless given
+//! USDT = "500"
 //! ```
 //!
 //! Without keys, `tradebox sim` makes one and prints it. `GET /sim/stats` counts requests,
@@ -77,6 +82,9 @@ pub struct SimServerConfig {
     pub rate_limits: bool,
     /// The shortest `cancel-all-after` timeout accepted, s (OKX: 10; tests go lower).
     pub dead_man_min_s: u32,
+    /// The funding account's balances, which `asset/balances` reports (none unless given:
+    /// the simulated account trades from its trading account alone).
+    pub funding: std::collections::BTreeMap<String, rust_decimal::Decimal>,
 }
 
 impl Default for SimServerConfig {
@@ -91,6 +99,7 @@ impl Default for SimServerConfig {
             ws_idle_ms: ws::IDLE.as_millis() as u64,
             rate_limits: true,
             dead_man_min_s: 10,
+            funding: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -148,6 +157,7 @@ impl SimServer {
             ws_idle: Duration::from_millis(config.ws_idle_ms.max(1)),
             rate_limits: config.rate_limits,
             dead_man_min_s: config.dead_man_min_s.max(1),
+            funding: config.funding.clone(),
         });
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -231,6 +241,8 @@ impl SimServer {
     }
 }
 
+#[cfg(test)]
+mod rest_more_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
