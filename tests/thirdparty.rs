@@ -1,7 +1,9 @@
 //! A third-party OKX client against `tradebox sim`: the official python SDK (python-okx,
 //! pinned in `tests/thirdparty/requirements.txt`, installed by `cargo xtask test` into
 //! `target/pydeps`) reads time, instruments and balance, places, queries and cancels an order,
-//! and receives the private pushes, all with the simulator's URL, key, secret and passphrase.
+//! receives the private pushes, downloads market history (tickers, candles, trades), reads the
+//! paper trail (orders and fills history, bills, fee rates) and the funding account, and
+//! amends and cancels in batches, all with the simulator's URL, key, secret and passphrase.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -23,7 +25,9 @@ async fn python_okx_talks_to_the_simulator() {
         deps.display()
     );
     let key = SimKey::generate();
-    let config = SimServerConfig { keys: vec![key.clone()], ..SimServerConfig::default() };
+    // The funding account holds 500 USDT, which `asset/balances` must report.
+    let funding = [("USDT".to_string(), rust_decimal::Decimal::from(500))].into_iter().collect();
+    let config = SimServerConfig { keys: vec![key.clone()], funding, ..SimServerConfig::default() };
     let sim = SimServer::start(config).await.expect("simulator");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("thirdparty/python_okx_client.py");
     let out = tokio::task::spawn_blocking(move || {

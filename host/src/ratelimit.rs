@@ -76,6 +76,26 @@ pub enum Endpoint {
     Ticker,
     /// `GET /market/books` (per IP).
     Books,
+    /// `GET /market/tickers` (per IP).
+    Tickers,
+    /// `GET /market/candles` (per IP).
+    Candles,
+    /// `GET /market/history-candles` (per IP).
+    HistoryCandles,
+    /// `GET /market/trades` (per IP).
+    Trades,
+    /// `GET /trade/orders-history-archive`.
+    OrdersHistoryArchive,
+    /// `GET /trade/fills-history`.
+    FillsHistory,
+    /// `GET /account/trade-fee`.
+    TradeFee,
+    /// `GET /account/bills` (per second, not per 2 s).
+    Bills,
+    /// `GET /asset/currencies` (per second).
+    AssetCurrencies,
+    /// `GET /asset/balances` (per second).
+    AssetBalances,
 }
 
 impl Endpoint {
@@ -83,16 +103,20 @@ impl Endpoint {
     pub fn limit(self) -> Limit {
         use Endpoint::*;
         let two = Duration::from_secs(2);
+        let one = Duration::from_secs(1);
         let (permits, window, per_instrument) = match self {
             Place | Cancel | Amend | OrderDetails => (60, two, true),
             BatchPlace | BatchCancel | BatchAmend => (300, two, true),
             PendingOrders | Fills => (60, two, false),
-            OrdersHistory | Books => (40, two, false),
-            Balance | Positions | PublicTime => (10, two, false),
-            AccountConfig | MassCancel => (5, two, false),
+            OrdersHistory | Books | Candles => (40, two, false),
+            Balance | Positions | PublicTime | FillsHistory => (10, two, false),
+            AccountConfig | MassCancel | TradeFee => (5, two, false),
             Instruments => (20, two, true),
-            Ticker => (20, two, false),
-            CancelAllAfter => (1, Duration::from_secs(1), true),
+            Ticker | Tickers | HistoryCandles | OrdersHistoryArchive => (20, two, false),
+            Trades => (100, two, false),
+            Bills => (5, one, false),
+            AssetCurrencies | AssetBalances => (6, one, false),
+            CancelAllAfter => (1, one, true),
         };
         Limit { permits, window, per_instrument }
     }

@@ -7,6 +7,12 @@
 //! stream right after each request ([`Exchange::pump`]) keeps the records exact; a background
 //! task drains it too, for fills made by the synthetic market between requests.
 
+mod history;
+mod ledger;
+
+pub use history::{CandlePage, bar_index};
+pub use ledger::{HistoryQuery, currency_json};
+
 use super::feed::{BOOK_DEPTH, Feed};
 use crate::venue::okx::convert::{okx_side, ord_type};
 use crate::venue::sim::{BookSnapshot, SimVenue};
@@ -172,6 +178,8 @@ struct Records {
     stats: HashMap<InstrumentId, Stats24h>,
     /// `cancel-all-after` deadlines (ms) by tag (`""`: every order).
     dead_man: BTreeMap<String, i64>,
+    /// Bills and what `fills-history` adds to fills.
+    ledger: ledger::Ledger,
 }
 
 /// The simulated exchange behind the OKX-compatible server.
@@ -182,6 +190,10 @@ pub struct Exchange {
     records: Mutex<Records>,
     events: Mutex<mpsc::UnboundedReceiver<VenueEvent>>,
     feed: Feed,
+    /// Candles and public trades, for the market history endpoints.
+    history: Mutex<history::MarketHistory>,
+    /// (maker, taker) fee rates the venue charges.
+    fees: (Decimal, Decimal),
 }
 
 /// OKX's checks of `tdMode` and `posSide` for an account's modes; the position a swap order
@@ -262,6 +274,7 @@ impl Exchange {
         let events = venue.take_events()?;
         let specs = venue.instruments();
         let by_symbol = specs.iter().map(|s| (s.symbol.clone(), s.id)).collect();
+        let fees = venue.fee_rates();
         let exchange = Arc::new(Self {
             venue,
             specs,
@@ -269,6 +282,8 @@ impl Exchange {
             records: Mutex::new(Records { next_bill: 1_000_000, ..Records::default() }),
             events: Mutex::new(events),
             feed: Feed::new(),
+            history: Mutex::new(history::MarketHistory::default()),
+            fees,
         });
         Some(exchange)
     }
@@ -900,6 +915,7 @@ impl Records {
                 ex.feed.private("orders", kind, &spec.symbol, item);
                 let (cl_ord_id, tag, pos_side) =
                     (o.details.cl_ord_id.clone(), o.details.tag.clone(), o.details.pos_side.clone());
+                let td_mode = o.details.td_mode.clone();
                 self.settle(&ord_id);
                 if spec.kind == InstrumentKind::Swap {
                     self.move_position(ex, spec, position_side(&pos_side), fill.side.sign() * fill.size, fill.price);
@@ -923,6 +939,7 @@ impl Records {
                     fill_time: fill.ts_ms,
                     ts: fill.ts_ms,
                 };
+                self.write_bills(spec, &fill, &record, &td_mode, ex.fees);
                 if self.fills.len() >= FILLS_KEPT {
                     self.fills.pop_front();
                 }
@@ -951,7 +968,7 @@ impl Records {
                     ex.feed.on_book(spec, &snap, self.stats.get(&instrument));
                 }
             }
-            VenueEvent::Market(crate::venue::MarketEvent::Trade { instrument, price, size, taker_side, .. }) => {
+            VenueEvent::Market(crate::venue::MarketEvent::Trade { instrument, price, size, taker_side, ts_ms }) => {
                 let (Ok(price), Ok(size)) = (Decimal::try_from(price), Decimal::try_from(size)) else { return };
                 let Some(spec) = ex.specs.get(instrument as usize - 1) else { return };
                 let price = price.round_dp(spec.tick_size.scale());
@@ -961,6 +978,7 @@ impl Records {
                 st.low = Some(st.low.map_or(price, |l| l.min(price)));
                 st.volume += size.round_dp(spec.lot_size.scale());
                 st.last_size = Some(size.round_dp(spec.lot_size.scale()));
+                ex.history.lock().on_trade(spec, price, size.round_dp(spec.lot_size.scale()), taker_side, ts_ms);
                 ex.feed.on_trade(
                     spec,
                     price,

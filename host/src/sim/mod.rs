@@ -2,9 +2,12 @@
 //! venue, so the host's real OKX path (signing, clock, rate limits, order handling) runs in the
 //! demo and in tests with no internet and no account.
 //!
-//! - [`exchange`]: the account as OKX reports it, OKX's order checks;
+//! - [`exchange`]: the account as OKX reports it, OKX's order checks, the market's history
+//!   (candles of every OKX bar, public trades) and the account's (finished orders, fills,
+//!   bills);
 //! - [`auth`]: `OK-ACCESS-*` checks in OKX's order with OKX's codes;
-//! - [`rest`]: routing, envelopes, rate limits (50011), order operations;
+//! - [`rest`]: routing, envelopes, rate limits (50011), order operations, and the routes
+//!   beside trading (market history, order/fill history, bills, fee rates, funding account);
 //! - [`ws`], [`channel`] and [`feed`]: the WebSocket endpoints, the channels each carries and
 //!   what they push;
 //! - [`faults`]: scripted trouble (timeouts, 5xx, 429 storms, garbage, clock skew, dropped
@@ -29,6 +32,8 @@
 //! pos_mode = "net_mode"     # or "long_short_mode" (swap orders name their posSide)
 //! [faults]                  # also settable at run time: POST /sim/faults (GET shows them)
 //! delay_ms = 0
+//! [funding]                 # the funding account (asset/balances); none unless given
+//! USDT = "500"
 //! ```
 //!
 //! Without keys, `tradebox sim` makes one and prints it. `GET /sim/stats` counts requests,
@@ -88,6 +93,9 @@ pub struct SimServerConfig {
     pub rate_limits: bool,
     /// The shortest `cancel-all-after` timeout accepted, s (OKX: 10; tests go lower).
     pub dead_man_min_s: u32,
+    /// The funding account's balances, which `asset/balances` reports (none unless given:
+    /// the simulated account trades from its trading account alone).
+    pub funding: std::collections::BTreeMap<String, rust_decimal::Decimal>,
 }
 
 impl Default for SimServerConfig {
@@ -104,6 +112,7 @@ impl Default for SimServerConfig {
             ws_channel_conn_cap: ws::CONN_CAP,
             rate_limits: true,
             dead_man_min_s: 10,
+            funding: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -169,6 +178,7 @@ impl SimServer {
             ws_idle: Duration::from_millis(config.ws_idle_ms.max(1)),
             rate_limits: config.rate_limits,
             dead_man_min_s: config.dead_man_min_s.max(1),
+            funding: config.funding.clone(),
         });
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -258,6 +268,8 @@ impl SimServer {
     }
 }
 
+#[cfg(test)]
+mod rest_more_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

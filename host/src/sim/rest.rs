@@ -3,6 +3,8 @@
 //! does and answers with OKX's envelopes (string numbers, `code`/`msg`/`data`, per-item
 //! `sCode`/`sMsg`, `inTime`/`outTime` in µs on trade endpoints).
 
+mod more;
+
 use super::auth::{self, AuthHeaders, SimKey};
 use super::exchange::{Accepted, Exchange, OrderFilter, PlaceRequest, Refusal};
 use super::faults::{AfterPlace, FaultState, Faults, Strike};
@@ -37,6 +39,8 @@ pub struct Server {
     pub rate_limits: bool,
     /// The shortest `cancel-all-after` timeout accepted (OKX: 10 s).
     pub dead_man_min_s: u32,
+    /// The funding account's balances (`asset/balances`).
+    pub funding: std::collections::BTreeMap<String, Decimal>,
 }
 
 pub(super) fn micros() -> String {
@@ -84,6 +88,18 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         ("GET", "/api/v5/public/instruments") => r(Endpoint::Instruments, false, false),
         ("GET", "/api/v5/market/ticker") => r(Endpoint::Ticker, false, false),
         ("GET", "/api/v5/market/books") => r(Endpoint::Books, false, false),
+        ("GET", "/api/v5/market/tickers") => r(Endpoint::Tickers, false, false),
+        ("GET", "/api/v5/market/candles") => r(Endpoint::Candles, false, false),
+        ("GET", "/api/v5/market/history-candles") => r(Endpoint::HistoryCandles, false, false),
+        ("GET", "/api/v5/market/trades") => r(Endpoint::Trades, false, false),
+        ("GET", "/api/v5/trade/orders-history") => r(Endpoint::OrdersHistory, true, false),
+        ("GET", "/api/v5/trade/orders-history-archive") => r(Endpoint::OrdersHistoryArchive, true, false),
+        ("GET", "/api/v5/trade/fills-history") => r(Endpoint::FillsHistory, true, false),
+        ("GET", "/api/v5/account/trade-fee") => r(Endpoint::TradeFee, true, false),
+        ("GET", "/api/v5/account/bills") => r(Endpoint::Bills, true, false),
+        ("GET", "/api/v5/asset/currencies") => r(Endpoint::AssetCurrencies, true, false),
+        ("GET", "/api/v5/asset/balances") => r(Endpoint::AssetBalances, true, false),
+        ("POST", "/api/v5/trade/mass-cancel") => r(Endpoint::MassCancel, true, true),
         ("GET", "/api/v5/trade/order") => r(Endpoint::OrderDetails, true, false),
         ("GET", "/api/v5/trade/orders-pending") => r(Endpoint::PendingOrders, true, false),
         ("GET", "/api/v5/trade/fills") => r(Endpoint::Fills, true, false),
@@ -269,6 +285,19 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
                 "perm": k.map_or("", |k| k.perm.as_str()), "kycLv": "2", "type": "0", "roleType": "0", "opAuth": "0",
             })])
         }
+        ("GET", "/api/v5/market/tickers") => more::tickers(server, &q),
+        ("GET", "/api/v5/market/candles") => more::candles(server, &q, true),
+        ("GET", "/api/v5/market/history-candles") => more::candles(server, &q, false),
+        ("GET", "/api/v5/market/trades") => more::trades(server, &q),
+        ("GET", "/api/v5/trade/orders-history" | "/api/v5/trade/orders-history-archive") => {
+            more::orders_history(server, &q)
+        }
+        ("GET", "/api/v5/trade/fills-history") => more::fills_history(server, &q),
+        ("GET", "/api/v5/account/trade-fee") => more::trade_fee(server, &q),
+        ("GET", "/api/v5/account/bills") => more::bills(server, &q),
+        ("GET", "/api/v5/asset/currencies") => more::currencies(server, &q),
+        ("GET", "/api/v5/asset/balances") => more::funding_balances(server, &q),
+        ("POST", "/api/v5/trade/mass-cancel") => more::mass_cancel(&parsed),
         ("POST", "/api/v5/trade/order") => place(server, headers, key.as_ref(), &parsed, &in_time, false).await,
         ("POST", "/api/v5/trade/batch-orders") => place(server, headers, key.as_ref(), &parsed, &in_time, true).await,
         ("POST", "/api/v5/trade/cancel-order") => single_or_batch(&parsed, false, &in_time, |v| cancel(ex, v)),

@@ -271,7 +271,7 @@ async fn cancel_all_after_cancels_tagged_orders_when_it_fires() {
 }
 
 /// A raw HTTP request with hand-made headers: what no well-behaved client would send.
-async fn raw(
+pub(super) async fn raw(
     sim: &SimServer,
     method: &str,
     path: &str,
@@ -294,7 +294,7 @@ async fn raw(
 }
 
 /// Signed headers for `key`, with a chosen timestamp.
-fn signed(api_key: &str, ts: &str, method: &str, path: &str, body: &str) -> Vec<(&'static str, String)> {
+pub(super) fn signed(api_key: &str, ts: &str, method: &str, path: &str, body: &str) -> Vec<(&'static str, String)> {
     let signer = Signer::new(Credentials::new(api_key, SECRET, "sim-pass"));
     vec![
         ("OK-ACCESS-KEY", api_key.to_string()),

@@ -370,6 +370,12 @@ impl SimVenue {
         })
     }
 
+    /// (maker, taker) fee rates, charged on a fill's value (what `account/trade-fee` reports).
+    pub fn fee_rates(&self) -> (Decimal, Decimal) {
+        let s = self.state.lock();
+        (s.maker_fee, s.taker_fee)
+    }
+
     /// [`Venue::place`] without the future: the simulator runs synchronously, and the
     /// OKX-compatible server needs the order's events in its stream before it records more.
     pub fn place_now(&self, order: NewOrder) -> Result<PlaceAck, VenueError> {
