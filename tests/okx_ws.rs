@@ -247,3 +247,51 @@ async fn a_stalled_connection_is_replaced_when_pong_is_late_and_a_notice_reconne
     wait_for("tickers after the notice", || report(&r.host, "sma").events > before + 10).await;
     r.host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_private_subscription_is_the_feed_down_and_fills_come_through_rest() {
+    // REST reconciles fast only while the private feed is down (60 s while it is up).
+    let r = rig_with(Faults::default(), |c| {
+        c.poll_ms = 100;
+        c.reconcile_ms = 60_000;
+        c.account_poll_ms = 60_000;
+    })
+    .await;
+    let private_up = || r.venue.ws_up(tradebox::venue::okx::stream::Endpoint::Private);
+    wait_for("the private subscriptions acknowledged", private_up).await;
+    let grants = tradebox::engine::Grants { instruments: vec!["*".into()], ..Default::default() };
+    let risk = tradebox::engine::RiskLimits { price_band_pct: 50.0, ..Default::default() };
+    let slot = r.host.hub().register("manual", grants, risk);
+    let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
+    r.host.hub().subscribe(&slot, btc, tradebox::engine::Channel::Ticker).expect("granted");
+    wait_for("a price", || r.host.hub().quote(btc).is_some()).await;
+    // The connection comes back, but OKX refuses its private subscriptions (its 30 connections
+    // per channel are taken, say), again and again.
+    admin(&r, serde_json::json!({"ws_drop": true, "ws_refuse_subscribe": 1000})).await;
+    let refused =
+        || r.host.hub().activity(100).iter().any(|a| a.text.contains("okx-private down") && a.text.contains("refused"));
+    wait_for("the refusal announced as the private link down", refused).await;
+    assert!(!private_up(), "connected, but not up: its subscriptions were refused");
+    // A fill now reaches the host through REST, at the fast pace, not after the 60 s beat.
+    let ask = r.host.hub().quote(btc).map(|q| q.ask).expect("ask");
+    let intent = tradebox::engine::OrderIntent {
+        instrument: btc,
+        side: tradebox::venue::Side::Buy,
+        kind: tradebox::venue::OrderKind::Ioc,
+        price: Some(ask * 1.01),
+        size: 0.001,
+        reduce_only: false,
+    };
+    let id = r.host.hub().place(&slot, intent).expect("accepted");
+    wait_for("the fill through REST", || {
+        r.host.hub().order(&id).is_some_and(|t| t.report.status == OrderStatus::Filled)
+    })
+    .await;
+    assert!(!private_up());
+    // The refusals stop: the feed is up again once its subscriptions are acknowledged.
+    admin(&r, serde_json::json!({"ws_drop": true, "ws_refuse_subscribe": 0})).await;
+    wait_for("the private feed back", private_up).await;
+    let back = r.host.hub().activity(100).iter().any(|a| a.text.contains("okx-private up"));
+    assert!(back, "announced back up");
+    r.host.shutdown().await;
+}

@@ -72,6 +72,23 @@ pub struct Streams {
     pub stats: Arc<StreamStats>,
 }
 
+/// The private channels the venue subscribes; the private feed is up once OKX acknowledged
+/// each of them.
+const PRIVATE_CHANNELS: [&str; 3] = ["orders", "account", "positions"];
+
+fn private_arg(channel: &str) -> Value {
+    match channel {
+        "account" => json!({"channel": "account"}),
+        other => json!({"channel": other, "instType": "ANY"}),
+    }
+}
+
+/// The wait before asking again for a refused private subscription: 1 s, doubling, at most a
+/// minute (OKX allows 480 subscription requests an hour on a connection).
+fn retry_after(refusals: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(1u64 << refusals.min(7).saturating_sub(1)).min(std::time::Duration::from_secs(60))
+}
+
 /// The exchange subscription behind a host channel.
 pub fn arg(symbol: &str, channel: Channel) -> (Endpoint, Value) {
     match channel {
@@ -103,12 +120,8 @@ impl Streams {
             stats: Arc::new(StreamStats::default()),
         });
         let private = streams.client(Endpoint::Private);
-        for a in [
-            json!({"channel": "orders", "instType": "ANY"}),
-            json!({"channel": "account"}),
-            json!({"channel": "positions", "instType": "ANY"}),
-        ] {
-            streams.with(private, |c| c.subscribe(&a));
+        for channel in PRIVATE_CHANNELS {
+            streams.with(private, |c| c.subscribe(&private_arg(channel)));
         }
         let task = tokio::spawn(run(Arc::downgrade(venue), streams.clone(), rx));
         venue.tasks.lock().push(task);
@@ -175,19 +188,94 @@ struct State {
     logged: HashMap<String, u64>,
     /// Endpoints that have been down since they last connected.
     down: HashMap<Endpoint, bool>,
+    private: PrivateFeed,
+}
+
+/// The private feed counts as up only once OKX has acknowledged each of its subscriptions: a
+/// connection whose `orders` subscription was refused carries no fills, and the REST loop must
+/// keep reconciling at its fast pace until one does.
+#[derive(Default)]
+struct PrivateFeed {
+    /// Channels acknowledged on the current connection.
+    acked: std::collections::HashSet<&'static str>,
+    /// Announced down (a disconnect or a refusal) and not announced back up since.
+    announced_down: bool,
+    /// Refusals since the feed was last up: the wait before asking again grows with them (the
+    /// first is announced even when a disconnect already was: it says why the link stays down).
+    refusals: u32,
 }
 
 async fn run(venue: Weak<OkxVenue>, streams: Arc<Streams>, mut rx: mpsc::UnboundedReceiver<(Endpoint, ClientEvent)>) {
-    let mut state = State { books: HashMap::new(), logged: HashMap::new(), down: HashMap::new() };
+    let mut state =
+        State { books: HashMap::new(), logged: HashMap::new(), down: HashMap::new(), private: PrivateFeed::default() };
     while let Some((endpoint, event)) = rx.recv().await {
         let Some(v) = venue.upgrade() else { return };
         handle(&v, &streams, &mut state, endpoint, event);
     }
 }
 
-fn handle(v: &OkxVenue, streams: &Streams, state: &mut State, endpoint: Endpoint, event: ClientEvent) {
+/// A private subscription was acknowledged: the feed is up once all of them are.
+fn private_acked(v: &OkxVenue, state: &mut State, channel: &str) {
+    let Some(channel) = PRIVATE_CHANNELS.iter().find(|c| **c == channel) else { return };
+    let feed = &mut state.private;
+    feed.acked.insert(channel);
+    if feed.acked.len() < PRIVATE_CHANNELS.len() || v.ws_up(Endpoint::Private) {
+        return;
+    }
+    v.set_ws_up(Endpoint::Private, true);
+    feed.refusals = 0;
+    if std::mem::take(&mut feed.announced_down) {
+        tracing::info!("OKX private feed back: orders, account and positions acknowledged");
+        v.emit(VenueEvent::Connectivity {
+            link: "okx-private".into(),
+            connected: true,
+            detail: "subscriptions acknowledged".into(),
+        });
+    }
+}
+
+/// OKX refused private subscriptions (`channels`; all not yet acknowledged when OKX did not
+/// say which): the feed is down, REST reconciles at its fast pace, and each is asked for
+/// again after a growing wait.
+fn private_refused(v: &OkxVenue, streams: &Arc<Streams>, state: &mut State, channels: &[&'static str], why: String) {
+    let feed = &mut state.private;
+    for c in channels {
+        feed.acked.remove(c);
+    }
+    v.set_ws_up(Endpoint::Private, false);
+    feed.refusals += 1;
+    let wait = retry_after(feed.refusals);
+    tracing::warn!(channels = ?channels, %why, retry_in_ms = wait.as_millis() as u64, "OKX refused a private subscription: fills come through REST until it is accepted");
+    feed.announced_down = true;
+    if feed.refusals == 1 {
+        v.emit(VenueEvent::Connectivity { link: "okx-private".into(), connected: false, detail: why });
+    }
+    v.request_reconcile();
+    let streams = Arc::downgrade(streams);
+    let channels = channels.to_vec();
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        if let Some(s) = streams.upgrade() {
+            for c in channels {
+                s.with(Endpoint::Private, |client| client.resubscribe(&private_arg(c)));
+            }
+        }
+    });
+}
+
+fn handle(v: &OkxVenue, streams: &Arc<Streams>, state: &mut State, endpoint: Endpoint, event: ClientEvent) {
     let link = format!("okx-{}", endpoint.path());
     match event {
+        ClientEvent::Connected if endpoint == Endpoint::Private => {
+            if state.down.insert(endpoint, false).unwrap_or(false) {
+                streams.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%link, "OKX WebSocket back; waiting for its subscriptions to be acknowledged");
+            }
+            // Up once OKX acknowledges the subscriptions this connection just asked for.
+            state.private.acked.clear();
+            // Whatever happened while it was down (or before it first came up) is read back.
+            v.request_reconcile();
+        }
         ClientEvent::Connected => {
             let was_down = state.down.insert(endpoint, false).unwrap_or(false);
             v.set_ws_up(endpoint, true);
@@ -195,10 +283,6 @@ fn handle(v: &OkxVenue, streams: &Streams, state: &mut State, endpoint: Endpoint
                 streams.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(%link, "OKX WebSocket back");
                 v.emit(VenueEvent::Connectivity { link, connected: true, detail: "reconnected".into() });
-            }
-            if endpoint == Endpoint::Private {
-                // Whatever happened while it was down (or before it first came up) is read back.
-                v.request_reconcile();
             }
             if endpoint == Endpoint::Public {
                 // Fresh snapshots follow the resubscription; old books are stale.
@@ -210,7 +294,13 @@ fn handle(v: &OkxVenue, streams: &Streams, state: &mut State, endpoint: Endpoint
                 tracing::error!(%link, %reason, "OKX WebSocket refused: the server presented no pinned key (check [venue.okx.pins])");
             }
             v.set_ws_up(endpoint, false);
-            if !state.down.insert(endpoint, true).unwrap_or(false) {
+            let newly_down = !state.down.insert(endpoint, true).unwrap_or(false);
+            if endpoint == Endpoint::Private {
+                state.private.acked.clear();
+                if !std::mem::replace(&mut state.private.announced_down, true) {
+                    v.emit(VenueEvent::Connectivity { link, connected: false, detail: reason });
+                }
+            } else if newly_down {
                 v.emit(VenueEvent::Connectivity { link, connected: false, detail: reason });
             }
             if endpoint == Endpoint::Public {
@@ -229,10 +319,32 @@ fn handle(v: &OkxVenue, streams: &Streams, state: &mut State, endpoint: Endpoint
             streams.stats.frames.fetch_add(1, Ordering::Relaxed);
             match frame {
                 Frame::Push(push) => on_push(v, streams, state, push),
+                Frame::Event(e) if endpoint == Endpoint::Private && e.event == "subscribe" => {
+                    if let Some(arg) = &e.arg {
+                        private_acked(v, state, &arg.channel);
+                    }
+                }
+                Frame::Event(e) if endpoint == Endpoint::Private && e.event == "channel-conn-count-error" => {
+                    let refused: Vec<&'static str> =
+                        PRIVATE_CHANNELS.iter().copied().filter(|c| *c == e.channel).collect();
+                    let why = format!(
+                        "subscription to {} refused: {} connections already on it (OKX's cap)",
+                        e.channel,
+                        e.conn_count.map_or_else(|| "too many".to_string(), |n| n.to_string())
+                    );
+                    private_refused(v, streams, state, &refused, why);
+                }
                 Frame::Event(e) if e.event == "error" => {
                     tracing::warn!(%link, code = %e.code, msg = %e.msg, "OKX WebSocket error");
                     if super::authwatch::is_auth_failure(&e.code) {
                         v.auth_watch().record(super::authwatch::Source::WsLogin, &e.code, std::time::Instant::now());
+                    } else if endpoint == Endpoint::Private && state.private.acked.len() < PRIVATE_CHANNELS.len() {
+                        // An error while subscriptions are outstanding (60011 "Please log in",
+                        // 60018, ...) names no channel: every one not acknowledged is refused.
+                        let unacked: Vec<&'static str> =
+                            PRIVATE_CHANNELS.iter().copied().filter(|c| !state.private.acked.contains(c)).collect();
+                        let why = format!("private subscription refused: OKX {} {}", e.code, e.msg);
+                        private_refused(v, streams, state, &unacked, why);
                     }
                 }
                 Frame::Event(e) if e.event == "notice" => {
