@@ -394,6 +394,64 @@ async fn a_spike_of_authentication_failures_warns_and_a_flood_halts_the_account(
     r.host.shutdown().await;
 }
 
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_is_rotated_without_a_restart_after_it_checks_out_and_a_refused_one_changes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    const NEW_SECRET: &str = "e2e-rotated-secret-71c4";
+    let sim = sim_with(Faults::default(), |c| {
+        c.keys.push(
+            serde_json::from_value(serde_json::json!({
+                "api_key": "e2e-rotated", "secret": NEW_SECRET, "passphrase": PASSPHRASE, "perm": "read_only,trade",
+            }))
+            .expect("key"),
+        );
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("okx.env");
+    let write = |key: &str, secret: &str| {
+        let text = format!("OKX_API_KEY={key}\nOKX_API_SECRET={secret}\nOKX_API_PASSPHRASE={PASSPHRASE}\n");
+        std::fs::write(&file, text).expect("write");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    };
+    write("e2e-read_only-trade", SECRET);
+    let r = rig_on(sim, |c| c.credentials_file = Some(file.clone())).await;
+    let (old, new) = ("e2e-read_only-trade", "e2e-rotated");
+    let uses = |key: &str| r.sim.faults().key_uses(key);
+    // Refused keys: the one in use stays, and says why.
+    write("e2e-read_only-trade-withdraw", SECRET);
+    let e = r.venue.reload_keys().await.expect_err("a withdraw key").to_string();
+    assert!(e.contains("withdraw") && e.contains("stays"), "{e}");
+    write(new, "not-its-secret");
+    let e = r.venue.reload_keys().await.expect_err("a wrong secret").to_string();
+    assert!(e.contains("50113"), "{e}");
+    assert_eq!(uses(new), 0, "never used");
+    // The new key checks out: REST and the private feed switch to it.
+    write(new, NEW_SECRET);
+    let switch = r.venue.reload_keys().await.expect("switched");
+    assert_eq!((switch.from.as_str(), switch.to.as_str()), ("e2e-…", "e2e-…"));
+    let private_up = || r.venue.ws_up(tradebox::venue::okx::stream::Endpoint::Private);
+    let logins = |key: &str| r.sim.faults().key_logins(key);
+    wait_for("the private feed logged in again with the new key", || logins(new) == 1).await;
+    wait_for("its subscriptions acknowledged", private_up).await;
+    assert!(logins(old) >= 1, "the old key had logged the feed in");
+    let before = uses(old);
+    let slot = manual(&r, "manual", 100).await;
+    let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
+    let id = r.host.hub().place(&slot, intent(btc, Side::Buy, 30_000.0, 0.001)).expect("accepted");
+    wait_for("placed with the new key", || r.host.hub().order(&id).is_some_and(|t| !t.report.venue_id.is_empty()))
+        .await;
+    assert_eq!(uses(old), before, "the old key signs nothing any more");
+    let lines = audit_lines(&r);
+    let events: Vec<&str> =
+        lines.iter().filter_map(|l| l["event"].as_str()).filter(|e| e.starts_with("key_")).collect();
+    assert_eq!(events, vec!["key_refused", "key_refused", "key_switched"]);
+    let text = std::fs::read_to_string(r.audit.path()).expect("audit");
+    assert!(!text.contains(NEW_SECRET), "the new secret stays out of the audit log");
+    r.host.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kill_switch_withdraws_placements_still_waiting_for_their_rate_share() {
     let r = rig(Faults::default()).await;

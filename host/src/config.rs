@@ -303,7 +303,7 @@ impl Config {
                 if okx.instruments.is_empty() {
                     bail!("[venue.okx] instruments is empty: name the instruments to trade");
                 }
-                okx.check_urls().map_err(|e| anyhow::anyhow!("[venue.okx] {e}"))?;
+                okx.check().map_err(|e| anyhow::anyhow!("[venue.okx] {e}"))?;
             }
             VenueKind::Sim if config.venue.okx.is_some() => bail!("[venue.okx] is set but kind = \"sim\""),
             VenueKind::Sim => {}

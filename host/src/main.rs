@@ -105,6 +105,23 @@ enum Command {
         #[command(subcommand)]
         command: OkxCommand,
     },
+    /// The running host's API key.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Read the OKX credentials again (credentials_command, file, systemd, environment) and,
+    /// once OKX accepts the new key for the same account with trade and without withdraw
+    /// permission, use it for REST and the private WebSocket; a refused key leaves the old one
+    /// in use. SIGHUP to the host does the same.
+    Reload {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 /// How to reach a running host.
@@ -338,6 +355,11 @@ fn main() -> Result<()> {
             }
             Command::Okx { command: OkxCommand::Sign { timestamp, method, path, body } } => {
                 okx_sign(&timestamp, &method, &path, &body)
+            }
+            Command::Keys { command: KeysCommand::Reload { admin } } => {
+                let answer = admin.call("POST", "/keys/reload", None).await?;
+                println!("{answer}");
+                Ok(())
             }
         }
     })
@@ -645,6 +667,7 @@ async fn run(
         None
     };
     let kill = kill_on_sigusr1(host.clone());
+    let rotate = reload_keys_on_sighup(host.clone());
     let watcher = match watch {
         Some(dir) => {
             anyhow::ensure!(dir.is_dir(), "--watch {}: not a directory", dir.display());
@@ -656,6 +679,7 @@ async fn run(
     };
     tradebox::demo::watch(&host, duration).await;
     kill.abort();
+    rotate.abort();
     if let Some(w) = watcher {
         w.abort();
     }
@@ -685,6 +709,29 @@ fn kill_on_sigusr1(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
             while usr1.recv().await.is_some() {
                 tracing::warn!("SIGUSR1: halting the account");
                 host.hub().set_account_state(tradebox::engine::TradingState::Halted, "kill switch: SIGUSR1");
+            }
+        }
+        #[cfg(not(unix))]
+        drop(host);
+    })
+}
+
+/// Key rotation on a signal: SIGHUP reads the OKX credentials again and, once the new key
+/// checks out, uses it (as `tradebox keys reload`); a refused key leaves the old one in use.
+fn reload_keys_on_sighup(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP; keys are reloaded with `tradebox keys reload` only");
+                return;
+            };
+            while hup.recv().await.is_some() {
+                match host.venue().reload_keys().await {
+                    Ok(switch) => tracing::info!(from = %switch.from, to = %switch.to, "SIGHUP: OKX key switched"),
+                    Err(e) => tracing::error!("SIGHUP: {e}"),
+                }
             }
         }
         #[cfg(not(unix))]

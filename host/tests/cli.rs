@@ -1007,3 +1007,66 @@ impl CrashRig {
         text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 }
+
+/// `tradebox keys reload` and SIGHUP rotate the key of a host on the OKX path: the file now
+/// names a key the simulator does not know, so the new key is refused and the old one stays;
+/// audited both times.
+#[test]
+fn keys_reload_through_the_cli_and_sighup_checks_the_new_key_first() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (sim, url) = standalone_sim(dir.path(), 9, "cli-rot-key", "cli-rot-secret-5a1", "cli-rot-pass");
+    let token = dir.path().join("admin.token");
+    let config = format!(
+        r#"
+        [venue]
+        kind = "okx"
+        [venue.okx]
+        rest_url = "{url}"
+        ws_url = "{ws}"
+        instruments = ["BTC-USDT"]
+        credentials_file = "okx.env"
+        [audit]
+        path = "audit.jsonl"
+        [admin]
+        listen = "127.0.0.1:0"
+        token_file = "{token}"
+        "#,
+        ws = url.replacen("http://", "ws://", 1),
+        token = token.display(),
+    );
+    let path = dir.path().join("host.toml");
+    std::fs::write(&path, config).expect("config");
+    let (host, admin) = running_host(&path, &[]);
+    let cli = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--admin", &admin, "--token-file", token.to_str().expect("utf-8")]);
+        tradebox(&all)
+    };
+    // The same key again: it checks out, and is switched to (itself).
+    let (ok, out, stderr) = cli(&["keys", "reload"]);
+    assert!(ok && out.contains("switched"), "{out}{stderr}");
+    // A key OKX does not know: refused, in words; the old one stays.
+    let creds = dir.path().join("okx.env");
+    std::fs::write(&creds, "OKX_API_KEY=unknown\nOKX_API_SECRET=x\nOKX_API_PASSPHRASE=y\n").expect("creds");
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (ok, out, stderr) = cli(&["keys", "reload"]);
+    assert!(!ok && stderr.contains("stays") && stderr.contains("50111"), "{out}{stderr}");
+    // SIGHUP does the same.
+    let pid = host.0.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().expect("kill").success());
+    let audit = dir.path().join("audit.jsonl");
+    let refused =
+        |n: usize| std::fs::read_to_string(&audit).unwrap_or_default().matches("\"key_refused\"").count() >= n;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !refused(2) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(refused(2), "SIGHUP tried the new key too");
+    let (ok, status, _) = cli(&["status"]);
+    assert!(ok && status.contains("active"), "still trading with the old key: {status}");
+    let text = std::fs::read_to_string(&audit).expect("audit");
+    assert!(text.contains("\"key_switched\"") && !text.contains("cli-rot-secret-5a1"));
+    drop(host);
+    drop(sim);
+}

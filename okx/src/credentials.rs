@@ -1,5 +1,7 @@
-//! API credentials: key, secret and passphrase, from the environment or an owner-only file,
-//! held so that they never show up in a log line, an error, a panic or a debug dump.
+//! API credentials: key, secret and passphrase, from the environment, an owner-only file, a
+//! secret manager's command (as AWS's `credential_process` and git's credential helpers) or
+//! systemd's credentials directory, held so that they never show up in a log line, an error,
+//! a panic or a debug dump.
 //!
 //! The secret and the passphrase live in [`SecretString`]s (zeroised on drop, redacted in
 //! `Debug`); the API key is not a secret by OKX's rules but identifies the account, so it is
@@ -49,24 +51,41 @@ pub enum CredentialsError {
         mode: u32,
     },
     /// A line is not `NAME=value`, or a name is unknown. Only the line number is reported.
-    #[error("credentials file {path}, line {line}: {reason}")]
+    #[error("{source_name}, line {line}: {reason}")]
     Syntax {
-        /// The file.
-        path: PathBuf,
+        /// Where the text came from (`credentials file PATH`, `the output of COMMAND`).
+        source_name: String,
         /// 1-based line number.
         line: usize,
         /// What is wrong (never the value).
         reason: String,
     },
-    /// A required name is missing from the file.
-    #[error("credentials file {path} has no {name}")]
+    /// A required name is missing from the text.
+    #[error("{source_name} has no {name}")]
     MissingInFile {
-        /// The file.
-        path: PathBuf,
+        /// Where the text came from.
+        source_name: String,
         /// The missing name.
         name: &'static str,
     },
+    /// The credentials command could not run, failed, or took too long. Its standard error is
+    /// not shown (a secret manager may echo what it was asked); its exit status is.
+    #[error("credentials_command {program:?}: {reason}")]
+    Command {
+        /// The program (its first word; its arguments may name the secret's path).
+        program: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
+
+/// How long a credentials command may take (a secret manager asking for a PIN over a
+/// terminal it does not have would otherwise hang the start).
+pub const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The file systemd puts the credentials in (`LoadCredential=okx:/path/to/okx.env` or
+/// `LoadCredentialEncrypted=okx:...` in the unit), in `$CREDENTIALS_DIRECTORY`.
+pub const SYSTEMD_CREDENTIAL: &str = "okx";
 
 impl Credentials {
     /// Credentials from values (tests, the simulator's own config).
@@ -102,6 +121,74 @@ impl Credentials {
             std::fs::read_to_string(path)
                 .map_err(|source| CredentialsError::Io { path: path.to_path_buf(), source })?,
         );
+        Self::from_text(&text, &format!("credentials file {}", path.display()))
+    }
+
+    /// From systemd's credentials directory (`$CREDENTIALS_DIRECTORY/okx`, the format of
+    /// [`Credentials::from_file`]); `None` when the host was not started with one. systemd
+    /// makes the directory readable by the service alone.
+    pub fn from_systemd() -> Option<Result<Self, CredentialsError>> {
+        let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
+        let path = Path::new(&dir).join(SYSTEMD_CREDENTIAL);
+        Some(Self::from_file(&path))
+    }
+
+    /// From what a command prints on standard output, in the format of
+    /// [`Credentials::from_file`] (`pass show okx/trading`, `op read ...`, a vault client).
+    /// `argv` is run directly, no shell; a failure, a non-zero exit or
+    /// [`COMMAND_TIMEOUT`] is a clear error, and the output is wiped once read.
+    pub fn from_command(argv: &[String]) -> Result<Self, CredentialsError> {
+        use std::io::Read;
+        let program = argv.first().cloned().unwrap_or_default();
+        let fail = |reason: String| CredentialsError::Command { program: program.clone(), reason };
+        if program.is_empty() {
+            return Err(fail("no program given".into()));
+        }
+        let mut child = std::process::Command::new(&program)
+            .args(&argv[1..])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| fail(format!("could not start: {e}")))?;
+        let mut stdout = child.stdout.take().ok_or_else(|| fail("no standard output".into()))?;
+        // Read on a thread, so that the wait below can give up on a command that hangs.
+        let reader = std::thread::spawn(move || {
+            let mut out = Zeroizing::new(Vec::new());
+            let read = stdout.read_to_end(&mut out);
+            read.map(|_| out)
+        });
+        let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(fail(format!("gave no answer within {} s", COMMAND_TIMEOUT.as_secs())));
+                }
+                Err(e) => return Err(fail(format!("could not be waited for: {e}"))),
+            }
+        };
+        let out = match reader.join() {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => return Err(fail(format!("its output could not be read: {e}"))),
+            Err(_) => return Err(fail("its output could not be read".into())),
+        };
+        if !status.success() {
+            return Err(fail(format!("exited with {status} (its error output is not shown: it may hold secrets)")));
+        }
+        let text =
+            Zeroizing::new(String::from_utf8(out.to_vec()).map_err(|_| fail("printed text that is not UTF-8".into()))?);
+        Self::from_text(&text, &format!("the output of credentials_command {program:?}"))
+    }
+
+    /// From `NAME=value` lines (see [`Credentials::from_file`]); `source_name` says where they
+    /// came from in errors, which name a line, never a value.
+    pub fn from_text(text: &str, source_name: &str) -> Result<Self, CredentialsError> {
         let mut values: [Option<Zeroizing<String>>; 3] = Default::default();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
@@ -110,7 +197,7 @@ impl Credentials {
             }
             let line = line.strip_prefix("export ").unwrap_or(line);
             let syntax = |reason: &str| CredentialsError::Syntax {
-                path: path.to_path_buf(),
+                source_name: source_name.to_string(),
                 line: i + 1,
                 reason: reason.to_string(),
             };
@@ -134,7 +221,7 @@ impl Credentials {
             values[slot] = Some(Zeroizing::new(value.to_string()));
         }
         let [key, secret, passphrase] = values;
-        let missing = |name| CredentialsError::MissingInFile { path: path.to_path_buf(), name };
+        let missing = |name| CredentialsError::MissingInFile { source_name: source_name.to_string(), name };
         let key = key.filter(|v| !v.is_empty()).ok_or_else(|| missing(ENV_KEY))?;
         let secret = secret.filter(|v| !v.is_empty()).ok_or_else(|| missing(ENV_SECRET))?;
         let passphrase = passphrase.filter(|v| !v.is_empty()).ok_or_else(|| missing(ENV_PASSPHRASE))?;
@@ -258,5 +345,22 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         let err = Credentials::from_file(&path).expect_err("unknown name").to_string();
         assert!(err.contains("line 2") && !err.contains(SECRET), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_credentials_command_is_read_like_a_file_and_its_failures_are_plain() {
+        let sh = |script: &str| vec!["/bin/sh".to_string(), "-c".to_string(), script.to_string()];
+        let printed = format!("printf '{ENV_KEY}=abcd\\n{ENV_SECRET}={SECRET}\\n{ENV_PASSPHRASE}={PASS}\\n'");
+        let c = Credentials::from_command(&sh(&printed)).expect("read");
+        assert_eq!((c.api_key(), c.secret().expose_secret(), c.passphrase().expose_secret()), ("abcd", SECRET, PASS));
+        // A failing secret manager: its exit status, never what it printed on stderr.
+        let err = Credentials::from_command(&sh(&format!("echo {SECRET} >&2; exit 3"))).expect_err("fails").to_string();
+        assert!(err.contains("exit status: 3") && !err.contains(SECRET), "{err}");
+        let err = Credentials::from_command(&["/nonexistent/vault".to_string()]).expect_err("missing").to_string();
+        assert!(err.contains("could not start"), "{err}");
+        let err = Credentials::from_command(&sh(&format!("echo {ENV_KEY}=abcd"))).expect_err("incomplete").to_string();
+        assert!(err.contains("output of credentials_command") && err.contains(ENV_SECRET), "{err}");
+        assert!(Credentials::from_command(&[]).is_err());
     }
 }

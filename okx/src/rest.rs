@@ -123,7 +123,7 @@ pub enum OrderRef<'a> {
 pub struct RestClient {
     http: reqwest::Client,
     config: RestConfig,
-    signer: Option<Signer>,
+    signer: Option<crate::sign::SharedSigner>,
     clock: Arc<Clock>,
     observer: Option<Arc<dyn Observer>>,
 }
@@ -195,7 +195,19 @@ impl RestClient {
             builder = builder.use_preconfigured_tls(tls);
         }
         let http = builder.build().map_err(|e| OkxError::Usage(format!("HTTP client: {e}")))?;
-        Ok(Self { http, config, signer, clock, observer: None })
+        Ok(Self { http, config, signer: signer.map(crate::sign::SharedSigner::new), clock, observer: None })
+    }
+
+    /// The signer in use, shared: what the WebSocket logins sign with, and what a key rotation
+    /// replaces.
+    pub fn signer(&self) -> Option<&crate::sign::SharedSigner> {
+        self.signer.as_ref()
+    }
+
+    /// The same client (connection pool, URL, TLS, clock, observer) signing with `signer`
+    /// alone: to try a new key before it replaces the one in use.
+    pub fn probe_with(&self, signer: Signer) -> Self {
+        Self { signer: Some(crate::sign::SharedSigner::new(signer)), ..self.clone() }
     }
 
     /// Reports every request and response to `observer`.
@@ -262,7 +274,7 @@ impl RestClient {
             let signer = self.signer.as_ref().ok_or_else(|| {
                 OkxError::Usage(format!("{pq} needs API credentials ({})", "OKX_API_KEY/SECRET/PASSPHRASE"))
             })?;
-            let h = signer.headers(self.clock.timestamp(), name, pq, body);
+            let h = signer.current().headers(self.clock.timestamp(), name, pq, body);
             req = req
                 .header("OK-ACCESS-KEY", &h.key)
                 .header("OK-ACCESS-SIGN", &h.sign)

@@ -124,6 +124,48 @@ impl Signer {
     }
 }
 
+/// The signer in use, shared by the REST client and the WebSocket logins of one account, and
+/// swapped whole when the key is rotated: a request is signed by the old key or the new one,
+/// never by a mix, and the old key's material is wiped once the last request using it is done.
+#[derive(Clone)]
+pub struct SharedSigner(std::sync::Arc<parking_lot::RwLock<std::sync::Arc<Signer>>>);
+
+impl SharedSigner {
+    /// Shares `signer`.
+    pub fn new(signer: Signer) -> Self {
+        Self(std::sync::Arc::new(parking_lot::RwLock::new(std::sync::Arc::new(signer))))
+    }
+
+    /// The signer to use now.
+    pub fn current(&self) -> std::sync::Arc<Signer> {
+        self.0.read().clone()
+    }
+
+    /// Puts `signer` in use for every request and login from now on.
+    pub fn replace(&self, signer: Signer) {
+        self.take_from(&Self::new(signer));
+    }
+
+    /// Puts the signer `other` uses now in use here too (a key tried on its own first).
+    pub fn take_from(&self, other: &SharedSigner) {
+        let next = other.current();
+        let old = std::mem::replace(&mut *self.0.write(), next);
+        drop(old);
+    }
+}
+
+impl std::fmt::Debug for SharedSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SharedSigner").field(&self.current()).finish()
+    }
+}
+
+impl From<Signer> for SharedSigner {
+    fn from(signer: Signer) -> Self {
+        Self::new(signer)
+    }
+}
+
 fn keyed(secret: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
     match HmacSha256::new_from_slice(secret) {

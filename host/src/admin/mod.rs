@@ -213,6 +213,7 @@ pub async fn start(
         .route("/status", get(status))
         .route("/halt", post(halt))
         .route("/resume", post(resume))
+        .route("/keys/reload", post(reload_keys))
         .route("/risk", get(risk))
         .route("/risk/account", put(put_account))
         .route("/risk/plugins/{name}", put(put_plugin))
@@ -330,6 +331,18 @@ async fn halt(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: axum::body:
 
 async fn resume(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     set_state(&ctx, &headers, &body, TradingState::Active).await
+}
+
+/// Rotates the venue's API key (see `Venue::reload_keys`): 200 with the keys' first characters,
+/// or 409 with why the new key was refused (the old one stays in use).
+async fn reload_keys(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
+    if !authorized(&ctx, &headers) {
+        return unauthorized();
+    }
+    match ctx.host.venue().reload_keys().await {
+        Ok(switch) => axum::Json(json!({"key": "switched", "from": switch.from, "to": switch.to})).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+    }
 }
 
 async fn risk(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {

@@ -81,6 +81,11 @@ pub struct FaultState {
     pub ws_subscribes: AtomicU64,
     /// WebSocket connections opened.
     pub ws_connections: AtomicU64,
+    /// Requests that authenticated, per API key (which key a client signs with, e.g. across
+    /// a key rotation).
+    pub by_key: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// WebSocket logins that succeeded, per API key.
+    pub logins_by_key: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// A fault that fires for one request.
@@ -122,6 +127,26 @@ impl FaultState {
     /// Starts with `faults`.
     pub fn new(faults: Faults) -> Self {
         Self { faults: Mutex::new(faults), ..Self::default() }
+    }
+
+    /// Counts a request that authenticated with `api_key`.
+    pub fn count_key(&self, api_key: &str) {
+        *self.by_key.lock().entry(api_key.to_string()).or_default() += 1;
+    }
+
+    /// Counts a WebSocket login with `api_key`.
+    pub fn count_login(&self, api_key: &str) {
+        *self.logins_by_key.lock().entry(api_key.to_string()).or_default() += 1;
+    }
+
+    /// Requests that authenticated with `api_key` so far.
+    pub fn key_uses(&self, api_key: &str) -> u64 {
+        self.by_key.lock().get(api_key).copied().unwrap_or(0)
+    }
+
+    /// WebSocket logins with `api_key` so far.
+    pub fn key_logins(&self, api_key: &str) -> u64 {
+        self.logins_by_key.lock().get(api_key).copied().unwrap_or(0)
     }
 
     /// The faults in force now.

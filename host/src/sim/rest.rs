@@ -163,7 +163,10 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
         };
         let raw = uri.path_and_query().map_or(path, |pq| pq.as_str());
         match auth::authenticate(&server.keys, &auth, method.as_str(), raw, body, server_ms) {
-            Ok(k) => Some(k.clone()),
+            Ok(k) => {
+                server.faults.count_key(&k.api_key);
+                Some(k.clone())
+            }
             Err(e) => {
                 FaultState::count(&server.faults.auth_failures);
                 let mut v = json!({"msg": e.msg, "code": e.code});

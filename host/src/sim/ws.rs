@@ -301,6 +301,7 @@ impl Conn {
         if !tradebox_okx::sign::verify(key.secret.as_bytes(), &ts, "GET", "/users/self/verify", b"", &sign) {
             return self.error("", "60007", "Invalid sign");
         }
+        self.server.faults.count_login(&key.api_key);
         self.key = Some(key);
         json!({"event": "login", "code": "0", "msg": "", "connId": self.id}).to_string()
     }

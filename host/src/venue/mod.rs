@@ -426,6 +426,26 @@ pub enum VenueEvent {
     },
 }
 
+/// A key rotation that took place: the keys by their first characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySwitch {
+    /// The key that was in use.
+    pub from: String,
+    /// The key in use now.
+    pub to: String,
+}
+
+/// Why a key rotation did not happen (the key in use stays).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyReloadError {
+    /// The venue holds no API key (the in-process simulator).
+    #[error("this venue uses no API key")]
+    NoKey,
+    /// The new key was refused; the reason says why.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// An alarm a venue raises about the account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -518,6 +538,11 @@ pub trait Venue: Send + Sync + 'static {
     /// kept per plugin.
     fn position_mode(&self) -> PositionMode {
         PositionMode::Net
+    }
+    /// Reads the venue's credentials again and, once the new key checks out, uses it from now
+    /// on (`tradebox keys reload`, SIGHUP).
+    async fn reload_keys(&self) -> Result<KeySwitch, KeyReloadError> {
+        Err(KeyReloadError::NoKey)
     }
     /// Starts the venue's stream of `channel` for `instrument`: called when the first plugin
     /// subscribes (the host counts subscribers; a venue sees one subscription per stream).

@@ -15,7 +15,6 @@
 
 use super::message::{self, Frame, ParseError};
 use crate::clock::Clock;
-use crate::sign::Signer;
 use crate::tls::{PIN_MISMATCH, PinMismatch, TlsSettings};
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
@@ -64,8 +63,9 @@ impl ConnectGate {
 /// What an endpoint needs to log in.
 #[derive(Clone)]
 pub struct Login {
-    /// Signs the login.
-    pub signer: Signer,
+    /// Signs the login (each login with the key in use then: a rotation takes effect at the
+    /// next one).
+    pub signer: crate::sign::SharedSigner,
     /// Exchange time for its timestamp.
     pub clock: Arc<Clock>,
 }
@@ -196,8 +196,9 @@ fn login_frame(l: &Login) -> String {
     use secrecy::ExposeSecret;
     use zeroize::Zeroizing;
     let ts = l.clock.now_ms() / 1_000;
-    let sign = l.signer.ws_login(ts);
-    let c = l.signer.credentials();
+    let signer = l.signer.current();
+    let sign = signer.ws_login(ts);
+    let c = signer.credentials();
     let quoted = |v: &str| Zeroizing::new(serde_json::to_string(v).unwrap_or_default());
     let (key, passphrase) = (quoted(c.api_key()), quoted(c.passphrase().expose_secret()));
     let frame = Zeroizing::new(format!(

@@ -20,8 +20,8 @@ pub mod stream;
 pub mod sync;
 
 use super::{
-    BalanceReport, InstrumentId, InstrumentSpec, NewOrder, OrderReport, PlaceAck, PositionReport, Venue, VenueError,
-    VenueEvent,
+    BalanceReport, InstrumentId, InstrumentSpec, KeyReloadError, KeySwitch, NewOrder, OrderReport, PlaceAck,
+    PositionReport, Venue, VenueError, VenueEvent,
 };
 use crate::audit::AuditLog;
 use crate::ratelimit::{Endpoint, Limiter, Request};
@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -52,9 +52,14 @@ pub struct OkxConfig {
     /// The instruments to trade, as OKX names them (`BTC-USDT`, `BTC-USDT-SWAP`). Each must be
     /// listed by the exchange; plugins are granted from these.
     pub instruments: Vec<String>,
-    /// An owner-only file with `OKX_API_KEY=`, `OKX_API_SECRET=`, `OKX_API_PASSPHRASE=` lines;
-    /// when absent the same names are read from the environment.
+    /// An owner-only file with `OKX_API_KEY=`, `OKX_API_SECRET=`, `OKX_API_PASSPHRASE=` lines.
+    /// Where the key comes from, first found: `credentials_command`, this file, systemd's
+    /// `$CREDENTIALS_DIRECTORY/okx` (same format), the same names in the environment.
     pub credentials_file: Option<PathBuf>,
+    /// A program (and its arguments, no shell) that prints the credentials in the file's format:
+    /// a secret manager (`["pass", "show", "okx/trading"]`). Run at start and at every `tradebox
+    /// keys reload`; its output is held like any secret.
+    pub credentials_command: Vec<String>,
     /// Accept a key with `withdraw` permission (refused by default: a trading host never needs it).
     pub allow_withdraw_key: bool,
     /// How long one request may take before its outcome counts as unknown, ms.
@@ -215,6 +220,7 @@ impl Default for OkxConfig {
             demo: true,
             instruments: Vec::new(),
             credentials_file: None,
+            credentials_command: Vec::new(),
             allow_withdraw_key: false,
             timeout_ms: 5_000,
             exp_time_ms: 5_000,
@@ -247,10 +253,14 @@ impl OkxConfig {
         if self.ws_url.is_empty() { self.region.ws_url(self.demo).into() } else { self.ws_url.clone() }
     }
 
-    /// Refuses URLs that would send the signed headers or the WebSocket login (the
-    /// passphrase) in clear text to another machine: `http://` and `ws://` only for loopback
-    /// (`tradebox sim` on this machine), `https://`/`wss://` everywhere else.
-    pub fn check_urls(&self) -> Result<(), String> {
+    /// Refuses settings that cannot work or would be unsafe, before anything connects: URLs
+    /// that would send the signed headers or the WebSocket login (the passphrase) in clear text
+    /// to another machine (`http://` and `ws://` only for loopback, `tradebox sim` on this
+    /// machine; `https://`/`wss://` everywhere else), unreadable pins, two key sources.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.credentials_command.is_empty() && self.credentials_file.is_some() {
+            return Err("set credentials_command or credentials_file, not both".into());
+        }
         check_url("rest_url", &self.rest_base(), "https")?;
         if !self.ws_url.is_empty() {
             check_url("ws_url", &self.ws_url, "wss")?;
@@ -263,11 +273,29 @@ impl OkxConfig {
         Ok(())
     }
 
-    /// Reads the credentials this config names: the file, or else the environment.
+    /// Reads the credentials this config names: the command, the file, systemd's credentials
+    /// directory, or else the environment (one key per host instance).
     pub fn credentials(&self) -> Result<Credentials, tradebox_okx::CredentialsError> {
-        match &self.credentials_file {
-            Some(path) => Credentials::from_file(path),
-            None => Credentials::from_env(),
+        if !self.credentials_command.is_empty() {
+            return Credentials::from_command(&self.credentials_command);
+        }
+        if let Some(path) = &self.credentials_file {
+            return Credentials::from_file(path);
+        }
+        Credentials::from_systemd().unwrap_or_else(Credentials::from_env)
+    }
+
+    /// Where [`OkxConfig::credentials`] reads from, in words (for the log and doctor).
+    pub fn credentials_source(&self) -> String {
+        if let Some(program) = self.credentials_command.first() {
+            return format!("credentials_command {program:?}");
+        }
+        if let Some(path) = &self.credentials_file {
+            return format!("credentials file {}", path.display());
+        }
+        match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(dir) => format!("systemd credential {}", Path::new(&dir).join("okx").display()),
+            None => "the environment (OKX_API_KEY, OKX_API_SECRET, OKX_API_PASSPHRASE)".into(),
         }
     }
 }
@@ -444,6 +472,9 @@ pub enum OkxVenueError {
     /// The account's mode cannot trade what the config asks for.
     #[error("{0}")]
     AccountMode(String),
+    /// A new key (`tradebox keys reload`) was refused; the key in use stays.
+    #[error("the new key was not taken, the one in use stays: {0}")]
+    KeyRefused(String),
     /// A configured instrument is not listed or not supported.
     #[error("instrument {symbol}: {problem}")]
     Instrument {
@@ -615,6 +646,10 @@ pub struct OkxVenue {
     early_withdrawals: Mutex<std::collections::VecDeque<String>>,
     /// The account's modes: every order's `tdMode` and `posSide`.
     modes: convert::TradeModes,
+    /// The account's `uid`: a rotated key must belong to the same account.
+    uid: String,
+    /// The audit log (key switches; the new key's secrets are kept out of it).
+    audit: Option<Arc<AuditLog>>,
     /// Authentication failures of this key, REST and WebSocket.
     auth_watch: Arc<authwatch::AuthWatch>,
 }
@@ -640,7 +675,7 @@ impl OkxVenue {
         limiter: Arc<Limiter>,
         audit: Option<Arc<AuditLog>>,
     ) -> Result<Arc<Self>, OkxVenueError> {
-        config.check_urls().map_err(OkxVenueError::Settings)?;
+        config.check().map_err(OkxVenueError::Settings)?;
         if let Some(log) = &audit {
             for secret in credentials.forbidden_values() {
                 log.forbid(secret);
@@ -654,8 +689,7 @@ impl OkxVenue {
             tls: rest_tls,
         };
         let key_hint = credentials.key_hint();
-        let signer = Signer::new(credentials);
-        let mut rest = RestClient::new(rest_config, Some(signer.clone()), Arc::new(Clock::new()))
+        let mut rest = RestClient::new(rest_config, Some(Signer::new(credentials)), Arc::new(Clock::new()))
             .map_err(okx("building the HTTP client"))?;
         let (events, receiver) = mpsc::unbounded_channel();
         let auth_watch = authwatch::AuthWatch::new(config.auth_watch, events.clone());
@@ -724,6 +758,8 @@ impl OkxVenue {
             early_withdrawals: Mutex::default(),
             modes,
             auth_watch,
+            uid: account.uid.clone(),
+            audit: audit.clone(),
         });
         // Before the REST loop starts, so its first round already reconciles them.
         venue.adopt(&to_adopt, audit.as_deref());
@@ -733,7 +769,8 @@ impl OkxVenue {
             let task = dead_man(&venue);
             venue.tasks.lock().push(task);
         }
-        if venue.config.websocket {
+        if let (true, Some(signer)) = (venue.config.websocket, venue.rest.signer().cloned()) {
+            // The REST client's signer, shared: a key rotation changes both at once.
             let login = tradebox_okx::ws::Login { signer, clock: venue.rest.clock().clone() };
             let timing = (
                 Duration::from_millis(venue.config.ws_ping_ms.max(100)),
@@ -892,6 +929,82 @@ impl OkxVenue {
         if let Some(s) = self.streams.get() {
             s.stop();
         }
+    }
+
+    /// Rotates the API key without a restart: reads the credentials again (command, file,
+    /// systemd, environment), checks the new key before it signs anything of the host's
+    /// (accepted by OKX with this clock, may trade, may not withdraw unless allowed, the same
+    /// account in the same modes), then puts it in use for REST and logs the private
+    /// WebSocket in again with it. Refused, the old key stays in use. Audited either way.
+    pub async fn reload_keys(&self) -> Result<KeySwitch, OkxVenueError> {
+        let result = self.try_reload_keys().await;
+        if let Some(log) = &self.audit {
+            let detail = match &result {
+                Ok(switch) => format!("from {} to {}", switch.from, switch.to),
+                Err(e) => e.to_string(),
+            };
+            let event = if result.is_ok() { "key_switched" } else { "key_refused" };
+            log.append(None, None, &crate::audit::Entry::State { event: event.into(), detail });
+        }
+        result
+    }
+
+    async fn try_reload_keys(&self) -> Result<KeySwitch, OkxVenueError> {
+        let refused = |why: String| OkxVenueError::KeyRefused(why);
+        let shared = self.rest.signer().ok_or_else(|| refused("this venue signs nothing".into()))?;
+        let from = shared.current().credentials().key_hint();
+        let credentials = self
+            .config
+            .credentials()
+            .map_err(|e| refused(format!("reading it from {}: {e}", self.config.credentials_source())))?;
+        if let Some(log) = &self.audit {
+            for secret in credentials.forbidden_values() {
+                log.forbid(secret);
+            }
+        }
+        let to = credentials.key_hint();
+        let probe = self.rest.probe_with(Signer::new(credentials));
+        let account = self
+            .limited(Request::new(Endpoint::AccountConfig, 0), probe.account_config())
+            .await
+            .map_err(|e| refused(format!("no permit to check it: {e}")))?
+            .map_err(|e| refused(format!("OKX refused it: {e}")))?;
+        if !account.can_trade() {
+            return Err(refused(format!("it has no trade permission ({})", account.perm)));
+        }
+        if account.can_withdraw() && !self.config.allow_withdraw_key {
+            return Err(refused(format!(
+                "it has withdraw permission ({}); a trading host never needs it (allow_withdraw_key)",
+                account.perm
+            )));
+        }
+        if account.uid != self.uid {
+            return Err(refused(
+                "it belongs to another account: orders of this one would be left untracked; start a new host for it"
+                    .into(),
+            ));
+        }
+        let modes = trade_modes(&account, &self.config)?;
+        if (modes.level, modes.positions) != (self.modes.level, self.modes.positions) {
+            return Err(refused(format!(
+                "its account reports {} / {} where the host started with {} / {}; restart to trade in the new modes",
+                modes.level.name(),
+                modes.positions.code(),
+                self.modes.level.name(),
+                self.modes.positions.code()
+            )));
+        }
+        if !account.ip_bound() {
+            tracing::warn!("the new API key is not bound to an IP address; OKX recommends binding trading keys");
+        }
+        if let Some(next) = probe.signer() {
+            shared.take_from(next);
+        }
+        if let Some(streams) = self.streams.get() {
+            streams.relogin();
+        }
+        tracing::info!(%from, %to, "OKX key switched");
+        Ok(KeySwitch { from, to })
     }
 
     /// The authentication-failure watch.
@@ -1156,6 +1269,10 @@ feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksu
 
     async fn cancel_for_host(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
         orders::cancel(self, instrument, client_id, true).await
+    }
+
+    async fn reload_keys(&self) -> Result<KeySwitch, KeyReloadError> {
+        OkxVenue::reload_keys(self).await.map_err(|e| KeyReloadError::Refused(e.to_string()))
     }
 
     async fn amend(

@@ -158,6 +158,21 @@ impl Streams {
         }
     }
 
+    /// Logs the private feed in again (the key was rotated): the connection is replaced by one
+    /// that logs in with the key in use now and subscribes again; until OKX acknowledges that,
+    /// the feed is down and REST reconciles at its fast pace, and it reconciles once more when
+    /// the new connection is up, so no order event is lost in between.
+    pub fn relogin(&self) {
+        let old = self.clients.lock().remove(&Endpoint::Private);
+        drop(old);
+        let reason = "key rotated: logging in again with the new key".to_string();
+        let _ = self.events.send((Endpoint::Private, ClientEvent::Disconnected { reason }));
+        let private = self.client(Endpoint::Private);
+        for channel in PRIVATE_CHANNELS {
+            self.with(private, |c| c.subscribe(&private_arg(channel)));
+        }
+    }
+
     /// Closes every connection (the venue is shutting down).
     pub fn stop(&self) {
         self.clients.lock().clear();
