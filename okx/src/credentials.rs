@@ -125,12 +125,12 @@ impl Credentials {
     }
 
     /// From systemd's credentials directory (`$CREDENTIALS_DIRECTORY/okx`, the format of
-    /// [`Credentials::from_file`]); `None` when the host was not started with one. systemd
-    /// makes the directory readable by the service alone.
+    /// [`Credentials::from_file`]); `None` when the host was not started with one, or with
+    /// other credentials than `okx`. systemd makes the directory readable by the service alone.
     pub fn from_systemd() -> Option<Result<Self, CredentialsError>> {
         let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
         let path = Path::new(&dir).join(SYSTEMD_CREDENTIAL);
-        Some(Self::from_file(&path))
+        path.exists().then(|| Self::from_file(&path))
     }
 
     /// From what a command prints on standard output, in the format of

@@ -204,10 +204,11 @@ impl RestClient {
         self.signer.as_ref()
     }
 
-    /// The same client (connection pool, URL, TLS, clock, observer) signing with `signer`
-    /// alone: to try a new key before it replaces the one in use.
-    pub fn probe_with(&self, signer: Signer) -> Self {
-        Self { signer: Some(crate::sign::SharedSigner::new(signer)), ..self.clone() }
+    /// The same client (connection pool, URL, TLS, clock) signing with `signer` alone and
+    /// reporting to `observer` (not this client's: what a key on trial meets is its own): to try
+    /// a new key before it replaces the one in use.
+    pub fn probe_with(&self, signer: Signer, observer: Option<Arc<dyn Observer>>) -> Self {
+        Self { signer: Some(crate::sign::SharedSigner::new(signer)), observer, ..self.clone() }
     }
 
     /// Reports every request and response to `observer`.

@@ -67,17 +67,22 @@ impl TlsSettings {
         let provider = CryptoProvider::get_default()
             .cloned()
             .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        let roots = Arc::new(roots);
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
             .build()
             .map_err(|e| TlsError::Setup(format!("certificate verifier: {e}")))?;
+        let algorithms = provider.signature_verification_algorithms;
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Setup(format!("TLS versions: {e}")))?;
         let mut config = match &self.pins {
             // "dangerous" is rustls's word for any own verifier; this one runs WebPKI first.
-            Some(pins) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(PinnedVerifier { webpki, pins: pins.clone() })),
+            Some(pins) => builder.dangerous().with_custom_certificate_verifier(Arc::new(PinnedVerifier {
+                webpki,
+                pins: pins.clone(),
+                roots,
+                algorithms,
+            })),
             None => builder.with_webpki_verifier(webpki),
         }
         .with_no_client_auth();
@@ -167,11 +172,43 @@ impl PinMismatch {
     }
 }
 
-/// WebPKI first, then the pins.
+/// WebPKI first, then the pins, which must meet the chain WebPKI verified: the leaf or an
+/// intermediate on the path to the trusted root. Any other certificate the server sends is
+/// not looked at: a server holding a mis-issued certificate could send the real site's
+/// certificates beside it, unused, to match a pin.
 #[derive(Debug)]
 struct PinnedVerifier {
     webpki: Arc<WebPkiServerVerifier>,
     pins: Pins,
+    roots: Arc<RootCertStore>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl PinnedVerifier {
+    /// The certificates of the verified path, leaf first (the root is not sent, so not pinned).
+    fn verified_path<'a>(
+        &self,
+        end_entity: &'a CertificateDer<'a>,
+        intermediates: &'a [CertificateDer<'a>],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<Vec<CertificateDer<'static>>, rustls::Error> {
+        let cert = webpki::EndEntityCert::try_from(end_entity)
+            .map_err(|e| rustls::Error::General(format!("the certificate cannot be read: {e}")))?;
+        let path = cert
+            .verify_for_usage(
+                self.algorithms.all,
+                &self.roots.roots,
+                intermediates,
+                now,
+                webpki::KeyUsage::server_auth(),
+                None,
+                None,
+            )
+            .map_err(|e| rustls::Error::General(format!("no verified path: {e}")))?;
+        let mut chain = vec![end_entity.clone().into_owned()];
+        chain.extend(path.intermediate_certificates().map(|c| c.der().into_owned()));
+        Ok(chain)
+    }
 }
 
 impl ServerCertVerifier for PinnedVerifier {
@@ -185,7 +222,7 @@ impl ServerCertVerifier for PinnedVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let verified = self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
         let mut seen = Vec::new();
-        for cert in std::iter::once(end_entity).chain(intermediates) {
+        for cert in &self.verified_path(end_entity, intermediates, now)? {
             // A certificate webpki accepted parses; one that does not simply matches nothing.
             let Ok(pin) = Pin::of_certificate(cert) else { continue };
             if self.pins.contains(&pin) {

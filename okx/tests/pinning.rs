@@ -75,8 +75,12 @@ enum Serve {
 /// A TLS endpoint on 127.0.0.1; returns its port and how many clients got past the TLS
 /// handshake.
 async fn serve(pki: &Pki, what: Serve) -> (u16, Arc<AtomicUsize>) {
-    let chain = vec![pki.leaf.clone(), pki.intermediate.clone()];
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.leaf_key.serialize_der()));
+    serve_chain(vec![pki.leaf.clone(), pki.intermediate.clone()], &pki.leaf_key, what).await
+}
+
+/// [`serve`] presenting `chain` (leaf first) with the leaf's `key`.
+async fn serve_chain(chain: Vec<CertificateDer<'static>>, key: &KeyPair, what: Serve) -> (u16, Arc<AtomicUsize>) {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .expect("versions")
@@ -212,6 +216,24 @@ async fn rest_with_a_wrong_pin_is_refused_naming_the_host_and_its_keys() {
     assert_eq!(handshakes.load(Ordering::SeqCst), 0, "the server never got a request through");
     // Every later call is refused the same way: the client has no unpinned path.
     assert!(client.server_time().await.expect_err("again").is_pin_mismatch());
+}
+
+/// A server with a certificate that verifies (a mis-issued one, say) sends the pinned site's
+/// real certificate beside its own chain, unused: the pin must meet the chain that verified,
+/// so it is refused.
+#[tokio::test]
+async fn a_pinned_certificate_sent_beside_the_chain_that_verified_is_not_enough() {
+    let (real, impostor) = (pki(), pki());
+    let chain =
+        vec![impostor.leaf.clone(), impostor.intermediate.clone(), real.leaf.clone(), real.intermediate.clone()];
+    let (port, handshakes) = serve_chain(chain, &impostor.leaf_key, Serve::Https).await;
+    let both_trusted = TlsSettings {
+        pins: Some(Pins::new(vec![real.leaf_pin, real.intermediate_pin]).expect("pins")),
+        extra_roots: vec![real.root.clone(), impostor.root.clone()],
+    };
+    let err = rest(port, both_trusted).server_time().await.expect_err("refused");
+    assert!(err.is_pin_mismatch(), "{err:?}");
+    assert_eq!(handshakes.load(Ordering::SeqCst), 0);
 }
 
 /// The root is not in what the server presents, so its pin is not seen: pin the leaf or an

@@ -1,7 +1,8 @@
 //! The authentication-failure watch (OKX's security advice: a sudden spike of authentication
 //! failures can mean a brute-force attempt or a misconfigured script). It counts, for the one
 //! key a host uses, the REST answers that refuse authentication (50100-50120) and the WebSocket
-//! login refusals (60004-60009, 60024) over a sliding window. A spike (`warn_at` in the window)
+//! login refusals (60004-60009, 60024) over a sliding window; an expired timestamp (50102,
+//! 60006) is the clock, corrected by the host itself, and is not counted. A spike (`warn_at` in the window)
 //! is a warning in the log, the metrics and the board; `halt_at` halts the account as
 //! `tradebox halt` does, until an operator resumes it.
 
@@ -44,9 +45,12 @@ pub enum Source {
 }
 
 /// Whether an OKX code refuses authentication: REST 50100-50120, WebSocket login 60004-60009
-/// and 60024.
+/// and 60024; but not an expired timestamp (50102, 60006): that is the clock, which the host
+/// corrects by itself (a jump of the machine's clock with requests in flight would otherwise
+/// look like an attack and halt the account).
 pub fn is_auth_failure(code: &str) -> bool {
     match code.parse::<u32>() {
+        Ok(50102 | 60006) => false,
         Ok(c) => (50100..=50120).contains(&c) || (60004..=60009).contains(&c) || c == 60024,
         Err(_) => false,
     }
@@ -166,10 +170,10 @@ mod tests {
 
     #[test]
     fn codes_of_refused_authentication() {
-        for code in ["50100", "50102", "50111", "50113", "50119", "50120", "60004", "60009", "60024"] {
+        for code in ["50100", "50101", "50111", "50113", "50119", "50120", "60004", "60009", "60024"] {
             assert!(is_auth_failure(code), "{code}");
         }
-        for code in ["0", "50011", "50121", "51000", "60010", "60011", "", "x"] {
+        for code in ["0", "50011", "50102", "60006", "50121", "51000", "60010", "60011", "", "x"] {
             assert!(!is_auth_failure(code), "{code}");
         }
     }

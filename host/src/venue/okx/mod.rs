@@ -953,17 +953,23 @@ impl OkxVenue {
         let refused = |why: String| OkxVenueError::KeyRefused(why);
         let shared = self.rest.signer().ok_or_else(|| refused("this venue signs nothing".into()))?;
         let from = shared.current().credentials().key_hint();
-        let credentials = self
-            .config
-            .credentials()
-            .map_err(|e| refused(format!("reading it from {}: {e}", self.config.credentials_source())))?;
+        // A credentials command may take seconds: off the async workers.
+        let config = self.config.clone();
+        let read = tokio::task::spawn_blocking(move || config.credentials())
+            .await
+            .map_err(|e| refused(format!("reading it: {e}")))?;
+        let credentials =
+            read.map_err(|e| refused(format!("reading it from {}: {e}", self.config.credentials_source())))?;
         if let Some(log) = &self.audit {
             for secret in credentials.forbidden_values() {
                 log.forbid(secret);
             }
         }
         let to = credentials.key_hint();
-        let probe = self.rest.probe_with(Signer::new(credentials));
+        // The trial's requests go to the audit log, not to the watch of the key in use: a
+        // refused new key is not an attack on the old one.
+        let audit = self.audit.clone().map(|log| log as Arc<dyn tradebox_okx::Observer>);
+        let probe = self.rest.probe_with(Signer::new(credentials), audit);
         let account = self
             .limited(Request::new(Endpoint::AccountConfig, 0), probe.account_config())
             .await

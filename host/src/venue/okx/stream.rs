@@ -215,10 +215,17 @@ struct PrivateFeed {
     acked: std::collections::HashSet<&'static str>,
     /// Announced down (a disconnect or a refusal) and not announced back up since.
     announced_down: bool,
-    /// Refusals since the feed was last up: the wait before asking again grows with them (the
-    /// first is announced even when a disconnect already was: it says why the link stays down).
+    /// Refusals in a row: the wait before asking again grows with them (the first is
+    /// announced even when a disconnect already was: it says why the link stays down). OKX
+    /// acknowledges a subscription before it refuses it for the connection cap, so a feed up
+    /// for less than [`STEADY`] does not start the count over.
     refusals: u32,
+    /// When the feed last came up.
+    up_since: Option<std::time::Instant>,
 }
+
+/// How long the private feed must stay up before its refusals are forgotten.
+const STEADY: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn run(venue: Weak<OkxVenue>, streams: Arc<Streams>, mut rx: mpsc::UnboundedReceiver<(Endpoint, ClientEvent)>) {
     let mut state =
@@ -238,7 +245,7 @@ fn private_acked(v: &OkxVenue, state: &mut State, channel: &str) {
         return;
     }
     v.set_ws_up(Endpoint::Private, true);
-    feed.refusals = 0;
+    feed.up_since = Some(std::time::Instant::now());
     if std::mem::take(&mut feed.announced_down) {
         tracing::info!("OKX private feed back: orders, account and positions acknowledged");
         v.emit(VenueEvent::Connectivity {
@@ -258,11 +265,15 @@ fn private_refused(v: &OkxVenue, streams: &Arc<Streams>, state: &mut State, chan
         feed.acked.remove(c);
     }
     v.set_ws_up(Endpoint::Private, false);
+    if feed.up_since.take().is_some_and(|t| t.elapsed() >= STEADY) {
+        feed.refusals = 0;
+    }
     feed.refusals += 1;
     let wait = retry_after(feed.refusals);
     tracing::warn!(channels = ?channels, %why, retry_in_ms = wait.as_millis() as u64, "OKX refused a private subscription: fills come through REST until it is accepted");
-    feed.announced_down = true;
-    if feed.refusals == 1 {
+    // Said when the link was last said to be up, and on the first refusal (a disconnect said
+    // before it did not say why the link stays down).
+    if !std::mem::replace(&mut feed.announced_down, true) || feed.refusals == 1 {
         v.emit(VenueEvent::Connectivity { link: "okx-private".into(), connected: false, detail: why });
     }
     v.request_reconcile();

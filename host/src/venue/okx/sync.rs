@@ -33,6 +33,8 @@ struct State {
     last_clock: Instant,
     last_reconcile: Option<Instant>,
     last_error: Option<String>,
+    /// The REST host presented no pinned key: said once, and said again when it does.
+    pinned_out: bool,
 }
 
 /// Where this run's fills start.
@@ -72,6 +74,7 @@ pub fn spawn(venue: &Arc<OkxVenue>, start: FillStart) -> tokio::task::JoinHandle
         last_clock: Instant::now(),
         last_reconcile: None,
         last_error: None,
+        pinned_out: false,
     };
     let weak: Weak<OkxVenue> = Arc::downgrade(venue);
     let period = Duration::from_millis(venue.config().poll_ms.max(50));
@@ -93,22 +96,37 @@ pub fn spawn(venue: &Arc<OkxVenue>, start: FillStart) -> tokio::task::JoinHandle
 }
 
 fn note(v: &OkxVenue, state: &mut State, what: &str, e: &tradebox_okx::OkxError) {
-    let text = format!("{what}: {e}");
-    if state.last_error.as_deref() == Some(&text) {
-        return;
-    }
     if e.is_pin_mismatch() {
         // Not the network: the REST host is not the one pinned. Nothing was sent, nothing will
-        // be until an operator looks; every plugin hears that the link is down.
-        tracing::error!("OKX REST refused: {e}; no request is sent to this host (check [venue.okx.pins])");
-        v.emit(VenueEvent::Connectivity { link: "okx-rest".into(), connected: false, detail: e.to_string() });
-    } else {
-        tracing::warn!("OKX sync: {text}");
+        // be until it presents a pinned key; every plugin hears that the link is down, once.
+        if !std::mem::replace(&mut state.pinned_out, true) {
+            tracing::error!("OKX REST refused: {e}; no request is sent to this host (check [venue.okx.pins])");
+            v.emit(VenueEvent::Connectivity { link: "okx-rest".into(), connected: false, detail: e.to_string() });
+        }
+        return;
     }
-    state.last_error = Some(text);
+    let text = format!("{what}: {e}");
+    if state.last_error.as_deref() != Some(&text) {
+        tracing::warn!("OKX sync: {text}");
+        state.last_error = Some(text);
+    }
 }
 
 async fn round(v: &OkxVenue, state: &mut State, asked: bool) {
+    round_of_reads(v, state, asked).await;
+    if state.pinned_out {
+        // One public read says whether the host presents a pinned key again.
+        let probe = v.limited(Request::new(Endpoint::PublicTime, 0), v.rest().sync_clock()).await;
+        if let Ok(Ok(_)) = probe {
+            state.pinned_out = false;
+            tracing::info!("OKX REST host presents a pinned key again");
+            let detail = "presents a pinned key again".to_string();
+            v.emit(VenueEvent::Connectivity { link: "okx-rest".into(), connected: true, detail });
+        }
+    }
+}
+
+async fn round_of_reads(v: &OkxVenue, state: &mut State, asked: bool) {
     if state.last_clock.elapsed() >= Duration::from_millis(v.config().clock_sync_ms.max(1_000)) {
         state.last_clock = Instant::now();
         match v.limited(Request::new(Endpoint::PublicTime, 0), v.rest().sync_clock()).await {
