@@ -6,11 +6,10 @@
 //! mode, and is told at start-up, in words, what it cannot trade.
 
 use std::sync::Arc;
-use std::time::Duration;
 use tradebox::engine::{Grants, OrderIntent, PluginSlot, RiskLimits};
 use tradebox::ratelimit::{Limiter, LimiterConfig};
 use tradebox::sim::Faults;
-use tradebox::venue::okx::{OkxVenue, OkxVenueError};
+use tradebox::venue::okx::{MarginMode, OkxVenue, OkxVenueError};
 use tradebox::venue::{InstrumentId, OrderKind, OrderStatus, PositionSide, Side, Venue};
 use tradebox_e2e::okx::{Rig, credentials, okx_config, rig_on, sim_with, wait_for};
 use tradebox_okx::OrderRef;
@@ -112,17 +111,11 @@ async fn swap_positions(r: &Rig, slot: &PluginSlot, mode: PositionMode) {
             r.host.hub().place(slot, order(swap, side, OrderKind::Market, None, size, reduce_only)).expect("accepted");
         settled(r, &id, OrderStatus::Filled).await;
     }
-    let mut rows: Vec<(PositionSide, String)> = Vec::new();
-    for _ in 0..100 {
-        let positions = r.venue.positions().await.expect("positions");
-        rows = positions.iter().map(|p| (p.side, p.size.normalize().to_string())).collect();
-        rows.sort();
-        let want_rows = if mode == PositionMode::Net { 0 } else { 2 };
-        if rows.len() == want_rows {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The simulator moved its positions with each fill before it reported the order filled.
+    let positions = r.venue.positions().await.expect("positions");
+    let mut rows: Vec<(PositionSide, String)> =
+        positions.iter().map(|p| (p.side, p.size.normalize().to_string())).collect();
+    rows.sort();
     match mode {
         PositionMode::Net => assert!(rows.is_empty(), "net mode nets to flat: {rows:?}"),
         PositionMode::LongShort => assert_eq!(
@@ -136,7 +129,7 @@ async fn swap_positions(r: &Rig, slot: &PluginSlot, mode: PositionMode) {
     assert!(shown.size.is_zero(), "{shown:?}");
 }
 
-async fn trades_what_it_allows(acct_lv: u8, mode: PositionMode) {
+async fn trades_what_it_allows(acct_lv: u8, mode: PositionMode, margin: MarginMode) {
     let sim = account(acct_lv, mode).await;
     let swaps = acct_lv >= 2;
     if !swaps {
@@ -150,6 +143,7 @@ async fn trades_what_it_allows(acct_lv: u8, mode: PositionMode) {
         assert!(text.contains("Spot mode") && text.contains("51010") && text.contains("BTC-USDT-SWAP"), "{text}");
     }
     let r = rig_on(sim, |c| {
+        c.margin_mode = margin;
         if !swaps {
             c.instruments.retain(|s| !s.ends_with("-SWAP"));
         }
@@ -163,7 +157,7 @@ async fn trades_what_it_allows(acct_lv: u8, mode: PositionMode) {
     place_amend_cancel(&r, &slot, "BTC-USDT", spot_td, "").await;
     if swaps {
         let pos_side = if mode == PositionMode::Net { "net" } else { "long" };
-        place_amend_cancel(&r, &slot, "BTC-USDT-SWAP", "cross", pos_side).await;
+        place_amend_cancel(&r, &slot, "BTC-USDT-SWAP", margin.td_mode(), pos_side).await;
         swap_positions(&r, &slot, mode).await;
     }
     r.host.shutdown().await;
@@ -171,24 +165,24 @@ async fn trades_what_it_allows(acct_lv: u8, mode: PositionMode) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spot_mode_trades_spot_and_refuses_a_swap_at_start() {
-    trades_what_it_allows(1, PositionMode::Net).await;
-    trades_what_it_allows(1, PositionMode::LongShort).await;
+    trades_what_it_allows(1, PositionMode::Net, MarginMode::Cross).await;
+    trades_what_it_allows(1, PositionMode::LongShort, MarginMode::Cross).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn futures_mode_trades_spot_for_cash_and_swaps_in_both_position_modes() {
-    trades_what_it_allows(2, PositionMode::Net).await;
-    trades_what_it_allows(2, PositionMode::LongShort).await;
+    trades_what_it_allows(2, PositionMode::Net, MarginMode::Cross).await;
+    trades_what_it_allows(2, PositionMode::LongShort, MarginMode::Isolated).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_currency_margin_trades_spot_on_cross_and_swaps_in_both_position_modes() {
-    trades_what_it_allows(3, PositionMode::Net).await;
-    trades_what_it_allows(3, PositionMode::LongShort).await;
+    trades_what_it_allows(3, PositionMode::Net, MarginMode::Isolated).await;
+    trades_what_it_allows(3, PositionMode::LongShort, MarginMode::Cross).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn portfolio_margin_trades_spot_on_cross_and_swaps_in_both_position_modes() {
-    trades_what_it_allows(4, PositionMode::Net).await;
-    trades_what_it_allows(4, PositionMode::LongShort).await;
+    trades_what_it_allows(4, PositionMode::Net, MarginMode::Cross).await;
+    trades_what_it_allows(4, PositionMode::LongShort, MarginMode::Isolated).await;
 }

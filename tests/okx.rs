@@ -193,6 +193,33 @@ async fn start_up_reads_only_the_newest_fill_and_never_replays_history() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_walk_throttled_midway_reports_every_fill_once() {
+    // REST only: every fill comes through the walk of /trade/fills, 100 a page.
+    let r = rig_with(Faults::default(), |c| c.websocket = false).await;
+    for i in 0..250 {
+        trade_outside_the_host(&r.sim, &format!("walk{i}"), if i % 2 == 0 { Side::Buy } else { Side::Sell });
+    }
+    // OKX throttles two of the reads on the way (a page of the walk among them, or not: the
+    // loop's other reads take what is left).
+    r.sim.faults().set(Faults { rate_limit: 2, ..Faults::default() });
+    let fills = || {
+        audit_lines(&r)
+            .into_iter()
+            .filter(|l| l["kind"] == "fill" && l["client_id"].as_str().is_some_and(|c| c.starts_with("walk")))
+            .filter_map(|l| l["client_id"].as_str().map(str::to_string))
+            .collect::<Vec<String>>()
+    };
+    wait_for("all 250 fills reported", || fills().len() >= 250).await;
+    let mut seen = fills();
+    seen.sort();
+    let before = seen.len();
+    seen.dedup();
+    assert_eq!((before, seen.len()), (250, 250), "each fill once");
+    assert_eq!(r.sim.faults().get().rate_limit, 0, "the throttling happened");
+    r.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_dropped_at_its_exp_time_is_reported_not_placed() {
     // The exchange holds the placement past its expTime (1.5 s) and then drops it; the host's
     // request timed out after 1 s. Querying settles it: never placed, and the owner is told.
@@ -339,7 +366,8 @@ async fn the_dead_mans_switch_cancels_orders_when_the_host_goes_quiet() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_dead_man_timers_stay_within_okx_cap_and_are_disarmed_when_idle() {
     let sim = sim_with(Faults::default(), |c| c.dead_man_min_s = 1).await;
-    let r = rig_on(sim, |c| c.dead_man_s = 3).await;
+    // Re-armed every 2 s, against a 6 s timeout: a slow machine does not let the account's fire.
+    let r = rig_on(sim, |c| c.dead_man_s = 6).await;
     let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
     // More plugins with orders than OKX keeps tag timers (20 per sub-account).
     let mut placed = Vec::new();
@@ -375,7 +403,9 @@ async fn a_spike_of_authentication_failures_warns_and_a_flood_halts_the_account(
     // Someone (or something) keeps failing to authenticate with the account's key.
     r.sim.faults().set(Faults { bad_sign: 5, ..Faults::default() });
     wait_for("the account halted", || r.host.hub().account_state() == tradebox::engine::TradingState::Halted).await;
-    let halted = audit_lines(&r).into_iter().find(|l| l["event"] == "account_halted").expect("audited");
+    let halted_record = || audit_lines(&r).into_iter().find(|l| l["event"] == "account_halted");
+    wait_for("the halt audited", || halted_record().is_some()).await;
+    let halted = halted_record().expect("audited");
     assert!(halted["detail"].as_str().is_some_and(|d| d.contains("authentication failures")), "{halted}");
     let status = r.venue.status_line().expect("status");
     assert!(status.contains("authentication failures: 5"), "{status}");
@@ -402,7 +432,7 @@ async fn a_key_is_rotated_without_a_restart_after_it_checks_out_and_a_refused_on
     let sim = sim_with(Faults::default(), |c| {
         c.keys.push(
             serde_json::from_value(serde_json::json!({
-                "api_key": "e2e-rotated", "secret": NEW_SECRET, "passphrase": PASSPHRASE, "perm": "read_only,trade",
+                "api_key": "k2rotated", "secret": NEW_SECRET, "passphrase": PASSPHRASE, "perm": "read_only,trade",
             }))
             .expect("key"),
         );
@@ -417,7 +447,7 @@ async fn a_key_is_rotated_without_a_restart_after_it_checks_out_and_a_refused_on
     };
     write("e2e-read_only-trade", SECRET);
     let r = rig_on(sim, |c| c.credentials_file = Some(file.clone())).await;
-    let (old, new) = ("e2e-read_only-trade", "e2e-rotated");
+    let (old, new) = ("e2e-read_only-trade", "k2rotated");
     let uses = |key: &str| r.sim.faults().key_uses(key);
     // Refused keys: the one in use stays, and says why.
     write("e2e-read_only-trade-withdraw", SECRET);
@@ -430,7 +460,7 @@ async fn a_key_is_rotated_without_a_restart_after_it_checks_out_and_a_refused_on
     // The new key checks out: REST and the private feed switch to it.
     write(new, NEW_SECRET);
     let switch = r.venue.reload_keys().await.expect("switched");
-    assert_eq!((switch.from.as_str(), switch.to.as_str()), ("e2e-…", "e2e-…"));
+    assert_eq!((switch.from.as_str(), switch.to.as_str()), ("e2e-…", "k2ro…"));
     let private_up = || r.venue.ws_up(tradebox::venue::okx::stream::Endpoint::Private);
     let logins = |key: &str| r.sim.faults().key_logins(key);
     wait_for("the private feed logged in again with the new key", || logins(new) == 1).await;
@@ -449,6 +479,25 @@ async fn a_key_is_rotated_without_a_restart_after_it_checks_out_and_a_refused_on
     assert_eq!(events, vec!["key_refused", "key_refused", "key_switched"]);
     let text = std::fs::read_to_string(r.audit.path()).expect("audit");
     assert!(!text.contains(NEW_SECRET), "the new secret stays out of the audit log");
+    r.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_websocket_logins_count_as_authentication_failures() {
+    let r = rig_with(Faults::default(), |c| {
+        c.auth_watch = tradebox::venue::okx::authwatch::AuthWatchConfig { window_s: 60, warn_at: 2, halt_at: 3 };
+    })
+    .await;
+    let private_up = || r.venue.ws_up(tradebox::venue::okx::stream::Endpoint::Private);
+    wait_for("the private feed up", private_up).await;
+    // The private feed reconnects, and OKX refuses its logins (60007) three times in a row.
+    let faults = serde_json::json!({"bad_login": 3, "ws_drop": true}).to_string();
+    let url = format!("{}/sim/faults", r.sim.base_url());
+    reqwest::Client::new().post(url).body(faults).send().await.expect("faults set");
+    wait_for("the account halted", || r.host.hub().account_state() == tradebox::engine::TradingState::Halted).await;
+    let metric = r.venue.metrics().into_iter().find(|m| m.name == "tradebox_okx_auth_failures").expect("metric");
+    assert_eq!(metric.value, 3.0, "the three refused logins, nothing else");
+    wait_for("the feed back once logins pass", private_up).await;
     r.host.shutdown().await;
 }
 

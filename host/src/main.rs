@@ -729,7 +729,10 @@ fn reload_keys_on_sighup(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
             };
             while hup.recv().await.is_some() {
                 match host.venue().reload_keys().await {
-                    Ok(switch) => tracing::info!(from = %switch.from, to = %switch.to, "SIGHUP: OKX key switched"),
+                    Ok(switch) if switch.changed => {
+                        tracing::info!(from = %switch.from, to = %switch.to, "SIGHUP: OKX key switched")
+                    }
+                    Ok(switch) => tracing::info!(key = %switch.to, "SIGHUP: the same OKX key; nothing to switch"),
                     Err(e) => tracing::error!("SIGHUP: {e}"),
                 }
             }

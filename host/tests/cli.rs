@@ -1043,9 +1043,9 @@ fn keys_reload_through_the_cli_and_sighup_checks_the_new_key_first() {
         all.extend(["--admin", &admin, "--token-file", token.to_str().expect("utf-8")]);
         tradebox(&all)
     };
-    // The same key again: it checks out, and is switched to (itself).
+    // The same key again: nothing to switch.
     let (ok, out, stderr) = cli(&["keys", "reload"]);
-    assert!(ok && out.contains("switched"), "{out}{stderr}");
+    assert!(ok && out.contains("unchanged"), "{out}{stderr}");
     // A key OKX does not know: refused, in words; the old one stays.
     let creds = dir.path().join("okx.env");
     std::fs::write(&creds, "OKX_API_KEY=unknown\nOKX_API_SECRET=x\nOKX_API_PASSPHRASE=y\n").expect("creds");
@@ -1066,7 +1066,7 @@ fn keys_reload_through_the_cli_and_sighup_checks_the_new_key_first() {
     let (ok, status, _) = cli(&["status"]);
     assert!(ok && status.contains("active"), "still trading with the old key: {status}");
     let text = std::fs::read_to_string(&audit).expect("audit");
-    assert!(text.contains("\"key_switched\"") && !text.contains("cli-rot-secret-5a1"));
+    assert!(text.contains("\"key_unchanged\"") && !text.contains("cli-rot-secret-5a1"));
     drop(host);
     drop(sim);
 }

@@ -83,6 +83,9 @@ pub enum CredentialsError {
 /// terminal it does not have would otherwise hang the start).
 pub const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// The most a credentials command may print (three lines fit many times over).
+pub const COMMAND_OUTPUT_MAX: usize = 64 * 1024;
+
 /// The file systemd puts the credentials in (`LoadCredential=okx:/path/to/okx.env` or
 /// `LoadCredentialEncrypted=okx:...` in the unit), in `$CREDENTIALS_DIRECTORY`.
 pub const SYSTEMD_CREDENTIAL: &str = "okx";
@@ -151,12 +154,15 @@ impl Credentials {
             .stderr(std::process::Stdio::null())
             .spawn()
             .map_err(|e| fail(format!("could not start: {e}")))?;
-        let mut stdout = child.stdout.take().ok_or_else(|| fail("no standard output".into()))?;
-        // Read on a thread, so that the wait below can give up on a command that hangs.
-        let reader = std::thread::spawn(move || {
-            let mut out = Zeroizing::new(Vec::new());
-            let read = stdout.read_to_end(&mut out);
-            read.map(|_| out)
+        let stdout = child.stdout.take().ok_or_else(|| fail("no standard output".into()))?;
+        // Read on a thread, so that the wait below can give up on a command that hangs (or
+        // leaves a process behind holding its output open); at most 64 KiB, into a buffer
+        // sized once, so no reallocation leaves a copy behind unwiped.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut out = Zeroizing::new(Vec::with_capacity(COMMAND_OUTPUT_MAX + 1));
+            let read = stdout.take(COMMAND_OUTPUT_MAX as u64 + 1).read_to_end(&mut out);
+            let _ = tx.send(read.map(|_| out));
         });
         let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
         let status = loop {
@@ -173,17 +179,20 @@ impl Credentials {
                 Err(e) => return Err(fail(format!("could not be waited for: {e}"))),
             }
         };
-        let out = match reader.join() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now()).max(std::time::Duration::from_secs(1));
+        let out = match rx.recv_timeout(left) {
             Ok(Ok(out)) => out,
             Ok(Err(e)) => return Err(fail(format!("its output could not be read: {e}"))),
-            Err(_) => return Err(fail("its output could not be read".into())),
+            Err(_) => return Err(fail("exited, but something it started keeps its output open".into())),
         };
         if !status.success() {
             return Err(fail(format!("exited with {status} (its error output is not shown: it may hold secrets)")));
         }
-        let text =
-            Zeroizing::new(String::from_utf8(out.to_vec()).map_err(|_| fail("printed text that is not UTF-8".into()))?);
-        Self::from_text(&text, &format!("the output of credentials_command {program:?}"))
+        if out.len() > COMMAND_OUTPUT_MAX {
+            return Err(fail(format!("printed more than {COMMAND_OUTPUT_MAX} bytes")));
+        }
+        let text = std::str::from_utf8(&out).map_err(|_| fail("printed text that is not UTF-8".into()))?;
+        Self::from_text(text, &format!("the output of credentials_command {program:?}"))
     }
 
     /// From `NAME=value` lines (see [`Credentials::from_file`]); `source_name` says where they
@@ -226,6 +235,13 @@ impl Credentials {
         let secret = secret.filter(|v| !v.is_empty()).ok_or_else(|| missing(ENV_SECRET))?;
         let passphrase = passphrase.filter(|v| !v.is_empty()).ok_or_else(|| missing(ENV_PASSPHRASE))?;
         Ok(Self::new(&key, &secret, &passphrase))
+    }
+
+    /// Whether `other` is the same key, secret and passphrase (a key read again).
+    pub fn same_as(&self, other: &Credentials) -> bool {
+        self.api_key == other.api_key
+            && self.secret.expose_secret() == other.secret.expose_secret()
+            && self.passphrase.expose_secret() == other.passphrase.expose_secret()
     }
 
     /// The API key (sent in `OK-ACCESS-KEY`).

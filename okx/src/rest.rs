@@ -602,7 +602,11 @@ impl FillWalk {
         let since = self.since;
         self.newer.extend(page.into_iter().filter(|f| f.bill_id.parse::<u64>().is_ok_and(|b| b > since)));
         match oldest {
-            Some(oldest) if full && oldest > since => self.after = Some(oldest),
+            // Each page must reach further back than the last: a server that ignored `after`
+            // would otherwise be asked for the same page forever.
+            Some(oldest) if full && oldest > since && self.after.is_none_or(|a| oldest < a) => {
+                self.after = Some(oldest)
+            }
             _ => self.done = true,
         }
     }

@@ -340,7 +340,10 @@ async fn reload_keys(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Respons
         return unauthorized();
     }
     match ctx.host.venue().reload_keys().await {
-        Ok(switch) => axum::Json(json!({"key": "switched", "from": switch.from, "to": switch.to})).into_response(),
+        Ok(switch) => {
+            let key = if switch.changed { "switched" } else { "unchanged" };
+            axum::Json(json!({"key": key, "from": switch.from, "to": switch.to})).into_response()
+        }
         Err(e) => error(StatusCode::CONFLICT, e.to_string()),
     }
 }

@@ -257,6 +257,8 @@ impl Hub {
             }
             if instrument == order.spec.id && leg == order.leg {
                 e.position += pos.size;
+            } else if instrument == order.spec.id && order.leg != PositionSide::Net {
+                e.other_side += pos.size.abs();
             }
             e.gross += pos.units * mark(instrument).abs();
         }

@@ -886,7 +886,7 @@ mod tests {
             .write()
             .insert(1, Quote { bid: 99.9, bid_size: 1.0, ask: 100.1, ask_size: 1.0, last: 100.0, received: None });
         hub.set_position_mode(crate::venue::PositionMode::LongShort);
-        let risk = RiskLimits { max_position: 5.0, duplicate_window_ms: 0, ..RiskLimits::default() };
+        let risk = RiskLimits { max_position: 10.0, duplicate_window_ms: 0, ..RiskLimits::default() };
         let slot = hub.register("hedger", grants(&["*"]), risk);
         let intent = |side, size, reduce_only| OrderIntent {
             instrument: 1,
@@ -927,8 +927,9 @@ mod tests {
         let denial = hub.place(&slot, intent(Side::Buy, 4.0, true)).expect_err("more than the short");
         assert_eq!(denial.code, DenialCode::ReduceOnly);
         assert_eq!(trade(Side::Buy, 2.0, true), Short);
-        // The long of 3 is what a new buy adds to (a net position of 2 would allow 3 more).
-        let denial = hub.place(&slot, intent(Side::Buy, 3.0, false)).expect_err("the long could reach 6");
+        // A new buy adds to the long of 3, and the limit holds for both sides: 3 + 7 long and
+        // 1 short make 11 (a net position of 2 would have allowed 8 more).
+        let denial = hub.place(&slot, intent(Side::Buy, 7.0, false)).expect_err("11 in all");
         assert_eq!(denial.code, DenialCode::MaxPosition);
         assert_eq!(trade(Side::Buy, 2.0, false), Long);
         let shown = &hub.positions(slot.id)[0].1;

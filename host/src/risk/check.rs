@@ -24,6 +24,9 @@ pub struct Exposure {
     pub position: Decimal,
     /// Size still open on the order's instrument and side (orders not yet filled).
     pub same_side_open: Decimal,
+    /// In long/short mode, the size held on the instrument's other side (absolute): a
+    /// position limit holds for the long and the short together.
+    pub other_side: Decimal,
     /// Gross exposure: positions marked to market plus open orders, absolute, quote currency.
     pub gross: f64,
 }
@@ -102,7 +105,11 @@ pub fn check(input: &Input<'_>, order: &Order<'_>) -> Result<(), Denial> {
     }
     let signed = order.side.sign() * order.size;
     let held = input.plugin.position;
-    let reduces = !held.is_zero() && held.is_sign_positive() != signed.is_sign_positive() && order.size <= held.abs();
+    // Reducing counts the orders already open on the same side: each may close the same
+    // position, and together they must not be able to close more than there is.
+    let reduces = !held.is_zero()
+        && held.is_sign_positive() != signed.is_sign_positive()
+        && order.size + input.plugin.same_side_open <= held.abs();
     if (order.reduce_only || input.state == TradingState::ReduceOnly) && !reduces {
         let why = if order.reduce_only { "the order is reduce-only" } else { "trading is REDUCE_ONLY" };
         return Err(Denial::new(DenialCode::ReduceOnly, format!("{why} but would not reduce the position of {held}")));
@@ -185,7 +192,8 @@ pub fn check(input: &Input<'_>, order: &Order<'_>) -> Result<(), Denial> {
     }
     if !reduces {
         // The position if this order and the open ones on its side all filled.
-        let worst = |e: &Exposure| f(e.position + order.side.sign() * e.same_side_open + signed).abs();
+        let worst =
+            |e: &Exposure| f(e.position + order.side.sign() * e.same_side_open + signed).abs() + f(e.other_side);
         if l.max_position > 0.0 {
             let reach = worst(&input.plugin);
             if reach > l.max_position {
@@ -291,6 +299,17 @@ mod tests {
         }
 
         fn run(&self, side: Side, kind: OrderKind, price: Option<&str>, size: &str) -> Result<(), DenialCode> {
+            self.run_with(side, kind, price, size, false)
+        }
+
+        fn run_with(
+            &self,
+            side: Side,
+            kind: OrderKind,
+            price: Option<&str>,
+            size: &str,
+            reduce_only: bool,
+        ) -> Result<(), DenialCode> {
             let spec = spec();
             let quote = Quote { bid: 100.0, bid_size: 1.0, ask: 100.2, ask_size: 1.0, last: 100.1, received: None };
             let input = Input {
@@ -309,7 +328,7 @@ mod tests {
                 kind,
                 price: price.map(d),
                 size: d(size),
-                reduce_only: false,
+                reduce_only,
                 leg: PositionSide::Net,
             };
             check(&input, &order).map_err(|e| e.code)
@@ -341,6 +360,16 @@ mod tests {
         assert_eq!(limit(&c, "100", "0.5"), Ok(()), "1 + 0.5 open + 0.5 = 2");
         assert_eq!(limit(&c, "100", "0.6"), Err(DenialCode::MaxPosition));
         assert_eq!(c.run(Side::Sell, OrderKind::Limit, Some("100"), "0.6"), Ok(()), "reducing is fine");
+        // Long/short mode: the other side counts against the same limit.
+        c.plugin.other_side = d("0.5");
+        assert_eq!(limit(&c, "100", "0.5"), Err(DenialCode::MaxPosition), "1 + 0.5 + 0.5 long, 0.5 short");
+        // Reduce-only: what is already open on the same side may close the position too.
+        c = Case::new();
+        c.plugin.position = d("1");
+        c.plugin.same_side_open = d("0.7");
+        let reduce = |c: &Case, sz: &str| c.run_with(Side::Sell, OrderKind::Limit, Some("100"), sz, true);
+        assert_eq!(reduce(&c, "0.3"), Ok(()), "0.7 open + 0.3 closes the 1 exactly");
+        assert_eq!(reduce(&c, "0.4"), Err(DenialCode::ReduceOnly), "could close 1.1 of a 1 position");
         c = Case::new();
         c.limits.max_gross_exposure = 1_000.0;
         c.plugin.gross = 950.0;

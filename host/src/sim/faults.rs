@@ -40,6 +40,8 @@ pub struct Faults {
     /// "Invalid Sign") without being executed: what a brute-force attempt or a broken key
     /// looks like from the host's side.
     pub bad_sign: u32,
+    /// The next N WebSocket logins are refused as a bad signature is (60007 "Invalid sign").
+    pub bad_login: u32,
     /// The server's clock runs this far ahead of the machine's (negative: behind), ms.
     pub clock_offset_ms: i64,
     /// WebSocket: the next N frames sent are cut in half (malformed JSON).
@@ -189,6 +191,11 @@ impl FaultState {
     /// Whether this private subscription is to be refused as over the connection cap.
     pub fn ws_refuse_subscribe(&self) -> bool {
         take(&mut self.faults.lock().ws_refuse_subscribe)
+    }
+
+    /// Whether this WebSocket login is to be refused (the `bad_login` fault).
+    pub fn refuse_login(&self) -> bool {
+        take(&mut self.faults.lock().bad_login)
     }
 
     /// Whether this WebSocket frame is to be held back and sent after the next one.

@@ -298,6 +298,10 @@ impl Conn {
         if key.passphrase != passphrase {
             return self.error("", "60024", "Wrong passphrase");
         }
+        if self.server.faults.refuse_login() {
+            super::FaultState::count(&self.server.faults.auth_failures);
+            return self.error("", "60007", "Invalid sign");
+        }
         if !tradebox_okx::sign::verify(key.secret.as_bytes(), &ts, "GET", "/users/self/verify", b"", &sign) {
             return self.error("", "60007", "Invalid sign");
         }

@@ -433,6 +433,8 @@ pub struct KeySwitch {
     pub from: String,
     /// The key in use now.
     pub to: String,
+    /// Whether it is another key (reading the same one again changes nothing).
+    pub changed: bool,
 }
 
 /// Why a key rotation did not happen (the key in use stays).

@@ -119,6 +119,14 @@ pub enum ClientEvent {
     },
     /// A frame, in arrival order.
     Frame(Frame),
+    /// OKX refused the login (its code and message); a `Disconnected` follows. Apart, so that
+    /// the caller can count refusals of its key by code.
+    LoginRefused {
+        /// OKX code (60004-60009, 60024, ...).
+        code: String,
+        /// OKX message.
+        msg: String,
+    },
     /// A frame that could not be read (skipped).
     Bad {
         /// Why.
@@ -368,7 +376,9 @@ async fn session(
                     Ok(Message::Text(t)) => match message::parse(t.as_str()) {
                         Ok(Frame::Event(e)) if e.event == "login" => return Ok(()),
                         Ok(Frame::Event(e)) if e.event == "error" => {
-                            return Err(format!("login refused: {} {}", e.code, e.msg));
+                            let why = format!("login refused: {} {}", e.code, e.msg);
+                            let _ = events.send(ClientEvent::LoginRefused { code: e.code, msg: e.msg });
+                            return Err(why);
                         }
                         _ => {}
                     },

@@ -501,7 +501,8 @@ fn dead_man(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(every);
         let mut warned = false;
         let mut armed = std::collections::BTreeSet::<String>::new();
-        let mut full_said = false;
+        // Each said once: more plugins than timers; OKX out of timers (51071).
+        let (mut over_said, mut full_said) = (false, false);
         loop {
             tick.tick().await;
             let Some(v) = weak.upgrade() else { return };
@@ -510,8 +511,8 @@ fn dead_man(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
             // Those already armed first, so that a full set does not rotate.
             let mut wanted: Vec<String> = with_orders.iter().filter(|t| armed.contains(*t)).cloned().collect();
             wanted.extend(with_orders.iter().filter(|t| !armed.contains(*t)).cloned());
-            if wanted.len() > TAG_TIMERS && !full_said {
-                full_said = true;
+            if wanted.len() > TAG_TIMERS && !over_said {
+                over_said = true;
                 tracing::warn!(
                     plugins = wanted.len(),
                     "more plugins have orders than OKX keeps tag timers ({TAG_TIMERS}): the others' orders are covered by the account's dead man's switch alone"
@@ -939,11 +940,11 @@ impl OkxVenue {
     pub async fn reload_keys(&self) -> Result<KeySwitch, OkxVenueError> {
         let result = self.try_reload_keys().await;
         if let Some(log) = &self.audit {
-            let detail = match &result {
-                Ok(switch) => format!("from {} to {}", switch.from, switch.to),
-                Err(e) => e.to_string(),
+            let (event, detail) = match &result {
+                Ok(switch) if switch.changed => ("key_switched", format!("from {} to {}", switch.from, switch.to)),
+                Ok(switch) => ("key_unchanged", format!("{} read again: the same key", switch.to)),
+                Err(e) => ("key_refused", e.to_string()),
             };
-            let event = if result.is_ok() { "key_switched" } else { "key_refused" };
             log.append(None, None, &crate::audit::Entry::State { event: event.into(), detail });
         }
         result
@@ -966,6 +967,11 @@ impl OkxVenue {
             }
         }
         let to = credentials.key_hint();
+        if shared.current().credentials().same_as(&credentials) {
+            // Nothing to switch (the environment and systemd's credentials do not change while
+            // the host runs): no trial, no new login.
+            return Ok(KeySwitch { from, to, changed: false });
+        }
         // The trial's requests go to the audit log, not to the watch of the key in use: a
         // refused new key is not an attack on the old one.
         let audit = self.audit.clone().map(|log| log as Arc<dyn tradebox_okx::Observer>);
@@ -984,7 +990,7 @@ impl OkxVenue {
                 account.perm
             )));
         }
-        if account.uid != self.uid {
+        if account.uid.is_empty() || account.uid != self.uid {
             return Err(refused(
                 "it belongs to another account: orders of this one would be left untracked; start a new host for it"
                     .into(),
@@ -1010,7 +1016,7 @@ impl OkxVenue {
             streams.relogin();
         }
         tracing::info!(%from, %to, "OKX key switched");
-        Ok(KeySwitch { from, to })
+        Ok(KeySwitch { from, to, changed: true })
     }
 
     /// The authentication-failure watch.

@@ -70,6 +70,8 @@ pub struct Streams {
     clients: parking_lot::Mutex<HashMap<Endpoint, WsClient>>,
     /// Counters.
     pub stats: Arc<StreamStats>,
+    /// Where the private feed's subscriptions stand (read by the retries of refused ones).
+    private: parking_lot::Mutex<PrivateFeed>,
 }
 
 /// The private channels the venue subscribes; the private feed is up once OKX acknowledged
@@ -118,6 +120,7 @@ impl Streams {
             events: tx,
             clients: parking_lot::Mutex::new(HashMap::new()),
             stats: Arc::new(StreamStats::default()),
+            private: parking_lot::Mutex::default(),
         });
         let private = streams.client(Endpoint::Private);
         for channel in PRIVATE_CHANNELS {
@@ -203,7 +206,6 @@ struct State {
     logged: HashMap<String, u64>,
     /// Endpoints that have been down since they last connected.
     down: HashMap<Endpoint, bool>,
-    private: PrivateFeed,
 }
 
 /// The private feed counts as up only once OKX has acknowledged each of its subscriptions: a
@@ -228,8 +230,7 @@ struct PrivateFeed {
 const STEADY: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn run(venue: Weak<OkxVenue>, streams: Arc<Streams>, mut rx: mpsc::UnboundedReceiver<(Endpoint, ClientEvent)>) {
-    let mut state =
-        State { books: HashMap::new(), logged: HashMap::new(), down: HashMap::new(), private: PrivateFeed::default() };
+    let mut state = State { books: HashMap::new(), logged: HashMap::new(), down: HashMap::new() };
     while let Some((endpoint, event)) = rx.recv().await {
         let Some(v) = venue.upgrade() else { return };
         handle(&v, &streams, &mut state, endpoint, event);
@@ -237,15 +238,17 @@ async fn run(venue: Weak<OkxVenue>, streams: Arc<Streams>, mut rx: mpsc::Unbound
 }
 
 /// A private subscription was acknowledged: the feed is up once all of them are.
-fn private_acked(v: &OkxVenue, state: &mut State, channel: &str) {
+fn private_acked(v: &OkxVenue, streams: &Streams, channel: &str) {
     let Some(channel) = PRIVATE_CHANNELS.iter().find(|c| **c == channel) else { return };
-    let feed = &mut state.private;
+    let mut feed = streams.private.lock();
     feed.acked.insert(channel);
     if feed.acked.len() < PRIVATE_CHANNELS.len() || v.ws_up(Endpoint::Private) {
         return;
     }
     v.set_ws_up(Endpoint::Private, true);
     feed.up_since = Some(std::time::Instant::now());
+    // Fills between the connection and now came over no feed: read them back.
+    v.request_reconcile();
     if std::mem::take(&mut feed.announced_down) {
         tracing::info!("OKX private feed back: orders, account and positions acknowledged");
         v.emit(VenueEvent::Connectivity {
@@ -259,8 +262,8 @@ fn private_acked(v: &OkxVenue, state: &mut State, channel: &str) {
 /// OKX refused private subscriptions (`channels`; all not yet acknowledged when OKX did not
 /// say which): the feed is down, REST reconciles at its fast pace, and each is asked for
 /// again after a growing wait.
-fn private_refused(v: &OkxVenue, streams: &Arc<Streams>, state: &mut State, channels: &[&'static str], why: String) {
-    let feed = &mut state.private;
+fn private_refused(v: &OkxVenue, streams: &Arc<Streams>, channels: &[&'static str], why: String) {
+    let mut feed = streams.private.lock();
     for c in channels {
         feed.acked.remove(c);
     }
@@ -282,7 +285,9 @@ fn private_refused(v: &OkxVenue, streams: &Arc<Streams>, state: &mut State, chan
     tokio::spawn(async move {
         tokio::time::sleep(wait).await;
         if let Some(s) = streams.upgrade() {
-            for c in channels {
+            // Only those still not standing: each request spends OKX's 480 an hour.
+            let acked = s.private.lock().acked.clone();
+            for c in channels.into_iter().filter(|c| !acked.contains(c)) {
                 s.with(Endpoint::Private, |client| client.resubscribe(&private_arg(c)));
             }
         }
@@ -298,7 +303,7 @@ fn handle(v: &OkxVenue, streams: &Arc<Streams>, state: &mut State, endpoint: End
                 tracing::info!(%link, "OKX WebSocket back; waiting for its subscriptions to be acknowledged");
             }
             // Up once OKX acknowledges the subscriptions this connection just asked for.
-            state.private.acked.clear();
+            streams.private.lock().acked.clear();
             // Whatever happened while it was down (or before it first came up) is read back.
             v.request_reconcile();
         }
@@ -322,8 +327,9 @@ fn handle(v: &OkxVenue, streams: &Arc<Streams>, state: &mut State, endpoint: End
             v.set_ws_up(endpoint, false);
             let newly_down = !state.down.insert(endpoint, true).unwrap_or(false);
             if endpoint == Endpoint::Private {
-                state.private.acked.clear();
-                if !std::mem::replace(&mut state.private.announced_down, true) {
+                let mut feed = streams.private.lock();
+                feed.acked.clear();
+                if !std::mem::replace(&mut feed.announced_down, true) {
                     v.emit(VenueEvent::Connectivity { link, connected: false, detail: reason });
                 }
             } else if newly_down {
@@ -331,6 +337,12 @@ fn handle(v: &OkxVenue, streams: &Arc<Streams>, state: &mut State, endpoint: End
             }
             if endpoint == Endpoint::Public {
                 state.books.values_mut().for_each(OrderBook::invalidate);
+            }
+        }
+        ClientEvent::LoginRefused { code, msg } => {
+            tracing::warn!(%link, %code, %msg, "OKX refused the WebSocket login");
+            if super::authwatch::is_auth_failure(&code) {
+                v.auth_watch().record(super::authwatch::Source::WsLogin, &code, std::time::Instant::now());
             }
         }
         ClientEvent::Bad { error, sample } => {
@@ -345,10 +357,11 @@ fn handle(v: &OkxVenue, streams: &Arc<Streams>, state: &mut State, endpoint: End
             streams.stats.frames.fetch_add(1, Ordering::Relaxed);
             match frame {
                 Frame::Push(push) => on_push(v, streams, state, push),
-                Frame::Event(e) if endpoint == Endpoint::Private && e.event == "subscribe" => {
-                    if let Some(arg) = &e.arg {
-                        private_acked(v, state, &arg.channel);
-                    }
+                // OKX acknowledges a private subscription and then, over the channel's cap of
+                // connections, takes it back: the count it sends after the acknowledgement is
+                // what says the subscription stands.
+                Frame::Event(e) if endpoint == Endpoint::Private && e.event == "channel-conn-count" => {
+                    private_acked(v, streams, &e.channel);
                 }
                 Frame::Event(e) if endpoint == Endpoint::Private && e.event == "channel-conn-count-error" => {
                     let refused: Vec<&'static str> =
@@ -358,19 +371,22 @@ fn handle(v: &OkxVenue, streams: &Arc<Streams>, state: &mut State, endpoint: End
                         e.channel,
                         e.conn_count.map_or_else(|| "too many".to_string(), |n| n.to_string())
                     );
-                    private_refused(v, streams, state, &refused, why);
+                    private_refused(v, streams, &refused, why);
                 }
                 Frame::Event(e) if e.event == "error" => {
                     tracing::warn!(%link, code = %e.code, msg = %e.msg, "OKX WebSocket error");
                     if super::authwatch::is_auth_failure(&e.code) {
                         v.auth_watch().record(super::authwatch::Source::WsLogin, &e.code, std::time::Instant::now());
-                    } else if endpoint == Endpoint::Private && state.private.acked.len() < PRIVATE_CHANNELS.len() {
+                    } else if endpoint == Endpoint::Private
+                        && streams.private.lock().acked.len() < PRIVATE_CHANNELS.len()
+                    {
                         // An error while subscriptions are outstanding (60011 "Please log in",
                         // 60018, ...) names no channel: every one not acknowledged is refused.
+                        let acked = streams.private.lock().acked.clone();
                         let unacked: Vec<&'static str> =
-                            PRIVATE_CHANNELS.iter().copied().filter(|c| !state.private.acked.contains(c)).collect();
+                            PRIVATE_CHANNELS.iter().copied().filter(|c| !acked.contains(c)).collect();
                         let why = format!("private subscription refused: OKX {} {}", e.code, e.msg);
-                        private_refused(v, streams, state, &unacked, why);
+                        private_refused(v, streams, &unacked, why);
                     }
                 }
                 Frame::Event(e) if e.event == "notice" => {
