@@ -8,6 +8,7 @@ pub mod admin;
 pub mod audit;
 pub mod config;
 pub mod demo;
+pub mod doctor;
 pub mod engine;
 pub mod host;
 pub mod logging;

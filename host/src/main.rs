@@ -105,6 +105,17 @@ enum Command {
         #[command(subcommand)]
         command: OkxCommand,
     },
+    /// Check this machine and a config's venue before trading: clock, key and its permissions,
+    /// account modes, instruments, every endpoint, pins, rate limits, scheduling. Reads only;
+    /// exits 1 when a check fails.
+    Doctor {
+        /// The host's TOML config (without it, only this machine is checked).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print one JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// The running host's API key.
     Keys {
         #[command(subcommand)]
@@ -316,6 +327,8 @@ enum PluginCommand {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
+    // The doctor's report says everything; the clients' own warnings would repeat it.
+    let default_level = if matches!(cli.command, Command::Doctor { .. }) { "error" } else { default_level };
     {
         use tracing_subscriber::util::SubscriberInitExt;
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -361,6 +374,7 @@ fn main() -> Result<()> {
                 println!("{answer}");
                 Ok(())
             }
+            Command::Doctor { config, json } => doctor(config.as_deref(), json).await,
         }
     })
 }
@@ -584,6 +598,17 @@ fn okx_sign(timestamp: &str, method: &str, path: &str, body: &str) -> Result<()>
     println!("signature: {}", signer.sign(timestamp, &method, path, body.as_bytes()));
     if !key.is_empty() {
         println!("key:       {}", signer.credentials().key_hint());
+    }
+    Ok(())
+}
+
+/// `tradebox doctor`: the report on stdout; exit 1 when a check failed (warnings alone: 0).
+async fn doctor(config: Option<&std::path::Path>, json: bool) -> Result<()> {
+    let report = tradebox::doctor::run(config).await;
+    let text = if json { format!("{}\n", serde_json::to_string(&report)?) } else { report.render() };
+    tradebox::demo::say(&text);
+    if report.failed() {
+        std::process::exit(1);
     }
     Ok(())
 }

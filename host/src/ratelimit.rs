@@ -96,6 +96,8 @@ pub enum Endpoint {
     AssetCurrencies,
     /// `GET /asset/balances` (per second).
     AssetBalances,
+    /// `GET /trade/account-rate-limit` (per second).
+    AccountRateLimit,
 }
 
 impl Endpoint {
@@ -117,6 +119,7 @@ impl Endpoint {
             Bills => (5, one, false),
             AssetCurrencies | AssetBalances => (6, one, false),
             CancelAllAfter => (1, one, true),
+            AccountRateLimit => (1, one, false),
         };
         Limit { permits, window, per_instrument }
     }

@@ -761,6 +761,28 @@ impl PositionMode {
     }
 }
 
+/// `GET /api/v5/trade/account-rate-limit` item: the sub-account's cap on new and amended
+/// derivative orders, which OKX sets from its fill ratio (spot is exempt).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountRateLimit {
+    /// New + amended orders allowed per 2 s now (`None` when OKX sends `""`).
+    #[serde(default, with = "opt_dec")]
+    pub acc_rate_limit: Option<Decimal>,
+    /// The sub-account's fill ratio over the last 7 days (`None`: not assessed yet).
+    #[serde(default, with = "opt_dec")]
+    pub fill_ratio: Option<Decimal>,
+    /// The main account's fill ratio.
+    #[serde(default, with = "opt_dec")]
+    pub main_fill_ratio: Option<Decimal>,
+    /// The cap expected from the next assessment on (`None`: unchanged or not known).
+    #[serde(default, with = "opt_dec")]
+    pub next_acc_rate_limit: Option<Decimal>,
+    /// When this was computed, ms.
+    #[serde(default, with = "ms")]
+    pub ts: i64,
+}
+
 /// `POST /api/v5/trade/cancel-all-after` body.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

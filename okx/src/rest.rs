@@ -477,6 +477,11 @@ impl RestClient {
         first(self.get("/api/v5/account/config", &[], true).await?)
     }
 
+    /// `GET /api/v5/trade/account-rate-limit`: the sub-account's order cap (1 request/s).
+    pub async fn account_rate_limit(&self) -> Result<AccountRateLimit, OkxError> {
+        first(self.get("/api/v5/trade/account-rate-limit", &[], true).await?)
+    }
+
     /// `POST /api/v5/trade/cancel-all-after`: the exchange cancels our orders (with `tag`) if
     /// not re-armed within `timeout_s` seconds (0 disarms).
     pub async fn cancel_all_after(&self, timeout_s: u32, tag: Option<&str>) -> Result<CancelAllAfterAck, OkxError> {
@@ -492,9 +497,27 @@ fn transport(e: reqwest::Error, timeout_ms: u64) -> OkxError {
     } else if e.is_timeout() {
         OkxError::Timeout { timeout_ms }
     } else if e.is_connect() || e.is_builder() {
-        OkxError::NotSent(e.without_url().to_string())
+        OkxError::NotSent(with_cause(e))
     } else {
-        OkxError::Transport(e.without_url().to_string())
+        OkxError::Transport(with_cause(e))
+    }
+}
+
+/// The HTTP library's message ("error sending request") with its deepest cause ("Connection
+/// refused"), which is what tells an operator what to fix.
+fn with_cause(e: reqwest::Error) -> String {
+    let mut cause = None;
+    let mut next = std::error::Error::source(&e);
+    // Bounded: a chain is short, and a cycle must not hang an error report.
+    for _ in 0..16 {
+        let Some(s) = next else { break };
+        cause = Some(s.to_string());
+        next = s.source();
+    }
+    let text = e.without_url().to_string();
+    match cause {
+        Some(c) if !c.is_empty() && !text.contains(&c) => format!("{text}: {c}"),
+        _ => text,
     }
 }
 

@@ -57,20 +57,7 @@ impl TlsSettings {
     /// WebPKI, then by the pins when there are any. `alpn` as the caller's protocol needs
     /// (`http/1.1` for REST; none for WebSocket, as tungstenite does).
     pub fn client_config(&self, alpn: &[&[u8]]) -> Result<rustls::ClientConfig, TlsError> {
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for (i, der) in self.extra_roots.iter().enumerate() {
-            roots.add(der.clone()).map_err(|e| TlsError::Setup(format!("extra root certificate #{i}: {e}")))?;
-        }
-        // The provider the libraries' unpinned path uses: the process default if one was
-        // installed, else ring (the only one compiled in).
-        let provider = CryptoProvider::get_default()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
-        let roots = Arc::new(roots);
-        let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
-            .build()
-            .map_err(|e| TlsError::Setup(format!("certificate verifier: {e}")))?;
+        let (provider, roots, webpki) = self.webpki()?;
         let algorithms = provider.signature_verification_algorithms;
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -88,6 +75,79 @@ impl TlsSettings {
         .with_no_client_auth();
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(config)
+    }
+
+    /// The provider and the WebPKI verifier over the webpki roots and the extra ones.
+    fn webpki(&self) -> Result<Verification, TlsError> {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for (i, der) in self.extra_roots.iter().enumerate() {
+            roots.add(der.clone()).map_err(|e| TlsError::Setup(format!("extra root certificate #{i}: {e}")))?;
+        }
+        // The provider the libraries' unpinned path uses: the process default if one was
+        // installed, else ring (the only one compiled in).
+        let provider = CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+        let roots = Arc::new(roots);
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .build()
+            .map_err(|e| TlsError::Setup(format!("certificate verifier: {e}")))?;
+        Ok((provider, roots, webpki))
+    }
+
+    /// The pins of the certificates the host of `url` presents (leaf first), once its chain
+    /// has passed WebPKI validation against these settings' roots: what an operator would pin
+    /// (`tradebox doctor` prints them for a host with no pins configured). No request is sent;
+    /// the connection ends after the handshake. Blocking, each step bounded by `timeout` (run
+    /// it on a blocking thread).
+    pub fn presented_pins(&self, url: &str, timeout: std::time::Duration) -> Result<Vec<Pin>, TlsError> {
+        use std::net::ToSocketAddrs as _;
+        let probe = |what: String| TlsError::Probe(what);
+        let parsed = reqwest::Url::parse(url).map_err(|e| probe(format!("{url:?} is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "https" | "wss") {
+            return Err(probe(format!("{}:// is not TLS: there is no certificate to pin", parsed.scheme())));
+        }
+        let host = parsed.host_str().ok_or_else(|| probe("the URL names no host".into()))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let (provider, roots, webpki) = self.webpki()?;
+        let algorithms = provider.signature_verification_algorithms;
+        let recorder = Arc::new(Recorder { webpki, roots, algorithms, seen: parking_lot::Mutex::new(Vec::new()) });
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Setup(format!("TLS versions: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(recorder.clone())
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| probe(format!("{host:?} is not a server name: {e}")))?;
+        let mut conn = rustls::ClientConnection::new(Arc::new(config), name)
+            .map_err(|e| TlsError::Setup(format!("TLS client: {e}")))?;
+        let addrs = (host.as_str(), port).to_socket_addrs().map_err(|e| probe(format!("resolving {host}: {e}")))?;
+        let mut last = format!("{host} resolves to no address");
+        let mut tcp = None;
+        for addr in addrs {
+            match std::net::TcpStream::connect_timeout(&addr, timeout) {
+                Ok(t) => {
+                    tcp = Some(t);
+                    break;
+                }
+                Err(e) => last = format!("connecting to {addr}: {e}"),
+            }
+        }
+        let mut tcp = tcp.ok_or_else(|| probe(last))?;
+        tcp.set_read_timeout(Some(timeout))
+            .and_then(|()| tcp.set_write_timeout(Some(timeout)))
+            .map_err(|e| probe(e.to_string()))?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp).map_err(|e| probe(format!("TLS handshake with {host}:{port}: {e}")))?;
+        }
+        let seen = recorder.seen.lock().clone();
+        if seen.is_empty() {
+            return Err(probe(format!("{host}:{port} presented no readable certificate")));
+        }
+        Ok(seen)
     }
 
     /// Refuses pins on a URL that is not TLS: they would be silently unused.
@@ -109,6 +169,10 @@ pub enum TlsError {
     /// A root certificate, verifier or protocol setting was refused.
     #[error("TLS setup: {0}")]
     Setup(String),
+    /// A host's certificates could not be read ([`TlsSettings::presented_pins`]): not
+    /// reachable, not TLS, or a chain that failed validation.
+    #[error("{0}")]
+    Probe(String),
 }
 
 /// The server's certificates passed validation but none has a pinned key.
@@ -172,6 +236,61 @@ impl PinMismatch {
     }
 }
 
+/// What verifies a server: the crypto provider, the trusted roots, WebPKI over them.
+type Verification = (Arc<CryptoProvider>, Arc<RootCertStore>, Arc<WebPkiServerVerifier>);
+
+/// WebPKI, remembering the pins of the chain it verified.
+#[derive(Debug)]
+struct Recorder {
+    webpki: Arc<WebPkiServerVerifier>,
+    roots: Arc<RootCertStore>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+    seen: parking_lot::Mutex<Vec<Pin>>,
+}
+
+impl ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verified = self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        // Only the validated chain is worth pinning (what a pinned connection checks).
+        let path = verified_path(&self.roots, self.algorithms, end_entity, intermediates, now)?;
+        *self.seen.lock() = path.iter().filter_map(|c| Pin::of_certificate(c).ok()).take(SEEN_KEPT).collect();
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+
+    fn root_hint_subjects(&self) -> Option<&[DistinguishedName]> {
+        self.webpki.root_hint_subjects()
+    }
+}
+
 /// WebPKI first, then the pins, which must meet the chain WebPKI verified: the leaf or an
 /// intermediate on the path to the trusted root. Any other certificate the server sends is
 /// not looked at: a server holding a mis-issued certificate could send the real site's
@@ -184,31 +303,23 @@ struct PinnedVerifier {
     algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
-impl PinnedVerifier {
-    /// The certificates of the verified path, leaf first (the root is not sent, so not pinned).
-    fn verified_path<'a>(
-        &self,
-        end_entity: &'a CertificateDer<'a>,
-        intermediates: &'a [CertificateDer<'a>],
-        now: rustls::pki_types::UnixTime,
-    ) -> Result<Vec<CertificateDer<'static>>, rustls::Error> {
-        let cert = webpki::EndEntityCert::try_from(end_entity)
-            .map_err(|e| rustls::Error::General(format!("the certificate cannot be read: {e}")))?;
-        let path = cert
-            .verify_for_usage(
-                self.algorithms.all,
-                &self.roots.roots,
-                intermediates,
-                now,
-                webpki::KeyUsage::server_auth(),
-                None,
-                None,
-            )
-            .map_err(|e| rustls::Error::General(format!("no verified path: {e}")))?;
-        let mut chain = vec![end_entity.clone().into_owned()];
-        chain.extend(path.intermediate_certificates().map(|c| c.der().into_owned()));
-        Ok(chain)
-    }
+/// The certificates of the path WebPKI verifies from `end_entity` to a trusted root, leaf first
+/// (the root is not sent, so not pinned).
+fn verified_path(
+    roots: &RootCertStore,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    now: rustls::pki_types::UnixTime,
+) -> Result<Vec<CertificateDer<'static>>, rustls::Error> {
+    let cert = webpki::EndEntityCert::try_from(end_entity)
+        .map_err(|e| rustls::Error::General(format!("the certificate cannot be read: {e}")))?;
+    let path = cert
+        .verify_for_usage(algorithms.all, &roots.roots, intermediates, now, webpki::KeyUsage::server_auth(), None, None)
+        .map_err(|e| rustls::Error::General(format!("no verified path: {e}")))?;
+    let mut chain = vec![end_entity.clone().into_owned()];
+    chain.extend(path.intermediate_certificates().map(|c| c.der().into_owned()));
+    Ok(chain)
 }
 
 impl ServerCertVerifier for PinnedVerifier {
@@ -222,7 +333,7 @@ impl ServerCertVerifier for PinnedVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let verified = self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
         let mut seen = Vec::new();
-        for cert in &self.verified_path(end_entity, intermediates, now)? {
+        for cert in &verified_path(&self.roots, self.algorithms, end_entity, intermediates, now)? {
             // A certificate webpki accepted parses; one that does not simply matches nothing.
             let Ok(pin) = Pin::of_certificate(cert) else { continue };
             if self.pins.contains(&pin) {

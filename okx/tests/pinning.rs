@@ -332,3 +332,22 @@ async fn ws_pins_on_a_plain_url_are_refused_not_ignored() {
         "{event:?}"
     );
 }
+
+/// What `tradebox doctor` prints for a host with no pins: the keys of the chain it presents,
+/// leaf first, once the chain validates; nothing for a chain that does not.
+#[tokio::test]
+async fn the_pins_a_host_presents_are_read_from_a_validated_handshake() {
+    let pki = pki();
+    let (port, _) = serve(&pki, Serve::Https).await;
+    let url = format!("https://localhost:{port}");
+    let probe = |settings: TlsSettings, url: String| {
+        tokio::task::spawn_blocking(move || settings.presented_pins(&url, Duration::from_secs(10)))
+    };
+    let seen = probe(tls(&pki, None), url.clone()).await.expect("joined").expect("a validated chain");
+    assert_eq!(seen, vec![pki.leaf_pin, pki.intermediate_pin]);
+    // Without the test root the chain does not validate: no pins to recommend.
+    let err = probe(TlsSettings::default(), url).await.expect("joined").expect_err("unknown issuer");
+    assert!(err.to_string().contains("handshake"), "{err}");
+    let err = probe(TlsSettings::default(), format!("http://localhost:{port}")).await.expect("joined");
+    assert!(err.expect_err("not TLS").to_string().contains("not TLS"));
+}

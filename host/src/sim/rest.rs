@@ -113,6 +113,7 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         ("POST", "/api/v5/trade/amend-order") => r(Endpoint::Amend, true, true),
         ("POST", "/api/v5/trade/amend-batch-orders") => r(Endpoint::BatchAmend, true, true),
         ("POST", "/api/v5/trade/cancel-all-after") => r(Endpoint::CancelAllAfter, true, true),
+        ("GET", "/api/v5/trade/account-rate-limit") => r(Endpoint::AccountRateLimit, true, false),
         _ => None,
     }
 }
@@ -286,6 +287,15 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
                 "levelTmp": "", "ctIsoMode": "automatic", "mgnIsoMode": "automatic",
                 "label": k.map_or("", |k| k.label.as_str()), "ip": k.map_or("", |k| k.ip.as_str()),
                 "perm": k.map_or("", |k| k.perm.as_str()), "kycLv": "2", "type": "0", "roleType": "0", "opAuth": "0",
+            })])
+        }
+        ("GET", "/api/v5/trade/account-rate-limit") => {
+            // The cap the simulator enforces (the lowest fill-ratio tier), with no fill ratio
+            // assessed yet and no change announced.
+            let cap = crate::ratelimit::ORDER_CAP.permits.to_string();
+            ok(vec![json!({
+                "accRateLimit": cap, "fillRatio": "", "mainFillRatio": "", "nextAccRateLimit": "",
+                "ts": server_ms.to_string(),
             })])
         }
         ("GET", "/api/v5/market/tickers") => more::tickers(server, &q),

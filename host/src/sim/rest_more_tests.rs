@@ -313,3 +313,18 @@ async fn batch_cancel_and_amend_answer_per_item() {
     refused(post(&sim, "/api/v5/trade/cancel-batch-orders", &many).await, 200, "51111");
     refused(post(&sim, "/api/v5/trade/amend-batch-orders", &json!([])).await, 400, "50014");
 }
+
+#[tokio::test]
+async fn account_rate_limit_answers_okx_shape_with_the_enforced_cap() {
+    let sim = sim_with(&[]).await;
+    let items = data(&sim, "/api/v5/trade/account-rate-limit").await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    for field in ["accRateLimit", "fillRatio", "mainFillRatio", "nextAccRateLimit", "ts"] {
+        assert!(items[0][field].is_string(), "{field} missing: {}", items[0]);
+    }
+    let typed: tradebox_okx::model::AccountRateLimit = serde_json::from_value(items[0].clone()).expect("typed");
+    assert_eq!(typed.acc_rate_limit, Some(crate::ratelimit::ORDER_CAP.permits.into()));
+    assert!(typed.ts > 0 && typed.fill_ratio.is_none());
+    // Private: a request without a key is refused.
+    refused(raw(&sim, "GET", "/api/v5/trade/account-rate-limit", "", &[]).await, 401, "50103");
+}

@@ -374,7 +374,7 @@ fn describe(d: &tradebox_okx::model::OrderDetails) -> String {
 
 /// The account's modes as OKX reports them, with the configured margin; a mode OKX added
 /// since this was written is refused rather than guessed at.
-fn trade_modes(
+pub(crate) fn trade_modes(
     account: &tradebox_okx::model::AccountConfig,
     config: &OkxConfig,
 ) -> Result<convert::TradeModes, OkxVenueError> {
@@ -402,7 +402,7 @@ fn trade_modes(
 
 /// Refuses, before anything trades, instruments the account's mode cannot trade: swaps in
 /// spot mode (OKX would refuse every order with 51010).
-fn check_tradable(modes: &convert::TradeModes, specs: &[InstrumentSpec]) -> Result<(), OkxVenueError> {
+pub(crate) fn check_tradable(modes: &convert::TradeModes, specs: &[InstrumentSpec]) -> Result<(), OkxVenueError> {
     let swaps: Vec<&str> =
         specs.iter().filter(|s| s.kind == super::InstrumentKind::Swap).map(|s| s.symbol.as_str()).collect();
     if !modes.level.trades_derivatives() && !swaps.is_empty() {
@@ -416,6 +416,11 @@ fn check_tradable(modes: &convert::TradeModes, specs: &[InstrumentSpec]) -> Resu
         )));
     }
     Ok(())
+}
+
+/// OKX's `instType` a configured instrument is listed under (the host trades spot and swaps).
+pub(crate) fn inst_type(symbol: &str) -> &'static str {
+    if symbol.ends_with("-SWAP") { "SWAP" } else { "SPOT" }
 }
 
 /// `url` must use `secure` (`https`/`wss`), or its insecure twin on a loopback host.
@@ -791,7 +796,7 @@ impl OkxVenue {
         let mut listed: HashMap<&'static str, Vec<tradebox_okx::model::Instrument>> = HashMap::new();
         let mut specs = Vec::with_capacity(symbols.len());
         for (i, symbol) in symbols.iter().enumerate() {
-            let inst_type = if symbol.ends_with("-SWAP") { "SWAP" } else { "SPOT" };
+            let inst_type = inst_type(symbol);
             if !listed.contains_key(inst_type) {
                 let key = if inst_type == "SPOT" { 1 } else { 2 };
                 let all = patiently(limiter, Request::new(Endpoint::Instruments, key), || rest.instruments(inst_type))
