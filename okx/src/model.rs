@@ -783,6 +783,9 @@ pub struct AccountRateLimit {
     pub ts: i64,
 }
 
+/// Tag-level `cancel-all-after` timers OKX keeps per sub-account (one more: 51071).
+pub const TAG_TIMERS: usize = 20;
+
 /// `POST /api/v5/trade/cancel-all-after` body.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

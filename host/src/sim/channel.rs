@@ -5,7 +5,28 @@
 //! wrong one as OKX does (64001 / 64002 / 60018) instead of one catch-all code, so a client's
 //! URL mistakes show up here and not first against the exchange.
 
-use super::ws::Path;
+/// Which endpoint a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// `/ws/v5/public`: tickers, books, trades.
+    Public,
+    /// `/ws/v5/business`: candles, trades-all.
+    Business,
+    /// `/ws/v5/private`: orders, account, positions, order operations.
+    Private,
+}
+
+impl Path {
+    /// From the last segment of the URL path.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(Path::Public),
+            "business" => Some(Path::Business),
+            "private" => Some(Path::Private),
+            _ => None,
+        }
+    }
+}
 
 /// A channel a client may name in a subscription arg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -21,7 +21,7 @@ use crate::venue::{
     OrderStatus, PositionReport, PositionSide, Side, Venue, VenueError, VenueEvent,
 };
 // `Venue` for take_events/instruments/balances.
-use crate::venue::okx::convert::position_side;
+use crate::venue::okx::convert::{pos_side, position_side};
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -225,10 +225,11 @@ fn trade_mode_check(
             if !matches!(td, "cross" | "isolated") {
                 return Err(refuse("51000", "Parameter tdMode error"));
             }
-            match (modes.positions, req.pos_side.as_str()) {
-                (PositionMode::Net, "" | "net") => Ok(Some(PositionSide::Net)),
-                (PositionMode::LongShort, "long") => Ok(Some(PositionSide::Long)),
-                (PositionMode::LongShort, "short") => Ok(Some(PositionSide::Short)),
+            let named = (req.pos_side.is_empty() || ["net", "long", "short"].contains(&req.pos_side.as_str()))
+                .then(|| position_side(&req.pos_side));
+            match (modes.positions, named) {
+                (PositionMode::Net, Some(PositionSide::Net)) => Ok(Some(PositionSide::Net)),
+                (PositionMode::LongShort, Some(leg @ (PositionSide::Long | PositionSide::Short))) => Ok(Some(leg)),
                 _ => Err(refuse("51000", "Parameter posSide error")),
             }
         }
@@ -240,8 +241,7 @@ fn closes(leg: PositionSide, side: Side) -> bool {
     matches!((leg, side), (PositionSide::Long, Side::Sell) | (PositionSide::Short, Side::Buy))
 }
 
-/// Tag-level `cancel-all-after` timers OKX keeps per sub-account.
-pub const TAG_TIMERS: usize = 20;
+pub use tradebox_okx::model::TAG_TIMERS;
 
 fn now_ms() -> i64 {
     crate::engine::now_ms()
@@ -478,12 +478,7 @@ impl Exchange {
                 sz: Some(size),
                 ord_type: ord_type(req.kind),
                 side: okx_side(req.side),
-                pos_side: match leg {
-                    None => String::new(),
-                    Some(PositionSide::Net) => "net".into(),
-                    Some(PositionSide::Long) => "long".into(),
-                    Some(PositionSide::Short) => "short".into(),
-                },
+                pos_side: leg.map_or("", pos_side).into(),
                 td_mode: req.td_mode.clone(),
                 acc_fill_sz: Some(Decimal::ZERO),
                 fill_px: None,
@@ -678,7 +673,7 @@ impl Exchange {
         let tags = r.dead_man.keys().filter(|t| !t.is_empty()).count();
         if !tag.is_empty() && !r.dead_man.contains_key(tag) && tags >= TAG_TIMERS {
             return Err(refuse(
-                "51071",
+                tradebox_okx::error::codes::TAG_TIMERS_FULL,
                 format!("The number of tag-level cancel all after timers has reached the upper limit of {TAG_TIMERS}."),
             ));
         }
@@ -793,7 +788,7 @@ fn position_value(ex: &Exchange, spec: &InstrumentSpec, p: &PositionReport, c_ti
     let s = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
     json!({
         "instType": "SWAP", "instId": spec.symbol, "mgnMode": "cross", "posId": format!("{}", 7_000_000 + spec.id),
-        "posSide": match p.side { PositionSide::Net => "net", PositionSide::Long => "long", PositionSide::Short => "short" },
+        "posSide": pos_side(p.side),
         // Long/short mode reports each side's size as a positive number.
         "pos": s(Some(if p.side == PositionSide::Net { p.size } else { p.size.abs() })),
         "availPos": s(Some(p.size.abs())),

@@ -195,7 +195,7 @@ impl SimServer {
                 axum::routing::get(move |upgrade: WebSocketUpgrade, AxumPath(path): AxumPath<String>| {
                     let (server, shared) = (ws_server.clone(), ws_shared.clone());
                     async move {
-                        match ws::Path::parse(&path) {
+                        match channel::Path::parse(&path) {
                             Some(p) => {
                                 upgrade.on_upgrade(move |socket| ws::serve(socket, p, server, shared)).into_response()
                             }

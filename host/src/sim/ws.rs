@@ -19,7 +19,7 @@
 //! limit") describe exactly that order.
 
 use super::auth::{SimKey, WINDOW_MS};
-use super::channel::Channel;
+use super::channel::{Channel, Path};
 use super::feed::{Push, Watch};
 use super::rest::{self, Server};
 use crate::ratelimit::Endpoint;
@@ -84,29 +84,6 @@ impl Shared {
 impl Default for Shared {
     fn default() -> Self {
         Self::new(BOOKS_HEARTBEAT, CONN_CAP)
-    }
-}
-
-/// Which endpoint a connection came in on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
-    /// `/ws/v5/public`: tickers, books, trades.
-    Public,
-    /// `/ws/v5/business`: candles, trades-all.
-    Business,
-    /// `/ws/v5/private`: orders, account, positions, order operations.
-    Private,
-}
-
-impl Path {
-    /// From the last segment of the URL path.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "public" => Some(Path::Public),
-            "business" => Some(Path::Business),
-            "private" => Some(Path::Private),
-            _ => None,
-        }
     }
 }
 

@@ -129,6 +129,15 @@ impl TradeModes {
     }
 }
 
+/// OKX's `posSide` for a position side.
+pub fn pos_side(side: PositionSide) -> &'static str {
+    match side {
+        PositionSide::Net => "net",
+        PositionSide::Long => "long",
+        PositionSide::Short => "short",
+    }
+}
+
 /// OKX's `posSide` of a position, as the host names it (`""` and `net`: the net position).
 pub fn position_side(pos_side: &str) -> PositionSide {
     match pos_side {
@@ -144,11 +153,7 @@ pub fn position_side(pos_side: &str) -> PositionSide {
 /// mode only): closing is what the position side says.
 pub fn place_order(spec: &InstrumentSpec, order: &NewOrder, modes: &TradeModes) -> PlaceOrder {
     let spot = spec.kind == InstrumentKind::Spot;
-    let pos_side = match order.leg {
-        PositionSide::Net => None,
-        PositionSide::Long => Some("long".to_string()),
-        PositionSide::Short => Some("short".to_string()),
-    };
+    let pos_side = (order.leg != PositionSide::Net).then(|| pos_side(order.leg).to_string());
     PlaceOrder {
         inst_id: spec.symbol.clone(),
         td_mode: modes.td_mode(spec.kind).into(),

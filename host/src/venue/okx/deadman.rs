@@ -6,8 +6,7 @@ use crate::ratelimit::{Endpoint, Request};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Tag-level `cancel-all-after` timers OKX keeps per sub-account (more: 51071).
-pub const TAG_TIMERS: usize = 20;
+pub use tradebox_okx::model::TAG_TIMERS;
 
 /// The dead man's switch: re-arms OKX's `cancel-all-after` for the account, and for the tag of
 /// every plugin with orders, every third of the timeout. If the host dies, or stops hearing
