@@ -11,7 +11,13 @@
 //! # rest_url = "https://www.okx.com"   # only to override the region's (a simulator, openapi.okx.com)
 //! demo = true             # x-simulated-trading: 1 (a demo-trading key)
 //! instruments = ["BTC-USDT", "BTC-USDT-SWAP"]
-//! credentials_file = "/home/me/.config/tradebox/okx.env"   # else OKX_API_* from the environment
+//! margin_mode = "cross"  # or "isolated": swaps (spot follows the account mode)
+//! credentials_file = "/home/me/.config/tradebox/okx.env"   # or credentials_command = ["pass",
+//! #   "show", "okx"]; else $CREDENTIALS_DIRECTORY/okx (systemd), else OKX_API_* from the environment
+//! [venue.okx.pins]        # optional SPKI SHA-256 pins (base64) of the REST and WebSocket hosts
+//! rest = ["sha256/..."]
+//! [venue.okx.auth_watch]  # authentication failures in window_s: warn_at warns, halt_at halts
+//! window_s = 300
 //!
 //! [admin]                 # the control API: loopback only, bearer token in an owner-only file
 //! listen = "127.0.0.1:7878"

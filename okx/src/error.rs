@@ -171,8 +171,8 @@ impl OkxError {
         matches!(self.code(), Some(codes::CANCEL_FAILED | codes::CANCEL_PENDING))
     }
 
-    /// The server presented no pinned key (nothing was sent): alert and stop trading on this
-    /// venue; never retry as if the network had failed.
+    /// The server presented no pinned key (nothing was sent): not the network, so the caller
+    /// says so (the host: an error line and the link down) and never retries as if it were.
     pub fn is_pin_mismatch(&self) -> bool {
         matches!(self, OkxError::PinMismatch(_))
     }

@@ -66,9 +66,10 @@ impl TlsSettings {
             // "dangerous" is rustls's word for any own verifier; this one runs WebPKI first.
             Some(pins) => builder.dangerous().with_custom_certificate_verifier(Arc::new(PinnedVerifier {
                 webpki,
-                pins: pins.clone(),
+                pins: Some(pins.clone()),
                 roots,
                 algorithms,
+                seen: parking_lot::Mutex::new(Vec::new()),
             })),
             None => builder.with_webpki_verifier(webpki),
         }
@@ -113,7 +114,13 @@ impl TlsSettings {
         let port = parsed.port_or_known_default().unwrap_or(443);
         let (provider, roots, webpki) = self.webpki()?;
         let algorithms = provider.signature_verification_algorithms;
-        let recorder = Arc::new(Recorder { webpki, roots, algorithms, seen: parking_lot::Mutex::new(Vec::new()) });
+        let recorder = Arc::new(PinnedVerifier {
+            webpki,
+            pins: None,
+            roots,
+            algorithms,
+            seen: parking_lot::Mutex::new(Vec::new()),
+        });
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Setup(format!("TLS versions: {e}")))?
@@ -239,68 +246,18 @@ impl PinMismatch {
 /// What verifies a server: the crypto provider, the trusted roots, WebPKI over them.
 type Verification = (Arc<CryptoProvider>, Arc<RootCertStore>, Arc<WebPkiServerVerifier>);
 
-/// WebPKI, remembering the pins of the chain it verified.
-#[derive(Debug)]
-struct Recorder {
-    webpki: Arc<WebPkiServerVerifier>,
-    roots: Arc<RootCertStore>,
-    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
-    seen: parking_lot::Mutex<Vec<Pin>>,
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &rustls::pki_types::ServerName<'_>,
-        ocsp_response: &[u8],
-        now: rustls::pki_types::UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let verified = self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
-        // Only the validated chain is worth pinning (what a pinned connection checks).
-        let path = verified_path(&self.roots, self.algorithms, end_entity, intermediates, now)?;
-        *self.seen.lock() = path.iter().filter_map(|c| Pin::of_certificate(c).ok()).take(SEEN_KEPT).collect();
-        Ok(verified)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
-
-    fn root_hint_subjects(&self) -> Option<&[DistinguishedName]> {
-        self.webpki.root_hint_subjects()
-    }
-}
-
-/// WebPKI first, then the pins, which must meet the chain WebPKI verified: the leaf or an
-/// intermediate on the path to the trusted root. Any other certificate the server sends is
-/// not looked at: a server holding a mis-issued certificate could send the real site's
-/// certificates beside it, unused, to match a pin.
+/// WebPKI first, then the pins (when there are any), which must meet the chain WebPKI
+/// verified: the leaf or an intermediate on the path to the trusted root. Any other certificate
+/// the server sends is not looked at: a server holding a mis-issued certificate could send the
+/// real site's certificates beside it, unused, to match a pin. The pins of that chain are kept
+/// (what an operator would pin: `TlsSettings::presented_pins`).
 #[derive(Debug)]
 struct PinnedVerifier {
     webpki: Arc<WebPkiServerVerifier>,
-    pins: Pins,
+    pins: Option<Pins>,
     roots: Arc<RootCertStore>,
     algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+    seen: parking_lot::Mutex<Vec<Pin>>,
 }
 
 /// The certificates of the path WebPKI verifies from `end_entity` to a trusted root, leaf first
@@ -332,19 +289,17 @@ impl ServerCertVerifier for PinnedVerifier {
         now: rustls::pki_types::UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let verified = self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
-        let mut seen = Vec::new();
-        for cert in &verified_path(&self.roots, self.algorithms, end_entity, intermediates, now)? {
-            // A certificate webpki accepted parses; one that does not simply matches nothing.
-            let Ok(pin) = Pin::of_certificate(cert) else { continue };
-            if self.pins.contains(&pin) {
-                return Ok(verified);
-            }
-            if seen.len() < SEEN_KEPT {
-                seen.push(pin);
-            }
+        // A certificate webpki accepted parses; one that does not simply matches nothing.
+        let path = verified_path(&self.roots, self.algorithms, end_entity, intermediates, now)?;
+        let chain: Vec<Pin> = path.iter().filter_map(|c| Pin::of_certificate(c).ok()).collect();
+        *self.seen.lock() = chain.iter().take(SEEN_KEPT).copied().collect();
+        let Some(pins) = &self.pins else { return Ok(verified) };
+        if chain.iter().any(|pin| pins.contains(pin)) {
+            return Ok(verified);
         }
+        let seen = chain.into_iter().take(SEEN_KEPT).collect();
         let mismatch = PinMismatch { host: server_name.to_str().into_owned(), seen };
-        tracing::error!(%mismatch, "refusing a TLS connection: no presented certificate has a pinned key");
+        tracing::error!(%mismatch, "refusing a TLS connection: no certificate of the verified chain has a pinned key");
         Err(rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(mismatch)))))
     }
 

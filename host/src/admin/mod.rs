@@ -7,6 +7,9 @@
 //!   and PnL, the venue's line, whether the audit log is failing, orders adopted at start-up;
 //! - `POST /halt` `{"plugin"?, "reason"?}`: stop new orders and cancel open ones (one plugin,
 //!   or the account); `POST /resume` `{"plugin"?}`: back to ACTIVE;
+//! - `POST /keys/reload`: read the venue's API key again and switch to it once OKX accepts it
+//!   for the same account (`tradebox keys reload`; 409 with why when refused, the old key
+//!   stays);
 //! - `GET /risk`: the account's and every plugin's limits; `PUT /risk/account` and
 //!   `PUT /risk/plugins/{name}`: replace them (validated; every change audited);
 //! - `/plugins`: list, load, reload, unload (see [`plugins`]);

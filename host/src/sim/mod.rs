@@ -31,10 +31,16 @@
 //! acct_lv = 2               # OKX's account mode: 1 spot, 2 futures, 3 multi-currency, 4 portfolio
 //! pos_mode = "net_mode"     # or "long_short_mode" (swap orders name their posSide)
 //! [faults]                  # also settable at run time: POST /sim/faults (GET shows them)
-//! delay_ms = 0
+//! delay_ms = 0               # and bad_sign, bad_login, ws_refuse_subscribe, ... (faults.rs)
 //! [funding]                 # the funding account (asset/balances); none unless given
 //! USDT = "500"
 //! ```
+//!
+//! Also `ws_books_heartbeat_ms` (60 s: `books` sends its empty heartbeat update when still) and
+//! `ws_channel_conn_cap` (30 connections a private channel) at the top level. The keys share
+//! one account (one uid, balances, positions): give a key an account kind to see how a client
+//! is treated in it; positions opened by keys in different position modes sit side by side.
+//! `history-candles` serves what the simulator has traded since it started.
 //!
 //! Without keys, `tradebox sim` makes one and prints it. `GET /sim/stats` counts requests,
 //! authentication failures, 50011 answers and orders placed.

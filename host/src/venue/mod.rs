@@ -469,7 +469,8 @@ impl std::fmt::Display for VenueAlarm {
         match self {
             VenueAlarm::AuthFailures { count, window_s, halt } => write!(
                 f,
-                "{count} authentication failures in {window_s} s (a brute-force attempt or a misconfigured client?){}",
+                "{count} of the host's requests refused authentication in {window_s} s (the key revoked, changed or \
+                 restricted to other IPs, the account's security settings changed?){}",
                 if *halt { ": the account is halted until an operator resumes it" } else { "" }
             ),
         }

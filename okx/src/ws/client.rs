@@ -138,7 +138,7 @@ pub enum ClientEvent {
 
 impl ClientEvent {
     /// A disconnect because the server presented no pinned key: not the network, so the caller
-    /// alerts and stops trading on the venue rather than waiting for the reconnect.
+    /// says so (the host: an error line beside the link down); every reconnect is pinned too.
     pub fn is_pin_mismatch(&self) -> bool {
         matches!(self, ClientEvent::Disconnected { reason } if reason.starts_with(PIN_MISMATCH))
     }

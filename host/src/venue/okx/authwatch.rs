@@ -1,5 +1,7 @@
 //! The authentication-failure watch (OKX's security advice: a sudden spike of authentication
-//! failures can mean a brute-force attempt or a misconfigured script). It counts, for the one
+//! failures can mean a brute-force attempt or a misconfigured script). The host sees only its
+//! own requests' answers, so what it watches is its key being refused: revoked, changed,
+//! restricted to other IPs, or a copy of this host misconfigured. It counts, for the one
 //! key a host uses, the REST answers that refuse authentication (50100-50120) and the WebSocket
 //! login refusals (60004-60009, 60024) over a sliding window; an expired timestamp (50102,
 //! 60006) is the clock, corrected by the host itself, and is not counted. A spike (`warn_at` in the window)
@@ -103,7 +105,7 @@ impl AuthWatch {
         if halt {
             tracing::error!(count, window_s, %code, ?source, "authentication failures: halting the account until an operator resumes it");
         } else {
-            tracing::warn!(count, window_s, %code, ?source, "authentication failures spiking (a brute-force attempt or a misconfigured client?)");
+            tracing::warn!(count, window_s, %code, ?source, "the host's requests keep failing authentication (key revoked, changed or IP-restricted?)");
         }
         let _ = self.events.send(VenueEvent::Alarm(VenueAlarm::AuthFailures { count, window_s, halt }));
     }

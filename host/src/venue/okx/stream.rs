@@ -6,8 +6,12 @@
 //! checked when sent); a broken chain or checksum resubscribes for a fresh snapshot, and until it
 //! comes plugins get no book at all rather than a wrong one. Order pushes become fills and order
 //! reports (each fill once, whether WebSocket or REST saw it first); after the private stream
-//! reconnects, the REST loop reconciles at once. Frames that cannot be read are counted per kind,
-//! logged once per kind with a sample, and skipped.
+//! reconnects, the REST loop reconciles at once. The private feed counts as up only once OKX's
+//! `channel-conn-count` says each of its subscriptions stands (OKX acknowledges, then takes
+//! back a subscription over its 30 connections a channel); a refused one keeps it down, REST
+//! reconciling at its fast pace, and is asked for again after 1 s doubling to a minute. A key
+//! rotation logs the private feed in again (`Streams::relogin`). Frames that cannot be read are
+//! counted per kind, logged once per kind with a sample, and skipped.
 
 use super::{OkxVenue, convert};
 use crate::venue::{Channel, InstrumentId, Liquidity, MarketEvent, VenueEvent};
