@@ -459,16 +459,25 @@ async fn a_key_is_rotated_without_a_restart_after_it_checks_out_and_a_refused_on
     assert_eq!(uses(new), 0, "never used");
     // The new key checks out: REST and the private feed switch to it.
     write(new, NEW_SECRET);
+    let slot = manual(&r, "manual", 100).await;
+    let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
     let switch = r.venue.reload_keys().await.expect("switched");
     assert_eq!((switch.from.as_str(), switch.to.as_str()), ("e2e-…", "k2ro…"));
+    // An order that fills while the private feed logs in again: its fill is not lost (REST
+    // reconciles the moment between the two connections).
+    let ask = r.host.hub().quote(btc).map(|q| q.ask).expect("ask");
+    let crossing = tradebox::engine::OrderIntent { kind: OrderKind::Ioc, ..intent(btc, Side::Buy, ask * 1.01, 0.001) };
+    let filled = r.host.hub().place(&slot, crossing).expect("accepted");
+    wait_for("the fill made during the switch", || {
+        r.host.hub().order(&filled).is_some_and(|t| t.report.status == OrderStatus::Filled)
+    })
+    .await;
     let private_up = || r.venue.ws_up(tradebox::venue::okx::stream::Endpoint::Private);
     let logins = |key: &str| r.sim.faults().key_logins(key);
     wait_for("the private feed logged in again with the new key", || logins(new) == 1).await;
     wait_for("its subscriptions acknowledged", private_up).await;
     assert!(logins(old) >= 1, "the old key had logged the feed in");
     let before = uses(old);
-    let slot = manual(&r, "manual", 100).await;
-    let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
     let id = r.host.hub().place(&slot, intent(btc, Side::Buy, 30_000.0, 0.001)).expect("accepted");
     wait_for("placed with the new key", || r.host.hub().order(&id).is_some_and(|t| !t.report.venue_id.is_empty()))
         .await;

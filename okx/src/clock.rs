@@ -40,8 +40,9 @@ impl Clock {
     /// Records one `/public/time` round trip: local ms before sending, the server's ms, local
     /// ms after receiving. Returns the new offset.
     pub fn record(&self, sent_ms: i64, server_ms: i64, received_ms: i64) -> i64 {
-        let rtt_ms = (received_ms - sent_ms).max(0);
-        let sample = Sample { offset_ms: server_ms - (sent_ms + rtt_ms / 2), rtt_ms };
+        // Saturating: the server's figure comes from outside the process.
+        let rtt_ms = received_ms.saturating_sub(sent_ms).max(0);
+        let sample = Sample { offset_ms: server_ms.saturating_sub(sent_ms.saturating_add(rtt_ms / 2)), rtt_ms };
         let offset = {
             let mut samples = self.samples.lock();
             samples.push_back(sample);

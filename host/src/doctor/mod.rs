@@ -174,7 +174,10 @@ impl Report {
         let width = self.checks.iter().map(|c| c.name.name().len()).max().unwrap_or(0);
         let mut out = String::new();
         for c in &self.checks {
-            let _ = writeln!(out, "{:<4} {:<width$}  {}", c.status.word(), c.name.name(), c.detail);
+            // Details carry text from servers (OKX's messages, close reasons): one line,
+            // control characters escaped, cut, before it reaches a terminal.
+            let detail = crate::logging::plugin_text(c.detail.as_str());
+            let _ = writeln!(out, "{:<4} {:<width$}  {detail}", c.status.word(), c.name.name());
             if let Some(fix) = &c.fix {
                 let _ = writeln!(out, "{:<4} {:<width$}  fix: {fix}", "", "");
             }
@@ -203,9 +206,12 @@ pub async fn run(config: Option<&Path>) -> Report {
         )),
         Some(path) => match Config::load(path) {
             Err(e) => {
+                // The first line only: a parse error goes on to quote the line at fault, which
+                // for a file given by mistake (the credentials) would be a secret.
+                let first = format!("{e:#}").lines().next().unwrap_or_default().to_string();
                 checks.push(Check::fail(
                     Item::Config,
-                    format!("{e:#}"),
+                    first,
                     "correct the config file (the message names the section or line at fault)",
                 ));
                 checks.push(Check::skip(Item::Venue, "the config could not be read"));
