@@ -14,8 +14,9 @@ pub use history::{CandlePage, bar_index};
 pub use ledger::{HistoryQuery, currency_json};
 
 use super::feed::{BOOK_DEPTH, Feed};
+use super::ticker::{Stats24h, ticker_value};
 use crate::venue::okx::convert::{okx_side, ord_type};
-use crate::venue::sim::{BookSnapshot, SimVenue};
+use crate::venue::sim::SimVenue;
 use crate::venue::{
     BalanceReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, NewOrder, OrderKind, OrderReport,
     OrderStatus, PositionReport, PositionSide, Side, Venue, VenueError, VenueEvent,
@@ -146,15 +147,6 @@ struct FillFields {
     fee: Decimal,
     maker: bool,
     ts: i64,
-}
-
-#[derive(Default)]
-pub(crate) struct Stats24h {
-    open: Option<Decimal>,
-    high: Option<Decimal>,
-    low: Option<Decimal>,
-    volume: Decimal,
-    last_size: Option<Decimal>,
 }
 
 #[derive(Default)]
@@ -797,37 +789,6 @@ fn position_value(ex: &Exchange, spec: &InstrumentSpec, p: &PositionReport, c_ti
         "imr": "", "mmr": "", "mgnRatio": "", "notionalUsd": "", "ccy": spec.quote,
         "realizedPnl": "", "fee": "", "fundingFee": "", "cTime": c_time.to_string(),
         "uTime": now_ms().to_string(),
-    })
-}
-
-/// A ticker as OKX sends it (REST `/market/ticker` and the WS `tickers` channel).
-pub(crate) fn ticker_value(spec: &InstrumentSpec, snap: &BookSnapshot, st: Option<&Stats24h>) -> Value {
-    let opt = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
-    let (bid, ask) = (snap.bids.first(), snap.asks.first());
-    let mid = match (bid, ask) {
-        (Some(b), Some(a)) => Some((b.0 + a.0) / Decimal::TWO),
-        _ => None,
-    };
-    let last = snap.last.or(mid).map(|p| p.round_dp(spec.tick_size.scale()));
-    let volume = st.map_or(Decimal::ZERO, |s| s.volume);
-    // `vol24h` counts what trades count (base on spot, contracts on swaps); `volCcy24h` is quote
-    // currency on spot but base currency on swaps. Spot's quote volume is approximated at the
-    // last price (24 h turnover is not kept).
-    let vol_ccy = match spec.kind {
-        InstrumentKind::Swap => Some(volume * spec.contract_value),
-        InstrumentKind::Spot => last.map(|p| (p * volume).round_dp(8)),
-    };
-    json!({
-        "instType": inst_type(spec.kind), "instId": spec.symbol,
-        "last": opt(last), "lastSz": opt(st.and_then(|s| s.last_size)),
-        "askPx": opt(ask.map(|l| l.0)), "askSz": opt(ask.map(|l| l.1)),
-        "bidPx": opt(bid.map(|l| l.0)), "bidSz": opt(bid.map(|l| l.1)),
-        "open24h": opt(st.and_then(|s| s.open).or(last)), "high24h": opt(st.and_then(|s| s.high).or(last)),
-        "low24h": opt(st.and_then(|s| s.low).or(last)),
-        "volCcy24h": opt(vol_ccy),
-        "vol24h": volume.normalize().to_string(),
-        "sodUtc0": opt(st.and_then(|s| s.open).or(last)), "sodUtc8": opt(st.and_then(|s| s.open).or(last)),
-        "ts": snap.ts_ms.to_string(),
     })
 }
 

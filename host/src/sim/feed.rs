@@ -15,7 +15,7 @@
 //! notice) travel the same way, so a fault reaches every connection at once.
 
 use super::channel::{BAR_COUNT, Bar, Channel};
-use super::exchange::{Stats24h, ticker_value};
+use super::ticker::{Stats24h, ticker_value};
 use crate::venue::sim::BookSnapshot;
 use crate::venue::{InstrumentId, InstrumentKind, InstrumentSpec, Side};
 use parking_lot::Mutex;

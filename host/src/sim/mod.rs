@@ -51,6 +51,7 @@ pub mod exchange;
 pub mod faults;
 pub mod feed;
 pub mod rest;
+mod ticker;
 pub mod ws;
 
 pub use auth::SimKey;

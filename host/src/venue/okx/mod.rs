@@ -647,6 +647,34 @@ impl OkxVenue {
     }
 }
 
+fn changed(last: Option<&OrderReport>, now: &OrderReport) -> bool {
+    last.is_none_or(|l| l.status != now.status || l.filled != now.filled || l.size != now.size || l.price != now.price)
+}
+
+impl OkxVenue {
+    /// Reports a state if it changed; forgets the order once it is finished. Orders this venue
+    /// did not send (or already finished) are not reported. Both the WebSocket feed and the REST
+    /// loop report through it, so each change is reported once.
+    pub(crate) fn publish(&self, report: OrderReport) {
+        let v = self;
+        let mut live = v.live().lock();
+        let Some(entry) = live.get_mut(&report.client_id) else { return };
+        if entry.ord_id.is_empty() {
+            entry.ord_id = report.venue_id.clone();
+            entry.unknown_until = None;
+        }
+        if !changed(entry.last.as_ref(), &report) {
+            return;
+        }
+        entry.last = Some(report.clone());
+        if report.status.is_terminal() {
+            live.remove(&report.client_id);
+        }
+        drop(live);
+        v.emit(VenueEvent::Order(report));
+    }
+}
+
 impl Drop for OkxVenue {
     fn drop(&mut self) {
         for t in self.tasks.lock().drain(..) {

@@ -541,6 +541,6 @@ fn on_order(v: &OkxVenue, o: &OrderPush) {
         v.emit_fill(&o.order.ord_id, fill);
     }
     if let Some(report) = convert::report(v, &o.order) {
-        super::sync::publish(v, report);
+        v.publish(report);
     }
 }

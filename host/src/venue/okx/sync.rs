@@ -201,30 +201,6 @@ async fn fills(v: &OkxVenue, state: &mut State) -> bool {
     !fills.is_empty()
 }
 
-fn changed(last: Option<&OrderReport>, now: &OrderReport) -> bool {
-    last.is_none_or(|l| l.status != now.status || l.filled != now.filled || l.size != now.size || l.price != now.price)
-}
-
-/// Reports a state if it changed; forgets the order once it is finished. Orders this venue did
-/// not send (or already finished) are not reported.
-pub(crate) fn publish(v: &OkxVenue, report: OrderReport) {
-    let mut live = v.live().lock();
-    let Some(entry) = live.get_mut(&report.client_id) else { return };
-    if entry.ord_id.is_empty() {
-        entry.ord_id = report.venue_id.clone();
-        entry.unknown_until = None;
-    }
-    if !changed(entry.last.as_ref(), &report) {
-        return;
-    }
-    entry.last = Some(report.clone());
-    if report.status.is_terminal() {
-        live.remove(&report.client_id);
-    }
-    drop(live);
-    v.emit(VenueEvent::Order(report));
-}
-
 async fn orders(v: &OkxVenue, state: &mut State) {
     if v.live().lock().is_empty() {
         return;
@@ -238,7 +214,7 @@ async fn orders(v: &OkxVenue, state: &mut State) {
     for d in &pending {
         open.insert(d.cl_ord_id.clone());
         if let Some(report) = convert::report(v, d) {
-            publish(v, report);
+            v.publish(report);
         }
     }
     // Ours that are no longer pending finished since the last round (or were placed after the
@@ -262,7 +238,7 @@ async fn orders(v: &OkxVenue, state: &mut State) {
         match answer {
             Ok(d) => {
                 if let Some(report) = convert::report(v, &d) {
-                    publish(v, report);
+                    v.publish(report);
                 }
             }
             Err(e)
