@@ -426,6 +426,12 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A net-mode limit order of `plugin` on instrument 7, valued at its price.
+    fn limit(t: &mut Tracker, plugin: PluginId, id: &str, side: Side, px: &str, size: &str) -> OrderReport {
+        let value = px.parse::<f64>().unwrap();
+        t.insert_pending(plugin, id, 7, side, OrderKind::Limit, Some(d(px)), d(size), value, PositionSide::Net, 0)
+    }
+
     #[test]
     fn position_averages_in_and_realises_out() {
         let mut p = PluginPosition { multiplier: Decimal::ONE, ..Default::default() };
@@ -443,18 +449,7 @@ mod tests {
     #[test]
     fn a_reordered_or_late_report_never_takes_an_order_back() {
         let mut t = Tracker::default();
-        let a = t.insert_pending(
-            1,
-            "a",
-            7,
-            Side::Buy,
-            OrderKind::Limit,
-            Some(d("100")),
-            d("2"),
-            100.0,
-            PositionSide::Net,
-            0,
-        );
+        let a = limit(&mut t, 1, "a", Side::Buy, "100", "2");
         let live = OrderReport { status: OrderStatus::Live, ts_ms: 10, ..a.clone() };
         let part = OrderReport { filled: d("1"), status: OrderStatus::PartiallyFilled, ts_ms: 20, ..a.clone() };
         let done = OrderReport { filled: d("2"), status: OrderStatus::Filled, ts_ms: 30, ..a.clone() };
@@ -466,18 +461,7 @@ mod tests {
         let held = &t.order("a").expect("tracked").report;
         assert_eq!((held.filled, held.status), (d("2"), OrderStatus::Filled));
         // An amend's later report (same fill, newer time) is taken; an older one is not.
-        let b = t.insert_pending(
-            1,
-            "b",
-            7,
-            Side::Buy,
-            OrderKind::Limit,
-            Some(d("100")),
-            d("2"),
-            100.0,
-            PositionSide::Net,
-            0,
-        );
+        let b = limit(&mut t, 1, "b", Side::Buy, "100", "2");
         t.on_report(&OrderReport { status: OrderStatus::Live, ts_ms: 10, ..b.clone() });
         let amended = OrderReport { price: Some(d("101")), status: OrderStatus::Live, ts_ms: 20, ..b.clone() };
         assert_eq!(t.on_report(&amended), Some(1));
@@ -488,20 +472,9 @@ mod tests {
     #[test]
     fn open_summaries_follow_orders_as_they_fill_and_finish() {
         let mut t = Tracker::default();
-        let a = t.insert_pending(
-            1,
-            "a",
-            7,
-            Side::Buy,
-            OrderKind::Limit,
-            Some(d("100")),
-            d("2"),
-            100.0,
-            PositionSide::Net,
-            0,
-        );
-        t.insert_pending(1, "b", 7, Side::Sell, OrderKind::Limit, Some(d("110")), d("1"), 110.0, PositionSide::Net, 0);
-        t.insert_pending(2, "c", 7, Side::Buy, OrderKind::Limit, Some(d("90")), d("1"), 90.0, PositionSide::Net, 0);
+        let a = limit(&mut t, 1, "a", Side::Buy, "100", "2");
+        limit(&mut t, 1, "b", Side::Sell, "110", "1");
+        limit(&mut t, 2, "c", Side::Buy, "90", "1");
         let s = t.summary(1).expect("plugin 1").clone();
         assert_eq!((s.count, s.notional), (2, 310.0));
         assert_eq!(s.remaining.get(&(7, Side::Buy)), Some(&d("2")));
