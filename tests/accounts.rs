@@ -10,7 +10,7 @@ use tradebox::engine::{Grants, OrderIntent, PluginSlot, RiskLimits};
 use tradebox::ratelimit::{Limiter, LimiterConfig};
 use tradebox::sim::Faults;
 use tradebox::venue::okx::{MarginMode, OkxVenue, OkxVenueError};
-use tradebox::venue::{InstrumentId, OrderKind, OrderStatus, PositionSide, Side, Venue};
+use tradebox_core::{InstrumentId, OrderKind, OrderStatus, PositionSide, Side, Venue};
 use tradebox_e2e::okx::{Rig, credentials, okx_config, rig_on, sim_with, wait_for};
 use tradebox_okx::OrderRef;
 use tradebox_okx::model::PositionMode;
@@ -41,7 +41,7 @@ async fn trader(r: &Rig, symbols: &[&str]) -> Arc<PluginSlot> {
     let slot = r.host.hub().register("trader", grants, risk);
     for symbol in symbols {
         let id = instrument(r, symbol);
-        r.host.hub().subscribe(&slot, id, tradebox::engine::Channel::Ticker).expect("granted");
+        r.host.hub().subscribe(&slot, id, tradebox::engine::Channel::Tickers).expect("granted");
         wait_for("a price", || r.host.hub().quote(id).is_some()).await;
     }
     slot

@@ -7,8 +7,8 @@ use tradebox::plugin::bindings::{self, COLUMN_RUN_MIN, Delivery, wit};
 use tradebox::plugin::host_api::{Counters, PluginState};
 use tradebox::plugin::instance::Instance;
 use tradebox::plugin::{Limits, Mode, Runtime};
-use tradebox::venue::Venue;
 use tradebox::venue::sim::{SimConfig, SimVenue};
+use tradebox_core::Venue;
 use tradebox_e2e::{cache_dir, plugin};
 
 struct Fixture {

@@ -147,7 +147,7 @@ async fn a_cancel_and_amend_storm_is_refused_at_the_gateway_and_the_kill_switch_
 async fn the_neighbour_trades_and_the_kill_switch_clears(t: &TestHost) {
     let before = t.report("mm").orders_sent;
     t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
-    t.host.hub().set_account_state(tradebox::engine::TradingState::Halted, "kill switch");
+    t.host.hub().set_account_state(tradebox_core::TradingState::Halted, "kill switch");
     t.drive_until("every open order to be cancelled", WAIT, |t| {
         t.host.hub().plugins().iter().all(|s| t.host.hub().open_orders(s.id).is_empty())
     })

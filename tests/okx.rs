@@ -11,7 +11,7 @@ use tradebox::host::Host;
 use tradebox::ratelimit::{Limiter, LimiterConfig};
 use tradebox::sim::Faults;
 use tradebox::venue::okx::{OkxConfig, OkxVenue, OkxVenueError};
-use tradebox::venue::{OrderKind, OrderStatus, Side, Venue};
+use tradebox_core::{OrderKind, OrderStatus, Side, Venue};
 use tradebox_e2e::okx::{
     PASSPHRASE, Rig, SECRET, audit_lines, credentials, okx_config, rig, rig_on, rig_with, sim, sim_with, wait_for,
 };
@@ -97,7 +97,7 @@ async fn manual(r: &Rig, name: &str, max_orders_per_sec: u32) -> Arc<tradebox::e
     };
     let slot = r.host.hub().register(name, grants, risk);
     let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
-    r.host.hub().subscribe(&slot, btc, tradebox::engine::Channel::Ticker).expect("granted");
+    r.host.hub().subscribe(&slot, btc, tradebox::engine::Channel::Tickers).expect("granted");
     wait_for("a BTC-USDT price", || r.host.hub().quote(btc).is_some()).await;
     slot
 }
@@ -402,7 +402,7 @@ async fn a_spike_of_authentication_failures_warns_and_a_flood_halts_the_account(
     wait_for("the order live", || r.host.hub().order(&resting).is_some_and(|t| !t.report.venue_id.is_empty())).await;
     // Someone (or something) keeps failing to authenticate with the account's key.
     r.sim.faults().set(Faults { bad_sign: 5, ..Faults::default() });
-    wait_for("the account halted", || r.host.hub().account_state() == tradebox::engine::TradingState::Halted).await;
+    wait_for("the account halted", || r.host.hub().account_state() == tradebox_core::TradingState::Halted).await;
     let halted_record = || audit_lines(&r).into_iter().find(|l| l["event"] == "account_halted");
     wait_for("the halt audited", || halted_record().is_some()).await;
     let halted = halted_record().expect("audited");
@@ -413,13 +413,13 @@ async fn a_spike_of_authentication_failures_warns_and_a_flood_halts_the_account(
     assert_eq!(metric.value, 5.0);
     // Halted as the kill switch halts: new orders refused, the open one cancelled at the exchange.
     let denial = r.host.hub().place(&slot, intent(btc, Side::Buy, 30_000.0, 0.001)).expect_err("halted");
-    assert_eq!(denial.code, tradebox::engine::DenialCode::TradingHalted);
+    assert_eq!(denial.code, tradebox_core::DenialCode::TradingHalted);
     wait_for("the open order cancelled", || {
         r.host.hub().order(&resting).is_some_and(|t| t.report.status == OrderStatus::Canceled)
     })
     .await;
     // Until an operator resumes.
-    r.host.hub().set_account_state(tradebox::engine::TradingState::Active, "operator");
+    r.host.hub().set_account_state(tradebox_core::TradingState::Active, "operator");
     r.host.hub().place(&slot, intent(btc, Side::Buy, 30_000.0, 0.001)).expect("trading again");
     r.host.shutdown().await;
 }
@@ -503,7 +503,7 @@ async fn refused_websocket_logins_count_as_authentication_failures() {
     let faults = serde_json::json!({"bad_login": 3, "ws_drop": true}).to_string();
     let url = format!("{}/sim/faults", r.sim.base_url());
     reqwest::Client::new().post(url).body(faults).send().await.expect("faults set");
-    wait_for("the account halted", || r.host.hub().account_state() == tradebox::engine::TradingState::Halted).await;
+    wait_for("the account halted", || r.host.hub().account_state() == tradebox_core::TradingState::Halted).await;
     let metric = r.venue.metrics().into_iter().find(|m| m.name == "tradebox_okx_auth_failures").expect("metric");
     assert_eq!(metric.value, 3.0, "the three refused logins, nothing else");
     wait_for("the feed back once logins pass", private_up).await;
@@ -528,7 +528,7 @@ async fn the_kill_switch_withdraws_placements_still_waiting_for_their_rate_share
         r.sim.faults().orders_placed.load(Ordering::Relaxed) >= share / 2
     })
     .await;
-    r.host.hub().set_account_state(tradebox::engine::TradingState::Halted, "kill switch");
+    r.host.hub().set_account_state(tradebox_core::TradingState::Halted, "kill switch");
     r.host.hub().flush().await;
     wait_for("every order to end", || {
         ids.iter().all(|id| r.host.hub().order(id).is_none_or(|t| !t.pending && t.report.status.is_terminal()))

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tradebox::host::Host;
 use tradebox::ratelimit::{Endpoint, Request};
 use tradebox::sim::Faults;
-use tradebox::venue::OrderStatus;
+use tradebox_core::OrderStatus;
 use tradebox_e2e::okx::{Rig, rig_with, wait_for};
 use tradebox_e2e::spec;
 
@@ -172,13 +172,13 @@ async fn after_drops_gaps_and_garbage_orders_and_positions_match_the_exchange() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn books_stay_correct_through_gaps_and_reconnects() {
     use tradebox::engine::{Channel, Grants, PluginEvent, RiskLimits};
-    use tradebox::venue::MarketEvent;
+    use tradebox_core::MarketEvent;
     let r = ws_rig().await;
     // A subscriber of the host's own (the gateway's API, as a plugin's feeds::subscribe does).
     let grants = Grants { instruments: vec!["ETH-USDT".into()], ..Grants::default() };
     let slot = r.host.hub().register("books", grants, RiskLimits::default());
     let eth = r.host.hub().instrument_by_symbol("ETH-USDT").expect("ETH").id;
-    r.host.hub().subscribe(&slot, eth, Channel::Book5).expect("granted");
+    r.host.hub().subscribe(&slot, eth, Channel::Books5).expect("granted");
     let stats = r.venue.stream_stats().expect("feeds on");
     let mut books = 0;
     let check = |events: Vec<PluginEvent>, books: &mut u32| {
@@ -264,7 +264,7 @@ async fn a_refused_private_subscription_is_the_feed_down_and_fills_come_through_
     let risk = tradebox::engine::RiskLimits { price_band_pct: 50.0, ..Default::default() };
     let slot = r.host.hub().register("manual", grants, risk);
     let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
-    r.host.hub().subscribe(&slot, btc, tradebox::engine::Channel::Ticker).expect("granted");
+    r.host.hub().subscribe(&slot, btc, tradebox::engine::Channel::Tickers).expect("granted");
     wait_for("a price", || r.host.hub().quote(btc).is_some()).await;
     // The connection comes back, but OKX refuses its private subscriptions (its 30 connections
     // per channel are taken, say), again and again.
@@ -277,8 +277,8 @@ async fn a_refused_private_subscription_is_the_feed_down_and_fills_come_through_
     let ask = r.host.hub().quote(btc).map(|q| q.ask).expect("ask");
     let intent = tradebox::engine::OrderIntent {
         instrument: btc,
-        side: tradebox::venue::Side::Buy,
-        kind: tradebox::venue::OrderKind::Ioc,
+        side: tradebox_core::Side::Buy,
+        kind: tradebox_core::OrderKind::Ioc,
         price: Some(ask * 1.01),
         size: 0.001,
         reduce_only: false,

@@ -2,9 +2,10 @@
 //! refused while the running one keeps trading, and no event is lost or repeated across swaps.
 
 use std::time::Duration;
-use tradebox::engine::{Channel, TradingState};
+use tradebox::engine::Channel;
 use tradebox::host::lifecycle::{LifecycleError, LoadOptions, ReloadRequest};
 use tradebox::plugin::{ReloadError, RunState};
+use tradebox_core::TradingState;
 use tradebox_e2e::{TestHost, plugin, soak, spec};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -94,10 +95,10 @@ async fn a_broken_version_is_refused_and_the_running_one_keeps_trading() {
     assert!(err.to_string().contains("init fails after subscribing"), "{err}");
     let btc = t.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
     let slot = t.host.slot("sma").expect("sma");
-    assert_eq!(t.host.hub().subscriptions(&slot), [(btc, Channel::Ticker)], "the running version's stream stays");
+    assert_eq!(t.host.hub().subscriptions(&slot), [(btc, Channel::Tickers)], "the running version's stream stays");
     // misbehave asks for every order type; refused, it leaves sma-cross's permissions as they were.
     let kinds = slot.permissions().requested.as_ref().map(|r| r.order_kinds.clone());
-    assert_eq!(kinds, Some(vec![tradebox::venue::OrderKind::Market]), "sma-cross's own request is back");
+    assert_eq!(kinds, Some(vec![tradebox_core::OrderKind::Market]), "sma-cross's own request is back");
     // noop cannot read sma-cross's state (it subscribes to the tickers and trades first).
     let err = reload(&t, "sma", request(plugin("noop"), Some(r#"{"symbol":"BTC-USDT"}"#))).expect_err("restore fails");
     assert!(matches!(err, LifecycleError::Reload(ReloadError::Restore(_))), "{err}");
@@ -109,7 +110,7 @@ async fn a_broken_version_is_refused_and_the_running_one_keeps_trading() {
     let r = t.report("sma");
     assert_eq!((r.reloads, r.hash.as_str(), r.state), (0, hash.as_str(), RunState::Running));
     // The refused versions' subscriptions are gone; the running one's stream is not.
-    assert_eq!(t.host.hub().subscriptions(&slot), [(btc, Channel::Ticker)]);
+    assert_eq!(t.host.hub().subscriptions(&slot), [(btc, Channel::Tickers)]);
     let events = r.events;
     t.drive_until("the running version to keep serving", WAIT, |t| t.report("sma").events > events + 20).await;
     t.drive_until("the running version to keep trading", WAIT, |t| t.report("sma").fills >= 1).await;

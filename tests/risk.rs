@@ -3,8 +3,9 @@
 //! circuit breaker, while a well-behaved market maker beside it keeps trading.
 
 use std::time::Duration;
-use tradebox::engine::{RiskLimits, TradingState};
+use tradebox::engine::RiskLimits;
 use tradebox::plugin::RunState;
+use tradebox_core::TradingState;
 use tradebox_e2e::{TestHost, spec};
 
 const WAIT: Duration = Duration::from_secs(60);

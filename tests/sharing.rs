@@ -134,7 +134,7 @@ async fn tampered_unsigned_untrusted_over_asking_and_wrong_version_files_are_ref
         &author,
     );
     let mut narrow = spec("sma", "sma-cross", SMA, &["BTC-USDT"]);
-    narrow.grants.order_kinds = vec![tradebox::venue::OrderKind::Market];
+    narrow.grants.order_kinds = vec![tradebox_core::OrderKind::Market];
     narrow.wasm = greedy;
     let err = tokio::task::block_in_place(|| t.host.load(narrow)).expect_err("greedy").to_string();
     for item in ["instrument * (granted: BTC-USDT)", "order type limit (granted: market)", "1000 orders/s"] {

@@ -266,7 +266,7 @@ pub mod soak {
     use std::time::{Duration, Instant};
     use tradebox::engine::router::Router;
     use tradebox::host::lifecycle::ReloadRequest;
-    use tradebox::venue::{MarketEvent, Side, VenueEvent};
+    use tradebox_core::{MarketEvent, Side, VenueEvent};
 
     /// What a soak saw.
     pub struct Outcome {

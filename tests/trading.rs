@@ -61,7 +61,7 @@ async fn unload_cancels_open_orders() {
     t.drive_until("two quotes", WAIT, |t| t.report("mm").open_orders == 2).await;
     assert!(t.host.unload("mm", true));
     t.host.hub().flush().await;
-    use tradebox::venue::Venue;
+    use tradebox_core::Venue;
     let open = t.venue.open_orders().await.expect("open orders");
     assert!(open.is_empty(), "orders left on the venue: {open:?}");
     t.host.shutdown().await;

@@ -21,12 +21,13 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tradebox::audit::AuditLog;
 use tradebox::engine::router::{self, Router};
-use tradebox::engine::{Command, Grants, Hub, Lanes, RiskLimits, TradingState};
+use tradebox::engine::{Command, Grants, Hub, Lanes, RiskLimits};
 use tradebox::host::Host;
 use tradebox::plugin::limits::{CapExceeded, Limiter};
 use tradebox::plugin::{self, FailurePolicy, Limits, Mode, PluginHandle, PluginSpec, RunState, Runtime};
 use tradebox::venue::sim::{SimConfig, SimVenue};
-use tradebox::venue::{MarketEvent, Venue, VenueEvent};
+use tradebox_core::TradingState;
+use tradebox_core::{MarketEvent, Venue, VenueEvent};
 
 /// The hostile modes the latency figure is measured beside.
 const HOSTILE: [&str; 8] =
@@ -235,7 +236,7 @@ impl LatencyRig {
                 let mut tick = tokio::time::interval(Duration::from_millis(tradebox::host::BREAKER_MS));
                 loop {
                     tick.tick().await;
-                    breaker.watch_losses(tradebox::engine::now_ms());
+                    breaker.watch_losses(tradebox_core::system_ms());
                     breaker.flush_refusals(false);
                 }
             }),
@@ -329,7 +330,7 @@ fn hostile_feed(hub: Arc<Hub>, venue: &SimVenue, stop: Arc<AtomicBool>) -> std::
                 px += (walk.next() % 3) as f64 - 1.0;
                 let ticker = MarketEvent::Ticker {
                     instrument: btc,
-                    ts_ms: tradebox::engine::now_ms(),
+                    ts_ms: tradebox_core::system_ms(),
                     bid: px - 0.5,
                     bid_size: 1.0,
                     ask: px + 0.5,
@@ -365,7 +366,7 @@ fn measure_latency(rig: &mut LatencyRig, samples: usize, jitter: &mut Jitter) ->
         while rig.places.try_recv().is_ok() {}
         let ticker = MarketEvent::Ticker {
             instrument: eth,
-            ts_ms: tradebox::engine::now_ms(),
+            ts_ms: tradebox_core::system_ms(),
             bid: px - 0.5,
             bid_size: 1.0,
             ask: px + 0.5,

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::str::FromStr;
 use tradebox::engine::router::Router;
 use tradebox::ratelimit::{Endpoint, Limiter, LimiterConfig, Request};
-use tradebox::venue::{MarketEvent, VenueEvent};
+use tradebox_core::{MarketEvent, VenueEvent};
 use tradebox_okx::Credentials;
 use tradebox_okx::sign::Signer;
 
@@ -46,7 +46,7 @@ const OPEN: usize = 50;
 
 fn intent_to_signed_bytes(c: &mut Criterion) {
     use tradebox::engine::{Command, Grants, Hub, OrderIntent, Permissions, RiskLimits};
-    use tradebox::venue::{InstrumentKind, InstrumentSpec, OrderKind, Side};
+    use tradebox_core::{InstrumentKind, InstrumentSpec, OrderKind, Side};
     use tradebox_okx::Observer;
     use tradebox_okx::rest::SentRequest;
 

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use tradebox::engine::router::Router;
 use tradebox::engine::{Channel, Grants, Hub, RiskLimits};
 use tradebox::venue::okx::stream::market_events;
-use tradebox::venue::{InstrumentKind, InstrumentSpec, VenueEvent};
+use tradebox_core::{InstrumentKind, InstrumentSpec, VenueEvent};
 use tradebox_okx::ws::message::{BookData, BookLevel};
 use tradebox_okx::ws::{Action, Frame, OrderBook, parse};
 
@@ -33,7 +33,7 @@ fn spec() -> InstrumentSpec {
 fn tickers_to_one_plugin(c: &mut Criterion) {
     let (hub, _commands) = Hub::new(vec![spec()]);
     let slot = hub.register("p", Grants { instruments: vec!["*".into()], ..Grants::default() }, RiskLimits::default());
-    hub.subscribe(&slot, 1, Channel::Ticker).expect("granted");
+    hub.subscribe(&slot, 1, Channel::Tickers).expect("granted");
     let mut router = Router::new(false);
     let symbol = |s: &str| (s == "BTC-USDT").then_some(1);
     let mut g = c.benchmark_group("feed");

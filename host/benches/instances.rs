@@ -10,7 +10,7 @@ use tradebox::plugin::host_api::{Counters, PluginState};
 use tradebox::plugin::instance::Instance;
 use tradebox::plugin::{Limits, Mode, Runtime};
 use tradebox::venue::sim::{SimConfig, SimVenue};
-use tradebox::venue::{MarketEvent, Venue};
+use tradebox_core::{MarketEvent, Venue};
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");

@@ -12,7 +12,7 @@ use tradebox::plugin::host_api::{Counters, PluginState};
 use tradebox::plugin::instance::Instance;
 use tradebox::plugin::{Limits, Mode, Runtime};
 use tradebox::venue::sim::{SimConfig, SimVenue};
-use tradebox::venue::{MarketEvent, Venue};
+use tradebox_core::{MarketEvent, Venue};
 
 fn plugin(name: &str) -> Vec<u8> {
     let dir = std::env::var_os("TRADEBOX_PLUGIN_DIR")
@@ -125,7 +125,7 @@ fn sma_wasm_vs_native(c: &mut Criterion) {
     // costs it no host call, as the native side makes none. Without it every crossover went
     // through the gateway to a refusal and a log line, and the ratio measured those.
     let price = tickers(1).into_iter().next().expect("a ticker");
-    tradebox::engine::router::Router::new(false).route(&f.hub, tradebox::venue::VenueEvent::Market(price));
+    tradebox::engine::router::Router::new(false).route(&f.hub, tradebox_core::VenueEvent::Market(price));
     deliver(&mut sma, &deliveries);
     let open: usize = f.hub.plugins().iter().map(|s| f.hub.open_orders(s.id).len()).sum();
     assert_eq!(open, 1, "sma-cross holds its one working order");

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use std::hint::black_box;
 use tradebox::engine::router::Router;
 use tradebox::engine::{Command, Grants, Hub, OrderIntent, RiskLimits};
-use tradebox::venue::{
+use tradebox_core::{
     BalanceReport, FillReport, InstrumentKind, InstrumentSpec, Liquidity, MarketEvent, OrderKind, Side, VenueEvent,
 };
 

@@ -70,11 +70,11 @@ use crate::plugin::trust::{SigningConfig, Trust};
 use crate::plugin::{FailurePolicy, Limits, Mode, PluginSpec};
 use crate::venue::okx::OkxConfig;
 use crate::venue::sim::SimConfig;
-use crate::venue::{Channel, OrderKind};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
+use tradebox_core::{Channel, OrderKind};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]

@@ -34,7 +34,7 @@ pub enum DemoVenue {
 /// Runs the demo: the simulated market, the example strategies, a live board.
 pub async fn run(plugin_dir: &Path, duration: Option<Duration>, seed: Option<u64>, via: DemoVenue) -> Result<()> {
     let mut market = SimConfig::demo();
-    market.seed = seed.unwrap_or_else(|| crate::engine::now_ms() as u64);
+    market.seed = seed.unwrap_or_else(|| tradebox_core::system_ms() as u64);
     let runtime = Runtime::new(crate::plugin::Mode::Live, crate::plugin::runtime::default_cache_dir())?;
     let mut keep = Vec::new();
     let mut exchange = None;

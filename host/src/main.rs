@@ -733,7 +733,7 @@ fn kill_on_sigusr1(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
             };
             while usr1.recv().await.is_some() {
                 tracing::warn!("SIGUSR1: halting the account");
-                host.hub().set_account_state(tradebox::engine::TradingState::Halted, "kill switch: SIGUSR1");
+                host.hub().set_account_state(tradebox_core::TradingState::Halted, "kill switch: SIGUSR1");
             }
         }
         #[cfg(not(unix))]

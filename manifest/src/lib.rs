@@ -30,6 +30,8 @@ mod schema;
 pub use schema::{Setting, SettingType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+/// The vocabulary the permissions are written in (OKX names on the wire).
+pub use tradebox_core::{Channel, OrderKind};
 
 /// The custom section that holds the manifest.
 pub const SECTION: &str = "tradebox-manifest";
@@ -101,43 +103,13 @@ pub struct Permissions {
     pub channels: Vec<Channel>,
     /// Order types.
     #[serde(default)]
-    pub order_types: Vec<OrderType>,
+    pub order_types: Vec<OrderKind>,
     /// The order rate it expects to need; the host enforces the lower of this and its own limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_orders_per_sec: Option<u32>,
     /// The largest order notional (quote currency) it expects to send; enforced the same way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_order_notional: Option<f64>,
-}
-
-/// A market data channel, by its OKX name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    /// Best bid/ask.
-    Tickers,
-    /// Top five levels.
-    Books5,
-    /// Public trades.
-    Trades,
-    /// One-minute candles.
-    Candle1m,
-}
-
-/// An order type, as OKX names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderType {
-    /// Rests until filled or cancelled.
-    Limit,
-    /// Takes liquidity at any price.
-    Market,
-    /// Cancelled instead of taking liquidity.
-    PostOnly,
-    /// Immediate or cancel.
-    Ioc,
-    /// Fill or kill.
-    Fok,
 }
 
 /// The setting an instrument request names, `symbol` of `{symbol}`: a strategy that trades
@@ -332,7 +304,7 @@ mod tests {
         assert_eq!(Manifest::from_json(&m.to_json()).expect("reads back"), m);
         assert_eq!(m.contract, CONTRACT);
         assert_eq!(m.contract_series(), "0.1");
-        assert_eq!(m.permissions.order_types, [OrderType::Limit, OrderType::PostOnly]);
+        assert_eq!(m.permissions.order_types, [OrderKind::Limit, OrderKind::PostOnly]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// How many samples the median is taken over.
@@ -17,7 +18,8 @@ pub const WARN_OFFSET_MS: i64 = 5_000;
 /// The corrected clock. Reading it is two atomic loads and a system-time call.
 #[derive(Debug, Default)]
 pub struct Clock {
-    offset_ms: AtomicI64,
+    /// Shared with every [`tradebox_core::Clock`] handed out by [`Clock::clock`].
+    offset_ms: Arc<AtomicI64>,
     samples: Mutex<VecDeque<Sample>>,
     warned: AtomicBool,
 }
@@ -89,7 +91,13 @@ impl Clock {
 
     /// Exchange time now, ms since the epoch.
     pub fn now_ms(&self) -> i64 {
-        crate::sign::local_ms() + self.offset_ms()
+        tradebox_core::system_ms().saturating_add(self.offset_ms())
+    }
+
+    /// The host's clock reading exchange time: it follows every later measurement, so the
+    /// gateway, the plugins' `host.now` and the audit log see what the signer sees.
+    pub fn clock(&self) -> tradebox_core::Clock {
+        tradebox_core::Clock::corrected(self.offset_ms.clone())
     }
 
     /// Exchange time now as an `OK-ACCESS-TIMESTAMP`.
@@ -130,7 +138,7 @@ mod tests {
     #[test]
     fn now_is_local_plus_offset() {
         let c = Clock::new();
-        let local = crate::sign::local_ms();
+        let local = tradebox_core::system_ms();
         c.record(local, local - 60_000, local);
         let now = c.now_ms();
         assert!((now - (local - 60_000)).abs() < 1_000, "{now}");

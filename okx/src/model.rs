@@ -9,6 +9,7 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use tradebox_core::{OrderKind, PositionSide};
 
 /// `""` ↔ `None` for optional decimals; anything else must be a decimal (string or number).
 pub mod opt_dec {
@@ -231,15 +232,8 @@ pub struct Book {
     pub seq_id: Option<i64>,
 }
 
-/// Order side.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    /// Buy.
-    Buy,
-    /// Sell.
-    Sell,
-}
+/// Order side: the shared vocabulary's, whose serde names are OKX's (`buy`, `sell`).
+pub use tradebox_core::Side;
 
 /// Order type.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -258,6 +252,50 @@ pub enum OrdType {
     /// Any other type (not sent by the host).
     #[serde(other)]
     Unknown,
+}
+
+impl From<OrderKind> for OrdType {
+    fn from(kind: OrderKind) -> Self {
+        match kind {
+            OrderKind::Limit => OrdType::Limit,
+            OrderKind::Market => OrdType::Market,
+            OrderKind::PostOnly => OrdType::PostOnly,
+            OrderKind::Ioc => OrdType::Ioc,
+            OrderKind::Fok => OrdType::Fok,
+        }
+    }
+}
+
+impl OrdType {
+    /// The order kind the host tracks it as: a type the host never sends (an order placed
+    /// on the account by something else) is tracked as a limit order.
+    pub fn kind(self) -> OrderKind {
+        match self {
+            OrdType::Market => OrderKind::Market,
+            OrdType::PostOnly => OrderKind::PostOnly,
+            OrdType::Ioc => OrderKind::Ioc,
+            OrdType::Fok => OrderKind::Fok,
+            OrdType::Limit | OrdType::Unknown => OrderKind::Limit,
+        }
+    }
+}
+
+/// OKX's `posSide` for a position side (`net`, `long`, `short`).
+pub fn pos_side(side: PositionSide) -> &'static str {
+    match side {
+        PositionSide::Net => "net",
+        PositionSide::Long => "long",
+        PositionSide::Short => "short",
+    }
+}
+
+/// The position side OKX's `posSide` names (`""` and `net`: the net position).
+pub fn position_side(pos_side: &str) -> PositionSide {
+    match pos_side {
+        "long" => PositionSide::Long,
+        "short" => PositionSide::Short,
+        _ => PositionSide::Net,
+    }
 }
 
 /// `POST /api/v5/trade/order` body (and batch item). Field order follows OKX's documentation.

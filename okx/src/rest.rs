@@ -8,13 +8,14 @@
 use crate::clock::Clock;
 use crate::error::{OkxError, codes, excerpt};
 use crate::model::*;
-use crate::sign::{Signer, local_ms};
+use crate::sign::Signer;
 use crate::tls::{PinMismatch, TlsSettings};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tradebox_core::system_ms;
 
 /// A request as it goes on the wire, minus the secret headers.
 #[derive(Debug, Clone, Copy)]
@@ -341,9 +342,9 @@ impl RestClient {
 
     /// Takes one clock sample; returns the new offset (ms).
     pub async fn sync_clock(&self) -> Result<i64, OkxError> {
-        let sent = local_ms();
+        let sent = system_ms();
         let server = self.server_time().await?;
-        let received = local_ms();
+        let received = system_ms();
         Ok(self.clock.record(sent, server, received))
     }
 

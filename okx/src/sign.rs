@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -183,11 +183,6 @@ pub fn verify(secret: &[u8], timestamp: &str, method: &str, path_and_query: &str
     mac.update(path_and_query.as_bytes());
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
-}
-
-/// Milliseconds since the epoch by the local clock.
-pub fn local_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@ pub mod client;
 pub mod metrics;
 pub mod plugins;
 
-use crate::engine::TradingState;
 use crate::host::Host;
 use crate::risk::{AccountLimits, RiskLimits};
 use axum::Router;
@@ -32,6 +31,7 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tradebox_core::TradingState;
 
 /// `[admin]` in the host config.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

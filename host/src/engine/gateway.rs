@@ -3,18 +3,16 @@
 //! intent → risk (per order, aggregate, windows) → audit the decision → tracker → the sender
 //! task. Cancels skip risk and limits, so a halted plugin can always cancel.
 
-use super::{
-    Command, Denial, DenialCode, Hub, OrderIntent, PluginId, PluginSlot, Queued, Ticket, TradingState, normalize,
-    now_ms,
-};
+use super::{Command, Hub, OrderIntent, PluginId, PluginSlot, Queued, Ticket, normalize};
 use crate::audit::Entry;
 use crate::risk::check::{self, Exposure, Input};
 use crate::risk::windows;
-use crate::venue::{InstrumentId, InstrumentKind, InstrumentSpec, NewOrder, OrderReport, PositionSide, Side};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
+use tradebox_core::{Denial, DenialCode, TradingState, system_ms as now_ms};
+use tradebox_core::{InstrumentId, InstrumentKind, InstrumentSpec, NewOrder, OrderReport, PositionSide, Side};
 
 fn f(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)

@@ -6,11 +6,11 @@
 //! private event is kept in order.
 
 use super::event::PluginEvent;
-pub use crate::venue::Channel;
-use crate::venue::InstrumentId;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
+pub use tradebox_core::Channel;
+use tradebox_core::InstrumentId;
 
 /// Trades waiting beyond this are dropped (and counted) for a plugin that fell behind.
 const MAX_QUEUED_TRADES: usize = 4096;
@@ -115,7 +115,7 @@ impl Mailbox {
         for _ in 0..n {
             match q.slots.pop_front() {
                 Some(Slot::Event(event)) => {
-                    if matches!(event, PluginEvent::Market(crate::venue::MarketEvent::Trade { .. })) {
+                    if matches!(event, PluginEvent::Market(tradebox_core::MarketEvent::Trade { .. })) {
                         q.queued_trades -= 1;
                     }
                     batch.push(event);
@@ -154,8 +154,8 @@ impl Mailbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::venue::MarketEvent;
     use std::sync::Arc;
+    use tradebox_core::MarketEvent;
 
     fn ticker(bid: f64) -> PluginEvent {
         PluginEvent::Market(MarketEvent::Ticker {
@@ -179,9 +179,9 @@ mod tests {
     #[test]
     fn newest_ticker_wins_and_keeps_its_place() {
         let mb = Mailbox::new();
-        mb.push_market(1, Channel::Ticker, ticker(1.0));
+        mb.push_market(1, Channel::Tickers, ticker(1.0));
         mb.push(PluginEvent::Connectivity { link: "orders".into(), connected: true, detail: String::new() });
-        mb.push_market(1, Channel::Ticker, ticker(2.0));
+        mb.push_market(1, Channel::Tickers, ticker(2.0));
         let batch = mb.take(10, None).unwrap();
         assert_eq!(batch.len(), 2);
         assert_eq!(bid_of(&batch[0]), 2.0);
@@ -212,9 +212,9 @@ mod tests {
     #[test]
     fn closed_mailbox_drains_then_ends() {
         let mb = Mailbox::new();
-        mb.push_market(1, Channel::Ticker, ticker(1.0));
+        mb.push_market(1, Channel::Tickers, ticker(1.0));
         mb.close();
-        mb.push_market(1, Channel::Ticker, ticker(3.0));
+        mb.push_market(1, Channel::Tickers, ticker(3.0));
         assert_eq!(mb.take(10, None).map(|b| b.len()), Some(1));
         assert!(mb.take(10, None).is_none());
     }
@@ -230,7 +230,7 @@ mod tests {
         mb.interrupt();
         assert_eq!(consumer.join().expect("consumer"), Some(0), "woken with an empty batch");
         // The interrupt is spent: the next take waits for an event as usual.
-        mb.push_market(1, Channel::Ticker, ticker(1.0));
+        mb.push_market(1, Channel::Tickers, ticker(1.0));
         assert_eq!(mb.take(10, None).map(|b| b.len()), Some(1));
     }
 }

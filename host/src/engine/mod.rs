@@ -6,7 +6,6 @@
 //! normalise → risk → client order id → tracker → the sender task → venue. Nothing else sends
 //! orders.
 
-pub mod denial;
 pub mod event;
 mod gateway;
 pub mod ids;
@@ -16,29 +15,24 @@ pub mod permissions;
 pub mod router;
 pub mod tracker;
 
-pub use denial::{Denial, DenialCode};
-pub use event::{PluginEvent, Scope, TradingState};
+pub use event::{PluginEvent, Scope};
 pub use mailbox::{Channel, Mailbox};
 pub use permissions::{Grants, Missing, Permissions, Requested};
 pub use tracker::{PluginId, PluginPosition, TrackedOrder};
 
 use crate::audit::{AuditLog, Entry};
-use crate::venue::{BalanceReport, InstrumentId, InstrumentSpec, NewOrder, OrderKind, OrderReport, Origin, Side};
 use parking_lot::{Mutex, RwLock};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use rustc_hash::FxHashMap;
+use tradebox_core::{BalanceReport, InstrumentId, InstrumentSpec, NewOrder, OrderKind, OrderReport, Origin, Side};
+use tradebox_core::{Denial, DenialCode, Quote, TradingState, system_ms as now_ms};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
-
-/// Milliseconds since the Unix epoch on the host clock.
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 pub use crate::risk::{AccountLimits, RiskLimits};
 
@@ -120,34 +114,6 @@ impl PluginSlot {
     /// Its trading state.
     pub fn state(&self) -> TradingState {
         TradingState::from_u8(self.state.load(Ordering::Acquire))
-    }
-}
-
-/// Best bid/ask and last of an instrument.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Quote {
-    /// Best bid.
-    pub bid: f64,
-    /// Size at the bid.
-    pub bid_size: f64,
-    /// Best ask.
-    pub ask: f64,
-    /// Size at the ask.
-    pub ask_size: f64,
-    /// Last trade.
-    pub last: f64,
-    /// When the host received it (`None`: unknown, e.g. set by hand in a test).
-    pub received: Option<std::time::Instant>,
-}
-
-impl Quote {
-    /// Mid when two-sided, else last.
-    pub fn mid(&self) -> Option<f64> {
-        if self.bid > 0.0 && self.ask > 0.0 {
-            Some((self.bid + self.ask) / 2.0)
-        } else {
-            (self.last > 0.0).then_some(self.last)
-        }
     }
 }
 
@@ -301,7 +267,7 @@ pub struct Hub {
     account_window: Mutex<crate::risk::windows::AccountWindow>,
     account_pnl: Mutex<crate::risk::PnlWatch>,
     /// The venue account's position mode, set once at start ([`Hub::set_position_mode`]).
-    position_mode: OnceLock<crate::venue::PositionMode>,
+    position_mode: OnceLock<tradebox_core::PositionMode>,
 }
 
 const ACTIVITY_LINES: usize = 200;
@@ -359,14 +325,14 @@ impl Hub {
     /// Tells the hub the venue account's position mode (before any order): in long/short mode
     /// each order trades the long or the short position of its instrument, and positions are
     /// kept per side.
-    pub fn set_position_mode(&self, mode: crate::venue::PositionMode) {
+    pub fn set_position_mode(&self, mode: tradebox_core::PositionMode) {
         if self.position_mode.set(mode).is_err() {
             tracing::warn!("the position mode was already set; keeping the first");
         }
     }
 
     /// The venue account's position mode (net unless the venue said otherwise).
-    pub fn position_mode(&self) -> crate::venue::PositionMode {
+    pub fn position_mode(&self) -> tradebox_core::PositionMode {
         self.position_mode.get().copied().unwrap_or_default()
     }
 
@@ -494,7 +460,7 @@ impl Hub {
         for report in reports {
             let Some(spec) = self.instrument(report.instrument) else { continue };
             let multiplier =
-                if spec.kind == crate::venue::InstrumentKind::Swap { spec.contract_value } else { Decimal::ONE };
+                if spec.kind == tradebox_core::InstrumentKind::Swap { spec.contract_value } else { Decimal::ONE };
             let unit = report.price.and_then(|p| (p * multiplier).to_f64()).unwrap_or(0.0);
             self.tracker.lock().adopt(&report, unit);
         }
@@ -794,8 +760,8 @@ fn denial(missing: Missing, plugin: &str, what: &str, kinds: &str) -> Denial {
 mod tests {
     use super::*;
     use crate::audit::AuditLog;
-    use crate::venue::InstrumentKind;
     use std::time::Instant;
+    use tradebox_core::InstrumentKind;
 
     fn hub() -> (Arc<Hub>, Lanes) {
         let spec = |id, symbol: &str| InstrumentSpec {
@@ -885,7 +851,7 @@ mod tests {
         hub.quotes
             .write()
             .insert(1, Quote { bid: 99.9, bid_size: 1.0, ask: 100.1, ask_size: 1.0, last: 100.0, received: None });
-        hub.set_position_mode(crate::venue::PositionMode::LongShort);
+        hub.set_position_mode(tradebox_core::PositionMode::LongShort);
         let risk = RiskLimits { max_position: 10.0, duplicate_window_ms: 0, ..RiskLimits::default() };
         let slot = hub.register("hedger", grants(&["*"]), risk);
         let intent = |side, size, reduce_only| OrderIntent {
@@ -899,7 +865,7 @@ mod tests {
         let mut trade = |side, size, reduce_only| {
             let id = hub.place(&slot, intent(side, size, reduce_only)).expect("accepted");
             let Ok(Command::Place(order)) = rx.try_recv() else { panic!("nothing queued") };
-            let fill = crate::venue::FillReport {
+            let fill = tradebox_core::FillReport {
                 client_id: id,
                 trade_id: format!("t{size}{side:?}"),
                 instrument: 1,
@@ -908,17 +874,17 @@ mod tests {
                 size: order.size,
                 fee: Decimal::ZERO,
                 fee_currency: "USDT".into(),
-                liquidity: crate::venue::Liquidity::Taker,
+                liquidity: tradebox_core::Liquidity::Taker,
                 ts_ms: 0,
             };
             let mut tracker = hub.tracker.lock();
             tracker.on_fill(&fill, "0.01".parse().unwrap());
             let mut done = tracker.order(&fill.client_id).expect("tracked").report.clone();
-            (done.status, done.filled) = (crate::venue::OrderStatus::Filled, order.size);
+            (done.status, done.filled) = (tradebox_core::OrderStatus::Filled, order.size);
             tracker.on_report(&done);
             order.leg
         };
-        use crate::venue::PositionSide::{Long, Short};
+        use tradebox_core::PositionSide::{Long, Short};
         assert_eq!(trade(Side::Buy, 3.0, false), Long, "a buy opens the long");
         assert_eq!(trade(Side::Sell, 3.0, false), Short, "a sell opens the short beside it");
         // Shown as one position: long 3 and short 3 make 0.

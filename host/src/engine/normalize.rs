@@ -6,10 +6,10 @@
 //! therefore never make an order more aggressive or larger than asked, and what reaches the
 //! venue is always an exact multiple of tick and lot.
 
-use super::denial::{Denial, DenialCode};
-use crate::venue::{InstrumentSpec, OrderKind, Side};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
+use tradebox_core::{Denial, DenialCode};
+use tradebox_core::{InstrumentSpec, OrderKind, Side};
 
 /// How close (in units of one tick or lot) a value must be to snap to the grid.
 const SNAP: f64 = 1e-6;
@@ -85,8 +85,8 @@ pub fn size(spec: &InstrumentSpec, size: f64) -> Result<Decimal, Denial> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::venue::InstrumentKind;
     use std::str::FromStr;
+    use tradebox_core::InstrumentKind;
 
     fn spec(tick: &str, lot: &str, min: &str) -> InstrumentSpec {
         InstrumentSpec {

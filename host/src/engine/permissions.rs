@@ -4,8 +4,8 @@
 //! nor more than the operator allowed.
 
 use crate::risk::RiskLimits;
-use crate::venue::{Channel, OrderKind};
 use serde::{Deserialize, Serialize};
+use tradebox_core::{Channel, OrderKind};
 
 /// What an operator granted a plugin. Deny by default: an empty grant sees nothing.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -182,7 +182,7 @@ mod tests {
     fn requested() -> Requested {
         Requested {
             instruments: vec!["BTC-USDT".into()],
-            channels: vec![Channel::Ticker],
+            channels: vec![Channel::Tickers],
             order_kinds: vec![OrderKind::Limit],
             ..Requested::default()
         }
@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(p.instrument("ETH-USDT"), Err(Missing::Grant));
         assert_eq!(p.kind(OrderKind::Market), Err(Missing::Grant));
         assert_eq!(p.channel(Channel::Trades), Err(Missing::Request));
-        assert_eq!(p.channel(Channel::Ticker), Ok(()));
+        assert_eq!(p.channel(Channel::Tickers), Ok(()));
         let host_code = Permissions::granted_only(granted());
         assert_eq!(host_code.instrument("BTC-USDT-SWAP"), Ok(()));
     }

@@ -1,15 +1,16 @@
 //! The two engine tasks: the router (venue events → hub state → plugin inboxes) and the sender
 //! (accepted commands → venue, one at a time, in the order they were accepted).
 
-use super::{Channel, Command, Hub, PluginEvent, now_ms};
+use super::{Channel, Command, Hub, PluginEvent};
 use crate::audit::Entry;
-use crate::venue::{InstrumentKind, MarketEvent, Venue, VenueError, VenueEvent};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
+use tradebox_core::system_ms as now_ms;
+use tradebox_core::{InstrumentKind, MarketEvent, Venue, VenueError, VenueEvent};
 
 /// A bar: open time (ms) and OHLCV.
 type Bar = (i64, [f64; 5]);
@@ -100,7 +101,7 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
                 let reason = report.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
                 hub.record(&slot.name, format!("{} {} {:?}{reason}", report.client_id, symbol, report.status));
             }
-            if report.status == crate::venue::OrderStatus::Rejected {
+            if report.status == tradebox_core::OrderStatus::Rejected {
                 slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
             }
             slot.mailbox.push(PluginEvent::Order(report));
@@ -144,9 +145,9 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
         }
         VenueEvent::Alarm(alarm) => {
             hub.record("venue", format!("alarm: {alarm}"));
-            let crate::venue::VenueAlarm::AuthFailures { halt, .. } = &alarm;
-            if *halt && hub.account_state() != super::TradingState::Halted {
-                hub.set_account_state(super::TradingState::Halted, &alarm.to_string());
+            let tradebox_core::VenueAlarm::AuthFailures { halt, .. } = &alarm;
+            if *halt && hub.account_state() != tradebox_core::TradingState::Halted {
+                hub.set_account_state(tradebox_core::TradingState::Halted, &alarm.to_string());
             } else {
                 hub.audit_entry(None, Entry::State { event: "venue_alarm".into(), detail: alarm.to_string() });
             }
@@ -165,12 +166,18 @@ fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
     let channel = match &market {
         MarketEvent::Ticker { bid, bid_size, ask, ask_size, last, .. } => {
             let received = Some(std::time::Instant::now());
-            let quote =
-                super::Quote { bid: *bid, bid_size: *bid_size, ask: *ask, ask_size: *ask_size, last: *last, received };
+            let quote = tradebox_core::Quote {
+                bid: *bid,
+                bid_size: *bid_size,
+                ask: *ask,
+                ask_size: *ask_size,
+                last: *last,
+                received,
+            };
             hub.quotes.write().insert(instrument, quote);
-            Channel::Ticker
+            Channel::Tickers
         }
-        MarketEvent::Book { .. } => Channel::Book5,
+        MarketEvent::Book { .. } => Channel::Books5,
         MarketEvent::Candle { ts_ms, ohlcv, confirmed, .. } => {
             for slot in hub.subscribers(instrument, Channel::Candle1m) {
                 let candle = PluginEvent::Candle { instrument, ts_ms: *ts_ms, ohlcv: *ohlcv, confirmed: *confirmed };
@@ -315,7 +322,7 @@ fn withdraw_early(hub: &Hub, venue: &dyn Venue, command: &Command) {
 /// Ends a placement the sender does not send, as cancelled: its plugin and the audit log are
 /// told why.
 fn drop_unsent(hub: &Hub, client_id: &str, why: &str) {
-    let done = hub.tracker.lock().finish_unsent(client_id, crate::venue::OrderStatus::Canceled, why.into(), now_ms());
+    let done = hub.tracker.lock().finish_unsent(client_id, tradebox_core::OrderStatus::Canceled, why.into(), now_ms());
     if let Some((plugin, report)) = done
         && let Some(slot) = hub.plugin(plugin)
     {
@@ -346,11 +353,10 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
             }
             // Halted since the check it passed: a halt that came between the plugin's check and
             // the order's entry in the tracker found nothing to cancel, so it is stopped here.
-            let halted = order
-                .origin
-                .as_ref()
-                .and_then(|o| hub.plugin(o.plugin))
-                .is_some_and(|slot| hub.account_state().stricter(slot.state()) == super::TradingState::Halted);
+            let halted =
+                order.origin.as_ref().and_then(|o| hub.plugin(o.plugin)).is_some_and(|slot| {
+                    hub.account_state().stricter(slot.state()) == tradebox_core::TradingState::Halted
+                });
             if halted {
                 drop_unsent(hub, &client_id, "halted before it was sent");
                 return;
@@ -425,7 +431,10 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
                 tracing::debug!(%client_id, error = %e, "amend refused");
                 let owner = hub.tracker.lock().owner(&client_id);
                 if let Some(slot) = owner.and_then(|p| hub.plugin(p)) {
-                    let denial = super::Denial::new(super::DenialCode::VenueRejected, format!("amend refused: {e}"));
+                    let denial = tradebox_core::Denial::new(
+                        tradebox_core::DenialCode::VenueRejected,
+                        format!("amend refused: {e}"),
+                    );
                     slot.mailbox.push(PluginEvent::RiskDenied { client_id: Some(client_id), denial });
                 }
             }
@@ -441,14 +450,15 @@ pub fn f(d: Decimal) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Grants, OrderIntent, RiskLimits, TradingState};
+    use crate::engine::{Grants, OrderIntent, RiskLimits};
     use crate::venue::sim::{SimConfig, SimVenue};
-    use crate::venue::{InstrumentId, OrderKind, OrderReport, OrderStatus, Side};
+    use tradebox_core::TradingState;
+    use tradebox_core::{InstrumentId, OrderKind, OrderReport, OrderStatus, Side};
 
     /// A hub over `instruments` with a BTC-USDT price and a plugin `p` granted BTC-USDT; no
     /// sender running yet.
     fn priced_hub(
-        instruments: Vec<crate::venue::InstrumentSpec>,
+        instruments: Vec<tradebox_core::InstrumentSpec>,
     ) -> (Arc<Hub>, super::super::Lanes, Arc<crate::engine::PluginSlot>, InstrumentId) {
         let (hub, lanes) = Hub::new(instruments);
         let btc = hub.instrument_by_symbol("BTC-USDT").expect("BTC-USDT").id;
@@ -530,7 +540,7 @@ mod tests {
         fn name(&self) -> &str {
             "starved"
         }
-        fn instruments(&self) -> Vec<crate::venue::InstrumentSpec> {
+        fn instruments(&self) -> Vec<tradebox_core::InstrumentSpec> {
             self.0.instruments()
         }
         fn concurrent(&self) -> bool {
@@ -541,15 +551,15 @@ mod tests {
         }
         async fn place(
             &self,
-            order: crate::venue::NewOrder,
-        ) -> Result<crate::venue::PlaceAck, crate::venue::VenueError> {
+            order: tradebox_core::NewOrder,
+        ) -> Result<tradebox_core::PlaceAck, tradebox_core::VenueError> {
             self.0.place(order).await
         }
-        async fn cancel(&self, _: InstrumentId, _: &str) -> Result<(), crate::venue::VenueError> {
+        async fn cancel(&self, _: InstrumentId, _: &str) -> Result<(), tradebox_core::VenueError> {
             self.1.notify_one();
             std::future::pending().await
         }
-        async fn cancel_for_host(&self, instrument: InstrumentId, id: &str) -> Result<(), crate::venue::VenueError> {
+        async fn cancel_for_host(&self, instrument: InstrumentId, id: &str) -> Result<(), tradebox_core::VenueError> {
             self.0.cancel(instrument, id).await
         }
         async fn amend(
@@ -558,16 +568,16 @@ mod tests {
             id: &str,
             p: Option<Decimal>,
             s: Option<Decimal>,
-        ) -> Result<(), crate::venue::VenueError> {
+        ) -> Result<(), tradebox_core::VenueError> {
             self.0.amend(i, id, p, s).await
         }
-        async fn open_orders(&self) -> Result<Vec<OrderReport>, crate::venue::VenueError> {
+        async fn open_orders(&self) -> Result<Vec<OrderReport>, tradebox_core::VenueError> {
             self.0.open_orders().await
         }
-        async fn balances(&self) -> Result<Vec<crate::venue::BalanceReport>, crate::venue::VenueError> {
+        async fn balances(&self) -> Result<Vec<tradebox_core::BalanceReport>, tradebox_core::VenueError> {
             self.0.balances().await
         }
-        async fn positions(&self) -> Result<Vec<crate::venue::PositionReport>, crate::venue::VenueError> {
+        async fn positions(&self) -> Result<Vec<tradebox_core::PositionReport>, tradebox_core::VenueError> {
             self.0.positions().await
         }
     }

@@ -1,10 +1,10 @@
 //! Which plugin owns which order, the state of every order the host sent, and each plugin's
 //! position and PnL built from its own fills.
 
-use crate::venue::{FillReport, InstrumentId, OrderKind, OrderReport, OrderStatus, PositionSide, Side};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet};
+use tradebox_core::{FillReport, InstrumentId, OrderKind, OrderReport, OrderStatus, PositionSide, Side};
 
 /// A plugin's slot number; part of every client order id it gets.
 pub type PluginId = u32;
@@ -74,7 +74,7 @@ impl PluginPosition {
     /// closes it.
     pub fn apply(&mut self, side: Side, price: Decimal, size: Decimal, fee: Decimal) {
         self.fees += fee;
-        let pnl = crate::venue::apply_net_fill(&mut self.size, &mut self.avg_price, side.sign() * size, price);
+        let pnl = tradebox_core::apply_net_fill(&mut self.size, &mut self.avg_price, side.sign() * size, price);
         self.realized += pnl * self.multiplier;
         self.units = f((self.size * self.multiplier).abs());
     }

@@ -10,12 +10,13 @@
 
 use super::Host;
 use crate::audit::Entry;
-use crate::engine::{Permissions, TradingState};
+use crate::engine::Permissions;
 use crate::plugin::admission::admit;
 use crate::plugin::{self, PluginHandle, PluginSpec, ReloadError, StartError, Status, Swap};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use tradebox_core::TradingState;
 
 /// How long a reload waits for the plugin's thread to take the new version. A call in
 /// progress ends within its CPU deadline or its wall bound (at most

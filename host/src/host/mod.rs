@@ -10,13 +10,13 @@ pub mod watch;
 use crate::engine::{Hub, router};
 use crate::plugin::trust::Trust;
 use crate::plugin::{self, RunState, Runtime};
-use crate::venue::Venue;
 use lifecycle::Loaded;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::task::JoinHandle;
+use tradebox_core::Venue;
 
 /// How often the circuit breaker looks at every plugin's and the account's PnL, ms.
 pub const BREAKER_MS: u64 = 200;
@@ -128,7 +128,7 @@ impl Host {
                 let mut tick = tokio::time::interval(std::time::Duration::from_millis(BREAKER_MS));
                 loop {
                     tick.tick().await;
-                    breaker.watch_losses(crate::engine::now_ms());
+                    breaker.watch_losses(tradebox_core::system_ms());
                     breaker.flush_refusals(false);
                     if let Some(log) = breaker.audit() {
                         log.probe();

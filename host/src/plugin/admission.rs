@@ -12,7 +12,6 @@
 
 use crate::engine::permissions::{self, Grants, Requested};
 use crate::risk::RiskLimits;
-use crate::venue::{Channel, OrderKind};
 use serde_json::{Map, Value};
 use tradebox_manifest::{Manifest, placeholder};
 
@@ -110,7 +109,6 @@ fn parse_config(config: &str) -> Result<Map<String, Value>, String> {
 /// The manifest's request with placeholders filled in from the applied config. A placeholder
 /// whose setting is empty asks for nothing.
 fn resolve(manifest: &Manifest, settings: &Map<String, Value>) -> Requested {
-    use tradebox_manifest::{Channel as C, OrderType as O};
     let p = &manifest.permissions;
     let instruments = p
         .instruments
@@ -120,27 +118,9 @@ fn resolve(manifest: &Manifest, settings: &Map<String, Value>) -> Requested {
             None => Some(pattern.clone()),
         })
         .collect();
-    let channels = p
-        .channels
-        .iter()
-        .map(|c| match c {
-            C::Tickers => Channel::Ticker,
-            C::Books5 => Channel::Book5,
-            C::Trades => Channel::Trades,
-            C::Candle1m => Channel::Candle1m,
-        })
-        .collect();
-    let order_kinds = p
-        .order_types
-        .iter()
-        .map(|o| match o {
-            O::Limit => OrderKind::Limit,
-            O::Market => OrderKind::Market,
-            O::PostOnly => OrderKind::PostOnly,
-            O::Ioc => OrderKind::Ioc,
-            O::Fok => OrderKind::Fok,
-        })
-        .collect();
+    // The manifest speaks the shared vocabulary: its channels and order types are the host's.
+    let channels = p.channels.clone();
+    let order_kinds = p.order_types.clone();
     Requested {
         instruments,
         channels,
@@ -185,7 +165,7 @@ mod tests {
         let a = admit("sma", Some(&m), &grants(&["ETH-USDT"]), &RiskLimits::default(), r#"{"symbol":"ETH-USDT"}"#)
             .expect("admitted");
         assert_eq!(a.requested.instruments, ["ETH-USDT"]);
-        assert_eq!(a.requested.channels, [Channel::Ticker]);
+        assert_eq!(a.requested.channels, [tradebox_core::Channel::Tickers]);
         assert_eq!(
             serde_json::from_str::<Value>(&a.config).expect("json"),
             serde_json::json!({"symbol": "ETH-USDT", "fast": 10})

@@ -9,7 +9,6 @@ wasmtime::component::bindgen!({
 
 pub use self::tradebox::strategy::types as wit;
 use crate::engine::{self, PluginEvent, PluginPosition};
-use crate::venue;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
@@ -17,44 +16,44 @@ fn f(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)
 }
 
-impl From<venue::Side> for wit::Side {
-    fn from(s: venue::Side) -> Self {
+impl From<tradebox_core::Side> for wit::Side {
+    fn from(s: tradebox_core::Side) -> Self {
         match s {
-            venue::Side::Buy => wit::Side::Buy,
-            venue::Side::Sell => wit::Side::Sell,
+            tradebox_core::Side::Buy => wit::Side::Buy,
+            tradebox_core::Side::Sell => wit::Side::Sell,
         }
     }
 }
 
-impl From<wit::Side> for venue::Side {
+impl From<wit::Side> for tradebox_core::Side {
     fn from(s: wit::Side) -> Self {
         match s {
-            wit::Side::Buy => venue::Side::Buy,
-            wit::Side::Sell => venue::Side::Sell,
+            wit::Side::Buy => tradebox_core::Side::Buy,
+            wit::Side::Sell => tradebox_core::Side::Sell,
         }
     }
 }
 
-impl From<venue::OrderKind> for wit::OrderKind {
-    fn from(k: venue::OrderKind) -> Self {
+impl From<tradebox_core::OrderKind> for wit::OrderKind {
+    fn from(k: tradebox_core::OrderKind) -> Self {
         match k {
-            venue::OrderKind::Limit => wit::OrderKind::Limit,
-            venue::OrderKind::Market => wit::OrderKind::Market,
-            venue::OrderKind::PostOnly => wit::OrderKind::PostOnly,
-            venue::OrderKind::Ioc => wit::OrderKind::Ioc,
-            venue::OrderKind::Fok => wit::OrderKind::Fok,
+            tradebox_core::OrderKind::Limit => wit::OrderKind::Limit,
+            tradebox_core::OrderKind::Market => wit::OrderKind::Market,
+            tradebox_core::OrderKind::PostOnly => wit::OrderKind::PostOnly,
+            tradebox_core::OrderKind::Ioc => wit::OrderKind::Ioc,
+            tradebox_core::OrderKind::Fok => wit::OrderKind::Fok,
         }
     }
 }
 
-impl From<wit::OrderKind> for venue::OrderKind {
+impl From<wit::OrderKind> for tradebox_core::OrderKind {
     fn from(k: wit::OrderKind) -> Self {
         match k {
-            wit::OrderKind::Limit => venue::OrderKind::Limit,
-            wit::OrderKind::Market => venue::OrderKind::Market,
-            wit::OrderKind::PostOnly => venue::OrderKind::PostOnly,
-            wit::OrderKind::Ioc => venue::OrderKind::Ioc,
-            wit::OrderKind::Fok => venue::OrderKind::Fok,
+            wit::OrderKind::Limit => tradebox_core::OrderKind::Limit,
+            wit::OrderKind::Market => tradebox_core::OrderKind::Market,
+            wit::OrderKind::PostOnly => tradebox_core::OrderKind::PostOnly,
+            wit::OrderKind::Ioc => tradebox_core::OrderKind::Ioc,
+            wit::OrderKind::Fok => tradebox_core::OrderKind::Fok,
         }
     }
 }
@@ -62,34 +61,34 @@ impl From<wit::OrderKind> for venue::OrderKind {
 impl From<wit::Channel> for engine::Channel {
     fn from(c: wit::Channel) -> Self {
         match c {
-            wit::Channel::Ticker => engine::Channel::Ticker,
-            wit::Channel::Book5 => engine::Channel::Book5,
+            wit::Channel::Ticker => engine::Channel::Tickers,
+            wit::Channel::Book5 => engine::Channel::Books5,
             wit::Channel::Trades => engine::Channel::Trades,
             wit::Channel::Candle1m => engine::Channel::Candle1m,
         }
     }
 }
 
-impl From<&engine::Denial> for wit::Denial {
-    fn from(d: &engine::Denial) -> Self {
+impl From<&tradebox_core::Denial> for wit::Denial {
+    fn from(d: &tradebox_core::Denial) -> Self {
         wit::Denial { code: d.code.as_str().to_string(), message: d.message.clone(), limit: d.limit, value: d.value }
     }
 }
 
-impl From<engine::Denial> for wit::Denial {
-    fn from(d: engine::Denial) -> Self {
+impl From<tradebox_core::Denial> for wit::Denial {
+    fn from(d: tradebox_core::Denial) -> Self {
         wit::Denial::from(&d)
     }
 }
 
 /// The WIT view of an instrument.
-pub fn instrument(spec: &venue::InstrumentSpec) -> wit::Instrument {
+pub fn instrument(spec: &tradebox_core::InstrumentSpec) -> wit::Instrument {
     wit::Instrument {
         id: spec.id,
         symbol: spec.symbol.clone(),
         kind: match spec.kind {
-            venue::InstrumentKind::Spot => wit::InstrumentKind::Spot,
-            venue::InstrumentKind::Swap => wit::InstrumentKind::Swap,
+            tradebox_core::InstrumentKind::Spot => wit::InstrumentKind::Spot,
+            tradebox_core::InstrumentKind::Swap => wit::InstrumentKind::Swap,
         },
         base_currency: spec.base.clone(),
         quote_currency: spec.quote.clone(),
@@ -101,16 +100,16 @@ pub fn instrument(spec: &venue::InstrumentSpec) -> wit::Instrument {
 }
 
 /// The WIT view of an order.
-pub fn order(r: &venue::OrderReport, pending: bool) -> wit::OrderUpdate {
+pub fn order(r: &tradebox_core::OrderReport, pending: bool) -> wit::OrderUpdate {
     let state = if pending {
         wit::OrderState::Pending
     } else {
         match r.status {
-            venue::OrderStatus::Live => wit::OrderState::Live,
-            venue::OrderStatus::PartiallyFilled => wit::OrderState::PartiallyFilled,
-            venue::OrderStatus::Filled => wit::OrderState::Filled,
-            venue::OrderStatus::Canceled => wit::OrderState::Canceled,
-            venue::OrderStatus::Rejected => wit::OrderState::Rejected,
+            tradebox_core::OrderStatus::Live => wit::OrderState::Live,
+            tradebox_core::OrderStatus::PartiallyFilled => wit::OrderState::PartiallyFilled,
+            tradebox_core::OrderStatus::Filled => wit::OrderState::Filled,
+            tradebox_core::OrderStatus::Canceled => wit::OrderState::Canceled,
+            tradebox_core::OrderStatus::Rejected => wit::OrderState::Rejected,
         }
     };
     wit::OrderUpdate {
@@ -141,33 +140,39 @@ pub fn position(instrument: u32, p: &PluginPosition, mark: Option<f64>) -> wit::
 }
 
 /// The WIT view of a balance.
-pub fn balance(b: &venue::BalanceReport) -> wit::Balance {
+pub fn balance(b: &tradebox_core::BalanceReport) -> wit::Balance {
     wit::Balance { currency: b.currency.clone(), total: f(b.total), available: f(b.available), frozen: f(b.frozen) }
 }
 
-fn trading_state(s: engine::TradingState) -> wit::TradingState {
+fn trading_state(s: tradebox_core::TradingState) -> wit::TradingState {
     match s {
-        engine::TradingState::Active => wit::TradingState::Active,
-        engine::TradingState::ReduceOnly => wit::TradingState::ReduceOnly,
-        engine::TradingState::Halted => wit::TradingState::Halted,
+        tradebox_core::TradingState::Active => wit::TradingState::Active,
+        tradebox_core::TradingState::ReduceOnly => wit::TradingState::ReduceOnly,
+        tradebox_core::TradingState::Halted => wit::TradingState::Halted,
     }
 }
 
 /// Converts one host event to its WIT form.
 pub fn event(e: PluginEvent) -> wit::Event {
     match e {
-        PluginEvent::Market(venue::MarketEvent::Ticker { instrument, ts_ms, bid, bid_size, ask, ask_size, last }) => {
-            wit::Event::Ticker(wit::Ticker { instrument, ts: ts_ms, bid, bid_size, ask, ask_size, last })
-        }
-        PluginEvent::Market(venue::MarketEvent::Book { instrument, ts_ms, bids, asks }) => {
+        PluginEvent::Market(tradebox_core::MarketEvent::Ticker {
+            instrument,
+            ts_ms,
+            bid,
+            bid_size,
+            ask,
+            ask_size,
+            last,
+        }) => wit::Event::Ticker(wit::Ticker { instrument, ts: ts_ms, bid, bid_size, ask, ask_size, last }),
+        PluginEvent::Market(tradebox_core::MarketEvent::Book { instrument, ts_ms, bids, asks }) => {
             let levels = |v: Vec<(f64, f64)>| v.into_iter().map(|(price, size)| wit::Level { price, size }).collect();
             wit::Event::Book(wit::Book { instrument, ts: ts_ms, bids: levels(bids), asks: levels(asks) })
         }
-        PluginEvent::Market(venue::MarketEvent::Trade { instrument, ts_ms, price, size, taker_side }) => {
+        PluginEvent::Market(tradebox_core::MarketEvent::Trade { instrument, ts_ms, price, size, taker_side }) => {
             wit::Event::Trade(wit::Trade { instrument, ts: ts_ms, price, size, taker_side: taker_side.into() })
         }
         PluginEvent::Candle { instrument, ts_ms, ohlcv, confirmed }
-        | PluginEvent::Market(venue::MarketEvent::Candle { instrument, ts_ms, ohlcv, confirmed }) => {
+        | PluginEvent::Market(tradebox_core::MarketEvent::Candle { instrument, ts_ms, ohlcv, confirmed }) => {
             wit::Event::Candle(wit::Candle {
                 instrument,
                 ts: ts_ms,
@@ -189,8 +194,8 @@ pub fn event(e: PluginEvent) -> wit::Event {
             fee: f(fl.fee),
             fee_currency: fl.fee_currency,
             liquidity: match fl.liquidity {
-                venue::Liquidity::Maker => wit::Liquidity::Maker,
-                venue::Liquidity::Taker => wit::Liquidity::Taker,
+                tradebox_core::Liquidity::Maker => wit::Liquidity::Maker,
+                tradebox_core::Liquidity::Taker => wit::Liquidity::Taker,
             },
             trade_id: fl.trade_id,
             ts: fl.ts_ms,

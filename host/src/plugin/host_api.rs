@@ -4,13 +4,14 @@
 
 use super::bindings::tradebox::strategy::{feeds, host, orders, timers, types, views};
 use super::bindings::{self as b};
-use crate::engine::{Hub, OrderIntent, PluginSlot, now_ms};
+use crate::engine::{Hub, OrderIntent, PluginSlot};
 use crate::logging::{sanitize, truncate};
-use crate::venue::{Channel, InstrumentId};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tradebox_core::system_ms as now_ms;
+use tradebox_core::{Channel, InstrumentId};
 
 /// Log lines a plugin may burst.
 const LOG_BURST: f64 = 200.0;

@@ -10,12 +10,13 @@ use super::instance::{Fault, Instance};
 use super::limits::{CpuShare, FailurePolicy, Limits};
 use super::runtime::{Compiled, LoadError, Runtime};
 use super::trust::TrustError;
-use crate::engine::{Grants, Hub, Permissions, PluginSlot, RiskLimits, TradingState};
+use crate::engine::{Grants, Hub, Permissions, PluginSlot, RiskLimits};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tradebox_core::TradingState;
 use tradebox_manifest::Manifest;
 
 /// Everything needed to run a plugin.
@@ -267,7 +268,7 @@ impl PluginHandle {
             // machine starves it); whatever that call still places is refused from here on
             // (halted), and a second pass after the join catches an order it slipped in.
             // (Halting cancels its open orders.)
-            self.hub.set_plugin_state(&self.slot, crate::engine::TradingState::Halted, "unloading");
+            self.hub.set_plugin_state(&self.slot, tradebox_core::TradingState::Halted, "unloading");
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -549,7 +550,7 @@ impl Actor {
             let mut events: Vec<wit::Event> = batch.into_iter().map(b::event).collect();
             let now = Instant::now();
             for id in instance.state_mut().timers.take_due(now) {
-                events.push(wit::Event::Timer(wit::TimerFired { id, ts: crate::engine::now_ms() }));
+                events.push(wit::Event::Timer(wit::TimerFired { id, ts: tradebox_core::system_ms() }));
             }
             if events.is_empty() {
                 continue;

@@ -10,10 +10,10 @@
 //! share.
 
 use super::limits::{AccountLimits, PriceReference, RiskLimits};
-use crate::engine::{Denial, DenialCode, Quote, TradingState};
-use crate::venue::{InstrumentKind, InstrumentSpec, OrderKind, PositionSide, Side};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
+use tradebox_core::{Denial, DenialCode, Quote, TradingState};
+use tradebox_core::{InstrumentKind, InstrumentSpec, OrderKind, PositionSide, Side};
 
 /// What one scope (a plugin, or the account) already has.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -3,12 +3,12 @@
 //! order uses up no rate.
 
 use super::limits::{AccountLimits, RiskLimits};
-use crate::engine::{Denial, DenialCode};
-use crate::venue::{InstrumentId, Side};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+use tradebox_core::{Denial, DenialCode};
+use tradebox_core::{InstrumentId, Side};
 
 /// An order as the duplicate check remembers it: instrument, side, and price and size as
 /// (mantissa, scale). The gateway's normalisation writes equal values the same way, so the

@@ -17,7 +17,7 @@ use super::feed::{BOOK_DEPTH, Feed};
 use super::ticker::{Stats24h, ticker_value};
 use crate::venue::okx::convert::{okx_side, ord_type};
 use crate::venue::sim::SimVenue;
-use crate::venue::{
+use tradebox_core::{
     BalanceReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, NewOrder, OrderKind, OrderReport,
     OrderStatus, PositionReport, PositionSide, Side, Venue, VenueError, VenueEvent,
 };
@@ -236,7 +236,7 @@ fn closes(leg: PositionSide, side: Side) -> bool {
 pub use tradebox_okx::model::TAG_TIMERS;
 
 fn now_ms() -> i64 {
-    crate::engine::now_ms()
+    tradebox_core::system_ms()
 }
 
 fn inst_type(kind: InstrumentKind) -> &'static str {
@@ -917,14 +917,14 @@ impl Records {
             // Positions are kept from fills, per side (the venue below knows only one net
             // position per instrument).
             VenueEvent::Position(_) => {}
-            VenueEvent::Market(crate::venue::MarketEvent::Book { instrument, .. }) => {
+            VenueEvent::Market(tradebox_core::MarketEvent::Book { instrument, .. }) => {
                 if let (Some(spec), Some(snap)) =
                     (ex.specs.get(instrument as usize - 1), ex.venue.snapshot(instrument, BOOK_DEPTH))
                 {
                     ex.feed.on_book(spec, &snap, self.stats.get(&instrument));
                 }
             }
-            VenueEvent::Market(crate::venue::MarketEvent::Trade { instrument, price, size, taker_side, ts_ms }) => {
+            VenueEvent::Market(tradebox_core::MarketEvent::Trade { instrument, price, size, taker_side, ts_ms }) => {
                 let (Ok(price), Ok(size)) = (Decimal::try_from(price), Decimal::try_from(size)) else { return };
                 let Some(spec) = ex.specs.get(instrument as usize - 1) else { return };
                 let price = price.round_dp(spec.tick_size.scale());
@@ -940,7 +940,7 @@ impl Records {
                     price,
                     size.round_dp(spec.lot_size.scale()),
                     taker_side,
-                    crate::engine::now_ms(),
+                    tradebox_core::system_ms(),
                 );
             }
             VenueEvent::Market(_) | VenueEvent::Connectivity { .. } | VenueEvent::Alarm(_) => {}
@@ -982,7 +982,7 @@ impl Records {
             (flat, now_ms())
         });
         let c_time = if p.size.is_zero() { now_ms() } else { c_time };
-        crate::venue::apply_net_fill(&mut p.size, &mut p.avg_price, qty, price);
+        tradebox_core::apply_net_fill(&mut p.size, &mut p.avg_price, qty, price);
         ex.feed.private("positions", inst_type(spec.kind), &spec.symbol, position_value(ex, spec, &p, c_time));
         self.positions.insert(key, (p, c_time));
     }

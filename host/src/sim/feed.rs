@@ -17,7 +17,6 @@
 use super::channel::{BAR_COUNT, Bar, Channel};
 use super::ticker::{Stats24h, ticker_value};
 use crate::venue::sim::BookSnapshot;
-use crate::venue::{InstrumentId, InstrumentKind, InstrumentSpec, Side};
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -25,6 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::broadcast;
+use tradebox_core::{InstrumentId, InstrumentKind, InstrumentSpec, Side};
 
 /// Depth of the `books` channel.
 pub const BOOK_DEPTH: usize = 400;
@@ -356,7 +356,7 @@ impl Feed {
 }
 
 fn now() -> i64 {
-    crate::engine::now_ms()
+    tradebox_core::system_ms()
 }
 
 /// The instrument's book, taken from `fresh` if nothing has been published yet.

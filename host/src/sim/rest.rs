@@ -9,7 +9,6 @@ use super::auth::{self, AuthHeaders, SimKey};
 use super::exchange::{Accepted, Exchange, OrderFilter, PlaceRequest, Refusal};
 use super::faults::{AfterPlace, FaultState, Faults, Strike};
 use crate::ratelimit::{Endpoint, Limiter, Request};
-use crate::venue::{InstrumentKind, OrderKind, Side};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +18,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use tradebox_core::{InstrumentKind, OrderKind, Side};
 use tradebox_okx::model::PositionMode;
 
 /// Everything a request handler needs.
@@ -152,7 +152,7 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
             error(404, "404", "Not Found")
         };
     };
-    let server_ms = crate::engine::now_ms() + server.faults.clock_offset_ms();
+    let server_ms = tradebox_core::system_ms() + server.faults.clock_offset_ms();
     let key = if route.private {
         let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let auth = AuthHeaders {
@@ -522,7 +522,7 @@ fn single_or_batch(
         Ok(items) => items,
         Err(response) => return *response,
     };
-    let ts = crate::engine::now_ms().to_string();
+    let ts = tradebox_core::system_ms().to_string();
     let results: Vec<Value> = items
         .iter()
         .map(|v| {
@@ -559,12 +559,12 @@ async fn place(
         tracing::info!("sim: holding a placement {hold} ms before executing it (fault)");
         tokio::time::sleep(Duration::from_millis(hold)).await;
     }
-    let now = crate::engine::now_ms() + server.faults.clock_offset_ms();
+    let now = tradebox_core::system_ms() + server.faults.clock_offset_ms();
     if exp_time(headers).is_some_and(|exp| now > exp) {
         // okx-v5.md §10: which of 50036/50037 OKX sends here is unconfirmed.
         return error(200, "50037", "Order expired.");
     }
-    let ts = crate::engine::now_ms().to_string();
+    let ts = tradebox_core::system_ms().to_string();
     let mut results = Vec::with_capacity(items.len());
     for v in items {
         let result = parse_place(v).and_then(|req| server.exchange.place(req, modes));

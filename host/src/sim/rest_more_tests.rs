@@ -19,7 +19,7 @@ async fn sim_with(funding: &[(&str, &str)]) -> SimServer {
 }
 
 fn now() -> String {
-    tradebox_okx::sign::timestamp(crate::engine::now_ms())
+    tradebox_okx::sign::timestamp(tradebox_core::system_ms())
 }
 
 async fn get_as(sim: &SimServer, api_key: &str, path: &str) -> (u16, Value) {

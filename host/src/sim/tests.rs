@@ -310,7 +310,7 @@ pub(super) fn signed(api_key: &str, ts: &str, method: &str, path: &str, body: &s
 async fn raw_requests_get_okx_exact_codes() {
     let sim = server(Faults::default()).await;
     let key = "key-read_only-trade";
-    let now = || tradebox_okx::sign::timestamp(crate::engine::now_ms());
+    let now = || tradebox_okx::sign::timestamp(tradebox_core::system_ms());
     let path = "/api/v5/account/balance?ccy=BTC";
     let without =
         |name: &str| signed(key, &now(), "GET", path, "").into_iter().filter(|(k, _)| *k != name).collect::<Vec<_>>();
@@ -357,7 +357,7 @@ async fn raw_requests_get_okx_exact_codes() {
         "50112",
         "Invalid OK-ACCESS-TIMESTAMP",
     );
-    let old = tradebox_okx::sign::timestamp(crate::engine::now_ms() - 31_000);
+    let old = tradebox_okx::sign::timestamp(tradebox_core::system_ms() - 31_000);
     let (status, body) = raw(&sim, "GET", path, "", &signed(key, &old, "GET", path, "")).await;
     expect((status, body.clone()), 401, "50102", "Timestamp request expired");
     assert_eq!(body["data"], serde_json::json!([]), "50102 carries an empty data array");
@@ -470,7 +470,7 @@ async fn the_pending_order_cap_answers_51025_over_http() {
     };
     let sim = SimServer::start(config).await.expect("sim");
     let path = "/api/v5/trade/order";
-    let now = || tradebox_okx::sign::timestamp(crate::engine::now_ms());
+    let now = || tradebox_okx::sign::timestamp(tradebox_core::system_ms());
     let mut last = serde_json::Value::Null;
     for i in 0..=exchange::MAX_PENDING_PER_INSTRUMENT {
         let body = format!(
@@ -493,8 +493,8 @@ async fn pending_order_caps_and_open_accounting() {
         td_mode: "cash".into(),
         cl_ord_id: format!("cap{i}"),
         tag: String::new(),
-        side: crate::venue::Side::Buy,
-        kind: crate::venue::OrderKind::Limit,
+        side: tradebox_core::Side::Buy,
+        kind: tradebox_core::OrderKind::Limit,
         px: Some(d(px)),
         sz: d("0.001"),
         reduce_only: false,
@@ -526,7 +526,7 @@ async fn account_and_position_modes_are_enforced_with_okx_codes() {
         cl_ord_id: String::new(),
         tag: String::new(),
         side,
-        kind: crate::venue::OrderKind::Market,
+        kind: tradebox_core::OrderKind::Market,
         px: None,
         sz: d(sz),
         reduce_only: false,
@@ -534,7 +534,7 @@ async fn account_and_position_modes_are_enforced_with_okx_codes() {
         pos_side: pos_side.into(),
     };
     let code = |r: Result<exchange::Accepted, exchange::Refusal>| r.err().map(|e| format!("{} {}", e.code, e.msg));
-    let (buy, sell) = (crate::venue::Side::Buy, crate::venue::Side::Sell);
+    let (buy, sell) = (tradebox_core::Side::Buy, tradebox_core::Side::Sell);
     let spot_mode = modes(AccountLevel::Spot, PositionMode::Net);
     let margin = modes(AccountLevel::MultiCurrency, PositionMode::Net);
     let hedge = modes(AccountLevel::Futures, PositionMode::LongShort);

@@ -3,9 +3,9 @@
 //! so the exchange and the feed need not reach into each other.
 
 use crate::venue::sim::BookSnapshot;
-use crate::venue::{InstrumentKind, InstrumentSpec};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use tradebox_core::{InstrumentKind, InstrumentSpec};
 
 /// What a ticker reports of the last 24 hours (since the simulator started, at most).
 #[derive(Default)]

@@ -55,7 +55,7 @@ fn login_args(api_key: &str, secret: &str, passphrase: &str, ts: i64) -> Value {
 }
 
 fn now_s() -> i64 {
-    crate::engine::now_ms() / 1_000
+    tradebox_core::system_ms() / 1_000
 }
 
 #[tokio::test]

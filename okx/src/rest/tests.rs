@@ -34,7 +34,7 @@ fn reply(status: StatusCode, body: String) -> Response {
 async fn handle(State(s): State<Shared>, method: HttpMethod, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let pq = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
     let skew = s.lock().skew_ms;
-    let now = local_ms() + skew;
+    let now = tradebox_core::system_ms() + skew;
     if uri.path() == "/api/v5/public/time" {
         s.lock().time_calls += 1;
         return reply(StatusCode::OK, format!(r#"{{"code":"0","msg":"","data":[{{"ts":"{now}"}}]}}"#));

@@ -10,10 +10,10 @@
 //! fills, never per fill.
 
 use super::{Exchange, FILLS_KEPT, InstrumentId, InstrumentKind, InstrumentSpec, OrderFilter, Records, page};
-use crate::venue::{BalanceReport, FillReport, Liquidity, Side};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use tradebox_core::{BalanceReport, FillReport, Liquidity, Side};
 use tradebox_okx::model as okx;
 
 /// Bills kept for `account/bills` (up to two per fill).
@@ -115,7 +115,7 @@ impl Ledger {
                 let (size, avg) = self.positions.entry(spec.id).or_default();
                 before = *size;
                 let signed = if side == Side::Buy { fill.size } else { -fill.size };
-                pnl = crate::venue::apply_net_fill(size, avg, signed, fill.price) * spec.contract_value;
+                pnl = tradebox_core::apply_net_fill(size, avg, signed, fill.price) * spec.contract_value;
                 vec![(spec.quote.as_str(), fill.size, pnl, fill.fee)]
             }
         };

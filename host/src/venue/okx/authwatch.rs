@@ -8,7 +8,6 @@
 //! is a warning in the log, the metrics and the board; `halt_at` halts the account as
 //! `tradebox halt` does, until an operator resumes it.
 
-use crate::venue::{VenueAlarm, VenueEvent};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use std::collections::VecDeque;
@@ -16,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use tradebox_core::{VenueAlarm, VenueEvent};
 
 /// `[venue.okx.auth_watch]`.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

@@ -2,11 +2,11 @@
 //! `""` numbers (OKX's "not applicable") become `None` or zero as the host type needs.
 
 use super::OkxVenue;
-use crate::venue::{
+use rust_decimal::Decimal;
+use tradebox_core::{
     BalanceReport, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, MarketEvent, NewOrder,
     OrderKind, OrderReport, OrderStatus, PositionReport, PositionSide, Side,
 };
-use rust_decimal::Decimal;
 use tradebox_okx::model::{self as okx, OrdType, OrderDetails, OrderState, PlaceOrder};
 
 /// The host's view of a listed instrument. Spot and linear swaps are supported.
@@ -121,10 +121,10 @@ impl TradeModes {
     }
 
     /// The host's view of the position mode.
-    pub fn position_mode(&self) -> crate::venue::PositionMode {
+    pub fn position_mode(&self) -> tradebox_core::PositionMode {
         match self.positions {
-            okx::PositionMode::Net => crate::venue::PositionMode::Net,
-            okx::PositionMode::LongShort => crate::venue::PositionMode::LongShort,
+            okx::PositionMode::Net => tradebox_core::PositionMode::Net,
+            okx::PositionMode::LongShort => tradebox_core::PositionMode::LongShort,
         }
     }
 }

@@ -4,8 +4,8 @@
 
 use super::{OkxVenue, OkxVenueError, trade_modes};
 use crate::ratelimit::{Endpoint, Request};
-use crate::venue::KeySwitch;
 use std::sync::Arc;
+use tradebox_core::KeySwitch;
 use tradebox_okx::Signer;
 
 impl OkxVenue {

@@ -31,10 +31,6 @@ pub mod sync;
 pub use config::{MarginMode, OkxConfig, OrdersAtStart, PinsConfig, Region};
 pub use deadman::TAG_TIMERS;
 
-use super::{
-    BalanceReport, InstrumentId, InstrumentSpec, KeyReloadError, KeySwitch, NewOrder, OrderReport, PlaceAck,
-    PositionReport, Venue, VenueError, VenueEvent,
-};
 use crate::audit::AuditLog;
 use crate::ratelimit::{Endpoint, Limiter, Request};
 use parking_lot::Mutex;
@@ -43,6 +39,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tradebox_core::{
+    BalanceReport, InstrumentId, InstrumentSpec, KeyReloadError, KeySwitch, NewOrder, OrderReport, PlaceAck,
+    PositionReport, Venue, VenueError, VenueEvent,
+};
 use tradebox_okx::{Clock, Credentials, OkxError, RestClient, RestConfig, Signer};
 
 /// Finds the open orders an earlier run of a host left (client order id and tag `tb...`) and
@@ -149,7 +149,7 @@ pub(crate) fn trade_modes(
 /// spot mode (OKX would refuse every order with 51010).
 pub(crate) fn check_tradable(modes: &convert::TradeModes, specs: &[InstrumentSpec]) -> Result<(), OkxVenueError> {
     let swaps: Vec<&str> =
-        specs.iter().filter(|s| s.kind == super::InstrumentKind::Swap).map(|s| s.symbol.as_str()).collect();
+        specs.iter().filter(|s| s.kind == tradebox_core::InstrumentKind::Swap).map(|s| s.symbol.as_str()).collect();
     if !modes.level.trades_derivatives() && !swaps.is_empty() {
         return Err(OkxVenueError::AccountMode(format!(
             "the account is in {} (acctLv {}), which cannot trade swaps (OKX refuses them with 51010), and the \
@@ -266,7 +266,7 @@ pub(crate) struct Live {
     pub instrument: InstrumentId,
     /// Exchange id; empty while the placement is in flight or its outcome is unknown.
     pub ord_id: String,
-    pub origin: Option<super::Origin>,
+    pub origin: Option<tradebox_core::Origin>,
     /// `Some(expTime)` while the outcome of the placement is unknown.
     pub unknown_until: Option<i64>,
     /// A placement request is in flight (the loop leaves it alone).
@@ -629,7 +629,7 @@ impl OkxVenue {
     }
 
     /// Reports a fill unless it was reported already (by order id and trade id).
-    pub(crate) fn emit_fill(&self, ord_id: &str, fill: super::FillReport) {
+    pub(crate) fn emit_fill(&self, ord_id: &str, fill: tradebox_core::FillReport) {
         let key = (ord_id.to_string(), fill.trade_id.clone());
         {
             let mut seen = self.fills_seen.lock();
@@ -737,9 +737,10 @@ feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksu
         Some(line)
     }
 
-    fn metrics(&self) -> Vec<super::VenueMetric> {
+    fn metrics(&self) -> Vec<tradebox_core::VenueMetric> {
         use std::sync::atomic::Ordering::Relaxed;
-        let metric = |name, help, counter, value: u64| super::VenueMetric { name, help, counter, value: value as f64 };
+        let metric =
+            |name, help, counter, value: u64| tradebox_core::VenueMetric { name, help, counter, value: value as f64 };
         let l = &self.limiter.stats;
         let mut out = vec![
             metric(
@@ -779,7 +780,7 @@ feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksu
             false,
             u64::from(self.auth_watch.recent(std::time::Instant::now())),
         ));
-        out.push(super::VenueMetric {
+        out.push(tradebox_core::VenueMetric {
             name: "tradebox_okx_rate_limit_wait_seconds",
             help: "Time spent waiting for the rate limiter",
             counter: true,
@@ -824,7 +825,7 @@ feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksu
         out
     }
 
-    fn position_mode(&self) -> super::PositionMode {
+    fn position_mode(&self) -> tradebox_core::PositionMode {
         self.modes.position_mode()
     }
 
@@ -833,14 +834,14 @@ feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksu
         !self.config.websocket
     }
 
-    async fn subscribe(&self, instrument: InstrumentId, channel: super::Channel) -> Result<(), VenueError> {
+    async fn subscribe(&self, instrument: InstrumentId, channel: tradebox_core::Channel) -> Result<(), VenueError> {
         if let (Some(streams), Some(spec)) = (self.streams.get(), self.spec(instrument)) {
             streams.subscribe(&spec.symbol, channel);
         }
         Ok(())
     }
 
-    async fn unsubscribe(&self, instrument: InstrumentId, channel: super::Channel) -> Result<(), VenueError> {
+    async fn unsubscribe(&self, instrument: InstrumentId, channel: tradebox_core::Channel) -> Result<(), VenueError> {
         if let (Some(streams), Some(spec)) = (self.streams.get(), self.spec(instrument)) {
             streams.unsubscribe(&spec.symbol, channel);
         }

@@ -13,9 +13,9 @@
 
 use super::{Live, OkxVenue, convert};
 use crate::ratelimit::{Endpoint, RateLimited, Request};
-use crate::venue::{InstrumentId, InstrumentKind, NewOrder, PlaceAck, VenueError};
 use rust_decimal::Decimal;
 use std::time::Duration;
+use tradebox_core::{InstrumentId, InstrumentKind, NewOrder, PlaceAck, VenueError};
 use tradebox_okx::error::codes;
 use tradebox_okx::model::{AmendOrder, CancelOrder};
 use tradebox_okx::{CallOpts, Caller, OkxError, OrderRef};

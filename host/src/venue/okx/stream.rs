@@ -14,7 +14,6 @@
 //! counted per kind, logged once per kind with a sample, and skipped.
 
 use super::{OkxVenue, convert};
-use crate::venue::{Channel, InstrumentId, Liquidity, MarketEvent, VenueEvent};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Value, json};
@@ -22,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
+use tradebox_core::{Channel, InstrumentId, Liquidity, MarketEvent, VenueEvent};
 use tradebox_okx::ws::message::{BookData, OrderPush};
 use tradebox_okx::ws::{Action, ClientConfig, ClientEvent, ConnectGate, Data, Frame, Login, OrderBook, Push, WsClient};
 
@@ -98,8 +98,8 @@ fn retry_after(refusals: u32) -> std::time::Duration {
 /// The exchange subscription behind a host channel.
 pub fn arg(symbol: &str, channel: Channel) -> (Endpoint, Value) {
     match channel {
-        Channel::Ticker => (Endpoint::Public, json!({"channel": "tickers", "instId": symbol})),
-        Channel::Book5 => (Endpoint::Public, json!({"channel": "books", "instId": symbol})),
+        Channel::Tickers => (Endpoint::Public, json!({"channel": "tickers", "instId": symbol})),
+        Channel::Books5 => (Endpoint::Public, json!({"channel": "books", "instId": symbol})),
         Channel::Trades => (Endpoint::Public, json!({"channel": "trades", "instId": symbol})),
         Channel::Candle1m => (Endpoint::Business, json!({"channel": "candle1m", "instId": symbol})),
     }
@@ -425,8 +425,8 @@ pub fn market_events(push: &Push, instrument: impl Fn(&str) -> Option<Instrument
                     price: f(Some(t.px)),
                     size: f(Some(t.sz)),
                     taker_side: match t.side {
-                        tradebox_okx::model::Side::Buy => crate::venue::Side::Buy,
-                        tradebox_okx::model::Side::Sell => crate::venue::Side::Sell,
+                        tradebox_okx::model::Side::Buy => tradebox_core::Side::Buy,
+                        tradebox_okx::model::Side::Sell => tradebox_core::Side::Sell,
                     },
                 })
             })
@@ -516,20 +516,20 @@ fn on_book(
             };
             counter.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%symbol, error = %e, "OKX book out of step: resubscribing for a fresh snapshot");
-            streams.resubscribe(symbol, Channel::Book5);
+            streams.resubscribe(symbol, Channel::Books5);
         }
     }
 }
 
 fn on_order(v: &OkxVenue, o: &OrderPush) {
     if let (Some((px, sz, trade_id)), Some(instrument)) = (o.fill(), v.instrument_id(&o.order.inst_id)) {
-        let fill = crate::venue::FillReport {
+        let fill = tradebox_core::FillReport {
             client_id: o.order.cl_ord_id.clone(),
             trade_id: trade_id.to_string(),
             instrument,
             side: match o.order.side {
-                tradebox_okx::model::Side::Buy => crate::venue::Side::Buy,
-                tradebox_okx::model::Side::Sell => crate::venue::Side::Sell,
+                tradebox_okx::model::Side::Buy => tradebox_core::Side::Buy,
+                tradebox_okx::model::Side::Sell => tradebox_core::Side::Sell,
             },
             price: px,
             size: sz,

@@ -11,12 +11,12 @@
 
 use super::{OkxVenue, convert};
 use crate::ratelimit::{Endpoint, Request};
-use crate::venue::{BalanceReport, MarketEvent, OrderReport, OrderStatus, PositionSide, VenueEvent};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
+use tradebox_core::{BalanceReport, MarketEvent, OrderReport, OrderStatus, PositionSide, VenueEvent};
 use tradebox_okx::OrderRef;
 use tradebox_okx::error::codes;
 use tradebox_okx::rest::{FILLS_PAGE, FillWalk};
@@ -330,7 +330,7 @@ async fn account(v: &OkxVenue, state: &mut State) {
                 let flat: Vec<_> = state.positions.keys().filter(|k| !seen.contains(*k)).copied().collect();
                 for (instrument, side) in flat {
                     state.positions.remove(&(instrument, side));
-                    v.emit(VenueEvent::Position(crate::venue::PositionReport {
+                    v.emit(VenueEvent::Position(tradebox_core::PositionReport {
                         instrument,
                         side,
                         size: Decimal::ZERO,

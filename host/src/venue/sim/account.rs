@@ -86,7 +86,7 @@ impl Account {
         contract_value: Decimal,
     ) -> Decimal {
         let p = self.positions.entry(instrument).or_default();
-        crate::venue::apply_net_fill(&mut p.size, &mut p.avg_price, contracts, price) * contract_value
+        tradebox_core::apply_net_fill(&mut p.size, &mut p.avg_price, contracts, price) * contract_value
     }
 
     /// Signed position in a swap.

@@ -1,8 +1,8 @@
 //! One instrument's order book: price levels in integer ticks, FIFO queues of integer lots,
 //! price-time priority. Knows nothing about accounts; matching returns what traded.
 
-use crate::venue::Side;
 use std::collections::{BTreeMap, VecDeque};
+use tradebox_core::Side;
 
 /// Who an order belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,10 +13,6 @@ pub mod account;
 pub mod book;
 pub mod replay;
 
-use super::{
-    BalanceReport, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, MarketEvent, NewOrder,
-    OrderKind, OrderReport, OrderStatus, PlaceAck, PositionReport, PositionSide, Side, Venue, VenueError, VenueEvent,
-};
 use account::{Account, LEVERAGE};
 use book::{Book, Match, Owner};
 use parking_lot::Mutex;
@@ -28,6 +24,10 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
+use tradebox_core::{
+    BalanceReport, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, MarketEvent, NewOrder,
+    OrderKind, OrderReport, OrderStatus, PlaceAck, PositionReport, PositionSide, Side, Venue, VenueError, VenueEvent,
+};
 
 /// Levels per side in book events.
 const BOOK_LEVELS: usize = 5;
@@ -284,7 +284,7 @@ pub struct SimVenue {
 }
 
 fn now_ms() -> i64 {
-    crate::engine::now_ms()
+    tradebox_core::system_ms()
 }
 
 fn rejected(code: &str, message: &str) -> VenueError {

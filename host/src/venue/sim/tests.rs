@@ -28,7 +28,7 @@ fn order(id: &str, instrument: InstrumentId, side: Side, kind: OrderKind, price:
         price: price.map(d),
         size: d(size),
         reduce_only: false,
-        leg: crate::venue::PositionSide::Net,
+        leg: tradebox_core::PositionSide::Net,
         origin: None,
     }
 }

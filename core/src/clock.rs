@@ -1,0 +1,140 @@
+//! The one clock everything reads: the system clock, the exchange-corrected clock (live on
+//! OKX), or a virtual clock (backtests and replays, moved by the driver).
+//!
+//! Host code never calls `SystemTime::now()` for a timestamp it acts on: it asks the [`Clock`]
+//! it was given. That is what lets a backtest run the same gateway, risk windows and plugins
+//! in virtual time and give byte-identical results, and what lets `host.now` be the exchange's
+//! time in live mode, as the WIT promises.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch on the machine's clock: the only reading of the system
+/// clock in the project (a clock before 1970 reads 0, one beyond i64 saturates).
+pub fn system_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Where a [`Clock`] reads its time. Cloning a clock shares its source.
+#[derive(Clone)]
+enum Source {
+    /// The machine's clock.
+    System,
+    /// The machine's clock plus an offset to the exchange's, kept up to date by whoever
+    /// measures it (`tradebox_okx::Clock`).
+    Corrected(Arc<AtomicI64>),
+    /// Time that moves only when its [`VirtualTime`] handle moves it.
+    Virtual(Arc<AtomicI64>),
+}
+
+/// A clock, cheap to clone and to read (one atomic load at most beside the system call).
+#[derive(Clone)]
+pub struct Clock {
+    source: Source,
+}
+
+impl Clock {
+    /// The machine's clock.
+    pub fn system() -> Self {
+        Self { source: Source::System }
+    }
+
+    /// The machine's clock corrected by `offset_ms` (exchange − local), read on every call so
+    /// that a new measurement takes effect at once.
+    pub fn corrected(offset_ms: Arc<AtomicI64>) -> Self {
+        Self { source: Source::Corrected(offset_ms) }
+    }
+
+    /// A virtual clock standing at `start_ms`, and the handle that moves it.
+    pub fn virtual_at(start_ms: i64) -> (Self, VirtualTime) {
+        let now = Arc::new(AtomicI64::new(start_ms));
+        (Self { source: Source::Virtual(now.clone()) }, VirtualTime(now))
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
+        match &self.source {
+            Source::System => system_ms(),
+            Source::Corrected(offset) => system_ms().saturating_add(offset.load(Ordering::Acquire)),
+            Source::Virtual(now) => now.load(Ordering::Acquire),
+        }
+    }
+
+    /// Whether time moves only when a driver moves it (a backtest): wall-clock deadlines and
+    /// sleeps mean nothing then.
+    pub fn is_virtual(&self) -> bool {
+        matches!(self.source, Source::Virtual(_))
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Source::System => f.write_str("Clock::System"),
+            Source::Corrected(offset) => write!(f, "Clock::Corrected({:+} ms)", offset.load(Ordering::Relaxed)),
+            Source::Virtual(now) => write!(f, "Clock::Virtual({} ms)", now.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// The handle that moves a virtual clock. Time never goes backwards: a driver replaying events
+/// out of order cannot make the host see it run back.
+#[derive(Debug, Clone)]
+pub struct VirtualTime(Arc<AtomicI64>);
+
+impl VirtualTime {
+    /// Moves the clock to `ms`, if that is later than where it stands. Returns the time now.
+    pub fn advance_to(&self, ms: i64) -> i64 {
+        self.0.fetch_max(ms, Ordering::AcqRel).max(ms)
+    }
+
+    /// Moves the clock on by `by_ms`. Returns the time now.
+    pub fn advance_by(&self, by_ms: i64) -> i64 {
+        self.0.fetch_add(by_ms.max(0), Ordering::AcqRel).saturating_add(by_ms.max(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_reads_the_machine_clock() {
+        let before = system_ms();
+        let now = Clock::system().now_ms();
+        assert!(now >= before && now - before < 60_000, "{before} {now}");
+    }
+
+    #[test]
+    fn corrected_follows_its_offset_as_it_changes() {
+        let offset = Arc::new(AtomicI64::new(0));
+        let clock = Clock::corrected(offset.clone());
+        offset.store(3_600_000, Ordering::Release);
+        let ahead = clock.now_ms() - system_ms();
+        assert!((3_599_000..=3_601_000).contains(&ahead), "{ahead}");
+        offset.store(-3_600_000, Ordering::Release);
+        let behind = clock.now_ms() - system_ms();
+        assert!((-3_601_000..=-3_599_000).contains(&behind), "{behind}");
+    }
+
+    #[test]
+    fn virtual_time_moves_only_forwards_and_only_when_moved() {
+        let (clock, time) = Clock::virtual_at(1_000);
+        assert!(clock.is_virtual() && !Clock::system().is_virtual());
+        assert_eq!(clock.now_ms(), 1_000);
+        assert_eq!(time.advance_to(5_000), 5_000);
+        assert_eq!(time.advance_to(2_000), 5_000, "never backwards");
+        assert_eq!(time.advance_by(250), 5_250);
+        assert_eq!(time.advance_by(-10), 5_250, "never backwards");
+        let copy = clock.clone();
+        assert_eq!(copy.now_ms(), 5_250, "clones share the source");
+    }
+}

@@ -1,0 +1,218 @@
+//! The venue contract: what the engine asks of a venue and what a venue reports back. Requests
+//! return an acknowledgement only; every change of state (order status, fills, balances,
+//! positions, market data) arrives on the venue's event stream, as it does on OKX (REST ack,
+//! then WebSocket pushes). Implementations: the OKX venue in the host and the in-process
+//! simulated exchange in `tradebox-sim`.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::instrument::{Channel, InstrumentId, InstrumentSpec};
+use crate::market::MarketEvent;
+use crate::order::{BalanceReport, FillReport, NewOrder, OrderReport, PositionMode, PositionReport};
+
+/// One number a venue reports for `/metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VenueMetric {
+    /// Metric name, `tradebox_` first (a counter's `_total` is added when exported).
+    pub name: &'static str,
+    /// What it counts.
+    pub help: &'static str,
+    /// A counter (only goes up) rather than a gauge.
+    pub counter: bool,
+    /// The value now.
+    pub value: f64,
+}
+
+/// Everything a venue reports, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VenueEvent {
+    /// Public market data.
+    Market(MarketEvent),
+    /// One of our orders changed.
+    Order(OrderReport),
+    /// One of our orders executed.
+    Fill(FillReport),
+    /// A balance changed.
+    Balance(BalanceReport),
+    /// A position changed.
+    Position(PositionReport),
+    /// Something about the account an operator must hear of now.
+    Alarm(VenueAlarm),
+    /// A link went down or came back.
+    Connectivity {
+        /// Which link.
+        link: String,
+        /// Up or down.
+        connected: bool,
+        /// What happened.
+        detail: String,
+    },
+}
+
+/// A key rotation that took place: the keys by their first characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySwitch {
+    /// The key that was in use.
+    pub from: String,
+    /// The key in use now.
+    pub to: String,
+    /// Whether it is another key (reading the same one again changes nothing).
+    pub changed: bool,
+}
+
+/// Why a key rotation did not happen (the key in use stays).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyReloadError {
+    /// The venue holds no API key (the in-process simulator).
+    #[error("this venue uses no API key")]
+    NoKey,
+    /// The new key was refused; the reason says why.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// An alarm a venue raises about the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VenueAlarm {
+    /// Requests or logins with the account's key were refused authentication, `count` times
+    /// within `window_s` seconds; `halt`: enough to halt the account until an operator resumes.
+    AuthFailures {
+        /// Failures in the window.
+        count: u32,
+        /// The window, seconds.
+        window_s: u64,
+        /// Halt the account.
+        halt: bool,
+    },
+}
+
+impl std::fmt::Display for VenueAlarm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VenueAlarm::AuthFailures { count, window_s, halt } => write!(
+                f,
+                "{count} of the host's requests refused authentication in {window_s} s (the key revoked, changed or \
+                 restricted to other IPs, the account's security settings changed?){}",
+                if *halt { ": the account is halted until an operator resumes it" } else { "" }
+            ),
+        }
+    }
+}
+
+/// Why a venue refused a request. Codes are OKX's, so the same handling works everywhere.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum VenueError {
+    /// The venue refused the request (OKX `sCode`/`sMsg`).
+    #[error("venue refused ({code}): {message}")]
+    Rejected {
+        /// OKX error code, e.g. `51008`.
+        code: String,
+        /// OKX message.
+        message: String,
+    },
+    /// The venue could not be reached or did not answer; the outcome is unknown.
+    #[error("venue unavailable: {0}")]
+    Unavailable(String),
+    /// The host cancelled the order before its placement was sent (see [`Venue::withdraw`]):
+    /// nothing reached the exchange.
+    #[error("withdrawn by the host before it was sent")]
+    Withdrawn,
+}
+
+/// An acknowledgement of an accepted order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceAck {
+    /// Venue order id.
+    pub venue_id: String,
+}
+
+/// A trading venue. Requests answer with an acknowledgement; state arrives on the event stream
+/// handed out by [`Venue::take_events`].
+#[async_trait::async_trait]
+pub trait Venue: Send + Sync + 'static {
+    /// Name for logs (`sim`, `okx-demo`, `okx-live`).
+    fn name(&self) -> &str;
+    /// Every instrument the venue trades, with host handles.
+    fn instruments(&self) -> Vec<InstrumentSpec>;
+    /// Open orders an earlier run left that this venue tracks as the host's own (OKX's
+    /// `orders_at_start = "adopt"`); the host takes them once, before any plugin starts.
+    fn adopted_orders(&self) -> Vec<OrderReport> {
+        Vec::new()
+    }
+    /// Whether requests may be in flight at once. A network venue wants this (each request
+    /// waits a round trip); the in-process simulator answers at once and stays deterministic
+    /// when fed one request at a time. Either way, requests about one order keep their order.
+    fn concurrent(&self) -> bool {
+        false
+    }
+    /// One line on the venue's health for status displays (rate-limit waits, feeds), if it has
+    /// anything to say.
+    fn status_line(&self) -> Option<String> {
+        None
+    }
+    /// The venue's own numbers for `/metrics` (rate-limit waits, feed reconnects...).
+    fn metrics(&self) -> Vec<VenueMetric> {
+        Vec::new()
+    }
+    /// Whether the router should build one-minute candles from public trades (venues that
+    /// publish their own, like OKX, say no).
+    fn candles_from_trades(&self) -> bool {
+        true
+    }
+    /// The account's position mode: which position each order trades, and how positions are
+    /// kept per plugin.
+    fn position_mode(&self) -> PositionMode {
+        PositionMode::Net
+    }
+    /// Reads the venue's credentials again and, once the new key checks out, uses it from now
+    /// on (`tradebox keys reload`, SIGHUP).
+    async fn reload_keys(&self) -> Result<KeySwitch, KeyReloadError> {
+        Err(KeyReloadError::NoKey)
+    }
+    /// Starts the venue's stream of `channel` for `instrument`: called when the first plugin
+    /// subscribes (the host counts subscribers; a venue sees one subscription per stream).
+    /// Venues that publish everything anyway need not do anything.
+    async fn subscribe(&self, _instrument: InstrumentId, _channel: Channel) -> Result<(), VenueError> {
+        Ok(())
+    }
+    /// Stops it: called when the last subscriber leaves.
+    async fn unsubscribe(&self, _instrument: InstrumentId, _channel: Channel) -> Result<(), VenueError> {
+        Ok(())
+    }
+    /// The event stream. Returns `None` after the first call: there is one consumer.
+    fn take_events(&self) -> Option<mpsc::UnboundedReceiver<VenueEvent>>;
+    /// Places an order.
+    async fn place(&self, order: NewOrder) -> Result<PlaceAck, VenueError>;
+    /// Cancels an order by client id.
+    async fn cancel(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError>;
+    /// The host is cancelling this order (kill switch, breaker, unload, failure policy): if its
+    /// placement is still waiting to be sent (for a rate-limit permit, or to retry a refusal
+    /// that left nothing at the exchange), it is not sent, and `place` answers
+    /// [`VenueError::Withdrawn`]. Called as soon as the host's cancel is queued, not when it is
+    /// sent: the cancel itself waits for the placement. Venues that send at once need nothing.
+    fn withdraw(&self, client_id: &str) {
+        let _ = client_id;
+    }
+    /// Cancels an order for the host itself (kill switch, breaker, unload, failure policy):
+    /// never charged to the owning plugin's share of the exchange's rate limits.
+    async fn cancel_for_host(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
+        self.cancel(instrument, client_id).await
+    }
+    /// Amends price and/or total size.
+    async fn amend(
+        &self,
+        instrument: InstrumentId,
+        client_id: &str,
+        new_price: Option<Decimal>,
+        new_size: Option<Decimal>,
+    ) -> Result<(), VenueError>;
+    /// Every open order of the account.
+    async fn open_orders(&self) -> Result<Vec<OrderReport>, VenueError>;
+    /// Every balance of the account.
+    async fn balances(&self) -> Result<Vec<BalanceReport>, VenueError>;
+    /// Every non-zero position of the account.
+    async fn positions(&self) -> Result<Vec<PositionReport>, VenueError>;
+}
