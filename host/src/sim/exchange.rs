@@ -15,14 +15,12 @@ pub use ledger::{HistoryQuery, currency_json};
 
 use super::feed::{BOOK_DEPTH, Feed};
 use super::ticker::{Stats24h, ticker_value};
-use crate::venue::okx::convert::{okx_side, ord_type};
 use crate::venue::sim::SimVenue;
 use tradebox_core::{
     BalanceReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, NewOrder, OrderKind, OrderReport,
     OrderStatus, PositionReport, PositionSide, Side, Venue, VenueError, VenueEvent,
 };
 // `Venue` for take_events/instruments/balances.
-use crate::venue::okx::convert::{pos_side, position_side};
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -31,6 +29,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tradebox_okx::model::{self as okx, AccountLevel, OrderDetails, OrderState, PositionMode};
+use tradebox_okx::model::{pos_side, position_side};
 
 /// Pending orders OKX allows per instrument and per account (okx-v5.md §4).
 pub const MAX_PENDING_PER_INSTRUMENT: usize = 500;
@@ -468,8 +467,8 @@ impl Exchange {
                 tag: req.tag.clone(),
                 px: req.px.filter(|_| req.kind != OrderKind::Market),
                 sz: Some(size),
-                ord_type: ord_type(req.kind),
-                side: okx_side(req.side),
+                ord_type: req.kind.into(),
+                side: req.side,
                 pos_side: leg.map_or("", pos_side).into(),
                 td_mode: req.td_mode.clone(),
                 acc_fill_sz: Some(Decimal::ZERO),
@@ -887,7 +886,7 @@ impl Records {
                     tag,
                     fill_px: fill.price,
                     fill_sz: fill.size,
-                    side: okx_side(fill.side),
+                    side: fill.side,
                     pos_side,
                     exec_type: if fill.liquidity == Liquidity::Maker { "M" } else { "T" }.into(),
                     fee_ccy: fill.fee_currency.clone(),

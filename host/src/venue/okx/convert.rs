@@ -7,7 +7,7 @@ use tradebox_core::{
     BalanceReport, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, MarketEvent, NewOrder,
     OrderKind, OrderReport, OrderStatus, PositionReport, PositionSide, Side,
 };
-use tradebox_okx::model::{self as okx, OrdType, OrderDetails, OrderState, PlaceOrder};
+use tradebox_okx::model::{self as okx, OrderDetails, OrderState, PlaceOrder};
 
 /// The host's view of a listed instrument. Spot and linear swaps are supported.
 pub fn spec(id: InstrumentId, i: &okx::Instrument) -> Result<InstrumentSpec, String> {
@@ -37,35 +37,6 @@ pub fn spec(id: InstrumentId, i: &okx::Instrument) -> Result<InstrumentSpec, Str
         min_size: i.min_sz,
         contract_value,
     })
-}
-
-/// OKX's name for an order kind (also what `tradebox sim` reports back).
-pub fn ord_type(kind: OrderKind) -> OrdType {
-    match kind {
-        OrderKind::Limit => OrdType::Limit,
-        OrderKind::Market => OrdType::Market,
-        OrderKind::PostOnly => OrdType::PostOnly,
-        OrderKind::Ioc => OrdType::Ioc,
-        OrderKind::Fok => OrdType::Fok,
-    }
-}
-
-fn kind(t: OrdType) -> OrderKind {
-    match t {
-        OrdType::Market => OrderKind::Market,
-        OrdType::PostOnly => OrderKind::PostOnly,
-        OrdType::Ioc => OrderKind::Ioc,
-        OrdType::Fok => OrderKind::Fok,
-        OrdType::Limit | OrdType::Unknown => OrderKind::Limit,
-    }
-}
-
-/// OKX's side of an order.
-pub fn okx_side(side: Side) -> okx::Side {
-    match side {
-        Side::Buy => okx::Side::Buy,
-        Side::Sell => okx::Side::Sell,
-    }
 }
 
 /// A ticker, from a WebSocket push or a REST answer (the same OKX record), as a market event.
@@ -129,37 +100,19 @@ impl TradeModes {
     }
 }
 
-/// OKX's `posSide` for a position side.
-pub fn pos_side(side: PositionSide) -> &'static str {
-    match side {
-        PositionSide::Net => "net",
-        PositionSide::Long => "long",
-        PositionSide::Short => "short",
-    }
-}
-
-/// OKX's `posSide` of a position, as the host names it (`""` and `net`: the net position).
-pub fn position_side(pos_side: &str) -> PositionSide {
-    match pos_side {
-        "long" => PositionSide::Long,
-        "short" => PositionSide::Short,
-        _ => PositionSide::Net,
-    }
-}
-
 /// The request body for a normalised order. Spot market orders are sized in the base currency
 /// (`tgtCcy=base_ccy`; OKX's default for a market buy is the quote currency). In long/short
 /// mode the order names its position (`posSide`) and sends no `reduceOnly` (OKX takes it in net
 /// mode only): closing is what the position side says.
 pub fn place_order(spec: &InstrumentSpec, order: &NewOrder, modes: &TradeModes) -> PlaceOrder {
     let spot = spec.kind == InstrumentKind::Spot;
-    let pos_side = (order.leg != PositionSide::Net).then(|| pos_side(order.leg).to_string());
+    let pos_side = (order.leg != PositionSide::Net).then(|| okx::pos_side(order.leg).to_string());
     PlaceOrder {
         inst_id: spec.symbol.clone(),
         td_mode: modes.td_mode(spec.kind).into(),
         cl_ord_id: Some(order.client_id.clone()),
-        side: okx_side(order.side),
-        ord_type: ord_type(order.kind),
+        side: order.side,
+        ord_type: order.kind.into(),
         px: order.price.filter(|_| order.kind != OrderKind::Market),
         sz: order.size,
         tag: order.origin.as_ref().map(|o| tag(o.plugin)),
@@ -190,7 +143,7 @@ pub fn report(venue: &OkxVenue, d: &OrderDetails) -> Option<OrderReport> {
         venue_id: d.ord_id.clone(),
         instrument,
         side: side(d.side),
-        kind: kind(d.ord_type),
+        kind: d.ord_type.kind(),
         price: d.px,
         size: d.sz.unwrap_or_default(),
         filled: d.acc_fill_sz.unwrap_or_default(),
@@ -230,7 +183,7 @@ pub fn balance(d: &okx::BalanceDetail) -> BalanceReport {
 pub fn position(venue: &OkxVenue, p: &okx::Position) -> Option<PositionReport> {
     let instrument = venue.instrument_id(&p.inst_id)?;
     let size = p.pos.unwrap_or_default();
-    let side = position_side(&p.pos_side);
+    let side = okx::position_side(&p.pos_side);
     let size = match side {
         PositionSide::Long => size.abs(),
         PositionSide::Short => -size.abs(),

@@ -517,7 +517,7 @@ impl OkxVenue {
                         price: report.price,
                         size: report.size,
                         reduce_only: d.reduce_only == "true",
-                        leg: convert::position_side(&d.pos_side),
+                        leg: tradebox_okx::model::position_side(&d.pos_side),
                         origin: None,
                     };
                     self.live.lock().insert(
