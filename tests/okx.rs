@@ -545,3 +545,37 @@ async fn the_kill_switch_withdraws_placements_still_waiting_for_their_rate_share
     assert_eq!(withdrawn, 60 - placed, "every order not sent is accounted for as withdrawn");
     r.host.shutdown().await;
 }
+
+/// The WIT promises that `host.now` is the exchange's time in live mode. With the simulator's
+/// clock two hours ahead of the machine's, the plugin, the engine and the audit log all read
+/// the exchange's time, and orders still go through (the signer stamps the same time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_the_engine_and_the_audit_log_read_the_exchange_clock() {
+    const AHEAD_MS: i64 = 2 * 3_600_000;
+    let r = rig(Faults { clock_offset_ms: AHEAD_MS, ..Faults::default() }).await;
+    let off_by = |ms: i64| ms - tradebox_core::system_ms() - AHEAD_MS;
+    let engine = off_by(r.host.hub().clock().now_ms());
+    assert!(engine.abs() < 60_000, "the engine's clock is {engine} ms off the exchange's");
+
+    let mut snoop = spec("snoop", "snoop", "{}", &["*"]);
+    // Room for its tape, and for its sweep of every view in an unoptimised host.
+    snoop.limits.memory_mib = 64;
+    snoop.limits.deadline_ms = 2_000;
+    tokio::task::block_in_place(|| r.host.load(snoop)).expect("snoop loads");
+    let mut plugin_now = None;
+    wait_for("the plugin to read the time", || {
+        let tape = tokio::task::block_in_place(|| r.host.snapshot("snoop")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&tape).into_owned();
+        plugin_now = text.lines().rev().find_map(|l| l.strip_prefix("now ")).and_then(|n| n.trim().parse::<i64>().ok());
+        plugin_now.is_some()
+    })
+    .await;
+    let plugin = off_by(plugin_now.expect("a time"));
+    assert!(plugin.abs() < 60_000, "host.now is {plugin} ms off the exchange's");
+
+    let stamp = audit_lines(&r).last().and_then(|l| l["ts"].as_str().map(str::to_string)).expect("a record");
+    let at = humantime::parse_rfc3339(&stamp).expect("an RFC 3339 stamp");
+    let at_ms = i64::try_from(at.duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis()).expect("ms");
+    let audit = off_by(at_ms);
+    assert!(audit.abs() < 60_000, "the audit log's stamp {stamp} is {audit} ms off the exchange's");
+}

@@ -8,8 +8,9 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch on the machine's clock: the only reading of the system
 /// clock in the project (a clock before 1970 reads 0, one beyond i64 saturates).
@@ -62,6 +63,16 @@ impl Clock {
         }
     }
 
+    /// A reading of the clock's steady timeline, for intervals (rate windows, budgets, timers,
+    /// the age of a quote): the machine's monotonic clock live (a wall-clock step moves no
+    /// window), virtual time in a backtest.
+    pub fn moment(&self) -> Moment {
+        match &self.source {
+            Source::System | Source::Corrected(_) => Moment::steady(),
+            Source::Virtual(now) => Moment(now.load(Ordering::Acquire).saturating_mul(1_000_000)),
+        }
+    }
+
     /// Whether time moves only when a driver moves it (a backtest): wall-clock deadlines and
     /// sleeps mean nothing then.
     pub fn is_virtual(&self) -> bool {
@@ -82,6 +93,43 @@ impl fmt::Debug for Clock {
             Source::Corrected(offset) => write!(f, "Clock::Corrected({:+} ms)", offset.load(Ordering::Relaxed)),
             Source::Virtual(now) => write!(f, "Clock::Virtual({} ms)", now.load(Ordering::Relaxed)),
         }
+    }
+}
+
+/// A point on a clock's steady timeline, in nanoseconds from an origin that only its clock
+/// knows (process start live, the Unix epoch in virtual time); compare and subtract moments of
+/// one clock only. Signed, so "a minute before the first reading" is a moment too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Moment(i64);
+
+impl Moment {
+    fn steady() -> Self {
+        static ORIGIN: OnceLock<Instant> = OnceLock::new();
+        let origin = *ORIGIN.get_or_init(Instant::now);
+        Moment(i64::try_from(origin.elapsed().as_nanos()).unwrap_or(i64::MAX))
+    }
+
+    /// The time from `earlier` to this moment, zero if `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: Moment) -> Duration {
+        Duration::from_nanos(u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0))
+    }
+
+    /// This moment moved back by `by`.
+    pub fn saturating_sub(self, by: Duration) -> Moment {
+        Moment(self.0.saturating_sub(i64::try_from(by.as_nanos()).unwrap_or(i64::MAX)))
+    }
+}
+
+impl std::ops::Add<Duration> for Moment {
+    type Output = Moment;
+    fn add(self, by: Duration) -> Moment {
+        Moment(self.0.saturating_add(i64::try_from(by.as_nanos()).unwrap_or(i64::MAX)))
+    }
+}
+
+impl std::ops::AddAssign<Duration> for Moment {
+    fn add_assign(&mut self, by: Duration) {
+        *self = *self + by;
     }
 }
 
@@ -136,5 +184,20 @@ mod tests {
         assert_eq!(time.advance_by(-10), 5_250, "never backwards");
         let copy = clock.clone();
         assert_eq!(copy.now_ms(), 5_250, "clones share the source");
+    }
+
+    #[test]
+    fn moments_measure_intervals_on_either_timeline() {
+        let (clock, time) = Clock::virtual_at(1_000);
+        let start = clock.moment();
+        time.advance_by(1_500);
+        assert_eq!(clock.moment().saturating_duration_since(start), Duration::from_millis(1_500));
+        assert_eq!(start.saturating_duration_since(clock.moment()), Duration::ZERO);
+        assert_eq!(start + Duration::from_millis(1_500), clock.moment());
+        let live = Clock::system();
+        let a = live.moment();
+        let b = live.moment();
+        assert!(b >= a, "steady");
+        assert!(a.saturating_sub(Duration::from_secs(3_600)) < a, "an hour before the first reading exists");
     }
 }

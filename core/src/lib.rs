@@ -17,7 +17,7 @@ pub mod state;
 #[cfg(feature = "venue")]
 pub mod venue;
 
-pub use clock::{Clock, VirtualTime, system_ms};
+pub use clock::{Clock, Moment, VirtualTime, system_ms};
 pub use denial::{Denial, DenialCode};
 pub use instrument::{Channel, InstrumentId, InstrumentKind, InstrumentSpec};
 pub use market::{MarketEvent, Quote};

@@ -86,8 +86,9 @@ pub struct Quote {
     pub ask_size: f64,
     /// Last trade.
     pub last: f64,
-    /// When the host received it (`None`: unknown, e.g. set by hand in a test).
-    pub received: Option<std::time::Instant>,
+    /// When the host received it, on its clock's steady timeline (`None`: unknown, e.g. set by
+    /// hand in a test).
+    pub received: Option<crate::clock::Moment>,
 }
 
 impl Quote {

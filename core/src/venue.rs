@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::clock::Clock;
 use crate::instrument::{Channel, InstrumentId, InstrumentSpec};
 use crate::market::MarketEvent;
 use crate::order::{BalanceReport, FillReport, NewOrder, OrderReport, PositionMode, PositionReport};
@@ -161,6 +162,11 @@ pub trait Venue: Send + Sync + 'static {
     /// publish their own, like OKX, say no).
     fn candles_from_trades(&self) -> bool {
         true
+    }
+    /// The clock the venue keeps: the host stamps, checks and shows time by it (the exchange's
+    /// corrected time on OKX; the simulator's clock, virtual in a backtest).
+    fn clock(&self) -> Clock {
+        Clock::system()
     }
     /// The account's position mode: which position each order trades, and how positions are
     /// kept per plugin.

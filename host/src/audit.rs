@@ -22,7 +22,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
+use tradebox_core::{Clock, Moment};
 
 /// What happened. Serialised with `"kind"` naming the variant.
 #[derive(Debug, Clone, Serialize)]
@@ -137,19 +138,17 @@ pub struct Record<'a> {
 #[derive(Debug)]
 pub struct RefusalBudget {
     tokens: f64,
-    at: Instant,
+    at: Moment,
     suppressed: BTreeMap<&'static str, u64>,
-    last_summary: Instant,
-}
-
-impl Default for RefusalBudget {
-    fn default() -> Self {
-        let now = Instant::now();
-        Self { tokens: Self::BURST, at: now, suppressed: BTreeMap::new(), last_summary: now }
-    }
+    last_summary: Moment,
 }
 
 impl RefusalBudget {
+    /// A full budget, made at `now`.
+    pub fn new(now: Moment) -> Self {
+        Self { tokens: Self::BURST, at: now, suppressed: BTreeMap::new(), last_summary: now }
+    }
+
     /// Refusal records written back to back.
     pub const BURST: f64 = 100.0;
     /// Refusal records a second after the burst.
@@ -158,8 +157,9 @@ impl RefusalBudget {
     pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
     /// True when a refusal with `code` may be written now; otherwise it is counted.
-    pub fn admit(&mut self, code: &'static str, now: Instant) -> bool {
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * Self::PER_SECOND).min(Self::BURST);
+    pub fn admit(&mut self, code: &'static str, now: Moment) -> bool {
+        self.tokens =
+            (self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * Self::PER_SECOND).min(Self::BURST);
         self.at = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -171,8 +171,10 @@ impl RefusalBudget {
 
     /// The summary of what was left out, when there is any and the last summary is at least
     /// [`Self::SUMMARY_EVERY`] old (or `now` is the end: unload, shutdown).
-    pub fn summary(&mut self, now: Instant, final_one: bool) -> Option<Entry> {
-        if self.suppressed.is_empty() || (!final_one && now.duration_since(self.last_summary) < Self::SUMMARY_EVERY) {
+    pub fn summary(&mut self, now: Moment, final_one: bool) -> Option<Entry> {
+        if self.suppressed.is_empty()
+            || (!final_one && now.saturating_duration_since(self.last_summary) < Self::SUMMARY_EVERY)
+        {
             return None;
         }
         self.last_summary = now;
@@ -218,6 +220,15 @@ struct Inner {
     /// A failed write may have left part of a line that could not be cut yet: nothing is
     /// written after it until the cut succeeds.
     torn: bool,
+    /// What records are stamped with: the host's clock once the engine is attached
+    /// ([`AuditLog::use_clock`]), the machine's until then.
+    clock: Clock,
+}
+
+/// A record's timestamp: RFC 3339 with milliseconds, UTC.
+fn stamp(ms: i64) -> String {
+    let since_epoch = Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + since_epoch).to_string()
 }
 
 /// The log. Share it with `Arc`; writes from many threads are serialised.
@@ -258,7 +269,7 @@ impl AuditLog {
         let len = file.metadata().map_err(io)?.len();
         let log = Arc::new(Self {
             path: path.to_path_buf(),
-            inner: Mutex::new(Inner { file, seq, forbidden: Vec::new(), len, torn: false }),
+            inner: Mutex::new(Inner { file, seq, forbidden: Vec::new(), len, torn: false, clock: Clock::system() }),
             failing: Arc::new(AtomicBool::new(false)),
             dirty: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(AtomicBool::new(false)),
@@ -322,6 +333,12 @@ impl AuditLog {
         self.failing.load(Ordering::Acquire)
     }
 
+    /// Stamps every later record by `clock` (the venue's: exchange-corrected on OKX, virtual in
+    /// a backtest), so the log and the orders it records tell one time.
+    pub fn use_clock(&self, clock: Clock) {
+        self.inner.lock().clock = clock;
+    }
+
     /// Appends one record and flushes it to the OS. A write error is counted, cut back out of
     /// the file (no torn line stays behind) and makes the log [`failing`](Self::failing) until a
     /// later write succeeds, which is then recorded with the number of lines lost (the gap in
@@ -340,7 +357,7 @@ impl AuditLog {
 
     fn write(&self, inner: &mut Inner, plugin: Option<&str>, plugin_hash: Option<&str>, entry: &Entry) -> bool {
         inner.seq += 1;
-        let ts = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let ts = stamp(inner.clock.now_ms());
         let record = Record { ts, seq: inner.seq, plugin, plugin_hash, entry };
         let mut line = match serde_json::to_string(&record) {
             Ok(line) => line,
@@ -527,8 +544,8 @@ mod tests {
 
     #[test]
     fn refusals_past_the_budget_become_one_summary_by_code() {
-        let mut b = RefusalBudget::default();
-        let t = Instant::now();
+        let t = Clock::system().moment();
+        let mut b = RefusalBudget::new(t);
         let written =
             (0..50_000).filter(|i| b.admit(if i % 2 == 0 { "RATE_LIMITED" } else { "INVALID_PRICE" }, t)).count();
         assert_eq!(written, RefusalBudget::BURST as usize);

@@ -3,15 +3,14 @@
 //! intent → risk (per order, aggregate, windows) → audit the decision → tracker → the sender
 //! task. Cancels skip risk and limits, so a halted plugin can always cancel.
 
-use super::{Command, Hub, OrderIntent, PluginId, PluginSlot, Queued, Ticket, normalize};
+use super::{Amend, Command, Hub, OrderIntent, PluginId, PluginSlot, Queued, Ticket, normalize};
 use crate::audit::Entry;
 use crate::risk::check::{self, Exposure, Input};
-use crate::risk::windows;
+use crate::risk::{self, Approved, windows};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
-use tradebox_core::{Denial, DenialCode, TradingState, system_ms as now_ms};
+use tradebox_core::{Denial, DenialCode, Moment, TradingState};
 use tradebox_core::{InstrumentId, InstrumentKind, InstrumentSpec, NewOrder, OrderReport, PositionSide, Side};
 
 fn f(d: Decimal) -> f64 {
@@ -44,7 +43,7 @@ impl Hub {
         if self.audit.get().is_none() {
             return denial;
         }
-        let now = Instant::now();
+        let now = self.clock.moment();
         let (write, summary) = {
             let mut budget = slot.refusals.lock();
             (budget.admit(denial.code.as_str(), now), budget.summary(now, false))
@@ -106,7 +105,20 @@ impl Hub {
             let reduce = if reduce_only { " reduce-only" } else { "" };
             format!("; asked: {side:?} {size} {} @ {px} ({kind:?}{reduce})", spec.symbol)
         };
-        self.pre_trade(slot, &order, None, Some(windows::fingerprint(spec.id, side, price, size)), Instant::now())
+        let new_order = NewOrder {
+            client_id: client_id.clone(),
+            instrument: spec.id,
+            side,
+            kind,
+            price,
+            size,
+            reduce_only,
+            leg,
+            origin: Some((*slot.origin()).clone()),
+        };
+        let fingerprint = Some(windows::fingerprint(spec.id, side, price, size));
+        let approved = self
+            .pre_trade(new_order, slot, &order, None, fingerprint, self.clock.moment())
             .map_err(|d| self.refused_asking(slot, d, &client_id, asked))?;
         // The intent and the verdict are written once the order is approved, still before it
         // can leave: a refused intent costs one (budgeted) record, not two.
@@ -134,20 +146,9 @@ impl Hub {
             size,
             unit_value,
             leg,
-            now_ms(),
+            self.clock.now_ms(),
         );
-        let order = NewOrder {
-            client_id: client_id.clone(),
-            instrument: spec.id,
-            side,
-            kind,
-            price,
-            size,
-            reduce_only,
-            leg,
-            origin: Some((*slot.origin()).clone()),
-        };
-        self.enqueue(Command::Place(order), ticket)?;
+        self.enqueue(Command::Place(approved), ticket)?;
         slot.stats.orders_sent.fetch_add(1, Ordering::Relaxed);
         let px = report.price.map_or_else(|| "market".to_string(), |p| p.to_string());
         self.record(&slot.name, format!("{client_id} {side:?} {} {size} @ {px} ({kind:?})", spec.symbol));
@@ -158,11 +159,11 @@ impl Hub {
     /// window) without placing it: a dry run, and what the risk figure in BENCHMARKS.md times.
     /// A pass counts in the windows as a placed order would.
     pub fn check_intent(&self, slot: &PluginSlot, intent: OrderIntent) -> Result<(), Denial> {
-        self.check_intent_at(slot, intent, Instant::now())
+        self.check_intent_at(slot, intent, self.clock.moment())
     }
 
     /// [`Hub::check_intent`] as of `now` for the time windows (a benchmark's clock).
-    pub fn check_intent_at(&self, slot: &PluginSlot, intent: OrderIntent, now: Instant) -> Result<(), Denial> {
+    pub fn check_intent_at(&self, slot: &PluginSlot, intent: OrderIntent, now: Moment) -> Result<(), Denial> {
         let OrderIntent { instrument, side, kind, price, size, reduce_only } = intent;
         let spec = self.granted(slot, instrument)?;
         self.kind_permitted(slot, kind)?;
@@ -170,19 +171,20 @@ impl Hub {
         let size = normalize::size(spec, size)?;
         let leg = PositionSide::of_order(self.position_mode(), spec.kind, side, reduce_only);
         let order = check::Order { spec, side, kind, price, size, reduce_only, leg };
-        self.pre_trade(slot, &order, None, Some(windows::fingerprint(spec.id, side, price, size)), now)
+        self.pre_trade((), slot, &order, None, Some(windows::fingerprint(spec.id, side, price, size)), now).map(|_| ())
     }
 
     /// The whole pre-trade check of one order (or of an amend, leaving the amended order out of
-    /// the counts): the rules, then the windows.
-    fn pre_trade(
+    /// the counts): what risk needs to know, gathered here, and its approval of `subject`.
+    fn pre_trade<T>(
         &self,
+        subject: T,
         slot: &PluginSlot,
         order: &check::Order<'_>,
         amended: Option<&str>,
         fingerprint: Option<windows::Fingerprint>,
-        now: Instant,
-    ) -> Result<(), Denial> {
+        now: Moment,
+    ) -> Result<Approved<T>, Denial> {
         let limits = slot.effective_risk();
         slot.windows.lock().refuse_early(&limits, now)?;
         let account = self.account_limits.read().clone();
@@ -208,8 +210,15 @@ impl Hub {
             all,
             available,
         };
-        check::check(&input, order)?;
-        windows::admit(&mut slot.windows.lock(), &mut self.account_window.lock(), &limits, &account, fingerprint, now)
+        risk::approve(
+            subject,
+            &input,
+            order,
+            &mut slot.windows.lock(),
+            &mut self.account_window.lock(),
+            fingerprint,
+            now,
+        )
     }
 
     /// What a plugin (or, with `None`, every plugin) holds: open orders, the position in the
@@ -299,7 +308,7 @@ impl Hub {
     fn cancel_inner(&self, slot: &PluginSlot, client_id: &str) -> Result<(), Denial> {
         // Every attempt counts in the window, refused or not: past it, a plugin's cancels are
         // refused on its own state alone, without the tracker every plugin shares.
-        slot.windows.lock().admit_cancel(&slot.risk.read(), Instant::now())?;
+        slot.windows.lock().admit_cancel(&slot.risk.read(), self.clock.moment())?;
         let order = {
             let tracker = self.tracker.lock();
             let order = owned_open(&tracker, slot, client_id)?;
@@ -348,7 +357,7 @@ impl Hub {
         price: Option<f64>,
         size: Option<f64>,
     ) -> Result<(), Denial> {
-        slot.windows.lock().refuse_early(&slot.effective_risk(), Instant::now())?;
+        slot.windows.lock().refuse_early(&slot.effective_risk(), self.clock.moment())?;
         let order = self.owned_open(slot, client_id)?;
         self.audit_writable()?;
         let spec = self.granted(slot, order.instrument)?;
@@ -364,7 +373,8 @@ impl Hub {
             return Err(Denial::new(DenialCode::InvalidPrice, "an amend needs a new price or a new size"));
         }
         let grows = size.is_some_and(|s| s > order.size);
-        if grows || price.is_some() {
+        let amend = Amend { instrument: order.instrument, client_id: client_id.to_string(), price, size };
+        let approved = if grows || price.is_some() {
             let leg = self.tracker.lock().order(client_id).map_or(PositionSide::Net, |t| t.leg);
             let checked = check::Order {
                 spec,
@@ -375,24 +385,22 @@ impl Hub {
                 reduce_only: false,
                 leg,
             };
-            self.pre_trade(slot, &checked, Some(client_id), None, Instant::now())?;
+            self.pre_trade(amend, slot, &checked, Some(client_id), None, self.clock.moment())?
         } else {
             // A smaller size only: no rule to check, but it counts in the windows (at the
             // manifest's rate where that is lower, as every order does).
-            windows::admit(
+            risk::approve_in_windows(
+                amend,
                 &mut slot.windows.lock(),
                 &mut self.account_window.lock(),
                 &slot.effective_risk(),
                 &self.account_limits.read(),
                 None,
-                Instant::now(),
-            )?;
-        }
+                self.clock.moment(),
+            )?
+        };
         let ticket = Ticket::take(&slot.queued)?;
-        self.enqueue(
-            Command::Amend { instrument: order.instrument, client_id: client_id.to_string(), price, size },
-            ticket,
-        )
+        self.enqueue(Command::Amend(approved), ticket)
     }
 
     /// Cancels the plugin's open orders (in one instrument or all) that are not being
@@ -401,7 +409,7 @@ impl Hub {
     /// call reads them under the tracker's lock, so a loop of calls must be bounded too. A
     /// full queue stops it (`QUEUE_FULL` when not one cancel could be queued).
     pub fn cancel_all(&self, slot: &PluginSlot, instrument: Option<InstrumentId>) -> Result<u32, Denial> {
-        if let Err(denial) = slot.windows.lock().admit_cancel(&slot.risk.read(), Instant::now()) {
+        if let Err(denial) = slot.windows.lock().admit_cancel(&slot.risk.read(), self.clock.moment()) {
             slot.stats.denied.fetch_add(1, Ordering::Relaxed);
             return Err(denial);
         }
@@ -462,7 +470,7 @@ impl Hub {
 
     /// Counts a fill for the plugin's fill throttle.
     pub(super) fn count_fill(&self, slot: &PluginSlot) {
-        slot.windows.lock().on_fill(Instant::now());
+        slot.windows.lock().on_fill(self.clock.moment());
     }
 
     /// The stricter of a plugin's and the account's states.

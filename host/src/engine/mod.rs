@@ -21,17 +21,17 @@ pub use permissions::{Grants, Missing, Permissions, Requested};
 pub use tracker::{PluginId, PluginPosition, TrackedOrder};
 
 use crate::audit::{AuditLog, Entry};
+use crate::risk::Approved;
 use parking_lot::{Mutex, RwLock};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use rustc_hash::FxHashMap;
 use tradebox_core::{BalanceReport, InstrumentId, InstrumentSpec, NewOrder, OrderKind, OrderReport, Origin, Side};
-use tradebox_core::{Denial, DenialCode, Quote, TradingState, system_ms as now_ms};
+use tradebox_core::{Clock, Denial, DenialCode, Quote, TradingState};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 pub use crate::risk::{AccountLimits, RiskLimits};
@@ -122,8 +122,8 @@ impl PluginSlot {
 pub enum Command {
     /// Answer once every earlier command has been sent.
     Flush(tokio::sync::oneshot::Sender<()>),
-    /// Send a new order.
-    Place(NewOrder),
+    /// Send a new order (only risk approves one).
+    Place(Approved<NewOrder>),
     /// Cancel one order.
     Cancel {
         /// Instrument.
@@ -138,17 +138,21 @@ pub enum Command {
     Subscribe(InstrumentId, Channel),
     /// Stop it (the last subscriber left).
     Unsubscribe(InstrumentId, Channel),
-    /// Amend one order.
-    Amend {
-        /// Instrument.
-        instrument: InstrumentId,
-        /// Client order id.
-        client_id: String,
-        /// New price.
-        price: Option<Decimal>,
-        /// New total size.
-        size: Option<Decimal>,
-    },
+    /// Amend one order (only risk approves one).
+    Amend(Approved<Amend>),
+}
+
+/// A change of an open order's price and/or total size, normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Amend {
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Client order id.
+    pub client_id: String,
+    /// New price.
+    pub price: Option<Decimal>,
+    /// New total size.
+    pub size: Option<Decimal>,
 }
 
 impl Command {
@@ -158,7 +162,8 @@ impl Command {
         match self {
             Command::Flush(_) => None,
             Command::Place(order) => Some(order.client_id.clone()),
-            Command::Cancel { client_id, .. } | Command::Amend { client_id, .. } => Some(client_id.clone()),
+            Command::Cancel { client_id, .. } => Some(client_id.clone()),
+            Command::Amend(amend) => Some(amend.client_id.clone()),
             Command::Subscribe(i, c) | Command::Unsubscribe(i, c) => Some(format!("stream {i} {c:?}")),
         }
     }
@@ -268,6 +273,8 @@ pub struct Hub {
     account_pnl: Mutex<crate::risk::PnlWatch>,
     /// The venue account's position mode, set once at start ([`Hub::set_position_mode`]).
     position_mode: OnceLock<tradebox_core::PositionMode>,
+    /// The one clock the engine and its plugins read (the venue's).
+    clock: Clock,
 }
 
 const ACTIVITY_LINES: usize = 200;
@@ -293,12 +300,19 @@ pub struct OrderIntent {
 }
 
 impl Hub {
-    /// A hub for these instruments; returns the lanes the sender task drains.
+    /// A hub for these instruments on the machine's clock; returns the lanes the sender task
+    /// drains.
     pub fn new(instruments: Vec<InstrumentSpec>) -> (Arc<Self>, Lanes) {
+        Self::with_clock(instruments, Clock::system())
+    }
+
+    /// A hub for these instruments reading time from `clock` (the venue's): order ids, audit
+    /// stamps, risk windows, quote ages, plugin time and timers.
+    pub fn with_clock(instruments: Vec<InstrumentSpec>, clock: Clock) -> (Arc<Self>, Lanes) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (host_tx, host_rx) = mpsc::unbounded_channel();
         let by_symbol = instruments.iter().map(|s| (s.symbol.clone(), s.id)).collect();
-        let start = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let start = u64::try_from(clock.now_ms() / 1_000).unwrap_or(0);
         let hub = Hub {
             instruments: instruments.into_iter().map(|s| (s.id, s)).collect(),
             by_symbol,
@@ -318,6 +332,7 @@ impl Hub {
             account_window: Mutex::default(),
             account_pnl: Mutex::default(),
             position_mode: OnceLock::new(),
+            clock,
         };
         (Arc::new(hub), Lanes { plugins: rx, host: host_rx })
     }
@@ -336,8 +351,15 @@ impl Hub {
         self.position_mode.get().copied().unwrap_or_default()
     }
 
-    /// Sends every intent, risk decision, order change and fill to `audit` from now on.
+    /// The clock the engine reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Sends every intent, risk decision, order change and fill to `audit` from now on, stamped
+    /// by the hub's clock.
     pub fn attach_audit(&self, audit: Arc<AuditLog>) {
+        audit.use_clock(self.clock.clone());
         if self.audit.set(audit).is_err() {
             tracing::warn!("an audit log was already attached; keeping the first");
         }
@@ -387,7 +409,7 @@ impl Hub {
             state: AtomicU8::new(TradingState::Active as u8),
             windows: Mutex::default(),
             queued: Arc::default(),
-            refusals: Mutex::default(),
+            refusals: Mutex::new(crate::audit::RefusalBudget::new(self.clock.moment())),
             pnl: Mutex::default(),
             subscriptions: Mutex::default(),
             subscribe_budget: Mutex::new(crate::risk::windows::Bucket::new(
@@ -403,7 +425,7 @@ impl Hub {
     /// reports still update positions.
     pub fn unregister(&self, plugin: PluginId) {
         if let Some(slot) = self.plugins.write().remove(&plugin) {
-            if let Some(entry) = slot.refusals.lock().summary(std::time::Instant::now(), true) {
+            if let Some(entry) = slot.refusals.lock().summary(self.clock.moment(), true) {
                 self.audit_entry(Some(&slot.origin()), entry);
             }
             for (key, subs) in self.routes.write().iter_mut() {
@@ -531,7 +553,7 @@ impl Hub {
         if a.len() >= ACTIVITY_LINES {
             a.pop_front();
         }
-        a.push_back(Activity { ts_ms: now_ms(), plugin: plugin.to_string(), text });
+        a.push_back(Activity { ts_ms: self.clock.now_ms(), plugin: plugin.to_string(), text });
     }
 
     // ----- subscriptions -----
@@ -550,7 +572,7 @@ impl Hub {
         }
         // Each new subscription may cost an exchange request: a plugin churning its
         // subscriptions spends its own budget, not the connection's 480 an hour.
-        if !slot.subscribe_budget.lock().take(std::time::Instant::now()) {
+        if !slot.subscribe_budget.lock().take(self.clock.moment()) {
             return Err(Denial::limit(
                 DenialCode::RateLimited,
                 "too many new market data subscriptions; keep subscriptions instead of toggling them",
@@ -704,7 +726,7 @@ impl Hub {
         if self.audit.get().is_none() {
             return;
         }
-        let now = std::time::Instant::now();
+        let now = self.clock.moment();
         for slot in self.plugins() {
             let summary = slot.refusals.lock().summary(now, final_one);
             if let Some(entry) = summary {
@@ -764,6 +786,10 @@ mod tests {
     use tradebox_core::InstrumentKind;
 
     fn hub() -> (Arc<Hub>, Lanes) {
+        hub_on(Clock::system())
+    }
+
+    fn hub_on(clock: Clock) -> (Arc<Hub>, Lanes) {
         let spec = |id, symbol: &str| InstrumentSpec {
             id,
             symbol: symbol.into(),
@@ -775,7 +801,7 @@ mod tests {
             min_size: "0.001".parse().unwrap(),
             contract_value: Decimal::ONE,
         };
-        let (hub, rx) = Hub::new(vec![spec(1, "BTC-USDT"), spec(2, "ETH-USDT")]);
+        let (hub, rx) = Hub::with_clock(vec![spec(1, "BTC-USDT"), spec(2, "ETH-USDT")], clock);
         // A market around 100, so the price band has a reference.
         for id in [1, 2] {
             hub.quotes
@@ -1013,6 +1039,55 @@ mod tests {
         (hub, rx, dir, path)
     }
 
+    /// What a backtest needs of the engine: on a virtual clock, the rate window, the age of a
+    /// quote, order ids and audit stamps all follow virtual time and nothing else.
+    #[test]
+    fn on_a_virtual_clock_windows_quote_ages_and_audit_stamps_follow_virtual_time() {
+        const START_MS: i64 = 1_700_000_000_000; // 2023-11-14T22:13:20Z
+        let (clock, time) = Clock::virtual_at(START_MS);
+        let (hub, _rx) = hub_on(clock);
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("audit.jsonl");
+        hub.attach_audit(AuditLog::open(&path, std::time::Duration::from_secs(60)).expect("audit"));
+        let limits = RiskLimits { max_orders_per_sec: 2, ..RiskLimits::default() };
+        let slot = hub.register("p", grants(&["BTC-USDT"]), limits);
+        let fresh = |hub: &Hub| {
+            let quote = hub.quote(1).expect("quote");
+            hub.quotes.write().insert(1, Quote { received: Some(hub.clock().moment()), ..quote });
+        };
+        fresh(&hub);
+        hub.place(&slot, buy(99.0)).expect("first");
+        hub.place(&slot, buy(99.1)).expect("second");
+        let denial = hub.place(&slot, buy(99.2)).expect_err("a third in the same virtual second");
+        assert_eq!(denial.code, DenialCode::RateLimited);
+        // However long the machine takes, only moving the clock frees the window...
+        std::thread::sleep(std::time::Duration::from_millis(1_100));
+        assert_eq!(hub.place(&slot, buy(99.3)).expect_err("still the same second").code, DenialCode::RateLimited);
+        time.advance_by(1_001);
+        hub.place(&slot, buy(99.4)).expect("a virtual second later");
+        // ... and ages the quote: 11 virtual seconds without a ticker is a stale quote.
+        time.advance_by(11_000);
+        assert_eq!(hub.place(&slot, buy(99.5)).expect_err("stale").code, DenialCode::StaleQuote);
+        fresh(&hub);
+        hub.place(&slot, buy(99.6)).expect("a fresh quote");
+        let records: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .expect("read")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        let stamps: std::collections::BTreeSet<&str> = records.iter().filter_map(|r| r["ts"].as_str()).collect();
+        assert_eq!(
+            stamps.into_iter().collect::<Vec<_>>(),
+            ["2023-11-14T22:13:20.000Z", "2023-11-14T22:13:21.001Z", "2023-11-14T22:13:32.001Z"],
+            "every record stamped by the virtual clock"
+        );
+        // Order ids carry the start second of the clock they were minted by (2023-11-14).
+        let id = records.iter().find_map(|r| r["client_id"].as_str()).expect("an id");
+        let start_s = u64::try_from(START_MS / 1_000).expect("positive");
+        let same_start = ids::ClientIdMinter::with_nonce(start_s, 0).next(slot.id);
+        assert_eq!(id[4..10], same_start[4..10], "{id} vs {same_start}");
+    }
+
     fn buy(price: f64) -> OrderIntent {
         OrderIntent {
             instrument: 1,
@@ -1148,12 +1223,12 @@ mod tests {
     fn an_order_priced_off_a_stale_quote_is_refused() {
         let (hub, _lanes) = hub();
         let slot = hub.register("p", grants(&["BTC-USDT"]), RiskLimits::default());
-        let old = std::time::Instant::now().checked_sub(std::time::Duration::from_secs(11)).expect("uptime");
+        let old = hub.clock().moment().saturating_sub(std::time::Duration::from_secs(11));
         let quote = hub.quote(1).expect("quote");
         hub.quotes.write().insert(1, Quote { received: Some(old), ..quote });
         let denial = hub.place(&slot, buy(99.0)).expect_err("the feed stopped 11 s ago");
         assert_eq!((denial.code, denial.limit), (DenialCode::StaleQuote, Some(10_000.0)));
-        hub.quotes.write().insert(1, Quote { received: Some(std::time::Instant::now()), ..quote });
+        hub.quotes.write().insert(1, Quote { received: Some(hub.clock().moment()), ..quote });
         hub.place(&slot, buy(99.0)).expect("a fresh quote");
     }
 

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
-use tradebox_core::system_ms as now_ms;
 use tradebox_core::{InstrumentKind, MarketEvent, Venue, VenueError, VenueEvent};
 
 /// A bar: open time (ms) and OHLCV.
@@ -165,7 +164,7 @@ fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
     let instrument = market.instrument();
     let channel = match &market {
         MarketEvent::Ticker { bid, bid_size, ask, ask_size, last, .. } => {
-            let received = Some(std::time::Instant::now());
+            let received = Some(hub.clock.moment());
             let quote = tradebox_core::Quote {
                 bid: *bid,
                 bid_size: *bid_size,
@@ -257,7 +256,7 @@ pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut lanes: super::
         let Some(key) = command.key() else { continue };
         let prev = last.remove(&key);
         // A plugin's cancel or amend: what a host cancel need not wait for.
-        let skippable = matches!(command, Command::Cancel { by_host: false, .. } | Command::Amend { .. });
+        let skippable = matches!(command, Command::Cancel { by_host: false, .. } | Command::Amend(_));
         let host_cancel = matches!(command, Command::Cancel { by_host: true, .. });
         // What a skippable command waited for: everything before it but skippable ones.
         let gate = |p: &Link| if p.skippable { p.gate.clone() } else { Some(p.done.clone()) };
@@ -322,7 +321,12 @@ fn withdraw_early(hub: &Hub, venue: &dyn Venue, command: &Command) {
 /// Ends a placement the sender does not send, as cancelled: its plugin and the audit log are
 /// told why.
 fn drop_unsent(hub: &Hub, client_id: &str, why: &str) {
-    let done = hub.tracker.lock().finish_unsent(client_id, tradebox_core::OrderStatus::Canceled, why.into(), now_ms());
+    let done = hub.tracker.lock().finish_unsent(
+        client_id,
+        tradebox_core::OrderStatus::Canceled,
+        why.into(),
+        hub.clock.now_ms(),
+    );
     if let Some((plugin, report)) = done
         && let Some(slot) = hub.plugin(plugin)
     {
@@ -361,11 +365,12 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
                 drop_unsent(hub, &client_id, "halted before it was sent");
                 return;
             }
-            match venue.place(order).await {
+            match venue.place(order.into_inner()).await {
                 Ok(_) => {}
                 Err(VenueError::Withdrawn) => drop_unsent(hub, &client_id, "cancelled by the host before it was sent"),
                 Err(VenueError::Rejected { code, message }) => {
-                    let rejected = hub.tracker.lock().reject(&client_id, format!("{code}: {message}"), now_ms());
+                    let rejected =
+                        hub.tracker.lock().reject(&client_id, format!("{code}: {message}"), hub.clock.now_ms());
                     if let Some((plugin, report)) = rejected
                         && let Some(slot) = hub.plugin(plugin)
                     {
@@ -423,7 +428,8 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
                 hub.tracker.lock().cancel_failed(&client_id);
             }
         }
-        Command::Amend { instrument, client_id, price, size } => {
+        Command::Amend(amend) => {
+            let super::Amend { instrument, client_id, price, size } = amend.into_inner();
             if hub.tracker.lock().cancelled_by_host(&client_id) {
                 return;
             }

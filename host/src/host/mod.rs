@@ -105,9 +105,10 @@ impl Host {
         audit: Option<Arc<crate::audit::AuditLog>>,
     ) -> anyhow::Result<Self> {
         let events = venue.take_events().ok_or_else(|| anyhow::anyhow!("the venue's event stream is already taken"))?;
-        let (hub, commands) = Hub::new(venue.instruments());
+        let (hub, commands) = Hub::with_clock(venue.instruments(), venue.clock());
         hub.set_position_mode(venue.position_mode());
         if let Some(log) = audit {
+            log.use_clock(venue.clock());
             log.append(
                 None,
                 None,
@@ -128,7 +129,7 @@ impl Host {
                 let mut tick = tokio::time::interval(std::time::Duration::from_millis(BREAKER_MS));
                 loop {
                     tick.tick().await;
-                    breaker.watch_losses(tradebox_core::system_ms());
+                    breaker.watch_losses(breaker.clock().now_ms());
                     breaker.flush_refusals(false);
                     if let Some(log) = breaker.audit() {
                         log.probe();

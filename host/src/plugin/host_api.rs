@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tradebox_core::system_ms as now_ms;
+use tradebox_core::Moment;
 use tradebox_core::{Channel, InstrumentId};
 
 /// Log lines a plugin may burst.
@@ -62,7 +62,7 @@ impl Default for Counters {
 }
 
 struct Timer {
-    due: Instant,
+    due: Moment,
     every: Option<Duration>,
 }
 
@@ -74,22 +74,22 @@ pub struct Timers {
 }
 
 impl Timers {
-    fn add(&mut self, after: Duration, every: Option<Duration>) -> u64 {
+    fn add(&mut self, now: Moment, after: Duration, every: Option<Duration>) -> u64 {
         if self.timers.len() >= MAX_TIMERS {
             return 0;
         }
         self.next_id += 1;
-        self.timers.insert(self.next_id, Timer { due: Instant::now() + after, every });
+        self.timers.insert(self.next_id, Timer { due: now + after, every });
         self.next_id
     }
 
-    /// The earliest due time.
-    pub fn next_due(&self) -> Option<Instant> {
+    /// The earliest due time, on the hub clock's steady timeline.
+    pub fn next_due(&self) -> Option<Moment> {
         self.timers.values().map(|t| t.due).min()
     }
 
     /// Timers due at `now`, rescheduling intervals.
-    pub fn take_due(&mut self, now: Instant) -> Vec<u64> {
+    pub fn take_due(&mut self, now: Moment) -> Vec<u64> {
         let due: Vec<u64> = self.timers.iter().filter(|(_, t)| t.due <= now).map(|(id, _)| *id).collect();
         for id in &due {
             let keep = match self.timers.get_mut(id) {
@@ -246,12 +246,12 @@ impl feeds::Host for PluginState {
 
 impl timers::Host for PluginState {
     fn set_timer(&mut self, after_ms: u64) -> u64 {
-        self.timers.add(Duration::from_millis(after_ms).max(MIN_TIMER), None)
+        self.timers.add(self.hub.clock().moment(), Duration::from_millis(after_ms).max(MIN_TIMER), None)
     }
 
     fn set_interval(&mut self, every_ms: u64) -> u64 {
         let every = Duration::from_millis(every_ms).max(MIN_INTERVAL);
-        self.timers.add(every, Some(every))
+        self.timers.add(self.hub.clock().moment(), every, Some(every))
     }
 
     fn cancel_timer(&mut self, id: u64) {
@@ -296,7 +296,9 @@ impl host::Host for PluginState {
         }
     }
 
+    /// The hub's clock: the exchange's corrected time live on OKX (as the WIT promises),
+    /// virtual in a backtest.
     fn now(&mut self) -> i64 {
-        now_ms()
+        self.hub.clock().now_ms()
     }
 }

@@ -544,13 +544,19 @@ impl Actor {
                 continue;
             }
             class.maybe_restore(now, &self.spec.name, &self.counters);
-            let next_timer = instance.state_mut().timers.next_due();
+            // The mailbox waits in real time for the next timer, however far the hub's clock says
+            // it is (on a virtual clock it is due as soon as the clock has moved past it).
+            let clock = self.hub.clock();
+            let next_timer = instance
+                .state_mut()
+                .timers
+                .next_due()
+                .map(|due| Instant::now() + due.saturating_duration_since(clock.moment()));
             let Some(batch) = self.slot.mailbox.take(self.spec.limits.max_batch, next_timer) else { return };
             let busy = super::priority::Stopwatch::start();
             let mut events: Vec<wit::Event> = batch.into_iter().map(b::event).collect();
-            let now = Instant::now();
-            for id in instance.state_mut().timers.take_due(now) {
-                events.push(wit::Event::Timer(wit::TimerFired { id, ts: tradebox_core::system_ms() }));
+            for id in instance.state_mut().timers.take_due(clock.moment()) {
+                events.push(wit::Event::Timer(wit::TimerFired { id, ts: clock.now_ms() }));
             }
             if events.is_empty() {
                 continue;

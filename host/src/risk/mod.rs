@@ -17,4 +17,57 @@ pub mod limits;
 pub mod windows;
 
 pub use breaker::{PnlWatch, Trip};
+
+use tradebox_core::{Denial, Moment};
+
+/// What passed the pre-trade check: an order, an amend. Only this module makes one (by
+/// [`approve`] or [`approve_in_windows`]), and the engine's order commands take nothing else,
+/// so no path can queue an order that skipped the rules or the windows. Barter's
+/// `RiskApproved<T>` is the model. Not `Clone`: one approval sends one request.
+#[derive(Debug, PartialEq)]
+pub struct Approved<T>(T);
+
+impl<T> Approved<T> {
+    /// The approved request, to send.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Approved<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// The whole pre-trade decision on `subject`: every rule ([`check::check`]), then the windows
+/// (a refused order uses up no rate).
+pub fn approve<T>(
+    subject: T,
+    input: &check::Input<'_>,
+    order: &check::Order<'_>,
+    plugin_windows: &mut windows::PluginWindows,
+    account_window: &mut windows::AccountWindow,
+    fingerprint: Option<windows::Fingerprint>,
+    now: Moment,
+) -> Result<Approved<T>, Denial> {
+    check::check(input, order)?;
+    approve_in_windows(subject, plugin_windows, account_window, input.limits, input.account, fingerprint, now)
+}
+
+/// Approves a change no rule can object to (an amend that only makes an order smaller): it
+/// still counts in the windows, at the manifest's rate where that is lower.
+pub fn approve_in_windows<T>(
+    subject: T,
+    plugin_windows: &mut windows::PluginWindows,
+    account_window: &mut windows::AccountWindow,
+    limits: &RiskLimits,
+    account: &AccountLimits,
+    fingerprint: Option<windows::Fingerprint>,
+    now: Moment,
+) -> Result<Approved<T>, Denial> {
+    windows::admit(plugin_windows, account_window, limits, account, fingerprint, now)?;
+    Ok(Approved(subject))
+}
 pub use limits::{AccountLimits, LimitError, PriceReference, RiskLimits};

@@ -6,7 +6,8 @@ use super::limits::{AccountLimits, RiskLimits};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tradebox_core::Moment;
 use tradebox_core::{Denial, DenialCode};
 use tradebox_core::{InstrumentId, Side};
 
@@ -25,7 +26,8 @@ pub fn fingerprint(instrument: InstrumentId, side: Side, price: Option<Decimal>,
 #[derive(Debug, Clone, Copy)]
 pub struct Bucket {
     tokens: f64,
-    at: Instant,
+    /// When tokens were last counted (`None`: untouched since it was made full).
+    at: Option<Moment>,
     burst: f64,
     per_sec: f64,
 }
@@ -33,14 +35,14 @@ pub struct Bucket {
 impl Bucket {
     /// A full bucket.
     pub fn new(burst: f64, per_sec: f64) -> Self {
-        Self { tokens: burst, at: Instant::now(), burst, per_sec }
+        Self { tokens: burst, at: None, burst, per_sec }
     }
 
     /// Takes one token if there is one.
-    pub fn take(&mut self, now: Instant) -> bool {
-        self.tokens =
-            (self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * self.per_sec).min(self.burst);
-        self.at = now;
+    pub fn take(&mut self, now: Moment) -> bool {
+        let since = self.at.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        self.tokens = (self.tokens + since.as_secs_f64() * self.per_sec).min(self.burst);
+        self.at = Some(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -59,23 +61,23 @@ pub const SUBSCRIBES_PER_HOUR: f64 = 360.0;
 /// One plugin's windows.
 #[derive(Debug, Default)]
 pub struct PluginWindows {
-    orders: VecDeque<Instant>,
-    cancels: VecDeque<Instant>,
+    orders: VecDeque<Moment>,
+    cancels: VecDeque<Moment>,
     /// Recent orders in arrival order (for expiry) and by fingerprint (for the check), so the
     /// duplicate check costs the same however many orders the window holds.
-    recent: VecDeque<(Instant, Fingerprint)>,
-    last_seen: FxHashMap<Fingerprint, Instant>,
-    fills: VecDeque<Instant>,
+    recent: VecDeque<(Moment, Fingerprint)>,
+    last_seen: FxHashMap<Fingerprint, Moment>,
+    fills: VecDeque<Moment>,
 }
 
 /// The account's window.
 #[derive(Debug, Default)]
 pub struct AccountWindow {
-    orders: VecDeque<Instant>,
+    orders: VecDeque<Moment>,
 }
 
-fn trim(q: &mut VecDeque<Instant>, now: Instant, window: Duration) {
-    while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
+fn trim(q: &mut VecDeque<Moment>, now: Moment, window: Duration) {
+    while q.front().is_some_and(|t| now.saturating_duration_since(*t) >= window) {
         q.pop_front();
     }
 }
@@ -84,7 +86,7 @@ impl PluginWindows {
     /// Admits one cancel the plugin asked for through its cancel window (the host's own
     /// cancels never come here), or refuses it and records nothing. Each attempt counts,
     /// whether or not the cancel is then refused for another reason.
-    pub fn admit_cancel(&mut self, limits: &RiskLimits, now: Instant) -> Result<(), Denial> {
+    pub fn admit_cancel(&mut self, limits: &RiskLimits, now: Moment) -> Result<(), Denial> {
         trim(&mut self.cancels, now, Duration::from_secs(1));
         if self.cancels.len() >= limits.max_cancels_per_sec as usize {
             return Err(Denial::limit(
@@ -101,7 +103,7 @@ impl PluginWindows {
     /// Refuses at once, recording nothing, when this plugin's own windows are full (its order
     /// rate or its fill throttle): checked before anything shared with other plugins is
     /// touched, so a plugin far past its rate costs its neighbours no lock.
-    pub fn refuse_early(&mut self, limits: &RiskLimits, now: Instant) -> Result<(), Denial> {
+    pub fn refuse_early(&mut self, limits: &RiskLimits, now: Moment) -> Result<(), Denial> {
         trim(&mut self.orders, now, Duration::from_secs(1));
         trim(&mut self.fills, now, Duration::from_secs(60));
         if limits.max_fills_per_min > 0 && self.fills.len() >= limits.max_fills_per_min as usize {
@@ -124,7 +126,7 @@ impl PluginWindows {
     }
 
     /// Counts a fill (for the throttle).
-    pub fn on_fill(&mut self, now: Instant) {
+    pub fn on_fill(&mut self, now: Moment) {
         self.fills.push_back(now);
         trim(&mut self.fills, now, Duration::from_secs(60));
     }
@@ -132,14 +134,15 @@ impl PluginWindows {
 
 /// Admits an order (or an amend: `fingerprint` `None`, which skips the duplicate check) through
 /// the plugin's and the account's windows, recording it in both; or refuses it and records
-/// nothing.
-pub fn admit(
+/// nothing. Only [`super::approve`] and [`super::approve_in_windows`] call it: an admitted
+/// order comes with its approval.
+pub(super) fn admit(
     plugin: &mut PluginWindows,
     account: &mut AccountWindow,
     limits: &RiskLimits,
     account_limits: &AccountLimits,
     fingerprint: Option<Fingerprint>,
-    now: Instant,
+    now: Moment,
 ) -> Result<(), Denial> {
     plugin.refuse_early(limits, now)?;
     trim(&mut account.orders, now, Duration::from_secs(1));
@@ -155,14 +158,14 @@ pub fn admit(
     if let Some(fp) = fingerprint
         && limits.duplicate_window_ms > 0
     {
-        while plugin.recent.front().is_some_and(|(t, _)| now.duration_since(*t) >= dup_window) {
+        while plugin.recent.front().is_some_and(|(t, _)| now.saturating_duration_since(*t) >= dup_window) {
             if let Some((t, old)) = plugin.recent.pop_front()
                 && plugin.last_seen.get(&old) == Some(&t)
             {
                 plugin.last_seen.remove(&old);
             }
         }
-        if plugin.last_seen.get(&fp).is_some_and(|t| now.duration_since(*t) < dup_window) {
+        if plugin.last_seen.get(&fp).is_some_and(|t| now.saturating_duration_since(*t) < dup_window) {
             return Err(Denial::limit(
                 DenialCode::DuplicateOrder,
                 format!("the same order was placed within the last {} ms", limits.duplicate_window_ms),
@@ -192,7 +195,7 @@ mod tests {
         };
         let account = AccountLimits { max_orders_per_sec: 4, ..AccountLimits::default() };
         let (mut p, mut q, mut a) = (PluginWindows::default(), PluginWindows::default(), AccountWindow::default());
-        let t = Instant::now();
+        let t = tradebox_core::Clock::system().moment();
         let fp = |n: i64| Some(fingerprint(1, Side::Buy, Some(Decimal::from(n)), Decimal::ONE));
         assert!(admit(&mut p, &mut a, &limits, &account, fp(1), t).is_ok());
         assert_eq!(admit(&mut p, &mut a, &limits, &account, fp(1), t).unwrap_err().code, DenialCode::DuplicateOrder);

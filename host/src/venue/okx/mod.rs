@@ -825,6 +825,10 @@ feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksu
         out
     }
 
+    fn clock(&self) -> tradebox_core::Clock {
+        self.rest.clock().clock()
+    }
+
     fn position_mode(&self) -> tradebox_core::PositionMode {
         self.modes.position_mode()
     }
