@@ -73,6 +73,7 @@ use crate::venue::sim::SimConfig;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tradebox_core::{Channel, OrderKind};
 
@@ -92,7 +93,7 @@ pub struct Config {
     pub audit: Option<AuditConfig>,
     /// The admin API (`tradebox status|halt|resume` talk to it).
     #[serde(default)]
-    pub admin: crate::admin::AdminConfig,
+    pub admin: AdminConfig,
     /// The account's risk limits (every plugin together); plugins' own are `[defaults.risk]`
     /// and each plugin's `risk`.
     #[serde(default)]
@@ -525,3 +526,32 @@ mod tests {
         assert!(err.contains("used twice"), "{err}");
     }
 }
+
+/// `[admin]` in the host config.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Serve the admin API at all.
+    pub enabled: bool,
+    /// Where to listen; must be a loopback address.
+    pub listen: SocketAddr,
+    /// Where the token is written (owner-only); default [`crate::admin::default_token_file`].
+    pub token_file: Option<PathBuf>,
+    /// An owner-only file holding the token to use, instead of a new one each start (so
+    /// scripts keep one token across restarts). The token itself never goes in the config.
+    pub token_from: Option<PathBuf>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            token_file: None,
+            token_from: None,
+        }
+    }
+}
+
+/// The admin API's default port.
+pub const DEFAULT_PORT: u16 = 7878;

@@ -33,34 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tradebox_core::TradingState;
 
-/// `[admin]` in the host config.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdminConfig {
-    /// Serve the admin API at all.
-    pub enabled: bool,
-    /// Where to listen; must be a loopback address.
-    pub listen: SocketAddr,
-    /// Where the token is written (owner-only); default [`default_token_file`].
-    pub token_file: Option<PathBuf>,
-    /// An owner-only file holding the token to use, instead of a new one each start (so
-    /// scripts keep one token across restarts). The token itself never goes in the config.
-    pub token_from: Option<PathBuf>,
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
-            token_file: None,
-            token_from: None,
-        }
-    }
-}
-
-/// The admin API's default port.
-pub const DEFAULT_PORT: u16 = 7878;
+pub use crate::config::{AdminConfig, DEFAULT_PORT};
 
 /// Where the token goes by default: `$XDG_RUNTIME_DIR/tradebox/admin.token`, else
 /// `~/.local/state/tradebox/admin.token`, else the working directory.
