@@ -167,13 +167,13 @@ async fn subscription_churn_spends_only_the_plugins_own_budget() {
     let churned = |t: &TestHost| -> Option<(u64, u64)> {
         let line = t
             .host
-            .hub()
-            .activity(usize::MAX)
+            .board()
+            .recent(usize::MAX)
             .into_iter()
             .rev()
-            .find(|a| a.plugin == "churn" && a.text.contains("churned: "))?;
-        let (accepted, tried) =
-            line.text.split_once("churned: ")?.1.trim_end_matches(" accepted").split_once(" of ")?;
+            .find(|a| a.plugin == "churn" && a.what.to_string().contains("churned: "))?;
+        let text = line.what.to_string();
+        let (accepted, tried) = text.split_once("churned: ")?.1.trim_end_matches(" accepted").split_once(" of ")?;
         Some((tried.parse().ok()?, accepted.parse().ok()?))
     };
     t.drive_until("30,000 subscriptions tried", WAIT, |t| churned(t).is_some_and(|(tried, _)| tried >= 30_000)).await;

@@ -407,7 +407,7 @@ async fn a_spike_of_authentication_failures_warns_and_a_flood_halts_the_account(
     wait_for("the halt audited", || halted_record().is_some()).await;
     let halted = halted_record().expect("audited");
     assert!(halted["detail"].as_str().is_some_and(|d| d.contains("refused authentication")), "{halted}");
-    let status = r.venue.status_line().expect("status");
+    let status = r.venue.status().expect("status").to_string();
     assert!(status.contains("authentication failures: 5"), "{status}");
     let metric = r.venue.metrics().into_iter().find(|m| m.name == "tradebox_okx_auth_failures").expect("metric");
     assert_eq!(metric.value, 5.0);

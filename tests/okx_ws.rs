@@ -269,8 +269,13 @@ async fn a_refused_private_subscription_is_the_feed_down_and_fills_come_through_
     // The connection comes back, but OKX refuses its private subscriptions (its 30 connections
     // per channel are taken, say), again and again.
     admin(&r, serde_json::json!({"ws_drop": true, "ws_refuse_subscribe": 1000})).await;
-    let refused =
-        || r.host.hub().activity(100).iter().any(|a| a.text.contains("okx-private down") && a.text.contains("refused"));
+    let refused = || {
+        r.host
+            .board()
+            .recent(100)
+            .iter()
+            .any(|a| a.what.to_string().contains("okx-private down") && a.what.to_string().contains("refused"))
+    };
     wait_for("the refusal announced as the private link down", refused).await;
     assert!(!private_up(), "connected, but not up: its subscriptions were refused");
     // A fill now reaches the host through REST, at the fast pace, not after the 10 min beat.
@@ -292,7 +297,7 @@ async fn a_refused_private_subscription_is_the_feed_down_and_fills_come_through_
     // The refusals stop: the feed is up again once its subscriptions are acknowledged.
     admin(&r, serde_json::json!({"ws_drop": true, "ws_refuse_subscribe": 0})).await;
     wait_for("the private feed back", private_up).await;
-    let back = || r.host.hub().activity(100).iter().any(|a| a.text.contains("okx-private up"));
+    let back = || r.host.board().recent(100).iter().any(|a| a.what.to_string().contains("okx-private up"));
     wait_for("the feed announced back up", back).await;
     r.host.shutdown().await;
 }

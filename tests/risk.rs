@@ -104,11 +104,14 @@ async fn a_losing_strategy_is_halted_by_the_circuit_breaker() {
     t.load(loser).await.expect("loads");
     let slot = t.host.slot("loser").expect("slot");
     t.drive_until("the circuit breaker to halt the loser", WAIT, |_| slot.state() == TradingState::Halted).await;
-    let records = t.audit_records();
-    let halt = records
-        .iter()
-        .find(|r| r["kind"] == "state" && r["event"] == "plugin_halted" && r["plugin"] == "loser")
-        .expect("the halt is audited");
+    // The halt takes effect first and is audited a moment later.
+    let halt_record = |t: &TestHost| {
+        t.audit_records()
+            .into_iter()
+            .find(|r| r["kind"] == "state" && r["event"] == "plugin_halted" && r["plugin"] == "loser")
+    };
+    t.drive_until("the halt audited", WAIT, |t| halt_record(t).is_some()).await;
+    let halt = halt_record(&t).expect("the halt is audited");
     assert!(halt["detail"].as_str().is_some_and(|d| d.contains("circuit breaker")), "{halt}");
     let pnl = t.host.hub().pnl_total(slot.id);
     assert!(pnl <= -20.0, "halted after losing {pnl}");

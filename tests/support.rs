@@ -282,9 +282,15 @@ pub mod soak {
 
     /// The plugin's last "trades N out of order M last P" log line, parsed.
     fn counts(t: &TestHost, name: &str) -> Option<(u64, u64)> {
-        let line =
-            t.host.hub().activity(200).into_iter().rev().find(|a| a.plugin == name && a.text.contains("trades "))?;
-        let words: Vec<&str> = line.text.split_whitespace().collect();
+        let line = t
+            .host
+            .board()
+            .recent(200)
+            .into_iter()
+            .rev()
+            .find(|a| a.plugin == name && a.what.to_string().contains("trades "))?;
+        let text = line.what.to_string();
+        let words: Vec<&str> = text.split_whitespace().collect();
         let at =
             |w: &str| words.iter().position(|x| *x == w).and_then(|i| words.get(i + 1)).and_then(|v| v.parse().ok());
         Some((at("trades")?, at("order")?))

@@ -71,7 +71,8 @@ async fn unload_cancels_open_orders() {
 async fn interval_timers_fire_in_host_time() {
     let t = TestHost::new(Mode::Live).await;
     t.load(spec("ticking", "noop", r#"{"timer_ms": 10}"#, &[])).await.expect("noop loads");
-    let fired = |t: &TestHost| t.host.hub().activity(50).iter().any(|a| a.text.contains("timer fired 20 times"));
+    let fired =
+        |t: &TestHost| t.host.board().recent(50).iter().any(|a| a.what.to_string().contains("timer fired 20 times"));
     t.drive_until("twenty timer firings", WAIT, fired).await;
     t.host.shutdown().await;
 }

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod denial;
 pub mod instrument;
 pub mod market;
+pub mod num;
 pub mod order;
 pub mod state;
 #[cfg(feature = "venue")]
@@ -27,4 +28,7 @@ pub use order::{
 };
 pub use state::TradingState;
 #[cfg(feature = "venue")]
-pub use venue::{KeyReloadError, KeySwitch, PlaceAck, Venue, VenueAlarm, VenueError, VenueEvent, VenueMetric};
+pub use venue::{
+    AuthFailureStatus, FeedStatus, KeyReloadError, KeySwitch, PlaceAck, RateLimitStatus, Venue, VenueAlarm, VenueError,
+    VenueEvent, VenueMetric, VenueStatus,
+};

@@ -52,6 +52,97 @@ pub enum VenueEvent {
     },
 }
 
+/// A venue's health, for the board, the admin API's status and tests. Each part is there when
+/// the venue has it (the in-process simulator has none); `Display` writes the lines the board
+/// shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VenueStatus {
+    /// The exchange's rate limits as the host spends them.
+    pub rate_limits: Option<RateLimitStatus>,
+    /// Authentication refusals, shown only while there are recent ones.
+    pub auth_failures: Option<AuthFailureStatus>,
+    /// The WebSocket feeds.
+    pub feeds: Option<FeedStatus>,
+}
+
+/// How requests fared against the exchange's rate limits since start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RateLimitStatus {
+    /// Requests that had a permit at once.
+    pub immediate: u64,
+    /// Requests that waited for one.
+    pub waited: u64,
+    /// Their average wait, ms.
+    pub avg_wait_ms: f64,
+    /// Requests refused a permit.
+    pub refused: u64,
+    /// Back-offs after the exchange said "too many requests".
+    pub backoffs: u64,
+}
+
+/// The host's requests or logins the exchange refused authentication.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuthFailureStatus {
+    /// Within the watch's window.
+    pub recent: u64,
+    /// The window, seconds.
+    pub window_s: u64,
+    /// Since start.
+    pub total: u64,
+}
+
+/// The WebSocket feeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedStatus {
+    /// The public feed is connected.
+    pub public_up: bool,
+    /// The private feed is connected, logged in and subscribed.
+    pub private_up: bool,
+    /// Frames read.
+    pub frames: u64,
+    /// Frames that could not be read.
+    pub unreadable: u64,
+    /// Order book sequence gaps (each resynchronised).
+    pub book_gaps: u64,
+    /// Order book checksum mismatches (each resynchronised).
+    pub checksum_mismatches: u64,
+    /// Reconnects.
+    pub reconnects: u64,
+}
+
+impl std::fmt::Display for VenueStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut lines = Vec::new();
+        if let Some(l) = &self.rate_limits {
+            lines.push(format!(
+                "rate limits: {} requests at once, {} waited (avg {:.1} ms), {} refused, {} back-offs",
+                l.immediate, l.waited, l.avg_wait_ms, l.refused, l.backoffs
+            ));
+        }
+        if let Some(a) = &self.auth_failures {
+            lines.push(format!(
+                "authentication failures: {} in the last {} s ({} since start)",
+                a.recent, a.window_s, a.total
+            ));
+        }
+        if let Some(s) = &self.feeds {
+            let up = |u: bool| if u { "up" } else { "down" };
+            lines.push(format!(
+                "feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksum mismatches, {} \
+                 reconnects",
+                up(s.public_up),
+                up(s.private_up),
+                s.frames,
+                s.unreadable,
+                s.book_gaps,
+                s.checksum_mismatches,
+                s.reconnects
+            ));
+        }
+        f.write_str(&lines.join("\n"))
+    }
+}
+
 /// A key rotation that took place: the keys by their first characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeySwitch {
@@ -149,9 +240,9 @@ pub trait Venue: Send + Sync + 'static {
     fn concurrent(&self) -> bool {
         false
     }
-    /// One line on the venue's health for status displays (rate-limit waits, feeds), if it has
-    /// anything to say.
-    fn status_line(&self) -> Option<String> {
+    /// The venue's health for status displays (rate-limit waits, authentication failures,
+    /// feeds), if it has anything to say.
+    fn status(&self) -> Option<VenueStatus> {
         None
     }
     /// The venue's own numbers for `/metrics` (rate-limit waits, feed reconnects...).

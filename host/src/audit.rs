@@ -23,7 +23,112 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tradebox_core::{Clock, Moment};
+use tradebox_core::{Clock, DenialCode, Moment, OrderStatus, TradingState};
+
+/// What happened to the host, a plugin or the log: the `event` of a [`Entry::State`] record,
+/// written in snake case (`plugin_loaded`, `account_halted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The host started on a venue.
+    HostStart,
+    /// A plugin was loaded.
+    PluginLoaded,
+    /// A plugin was refused at load (signature, contract, grant, config).
+    PluginLoadRefused,
+    /// A plugin was replaced by a new version in place.
+    PluginReloaded,
+    /// A reload was refused; the old version keeps running.
+    PluginReloadRefused,
+    /// A plugin was unloaded.
+    PluginUnloaded,
+    /// A plugin (or a new version) started on the staging host.
+    PluginStaged,
+    /// Staging a plugin was refused.
+    PluginStageRefused,
+    /// A staged plugin was promoted to this host.
+    PluginPromoted,
+    /// An operator changed a plugin's risk limits.
+    PluginLimitsChanged,
+    /// An operator changed the account's risk limits.
+    AccountLimitsChanged,
+    /// An open order an earlier run left, found at start (adopted, cancelled or left).
+    OrderAtStart,
+    /// The venue raised an alarm about the account.
+    VenueAlarm,
+    /// The API key was rotated to another key.
+    KeySwitched,
+    /// The credentials were read again and named the same key.
+    KeyUnchanged,
+    /// A new API key was refused; the old one stays in use.
+    KeyRefused,
+    /// A line torn by a crash was cut from the end of the log at open.
+    AuditRepaired,
+    /// Writes succeed again after failing.
+    AuditRecovered,
+    /// A periodic write that finds out whether the log can be written again.
+    AuditProbe,
+    /// A plugin's trading state changed (`plugin_active`, `plugin_reduce_only`, `plugin_halted`).
+    PluginState(TradingState),
+    /// The account's trading state changed (`account_active`, ...).
+    AccountState(TradingState),
+}
+
+impl Event {
+    /// The name written in the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::HostStart => "host_start",
+            Event::PluginLoaded => "plugin_loaded",
+            Event::PluginLoadRefused => "plugin_load_refused",
+            Event::PluginReloaded => "plugin_reloaded",
+            Event::PluginReloadRefused => "plugin_reload_refused",
+            Event::PluginUnloaded => "plugin_unloaded",
+            Event::PluginStaged => "plugin_staged",
+            Event::PluginStageRefused => "plugin_stage_refused",
+            Event::PluginPromoted => "plugin_promoted",
+            Event::PluginLimitsChanged => "plugin_limits_changed",
+            Event::AccountLimitsChanged => "account_limits_changed",
+            Event::OrderAtStart => "order_at_start",
+            Event::VenueAlarm => "venue_alarm",
+            Event::KeySwitched => "key_switched",
+            Event::KeyUnchanged => "key_unchanged",
+            Event::KeyRefused => "key_refused",
+            Event::AuditRepaired => "audit_repaired",
+            Event::AuditRecovered => "audit_recovered",
+            Event::AuditProbe => "audit_probe",
+            Event::PluginState(TradingState::Active) => "plugin_active",
+            Event::PluginState(TradingState::ReduceOnly) => "plugin_reduce_only",
+            Event::PluginState(TradingState::Halted) => "plugin_halted",
+            Event::AccountState(TradingState::Active) => "account_active",
+            Event::AccountState(TradingState::ReduceOnly) => "account_reduce_only",
+            Event::AccountState(TradingState::Halted) => "account_halted",
+        }
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The risk check's verdict on an order: `approved`, or the denial's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// It may go.
+    Approved,
+    /// Refused, with this code.
+    Denied(DenialCode),
+}
+
+impl Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            Decision::Approved => "approved",
+            Decision::Denied(code) => code.as_str(),
+        })
+    }
+}
 
 /// What happened. Serialised with `"kind"` naming the variant.
 #[derive(Debug, Clone, Serialize)]
@@ -43,7 +148,7 @@ pub enum Entry {
         /// The order concerned.
         client_id: String,
         /// Approved or the denial code.
-        decision: String,
+        decision: Decision,
         /// Why, with the limit and the value.
         detail: String,
     },
@@ -88,8 +193,8 @@ pub enum Entry {
     Order {
         /// The order.
         client_id: String,
-        /// New state.
-        state: String,
+        /// New state (OKX's names: `live`, `partially_filled`, `filled`, `canceled`, `rejected`).
+        state: OrderStatus,
         /// Exchange code/message when rejected.
         detail: String,
     },
@@ -105,7 +210,7 @@ pub enum Entry {
     /// Host or plugin lifecycle: start, load, reload, unload, halt, resume, recovery.
     State {
         /// What happened.
-        event: String,
+        event: Event,
         /// Details.
         detail: String,
     },
@@ -278,7 +383,7 @@ impl AuditLog {
         log.spawn_syncer(sync_every).map_err(io)?;
         if torn > 0 {
             let detail = format!("cut {torn} bytes of a line torn by a crash");
-            log.append(None, None, &Entry::State { event: "audit_repaired".into(), detail });
+            log.append(None, None, &Entry::State { event: Event::AuditRepaired, detail });
         }
         Ok(log)
     }
@@ -350,7 +455,7 @@ impl AuditLog {
             let lost = self.stats.write_errors.load(Ordering::Relaxed);
             tracing::warn!(path = %self.path.display(), "the audit log can be written again; new orders are accepted");
             let detail = format!("writes succeed again after {lost} failed writes in all; new orders are accepted");
-            self.write(&mut inner, None, None, &Entry::State { event: "audit_recovered".into(), detail });
+            self.write(&mut inner, None, None, &Entry::State { event: Event::AuditRecovered, detail });
         }
         written
     }
@@ -410,7 +515,7 @@ impl AuditLog {
     pub fn probe(&self) {
         if self.failing() {
             let detail = "probing after a failed write".to_string();
-            self.append(None, None, &Entry::State { event: "audit_probe".into(), detail });
+            self.append(None, None, &Entry::State { event: Event::AuditProbe, detail });
         }
     }
 
@@ -565,11 +670,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(&path, Duration::from_secs(60)).expect("open");
-        log.append(None, None, &Entry::State { event: "one".into(), detail: String::new() });
+        log.append(None, None, &Entry::State { event: Event::HostStart, detail: String::new() });
         assert!(!log.failing());
         // Every write to /dev/full fails with ENOSPC, as on a full disk.
         log.redirect(OpenOptions::new().append(true).open("/dev/full").expect("/dev/full"));
-        log.append(None, None, &Entry::State { event: "lost".into(), detail: String::new() });
+        log.append(None, None, &Entry::State { event: Event::PluginLoaded, detail: String::new() });
         assert!(log.failing(), "a failed write is not silent");
         assert_eq!(log.stats.write_errors.load(Ordering::Relaxed), 1);
         // Space again.
@@ -580,7 +685,7 @@ mod tests {
         log.probe();
         let l = lines(&path);
         let events: Vec<_> = l.iter().map(|r| r["event"].as_str().unwrap_or_default().to_string()).collect();
-        assert_eq!(events, ["one", "audit_probe", "audit_recovered"]);
+        assert_eq!(events, ["host_start", "audit_probe", "audit_recovered"]);
         assert_eq!((l[0]["seq"].as_u64(), l[1]["seq"].as_u64()), (Some(1), Some(3)), "the gap shows the lost line");
     }
 
@@ -599,7 +704,7 @@ mod tests {
                 headers: vec![("x-simulated-trading".into(), "1".into())],
             },
         );
-        log.append(None, None, &Entry::State { event: "start".into(), detail: "demo".into() });
+        log.append(None, None, &Entry::State { event: Event::HostStart, detail: "demo".into() });
         let l = lines(&path);
         assert_eq!(l.len(), 2);
         assert_eq!(l[0]["kind"], "request");
@@ -631,19 +736,19 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         {
             let log = AuditLog::open(&path, Duration::from_secs(1)).expect("open");
-            log.append(None, None, &Entry::State { event: "one".into(), detail: String::new() });
+            log.append(None, None, &Entry::State { event: Event::HostStart, detail: String::new() });
         }
         // A crash in the middle of the second write.
         let mut f = OpenOptions::new().append(true).open(&path).expect("reopen");
         f.write_all(br#"{"ts":"2026-11-24T00:00:00.000Z","seq":2,"kind":"sta"#).expect("torn write");
         drop(f);
         let log = AuditLog::open(&path, Duration::from_secs(1)).expect("open repairs");
-        log.append(None, None, &Entry::State { event: "three".into(), detail: String::new() });
+        log.append(None, None, &Entry::State { event: Event::PluginUnloaded, detail: String::new() });
         let l = lines(&path);
         assert_eq!(l.len(), 3, "{l:?}");
-        assert_eq!(l[0]["event"], "one");
+        assert_eq!(l[0]["event"], "host_start");
         assert_eq!(l[1]["event"], "audit_repaired");
-        assert_eq!(l[2]["event"], "three");
+        assert_eq!(l[2]["event"], "plugin_unloaded");
         let seqs: Vec<u64> = l.iter().map(|r| r["seq"].as_u64().expect("seq")).collect();
         assert_eq!(seqs, vec![1, 2, 3], "sequence continues across opens");
     }
@@ -654,7 +759,7 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(&path, Duration::from_secs(1)).expect("open");
         log.forbid("s3cret-passphrase");
-        log.append(None, None, &Entry::State { event: "oops".into(), detail: "pass=s3cret-passphrase".into() });
+        log.append(None, None, &Entry::State { event: Event::KeyRefused, detail: "pass=s3cret-passphrase".into() });
         let text = std::fs::read_to_string(&path).expect("read");
         assert!(!text.contains("s3cret-passphrase"));
         assert!(text.contains("[REDACTED]"));
@@ -672,7 +777,7 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..250 {
                         let detail = format!("{t}-{i}-{}", "x".repeat(300));
-                        log.append(Some("p"), None, &Entry::State { event: "e".into(), detail });
+                        log.append(Some("p"), None, &Entry::State { event: Event::PluginLoaded, detail });
                     }
                 })
             })

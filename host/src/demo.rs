@@ -192,12 +192,12 @@ pub fn board(host: &Host, final_board: bool) -> String {
             let _ = writeln!(out, "           last failure: {e}");
         }
     }
-    if let Some(line) = host.venue().status_line() {
-        let _ = writeln!(out, "\n{line}");
+    if let Some(status) = host.venue().status() {
+        let _ = writeln!(out, "\n{status}");
     }
     let _ = writeln!(out, "\nrecent activity:");
-    for a in hub.activity(12) {
-        let _ = writeln!(out, "  {:<10} {}", a.plugin, a.text);
+    for a in host.board().recent(12) {
+        let _ = writeln!(out, "  {:<10} {}", a.plugin, a.what);
     }
     out
 }

@@ -882,7 +882,7 @@ fn a_restarted_host_adopts_the_orders_left_open_and_the_kill_switch_reaches_them
         records.iter().any(|r| {
             r["kind"] == "order"
                 && r["client_id"] == id.as_str()
-                && matches!(r["state"].as_str(), Some("Canceled" | "Filled"))
+                && matches!(r["state"].as_str(), Some("canceled" | "filled"))
         })
     };
     while !adopted.iter().all(|id| ended(&rig.audit_lenient(), id)) {

@@ -248,7 +248,9 @@ async fn status(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
         "venue": ctx.host.venue().name(),
         "account_state": hub.account_state().as_str(),
         "plugins": plugins,
-        "venue_status": ctx.host.venue().status_line(),
+        // The board's lines, and the same figures as fields.
+        "venue_status": ctx.host.venue().status().map(|s| s.to_string()),
+        "venue_health": ctx.host.venue().status(),
         // Fail closed: while true, new orders are refused (AUDIT_UNAVAILABLE).
         "audit_failing": hub.audit().is_some_and(|a| a.failing()),
         // Orders an earlier run left, tracked by the host (`orders_at_start = "adopt"`).

@@ -3,19 +3,14 @@
 //! intent → risk (per order, aggregate, windows) → audit the decision → tracker → the sender
 //! task. Cancels skip risk and limits, so a halted plugin can always cancel.
 
+use super::activity::Activity;
 use super::{Amend, Command, Hub, OrderIntent, PluginId, PluginSlot, Queued, Ticket, normalize};
 use crate::audit::Entry;
 use crate::risk::check::{self, Exposure, Input};
 use crate::risk::{self, Approved, windows};
-use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use std::sync::atomic::Ordering;
 use tradebox_core::{Denial, DenialCode, Moment, TradingState};
 use tradebox_core::{InstrumentId, InstrumentKind, InstrumentSpec, NewOrder, OrderReport, PositionSide, Side};
-
-fn f(d: Decimal) -> f64 {
-    d.to_f64().unwrap_or(0.0)
-}
 
 fn audit_failed() -> Denial {
     Denial::new(
@@ -57,7 +52,7 @@ impl Hub {
                 Entry::Risk {
                     // An amend's id is the plugin's text until it is known to be one of ours.
                     client_id: crate::logging::plugin_text(client_id),
-                    decision: denial.code.as_str().into(),
+                    decision: crate::audit::Decision::Denied(denial.code),
                     detail: match (denial.limit, denial.value) {
                         (Some(l), Some(v)) => format!("{} (limit {l}, value {v}){}", denial.message, asked()),
                         _ => format!("{}{}", denial.message, asked()),
@@ -128,14 +123,18 @@ impl Hub {
                 "reduce_only": reduce_only,
             });
             let intent = Entry::Intent { client_id: client_id.clone(), instrument: spec.symbol.clone(), detail };
-            let approved =
-                Entry::Risk { client_id: client_id.clone(), decision: "approved".into(), detail: String::new() };
+            let approved = Entry::Risk {
+                client_id: client_id.clone(),
+                decision: crate::audit::Decision::Approved,
+                detail: String::new(),
+            };
             if !(self.audit_entry(Some(&slot.origin()), intent) && self.audit_entry(Some(&slot.origin()), approved)) {
                 return Err(self.refused(slot, self.audit_writable().err().unwrap_or_else(audit_failed), &client_id));
             }
         }
         let mark = || self.quote(spec.id).and_then(|q| q.mid()).unwrap_or(0.0);
-        let unit_value = price.map_or_else(mark, f) * f(spec.contract_value);
+        let unit_value =
+            price.map_or_else(mark, tradebox_core::num::measure) * tradebox_core::num::measure(spec.contract_value);
         let report = self.tracker.lock().insert_pending(
             slot.id,
             &client_id,
@@ -150,8 +149,15 @@ impl Hub {
         );
         self.enqueue(Command::Place(approved), ticket)?;
         slot.stats.orders_sent.fetch_add(1, Ordering::Relaxed);
-        let px = report.price.map_or_else(|| "market".to_string(), |p| p.to_string());
-        self.record(&slot.name, format!("{client_id} {side:?} {} {size} @ {px} ({kind:?})", spec.symbol));
+        let placed = Activity::Placed {
+            client_id: client_id.clone(),
+            symbol: spec.symbol.clone(),
+            side,
+            size,
+            price: report.price,
+            kind,
+        };
+        self.record(&slot.name, placed);
         Ok(client_id)
     }
 
@@ -253,7 +259,7 @@ impl Hub {
         {
             let remaining = t.report.size - t.report.filled;
             e.open_orders = e.open_orders.saturating_sub(1);
-            e.gross = (e.gross - f(remaining) * t.unit_value.abs()).max(0.0);
+            e.gross = (e.gross - tradebox_core::num::measure(remaining) * t.unit_value.abs()).max(0.0);
             if (t.report.instrument, t.report.side) == key {
                 e.same_side_open -= remaining;
             }
@@ -276,14 +282,14 @@ impl Hub {
     /// acknowledged by the venue will take (the venue's own figure already counts the others).
     fn available(&self, tracker: &super::tracker::Tracker, spec: &InstrumentSpec, side: Side) -> Option<f64> {
         let ccy = if side == Side::Buy { &spec.quote } else { &spec.base };
-        let free = f(self.balances.read().get(ccy)?.available);
+        let free = tradebox_core::num::measure(self.balances.read().get(ccy)?.available);
         let mut pending = 0.0;
         for (instrument, side, size, value) in tracker.unacknowledged() {
             let Some(s) = self.instrument(instrument).filter(|s| s.kind == InstrumentKind::Spot) else { continue };
             match side {
                 // Market buys were valued at the mark: leave them OKX's 5% margin.
                 Side::Buy if &s.quote == ccy => pending += value * 1.05,
-                Side::Sell if &s.base == ccy => pending += f(size),
+                Side::Sell if &s.base == ccy => pending += tradebox_core::num::measure(size),
                 _ => {}
             }
         }

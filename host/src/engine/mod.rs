@@ -6,6 +6,7 @@
 //! normalise → risk → client order id → tracker → the sender task → venue. Nothing else sends
 //! orders.
 
+pub mod activity;
 pub mod event;
 mod gateway;
 pub mod ids;
@@ -22,6 +23,7 @@ pub use tracker::{PluginId, PluginPosition, TrackedOrder};
 
 use crate::audit::{AuditLog, Entry};
 use crate::risk::Approved;
+use activity::{Activity, ActivitySink};
 use parking_lot::{Mutex, RwLock};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -29,7 +31,7 @@ use rustc_hash::FxHashMap;
 use tradebox_core::{BalanceReport, InstrumentId, InstrumentSpec, NewOrder, OrderKind, OrderReport, Origin, Side};
 use tradebox_core::{Clock, Denial, DenialCode, Quote, TradingState};
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::mpsc;
@@ -240,17 +242,6 @@ impl Lanes {
     }
 }
 
-/// A line for the activity feed of the demo.
-#[derive(Debug, Clone)]
-pub struct Activity {
-    /// When.
-    pub ts_ms: i64,
-    /// Which plugin.
-    pub plugin: String,
-    /// What happened.
-    pub text: String,
-}
-
 /// Shared host state. One per host; plugins and the router hold an `Arc`.
 pub struct Hub {
     // Small integer keys read on every intent and event: a fast hash (no untrusted keys).
@@ -266,7 +257,7 @@ pub struct Hub {
     minter: ids::ClientIdMinter,
     account_state: AtomicU8,
     next_plugin: AtomicU32,
-    activity: Mutex<VecDeque<Activity>>,
+    activity: OnceLock<Arc<dyn ActivitySink>>,
     audit: OnceLock<Arc<AuditLog>>,
     account_limits: RwLock<AccountLimits>,
     account_window: Mutex<crate::risk::windows::AccountWindow>,
@@ -276,8 +267,6 @@ pub struct Hub {
     /// The one clock the engine and its plugins read (the venue's).
     clock: Clock,
 }
-
-const ACTIVITY_LINES: usize = 200;
 
 /// Subscribers per market data stream.
 type Routes = HashMap<(InstrumentId, Channel), Vec<Arc<PluginSlot>>>;
@@ -326,7 +315,7 @@ impl Hub {
             minter: ids::ClientIdMinter::new(start),
             account_state: AtomicU8::new(TradingState::Active as u8),
             next_plugin: AtomicU32::new(1),
-            activity: Mutex::default(),
+            activity: OnceLock::new(),
             audit: OnceLock::new(),
             account_limits: RwLock::new(AccountLimits::default()),
             account_window: Mutex::default(),
@@ -543,17 +532,17 @@ impl Hub {
     }
 
     /// The newest activity lines, oldest first.
-    pub fn activity(&self, n: usize) -> Vec<Activity> {
-        let a = self.activity.lock();
-        a.iter().skip(a.len().saturating_sub(n)).cloned().collect()
+    /// Sends what happens ([`Activity`]) to `sink` from now on (the board's feed).
+    pub fn attach_activity(&self, sink: Arc<dyn ActivitySink>) {
+        if self.activity.set(sink).is_err() {
+            tracing::warn!("an activity sink was already attached; keeping the first");
+        }
     }
 
-    pub(crate) fn record(&self, plugin: &str, text: String) {
-        let mut a = self.activity.lock();
-        if a.len() >= ACTIVITY_LINES {
-            a.pop_front();
+    pub(crate) fn record(&self, plugin: &str, what: Activity) {
+        if let Some(sink) = self.activity.get() {
+            sink.note(self.clock.now_ms(), plugin, what);
         }
-        a.push_back(Activity { ts_ms: self.clock.now_ms(), plugin: plugin.to_string(), text });
     }
 
     // ----- subscriptions -----
@@ -647,10 +636,10 @@ impl Hub {
     pub fn set_plugin_state(&self, slot: &PluginSlot, state: TradingState, reason: &str) {
         slot.state.store(state as u8, Ordering::Release);
         slot.mailbox.push(PluginEvent::TradingState { scope: Scope::Plugin, state, reason: reason.to_string() });
-        self.record(&slot.name, format!("trading state {state:?}: {reason}"));
+        self.record(&slot.name, Activity::PluginState { state, reason: reason.to_string() });
         self.audit_entry(
             Some(&slot.origin()),
-            Entry::State { event: format!("plugin_{}", state.as_str()), detail: reason.to_string() },
+            Entry::State { event: crate::audit::Event::PluginState(state), detail: reason.to_string() },
         );
         if state == TradingState::Halted {
             self.cancel_all_for_host(slot.id, None);
@@ -666,7 +655,7 @@ impl Hub {
         self.account_state.store(state as u8, Ordering::Release);
         self.audit_entry(
             None,
-            Entry::State { event: format!("account_{}", state.as_str()), detail: reason.to_string() },
+            Entry::State { event: crate::audit::Event::AccountState(state), detail: reason.to_string() },
         );
         if state == TradingState::Halted {
             self.cancel_all_for_host(tracker::HOST, None);
@@ -681,7 +670,7 @@ impl Hub {
             let plugins: f64 = self.plugins().iter().map(|s| self.pnl_total(s.id)).sum();
             self.account_pnl.lock().reset(plugins + self.pnl_total(tracker::HOST));
         }
-        self.record("host", format!("account trading state {state:?}: {reason}"));
+        self.record("host", Activity::AccountState { state, reason: reason.to_string() });
     }
 
     // ----- limits and the circuit breaker -----
@@ -696,7 +685,7 @@ impl Hub {
         limits.validate()?;
         let detail = format!("by {who}: {}", serde_json::to_string(&limits).unwrap_or_default());
         *self.account_limits.write() = limits;
-        self.audit_entry(None, Entry::State { event: "account_limits_changed".into(), detail });
+        self.audit_entry(None, Entry::State { event: crate::audit::Event::AccountLimitsChanged, detail });
         Ok(())
     }
 
@@ -710,7 +699,10 @@ impl Hub {
         limits.validate()?;
         let detail = format!("by {who}: {}", serde_json::to_string(&limits).unwrap_or_default());
         *slot.risk.write() = limits;
-        self.audit_entry(Some(&slot.origin()), Entry::State { event: "plugin_limits_changed".into(), detail });
+        self.audit_entry(
+            Some(&slot.origin()),
+            Entry::State { event: crate::audit::Event::PluginLimitsChanged, detail },
+        );
         Ok(())
     }
 

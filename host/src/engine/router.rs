@@ -1,10 +1,10 @@
 //! The two engine tasks: the router (venue events → hub state → plugin inboxes) and the sender
 //! (accepted commands → venue, one at a time, in the order they were accepted).
 
+use super::activity::Activity;
 use super::{Channel, Command, Hub, PluginEvent};
 use crate::audit::Entry;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -84,7 +84,7 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
                 slot.as_ref().map(|s| s.origin()).as_deref(),
                 Entry::Order {
                     client_id: report.client_id.clone(),
-                    state: format!("{:?}", report.status),
+                    state: report.status,
                     detail: format!(
                         "venue id {} filled {} of {}{}",
                         report.venue_id,
@@ -96,9 +96,16 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
             );
             let Some(slot) = slot else { return };
             if report.status.is_terminal() || report.filled.is_zero() {
-                let symbol = hub.instrument(report.instrument).map_or("?", |s| s.symbol.as_str());
-                let reason = report.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-                hub.record(&slot.name, format!("{} {} {:?}{reason}", report.client_id, symbol, report.status));
+                let symbol = hub.instrument(report.instrument).map_or("?", |s| s.symbol.as_str()).to_string();
+                hub.record(
+                    &slot.name,
+                    Activity::Order {
+                        client_id: report.client_id.clone(),
+                        symbol,
+                        status: report.status,
+                        reason: report.reason.clone(),
+                    },
+                );
             }
             if report.status == tradebox_core::OrderStatus::Rejected {
                 slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -123,10 +130,16 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
             let (Some((_, position)), Some(slot)) = (owned, slot) else { return };
             hub.count_fill(&slot);
             slot.stats.fills.fetch_add(1, Ordering::Relaxed);
-            let symbol = hub.instrument(fill.instrument).map_or("?", |s| s.symbol.as_str());
+            let symbol = hub.instrument(fill.instrument).map_or("?", |s| s.symbol.as_str()).to_string();
             hub.record(
                 &slot.name,
-                format!("fill {:?} {} {} @ {} ({:?})", fill.side, symbol, fill.size, fill.price, fill.liquidity),
+                Activity::Fill {
+                    side: fill.side,
+                    symbol,
+                    size: fill.size,
+                    price: fill.price,
+                    liquidity: fill.liquidity,
+                },
             );
             let mark = hub.quote(fill.instrument).and_then(|q| q.mid());
             let instrument = fill.instrument;
@@ -143,16 +156,19 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
             // The account's venue position; plugins see their own, built from their fills.
         }
         VenueEvent::Alarm(alarm) => {
-            hub.record("venue", format!("alarm: {alarm}"));
+            hub.record("venue", Activity::Alarm(alarm.clone()));
             let tradebox_core::VenueAlarm::AuthFailures { halt, .. } = &alarm;
             if *halt && hub.account_state() != tradebox_core::TradingState::Halted {
                 hub.set_account_state(tradebox_core::TradingState::Halted, &alarm.to_string());
             } else {
-                hub.audit_entry(None, Entry::State { event: "venue_alarm".into(), detail: alarm.to_string() });
+                hub.audit_entry(
+                    None,
+                    Entry::State { event: crate::audit::Event::VenueAlarm, detail: alarm.to_string() },
+                );
             }
         }
         VenueEvent::Connectivity { link, connected, detail } => {
-            hub.record("venue", format!("{link} {}: {detail}", if connected { "up" } else { "down" }));
+            hub.record("venue", Activity::Link { link: link.clone(), connected, detail: detail.clone() });
             for slot in hub.plugins() {
                 slot.mailbox.push(PluginEvent::Connectivity { link: link.clone(), connected, detail: detail.clone() });
             }
@@ -332,7 +348,11 @@ fn drop_unsent(hub: &Hub, client_id: &str, why: &str) {
     {
         hub.audit_entry(
             Some(&slot.origin()),
-            Entry::Order { client_id: client_id.to_string(), state: "Canceled".into(), detail: why.into() },
+            Entry::Order {
+                client_id: client_id.to_string(),
+                state: tradebox_core::OrderStatus::Canceled,
+                detail: why.into(),
+            },
         );
         slot.mailbox.push(PluginEvent::Order(report));
     }
@@ -375,12 +395,19 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
                         && let Some(slot) = hub.plugin(plugin)
                     {
                         slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                        hub.record(&slot.name, format!("{client_id} rejected by venue: {code} {message}"));
+                        hub.record(
+                            &slot.name,
+                            Activity::VenueRejected {
+                                client_id: client_id.clone(),
+                                code: code.clone(),
+                                message: message.clone(),
+                            },
+                        );
                         hub.audit_entry(
                             Some(&slot.origin()),
                             Entry::Order {
                                 client_id: client_id.clone(),
-                                state: "Rejected".into(),
+                                state: tradebox_core::OrderStatus::Rejected,
                                 detail: format!("{code}: {message}"),
                             },
                         );
@@ -446,11 +473,6 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
             }
         }
     }
-}
-
-/// f64 of a decimal for display and plugin events.
-pub fn f(d: Decimal) -> f64 {
-    d.to_f64().unwrap_or(0.0)
 }
 
 #[cfg(test)]

@@ -47,10 +47,6 @@ pub struct OpenSummary {
     pub remaining: FxHashMap<(InstrumentId, Side), Decimal>,
 }
 
-fn f(d: Decimal) -> f64 {
-    rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap_or(0.0)
-}
-
 /// A plugin's position in one instrument, from its own fills.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PluginPosition {
@@ -76,7 +72,7 @@ impl PluginPosition {
         self.fees += fee;
         let pnl = tradebox_core::apply_net_fill(&mut self.size, &mut self.avg_price, side.sign() * size, price);
         self.realized += pnl * self.multiplier;
-        self.units = f((self.size * self.multiplier).abs());
+        self.units = tradebox_core::num::measure((self.size * self.multiplier).abs());
     }
 
     /// Unrealised PnL at `mark`.
@@ -175,10 +171,10 @@ impl Tracker {
         self.unacked.insert(client_id.to_string());
         let u = self.unacked_sums.entry((instrument, side)).or_default();
         u.0 += size;
-        u.1 += (f(size) * unit_value).abs();
+        u.1 += (tradebox_core::num::measure(size) * unit_value).abs();
         let s = self.summaries.entry(plugin).or_default();
         s.count += 1;
-        s.notional += (f(size) * unit_value).abs();
+        s.notional += (tradebox_core::num::measure(size) * unit_value).abs();
         *s.remaining.entry((instrument, side)).or_default() += size;
         report
     }
@@ -211,7 +207,7 @@ impl Tracker {
         let key = (t.report.instrument, t.report.side);
         if let Some(u) = self.unacked_sums.get_mut(&key) {
             u.0 -= t.report.size;
-            u.1 = (u.1 - (f(t.report.size) * t.unit_value).abs()).max(0.0);
+            u.1 = (u.1 - (tradebox_core::num::measure(t.report.size) * t.unit_value).abs()).max(0.0);
             if u.0 <= Decimal::ZERO {
                 self.unacked_sums.remove(&key);
             }
@@ -230,7 +226,7 @@ impl Tracker {
         if was_open && !now_open {
             s.count = s.count.saturating_sub(1);
         }
-        s.notional = (s.notional + f(now_remaining - before) * unit.abs()).max(0.0);
+        s.notional = (s.notional + tradebox_core::num::measure(now_remaining - before) * unit.abs()).max(0.0);
         let r = s.remaining.entry(key).or_default();
         *r += now_remaining - before;
         if r.is_zero() {

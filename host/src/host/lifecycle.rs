@@ -11,6 +11,7 @@
 use super::Host;
 use crate::audit::Entry;
 use crate::engine::Permissions;
+use crate::engine::activity::Activity;
 use crate::plugin::admission::admit;
 use crate::plugin::{self, PluginHandle, PluginSpec, ReloadError, StartError, Status, Swap};
 use serde_json::json;
@@ -136,7 +137,7 @@ impl Host {
                 let detail = json!({"by": by, "source": source, "error": e.to_string()});
                 self.hub.audit_entry(
                     None,
-                    Entry::State { event: "plugin_load_refused".into(), detail: detail.to_string() },
+                    Entry::State { event: crate::audit::Event::PluginLoadRefused, detail: detail.to_string() },
                 );
                 return Err(e.into());
             }
@@ -163,9 +164,9 @@ impl Host {
             });
             self.hub.audit_entry(
                 Some(&slot.origin()),
-                Entry::State { event: "plugin_loaded".into(), detail: detail.to_string() },
+                Entry::State { event: crate::audit::Event::PluginLoaded, detail: detail.to_string() },
             );
-            self.hub.record(&name, format!("loaded {} by {by}", short(&hash)));
+            self.hub.record(&name, Activity::Loaded { hash: short(&hash).to_string(), by: by.to_string() });
             tracing::info!(plugin = %name, hash = %hash, cached = handle.from_cache, %by, "plugin loaded");
             handle.set_admitted(signer.to_string(), withheld);
             plugins.insert(name.clone(), Loaded { handle, source, start_reduce_only, spec: kept });
@@ -200,9 +201,9 @@ impl Host {
             let detail = json!({"by": by, "hash": hash, "error": error.to_string()});
             self.hub.audit_entry(
                 Some(&slot.origin()),
-                Entry::State { event: "plugin_reload_refused".into(), detail: detail.to_string() },
+                Entry::State { event: crate::audit::Event::PluginReloadRefused, detail: detail.to_string() },
             );
-            self.hub.record(name, format!("reload refused: {error}"));
+            self.hub.record(name, Activity::ReloadRefused(error.to_string()));
         };
         // Bytes with a path: those bytes, recorded as that file's (a promotion from staging).
         let new_source = path.clone();
@@ -276,9 +277,10 @@ impl Host {
         // The record is written after the swap, so it carries the new component's hash.
         self.hub.audit_entry(
             Some(&slot.origin()),
-            Entry::State { event: "plugin_reloaded".into(), detail: detail.to_string() },
+            Entry::State { event: crate::audit::Event::PluginReloaded, detail: detail.to_string() },
         );
-        self.hub.record(name, format!("reloaded {} → {} by {by}", short(&swap.old_hash), short(&swap.new_hash)));
+        let (from, to) = (short(&swap.old_hash).to_string(), short(&swap.new_hash).to_string());
+        self.hub.record(name, Activity::Reloaded { from, to, by: by.to_string() });
         Ok(Reloaded { swap, from_cache, compile_time, total, trading_state: slot.state() })
     }
 
@@ -317,15 +319,9 @@ impl Host {
         let detail = json!({"by": by, "cancel_orders": cancel_orders, "open_orders": open});
         self.hub.audit_entry(
             Some(&slot.origin()),
-            Entry::State { event: "plugin_unloaded".into(), detail: detail.to_string() },
+            Entry::State { event: crate::audit::Event::PluginUnloaded, detail: detail.to_string() },
         );
-        self.hub.record(
-            name,
-            format!(
-                "unloaded by {by} ({open} open orders {})",
-                if cancel_orders { "cancelled" } else { "left working" }
-            ),
-        );
+        self.hub.record(name, Activity::Unloaded { by: by.to_string(), open_orders: open, cancelled: cancel_orders });
         tracing::info!(plugin = %name, %by, cancel_orders, "plugin unloaded");
         true
     }

@@ -69,6 +69,8 @@ pub struct PluginReport {
 /// The host.
 pub struct Host {
     hub: Arc<Hub>,
+    /// What the engine reported lately, for displays.
+    board: Arc<crate::board::Board>,
     runtime: Arc<Runtime>,
     venue: Arc<dyn Venue>,
     plugins: Mutex<BTreeMap<String, Loaded>>,
@@ -107,12 +109,17 @@ impl Host {
         let events = venue.take_events().ok_or_else(|| anyhow::anyhow!("the venue's event stream is already taken"))?;
         let (hub, commands) = Hub::with_clock(venue.instruments(), venue.clock());
         hub.set_position_mode(venue.position_mode());
+        let board = Arc::new(crate::board::Board::default());
+        hub.attach_activity(board.clone());
         if let Some(log) = audit {
             log.use_clock(venue.clock());
             log.append(
                 None,
                 None,
-                &crate::audit::Entry::State { event: "host_start".into(), detail: format!("venue {}", venue.name()) },
+                &crate::audit::Entry::State {
+                    event: crate::audit::Event::HostStart,
+                    detail: format!("venue {}", venue.name()),
+                },
             );
             hub.attach_audit(log);
         }
@@ -139,6 +146,7 @@ impl Host {
         ];
         Ok(Self {
             hub,
+            board,
             runtime,
             venue,
             plugins: Mutex::default(),
@@ -152,6 +160,11 @@ impl Host {
     /// Shared engine state.
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// The recent activity (orders, fills, states, plugin lifecycle) for displays.
+    pub fn board(&self) -> &Arc<crate::board::Board> {
+        &self.board
     }
 
     /// The venue.
@@ -200,7 +213,7 @@ impl Host {
                     .into_iter()
                     .map(|(i, p)| {
                         let symbol = self.hub.instrument(i).map_or_else(|| i.to_string(), |s| s.symbol.clone());
-                        (symbol, router::f(p.size))
+                        (symbol, tradebox_core::num::shown(p.size))
                     })
                     .collect();
                 PluginReport {

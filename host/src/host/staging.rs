@@ -12,6 +12,7 @@
 use super::Host;
 use super::lifecycle::{LifecycleError, LoadOptions, ReloadRequest};
 use crate::audit::Entry;
+use crate::engine::activity::Activity;
 use crate::plugin::PluginSpec;
 use serde_json::json;
 
@@ -55,15 +56,19 @@ impl Host {
         // A version that would be refused must not cost the one staged now: check it first.
         if let Err(e) = staging.precheck(&spec) {
             let detail = json!({"by": by, "plugin": name, "error": e.to_string()});
-            self.hub
-                .audit_entry(None, Entry::State { event: "plugin_stage_refused".into(), detail: detail.to_string() });
+            self.hub.audit_entry(
+                None,
+                Entry::State { event: crate::audit::Event::PluginStageRefused, detail: detail.to_string() },
+            );
             return Err(e);
         }
         let replaced = staging.unload_by(&name, true, &by);
         if let Err(e) = staging.load_with(spec, options) {
             let detail = json!({"by": by, "plugin": name, "error": e.to_string(), "replaced_staged": replaced});
-            self.hub
-                .audit_entry(None, Entry::State { event: "plugin_stage_refused".into(), detail: detail.to_string() });
+            self.hub.audit_entry(
+                None,
+                Entry::State { event: crate::audit::Event::PluginStageRefused, detail: detail.to_string() },
+            );
             return Err(e.into());
         }
         let status = staging.plugin_status(&name);
@@ -72,8 +77,9 @@ impl Host {
             "hash": status.as_ref().map(|s| s.hash.clone()),
             "version": status.and_then(|s| s.manifest.map(|m| m.version.clone())),
         });
-        self.hub.audit_entry(None, Entry::State { event: "plugin_staged".into(), detail: detail.to_string() });
-        self.hub.record(&name, format!("staged on the simulated venue by {by}"));
+        self.hub
+            .audit_entry(None, Entry::State { event: crate::audit::Event::PluginStaged, detail: detail.to_string() });
+        self.hub.record(&name, Activity::Staged { by: by.to_string() });
         Ok(())
     }
 
@@ -136,9 +142,9 @@ impl Host {
         let origin = self.slot(name).map(|s| s.origin());
         self.hub.audit_entry(
             origin.as_deref(),
-            Entry::State { event: "plugin_promoted".into(), detail: detail.to_string() },
+            Entry::State { event: crate::audit::Event::PluginPromoted, detail: detail.to_string() },
         );
-        self.hub.record(name, format!("promoted from the simulated venue by {by}"));
+        self.hub.record(name, Activity::Promoted { by: by.to_string() });
         Ok(promoted)
     }
 }

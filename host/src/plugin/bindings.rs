@@ -10,11 +10,6 @@ wasmtime::component::bindgen!({
 pub use self::tradebox::strategy::types as wit;
 use crate::engine::{self, PluginEvent, PluginPosition};
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
-
-fn f(d: Decimal) -> f64 {
-    d.to_f64().unwrap_or(0.0)
-}
 
 impl From<tradebox_core::Side> for wit::Side {
     fn from(s: tradebox_core::Side) -> Self {
@@ -92,10 +87,10 @@ pub fn instrument(spec: &tradebox_core::InstrumentSpec) -> wit::Instrument {
         },
         base_currency: spec.base.clone(),
         quote_currency: spec.quote.clone(),
-        tick_size: f(spec.tick_size),
-        lot_size: f(spec.lot_size),
-        min_size: f(spec.min_size),
-        contract_value: f(spec.contract_value),
+        tick_size: tradebox_core::num::shown(spec.tick_size),
+        lot_size: tradebox_core::num::shown(spec.lot_size),
+        min_size: tradebox_core::num::shown(spec.min_size),
+        contract_value: tradebox_core::num::shown(spec.contract_value),
     }
 }
 
@@ -117,10 +112,10 @@ pub fn order(r: &tradebox_core::OrderReport, pending: bool) -> wit::OrderUpdate 
         instrument: r.instrument,
         side: r.side.into(),
         kind: r.kind.into(),
-        price: r.price.map_or(0.0, f),
-        size: f(r.size),
-        filled_size: f(r.filled),
-        avg_fill_price: r.avg_price.map_or(0.0, f),
+        price: r.price.map_or(0.0, tradebox_core::num::shown),
+        size: tradebox_core::num::shown(r.size),
+        filled_size: tradebox_core::num::shown(r.filled),
+        avg_fill_price: r.avg_price.map_or(0.0, tradebox_core::num::shown),
         state,
         reason: r.reason.clone(),
         ts: r.ts_ms,
@@ -129,19 +124,25 @@ pub fn order(r: &tradebox_core::OrderReport, pending: bool) -> wit::OrderUpdate 
 
 /// The WIT view of a plugin's position.
 pub fn position(instrument: u32, p: &PluginPosition, mark: Option<f64>) -> wit::Position {
-    let unrealized = mark.and_then(|m| Decimal::try_from(m).ok()).map_or(0.0, |m| f(p.unrealized(m)));
+    let unrealized =
+        mark.and_then(|m| Decimal::try_from(m).ok()).map_or(0.0, |m| tradebox_core::num::shown(p.unrealized(m)));
     wit::Position {
         instrument,
-        size: f(p.size),
-        avg_price: f(p.avg_price),
-        realized_pnl: f(p.realized),
+        size: tradebox_core::num::shown(p.size),
+        avg_price: tradebox_core::num::shown(p.avg_price),
+        realized_pnl: tradebox_core::num::shown(p.realized),
         unrealized_pnl: unrealized,
     }
 }
 
 /// The WIT view of a balance.
 pub fn balance(b: &tradebox_core::BalanceReport) -> wit::Balance {
-    wit::Balance { currency: b.currency.clone(), total: f(b.total), available: f(b.available), frozen: f(b.frozen) }
+    wit::Balance {
+        currency: b.currency.clone(),
+        total: tradebox_core::num::shown(b.total),
+        available: tradebox_core::num::shown(b.available),
+        frozen: tradebox_core::num::shown(b.frozen),
+    }
 }
 
 fn trading_state(s: tradebox_core::TradingState) -> wit::TradingState {
@@ -189,9 +190,9 @@ pub fn event(e: PluginEvent) -> wit::Event {
             client_order_id: fl.client_id,
             instrument: fl.instrument,
             side: fl.side.into(),
-            price: f(fl.price),
-            size: f(fl.size),
-            fee: f(fl.fee),
+            price: tradebox_core::num::shown(fl.price),
+            size: tradebox_core::num::shown(fl.size),
+            fee: tradebox_core::num::shown(fl.fee),
             fee_currency: fl.fee_currency,
             liquidity: match fl.liquidity {
                 tradebox_core::Liquidity::Maker => wit::Liquidity::Maker,

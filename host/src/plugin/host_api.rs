@@ -292,7 +292,7 @@ impl host::Host for PluginState {
             host::LogLevel::Error => tracing::error!(plugin = %name, "{message}"),
         }
         if matches!(level, host::LogLevel::Info | host::LogLevel::Warn | host::LogLevel::Error) {
-            self.hub.record(name, format!("log: {message}"));
+            self.hub.record(name, crate::engine::activity::Activity::Log(message));
         }
     }
 

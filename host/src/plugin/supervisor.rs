@@ -10,6 +10,7 @@ use super::instance::{Fault, Instance};
 use super::limits::{CpuShare, FailurePolicy, Limits};
 use super::runtime::{Compiled, LoadError, Runtime};
 use super::trust::TrustError;
+use crate::engine::activity::Activity;
 use crate::engine::{Grants, Hub, Permissions, PluginSlot, RiskLimits};
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -605,7 +606,7 @@ impl Actor {
                 s.failures
             };
             tracing::error!(plugin = %self.spec.name, failures, "plugin instance {fault}; instance dropped");
-            self.hub.record(&self.spec.name, format!("instance {fault} (failure {failures})"));
+            self.hub.record(&self.spec.name, Activity::Fault { fault: fault.to_string(), failures });
             if policy.cancel_orders {
                 self.hub.cancel_all_for_host(self.slot.id, None);
             }

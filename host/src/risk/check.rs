@@ -11,7 +11,6 @@
 
 use super::limits::{AccountLimits, PriceReference, RiskLimits};
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use tradebox_core::{Denial, DenialCode, Quote, TradingState};
 use tradebox_core::{InstrumentKind, InstrumentSpec, OrderKind, PositionSide, Side};
 
@@ -72,10 +71,6 @@ pub struct Input<'a> {
     pub available: Option<f64>,
 }
 
-fn f(d: Decimal) -> f64 {
-    d.to_f64().unwrap_or(f64::MAX)
-}
-
 /// The price the band is measured around.
 pub fn reference(quote: Option<Quote>, by: PriceReference) -> Option<f64> {
     let q = quote?;
@@ -89,7 +84,7 @@ pub fn reference(quote: Option<Quote>, by: PriceReference) -> Option<f64> {
 /// the band allows on its side.
 pub fn valuation_price(order: &Order<'_>, reference: f64, band_pct: f64) -> f64 {
     match order.price {
-        Some(p) => f(p),
+        Some(p) => tradebox_core::num::measure(p),
         None => match order.side {
             Side::Buy => reference * (1.0 + band_pct / 100.0),
             Side::Sell => reference * (1.0 - band_pct / 100.0),
@@ -114,7 +109,7 @@ pub fn check(input: &Input<'_>, order: &Order<'_>) -> Result<(), Denial> {
         let why = if order.reduce_only { "the order is reduce-only" } else { "trading is REDUCE_ONLY" };
         return Err(Denial::new(DenialCode::ReduceOnly, format!("{why} but would not reduce the position of {held}")));
     }
-    let size = f(order.size);
+    let size = tradebox_core::num::measure(order.size);
     if l.max_order_size > 0.0 && size > l.max_order_size {
         return Err(Denial::limit(DenialCode::MaxOrderSize, "order size above the limit", l.max_order_size, size));
     }
@@ -141,7 +136,7 @@ pub fn check(input: &Input<'_>, order: &Order<'_>) -> Result<(), Denial> {
     }
     let band = reference * l.price_band_pct / 100.0;
     let px = valuation_price(order, reference, l.price_band_pct);
-    let cv = f(order.spec.contract_value);
+    let cv = tradebox_core::num::measure(order.spec.contract_value);
     let notional = px * size * cv;
     if notional > l.max_order_notional {
         return Err(Denial::limit(
@@ -192,8 +187,10 @@ pub fn check(input: &Input<'_>, order: &Order<'_>) -> Result<(), Denial> {
     }
     if !reduces {
         // The position if this order and the open ones on its side all filled.
-        let worst =
-            |e: &Exposure| f(e.position + order.side.sign() * e.same_side_open + signed).abs() + f(e.other_side);
+        let worst = |e: &Exposure| {
+            tradebox_core::num::measure(e.position + order.side.sign() * e.same_side_open + signed).abs()
+                + tradebox_core::num::measure(e.other_side)
+        };
         if l.max_position > 0.0 {
             let reach = worst(&input.plugin);
             if reach > l.max_position {

@@ -41,8 +41,7 @@ pub fn spec(id: InstrumentId, i: &okx::Instrument) -> Result<InstrumentSpec, Str
 
 /// A ticker, from a WebSocket push or a REST answer (the same OKX record), as a market event.
 pub fn ticker(instrument: InstrumentId, t: &okx::Ticker) -> MarketEvent {
-    use rust_decimal::prelude::ToPrimitive;
-    let f = |d: Option<Decimal>| d.and_then(|d| d.to_f64()).unwrap_or(0.0);
+    let f = |d: Option<Decimal>| d.map_or(0.0, tradebox_core::num::shown);
     MarketEvent::Ticker {
         instrument,
         ts_ms: t.ts,

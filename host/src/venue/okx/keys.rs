@@ -17,12 +17,13 @@ impl OkxVenue {
     pub async fn reload_keys(&self) -> Result<KeySwitch, OkxVenueError> {
         let result = self.try_reload_keys().await;
         if let Some(log) = &self.audit {
+            use crate::audit::Event;
             let (event, detail) = match &result {
-                Ok(switch) if switch.changed => ("key_switched", format!("from {} to {}", switch.from, switch.to)),
-                Ok(switch) => ("key_unchanged", format!("{} read again: the same key", switch.to)),
-                Err(e) => ("key_refused", e.to_string()),
+                Ok(switch) if switch.changed => (Event::KeySwitched, format!("from {} to {}", switch.from, switch.to)),
+                Ok(switch) => (Event::KeyUnchanged, format!("{} read again: the same key", switch.to)),
+                Err(e) => (Event::KeyRefused, e.to_string()),
             };
-            log.append(None, None, &crate::audit::Entry::State { event: event.into(), detail });
+            log.append(None, None, &crate::audit::Entry::State { event, detail });
         }
         result
     }

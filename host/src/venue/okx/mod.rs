@@ -93,7 +93,7 @@ async fn settle_orders_at_start(
             }
         };
         if let Some(log) = audit {
-            log.append(None, None, &crate::audit::Entry::State { event: "order_at_start".into(), detail });
+            log.append(None, None, &crate::audit::Entry::State { event: crate::audit::Event::OrderAtStart, detail });
         }
     }
     match policy {
@@ -539,7 +539,11 @@ impl OkxVenue {
                 None => format!("left open (not an instrument this host trades): {what}"),
             };
             if let Some(log) = audit {
-                log.append(None, None, &crate::audit::Entry::State { event: "order_at_start".into(), detail });
+                log.append(
+                    None,
+                    None,
+                    &crate::audit::Entry::State { event: crate::audit::Event::OrderAtStart, detail },
+                );
             }
         }
         tracing::warn!(
@@ -701,40 +705,35 @@ impl Venue for OkxVenue {
         true
     }
 
-    fn status_line(&self) -> Option<String> {
+    fn status(&self) -> Option<tradebox_core::VenueStatus> {
         use std::sync::atomic::Ordering::Relaxed;
+        use tradebox_core::{AuthFailureStatus, FeedStatus, RateLimitStatus, VenueStatus};
         let l = &self.limiter.stats;
         let waited = l.waited.load(Relaxed);
-        let avg_ms = if waited == 0 { 0.0 } else { l.wait_us.load(Relaxed) as f64 / waited as f64 / 1_000.0 };
-        let mut line = format!(
-            "rate limits: {} requests at once, {waited} waited (avg {avg_ms:.1} ms), {} refused, {} back-offs",
-            l.immediate.load(Relaxed),
-            l.refused.load(Relaxed),
-            l.penalties.load(Relaxed),
-        );
-        let recent = self.auth_watch.recent(std::time::Instant::now());
-        if recent > 0 {
-            line.push_str(&format!(
-                "\nauthentication failures: {recent} in the last {} s ({} since start)",
-                self.config.auth_watch.window_s,
-                self.auth_watch.total.load(Relaxed)
-            ));
-        }
-        if let Some(s) = self.stream_stats() {
-            let up = |e| if self.ws_up(e) { "up" } else { "down" };
-            line.push_str(&format!(
-                "
-feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksum mismatches, {} reconnects",
-                up(stream::Endpoint::Public),
-                up(stream::Endpoint::Private),
-                s.frames.load(Relaxed),
-                s.bad_frames.load(Relaxed),
-                s.book_gaps.load(Relaxed),
-                s.checksum_mismatches.load(Relaxed),
-                s.reconnects.load(Relaxed),
-            ));
-        }
-        Some(line)
+        let avg_wait_ms = if waited == 0 { 0.0 } else { l.wait_us.load(Relaxed) as f64 / waited as f64 / 1_000.0 };
+        let rate_limits = RateLimitStatus {
+            immediate: l.immediate.load(Relaxed),
+            waited,
+            avg_wait_ms,
+            refused: l.refused.load(Relaxed),
+            backoffs: l.penalties.load(Relaxed),
+        };
+        let recent = u64::from(self.auth_watch.recent(std::time::Instant::now()));
+        let auth_failures = (recent > 0).then(|| AuthFailureStatus {
+            recent,
+            window_s: self.config.auth_watch.window_s,
+            total: self.auth_watch.total.load(Relaxed),
+        });
+        let feeds = self.stream_stats().map(|s| FeedStatus {
+            public_up: self.ws_up(stream::Endpoint::Public),
+            private_up: self.ws_up(stream::Endpoint::Private),
+            frames: s.frames.load(Relaxed),
+            unreadable: s.bad_frames.load(Relaxed),
+            book_gaps: s.book_gaps.load(Relaxed),
+            checksum_mismatches: s.checksum_mismatches.load(Relaxed),
+            reconnects: s.reconnects.load(Relaxed),
+        });
+        Some(VenueStatus { rate_limits: Some(rate_limits), auth_failures, feeds })
     }
 
     fn metrics(&self) -> Vec<tradebox_core::VenueMetric> {

@@ -15,7 +15,6 @@
 
 use super::{OkxVenue, convert};
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -406,8 +405,9 @@ fn event_is_pin_mismatch(reason: &str) -> bool {
     ClientEvent::Disconnected { reason: reason.to_string() }.is_pin_mismatch()
 }
 
+/// A price or size OKX sent, as information for plugins (`""`, not applicable, shows as 0).
 fn f(d: Option<Decimal>) -> f64 {
-    d.and_then(|d| d.to_f64()).unwrap_or(0.0)
+    d.map_or(0.0, tradebox_core::num::shown)
 }
 
 /// The market events of a tickers, trades or candles push (books need a kept book, and
