@@ -134,7 +134,7 @@ fn pre_trade_check(c: &mut Criterion) {
 }
 
 fn hub_limits(slot: &tradebox::engine::PluginSlot) -> RiskLimits {
-    slot.risk.read().clone()
+    slot.risk.limits()
 }
 
 criterion_group!(benches, pre_trade_check);

@@ -334,7 +334,7 @@ async fn risk(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
         .host
         .plugin_names()
         .into_iter()
-        .filter_map(|n| ctx.host.slot(&n).map(|s| (n, serde_json::to_value(&*s.risk.read()).unwrap_or_default())))
+        .filter_map(|n| ctx.host.slot(&n).map(|s| (n, serde_json::to_value(s.risk.limits()).unwrap_or_default())))
         .collect();
     axum::Json(json!({"account": ctx.host.hub().account_limits(), "plugins": plugins})).into_response()
 }

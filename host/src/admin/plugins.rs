@@ -72,7 +72,7 @@ pub(super) async fn list(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Res
                 "granted": slot.as_ref().map(|s| s.permissions().granted.clone()),
                 "requested": slot.as_ref().map(|s| s.permissions().requested.clone()),
                 "withheld": status.as_ref().map(|s| s.withheld.clone()),
-                "limits": slot.as_ref().map(|s| s.risk.read().clone()),
+                "limits": slot.as_ref().map(|s| s.risk.limits()),
                 "subscriptions": slot.as_ref().map(|s| {
                     host.hub()
                         .subscriptions(s)

@@ -7,7 +7,7 @@ use super::activity::Activity;
 use super::{Amend, Command, Hub, OrderIntent, PluginId, PluginSlot, Queued, Ticket, normalize};
 use crate::audit::Entry;
 use crate::risk::check::{self, Exposure, Input};
-use crate::risk::{self, Approved, windows};
+use crate::risk::{Approved, windows};
 use std::sync::atomic::Ordering;
 use tradebox_core::{Denial, DenialCode, Moment, TradingState};
 use tradebox_core::{InstrumentId, InstrumentKind, InstrumentSpec, NewOrder, OrderReport, PositionSide, Side};
@@ -192,8 +192,8 @@ impl Hub {
         now: Moment,
     ) -> Result<Approved<T>, Denial> {
         let limits = slot.effective_risk();
-        slot.windows.lock().refuse_early(&limits, now)?;
-        let account = self.account_limits.read().clone();
+        slot.risk.refuse_early(&limits, now)?;
+        let account = self.account_risk.limits();
         let (plugin, all, available) = {
             let tracker = self.tracker.lock();
             let quotes = self.quotes.read();
@@ -216,15 +216,7 @@ impl Hub {
             all,
             available,
         };
-        risk::approve(
-            subject,
-            &input,
-            order,
-            &mut slot.windows.lock(),
-            &mut self.account_window.lock(),
-            fingerprint,
-            now,
-        )
+        self.account_risk.approve(&slot.risk, subject, &input, order, fingerprint, now)
     }
 
     /// What a plugin (or, with `None`, every plugin) holds: open orders, the position in the
@@ -314,7 +306,7 @@ impl Hub {
     fn cancel_inner(&self, slot: &PluginSlot, client_id: &str) -> Result<(), Denial> {
         // Every attempt counts in the window, refused or not: past it, a plugin's cancels are
         // refused on its own state alone, without the tracker every plugin shares.
-        slot.windows.lock().admit_cancel(&slot.risk.read(), self.clock.moment())?;
+        slot.risk.admit_cancel(self.clock.moment())?;
         let order = {
             let tracker = self.tracker.lock();
             let order = owned_open(&tracker, slot, client_id)?;
@@ -363,7 +355,7 @@ impl Hub {
         price: Option<f64>,
         size: Option<f64>,
     ) -> Result<(), Denial> {
-        slot.windows.lock().refuse_early(&slot.effective_risk(), self.clock.moment())?;
+        slot.risk.refuse_early(&slot.effective_risk(), self.clock.moment())?;
         let order = self.owned_open(slot, client_id)?;
         self.audit_writable()?;
         let spec = self.granted(slot, order.instrument)?;
@@ -395,15 +387,7 @@ impl Hub {
         } else {
             // A smaller size only: no rule to check, but it counts in the windows (at the
             // manifest's rate where that is lower, as every order does).
-            risk::approve_in_windows(
-                amend,
-                &mut slot.windows.lock(),
-                &mut self.account_window.lock(),
-                &slot.effective_risk(),
-                &self.account_limits.read(),
-                None,
-                self.clock.moment(),
-            )?
+            self.account_risk.approve_in_windows(&slot.risk, amend, &slot.effective_risk(), self.clock.moment())?
         };
         let ticket = Ticket::take(&slot.queued)?;
         self.enqueue(Command::Amend(approved), ticket)
@@ -415,7 +399,7 @@ impl Hub {
     /// call reads them under the tracker's lock, so a loop of calls must be bounded too. A
     /// full queue stops it (`QUEUE_FULL` when not one cancel could be queued).
     pub fn cancel_all(&self, slot: &PluginSlot, instrument: Option<InstrumentId>) -> Result<u32, Denial> {
-        if let Err(denial) = slot.windows.lock().admit_cancel(&slot.risk.read(), self.clock.moment()) {
+        if let Err(denial) = slot.risk.admit_cancel(self.clock.moment()) {
             slot.stats.denied.fetch_add(1, Ordering::Relaxed);
             return Err(denial);
         }
@@ -476,7 +460,7 @@ impl Hub {
 
     /// Counts a fill for the plugin's fill throttle.
     pub(super) fn count_fill(&self, slot: &PluginSlot) {
-        slot.windows.lock().on_fill(self.clock.moment());
+        slot.risk.on_fill(self.clock.moment());
     }
 
     /// The stricter of a plugin's and the account's states.

@@ -63,29 +63,26 @@ pub struct PluginSlot {
     /// What it may touch: the grant intersected with its manifest's request. A reload may
     /// bring a manifest that asks for less.
     permissions: RwLock<Arc<Permissions>>,
-    /// Its limits (the admin API may change them while it runs).
-    pub risk: RwLock<RiskLimits>,
+    /// Its risk state: limits (the admin API may change them while it runs), windows, loss
+    /// watch, subscription budget.
+    pub risk: crate::risk::PluginRisk,
     /// Its inbox.
     pub mailbox: Arc<Mailbox>,
     /// Counters.
     pub stats: PluginStats,
     state: AtomicU8,
-    windows: Mutex<crate::risk::windows::PluginWindows>,
     /// Its commands accepted and not yet sent (see [`Ticket`]).
     queued: Arc<AtomicUsize>,
     /// How many of its refusals are still written one by one.
     refusals: Mutex<crate::audit::RefusalBudget>,
-    pnl: Mutex<crate::risk::PnlWatch>,
     subscriptions: Mutex<HashSet<(InstrumentId, Channel)>>,
-    /// New subscriptions it may still make (see [`crate::risk::windows::SUBSCRIBES_PER_HOUR`]).
-    subscribe_budget: Mutex<crate::risk::windows::Bucket>,
 }
 
 impl PluginSlot {
     /// The risk limits its orders are checked against: the operator's, lowered to the
     /// author's own ceiling where its manifest asked for less (narrowing only tightens).
     pub fn effective_risk(&self) -> RiskLimits {
-        let mut limits = self.risk.read().clone();
+        let mut limits = self.risk.limits();
         if let Some(requested) = &self.permissions.read().requested {
             permissions::narrow(&mut limits, requested);
         }
@@ -259,9 +256,7 @@ pub struct Hub {
     next_plugin: AtomicU32,
     activity: OnceLock<Arc<dyn ActivitySink>>,
     audit: OnceLock<Arc<AuditLog>>,
-    account_limits: RwLock<AccountLimits>,
-    account_window: Mutex<crate::risk::windows::AccountWindow>,
-    account_pnl: Mutex<crate::risk::PnlWatch>,
+    account_risk: crate::risk::AccountRisk,
     /// The venue account's position mode, set once at start ([`Hub::set_position_mode`]).
     position_mode: OnceLock<tradebox_core::PositionMode>,
     /// The one clock the engine and its plugins read (the venue's).
@@ -317,9 +312,7 @@ impl Hub {
             next_plugin: AtomicU32::new(1),
             activity: OnceLock::new(),
             audit: OnceLock::new(),
-            account_limits: RwLock::new(AccountLimits::default()),
-            account_window: Mutex::default(),
-            account_pnl: Mutex::default(),
+            account_risk: crate::risk::AccountRisk::default(),
             position_mode: OnceLock::new(),
             clock,
         };
@@ -392,19 +385,13 @@ impl Hub {
             name: name.to_string(),
             origin: RwLock::new(Arc::new(Origin { plugin: id, name: name.to_string(), hash: hash.to_string() })),
             permissions: RwLock::new(Arc::new(permissions)),
-            risk: RwLock::new(risk),
+            risk: crate::risk::PluginRisk::new(risk),
             mailbox: Arc::new(Mailbox::new()),
             stats: PluginStats::default(),
             state: AtomicU8::new(TradingState::Active as u8),
-            windows: Mutex::default(),
             queued: Arc::default(),
             refusals: Mutex::new(crate::audit::RefusalBudget::new(self.clock.moment())),
-            pnl: Mutex::default(),
             subscriptions: Mutex::default(),
-            subscribe_budget: Mutex::new(crate::risk::windows::Bucket::new(
-                crate::risk::windows::SUBSCRIBE_BURST,
-                crate::risk::windows::SUBSCRIBES_PER_HOUR / 3_600.0,
-            )),
         });
         self.plugins.write().insert(id, slot.clone());
         slot
@@ -561,7 +548,7 @@ impl Hub {
         }
         // Each new subscription may cost an exchange request: a plugin churning its
         // subscriptions spends its own budget, not the connection's 480 an hour.
-        if !slot.subscribe_budget.lock().take(self.clock.moment()) {
+        if !slot.risk.take_subscription(self.clock.moment()) {
             return Err(Denial::limit(
                 DenialCode::RateLimited,
                 "too many new market data subscriptions; keep subscriptions instead of toggling them",
@@ -645,7 +632,7 @@ impl Hub {
             self.cancel_all_for_host(slot.id, None);
         }
         if state == TradingState::Active {
-            slot.pnl.lock().reset(self.pnl_total(slot.id));
+            slot.risk.reset_losses(self.pnl_total(slot.id));
         }
     }
 
@@ -668,7 +655,7 @@ impl Hub {
         }
         if state == TradingState::Active {
             let plugins: f64 = self.plugins().iter().map(|s| self.pnl_total(s.id)).sum();
-            self.account_pnl.lock().reset(plugins + self.pnl_total(tracker::HOST));
+            self.account_risk.reset_losses(plugins + self.pnl_total(tracker::HOST));
         }
         self.record("host", Activity::AccountState { state, reason: reason.to_string() });
     }
@@ -677,14 +664,13 @@ impl Hub {
 
     /// The account's limits.
     pub fn account_limits(&self) -> AccountLimits {
-        self.account_limits.read().clone()
+        self.account_risk.limits()
     }
 
     /// Replaces the account's limits (validated first), and audits the change with `who`.
     pub fn set_account_limits(&self, limits: AccountLimits, who: &str) -> Result<(), crate::risk::LimitError> {
-        limits.validate()?;
         let detail = format!("by {who}: {}", serde_json::to_string(&limits).unwrap_or_default());
-        *self.account_limits.write() = limits;
+        self.account_risk.set_limits(limits)?;
         self.audit_entry(None, Entry::State { event: crate::audit::Event::AccountLimitsChanged, detail });
         Ok(())
     }
@@ -696,9 +682,8 @@ impl Hub {
         limits: RiskLimits,
         who: &str,
     ) -> Result<(), crate::risk::LimitError> {
-        limits.validate()?;
         let detail = format!("by {who}: {}", serde_json::to_string(&limits).unwrap_or_default());
-        *slot.risk.write() = limits;
+        slot.risk.set_limits(limits)?;
         self.audit_entry(
             Some(&slot.origin()),
             Entry::State { event: crate::audit::Event::PluginLimitsChanged, detail },
@@ -735,11 +720,7 @@ impl Hub {
         for slot in self.plugins() {
             let pnl = self.pnl_total(slot.id);
             total += pnl;
-            let (daily, drawdown) = {
-                let l = slot.risk.read();
-                (l.max_daily_loss, l.max_drawdown)
-            };
-            let trip = slot.pnl.lock().observe(now_ms, pnl, daily, drawdown);
+            let trip = slot.risk.watch_losses(now_ms, pnl);
             if let Some(trip) = trip
                 && slot.state() != TradingState::Halted
             {
@@ -747,11 +728,7 @@ impl Hub {
                 self.set_plugin_state(&slot, TradingState::Halted, &trip.to_string());
             }
         }
-        let (daily, drawdown) = {
-            let l = self.account_limits.read();
-            (l.max_daily_loss, l.max_drawdown)
-        };
-        let trip = self.account_pnl.lock().observe(now_ms, total, daily, drawdown);
+        let trip = self.account_risk.watch_losses(now_ms, total);
         if let Some(trip) = trip
             && self.account_state() != TradingState::Halted
         {

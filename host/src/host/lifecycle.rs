@@ -236,7 +236,7 @@ impl Host {
         // limits, and runs under what it is admitted with from its `init` on.
         let given = config.unwrap_or(running_config);
         let granted = slot.permissions().granted.clone();
-        let risk = slot.risk.read().clone();
+        let risk = slot.risk.limits();
         let admission = admit(name, compiled.manifest.as_deref(), &granted, &risk, &given).map_err(|e| {
             refused(&e, Some(&hash));
             LifecycleError::Reload(e.into())

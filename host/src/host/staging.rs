@@ -93,7 +93,7 @@ impl Host {
             let loaded = plugins.get(name).ok_or_else(|| LifecycleError::Unknown(name.to_string()))?;
             let mut spec = loaded.spec.clone();
             // The limits in force now (the admin API may have changed them), not the config's.
-            spec.risk = loaded.handle.slot.risk.read().clone();
+            spec.risk = loaded.handle.slot.risk.limits();
             (spec, loaded.source.clone(), loaded.start_reduce_only)
         };
         let ReloadRequest { wasm, path, config, by, .. } = request;

@@ -5,7 +5,9 @@
 //! - [`check`]: the per-order and aggregate rules (state, size, notional, price band, open
 //!   orders, position, gross exposure, free balance), a pure function of what the host knows;
 //! - [`windows`]: orders per second, duplicates, the fill throttle;
-//! - [`breaker`]: the loss-based circuit breaker (daily loss, drawdown) that halts a scope.
+//! - [`breaker`]: the loss-based circuit breaker (daily loss, drawdown) that halts a scope;
+//! - [`state`]: the state all of these keep, per plugin and for the account, which the engine
+//!   holds and asks, and the only way to an [`Approved`] request.
 //!
 //! Anchors: SEC Rule 15c3-5 (credit and capital thresholds, erroneous price and size checks,
 //! duplicate orders, immediate halt) and FIA's recommended automated trading controls
@@ -14,6 +16,7 @@
 pub mod breaker;
 pub mod check;
 pub mod limits;
+pub mod state;
 pub mod windows;
 
 pub use breaker::{PnlWatch, Trip};
@@ -21,7 +24,7 @@ pub use breaker::{PnlWatch, Trip};
 use tradebox_core::{Denial, Moment};
 
 /// What passed the pre-trade check: an order, an amend. Only this module makes one (by
-/// [`approve`] or [`approve_in_windows`]), and the engine's order commands take nothing else,
+/// [`AccountRisk::approve`] or [`AccountRisk::approve_in_windows`]), and the engine's order commands take nothing else,
 /// so no path can queue an order that skipped the rules or the windows. Barter's
 /// `RiskApproved<T>` is the model. Not `Clone`: one approval sends one request.
 #[derive(Debug, PartialEq)]
@@ -43,7 +46,7 @@ impl<T> std::ops::Deref for Approved<T> {
 
 /// The whole pre-trade decision on `subject`: every rule ([`check::check`]), then the windows
 /// (a refused order uses up no rate).
-pub fn approve<T>(
+fn approve<T>(
     subject: T,
     input: &check::Input<'_>,
     order: &check::Order<'_>,
@@ -58,7 +61,7 @@ pub fn approve<T>(
 
 /// Approves a change no rule can object to (an amend that only makes an order smaller): it
 /// still counts in the windows, at the manifest's rate where that is lower.
-pub fn approve_in_windows<T>(
+fn approve_in_windows<T>(
     subject: T,
     plugin_windows: &mut windows::PluginWindows,
     account_window: &mut windows::AccountWindow,
@@ -71,3 +74,4 @@ pub fn approve_in_windows<T>(
     Ok(Approved(subject))
 }
 pub use limits::{AccountLimits, LimitError, PriceReference, RiskLimits};
+pub use state::{AccountRisk, PluginRisk};

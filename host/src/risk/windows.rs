@@ -134,7 +134,7 @@ impl PluginWindows {
 
 /// Admits an order (or an amend: `fingerprint` `None`, which skips the duplicate check) through
 /// the plugin's and the account's windows, recording it in both; or refuses it and records
-/// nothing. Only [`super::approve`] and [`super::approve_in_windows`] call it: an admitted
+/// nothing. Only the risk state's approvals ([`super::AccountRisk`]) call it: an admitted
 /// order comes with its approval.
 pub(super) fn admit(
     plugin: &mut PluginWindows,
