@@ -324,7 +324,20 @@ enum PluginCommand {
     },
 }
 
-fn main() -> Result<()> {
+/// An error is one line with its causes (`error: reading x.wasm: No such file or directory`),
+/// never anyhow's report: that adds a backtrace whenever `RUST_BACKTRACE` is set, which a user
+/// of a CLI did not ask for and cannot act on.
+fn main() -> std::process::ExitCode {
+    match run_cli() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cli() -> Result<()> {
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
     // The doctor's report says everything; the clients' own warnings would repeat it.
@@ -842,6 +855,9 @@ fn inspect(file: &std::path::Path, json: bool, config: Option<&std::path::Path>)
 
 fn check(file: PathBuf) -> Result<()> {
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    if let Some(why) = tradebox::plugin::runtime::not_a_component(&bytes) {
+        anyhow::bail!("{} is not a valid component: {why}", file.display());
+    }
     let runtime = Runtime::new(tradebox::plugin::Mode::Live, None)?;
     let component = wasmtime::component::Component::new(runtime.engine(), &bytes)
         .map_err(anyhow::Error::from)

@@ -180,6 +180,83 @@ fn plugin_check_names_forbidden_imports() {
     assert!(stdout.contains("imports only the tradebox:strategy contract"), "{stdout}");
 }
 
+/// `tradebox ARGS` as a user whose shell sets `RUST_BACKTRACE=1` runs it.
+fn tradebox_with_backtraces(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LIB_BACKTRACE", "1")
+        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
+        .output()
+        .expect("tradebox runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A failed command says what is wrong in a line or two: no backtrace, no bytes of the file.
+fn assert_readable_failure(what: &str, (ok, stdout, stderr): &(bool, String, String), expected: &str) {
+    assert!(!ok, "{what} should fail:\n{stdout}{stderr}");
+    assert!(stderr.starts_with("error: ") && stderr.contains(expected), "{what}: {stderr}");
+    assert!(!stderr.to_lowercase().contains("stack backtrace"), "{what}: a backtrace:\n{stderr}");
+    assert!(stderr.lines().count() < 5, "{what}: {} lines:\n{stderr}", stderr.lines().count());
+    assert_no_byte_dump(what, stderr);
+    assert_no_byte_dump(what, stdout);
+}
+
+fn assert_no_byte_dump(what: &str, text: &str) {
+    for dump in ["[0, 97, 115, 109", "0x61,", "0x73,", "expected=["] {
+        assert!(!text.contains(dump), "{what}: bytes dumped ({dump}):\n{text}");
+    }
+}
+
+#[test]
+fn a_wrong_file_is_one_readable_line_even_with_backtraces_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = dir.path().join("notes.wasm");
+    std::fs::write(&text, "hello, these are notes\n").expect("write");
+    let odd = dir.path().join("odd.wasm");
+    std::fs::write(&odd, b"\0asm not really").expect("write");
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").expect("write");
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_string();
+
+    let checked = tradebox_with_backtraces(&["plugin", "check", &path(&text)]);
+    assert_readable_failure("plugin check of a text file", &checked, "not a WebAssembly file");
+    let checked = tradebox_with_backtraces(&["plugin", "check", &path(&odd)]);
+    assert_readable_failure("plugin check of an unknown wasm", &checked, "unknown kind");
+    let checked = tradebox_with_backtraces(&["plugin", "check", &path(&core)]);
+    assert_readable_failure("plugin check of a core module", &checked, "core wasm module, not a component");
+    let missing = tradebox_with_backtraces(&["plugin", "inspect", &path(&dir.path().join("absent.wasm"))]);
+    assert_readable_failure("plugin inspect of no file", &missing, "absent.wasm");
+    // Inspect reports on anything it can read; the report says what the file is, in words.
+    let (_, report, stderr) = tradebox_with_backtraces(&["plugin", "inspect", &path(&text)]);
+    assert!(report.contains("not a WebAssembly file"), "{report}");
+    assert!(!stderr.to_lowercase().contains("stack backtrace"), "{stderr}");
+    assert_no_byte_dump("plugin inspect of a text file", &report);
+
+    // A running host refuses a reload of each, and the CLI says why in one line.
+    let token = dir.path().join("admin.token");
+    let config = format!(
+        "[venue]\nkind = \"sim\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n\
+         [[plugin]]\nname = \"counter\"\npath = \"{}\"\ninstruments = [\"BTC-USDT\"]\n\
+         config = {{ symbol = \"BTC-USDT\" }}\n",
+        token.display(),
+        plugin_dir().join("noop.wasm").display()
+    );
+    let config_path = dir.path().join("tradebox.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let (_host, url) = running_host(&config_path, &[]);
+    for (file, expected) in [(&text, "not a WebAssembly file"), (&odd, "unknown kind"), (&core, "core wasm module")] {
+        let args = ["plugin", "reload", "counter", &path(file), "--admin", &url, "--token-file", &path(&token)];
+        let reloaded = tradebox_with_backtraces(&args);
+        assert_readable_failure(&format!("reload of {}", file.display()), &reloaded, expected);
+        assert!(reloaded.2.contains("keeps trading"), "{}", reloaded.2);
+    }
+}
+
 #[test]
 fn okx_sign_prints_prehash_and_signature_never_the_secret() {
     let secret = "22582BD0CFF14C41EDBF1AB98506286D";
