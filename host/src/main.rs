@@ -728,7 +728,7 @@ async fn run(
     if let Some(m) = market {
         m.abort();
     }
-    tradebox::demo::say(&format!("{}\n", tradebox::demo::board(&host, true)));
+    tradebox::demo::show_final(&host);
     host.shutdown().await;
     Ok(())
 }
