@@ -32,6 +32,13 @@ pub enum PackageError {
         /// The layer field (0 for core modules, 1 for components).
         layer: u16,
     },
+    /// wit-component could not turn the core module into a component.
+    #[cfg(feature = "component")]
+    #[error("could not turn the core module into a component: {reason}")]
+    Componentize {
+        /// wit-component's reason, its causes on one line.
+        reason: String,
+    },
     /// The section would not fit the format's 32-bit size field.
     #[error("custom section `{name}` would hold {len} bytes, more than a WebAssembly section can (4 GiB)")]
     SectionTooLarge {
