@@ -76,7 +76,7 @@ fn test(root: &Path, rest: &[String]) -> Result<()> {
     plugin_tests
         .args(["test", "--manifest-path"])
         .arg(root.join("plugins").join("Cargo.toml"))
-        .args(["-p", "sma-cross"])
+        .args(["-p", "sma-cross", "-p", "market-maker"])
         .env("CARGO_TARGET_DIR", target_dir(root));
     run(plugin_tests)?;
     let pydeps = python_deps(root)?;
