@@ -257,6 +257,93 @@ fn a_wrong_file_is_one_readable_line_even_with_backtraces_on() {
     }
 }
 
+/// The flow the README gives a strategy author: a crate of their own, outside this repository,
+/// built with `tradebox plugin build`, and a file a host loads.
+#[test]
+fn a_strategy_crate_outside_the_repository_builds_into_a_plugin_a_host_loads() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repository");
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert!(!dir.path().starts_with(&repo), "the crate must live outside the repository");
+    let krate = dir.path().join("my-strategy");
+    std::fs::create_dir_all(krate.join("src")).expect("mkdir");
+    let noop = repo.join("plugins/noop");
+    for file in ["src/lib.rs", "build.rs", "tradebox.toml"] {
+        std::fs::copy(noop.join(file), krate.join(file)).expect("copy noop");
+    }
+    // The repository's plugin lock: the same dependency versions, nothing to resolve.
+    std::fs::copy(repo.join("plugins/Cargo.lock"), krate.join("Cargo.lock")).expect("copy lock");
+    let cargo_toml = format!(
+        r#"[package]
+name = "outside-strategy"
+version = "0.3.1"
+edition = "2024"
+description = "noop, built outside the repository"
+license = "Apache-2.0"
+authors = ["a strategy author"]
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+tradebox-sdk = {{ path = "{sdk}" }}
+
+[build-dependencies]
+tradebox-manifest = {{ path = "{manifest}" }}
+
+# The plugins' release profile: with it, the dependencies `cargo xtask plugins` compiled into the
+# same target directory are reused.
+[profile.release]
+opt-level = 3
+lto = true
+codegen-units = 1
+panic = "abort"
+strip = "debuginfo"
+
+# Its own workspace: not absorbed by one above it.
+[workspace]
+"#,
+        sdk = repo.join("sdk").display(),
+        manifest = repo.join("manifest").display(),
+    );
+    std::fs::write(krate.join("Cargo.toml"), cargo_toml).expect("write Cargo.toml");
+
+    // This test's own target directory (the parent of CARGO_TARGET_TMPDIR), where the plugins
+    // were built: the wasm dependencies compile once, not once more for this test.
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").to_path_buf();
+    let out = Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(["plugin", "build"])
+        .arg(&krate)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("RUST_BACKTRACE", "0")
+        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
+        .output()
+        .expect("tradebox runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "plugin build failed:\n{stdout}\n{stderr}");
+    // Cargo's own progress reaches the terminal.
+    assert!(stderr.contains("Finished") && stderr.contains("release"), "{stderr}");
+    let wasm = krate.join("outside-strategy.wasm");
+    assert!(stdout.contains(&format!("wrote {}", wasm.canonicalize().expect("written").display())), "{stdout}");
+    for line in
+        ["name       outside-strategy 0.3.1", "tradebox:strategy@0.1.0: served by this host", "this host can load it"]
+    {
+        assert!(stdout.contains(line), "{line} in:\n{stdout}");
+    }
+
+    let file = wasm.to_str().expect("utf-8");
+    let (ok, report, stderr) = tradebox(&["plugin", "inspect", file]);
+    assert!(
+        ok && report.contains("outside-strategy 0.3.1") && report.contains("this host can load it"),
+        "{report}{stderr}"
+    );
+    let (ok, checked, stderr) = tradebox(&["plugin", "check", file]);
+    assert!(ok && checked.contains("imports only the tradebox:strategy contract"), "{checked}{stderr}");
+
+    // A directory that holds no strategy is refused in a line, before any build.
+    let (ok, _, stderr) = tradebox(&["plugin", "build", dir.path().to_str().expect("utf-8")]);
+    assert!(!ok && stderr.starts_with("error: ") && stderr.contains("Cargo.toml"), "{stderr}");
+}
+
 #[test]
 fn okx_sign_prints_prehash_and_signature_never_the_secret() {
     let secret = "22582BD0CFF14C41EDBF1AB98506286D";
