@@ -167,7 +167,7 @@ async fn subscription_churn_spends_only_the_plugins_own_budget() {
     let churned = |t: &TestHost| -> Option<(u64, u64)> {
         let line = t
             .host
-            .board()
+            .activity()
             .recent(usize::MAX)
             .into_iter()
             .rev()

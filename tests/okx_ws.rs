@@ -271,7 +271,7 @@ async fn a_refused_private_subscription_is_the_feed_down_and_fills_come_through_
     admin(&r, serde_json::json!({"ws_drop": true, "ws_refuse_subscribe": 1000})).await;
     let refused = || {
         r.host
-            .board()
+            .activity()
             .recent(100)
             .iter()
             .any(|a| a.what.to_string().contains("okx-private down") && a.what.to_string().contains("refused"))
@@ -297,7 +297,7 @@ async fn a_refused_private_subscription_is_the_feed_down_and_fills_come_through_
     // The refusals stop: the feed is up again once its subscriptions are acknowledged.
     admin(&r, serde_json::json!({"ws_drop": true, "ws_refuse_subscribe": 0})).await;
     wait_for("the private feed back", private_up).await;
-    let back = || r.host.board().recent(100).iter().any(|a| a.what.to_string().contains("okx-private up"));
+    let back = || r.host.activity().recent(100).iter().any(|a| a.what.to_string().contains("okx-private up"));
     wait_for("the feed announced back up", back).await;
     r.host.shutdown().await;
 }

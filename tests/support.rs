@@ -284,7 +284,7 @@ pub mod soak {
     fn counts(t: &TestHost, name: &str) -> Option<(u64, u64)> {
         let line = t
             .host
-            .board()
+            .activity()
             .recent(200)
             .into_iter()
             .rev()

@@ -72,7 +72,7 @@ async fn interval_timers_fire_in_host_time() {
     let t = TestHost::new(Mode::Live).await;
     t.load(spec("ticking", "noop", r#"{"timer_ms": 10}"#, &[])).await.expect("noop loads");
     let fired =
-        |t: &TestHost| t.host.board().recent(50).iter().any(|a| a.what.to_string().contains("timer fired 20 times"));
+        |t: &TestHost| t.host.activity().recent(50).iter().any(|a| a.what.to_string().contains("timer fired 20 times"));
     t.drive_until("twenty timer firings", WAIT, fired).await;
     t.host.shutdown().await;
 }

@@ -2,7 +2,7 @@
 
 use crate::audit::AuditLog;
 use crate::engine::Grants;
-use crate::host::Host;
+use crate::host::{Host, PluginReport};
 use crate::plugin::{PluginSpec, Runtime};
 use crate::ratelimit::{Limiter, LimiterConfig};
 use crate::sim::{SimKey, SimServer, SimServerConfig};
@@ -94,7 +94,7 @@ pub async fn run(plugin_dir: &Path, duration: Option<Duration>, seed: Option<u64
     for task in keep {
         task.abort();
     }
-    say(&format!("{}\n", board(&host, true)));
+    show_final(&host);
     if let Some(path) = audit_path {
         say(&format!("audit log of this run: {}\n", path.display()));
     }
@@ -112,11 +112,13 @@ pub fn say(text: &str) {
     let _ = out.flush();
 }
 
-/// Shows the board until Ctrl-C or `duration`.
+/// Shows the board until Ctrl-C or `duration`: on a terminal, redrawn in place every second;
+/// otherwise (a pipe, a log file) one summary line a second. [`show_final`] ends it.
 pub async fn watch(host: &Host, duration: Option<Duration>) {
     let tty = std::io::stdout().is_terminal();
     let until = duration.map(|d| tokio::time::Instant::now() + d);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut first = true;
     loop {
         let sleep = async {
             match until {
@@ -128,7 +130,8 @@ pub async fn watch(host: &Host, duration: Option<Duration>) {
             _ = tick.tick() => {
                 // A closed stdout (`| head`) must never stop a trading host: write errors are ignored.
                 if tty {
-                    say(&format!("\x1b[2J\x1b[H{}", board(host, false)));
+                    say(&frame(&board(host, false), first));
+                    first = false;
                 } else {
                     say(&format!("{}\n", summary_line(host)));
                 }
@@ -137,6 +140,30 @@ pub async fn watch(host: &Host, duration: Option<Duration>) {
             _ = sleep => break,
         }
     }
+}
+
+/// The final board, once: on a terminal it takes the place of the live one [`watch`] drew,
+/// so the screen ends with one board rather than the last live board followed by the final.
+pub fn show_final(host: &Host) {
+    let text = board(host, true);
+    if std::io::stdout().is_terminal() { say(&frame(&text, false)) } else { say(&format!("{text}\n")) }
+}
+
+/// The bytes that put `board` on a terminal in place of the previous one. The first frame
+/// clears the screen (what was there, such as the build's output, stays in the scrollback on
+/// most terminals); later frames go back to the top and overwrite line by line, clearing each
+/// line's rest and everything below, because clearing the whole screen every second pushes a
+/// copy of the board into many terminals' scrollback, and the final board then printed below
+/// the last live one left two boards on screen.
+fn frame(board: &str, first: bool) -> String {
+    let mut out = String::with_capacity(board.len() + 256);
+    out.push_str(if first { "\x1b[2J\x1b[H" } else { "\x1b[H" });
+    for line in board.lines() {
+        out.push_str(line);
+        out.push_str("\x1b[K\n");
+    }
+    out.push_str("\x1b[J");
+    out
 }
 
 fn summary_line(host: &Host) -> String {
@@ -155,49 +182,197 @@ fn summary_line(host: &Host) -> String {
     line.trim_end_matches(" | ").to_string()
 }
 
-/// The status board as text.
-pub fn board(host: &Host, final_board: bool) -> String {
-    let hub = host.hub();
-    let mut out = String::new();
-    let title = if final_board { "tradebox demo: final" } else { "tradebox demo (Ctrl-C to stop)" };
-    let _ = writeln!(out, "{title}  venue: {}\n", host.venue().name());
-    let _ = writeln!(out, "{:<16} {:>14} {:>14} {:>14}", "instrument", "bid", "ask", "last");
-    for spec in hub.instruments() {
-        if let Some(q) = hub.quote(spec.id) {
-            let _ = writeln!(out, "{:<16} {:>14.2} {:>14.2} {:>14.2}", spec.symbol, q.bid, q.ask, q.last);
+/// What the board shows, read from a host at one moment (apart from the host, so the drawing
+/// can be tested on its own).
+struct Board {
+    final_board: bool,
+    venue: String,
+    /// (symbol, bid, ask, last).
+    quotes: Vec<(String, f64, f64, f64)>,
+    plugins: Vec<PluginReport>,
+    venue_status: Option<String>,
+    /// (plugin, what happened), oldest first.
+    activity: Vec<(String, String)>,
+}
+
+impl Board {
+    fn read(host: &Host, final_board: bool) -> Self {
+        let hub = host.hub();
+        let quotes = hub
+            .instruments()
+            .into_iter()
+            .filter_map(|spec| hub.quote(spec.id).map(|q| (spec.symbol.clone(), q.bid, q.ask, q.last)))
+            .collect();
+        Self {
+            final_board,
+            venue: host.venue().name().to_string(),
+            quotes,
+            plugins: host.report(),
+            venue_status: host.venue().status().map(|s| s.to_string()),
+            activity: host.activity().recent(12).into_iter().map(|a| (a.plugin, a.what.to_string())).collect(),
         }
     }
-    let _ = writeln!(
-        out,
-        "\n{:<10} {:<10} {:>6} {:>6} {:>6} {:>5} {:>22} {:>11} {:>11} {:>9}",
-        "plugin", "state", "orders", "denied", "fills", "open", "position", "realized", "unrealized", "fees"
-    );
-    for p in host.report() {
-        let position = p.positions.iter().map(|(s, q)| format!("{q:+.4} {s}")).collect::<Vec<_>>().join(", ");
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let title = if self.final_board { "tradebox demo: final" } else { "tradebox demo (Ctrl-C to stop)" };
+        let _ = writeln!(out, "{title}  venue: {}\n", self.venue);
+        let _ = writeln!(out, "{:<16} {:>14} {:>14} {:>14}", "instrument", "bid", "ask", "last");
+        for (symbol, bid, ask, last) in &self.quotes {
+            let _ = writeln!(out, "{symbol:<16} {bid:>14.2} {ask:>14.2} {last:>14.2}");
+        }
         let _ = writeln!(
             out,
-            "{:<10} {:<10} {:>6} {:>6} {:>6} {:>5} {:>22} {:>+11.2} {:>+11.2} {:>9.2}",
-            p.name,
-            format!("{:?}", p.state),
-            p.orders_sent,
-            p.denied,
-            p.fills,
-            p.open_orders,
-            if position.is_empty() { "flat".to_string() } else { position },
-            p.realized,
-            p.unrealized,
-            p.fees
+            "\n{:<10} {:<10} {:>6} {:>6} {:>6} {:>5} {:>22} {:>11} {:>11} {:>9}",
+            "plugin", "state", "orders", "denied", "fills", "open", "position", "realized", "unrealized", "fees"
         );
-        if let Some(e) = &p.last_error {
-            let _ = writeln!(out, "           last failure: {e}");
+        for p in &self.plugins {
+            let position = p.positions.iter().map(|(s, q)| format!("{q:+.4} {s}")).collect::<Vec<_>>().join(", ");
+            let _ = writeln!(
+                out,
+                "{:<10} {:<10} {:>6} {:>6} {:>6} {:>5} {:>22} {:>+11.2} {:>+11.2} {:>9.2}",
+                p.name,
+                format!("{:?}", p.state),
+                p.orders_sent,
+                p.denied,
+                p.fills,
+                p.open_orders,
+                if position.is_empty() { "flat".to_string() } else { position },
+                p.realized,
+                p.unrealized,
+                p.fees
+            );
+            if let Some(e) = &p.last_error {
+                let _ = writeln!(out, "           last failure: {e}");
+            }
+        }
+        if let Some(line) = &self.venue_status {
+            let _ = writeln!(out, "\n{line}");
+        }
+        let _ = writeln!(out, "\nrecent activity:");
+        for (plugin, text) in &self.activity {
+            let _ = writeln!(out, "  {plugin:<10} {text}");
+        }
+        out
+    }
+}
+
+/// The status board as text.
+pub fn board(host: &Host, final_board: bool) -> String {
+    Board::read(host, final_board).render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::RunState;
+
+    fn plugin(name: &str) -> PluginReport {
+        PluginReport {
+            name: name.into(),
+            state: RunState::Running,
+            failures: 0,
+            last_error: None,
+            orders_sent: 3,
+            denied: 0,
+            rejected: 0,
+            fills: 2,
+            open_orders: 1,
+            positions: vec![("ETH-USDT".into(), 0.5)],
+            realized: 1.0,
+            unrealized: -0.5,
+            fees: 0.1,
+            events: 10,
+            logs_suppressed: 0,
+            conflated: 0,
+            hash: String::new(),
+            reloads: 0,
+            throttled_ms: 0,
+            cpu_background: false,
         }
     }
-    if let Some(status) = host.venue().status() {
-        let _ = writeln!(out, "\n{status}");
+
+    fn demo_board(final_board: bool) -> Board {
+        Board {
+            final_board,
+            venue: "okx-demo".into(),
+            quotes: vec![("BTC-USDT".into(), 1.0, 2.0, 1.5), ("ETH-USDT".into(), 3.0, 4.0, 3.5)],
+            plugins: ["mm-eth", "sma-btc", "sma-swap"].map(plugin).to_vec(),
+            venue_status: Some("rate limits: fine".into()),
+            activity: vec![("mm-eth".into(), "quoted".into()), ("sma-btc".into(), "bought".into())],
+        }
     }
-    let _ = writeln!(out, "\nrecent activity:");
-    for a in host.board().recent(12) {
-        let _ = writeln!(out, "  {:<10} {}", a.plugin, a.what);
+
+    /// A terminal as far as the board uses one: rows of characters, a cursor, and the escapes
+    /// `frame` writes (clear the screen, home, clear to the end of the line, clear below).
+    fn screen_after(output: &str, rows: usize) -> Vec<String> {
+        let mut screen: Vec<Vec<char>> = vec![Vec::new(); rows];
+        let (mut row, mut col) = (0, 0);
+        let mut rest = output;
+        while let Some(c) = rest.chars().next() {
+            let escape = ["\x1b[2J", "\x1b[H", "\x1b[K", "\x1b[J"].into_iter().find(|e| rest.starts_with(e));
+            match escape {
+                Some("\x1b[2J") => screen.iter_mut().for_each(Vec::clear),
+                Some("\x1b[H") => (row, col) = (0, 0),
+                Some("\x1b[K") => screen[row].truncate(col),
+                Some(_) => {
+                    screen[row].truncate(col);
+                    screen.iter_mut().skip(row + 1).for_each(Vec::clear);
+                }
+                // The terminal's line discipline turns a newline into carriage return and line feed.
+                None if c == '\n' => {
+                    (row, col) = (row + 1, 0);
+                    if row == rows {
+                        screen.remove(0);
+                        screen.push(Vec::new());
+                        row -= 1;
+                    }
+                }
+                None => {
+                    let line = &mut screen[row];
+                    if line.len() <= col {
+                        line.resize(col, ' ');
+                        line.push(c);
+                    } else {
+                        line[col] = c;
+                    }
+                    col += 1;
+                }
+            }
+            rest = &rest[escape.map_or(c.len_utf8(), str::len)..];
+        }
+        screen.into_iter().map(|l| l.into_iter().collect()).collect()
     }
-    out
+
+    #[test]
+    fn the_board_lists_each_plugin_once() {
+        let text = demo_board(true).render();
+        for name in ["mm-eth", "sma-btc", "sma-swap"] {
+            let rows = text.lines().filter(|l| l.starts_with(&format!("{name} "))).count();
+            assert_eq!(rows, 1, "{name} in:\n{text}");
+        }
+        assert!(text.starts_with("tradebox demo: final  venue: okx-demo"), "{text}");
+    }
+
+    #[test]
+    fn the_final_board_takes_the_place_of_the_live_one_on_a_terminal() {
+        let mut output = String::from("   Compiling tradebox\n");
+        output.push_str(&frame(&demo_board(false).render(), true));
+        output.push_str(&frame(&demo_board(false).render(), false));
+        // The last live board was taller (a failure line) than the final one.
+        let mut taller = demo_board(false);
+        taller.plugins[0].last_error = Some("trap".into());
+        output.push_str(&frame(&taller.render(), false));
+        output.push_str(&frame(&demo_board(true).render(), false));
+        let screen = screen_after(&output, 80);
+        let shown: Vec<&str> = screen.iter().map(String::as_str).filter(|l| !l.is_empty()).collect();
+        let count = |prefix: &str| shown.iter().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(count("tradebox demo: final"), 1, "{shown:#?}");
+        assert_eq!(count("tradebox demo (Ctrl-C"), 0, "no live board left: {shown:#?}");
+        for name in ["mm-eth ", "sma-btc ", "sma-swap "] {
+            assert_eq!(count(name), 1, "{name}: {shown:#?}");
+        }
+        assert_eq!(count("           last failure"), 0, "{shown:#?}");
+        assert_eq!(shown.len(), demo_board(true).render().lines().filter(|l| !l.is_empty()).count());
+    }
 }

@@ -6,7 +6,6 @@
 
 pub mod admin;
 pub mod audit;
-pub mod board;
 pub mod config;
 pub mod demo;
 pub mod doctor;

@@ -185,6 +185,17 @@ enum OkxCommand {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Build a strategy crate (anywhere on disk, depending on tradebox-sdk) into a plugin file:
+    /// adds the wasm32-unknown-unknown target if missing, runs cargo, turns the module into a
+    /// component, checks its manifest, writes NAME.wasm and shows what `plugin inspect` says.
+    Build {
+        /// The crate's directory (its Cargo.toml).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to write the component (default: DIR/NAME.wasm).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Check that a component would load: valid, and importing nothing beyond the contract.
     Check {
         /// The component.
@@ -324,7 +335,38 @@ enum PluginCommand {
     },
 }
 
-fn main() -> Result<()> {
+/// An error is one line with its causes (`error: reading x.wasm: No such file or directory`),
+/// never anyhow's report: that adds a backtrace whenever `RUST_BACKTRACE` is set, which a user
+/// of a CLI did not ask for and cannot act on.
+fn main() -> std::process::ExitCode {
+    match run_cli() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, `: `-separated as `{e:#}` has them, without a cause whose text the
+/// message before it already quotes (many errors here say their cause and also return it as
+/// their source).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+fn run_cli() -> Result<()> {
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
     // The doctor's report says everything; the clients' own warnings would repeat it.
@@ -408,6 +450,7 @@ fn component(file: &std::path::Path, upload: bool) -> Result<(&'static str, serd
 async fn plugin_command(command: PluginCommand) -> Result<()> {
     use serde_json::json;
     match command {
+        PluginCommand::Build { dir, out } => build(&dir, out.as_deref()),
         PluginCommand::Check { file } => check(file),
         PluginCommand::List { json, admin } => {
             let answer = admin.call("GET", "/plugins", None).await?;
@@ -715,7 +758,7 @@ async fn run(
     if let Some(m) = market {
         m.abort();
     }
-    tradebox::demo::say(&format!("{}\n", tradebox::demo::board(&host, true)));
+    tradebox::demo::show_final(&host);
     host.shutdown().await;
     Ok(())
 }
@@ -840,8 +883,23 @@ fn inspect(file: &std::path::Path, json: bool, config: Option<&std::path::Path>)
     Ok(())
 }
 
+/// `tradebox plugin build`: cargo's progress on stderr, then where the file went and the
+/// inspection a receiver of the file would read; fails when this host would not load it.
+fn build(dir: &std::path::Path, out: Option<&std::path::Path>) -> Result<()> {
+    let built = tradebox::plugin::build::build(dir, out)
+        .with_context(|| format!("building the strategy in {}", dir.display()))?;
+    println!("wrote {} ({} bytes)\n", built.path.display(), built.component.len());
+    let runtime = Runtime::new(tradebox::plugin::Mode::Live, tradebox::plugin::runtime::default_cache_dir())?;
+    let report = tradebox::plugin::inspect::inspect(&runtime, &built.component, None);
+    print!("{}", report.render(&built.path.display().to_string()));
+    report.verdict.map_err(|why| anyhow::anyhow!("{} was written, but this host would not load it: {why}", built.name))
+}
+
 fn check(file: PathBuf) -> Result<()> {
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    if let Some(why) = tradebox::plugin::runtime::not_a_component(&bytes) {
+        anyhow::bail!("{} is not a valid component: {why}", file.display());
+    }
     let runtime = Runtime::new(tradebox::plugin::Mode::Live, None)?;
     let component = wasmtime::component::Component::new(runtime.engine(), &bytes)
         .map_err(anyhow::Error::from)
@@ -854,4 +912,16 @@ fn check(file: PathBuf) -> Result<()> {
     runtime.compile(&bytes)?;
     println!("ok: {} imports only the tradebox:strategy contract", file.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_error_is_one_line_and_says_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let quoted = anyhow::Error::new(io).context("could not read x.wasm: No such file");
+        assert_eq!(super::one_line(&quoted), "could not read x.wasm: No such file");
+        let chained = anyhow::anyhow!("unknown field `memory`").context("config bad.toml");
+        assert_eq!(super::one_line(&chained), "config bad.toml: unknown field `memory`");
+    }
 }

@@ -180,6 +180,170 @@ fn plugin_check_names_forbidden_imports() {
     assert!(stdout.contains("imports only the tradebox:strategy contract"), "{stdout}");
 }
 
+/// `tradebox ARGS` as a user whose shell sets `RUST_BACKTRACE=1` runs it.
+fn tradebox_with_backtraces(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LIB_BACKTRACE", "1")
+        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
+        .output()
+        .expect("tradebox runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A failed command says what is wrong in a line or two: no backtrace, no bytes of the file.
+fn assert_readable_failure(what: &str, (ok, stdout, stderr): &(bool, String, String), expected: &str) {
+    assert!(!ok, "{what} should fail:\n{stdout}{stderr}");
+    assert!(stderr.starts_with("error: ") && stderr.contains(expected), "{what}: {stderr}");
+    assert!(!stderr.to_lowercase().contains("stack backtrace"), "{what}: a backtrace:\n{stderr}");
+    assert!(stderr.lines().count() < 5, "{what}: {} lines:\n{stderr}", stderr.lines().count());
+    assert_no_byte_dump(what, stderr);
+    assert_no_byte_dump(what, stdout);
+}
+
+fn assert_no_byte_dump(what: &str, text: &str) {
+    for dump in ["[0, 97, 115, 109", "0x61,", "0x73,", "expected=["] {
+        assert!(!text.contains(dump), "{what}: bytes dumped ({dump}):\n{text}");
+    }
+}
+
+#[test]
+fn a_wrong_file_is_one_readable_line_even_with_backtraces_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = dir.path().join("notes.wasm");
+    std::fs::write(&text, "hello, these are notes\n").expect("write");
+    let odd = dir.path().join("odd.wasm");
+    std::fs::write(&odd, b"\0asm not really").expect("write");
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").expect("write");
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_string();
+
+    let checked = tradebox_with_backtraces(&["plugin", "check", &path(&text)]);
+    assert_readable_failure("plugin check of a text file", &checked, "not a WebAssembly file");
+    let checked = tradebox_with_backtraces(&["plugin", "check", &path(&odd)]);
+    assert_readable_failure("plugin check of an unknown wasm", &checked, "unknown kind");
+    let checked = tradebox_with_backtraces(&["plugin", "check", &path(&core)]);
+    assert_readable_failure("plugin check of a core module", &checked, "core wasm module, not a component");
+    let missing = tradebox_with_backtraces(&["plugin", "inspect", &path(&dir.path().join("absent.wasm"))]);
+    assert_readable_failure("plugin inspect of no file", &missing, "absent.wasm");
+    // Inspect reports on anything it can read; the report says what the file is, in words.
+    let (_, report, stderr) = tradebox_with_backtraces(&["plugin", "inspect", &path(&text)]);
+    assert!(report.contains("not a WebAssembly file"), "{report}");
+    assert!(!stderr.to_lowercase().contains("stack backtrace"), "{stderr}");
+    assert_no_byte_dump("plugin inspect of a text file", &report);
+
+    // A running host refuses a reload of each, and the CLI says why in one line.
+    let token = dir.path().join("admin.token");
+    let config = format!(
+        "[venue]\nkind = \"sim\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n\
+         [[plugin]]\nname = \"counter\"\npath = \"{}\"\ninstruments = [\"BTC-USDT\"]\n\
+         config = {{ symbol = \"BTC-USDT\" }}\n",
+        token.display(),
+        plugin_dir().join("noop.wasm").display()
+    );
+    let config_path = dir.path().join("tradebox.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let (_host, url) = running_host(&config_path, &[]);
+    for (file, expected) in [(&text, "not a WebAssembly file"), (&odd, "unknown kind"), (&core, "core wasm module")] {
+        let args = ["plugin", "reload", "counter", &path(file), "--admin", &url, "--token-file", &path(&token)];
+        let reloaded = tradebox_with_backtraces(&args);
+        assert_readable_failure(&format!("reload of {}", file.display()), &reloaded, expected);
+        assert!(reloaded.2.contains("keeps trading"), "{}", reloaded.2);
+    }
+}
+
+/// The flow the README gives a strategy author: a crate of their own, outside this repository,
+/// built with `tradebox plugin build`, and a file a host loads.
+#[test]
+fn a_strategy_crate_outside_the_repository_builds_into_a_plugin_a_host_loads() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repository");
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert!(!dir.path().starts_with(&repo), "the crate must live outside the repository");
+    let krate = dir.path().join("my-strategy");
+    std::fs::create_dir_all(krate.join("src")).expect("mkdir");
+    let noop = repo.join("plugins/noop");
+    for file in ["src/lib.rs", "build.rs", "tradebox.toml"] {
+        std::fs::copy(noop.join(file), krate.join(file)).expect("copy noop");
+    }
+    // The repository's plugin lock: the same dependency versions, nothing to resolve.
+    std::fs::copy(repo.join("plugins/Cargo.lock"), krate.join("Cargo.lock")).expect("copy lock");
+    let cargo_toml = format!(
+        r#"[package]
+name = "outside-strategy"
+version = "0.3.1"
+edition = "2024"
+description = "noop, built outside the repository"
+license = "Apache-2.0"
+authors = ["a strategy author"]
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+tradebox-sdk = {{ path = "{sdk}" }}
+
+[build-dependencies]
+tradebox-manifest = {{ path = "{manifest}" }}
+
+# The plugins' release profile: with it, the dependencies `cargo xtask plugins` compiled into the
+# same target directory are reused.
+[profile.release]
+opt-level = 3
+lto = true
+codegen-units = 1
+panic = "abort"
+strip = "debuginfo"
+
+# Its own workspace: not absorbed by one above it.
+[workspace]
+"#,
+        sdk = repo.join("sdk").display(),
+        manifest = repo.join("manifest").display(),
+    );
+    std::fs::write(krate.join("Cargo.toml"), cargo_toml).expect("write Cargo.toml");
+
+    // This test's own target directory (the parent of CARGO_TARGET_TMPDIR), where the plugins
+    // were built: the wasm dependencies compile once, not once more for this test.
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").to_path_buf();
+    let out = Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(["plugin", "build"])
+        .arg(&krate)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("RUST_BACKTRACE", "0")
+        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
+        .output()
+        .expect("tradebox runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "plugin build failed:\n{stdout}\n{stderr}");
+    // Cargo's own progress reaches the terminal.
+    assert!(stderr.contains("Finished") && stderr.contains("release"), "{stderr}");
+    let wasm = krate.join("outside-strategy.wasm");
+    assert!(stdout.contains(&format!("wrote {}", wasm.canonicalize().expect("written").display())), "{stdout}");
+    for line in
+        ["name       outside-strategy 0.3.1", "tradebox:strategy@0.1.0: served by this host", "this host can load it"]
+    {
+        assert!(stdout.contains(line), "{line} in:\n{stdout}");
+    }
+
+    let file = wasm.to_str().expect("utf-8");
+    let (ok, report, stderr) = tradebox(&["plugin", "inspect", file]);
+    assert!(
+        ok && report.contains("outside-strategy 0.3.1") && report.contains("this host can load it"),
+        "{report}{stderr}"
+    );
+    let (ok, checked, stderr) = tradebox(&["plugin", "check", file]);
+    assert!(ok && checked.contains("imports only the tradebox:strategy contract"), "{checked}{stderr}");
+
+    // A directory that holds no strategy is refused in a line, before any build.
+    let (ok, _, stderr) = tradebox(&["plugin", "build", dir.path().to_str().expect("utf-8")]);
+    assert!(!ok && stderr.starts_with("error: ") && stderr.contains("Cargo.toml"), "{stderr}");
+}
+
 #[test]
 fn okx_sign_prints_prehash_and_signature_never_the_secret() {
     let secret = "22582BD0CFF14C41EDBF1AB98506286D";

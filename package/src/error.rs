@@ -15,6 +15,30 @@ pub enum PackageError {
         /// Where in the file.
         offset: u64,
     },
+    /// The file does not even start like WebAssembly (another file given by mistake, or an
+    /// empty one); said in words, because the parser's own message dumps the header's bytes.
+    #[error("not a WebAssembly file: {reason}")]
+    NotWasm {
+        /// What the header shows instead.
+        reason: &'static str,
+    },
+    /// A WebAssembly header of a version this parser does not know: no section can be read.
+    #[error(
+        "a WebAssembly file of an unknown kind (version {version:#x}, layer {layer}): neither a core module (version 1) nor a component (layer 1)"
+    )]
+    UnknownWasmVersion {
+        /// The version field of the header.
+        version: u16,
+        /// The layer field (0 for core modules, 1 for components).
+        layer: u16,
+    },
+    /// wit-component could not turn the core module into a component.
+    #[cfg(feature = "component")]
+    #[error("could not turn the core module into a component: {reason}")]
+    Componentize {
+        /// wit-component's reason, its causes on one line.
+        reason: String,
+    },
     /// The section would not fit the format's 32-bit size field.
     #[error("custom section `{name}` would hold {len} bytes, more than a WebAssembly section can (4 GiB)")]
     SectionTooLarge {

@@ -7,8 +7,12 @@
 //!
 //! - [`sections`]: find, list and replace custom sections without understanding the rest of the file.
 //! - [`signature`]: sign a file in place, verify it, and manage the key files.
+//! - `component` (feature `component`): the core module cargo builds, turned into the component
+//!   a host loads.
 //! - [`PackageError`]: everything that can go wrong, worded for the operator.
 
+#[cfg(feature = "component")]
+pub mod component;
 mod error;
 pub mod sections;
 pub mod signature;

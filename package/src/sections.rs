@@ -33,9 +33,42 @@ pub struct CustomSection {
     pub nested: bool,
 }
 
+/// What a file's 8-byte header says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasmKind {
+    /// A core module: what `cargo build --target wasm32-unknown-unknown` writes, before it is
+    /// turned into a component.
+    Module,
+    /// A component (its version is the parser's to check).
+    Component,
+}
+
+/// Reads the header alone, so a file that is not WebAssembly at all (a text file, an ELF
+/// binary, an empty file) is refused in words before a parser describes it byte by byte.
+pub fn wasm_kind(bytes: &[u8]) -> Result<WasmKind, PackageError> {
+    const MAGIC: &[u8; 4] = b"\0asm";
+    let not_wasm = |reason| Err(PackageError::NotWasm { reason });
+    if bytes.is_empty() {
+        return not_wasm("the file is empty");
+    }
+    if !bytes.starts_with(MAGIC) && !MAGIC.starts_with(bytes) {
+        return not_wasm("it does not begin with the WebAssembly magic bytes `\\0asm`");
+    }
+    let Some(&[v0, v1, l0, l1]) = bytes.get(4..8) else {
+        return not_wasm("it ends inside the 8-byte WebAssembly header (a truncated file)");
+    };
+    let (version, layer) = (u16::from_le_bytes([v0, v1]), u16::from_le_bytes([l0, l1]));
+    match (version, layer) {
+        (1, 0) => Ok(WasmKind::Module),
+        (_, 1) => Ok(WasmKind::Component),
+        _ => Err(PackageError::UnknownWasmVersion { version, layer }),
+    }
+}
+
 /// Lists every custom section, top level and nested, in file order, so callers can decide
 /// for themselves what to trust (e.g. the signature check refuses nested signatures).
 pub fn custom_sections(bytes: &[u8]) -> Result<Vec<CustomSection>, PackageError> {
+    wasm_kind(bytes)?;
     let mut found = Vec::new();
     // Parsers of the enclosing modules/components while a nested one is being read.
     let mut outer: Vec<Parser> = Vec::new();
@@ -237,6 +270,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn headers_are_told_apart_in_words_never_as_bytes() {
+        assert_eq!(wasm_kind(&component_with_manifest(b"m")).expect("component"), WasmKind::Component);
+        assert_eq!(wasm_kind(&Module::new().finish()).expect("module"), WasmKind::Module);
+        let cases: [(&[u8], &str); 5] = [
+            (b"", "the file is empty"),
+            (b"hello, world", "does not begin with the WebAssembly magic bytes"),
+            (b"\x7fELF\x02\x01\x01\0", "does not begin with the WebAssembly magic bytes"),
+            (b"\0asm\x01", "truncated"),
+            (b"\0asm not really", "unknown kind"),
+        ];
+        for (bytes, expected) in cases {
+            for err in [wasm_kind(bytes).expect_err("refused"), custom_sections(bytes).expect_err("refused")] {
+                let text = err.to_string();
+                assert!(text.contains(expected), "{bytes:?}: {text}");
+                assert!(!text.contains('\n') && !text.contains("0x61"), "{bytes:?}: one line, no byte dump: {text}");
+            }
+        }
+    }
+
+    #[test]
     fn encodes_custom_section_by_the_spec() {
         let mut out = Vec::new();
         append_custom_section(&mut out, "ab", b"xyz").expect("encode");
@@ -256,8 +309,8 @@ pub(crate) mod tests {
             // Truncations either fail or (at a section boundary) parse; they must never panic.
             let _ = custom_sections(&bytes[..cut]);
         }
-        assert!(matches!(custom_sections(b""), Err(PackageError::Malformed { .. })));
-        assert!(matches!(custom_sections(b"not wasm at all"), Err(PackageError::Malformed { .. })));
+        assert!(matches!(custom_sections(b""), Err(PackageError::NotWasm { .. })));
+        assert!(matches!(custom_sections(b"not wasm at all"), Err(PackageError::NotWasm { .. })));
         let err = custom_sections(&bytes[..bytes.len() - 1]).expect_err("truncated");
         assert!(err.to_string().contains("not a well-formed WebAssembly file"), "{err}");
         let mut garbage = bytes.clone();

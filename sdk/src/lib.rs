@@ -45,9 +45,10 @@
 //! # fn main() {}
 //! ```
 //!
-//! Build it for `wasm32-unknown-unknown` and turn the module into a component (the project's
-//! `cargo xtask plugins` does both). The result imports exactly the `tradebox:strategy` world
-//! and nothing else.
+//! Build it for `wasm32-unknown-unknown` and turn the module into a component:
+//! `tradebox plugin build DIR` does both for a crate anywhere on disk (`cargo xtask plugins`
+//! for the crates in the project's `plugins/`). The result imports exactly the
+//! `tradebox:strategy` world and nothing else.
 //!
 //! # Sharing it
 //!

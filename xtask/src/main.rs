@@ -1,24 +1,34 @@
 //! `cargo xtask <command>`: the project's own build steps, so a fresh machine with only the Rust
 //! toolchain needs nothing else.
 //!
-//! - `plugins`: add the wasm targets if missing, build every plugin, write components to
-//!   `target/plugins/NAME.wasm`;
-//! - `demo [ARGS]`: `plugins`, then `tradebox demo ARGS`;
+//! - `plugins`: add the wasm targets if missing, build every plugin of the `plugins/` workspace,
+//!   write components to `target/plugins/NAME.wasm`;
+//! - `demo [ARGS]`: `plugins`, build the host, then run `tradebox demo ARGS`;
 //! - `test [ARGS]`: `plugins`, the python packages of the third-party client test (pinned in
 //!   `tests/thirdparty/requirements.txt`, into `target/pydeps`), then `cargo test --workspace ARGS`;
 //! - `bench [ARGS]`: `plugins`, then `cargo bench -p tradebox ARGS`;
 //! - `ci`: format check, clippy with warnings denied, then `test`.
+//!
+//! A plugin is any member of `plugins/Cargo.toml`'s workspace with a `cdylib` library (as
+//! `cargo metadata` lists them), named after its package. It is built for
+//! `wasm32-unknown-unknown` and turned into a component as `tradebox plugin build` does
+//! (`tradebox_package::component`), unless its `Cargo.toml` names another target:
+//!
+//! ```toml
+//! [package.metadata.tradebox]
+//! target = "wasm32-wasip2"   # cargo writes a component itself; used as built
+//! ```
+//!
+//! Builds are never `--quiet`: the first one compiles for minutes, and cargo's progress is the
+//! only sign of life; a warm one prints cargo's one `Finished` line per step.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Plugins built for `wasm32-unknown-unknown` and turned into components: they import exactly
-/// the tradebox world and nothing else.
-const PURE_PLUGINS: &[&str] = &["noop", "sma-cross", "market-maker", "misbehave", "snoop"];
-/// Plugins built for `wasm32-wasip2` (a component that imports WASI): used only to prove the host
-/// refuses them.
-const WASI_PLUGINS: &[&str] = &["wasi-import"];
+/// The target a plugin is built for unless its `[package.metadata.tradebox] target` says
+/// otherwise: its components import exactly the tradebox world and nothing else.
+const PURE_TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -29,9 +39,15 @@ fn main() -> Result<()> {
         "plugins" => build_plugins(&root).map(|_| ()),
         "demo" => {
             let dir = build_plugins(&root)?;
-            let mut cmd = cargo(&root);
-            cmd.args(["run", "--quiet", "-p", "tradebox", "--", "demo", "--plugin-dir"]).arg(&dir).args(&rest);
-            run(cmd)
+            // Built first, with cargo's progress, then run: `cargo run --quiet` compiled the host
+            // for minutes on a fresh clone without a line of output.
+            let mut build = cargo(&root);
+            build.args(["build", "-p", "tradebox"]);
+            run(build)?;
+            let binary = target_dir(&root).join("debug").join(format!("tradebox{}", std::env::consts::EXE_SUFFIX));
+            let mut demo = Command::new(&binary);
+            demo.arg("demo").arg("--plugin-dir").arg(&dir).args(&rest);
+            exec(demo)
         }
         "test" => test(&root, &rest),
         "bench" => {
@@ -60,7 +76,7 @@ fn test(root: &Path, rest: &[String]) -> Result<()> {
     plugin_tests
         .args(["test", "--manifest-path"])
         .arg(root.join("plugins").join("Cargo.toml"))
-        .args(["-p", "sma-cross"])
+        .args(["-p", "sma-cross", "-p", "market-maker"])
         .env("CARGO_TARGET_DIR", target_dir(root));
     run(plugin_tests)?;
     let pydeps = python_deps(root)?;
@@ -108,10 +124,25 @@ fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
 }
 
+/// Cargo in the workspace, with the environment of a shell rather than the one `cargo xtask`
+/// gave us: a build from here and one from the shell then share their artifacts.
 fn cargo(root: &Path) -> Command {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut cmd = tradebox_package::component::cargo();
     cmd.current_dir(root);
     cmd
+}
+
+/// Becomes `cmd` where the platform allows (Ctrl-C then reaches the demo alone, which draws
+/// its final board, instead of ending xtask under it), else runs it to the end.
+fn exec(mut cmd: Command) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        let err = cmd.exec();
+        Err(err).with_context(|| format!("could not start {}", cmd.get_program().to_string_lossy()))
+    }
+    #[cfg(not(unix))]
+    run(cmd)
 }
 
 fn run(mut cmd: Command) -> Result<()> {
@@ -142,50 +173,80 @@ fn ensure_targets(targets: &[&str]) -> Result<()> {
     run(cmd).context("adding the wasm targets")
 }
 
-/// Builds every plugin and returns the directory holding the components.
-fn build_plugins(root: &Path) -> Result<PathBuf> {
-    ensure_targets(&["wasm32-unknown-unknown", "wasm32-wasip2"])?;
-    let target = target_dir(root);
-    let manifest = root.join("plugins").join("Cargo.toml");
-    let build = |triple: &str, names: &[&str]| -> Result<()> {
-        let mut cmd = cargo(root);
-        cmd.args(["build", "--quiet", "--release", "--target", triple, "--manifest-path"])
-            .arg(&manifest)
-            .env("CARGO_TARGET_DIR", &target);
-        for name in names {
-            cmd.args(["-p", name]);
-        }
-        run(cmd)
-    };
-    build("wasm32-unknown-unknown", PURE_PLUGINS)?;
-    build("wasm32-wasip2", WASI_PLUGINS)?;
-
-    let out = target.join("plugins");
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    for name in PURE_PLUGINS {
-        let module_path =
-            target.join("wasm32-unknown-unknown/release").join(format!("{}.wasm", name.replace('-', "_")));
-        let module = std::fs::read(&module_path).with_context(|| format!("reading {}", module_path.display()))?;
-        let component = wit_component::ComponentEncoder::default()
-            .module(&module)
-            .and_then(|e| e.validate(true).encode())
-            .with_context(|| format!("turning {} into a component", module_path.display()))?;
-        write_if_changed(&out.join(format!("{name}.wasm")), &component)?;
-    }
-    for name in WASI_PLUGINS {
-        let path = target.join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
-        let component = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        write_if_changed(&out.join(format!("{name}.wasm")), &component)?;
-    }
-    Ok(out)
+/// A plugin of the `plugins/` workspace.
+struct Plugin {
+    /// Its package name, the name of its component file.
+    name: String,
+    /// Its library's name: the file cargo writes (`sma_cross.wasm` for `sma-cross`).
+    lib: String,
+    /// What it is built for.
+    target: String,
 }
 
-/// Keeps the file's mtime when nothing changed, so watchers and caches see no change.
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
-    if std::fs::read(path).is_ok_and(|old| old == bytes) {
-        return Ok(());
+/// The workspace members of `plugins/Cargo.toml` with a `cdylib` library, as cargo reads the
+/// workspace (so a plugin is added by adding it to the workspace, nowhere else).
+fn discover_plugins(root: &Path, manifest: &Path) -> Result<Vec<Plugin>> {
+    let mut cmd = cargo(root);
+    cmd.args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"]).arg(manifest);
+    let out = cmd.output().with_context(|| format!("could not start {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("cargo metadata of {} failed:\n{}", manifest.display(), String::from_utf8_lossy(&out.stderr));
     }
-    let tmp = path.with_extension("wasm.tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("reading the output of cargo metadata")?;
+    let mut plugins = Vec::new();
+    for package in metadata["packages"].as_array().into_iter().flatten() {
+        let cdylib = package["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|k| k == "cdylib")));
+        let (Some(name), Some(lib)) = (package["name"].as_str(), cdylib.and_then(|t| t["name"].as_str())) else {
+            continue;
+        };
+        let target = package["metadata"]["tradebox"]["target"].as_str().unwrap_or(PURE_TARGET);
+        plugins.push(Plugin { name: name.to_string(), lib: lib.replace('-', "_"), target: target.to_string() });
+    }
+    if plugins.is_empty() {
+        bail!("no plugin (a workspace member with a cdylib library) in {}", manifest.display());
+    }
+    Ok(plugins)
+}
+
+/// Builds every plugin and returns the directory holding the components.
+fn build_plugins(root: &Path) -> Result<PathBuf> {
+    let manifest = root.join("plugins").join("Cargo.toml");
+    let plugins = discover_plugins(root, &manifest)?;
+    let mut targets: Vec<&str> = plugins.iter().map(|p| p.target.as_str()).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    ensure_targets(&targets)?;
+    let target_dir = target_dir(root);
+    for triple in &targets {
+        let mut cmd = cargo(root);
+        cmd.args(["build", "--release", "--target", triple, "--manifest-path"])
+            .arg(&manifest)
+            .env("CARGO_TARGET_DIR", &target_dir);
+        for plugin in plugins.iter().filter(|p| p.target == *triple) {
+            cmd.args(["-p", &plugin.name]);
+        }
+        run(cmd)?;
+    }
+
+    let out = target_dir.join("plugins");
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    for plugin in &plugins {
+        let built = target_dir.join(&plugin.target).join("release").join(format!("{}.wasm", plugin.lib));
+        let bytes = std::fs::read(&built).with_context(|| format!("reading {}", built.display()))?;
+        let component = if plugin.target == PURE_TARGET {
+            tradebox_package::component::from_module(&bytes)
+                .with_context(|| format!("turning {} into a component", built.display()))?
+        } else {
+            // Other targets (wasm32-wasip2) have cargo write a component already.
+            bytes
+        };
+        let path = out.join(format!("{}.wasm", plugin.name));
+        tradebox_package::component::write_if_changed(&path, &component)?;
+    }
+    Ok(out)
 }

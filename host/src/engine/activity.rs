@@ -1,10 +1,12 @@
 //! What the engine tells an operator's display as it happens: orders placed and settled,
 //! fills, trading states, plugin lifecycle, venue links and alarms. Typed here, written out
 //! only where a display writes it (`Display` gives the board's line), and kept by whichever
-//! [`ActivitySink`] the host attaches (the board's recent-activity ring, `crate::board`), not
-//! by the hub.
+//! [`ActivitySink`] the host attaches (the board's ring, [`RecentActivity`]), not by the hub.
 
+use std::collections::VecDeque;
 use std::fmt;
+
+use parking_lot::Mutex;
 
 use rust_decimal::Decimal;
 use tradebox_core::{Liquidity, OrderKind, OrderStatus, Side, TradingState, VenueAlarm};
@@ -180,4 +182,61 @@ impl fmt::Display for Activity {
 pub trait ActivitySink: Send + Sync {
     /// `what` happened to `plugin` (`host`, `venue` for the host's own) at `ts_ms`.
     fn note(&self, ts_ms: i64, plugin: &str, what: Activity);
+}
+
+/// One line of the feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Noted {
+    /// When, ms (the host's clock).
+    pub ts_ms: i64,
+    /// Which plugin (`host`, `venue` for the host's own).
+    pub plugin: String,
+    /// What happened.
+    pub what: Activity,
+}
+
+/// The last [`RecentActivity::LINES`] things the engine reported, for the demo's board, the
+/// admin API and tests: the ring the host attaches to its hub.
+#[derive(Debug, Default)]
+pub struct RecentActivity {
+    recent: Mutex<VecDeque<Noted>>,
+}
+
+impl RecentActivity {
+    /// Lines kept.
+    pub const LINES: usize = 200;
+
+    /// The last `n` lines, oldest first.
+    pub fn recent(&self, n: usize) -> Vec<Noted> {
+        let recent = self.recent.lock();
+        recent.iter().skip(recent.len().saturating_sub(n)).cloned().collect()
+    }
+}
+
+impl ActivitySink for RecentActivity {
+    fn note(&self, ts_ms: i64, plugin: &str, what: Activity) {
+        let mut recent = self.recent.lock();
+        if recent.len() >= Self::LINES {
+            recent.pop_front();
+        }
+        recent.push_back(Noted { ts_ms, plugin: plugin.to_string(), what });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_last_lines_in_order() {
+        let board = RecentActivity::default();
+        for i in 0..(RecentActivity::LINES + 5) {
+            board.note(i as i64, "p", Activity::Log(format!("line {i}")));
+        }
+        let all = board.recent(usize::MAX);
+        assert_eq!(all.len(), RecentActivity::LINES);
+        assert_eq!(all[0].what.to_string(), "log: line 5");
+        let last = board.recent(2);
+        assert_eq!(last.iter().map(|n| n.ts_ms).collect::<Vec<_>>(), [203, 204]);
+    }
 }

@@ -70,7 +70,7 @@ pub struct PluginReport {
 pub struct Host {
     hub: Arc<Hub>,
     /// What the engine reported lately, for displays.
-    board: Arc<crate::board::Board>,
+    activity: Arc<crate::engine::activity::RecentActivity>,
     runtime: Arc<Runtime>,
     venue: Arc<dyn Venue>,
     plugins: Mutex<BTreeMap<String, Loaded>>,
@@ -109,8 +109,8 @@ impl Host {
         let events = venue.take_events().ok_or_else(|| anyhow::anyhow!("the venue's event stream is already taken"))?;
         let (hub, commands) = Hub::with_clock(venue.instruments(), venue.clock());
         hub.set_position_mode(venue.position_mode());
-        let board = Arc::new(crate::board::Board::default());
-        hub.attach_activity(board.clone());
+        let activity = Arc::new(crate::engine::activity::RecentActivity::default());
+        hub.attach_activity(activity.clone());
         if let Some(log) = audit {
             log.use_clock(venue.clock());
             log.append(
@@ -146,7 +146,7 @@ impl Host {
         ];
         Ok(Self {
             hub,
-            board,
+            activity,
             runtime,
             venue,
             plugins: Mutex::default(),
@@ -163,8 +163,8 @@ impl Host {
     }
 
     /// The recent activity (orders, fills, states, plugin lifecycle) for displays.
-    pub fn board(&self) -> &Arc<crate::board::Board> {
-        &self.board
+    pub fn activity(&self) -> &Arc<crate::engine::activity::RecentActivity> {
+        &self.activity
     }
 
     /// The venue.

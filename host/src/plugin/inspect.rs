@@ -102,9 +102,13 @@ pub fn inspect(runtime: &Runtime, bytes: &[u8], trust: Option<&Trust>) -> Inspec
     let component = match wasmtime::component::Component::new(runtime.engine(), bytes) {
         Ok(c) => c,
         Err(e) => {
-            report.verdict = match &report.signature {
-                SignatureReport::Invalid { reason } => Err(format!("the plugin's signature is invalid: {reason}")),
-                _ => Err(format!("not a valid wasm component: {e:#}")),
+            report.verdict = match (runtime::not_a_component(bytes), &report.signature) {
+                // What the file is comes first: a text file has no signature to be invalid.
+                (Some(why), _) => Err(format!("not a valid wasm component: {why}")),
+                (None, SignatureReport::Invalid { reason }) => {
+                    Err(format!("the plugin's signature is invalid: {reason}"))
+                }
+                (None, _) => Err(format!("not a valid wasm component: {e:#}")),
             };
             return report;
         }

@@ -6,10 +6,12 @@
 //! - [`host_api`]: the imports a plugin can call, each checked against its grants;
 //! - [`supervisor`]: the actor thread per plugin and its failure policy;
 //! - [`trust`]: a plugin file's signature against the operator's trusted publishers;
-//! - [`inspect`]: the report an operator reads before granting a plugin file.
+//! - [`inspect`]: the report an operator reads before granting a plugin file;
+//! - [`build`]: a strategy crate anywhere on disk built into a plugin file (`tradebox plugin build`).
 
 pub mod admission;
 pub mod bindings;
+pub mod build;
 pub mod host_api;
 pub mod inspect;
 pub mod instance;

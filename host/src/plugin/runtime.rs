@@ -170,11 +170,8 @@ impl Runtime {
                 Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unusable cache entry"),
             }
         }
-        if wasmparser_is_core_module(bytes) {
-            return Err(LoadError::Invalid(
-                "this is a core wasm module, not a component; turn it into a component (cargo xtask plugins does)"
-                    .into(),
-            ));
+        if let Some(why) = not_a_component(bytes) {
+            return Err(LoadError::Invalid(why));
         }
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| LoadError::Invalid(crate::logging::plugin_text(format!("{e:#}"))))?;
@@ -209,9 +206,19 @@ pub fn read_manifest(bytes: &[u8]) -> Result<Option<Manifest>, LoadError> {
     Ok(Some(manifest))
 }
 
-/// Core modules start with version 1 after the magic; components use a different layer byte.
-fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
-    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+/// Why `bytes` cannot be a component, judged by the header alone, in words: wasmparser would
+/// describe a wrong file by dumping its first bytes, and a core module (a build that was never
+/// turned into a component) deserves the fix rather than a parser error.
+pub fn not_a_component(bytes: &[u8]) -> Option<String> {
+    match tradebox_package::sections::wasm_kind(bytes) {
+        Ok(tradebox_package::sections::WasmKind::Component) => None,
+        Ok(tradebox_package::sections::WasmKind::Module) => Some(
+            "this is a core wasm module, not a component; turn it into a component (`tradebox plugin build` \
+             or `cargo xtask plugins` does)"
+                .into(),
+        ),
+        Err(e) => Some(e.to_string()),
+    }
 }
 
 #[allow(unsafe_code)]

@@ -165,7 +165,7 @@ fn padded_section_header_is_refused() {
 #[test]
 fn malformed_file_is_an_error() {
     assert!(matches!(verify(b"\0asm\x0d\0\x01\0\x00"), Err(PackageError::Malformed { .. })));
-    assert!(matches!(sign(b"garbage", &key()), Err(PackageError::Malformed { .. })));
+    assert!(matches!(sign(b"garbage", &key()), Err(PackageError::NotWasm { .. })));
 }
 
 #[test]
@@ -297,5 +297,5 @@ fn sign_file_signs_in_place_and_keeps_permissions() {
     let bad = dir.path().join("bad.wasm");
     std::fs::write(&bad, b"junk").expect("write");
     let err = sign_file(&bad, &key).expect_err("malformed");
-    assert!(err.to_string().contains("bad.wasm") && err.to_string().contains("well-formed"), "{err}");
+    assert!(err.to_string().contains("bad.wasm") && err.to_string().contains("not a WebAssembly file"), "{err}");
 }
