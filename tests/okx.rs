@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tradebox::engine::{Grants, OrderIntent, RiskLimits};
 use tradebox::host::Host;
-use tradebox::ratelimit::{Limiter, LimiterConfig};
 use tradebox::sim::Faults;
 use tradebox::venue::okx::{OkxConfig, OkxVenue, OkxVenueError};
 use tradebox_core::{OrderKind, OrderStatus, Side, Venue};
@@ -16,6 +15,7 @@ use tradebox_e2e::okx::{
     PASSPHRASE, Rig, SECRET, audit_lines, credentials, okx_config, rig, rig_on, rig_with, sim, sim_with, wait_for,
 };
 use tradebox_e2e::spec;
+use tradebox_okx::limits::{Limiter, LimiterConfig};
 use tradebox_okx::{Credentials, OrderRef};
 
 fn intent(instrument: u32, side: Side, price: f64, size: f64) -> OrderIntent {

@@ -134,10 +134,10 @@ pub mod okx {
     use tradebox::audit::AuditLog;
     use tradebox::host::Host;
     use tradebox::plugin::{Mode, Runtime};
-    use tradebox::ratelimit::{Limiter, LimiterConfig};
     use tradebox::sim::{Faults, SimKey, SimServer, SimServerConfig};
     use tradebox::venue::okx::{OkxConfig, OkxVenue};
     use tradebox_okx::Credentials;
+    use tradebox_okx::limits::{Limiter, LimiterConfig};
 
     /// The simulator keys' secret.
     pub const SECRET: &str = "e2e-secret-5b1f0c9a7d";

@@ -687,7 +687,7 @@ async fn halts_on_okx(runtime: Arc<Runtime>, hostile: Option<&str>, n: usize) ->
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let audit = AuditLog::open(&dir.path().join("audit.jsonl"), Duration::from_millis(50)).expect("audit log");
-    let limiter = Arc::new(tradebox::ratelimit::Limiter::new(tradebox::ratelimit::LimiterConfig::default()));
+    let limiter = Arc::new(tradebox_okx::limits::Limiter::new(tradebox_okx::limits::LimiterConfig::default()));
     let credentials = tradebox_okx::Credentials::new(API_KEY, SECRET, PASSPHRASE);
     let venue =
         OkxVenue::connect(config, credentials, limiter, Some(audit.clone())).await.expect("connects to the simulator");

@@ -4,7 +4,6 @@ use crate::audit::AuditLog;
 use crate::engine::Grants;
 use crate::host::Host;
 use crate::plugin::{PluginSpec, Runtime};
-use crate::ratelimit::{Limiter, LimiterConfig};
 use crate::sim::{SimKey, SimServer, SimServerConfig};
 use crate::venue::okx::{OkxConfig, OkxVenue};
 use crate::venue::sim::{SimConfig, SimVenue};
@@ -13,6 +12,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tradebox_okx::limits::{Limiter, LimiterConfig};
 
 /// The demo's strategies: (name, component file, config, granted instrument).
 const DEMO_PLUGINS: &[(&str, &str, &str, &str)] = &[

@@ -15,7 +15,6 @@ pub mod host;
 pub mod logging;
 pub mod plugin;
 pub mod process;
-pub mod ratelimit;
 pub mod risk;
 pub mod sim;
 pub mod venue;

@@ -9,9 +9,9 @@ use tradebox::config::{Config, VenueKind};
 use tradebox::host::Host;
 use tradebox::host::lifecycle::LoadOptions;
 use tradebox::plugin::{Runtime, runtime::check_imports};
-use tradebox::ratelimit::{Limiter, LimiterConfig};
 use tradebox::venue::okx::OkxVenue;
 use tradebox::venue::sim::SimVenue;
+use tradebox_okx::limits::{Limiter, LimiterConfig};
 
 #[derive(Parser)]
 #[command(name = "tradebox", version, about = "A trading host that runs strategies as sandboxed wasm components")]

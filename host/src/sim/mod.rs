@@ -58,7 +58,6 @@ pub use auth::SimKey;
 pub use exchange::Exchange;
 pub use faults::{FaultState, Faults};
 
-use crate::ratelimit::{Limiter, LimiterConfig};
 use crate::venue::sim::{SimConfig, SimVenue};
 use axum::Router;
 use axum::body::Bytes;
@@ -70,6 +69,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use tradebox_okx::limits::{Limiter, LimiterConfig};
 
 /// The simulator's configuration.
 #[derive(Debug, Clone, Deserialize)]

@@ -8,7 +8,6 @@ mod more;
 use super::auth::{self, AuthHeaders, SimKey};
 use super::exchange::{Accepted, Exchange, OrderFilter, PlaceRequest, Refusal};
 use super::faults::{AfterPlace, FaultState, Faults, Strike};
-use crate::ratelimit::{Endpoint, Limiter, Request};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tradebox_core::{InstrumentKind, OrderKind, Side};
+use tradebox_okx::limits::{Endpoint, Limiter, Request};
 use tradebox_okx::model::PositionMode;
 
 /// Everything a request handler needs.
@@ -292,7 +292,7 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
         ("GET", "/api/v5/trade/account-rate-limit") => {
             // The cap the simulator enforces (the lowest fill-ratio tier), with no fill ratio
             // assessed yet and no change announced.
-            let cap = crate::ratelimit::ORDER_CAP.permits.to_string();
+            let cap = tradebox_okx::limits::ORDER_CAP.permits.to_string();
             ok(vec![json!({
                 "accRateLimit": cap, "fillRatio": "", "mainFillRatio": "", "nextAccRateLimit": "",
                 "ts": server_ms.to_string(),
@@ -384,7 +384,7 @@ pub(super) fn within_limits(server: &Server, endpoint: Endpoint, q: &[(String, S
             requests.extend(per.into_iter().map(|(id, spot, n)| Request::new(single, id).orders(n).cap_exempt(spot)));
         }
         Value::Object(_) if endpoint == Endpoint::CancelAllAfter => {
-            requests.push(Request::new(endpoint, crate::ratelimit::tag_key(&text(body, "tag"))));
+            requests.push(Request::new(endpoint, tradebox_okx::limits::tag_key(&text(body, "tag"))));
         }
         Value::Object(_) => {
             let (id, spot) = instrument(&text(body, "instId"));

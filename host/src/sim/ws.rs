@@ -22,7 +22,6 @@ use super::auth::{SimKey, WINDOW_MS};
 use super::channel::{Channel, Path};
 use super::feed::{Push, Watch};
 use super::rest::{self, Server};
-use crate::ratelimit::Endpoint;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -31,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
+use tradebox_okx::limits::Endpoint;
 
 /// How long a connection may go without data either way before the server closes it (4004).
 pub const IDLE: Duration = Duration::from_secs(30);
