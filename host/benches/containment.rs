@@ -25,9 +25,9 @@ use tradebox::engine::{Command, Grants, Hub, Lanes, RiskLimits};
 use tradebox::host::Host;
 use tradebox::plugin::limits::{CapExceeded, Limiter};
 use tradebox::plugin::{self, FailurePolicy, Limits, Mode, PluginHandle, PluginSpec, RunState, Runtime};
-use tradebox::venue::sim::{SimConfig, SimVenue};
 use tradebox_core::TradingState;
 use tradebox_core::{MarketEvent, Venue, VenueEvent};
+use tradebox_sim::venue::{SimConfig, SimVenue};
 
 /// The hostile modes the latency figure is measured beside.
 const HOSTILE: [&str; 8] =
@@ -660,9 +660,9 @@ async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 /// `n` halts of a host trading the market maker, beside the `misbehave` mode `hostile` (loaded
 /// as "storm") if one is named.
 async fn halts_on_okx(runtime: Arc<Runtime>, hostile: Option<&str>, n: usize) -> Halts {
-    use tradebox::sim::exchange::OrderFilter;
-    use tradebox::sim::{SimKey, SimServer, SimServerConfig};
     use tradebox::venue::okx::{OkxConfig, OkxVenue};
+    use tradebox_sim::server::exchange::OrderFilter;
+    use tradebox_sim::server::{SimKey, SimServer, SimServerConfig};
 
     let key: SimKey = serde_json::from_value(serde_json::json!({
         "api_key": API_KEY, "secret": SECRET, "passphrase": PASSPHRASE, "perm": "read_only,trade", "demo": true,

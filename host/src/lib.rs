@@ -16,5 +16,4 @@ pub mod logging;
 pub mod plugin;
 pub mod process;
 pub mod risk;
-pub mod sim;
 pub mod venue;

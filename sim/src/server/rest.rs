@@ -43,6 +43,10 @@ pub struct Server {
     pub funding: std::collections::BTreeMap<String, Decimal>,
 }
 
+/// OKX's `inTime`/`outTime`: microseconds on the machine's clock. They tell how long the
+/// gateway held a request (a measurement, like the pacing timers), at a resolution the
+/// simulator's [`Clock`](tradebox_core::Clock) (milliseconds) does not have, so they do not
+/// read it.
 pub(super) fn micros() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     now.as_micros().to_string()
@@ -152,7 +156,7 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
             error(404, "404", "Not Found")
         };
     };
-    let server_ms = tradebox_core::system_ms() + server.faults.clock_offset_ms();
+    let server_ms = server.exchange.clock().now_ms() + server.faults.clock_offset_ms();
     let key = if route.private {
         let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let auth = AuthHeaders {
@@ -313,15 +317,15 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
         ("POST", "/api/v5/trade/mass-cancel") => more::mass_cancel(&parsed),
         ("POST", "/api/v5/trade/order") => place(server, headers, key.as_ref(), &parsed, &in_time, false).await,
         ("POST", "/api/v5/trade/batch-orders") => place(server, headers, key.as_ref(), &parsed, &in_time, true).await,
-        ("POST", "/api/v5/trade/cancel-order") => single_or_batch(&parsed, false, &in_time, |v| cancel(ex, v)),
-        ("POST", "/api/v5/trade/cancel-batch-orders") => single_or_batch(&parsed, true, &in_time, |v| cancel(ex, v)),
+        ("POST", "/api/v5/trade/cancel-order") => single_or_batch(ex, &parsed, false, &in_time, cancel),
+        ("POST", "/api/v5/trade/cancel-batch-orders") => single_or_batch(ex, &parsed, true, &in_time, cancel),
         ("POST", "/api/v5/trade/amend-order" | "/api/v5/trade/amend-batch-orders")
             if exp_time(headers).is_some_and(|exp| server_ms > exp) =>
         {
             error(200, "50037", "Order expired.")
         }
-        ("POST", "/api/v5/trade/amend-order") => single_or_batch(&parsed, false, &in_time, |v| amend(ex, v)),
-        ("POST", "/api/v5/trade/amend-batch-orders") => single_or_batch(&parsed, true, &in_time, |v| amend(ex, v)),
+        ("POST", "/api/v5/trade/amend-order") => single_or_batch(ex, &parsed, false, &in_time, amend),
+        ("POST", "/api/v5/trade/amend-batch-orders") => single_or_batch(ex, &parsed, true, &in_time, amend),
         ("POST", "/api/v5/trade/cancel-all-after") => {
             let secs = text(&parsed, "timeOut");
             let tag = text(&parsed, "tag");
@@ -513,20 +517,21 @@ fn items_of(body: &Value, batch: bool) -> Result<Vec<&Value>, Box<Response>> {
 }
 
 fn single_or_batch(
+    ex: &Exchange,
     body: &Value,
     batch: bool,
     in_time: &str,
-    op: impl Fn(&Value) -> Result<Accepted, Refusal>,
+    op: impl Fn(&Exchange, &Value) -> Result<Accepted, Refusal>,
 ) -> Response {
     let items = match items_of(body, batch) {
         Ok(items) => items,
         Err(response) => return *response,
     };
-    let ts = tradebox_core::system_ms().to_string();
+    let ts = ex.clock().now_ms().to_string();
     let results: Vec<Value> = items
         .iter()
         .map(|v| {
-            let mut out = item(&op(v), v, &ts);
+            let mut out = item(&op(ex, v), v, &ts);
             if out["sCode"] == "0" {
                 out["sMsg"] = json!("");
             }
@@ -559,12 +564,12 @@ async fn place(
         tracing::info!("sim: holding a placement {hold} ms before executing it (fault)");
         tokio::time::sleep(Duration::from_millis(hold)).await;
     }
-    let now = tradebox_core::system_ms() + server.faults.clock_offset_ms();
+    let now = server.exchange.clock().now_ms() + server.faults.clock_offset_ms();
     if exp_time(headers).is_some_and(|exp| now > exp) {
         // okx-v5.md §10: which of 50036/50037 OKX sends here is unconfirmed.
         return error(200, "50037", "Order expired.");
     }
-    let ts = tradebox_core::system_ms().to_string();
+    let ts = server.exchange.clock().now_ms().to_string();
     let mut results = Vec::with_capacity(items.len());
     for v in items {
         let result = parse_place(v).and_then(|req| server.exchange.place(req, modes));
