@@ -185,6 +185,8 @@ pub struct Exchange {
     history: Mutex<history::MarketHistory>,
     /// (maker, taker) fee rates the venue charges.
     fees: (Decimal, Decimal),
+    /// The venue's clock (`Venue::clock`), read for every timestamp the server writes.
+    clock: Clock,
 }
 
 /// OKX's checks of `tdMode` and `posSide` for an account's modes; the position a swap order
@@ -262,9 +264,11 @@ impl Exchange {
         let specs = venue.instruments();
         let by_symbol = specs.iter().map(|s| (s.symbol.clone(), s.id)).collect();
         let fees = venue.fee_rates();
-        let feed = Feed::new(venue.clock().clone());
+        let clock = venue.clock();
+        let feed = Feed::new(clock.clone());
         let exchange = Arc::new(Self {
             venue,
+            clock,
             specs,
             by_symbol,
             records: Mutex::new(Records { next_bill: 1_000_000, ..Records::default() }),
@@ -289,7 +293,7 @@ impl Exchange {
     /// The clock the simulator reads: its venue's, so the server's timestamps and the venue's
     /// agree.
     pub fn clock(&self) -> &Clock {
-        self.venue.clock()
+        &self.clock
     }
 
     /// What the WebSocket side pushes.

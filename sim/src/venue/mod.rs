@@ -279,7 +279,7 @@ struct State {
     depth: usize,
     touched: BTreeSet<String>,
     touched_positions: BTreeSet<InstrumentId>,
-    /// What every timestamp the venue writes reads (the same source as [`SimVenue::clock`]).
+    /// What every timestamp the venue writes reads (a clone of the venue's: one source).
     clock: Clock,
 }
 
@@ -360,11 +360,6 @@ impl SimVenue {
             step_ms: config.step_ms,
             clock,
         }))
-    }
-
-    /// The clock the venue reads (the OKX-compatible server built on it reads the same one).
-    pub fn clock(&self) -> &Clock {
-        &self.clock
     }
 
     /// Advances the synthetic market by one step: moves every mid, refreshes the synthetic
@@ -916,6 +911,12 @@ impl Venue for SimVenue {
 
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<VenueEvent>> {
         self.receiver.lock().take()
+    }
+
+    /// The clock it was given: the host on this venue, and the OKX-compatible server built on
+    /// it, read the same time as its timestamps.
+    fn clock(&self) -> Clock {
+        self.clock.clone()
     }
 
     async fn place(&self, order: NewOrder) -> Result<PlaceAck, VenueError> {
