@@ -7,16 +7,16 @@
 
 use std::sync::Arc;
 use tradebox::engine::{Grants, OrderIntent, PluginSlot, RiskLimits};
-use tradebox::ratelimit::{Limiter, LimiterConfig};
-use tradebox::sim::Faults;
 use tradebox::venue::okx::{MarginMode, OkxVenue, OkxVenueError};
 use tradebox_core::{InstrumentId, OrderKind, OrderStatus, PositionSide, Side, Venue};
 use tradebox_e2e::okx::{Rig, credentials, okx_config, rig_on, sim_with, wait_for};
 use tradebox_okx::OrderRef;
+use tradebox_okx::limits::{Limiter, LimiterConfig};
 use tradebox_okx::model::PositionMode;
+use tradebox_sim::server::Faults;
 
 /// A simulator whose keys belong to an account in `acct_lv` and `mode`.
-async fn account(acct_lv: u8, mode: PositionMode) -> tradebox::sim::SimServer {
+async fn account(acct_lv: u8, mode: PositionMode) -> tradebox_sim::server::SimServer {
     sim_with(Faults::default(), |c| {
         for k in &mut c.keys {
             k.acct_lv = acct_lv;

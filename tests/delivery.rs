@@ -7,9 +7,9 @@ use tradebox::plugin::bindings::{self, COLUMN_RUN_MIN, Delivery, wit};
 use tradebox::plugin::host_api::{Counters, PluginState};
 use tradebox::plugin::instance::Instance;
 use tradebox::plugin::{Limits, Mode, Runtime};
-use tradebox::venue::sim::{SimConfig, SimVenue};
 use tradebox_core::Venue;
 use tradebox_e2e::{cache_dir, plugin};
+use tradebox_sim::venue::{SimConfig, SimVenue};
 
 struct Fixture {
     hub: Arc<Hub>,

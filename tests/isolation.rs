@@ -32,9 +32,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing_subscriber::util::SubscriberInitExt;
 use tradebox::host::Host;
-use tradebox::sim::{Faults, SimServer};
 use tradebox_e2e::okx::{self, PASSPHRASE, SECRET, WAIT};
 use tradebox_e2e::spec;
+use tradebox_sim::server::{Faults, SimServer};
 
 /// Everything the tracing subscriber writes.
 #[derive(Clone, Default)]

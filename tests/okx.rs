@@ -8,15 +8,15 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tradebox::engine::{Grants, OrderIntent, RiskLimits};
 use tradebox::host::Host;
-use tradebox::ratelimit::{Limiter, LimiterConfig};
-use tradebox::sim::Faults;
 use tradebox::venue::okx::{OkxConfig, OkxVenue, OkxVenueError};
 use tradebox_core::{OrderKind, OrderStatus, Side, Venue};
 use tradebox_e2e::okx::{
     PASSPHRASE, Rig, SECRET, audit_lines, credentials, okx_config, rig, rig_on, rig_with, sim, sim_with, wait_for,
 };
 use tradebox_e2e::spec;
+use tradebox_okx::limits::{Limiter, LimiterConfig};
 use tradebox_okx::{Credentials, OrderRef};
+use tradebox_sim::server::Faults;
 
 fn intent(instrument: u32, side: Side, price: f64, size: f64) -> OrderIntent {
     OrderIntent { instrument, side, kind: OrderKind::Limit, price: Some(price), size, reduce_only: false }
@@ -148,8 +148,8 @@ async fn a_lost_answer_never_duplicates_an_order() {
 
 /// A market order on the simulated exchange itself, as another client of the account would
 /// trade: it fills at once.
-fn trade_outside_the_host(sim: &tradebox::sim::SimServer, id: &str, side: Side) {
-    let request = tradebox::sim::exchange::PlaceRequest {
+fn trade_outside_the_host(sim: &tradebox_sim::server::SimServer, id: &str, side: Side) {
+    let request = tradebox_sim::server::exchange::PlaceRequest {
         inst_id: "BTC-USDT".into(),
         td_mode: "cash".into(),
         cl_ord_id: id.into(),
@@ -536,7 +536,7 @@ async fn the_kill_switch_withdraws_placements_still_waiting_for_their_rate_share
     .await;
     let placed = r.sim.faults().orders_placed.load(Ordering::Relaxed);
     assert!(placed <= share, "{placed} orders reached the exchange; the plugin's share before the halt was {share}");
-    let open = r.sim.exchange().pending(&tradebox::sim::exchange::OrderFilter::default()).len();
+    let open = r.sim.exchange().pending(&tradebox_sim::server::exchange::OrderFilter::default()).len();
     assert_eq!(open, 0, "orders live at the exchange after the kill switch");
     let withdrawn = audit_lines(&r)
         .into_iter()

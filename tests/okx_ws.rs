@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tradebox::host::Host;
-use tradebox::ratelimit::{Endpoint, Request};
-use tradebox::sim::Faults;
 use tradebox_core::OrderStatus;
 use tradebox_e2e::okx::{Rig, rig_with, wait_for};
 use tradebox_e2e::spec;
+use tradebox_okx::limits::{Endpoint, Request};
+use tradebox_sim::server::Faults;
 
 /// REST only reconciles once a minute: what plugins see must come over WebSocket.
 async fn ws_rig() -> Rig {

@@ -163,7 +163,7 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 async fn a_new_version_trades_on_the_simulated_venue_first_then_is_promoted() {
     use tradebox::host::Host;
     use tradebox::host::staging::Promoted;
-    use tradebox::venue::sim::{SimConfig, SimVenue};
+    use tradebox_sim::venue::{SimConfig, SimVenue};
     let t = TestHost::audited().await;
     let err = tokio::task::block_in_place(|| t.host.promote("sma", "test")).expect_err("no staging yet");
     assert!(matches!(err, LifecycleError::NoStaging), "{err}");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tradebox::engine::{Grants, RiskLimits};
 use tradebox::host::{Host, PluginReport};
 use tradebox::plugin::{FailurePolicy, Limits, Mode, PluginSpec, Runtime};
-use tradebox::venue::sim::{SimConfig, SimVenue};
+use tradebox_sim::venue::{SimConfig, SimVenue};
 
 /// The directory holding the built plugin components.
 pub fn plugin_dir() -> PathBuf {
@@ -134,10 +134,10 @@ pub mod okx {
     use tradebox::audit::AuditLog;
     use tradebox::host::Host;
     use tradebox::plugin::{Mode, Runtime};
-    use tradebox::ratelimit::{Limiter, LimiterConfig};
-    use tradebox::sim::{Faults, SimKey, SimServer, SimServerConfig};
     use tradebox::venue::okx::{OkxConfig, OkxVenue};
     use tradebox_okx::Credentials;
+    use tradebox_okx::limits::{Limiter, LimiterConfig};
+    use tradebox_sim::server::{Faults, SimKey, SimServer, SimServerConfig};
 
     /// The simulator keys' secret.
     pub const SECRET: &str = "e2e-secret-5b1f0c9a7d";
@@ -162,7 +162,7 @@ pub mod okx {
 
     /// [`sim`] with its settings adjusted.
     pub async fn sim_with(faults: Faults, adjust: impl FnOnce(&mut SimServerConfig)) -> SimServer {
-        let mut market = tradebox::venue::sim::SimConfig::demo();
+        let mut market = tradebox_sim::venue::SimConfig::demo();
         market.seed = 11;
         market.step_ms = 20;
         let config = SimServerConfig {

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use tradebox::sim::{SimKey, SimServer, SimServerConfig};
+use tradebox_sim::server::{SimKey, SimServer, SimServerConfig};
 
 fn pydeps() -> PathBuf {
     std::env::var_os("TRADEBOX_PYDEPS")

@@ -25,9 +25,9 @@ use tradebox::engine::{Command, Grants, Hub, Lanes, RiskLimits};
 use tradebox::host::Host;
 use tradebox::plugin::limits::{CapExceeded, Limiter};
 use tradebox::plugin::{self, FailurePolicy, Limits, Mode, PluginHandle, PluginSpec, RunState, Runtime};
-use tradebox::venue::sim::{SimConfig, SimVenue};
 use tradebox_core::TradingState;
 use tradebox_core::{MarketEvent, Venue, VenueEvent};
+use tradebox_sim::venue::{SimConfig, SimVenue};
 
 /// The hostile modes the latency figure is measured beside.
 const HOSTILE: [&str; 8] =
@@ -660,9 +660,9 @@ async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 /// `n` halts of a host trading the market maker, beside the `misbehave` mode `hostile` (loaded
 /// as "storm") if one is named.
 async fn halts_on_okx(runtime: Arc<Runtime>, hostile: Option<&str>, n: usize) -> Halts {
-    use tradebox::sim::exchange::OrderFilter;
-    use tradebox::sim::{SimKey, SimServer, SimServerConfig};
     use tradebox::venue::okx::{OkxConfig, OkxVenue};
+    use tradebox_sim::server::exchange::OrderFilter;
+    use tradebox_sim::server::{SimKey, SimServer, SimServerConfig};
 
     let key: SimKey = serde_json::from_value(serde_json::json!({
         "api_key": API_KEY, "secret": SECRET, "passphrase": PASSPHRASE, "perm": "read_only,trade", "demo": true,
@@ -687,7 +687,7 @@ async fn halts_on_okx(runtime: Arc<Runtime>, hostile: Option<&str>, n: usize) ->
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let audit = AuditLog::open(&dir.path().join("audit.jsonl"), Duration::from_millis(50)).expect("audit log");
-    let limiter = Arc::new(tradebox::ratelimit::Limiter::new(tradebox::ratelimit::LimiterConfig::default()));
+    let limiter = Arc::new(tradebox_okx::limits::Limiter::new(tradebox_okx::limits::LimiterConfig::default()));
     let credentials = tradebox_okx::Credentials::new(API_KEY, SECRET, PASSPHRASE);
     let venue =
         OkxVenue::connect(config, credentials, limiter, Some(audit.clone())).await.expect("connects to the simulator");

@@ -8,9 +8,9 @@ use rust_decimal::Decimal;
 use std::hint::black_box;
 use std::str::FromStr;
 use tradebox::engine::router::Router;
-use tradebox::ratelimit::{Endpoint, Limiter, LimiterConfig, Request};
 use tradebox_core::{MarketEvent, VenueEvent};
 use tradebox_okx::Credentials;
+use tradebox_okx::limits::{Endpoint, Limiter, LimiterConfig, Request};
 use tradebox_okx::sign::Signer;
 
 const TS: &str = "2020-12-08T09:08:57.715Z";

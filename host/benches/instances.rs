@@ -9,8 +9,8 @@ use tradebox::plugin::bindings;
 use tradebox::plugin::host_api::{Counters, PluginState};
 use tradebox::plugin::instance::Instance;
 use tradebox::plugin::{Limits, Mode, Runtime};
-use tradebox::venue::sim::{SimConfig, SimVenue};
 use tradebox_core::{MarketEvent, Venue};
+use tradebox_sim::venue::{SimConfig, SimVenue};
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");

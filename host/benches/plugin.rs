@@ -11,8 +11,8 @@ use tradebox::plugin::bindings::{self, Delivery, wit};
 use tradebox::plugin::host_api::{Counters, PluginState};
 use tradebox::plugin::instance::Instance;
 use tradebox::plugin::{Limits, Mode, Runtime};
-use tradebox::venue::sim::{SimConfig, SimVenue};
 use tradebox_core::{MarketEvent, Venue};
+use tradebox_sim::venue::{SimConfig, SimVenue};
 
 fn plugin(name: &str) -> Vec<u8> {
     let dir = std::env::var_os("TRADEBOX_PLUGIN_DIR")

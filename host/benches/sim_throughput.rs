@@ -19,9 +19,9 @@ use rust_decimal::Decimal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tradebox::sim::{SimKey, SimServer, SimServerConfig};
 use tradebox_okx::model::{CancelOrder, OrdType, PlaceOrder, Side};
 use tradebox_okx::{CallOpts, Clock, Credentials, RestClient, RestConfig, Signer};
+use tradebox_sim::server::{SimKey, SimServer, SimServerConfig};
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();

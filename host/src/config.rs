@@ -69,13 +69,13 @@ use crate::engine::{Grants, RiskLimits};
 use crate::plugin::trust::{SigningConfig, Trust};
 use crate::plugin::{FailurePolicy, Limits, Mode, PluginSpec};
 use crate::venue::okx::OkxConfig;
-use crate::venue::sim::SimConfig;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tradebox_core::{Channel, OrderKind};
+use tradebox_sim::venue::SimConfig;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]

@@ -4,15 +4,15 @@ use crate::audit::AuditLog;
 use crate::engine::Grants;
 use crate::host::{Host, PluginReport};
 use crate::plugin::{PluginSpec, Runtime};
-use crate::ratelimit::{Limiter, LimiterConfig};
-use crate::sim::{SimKey, SimServer, SimServerConfig};
 use crate::venue::okx::{OkxConfig, OkxVenue};
-use crate::venue::sim::{SimConfig, SimVenue};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tradebox_okx::limits::{Limiter, LimiterConfig};
+use tradebox_sim::server::{SimKey, SimServer, SimServerConfig};
+use tradebox_sim::venue::{SimConfig, SimVenue};
 
 /// The demo's strategies: (name, component file, config, granted instrument).
 const DEMO_PLUGINS: &[(&str, &str, &str, &str)] = &[

@@ -14,7 +14,5 @@ pub mod host;
 pub mod logging;
 pub mod plugin;
 pub mod process;
-pub mod ratelimit;
 pub mod risk;
-pub mod sim;
 pub mod venue;

@@ -9,9 +9,9 @@ use tradebox::config::{Config, VenueKind};
 use tradebox::host::Host;
 use tradebox::host::lifecycle::LoadOptions;
 use tradebox::plugin::{Runtime, runtime::check_imports};
-use tradebox::ratelimit::{Limiter, LimiterConfig};
 use tradebox::venue::okx::OkxVenue;
-use tradebox::venue::sim::SimVenue;
+use tradebox_okx::limits::{Limiter, LimiterConfig};
+use tradebox_sim::venue::SimVenue;
 
 #[derive(Parser)]
 #[command(name = "tradebox", version, about = "A trading host that runs strategies as sandboxed wasm components")]
@@ -85,7 +85,7 @@ enum Command {
     /// Run the OKX-compatible simulator on loopback until Ctrl-C; prints its URLs and, when the
     /// config names no key, a generated demo key, secret and passphrase.
     Sim {
-        /// The simulator's TOML config (market, API keys, faults); see the `sim` module docs.
+        /// The simulator's TOML config (market, API keys, faults); see the docs of `tradebox_sim::server`.
         #[arg(long)]
         config: Option<PathBuf>,
         /// Listen on 127.0.0.1 at this port (0: any free port).
@@ -814,17 +814,17 @@ async fn sim(path: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> Res
     let mut config = match &path {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str::<tradebox::sim::SimServerConfig>(&text)
+            toml::from_str::<tradebox_sim::server::SimServerConfig>(&text)
                 .with_context(|| format!("{} is not a valid simulator config", path.display()))?
         }
-        None => tradebox::sim::SimServerConfig::default(),
+        None => tradebox_sim::server::SimServerConfig::default(),
     };
     if let Some(addr) = listen {
         config.listen = addr;
     }
-    let generated = config.keys.is_empty().then(tradebox::sim::SimKey::generate);
+    let generated = config.keys.is_empty().then(tradebox_sim::server::SimKey::generate);
     config.keys.extend(generated.clone());
-    let server = tradebox::sim::SimServer::start(config).await.context("starting the simulator")?;
+    let server = tradebox_sim::server::SimServer::start(config).await.context("starting the simulator")?;
     // Written without panicking: a closed stdout must not take the exchange down.
     let mut text = format!("OKX-compatible simulator: REST at {} (Ctrl-C to stop)\n", server.base_url());
     text.push_str(&format!(

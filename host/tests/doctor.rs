@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tradebox::sim::{SimKey, SimServer, SimServerConfig};
+use tradebox_sim::server::{SimKey, SimServer, SimServerConfig};
 
 const SECRET: &str = "doctor-secret-7c1e2a";
 const PASSPHRASE: &str = "doctor-pass-41b9";

@@ -5,6 +5,8 @@
 //! - [`model`]: typed REST messages with exact decimals.
 //! - [`clock`]: the offset to OKX's clock.
 //! - [`rest`]: the REST client; [`error`]: what can go wrong.
+//! - [`limits`]: OKX's rate limits as sliding windows per endpoint and instrument, the
+//!   sub-account order cap, per-plugin shares.
 //! - [`credentials`]: API keys from the environment or an owner-only file, never printable.
 //! - [`ws`]: WebSocket frames, order books with sequence checks, and a reconnecting client.
 //! - [`pin`], [`tls`]: optional certificate pinning (SPKI SHA-256) of the REST and WebSocket hosts.
@@ -12,6 +14,7 @@
 pub mod clock;
 pub mod credentials;
 pub mod error;
+pub mod limits;
 pub mod model;
 pub mod pin;
 pub mod rest;

@@ -10,7 +10,6 @@
 mod endpoints;
 
 use super::{Check, Item, TOTAL};
-use crate::ratelimit::{LimiterConfig, ORDER_CAP};
 use crate::venue::okx::convert::TradeModes;
 use crate::venue::okx::{self as venue, OkxConfig, Region, convert};
 use rust_decimal::Decimal;
@@ -20,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tradebox_core::{InstrumentId, InstrumentKind, InstrumentSpec};
+use tradebox_okx::limits::{LimiterConfig, ORDER_CAP};
 use tradebox_okx::model::{AccountConfig, AccountRateLimit, Instrument, PositionMode};
 use tradebox_okx::ws::Login;
 use tradebox_okx::{Clock, Credentials, OkxError, RestClient, RestConfig, Signer};

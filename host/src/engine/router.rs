@@ -479,9 +479,9 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
 mod tests {
     use super::*;
     use crate::engine::{Grants, OrderIntent, RiskLimits};
-    use crate::venue::sim::{SimConfig, SimVenue};
     use tradebox_core::TradingState;
     use tradebox_core::{InstrumentId, OrderKind, OrderReport, OrderStatus, Side};
+    use tradebox_sim::venue::{SimConfig, SimVenue};
 
     /// A hub over `instruments` with a BTC-USDT price and a plugin `p` granted BTC-USDT; no
     /// sender running yet.

@@ -2,9 +2,9 @@
 //! the exchange cancels the orders itself when the host dies or stops hearing from it.
 
 use super::{OkxVenue, convert};
-use crate::ratelimit::{Endpoint, Request};
 use std::sync::Arc;
 use std::time::Duration;
+use tradebox_okx::limits::{Endpoint, Request};
 
 pub use tradebox_okx::model::TAG_TIMERS;
 
@@ -40,7 +40,7 @@ pub(super) fn dead_man(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
             }
             wanted.truncate(TAG_TIMERS);
             for tag in std::iter::once(None).chain(wanted.iter().map(Some)) {
-                let key = crate::ratelimit::tag_key(tag.map_or("", |t| t.as_str()));
+                let key = tradebox_okx::limits::tag_key(tag.map_or("", |t| t.as_str()));
                 let arm = v.rest.cancel_all_after(timeout, tag.map(|t| t.as_str()));
                 match v.limited(Request::new(Endpoint::CancelAllAfter, key), arm).await {
                     Ok(Ok(_)) => {
@@ -64,7 +64,7 @@ pub(super) fn dead_man(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
             // Plugins without orders any more: their timer is disarmed, freeing its place.
             let idle: Vec<String> = armed.iter().filter(|t| !wanted.contains(*t)).cloned().collect();
             for tag in idle {
-                let key = crate::ratelimit::tag_key(&tag);
+                let key = tradebox_okx::limits::tag_key(&tag);
                 let disarm = v.rest.cancel_all_after(0, Some(&tag));
                 if let Ok(Ok(_)) = v.limited(Request::new(Endpoint::CancelAllAfter, key), disarm).await {
                     armed.remove(&tag);

@@ -3,10 +3,10 @@
 //! private WebSocket at once.
 
 use super::{OkxVenue, OkxVenueError, trade_modes};
-use crate::ratelimit::{Endpoint, Request};
 use std::sync::Arc;
 use tradebox_core::KeySwitch;
 use tradebox_okx::Signer;
+use tradebox_okx::limits::{Endpoint, Request};
 
 impl OkxVenue {
     /// Rotates the API key without a restart: reads the credentials again (command, file,

@@ -32,7 +32,6 @@ pub use config::{MarginMode, OkxConfig, OrdersAtStart, PinsConfig, Region};
 pub use deadman::TAG_TIMERS;
 
 use crate::audit::AuditLog;
-use crate::ratelimit::{Endpoint, Limiter, Request};
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -43,6 +42,7 @@ use tradebox_core::{
     BalanceReport, InstrumentId, InstrumentSpec, KeyReloadError, KeySwitch, NewOrder, OrderReport, PlaceAck,
     PositionReport, Venue, VenueError, VenueEvent,
 };
+use tradebox_okx::limits::{Endpoint, Limiter, Request};
 use tradebox_okx::{Clock, Credentials, OkxError, RestClient, RestConfig, Signer};
 
 /// Finds the open orders an earlier run of a host left (client order id and tag `tb...`) and
@@ -243,12 +243,12 @@ where
 
 impl OkxVenue {
     /// One request under the limiter: waits for its permits, runs it, and reports it answered
-    /// (the permits count until then; see [`crate::ratelimit`]).
+    /// (the permits count until then; see [`tradebox_okx::limits`]).
     pub(crate) async fn limited<T>(
         &self,
         request: Request,
         call: impl std::future::Future<Output = T>,
-    ) -> Result<T, crate::ratelimit::RateLimited> {
+    ) -> Result<T, tradebox_okx::limits::RateLimited> {
         let permit = self.limiter.acquire(&request).await?;
         let out = call.await;
         self.limiter.complete(permit);

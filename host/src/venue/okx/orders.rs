@@ -12,11 +12,11 @@
 //!   that order.
 
 use super::{Live, OkxVenue, convert};
-use crate::ratelimit::{Endpoint, RateLimited, Request};
 use rust_decimal::Decimal;
 use std::time::Duration;
 use tradebox_core::{InstrumentId, InstrumentKind, NewOrder, PlaceAck, VenueError};
 use tradebox_okx::error::codes;
+use tradebox_okx::limits::{Endpoint, RateLimited, Request};
 use tradebox_okx::model::{AmendOrder, CancelOrder};
 use tradebox_okx::{CallOpts, Caller, OkxError, OrderRef};
 
@@ -252,7 +252,7 @@ async fn with_retries(
             // The host's own cancels (the kill switch among them) are never dropped for a
             // wait: they queue for the next permit, however many there are (a halt of more
             // orders on one instrument than its window allows waits a window per batch).
-            Err(crate::ratelimit::RateLimited::TooLong { retry_after, .. }) if patient => {
+            Err(tradebox_okx::limits::RateLimited::TooLong { retry_after, .. }) if patient => {
                 tokio::time::sleep(retry_after.max(std::time::Duration::from_millis(1))).await;
                 continue;
             }

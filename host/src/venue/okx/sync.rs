@@ -10,7 +10,6 @@
 //! reconciliation pass after each reconnect.
 
 use super::{OkxVenue, convert};
-use crate::ratelimit::{Endpoint, Request};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use std::collections::{HashMap, HashSet};
@@ -19,6 +18,7 @@ use std::time::{Duration, Instant};
 use tradebox_core::{BalanceReport, MarketEvent, OrderReport, OrderStatus, PositionSide, VenueEvent};
 use tradebox_okx::OrderRef;
 use tradebox_okx::error::codes;
+use tradebox_okx::limits::{Endpoint, Request};
 use tradebox_okx::rest::{FILLS_PAGE, FillWalk};
 
 struct State {
@@ -50,7 +50,7 @@ pub enum FillStart {
 /// the account: fills after it are new to this run, fills up to it are history not replayed.
 /// One `limit=1` read under the limiter (waiting out throttling like the other start-up reads):
 /// the three days behind it are never walked.
-pub async fn fill_start(rest: &tradebox_okx::RestClient, limiter: &crate::ratelimit::Limiter) -> FillStart {
+pub async fn fill_start(rest: &tradebox_okx::RestClient, limiter: &tradebox_okx::limits::Limiter) -> FillStart {
     match super::patiently(limiter, Request::new(Endpoint::Fills, 0), || rest.newest_fill()).await {
         Ok(newest) => FillStart::After(newest),
         Err(e) => {
@@ -294,7 +294,7 @@ async fn market(v: &OkxVenue) {
     }
 }
 
-fn complete<T>(v: &OkxVenue, permit: crate::ratelimit::Permit, answer: T) -> T {
+fn complete<T>(v: &OkxVenue, permit: tradebox_okx::limits::Permit, answer: T) -> T {
     v.limiter().complete(permit);
     answer
 }

@@ -307,6 +307,26 @@ pub(super) fn signed(api_key: &str, ts: &str, method: &str, path: &str, body: &s
 }
 
 #[tokio::test]
+async fn the_server_reads_the_clock_it_was_given() {
+    // An hour behind the machine's clock: the server's time, its checks and its stamps follow it.
+    let start = tradebox_core::system_ms() - 3_600_000;
+    let (clock, time) = tradebox_core::Clock::virtual_at(start);
+    let config =
+        SimServerConfig { keys: vec![key("read_only,trade", true)], run_market: false, ..SimServerConfig::default() };
+    let sim = SimServer::start_with_clock(config, clock).await.expect("sim starts");
+    let (_, answer) = raw(&sim, "GET", "/api/v5/public/time", "", &[]).await;
+    assert_eq!(answer["data"][0]["ts"], start.to_string());
+    let (key, path) = ("key-read_only-trade", "/api/v5/account/balance");
+    let machine = tradebox_okx::sign::timestamp(tradebox_core::system_ms());
+    assert_eq!(raw(&sim, "GET", path, "", &signed(key, &machine, "GET", path, "")).await.1["code"], "50102");
+    let at = time.advance_by(1_000);
+    let stamp = tradebox_okx::sign::timestamp(at);
+    let (status, answer) = raw(&sim, "GET", path, "", &signed(key, &stamp, "GET", path, "")).await;
+    assert_eq!((status, answer["code"].as_str()), (200, Some("0")), "{answer}");
+    assert_eq!(answer["data"][0]["uTime"], at.to_string(), "{answer}");
+}
+
+#[tokio::test]
 async fn raw_requests_get_okx_exact_codes() {
     let sim = server(Faults::default()).await;
     let key = "key-read_only-trade";

@@ -263,3 +263,22 @@ fn a_replayed_market_follows_the_recorded_candles() {
     let err = SimVenue::new(bad).err().expect("refused").to_string();
     assert!(err.contains("no-such-file.json"), "{err}");
 }
+
+#[tokio::test]
+async fn timestamps_read_the_clock_it_was_given() {
+    let mut config = SimConfig::demo();
+    config.instruments.retain(|i| i.symbol != "ETH-USDT");
+    let (clock, time) = Clock::virtual_at(1_000);
+    let v = SimVenue::with_clock(config, clock).unwrap();
+    let mut rx = v.take_events().unwrap();
+    let (_, ask) = best(&v, BTC);
+    v.place(order("c1", BTC, Side::Buy, OrderKind::Limit, Some("1000"), "0.01")).await.unwrap();
+    assert_eq!(reports(&drain(&mut rx), "c1").pop().unwrap().ts_ms, 1_000);
+    time.advance_to(2_000);
+    v.place(order("c2", BTC, Side::Buy, OrderKind::Market, None, "0.01")).await.unwrap();
+    let events = drain(&mut rx);
+    assert!(fills(&events, "c2").iter().all(|f| f.ts_ms == 2_000 && f.price >= ask));
+    assert_eq!(reports(&events, "c2").pop().unwrap().ts_ms, 2_000);
+    assert_eq!(v.snapshot(BTC, 1).unwrap().ts_ms, 2_000);
+    assert_eq!(v.clock().now_ms(), 2_000);
+}

@@ -22,7 +22,6 @@ use super::auth::{SimKey, WINDOW_MS};
 use super::channel::{Channel, Path};
 use super::feed::{Push, Watch};
 use super::rest::{self, Server};
-use crate::ratelimit::Endpoint;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -31,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
+use tradebox_okx::limits::Endpoint;
 
 /// How long a connection may go without data either way before the server closes it (4004).
 pub const IDLE: Duration = Duration::from_secs(30);
@@ -268,7 +268,7 @@ impl Conn {
         let Some(secs) = ts.parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0) else {
             return self.error("", "60004", "Invalid timestamp");
         };
-        let server_ms = tradebox_core::system_ms() + self.server.faults.clock_offset_ms();
+        let server_ms = self.server.exchange.clock().now_ms() + self.server.faults.clock_offset_ms();
         if ((server_ms as f64) - secs * 1_000.0).abs() > WINDOW_MS as f64 {
             return self.error("", "60006", "Timestamp request expired");
         }
@@ -435,7 +435,7 @@ impl Conn {
             s.last_push = now;
             let Some(spec) = ex.spec(&s.inst_id) else { continue };
             if s.channel == Channel::Books {
-                let ts = tradebox_core::system_ms().to_string();
+                let ts = ex.clock().now_ms().to_string();
                 out.push(
                     json!({"arg": {"channel": "books", "instId": spec.symbol}, "action": "update",
                            "data": [{"asks": [], "bids": [], "ts": ts, "checksum": 0,
@@ -577,13 +577,13 @@ impl Conn {
             return reply("50011", "Too Many Requests", Vec::new());
         }
         let exp = text(v, "expTime").parse::<i64>().ok();
-        let now = tradebox_core::system_ms() + self.server.faults.clock_offset_ms();
+        let now = self.server.exchange.clock().now_ms() + self.server.faults.clock_offset_ms();
         if matches!(endpoint, Endpoint::Place | Endpoint::BatchPlace | Endpoint::Amend | Endpoint::BatchAmend)
             && exp.is_some_and(|e| now > e)
         {
             return reply("50037", "Order expired.", Vec::new());
         }
-        let ts = tradebox_core::system_ms().to_string();
+        let ts = self.server.exchange.clock().now_ms().to_string();
         let items: Vec<Value> = args
             .iter()
             .map(|a| {

@@ -2,7 +2,7 @@
 //! `tickers` channel alike, and the 24-hour figures it carries: one definition for both sides,
 //! so the exchange and the feed need not reach into each other.
 
-use crate::venue::sim::BookSnapshot;
+use crate::venue::BookSnapshot;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tradebox_core::{InstrumentKind, InstrumentSpec};

@@ -1,13 +1,19 @@
 //! The in-process simulated venue: a price-time matching engine per instrument, a simulated
 //! account, and a seeded synthetic market whose liquidity and taker flow trade against our
-//! resting orders. It lets the host run with no network and no keys, and later backs the
-//! OKX-compatible simulator server. Rejections use OKX's codes and messages.
+//! resting orders. It lets the host run with no network and no keys, and backs the
+//! OKX-compatible server ([`crate::server`]). Rejections use OKX's codes and messages.
+//!
+//! Named `venue` because that is what it is to the host: one more implementation of
+//! [`tradebox_core::Venue`], held like the OKX venue; its parts sit under it because nothing
+//! else holds them: they are its insides.
 //!
 //! - [`book`]: the order book and matching;
 //! - [`account`]: balances, reservations, swap positions;
+//! - [`replay`]: the mid from recorded OKX candles or trades instead of the random walk;
 //! - this file: configuration, order handling, the market step, events.
 //!
 //! Every change is pushed on the event stream before the request that caused it returns.
+//! Every timestamp it writes reads the [`Clock`] it was given ([`SimVenue::with_clock`]).
 
 pub mod account;
 pub mod book;
@@ -25,7 +31,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
 use tradebox_core::{
-    BalanceReport, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, MarketEvent, NewOrder,
+    BalanceReport, Clock, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, MarketEvent, NewOrder,
     OrderKind, OrderReport, OrderStatus, PlaceAck, PositionReport, PositionSide, Side, Venue, VenueError, VenueEvent,
 };
 
@@ -273,6 +279,8 @@ struct State {
     depth: usize,
     touched: BTreeSet<String>,
     touched_positions: BTreeSet<InstrumentId>,
+    /// What every timestamp the venue writes reads (a clone of the venue's: one source).
+    clock: Clock,
 }
 
 /// The simulated venue.
@@ -281,10 +289,7 @@ pub struct SimVenue {
     receiver: Mutex<Option<mpsc::UnboundedReceiver<VenueEvent>>>,
     specs: Vec<InstrumentSpec>,
     step_ms: u64,
-}
-
-fn now_ms() -> i64 {
-    tradebox_core::system_ms()
+    clock: Clock,
 }
 
 fn rejected(code: &str, message: &str) -> VenueError {
@@ -292,8 +297,13 @@ fn rejected(code: &str, message: &str) -> VenueError {
 }
 
 impl SimVenue {
-    /// A venue for `config`, with its market at the starting prices.
+    /// A venue for `config`, with its market at the starting prices, on the system clock.
     pub fn new(config: SimConfig) -> Result<Arc<Self>, SimError> {
+        Self::with_clock(config, Clock::system())
+    }
+
+    /// A venue for `config` whose timestamps (orders, fills, trades, books) read `clock`.
+    pub fn with_clock(config: SimConfig, clock: Clock) -> Result<Arc<Self>, SimError> {
         validate(&config)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let mut replays = Vec::with_capacity(config.instruments.len());
@@ -338,11 +348,18 @@ impl SimVenue {
             depth: config.depth.max(1),
             touched: BTreeSet::new(),
             touched_positions: BTreeSet::new(),
+            clock: clock.clone(),
         };
         for i in 0..state.instruments.len() {
             state.quote_synthetic(i);
         }
-        Ok(Arc::new(Self { state: Mutex::new(state), receiver: Mutex::new(Some(rx)), specs, step_ms: config.step_ms }))
+        Ok(Arc::new(Self {
+            state: Mutex::new(state),
+            receiver: Mutex::new(Some(rx)),
+            specs,
+            step_ms: config.step_ms,
+            clock,
+        }))
     }
 
     /// Advances the synthetic market by one step: moves every mid, refreshes the synthetic
@@ -366,7 +383,7 @@ impl SimVenue {
             bids: bids.into_iter().map(level).collect(),
             asks: asks.into_iter().map(level).collect(),
             last: inst.last.map(|p| inst.price(p)),
-            ts_ms: now_ms(),
+            ts_ms: s.clock.now_ms(),
         })
     }
 
@@ -492,7 +509,7 @@ impl State {
     }
 
     fn publish(&mut self, i: usize, trades: Vec<(Side, Match)>) {
-        let ts_ms = now_ms();
+        let ts_ms = self.clock.now_ms();
         let inst = &mut self.instruments[i];
         let id = inst.spec.id;
         if let Some((_, m)) = trades.last() {
@@ -611,7 +628,7 @@ impl State {
             avg_price: None,
             status: OrderStatus::Live,
             reason: None,
-            ts_ms: now_ms(),
+            ts_ms: self.clock.now_ms(),
         };
         let id = o.client_id.clone();
         self.orders.insert(
@@ -741,7 +758,7 @@ impl State {
         order.report.avg_price = Some((order.value / filled).round_dp(12).normalize());
         order.report.status =
             if order.filled >= order.lots { OrderStatus::Filled } else { OrderStatus::PartiallyFilled };
-        order.report.ts_ms = now_ms();
+        order.report.ts_ms = self.clock.now_ms();
         self.next_trade += 1;
         let fill = FillReport {
             client_id: id.to_string(),
@@ -753,7 +770,7 @@ impl State {
             fee,
             fee_currency: spec.quote.clone(),
             liquidity,
-            ts_ms: now_ms(),
+            ts_ms: self.clock.now_ms(),
         };
         self.emit(VenueEvent::Fill(fill));
     }
@@ -772,7 +789,7 @@ impl State {
         let (reserved, ccy) = (std::mem::take(&mut order.reserved), order.reserve_ccy.clone());
         order.report.status = status;
         order.report.reason = reason;
-        order.report.ts_ms = now_ms();
+        order.report.ts_ms = self.clock.now_ms();
         if let Some(p) = price {
             self.instruments[i].book.remove(side, p, id);
         }
@@ -894,6 +911,12 @@ impl Venue for SimVenue {
 
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<VenueEvent>> {
         self.receiver.lock().take()
+    }
+
+    /// The clock it was given: the host on this venue, and the OKX-compatible server built on
+    /// it, read the same time as its timestamps.
+    fn clock(&self) -> Clock {
+        self.clock.clone()
     }
 
     async fn place(&self, order: NewOrder) -> Result<PlaceAck, VenueError> {

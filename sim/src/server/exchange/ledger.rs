@@ -368,7 +368,7 @@ impl Exchange {
             "feeGroup": [{"groupId": "1", "maker": maker, "taker": taker, "elpMaker": ""}],
             "maker": maker, "taker": taker, "makerU": u(&maker), "takerU": u(&taker),
             "makerUSDC": "", "takerUSDC": "", "delivery": "", "exercise": "", "category": "1",
-            "ruleType": "normal", "fiat": [], "ts": super::now_ms().to_string(),
+            "ruleType": "normal", "fiat": [], "ts": self.clock().now_ms().to_string(),
         })
     }
 

@@ -8,7 +8,6 @@ mod more;
 use super::auth::{self, AuthHeaders, SimKey};
 use super::exchange::{Accepted, Exchange, OrderFilter, PlaceRequest, Refusal};
 use super::faults::{AfterPlace, FaultState, Faults, Strike};
-use crate::ratelimit::{Endpoint, Limiter, Request};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tradebox_core::{InstrumentKind, OrderKind, Side};
+use tradebox_okx::limits::{Endpoint, Limiter, Request};
 use tradebox_okx::model::PositionMode;
 
 /// Everything a request handler needs.
@@ -43,6 +43,10 @@ pub struct Server {
     pub funding: std::collections::BTreeMap<String, Decimal>,
 }
 
+/// OKX's `inTime`/`outTime`: microseconds on the machine's clock. They tell how long the
+/// gateway held a request (a measurement, like the pacing timers), at a resolution the
+/// simulator's [`Clock`](tradebox_core::Clock) (milliseconds) does not have, so they do not
+/// read it.
 pub(super) fn micros() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     now.as_micros().to_string()
@@ -152,7 +156,7 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
             error(404, "404", "Not Found")
         };
     };
-    let server_ms = tradebox_core::system_ms() + server.faults.clock_offset_ms();
+    let server_ms = server.exchange.clock().now_ms() + server.faults.clock_offset_ms();
     let key = if route.private {
         let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let auth = AuthHeaders {
@@ -292,7 +296,7 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
         ("GET", "/api/v5/trade/account-rate-limit") => {
             // The cap the simulator enforces (the lowest fill-ratio tier), with no fill ratio
             // assessed yet and no change announced.
-            let cap = crate::ratelimit::ORDER_CAP.permits.to_string();
+            let cap = tradebox_okx::limits::ORDER_CAP.permits.to_string();
             ok(vec![json!({
                 "accRateLimit": cap, "fillRatio": "", "mainFillRatio": "", "nextAccRateLimit": "",
                 "ts": server_ms.to_string(),
@@ -313,15 +317,15 @@ async fn dispatch(server: &Server, method: &Method, uri: &Uri, headers: &HeaderM
         ("POST", "/api/v5/trade/mass-cancel") => more::mass_cancel(&parsed),
         ("POST", "/api/v5/trade/order") => place(server, headers, key.as_ref(), &parsed, &in_time, false).await,
         ("POST", "/api/v5/trade/batch-orders") => place(server, headers, key.as_ref(), &parsed, &in_time, true).await,
-        ("POST", "/api/v5/trade/cancel-order") => single_or_batch(&parsed, false, &in_time, |v| cancel(ex, v)),
-        ("POST", "/api/v5/trade/cancel-batch-orders") => single_or_batch(&parsed, true, &in_time, |v| cancel(ex, v)),
+        ("POST", "/api/v5/trade/cancel-order") => single_or_batch(ex, &parsed, false, &in_time, cancel),
+        ("POST", "/api/v5/trade/cancel-batch-orders") => single_or_batch(ex, &parsed, true, &in_time, cancel),
         ("POST", "/api/v5/trade/amend-order" | "/api/v5/trade/amend-batch-orders")
             if exp_time(headers).is_some_and(|exp| server_ms > exp) =>
         {
             error(200, "50037", "Order expired.")
         }
-        ("POST", "/api/v5/trade/amend-order") => single_or_batch(&parsed, false, &in_time, |v| amend(ex, v)),
-        ("POST", "/api/v5/trade/amend-batch-orders") => single_or_batch(&parsed, true, &in_time, |v| amend(ex, v)),
+        ("POST", "/api/v5/trade/amend-order") => single_or_batch(ex, &parsed, false, &in_time, amend),
+        ("POST", "/api/v5/trade/amend-batch-orders") => single_or_batch(ex, &parsed, true, &in_time, amend),
         ("POST", "/api/v5/trade/cancel-all-after") => {
             let secs = text(&parsed, "timeOut");
             let tag = text(&parsed, "tag");
@@ -384,7 +388,7 @@ pub(super) fn within_limits(server: &Server, endpoint: Endpoint, q: &[(String, S
             requests.extend(per.into_iter().map(|(id, spot, n)| Request::new(single, id).orders(n).cap_exempt(spot)));
         }
         Value::Object(_) if endpoint == Endpoint::CancelAllAfter => {
-            requests.push(Request::new(endpoint, crate::ratelimit::tag_key(&text(body, "tag"))));
+            requests.push(Request::new(endpoint, tradebox_okx::limits::tag_key(&text(body, "tag"))));
         }
         Value::Object(_) => {
             let (id, spot) = instrument(&text(body, "instId"));
@@ -513,20 +517,21 @@ fn items_of(body: &Value, batch: bool) -> Result<Vec<&Value>, Box<Response>> {
 }
 
 fn single_or_batch(
+    ex: &Exchange,
     body: &Value,
     batch: bool,
     in_time: &str,
-    op: impl Fn(&Value) -> Result<Accepted, Refusal>,
+    op: impl Fn(&Exchange, &Value) -> Result<Accepted, Refusal>,
 ) -> Response {
     let items = match items_of(body, batch) {
         Ok(items) => items,
         Err(response) => return *response,
     };
-    let ts = tradebox_core::system_ms().to_string();
+    let ts = ex.clock().now_ms().to_string();
     let results: Vec<Value> = items
         .iter()
         .map(|v| {
-            let mut out = item(&op(v), v, &ts);
+            let mut out = item(&op(ex, v), v, &ts);
             if out["sCode"] == "0" {
                 out["sMsg"] = json!("");
             }
@@ -559,12 +564,12 @@ async fn place(
         tracing::info!("sim: holding a placement {hold} ms before executing it (fault)");
         tokio::time::sleep(Duration::from_millis(hold)).await;
     }
-    let now = tradebox_core::system_ms() + server.faults.clock_offset_ms();
+    let now = server.exchange.clock().now_ms() + server.faults.clock_offset_ms();
     if exp_time(headers).is_some_and(|exp| now > exp) {
         // okx-v5.md §10: which of 50036/50037 OKX sends here is unconfirmed.
         return error(200, "50037", "Order expired.");
     }
-    let ts = tradebox_core::system_ms().to_string();
+    let ts = server.exchange.clock().now_ms().to_string();
     let mut results = Vec::with_capacity(items.len());
     for v in items {
         let result = parse_place(v).and_then(|req| server.exchange.place(req, modes));

@@ -16,7 +16,7 @@
 
 use super::channel::{BAR_COUNT, Bar, Channel};
 use super::ticker::{Stats24h, ticker_value};
-use crate::venue::sim::BookSnapshot;
+use crate::venue::BookSnapshot;
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::broadcast;
-use tradebox_core::{InstrumentId, InstrumentKind, InstrumentSpec, Side};
+use tradebox_core::{Clock, InstrumentId, InstrumentKind, InstrumentSpec, Side};
 
 /// Depth of the `books` channel.
 pub const BOOK_DEPTH: usize = 400;
@@ -142,6 +142,8 @@ pub struct Feed {
     state: Mutex<State>,
     /// Subscriptions per bar (any instrument): bars nobody watches are not serialised.
     watchers: Arc<[AtomicUsize]>,
+    /// What the snapshots' `ts` reads.
+    clock: Clock,
 }
 
 /// One subscription's interest in a bar; dropping it (unsubscribe, connection gone) ends it.
@@ -167,18 +169,19 @@ fn levels<'a>(it: impl Iterator<Item = (&'a Decimal, &'a (Decimal, u32))>, n: us
 
 impl Default for Feed {
     fn default() -> Self {
-        Self::new()
+        Self::new(Clock::system())
     }
 }
 
 impl Feed {
-    /// A publisher with no subscribers yet.
-    pub fn new() -> Self {
+    /// A publisher with no subscribers yet, stamping its snapshots with `clock`'s time.
+    pub fn new(clock: Clock) -> Self {
         let (tx, _) = broadcast::channel(BACKLOG);
         Self {
             tx,
             state: Mutex::new(State { next_trade: 500_000_000, ..State::default() }),
             watchers: (0..BAR_COUNT).map(|_| AtomicUsize::new(0)).collect(),
+            clock,
         }
     }
 
@@ -222,7 +225,7 @@ impl Feed {
         let frame = json!({
             "arg": {"channel": "books", "instId": spec.symbol}, "action": "snapshot",
             "data": [{"asks": levels(book.asks.iter(), BOOK_DEPTH), "bids": levels(book.bids.iter().rev(), BOOK_DEPTH),
-                      "ts": now().to_string(), "checksum": 0, "prevSeqId": -1, "seqId": book.seq}],
+                      "ts": self.clock.now_ms().to_string(), "checksum": 0, "prevSeqId": -1, "seqId": book.seq}],
         });
         (Arc::from(frame.to_string()), book.seq)
     }
@@ -237,7 +240,7 @@ impl Feed {
     ) -> (Arc<str>, i64) {
         let mut s = self.state.lock();
         let book = published(&mut s, spec, fresh);
-        (Arc::from(top_frame(spec, book, channel, &now().to_string()).to_string()), book.seq)
+        (Arc::from(top_frame(spec, book, channel, &self.clock.now_ms().to_string()).to_string()), book.seq)
     }
 
     /// A new state of an instrument's book (exact, up to [`BOOK_DEPTH`] levels per side):
@@ -353,10 +356,6 @@ impl Feed {
     pub fn private(&self, channel: &'static str, inst_type: &'static str, key: &str, data: Value) {
         self.send(Push::Private { channel, inst_type, key: Arc::from(key), data: Arc::from(data.to_string()) });
     }
-}
-
-fn now() -> i64 {
-    tradebox_core::system_ms()
 }
 
 /// The instrument's book, taken from `fresh` if nothing has been published yet.

@@ -15,9 +15,9 @@ pub use ledger::{HistoryQuery, currency_json};
 
 use super::feed::{BOOK_DEPTH, Feed};
 use super::ticker::{Stats24h, ticker_value};
-use crate::venue::sim::SimVenue;
+use crate::venue::SimVenue;
 use tradebox_core::{
-    BalanceReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, NewOrder, OrderKind, OrderReport,
+    BalanceReport, Clock, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, NewOrder, OrderKind, OrderReport,
     OrderStatus, PositionReport, PositionSide, Side, Venue, VenueError, VenueEvent,
 };
 // `Venue` for take_events/instruments/balances.
@@ -185,6 +185,8 @@ pub struct Exchange {
     history: Mutex<history::MarketHistory>,
     /// (maker, taker) fee rates the venue charges.
     fees: (Decimal, Decimal),
+    /// The venue's clock (`Venue::clock`), read for every timestamp the server writes.
+    clock: Clock,
 }
 
 /// OKX's checks of `tdMode` and `posSide` for an account's modes; the position a swap order
@@ -234,10 +236,6 @@ fn closes(leg: PositionSide, side: Side) -> bool {
 
 pub use tradebox_okx::model::TAG_TIMERS;
 
-fn now_ms() -> i64 {
-    tradebox_core::system_ms()
-}
-
 fn inst_type(kind: InstrumentKind) -> &'static str {
     match kind {
         InstrumentKind::Spot => "SPOT",
@@ -266,13 +264,16 @@ impl Exchange {
         let specs = venue.instruments();
         let by_symbol = specs.iter().map(|s| (s.symbol.clone(), s.id)).collect();
         let fees = venue.fee_rates();
+        let clock = venue.clock();
+        let feed = Feed::new(clock.clone());
         let exchange = Arc::new(Self {
             venue,
+            clock,
             specs,
             by_symbol,
             records: Mutex::new(Records { next_bill: 1_000_000, ..Records::default() }),
             events: Mutex::new(events),
-            feed: Feed::new(),
+            feed,
             history: Mutex::new(history::MarketHistory::default()),
             fees,
         });
@@ -287,6 +288,12 @@ impl Exchange {
                 r.balances.insert(b.currency.clone(), b);
             }
         }
+    }
+
+    /// The clock the simulator reads: its venue's, so the server's timestamps and the venue's
+    /// agree.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// What the WebSocket side pushes.
@@ -455,7 +462,7 @@ impl Exchange {
             leg: PositionSide::Net,
             origin: None,
         };
-        let ts = now_ms();
+        let ts = self.clock().now_ms();
         let ack = self.venue.place_now(order)?;
         {
             let mut r = self.records.lock();
@@ -626,7 +633,7 @@ impl Exchange {
     pub fn balance_json(&self, ccys: &[&str]) -> Value {
         self.pump();
         let r = self.records.lock();
-        let ts = now_ms().to_string();
+        let ts = self.clock().now_ms().to_string();
         let details: Vec<Value> = r
             .balances
             .values()
@@ -668,7 +675,7 @@ impl Exchange {
                 format!("The number of tag-level cancel all after timers has reached the upper limit of {TAG_TIMERS}."),
             ));
         }
-        let at = now_ms() + i64::from(timeout_s) * 1_000;
+        let at = self.clock().now_ms() + i64::from(timeout_s) * 1_000;
         r.dead_man.insert(tag.to_string(), at);
         Ok(at)
     }
@@ -683,14 +690,14 @@ impl Exchange {
     #[cfg(test)]
     pub fn expire_dead_man_for_test(&self, tag: &str) {
         if let Some(at) = self.records.lock().dead_man.get_mut(tag) {
-            *at = now_ms() - 1;
+            *at = self.clock().now_ms() - 1;
         }
     }
 
     /// Fires expired `cancel-all-after` timers: cancels every pending order with the tag (or
     /// every pending order for the untagged timer). Returns how many orders it cancelled.
     pub fn fire_dead_man(&self) -> usize {
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let expired: Vec<String> = {
             let mut r = self.records.lock();
             let tags: Vec<String> = r.dead_man.iter().filter(|(_, at)| **at <= now).map(|(t, _)| t.clone()).collect();
@@ -784,10 +791,10 @@ fn position_value(ex: &Exchange, spec: &InstrumentSpec, p: &PositionReport, c_ti
         "pos": s(Some(if p.side == PositionSide::Net { p.size } else { p.size.abs() })),
         "availPos": s(Some(p.size.abs())),
         "avgPx": s(Some(p.avg_price)), "markPx": s(mark), "upl": s(upl), "uplRatio": "",
-        "lever": crate::venue::sim::account::LEVERAGE.to_string(), "liqPx": "", "margin": "",
+        "lever": crate::venue::account::LEVERAGE.to_string(), "liqPx": "", "margin": "",
         "imr": "", "mmr": "", "mgnRatio": "", "notionalUsd": "", "ccy": spec.quote,
         "realizedPnl": "", "fee": "", "fundingFee": "", "cTime": c_time.to_string(),
-        "uTime": now_ms().to_string(),
+        "uTime": ex.clock().now_ms().to_string(),
     })
 }
 
@@ -906,7 +913,7 @@ impl Records {
                 st.last_size = Some(fill.size);
             }
             VenueEvent::Balance(b) => {
-                let ts = now_ms().to_string();
+                let ts = ex.clock().now_ms().to_string();
                 let detail = balance_detail(&b, &ts);
                 let data = json!({"uTime": ts, "totalEq": "", "isoEq": "0", "adjEq": "", "ordFroz": "",
                                   "imr": "0", "mmr": "0", "notionalUsd": "", "mgnRatio": "", "details": [detail]});
@@ -934,13 +941,7 @@ impl Records {
                 st.volume += size.round_dp(spec.lot_size.scale());
                 st.last_size = Some(size.round_dp(spec.lot_size.scale()));
                 ex.history.lock().on_trade(spec, price, size.round_dp(spec.lot_size.scale()), taker_side, ts_ms);
-                ex.feed.on_trade(
-                    spec,
-                    price,
-                    size.round_dp(spec.lot_size.scale()),
-                    taker_side,
-                    tradebox_core::system_ms(),
-                );
+                ex.feed.on_trade(spec, price, size.round_dp(spec.lot_size.scale()), taker_side, ex.clock().now_ms());
             }
             VenueEvent::Market(_) | VenueEvent::Connectivity { .. } | VenueEvent::Alarm(_) => {}
         }
@@ -978,9 +979,9 @@ impl Records {
         let key = (spec.id, leg);
         let (mut p, c_time) = self.positions.remove(&key).unwrap_or_else(|| {
             let flat = PositionReport { instrument: spec.id, side: leg, size: Decimal::ZERO, avg_price: Decimal::ZERO };
-            (flat, now_ms())
+            (flat, ex.clock().now_ms())
         });
-        let c_time = if p.size.is_zero() { now_ms() } else { c_time };
+        let c_time = if p.size.is_zero() { ex.clock().now_ms() } else { c_time };
         tradebox_core::apply_net_fill(&mut p.size, &mut p.avg_price, qty, price);
         ex.feed.private("positions", inst_type(spec.kind), &spec.symbol, position_value(ex, spec, &p, c_time));
         self.positions.insert(key, (p, c_time));

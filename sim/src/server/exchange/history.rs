@@ -305,7 +305,7 @@ impl Exchange {
     /// `market/candles` (`recent`) or `market/history-candles` rows.
     pub fn candles_json(&self, spec: &InstrumentSpec, bar: usize, page: CandlePage, recent: bool) -> Vec<Value> {
         self.pump();
-        self.history.lock().candles(spec.id, bar, page, super::now_ms(), recent)
+        self.history.lock().candles(spec.id, bar, page, self.clock().now_ms(), recent)
     }
 
     /// `market/trades` items.

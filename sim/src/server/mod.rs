@@ -1,15 +1,22 @@
 //! `tradebox sim`: an OKX v5-compatible exchange on loopback, built on the in-process simulated
-//! venue, so the host's real OKX path (signing, clock, rate limits, order handling) runs in the
-//! demo and in tests with no internet and no account.
+//! venue ([`crate::venue`]), so the host's real OKX path (signing, clock, rate limits, order
+//! handling) runs in the demo and in tests with no internet and no account.
+//!
+//! Named `server` because that is what it adds to the venue: OKX's REST and WebSocket APIs
+//! served over HTTP. Everything only the server needs (authentication, OKX's order checks and
+//! records, the pushes, scripted faults) sits under it, so the venue stays a plain [`Venue`]
+//! that the host can hold without any of it.
+//!
+//! [`Venue`]: tradebox_core::Venue
 //!
 //! - [`exchange`]: the account as OKX reports it, OKX's order checks, the market's history
 //!   (candles of every OKX bar, public trades) and the account's (finished orders, fills,
-//!   bills);
+//!   bills); every timestamp it and the endpoints write reads its venue's clock;
 //! - [`auth`]: `OK-ACCESS-*` checks in OKX's order with OKX's codes;
 //! - [`rest`]: routing, envelopes, rate limits (50011), order operations, and the routes
 //!   beside trading (market history, order/fill history, bills, fee rates, funding account);
 //! - [`ws`], [`channel`] and [`feed`]: the WebSocket endpoints, the channels each carries and
-//!   what they push;
+//!   what they push; `ticker`: the ticker record REST and WebSocket share;
 //! - [`faults`]: scripted trouble (timeouts, 5xx, 429 storms, garbage, clock skew, dropped
 //!   sockets, truncated, duplicated or reordered frames, book gaps, the 64008 notice, refused
 //!   private subscriptions).
@@ -58,8 +65,7 @@ pub use auth::SimKey;
 pub use exchange::Exchange;
 pub use faults::{FaultState, Faults};
 
-use crate::ratelimit::{Limiter, LimiterConfig};
-use crate::venue::sim::{SimConfig, SimVenue};
+use crate::venue::{SimConfig, SimVenue};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path as AxumPath, WebSocketUpgrade};
@@ -70,6 +76,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use tradebox_core::Clock;
+use tradebox_okx::limits::{Limiter, LimiterConfig};
 
 /// The simulator's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -129,7 +137,7 @@ impl Default for SimServerConfig {
 pub enum SimServerError {
     /// The market settings are invalid.
     #[error(transparent)]
-    Market(#[from] crate::venue::sim::SimError),
+    Market(#[from] crate::venue::SimError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -157,8 +165,15 @@ pub struct SimServer {
 }
 
 impl SimServer {
-    /// Starts the market, the housekeeping and the HTTP server on the current tokio runtime.
+    /// Starts the market, the housekeeping and the HTTP server on the current tokio runtime, on
+    /// the system clock.
     pub async fn start(config: SimServerConfig) -> Result<Self, SimServerError> {
+        Self::start_with_clock(config, Clock::system()).await
+    }
+
+    /// [`SimServer::start`] with every timestamp it writes (its venue's and its own) read from
+    /// `clock`. The market's step timer and the housekeeping still run on tokio's timers.
+    pub async fn start_with_clock(config: SimServerConfig, clock: Clock) -> Result<Self, SimServerError> {
         if let Some(k) =
             config.keys.iter().find(|k| k.api_key.is_empty() || k.secret.is_empty() || k.passphrase.is_empty())
         {
@@ -167,7 +182,7 @@ impl SimServer {
         if let Some(k) = config.keys.iter().find(|k| k.modes().is_none()) {
             return Err(SimServerError::AccountMode(k.api_key.clone()));
         }
-        let venue = SimVenue::new(config.market.clone())?;
+        let venue = SimVenue::with_clock(config.market.clone(), clock)?;
         let exchange = Exchange::new(venue.clone())
             .ok_or_else(|| SimServerError::Key("internal: the venue's event stream was already taken".into()))?;
         exchange.seed().await;

@@ -5,7 +5,7 @@
 //! before answering with OKX's shapes.
 
 use super::{Server, error, ok, param};
-use crate::sim::exchange::{CandlePage, HistoryQuery, OrderFilter, bar_index, currency_json};
+use crate::server::exchange::{CandlePage, HistoryQuery, OrderFilter, bar_index, currency_json};
 use axum::response::Response;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};

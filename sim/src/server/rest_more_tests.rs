@@ -323,7 +323,7 @@ async fn account_rate_limit_answers_okx_shape_with_the_enforced_cap() {
         assert!(items[0][field].is_string(), "{field} missing: {}", items[0]);
     }
     let typed: tradebox_okx::model::AccountRateLimit = serde_json::from_value(items[0].clone()).expect("typed");
-    assert_eq!(typed.acc_rate_limit, Some(crate::ratelimit::ORDER_CAP.permits.into()));
+    assert_eq!(typed.acc_rate_limit, Some(tradebox_okx::limits::ORDER_CAP.permits.into()));
     assert!(typed.ts > 0 && typed.fill_ratio.is_none());
     // Private: a request without a key is refused.
     refused(raw(&sim, "GET", "/api/v5/trade/account-rate-limit", "", &[]).await, 401, "50103");

@@ -1,5 +1,7 @@
-//! The exchange rate limiter: OKX's request limits modelled on the host side, so the host waits
-//! instead of collecting 50011s (okx-v5.md §7).
+//! OKX's request limits as a rate limiter, so a client waits instead of collecting 50011s
+//! (okx-v5.md §7). They are facts of the protocol, so they live with it: the host's OKX venue
+//! takes its permits here before sending, and the simulator (`tradebox-sim`) enforces the same
+//! windows on what it serves, so the two cannot disagree about a limit.
 //!
 //! Every limit is "N per window" (2 s for almost everything) and is enforced as a *sliding*
 //! window: a bucket remembers the send times of its last N permits in a ring, and a new permit
