@@ -31,7 +31,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing_subscriber::util::SubscriberInitExt;
-use tradebox::host::Host;
+use tradebox::running::Host;
 use tradebox_e2e::okx::{self, PASSPHRASE, SECRET, WAIT};
 use tradebox_e2e::spec;
 use tradebox_sim::server::{Faults, SimServer};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tradebox::engine::{Grants, OrderIntent, RiskLimits};
-use tradebox::host::Host;
+use tradebox::running::Host;
 use tradebox::venue::okx::{OkxConfig, OkxVenue, OkxVenueError};
 use tradebox_core::{OrderKind, OrderStatus, Side, Venue};
 use tradebox_e2e::okx::{

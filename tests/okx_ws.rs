@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tradebox::host::Host;
+use tradebox::running::Host;
 use tradebox_core::OrderStatus;
 use tradebox_e2e::okx::{Rig, rig_with, wait_for};
 use tradebox_e2e::spec;
@@ -24,7 +24,7 @@ async fn ws_rig() -> Rig {
     .await
 }
 
-fn report(host: &Host, name: &str) -> tradebox::host::PluginReport {
+fn report(host: &Host, name: &str) -> tradebox::running::PluginReport {
     host.report().into_iter().find(|p| p.name == name).unwrap_or_else(|| panic!("no plugin {name}"))
 }
 

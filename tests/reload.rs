@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 use tradebox::engine::Channel;
-use tradebox::host::lifecycle::{LifecycleError, LoadOptions, ReloadRequest};
 use tradebox::plugin::{ReloadError, RunState};
+use tradebox::running::lifecycle::{LifecycleError, LoadOptions, ReloadRequest};
 use tradebox_core::TradingState;
 use tradebox_e2e::{TestHost, plugin, soak, spec};
 
@@ -19,7 +19,11 @@ fn request(wasm: Vec<u8>, config: Option<&str>) -> ReloadRequest {
     }
 }
 
-fn reload(t: &TestHost, name: &str, req: ReloadRequest) -> Result<tradebox::host::lifecycle::Reloaded, LifecycleError> {
+fn reload(
+    t: &TestHost,
+    name: &str,
+    req: ReloadRequest,
+) -> Result<tradebox::running::lifecycle::Reloaded, LifecycleError> {
     tokio::task::block_in_place(|| t.host.reload(name, req))
 }
 
@@ -161,8 +165,8 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_version_trades_on_the_simulated_venue_first_then_is_promoted() {
-    use tradebox::host::Host;
-    use tradebox::host::staging::Promoted;
+    use tradebox::running::Host;
+    use tradebox::running::staging::Promoted;
     use tradebox_sim::venue::{SimConfig, SimVenue};
     let t = TestHost::audited().await;
     let err = tokio::task::block_in_place(|| t.host.promote("sma", "test")).expect_err("no staging yet");

@@ -4,10 +4,10 @@
 //! running version trading.
 
 use std::time::Duration;
-use tradebox::host::lifecycle::{LifecycleError, ReloadRequest};
 use tradebox::plugin::inspect::{SignatureReport, inspect};
 use tradebox::plugin::trust::Trust;
 use tradebox::plugin::{Mode, Runtime};
+use tradebox::running::lifecycle::{LifecycleError, ReloadRequest};
 use tradebox_e2e::{TestHost, cache_dir, plugin, spec};
 use tradebox_package::sections::{find_section, set_section};
 use tradebox_package::signature::{self, SigningKey};

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tradebox::engine::{Grants, RiskLimits};
-use tradebox::host::{Host, PluginReport};
 use tradebox::plugin::{FailurePolicy, Limits, Mode, PluginSpec, Runtime};
+use tradebox::running::{Host, PluginReport};
 use tradebox_sim::venue::{SimConfig, SimVenue};
 
 /// The directory holding the built plugin components.
@@ -132,8 +132,8 @@ pub mod okx {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
     use tradebox::audit::AuditLog;
-    use tradebox::host::Host;
     use tradebox::plugin::{Mode, Runtime};
+    use tradebox::running::Host;
     use tradebox::venue::okx::{OkxConfig, OkxVenue};
     use tradebox_okx::Credentials;
     use tradebox_okx::limits::{Limiter, LimiterConfig};
@@ -265,7 +265,7 @@ pub mod soak {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::{Duration, Instant};
     use tradebox::engine::router::Router;
-    use tradebox::host::lifecycle::ReloadRequest;
+    use tradebox::running::lifecycle::ReloadRequest;
     use tradebox_core::{MarketEvent, Side, VenueEvent};
 
     /// What a soak saw.

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use tradebox::audit::AuditLog;
 use tradebox::engine::router::{self, Router};
 use tradebox::engine::{Command, Grants, Hub, Lanes, RiskLimits};
-use tradebox::host::Host;
 use tradebox::plugin::limits::{CapExceeded, Limiter};
 use tradebox::plugin::{self, FailurePolicy, Limits, Mode, PluginHandle, PluginSpec, RunState, Runtime};
+use tradebox::running::Host;
 use tradebox_core::TradingState;
 use tradebox_core::{MarketEvent, Venue, VenueEvent};
 use tradebox_sim::venue::{SimConfig, SimVenue};
@@ -233,7 +233,7 @@ impl LatencyRig {
             }),
             rt.spawn(router::run_sender(hub.clone(), sender_venue, lanes)),
             rt.spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_millis(tradebox::host::BREAKER_MS));
+                let mut tick = tokio::time::interval(Duration::from_millis(tradebox::running::BREAKER_MS));
                 loop {
                     tick.tick().await;
                     breaker.watch_losses(tradebox_core::system_ms());

@@ -2,8 +2,8 @@
 
 use crate::audit::AuditLog;
 use crate::engine::Grants;
-use crate::host::{Host, PluginReport};
 use crate::plugin::{PluginSpec, Runtime};
+use crate::running::{Host, PluginReport};
 use crate::venue::okx::{OkxConfig, OkxVenue};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tradebox::config::{Config, VenueKind};
-use tradebox::host::Host;
-use tradebox::host::lifecycle::LoadOptions;
 use tradebox::plugin::{Runtime, runtime::check_imports};
+use tradebox::running::Host;
+use tradebox::running::lifecycle::LoadOptions;
 use tradebox::venue::okx::OkxVenue;
 use tradebox_okx::limits::{Limiter, LimiterConfig};
 use tradebox_sim::venue::SimVenue;
@@ -740,7 +740,7 @@ async fn run(
         Some(dir) => {
             anyhow::ensure!(dir.is_dir(), "--watch {}: not a directory", dir.display());
             tradebox::demo::say(&format!("watching {} for new plugin builds\n", dir.display()));
-            use tradebox::host::watch::{INTERVAL, SETTLE, watch};
+            use tradebox::running::watch::{INTERVAL, SETTLE, watch};
             Some(tokio::spawn(watch(host.clone(), dir, INTERVAL, SETTLE)))
         }
         None => None,

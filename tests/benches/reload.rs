@@ -5,8 +5,8 @@
 //! `cargo xtask plugins`).
 
 use std::time::Duration;
-use tradebox::host::lifecycle::ReloadRequest;
 use tradebox::plugin::Mode;
+use tradebox::running::lifecycle::ReloadRequest;
 use tradebox_e2e::{TestHost, plugin, soak, spec};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -5,7 +5,7 @@
 //! whatever it reports (OKX: rate-limit waits and refusals, feed reconnects, book gaps...).
 
 use super::{Ctx, authorized, unauthorized};
-use crate::host::Host;
+use crate::running::Host;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -63,7 +63,7 @@ impl Collector for HostCollector {
             .iter()
             .map(|r| (r.name.clone(), host.slot(&r.name).map_or(2.0, |s| f64::from(s.state() as u8))))
             .collect();
-        let series = |f: fn(&crate::host::PluginReport) -> f64| reports.iter().map(move |r| (r.name.as_str(), f(r)));
+        let series = |f: fn(&crate::running::PluginReport) -> f64| reports.iter().map(move |r| (r.name.as_str(), f(r)));
         let e = &mut encoder;
         per_plugin(
             e,

@@ -19,8 +19,8 @@ pub mod client;
 pub mod metrics;
 pub mod plugins;
 
-use crate::host::Host;
 use crate::risk::{AccountLimits, RiskLimits};
+use crate::running::Host;
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};

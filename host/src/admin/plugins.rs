@@ -17,8 +17,8 @@
 
 use super::{Ctx, authorized, error, unauthorized};
 use crate::config::PluginConfig;
-use crate::host::lifecycle::{LifecycleError, LoadOptions, ReloadRequest};
 use crate::plugin::{ReloadError, StartError};
+use crate::running::lifecycle::{LifecycleError, LoadOptions, ReloadRequest};
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -143,8 +143,8 @@ pub(super) async fn promote(
     match tokio::task::spawn_blocking(move || host.promote(&target, &by)).await {
         Ok(Ok(done)) => {
             let (how, from, to) = match done {
-                crate::host::staging::Promoted::Loaded => ("loaded", None, None),
-                crate::host::staging::Promoted::Reloaded { from, to } => ("reloaded", Some(from), Some(to)),
+                crate::running::staging::Promoted::Loaded => ("loaded", None, None),
+                crate::running::staging::Promoted::Reloaded { from, to } => ("reloaded", Some(from), Some(to)),
             };
             axum::Json(json!({"plugin": name, "promoted": how, "from": from, "to": to})).into_response()
         }
