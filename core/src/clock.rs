@@ -18,14 +18,19 @@ pub fn system_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The most a corrected clock holds still rather than step back (see [`Clock::corrected`]).
+const HOLD_MS: i64 = 1_000;
+
 /// Where a [`Clock`] reads its time. Cloning a clock shares its source.
 #[derive(Clone)]
 enum Source {
     /// The machine's clock.
     System,
     /// The machine's clock plus an offset to the exchange's, kept up to date by whoever
-    /// measures it (`tradebox_okx::Clock`).
-    Corrected(Arc<AtomicI64>),
+    /// measures it (`tradebox_okx::Clock`), and the latest reading: a new offset up to
+    /// [`HOLD_MS`] smaller (a resync's jitter) holds time still until it catches up instead of
+    /// turning it back; a larger step back is taken (holding for longer would freeze stamps).
+    Corrected(Arc<AtomicI64>, Arc<AtomicI64>),
     /// Time that moves only when its [`VirtualTime`] handle moves it.
     Virtual(Arc<AtomicI64>),
 }
@@ -45,7 +50,7 @@ impl Clock {
     /// The machine's clock corrected by `offset_ms` (exchange − local), read on every call so
     /// that a new measurement takes effect at once.
     pub fn corrected(offset_ms: Arc<AtomicI64>) -> Self {
-        Self { source: Source::Corrected(offset_ms) }
+        Self { source: Source::Corrected(offset_ms, Arc::new(AtomicI64::new(i64::MIN))) }
     }
 
     /// A virtual clock standing at `start_ms`, and the handle that moves it.
@@ -58,7 +63,12 @@ impl Clock {
     pub fn now_ms(&self) -> i64 {
         match &self.source {
             Source::System => system_ms(),
-            Source::Corrected(offset) => system_ms().saturating_add(offset.load(Ordering::Acquire)),
+            Source::Corrected(offset, latest) => {
+                let now = system_ms().saturating_add(offset.load(Ordering::Acquire));
+                let held = |last: i64| if now < last && last - now <= HOLD_MS { last } else { now };
+                let last = latest.fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| Some(held(last)));
+                held(last.unwrap_or_else(|l| l))
+            }
             Source::Virtual(now) => now.load(Ordering::Acquire),
         }
     }
@@ -68,7 +78,7 @@ impl Clock {
     /// window), virtual time in a backtest.
     pub fn moment(&self) -> Moment {
         match &self.source {
-            Source::System | Source::Corrected(_) => Moment::steady(),
+            Source::System | Source::Corrected(..) => Moment::steady(),
             Source::Virtual(now) => Moment(now.load(Ordering::Acquire).saturating_mul(1_000_000)),
         }
     }
@@ -90,7 +100,7 @@ impl fmt::Debug for Clock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
             Source::System => f.write_str("Clock::System"),
-            Source::Corrected(offset) => write!(f, "Clock::Corrected({:+} ms)", offset.load(Ordering::Relaxed)),
+            Source::Corrected(offset, _) => write!(f, "Clock::Corrected({:+} ms)", offset.load(Ordering::Relaxed)),
             Source::Virtual(now) => write!(f, "Clock::Virtual({} ms)", now.load(Ordering::Relaxed)),
         }
     }
@@ -144,9 +154,11 @@ impl VirtualTime {
         self.0.fetch_max(ms, Ordering::AcqRel).max(ms)
     }
 
-    /// Moves the clock on by `by_ms`. Returns the time now.
+    /// Moves the clock on by `by_ms` (at most to the end of time). Returns the time now.
     pub fn advance_by(&self, by_ms: i64) -> i64 {
-        self.0.fetch_add(by_ms.max(0), Ordering::AcqRel).saturating_add(by_ms.max(0))
+        let by = by_ms.max(0);
+        let before = self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| Some(t.saturating_add(by)));
+        before.unwrap_or_else(|t| t).saturating_add(by)
     }
 }
 
@@ -168,6 +180,11 @@ mod tests {
         offset.store(3_600_000, Ordering::Release);
         let ahead = clock.now_ms() - system_ms();
         assert!((3_599_000..=3_601_000).contains(&ahead), "{ahead}");
+        // A resync 300 ms back holds time still rather than turning it back...
+        let before = clock.now_ms();
+        offset.store(3_600_000 - 300, Ordering::Release);
+        assert_eq!(clock.now_ms(), before, "held");
+        // ... a step of an hour is taken as it is.
         offset.store(-3_600_000, Ordering::Release);
         let behind = clock.now_ms() - system_ms();
         assert!((-3_601_000..=-3_599_000).contains(&behind), "{behind}");
@@ -184,6 +201,7 @@ mod tests {
         assert_eq!(time.advance_by(-10), 5_250, "never backwards");
         let copy = clock.clone();
         assert_eq!(copy.now_ms(), 5_250, "clones share the source");
+        assert_eq!(time.advance_by(i64::MAX), i64::MAX, "saturates, never wraps");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Decimals as floats. Money stays exact on its way to a venue; floats are for measures (risk
 //! exposure, notional) and for information (plugin events, displays). The two differ in what
-//! a value that does not convert becomes, so each use says which it is.
+//! a value that does not convert becomes (never, within rust_decimal's range; the rules say
+//! which way a use fails if that ever changes), so each use says which it is.
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -9,6 +10,17 @@ use rust_decimal::prelude::ToPrimitive;
 /// refuses rather than lets it through.
 pub fn measure(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(f64::MAX)
+}
+
+/// A decimal that lowers a risk measure (an amount freed, a free balance): one that does not
+/// convert counts as nothing, so a limit refuses rather than lets it through.
+pub fn relief(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(0.0)
+}
+
+/// A signed change of a risk measure: growth by [`measure`], shrinking by [`relief`].
+pub fn change(d: Decimal) -> f64 {
+    if d.is_sign_negative() { -relief(-d) } else { measure(d) }
 }
 
 /// A decimal as information for a plugin or a display: one that does not convert shows as 0.

@@ -332,8 +332,7 @@ struct Inner {
 
 /// A record's timestamp: RFC 3339 with milliseconds, UTC.
 fn stamp(ms: i64) -> String {
-    let since_epoch = Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + since_epoch).to_string()
+    tradebox_okx::sign::timestamp(ms)
 }
 
 /// The log. Share it with `Arc`; writes from many threads are serialised.

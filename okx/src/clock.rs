@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// How many samples the median is taken over.
 pub const SAMPLES: usize = 5;
+/// Beyond this an answer of `/public/time` is not taken as the exchange's clock at all (30 days).
+const MAX_OFFSET_MS: i64 = 30 * 86_400_000;
+
 /// Beyond this offset the host warns that the machine's clock is wrong.
 pub const WARN_OFFSET_MS: i64 = 5_000;
 
@@ -45,6 +48,17 @@ impl Clock {
         // Saturating: the server's figure comes from outside the process.
         let rtt_ms = received_ms.saturating_sub(sent_ms).max(0);
         let sample = Sample { offset_ms: server_ms.saturating_sub(sent_ms.saturating_add(rtt_ms / 2)), rtt_ms };
+        if sample.offset_ms.abs() > MAX_OFFSET_MS {
+            // Not a clock to follow: a server answering in µs, a broken proxy, a hostile peer.
+            // Every stamp, the audit log and the loss breaker's day read this offset.
+            tracing::error!(
+                offset_ms = sample.offset_ms,
+                "ignored a server time {} days off the local clock; keeping the offset of {} ms",
+                sample.offset_ms / 86_400_000,
+                self.offset_ms()
+            );
+            return self.offset_ms();
+        }
         let offset = {
             let mut samples = self.samples.lock();
             samples.push_back(sample);
@@ -133,6 +147,18 @@ mod tests {
         assert_eq!(c.offset_ms(), 6_000);
         assert!(c.skewed());
         assert_eq!(c.samples().len(), SAMPLES);
+    }
+
+    #[test]
+    fn a_server_time_far_off_is_not_followed() {
+        let c = Clock::new();
+        c.record(1_000, 1_500, 1_010);
+        let before = c.offset_ms();
+        // An answer in microseconds (year ~57,000 read as ms), and one in seconds (1970).
+        assert_eq!(c.record(1_000, 1_764_000_000_000_000, 1_010), before);
+        assert_eq!(c.record(1_764_000_000_000, 1_764_000_000, 1_764_000_000_010), before);
+        assert_eq!(c.samples().len(), 1, "neither was kept");
+        assert_eq!(crate::sign::timestamp(i64::MAX), "9999-12-31T23:59:59.999Z", "formatting never panics");
     }
 
     #[test]

@@ -20,7 +20,10 @@ type HmacSha256 = Hmac<Sha256>;
 /// OKX's REST timestamp: UTC ISO-8601 with exactly three millisecond digits and `Z`, e.g.
 /// `2020-12-08T09:08:57.715Z`.
 pub fn timestamp(ms_since_epoch: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms_since_epoch).unwrap_or(0));
+    // RFC 3339 ends at 9999-12-31: a time from outside (a server's clock) never makes this panic.
+    const LAST_MS: i64 = 253_402_300_799_999;
+    let ms = ms_since_epoch.clamp(0, LAST_MS);
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     humantime::format_rfc3339_millis(t).to_string()
 }
 

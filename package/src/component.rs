@@ -55,13 +55,19 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, PackageError>
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(false);
     }
-    // Beside the file (a rename never crosses file systems), with the umask's permissions: a
-    // plugin file is for sharing, not a secret.
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(PackageError::io("write", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(PackageError::io("write", path))?;
+    // Beside the file (a rename never crosses file systems), under a fresh name no one else
+    // can have planted (a shared directory: a fixed `NAME.tmp` could be a link to someone's
+    // file), readable by all (the old file's mode, else 0644): a plugin file is for sharing.
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(PackageError::io("write", dir))?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(PackageError::io("write", tmp.path()))?;
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        let shared = std::fs::metadata(path).map(|m| m.permissions().mode()).unwrap_or(0o644);
+        std::fs::Permissions::from_mode(shared & 0o777)
+    };
+    std::fs::set_permissions(tmp.path(), mode).map_err(PackageError::io("write", tmp.path()))?;
+    tmp.persist(path).map_err(|e| PackageError::io("write", path)(e.error))?;
     Ok(true)
 }
 

@@ -251,7 +251,7 @@ impl Hub {
         {
             let remaining = t.report.size - t.report.filled;
             e.open_orders = e.open_orders.saturating_sub(1);
-            e.gross = (e.gross - tradebox_core::num::measure(remaining) * t.unit_value.abs()).max(0.0);
+            e.gross = (e.gross - tradebox_core::num::relief(remaining) * t.unit_value.abs()).max(0.0);
             if (t.report.instrument, t.report.side) == key {
                 e.same_side_open -= remaining;
             }
@@ -274,7 +274,7 @@ impl Hub {
     /// acknowledged by the venue will take (the venue's own figure already counts the others).
     fn available(&self, tracker: &super::tracker::Tracker, spec: &InstrumentSpec, side: Side) -> Option<f64> {
         let ccy = if side == Side::Buy { &spec.quote } else { &spec.base };
-        let free = tradebox_core::num::measure(self.balances.read().get(ccy)?.available);
+        let free = tradebox_core::num::relief(self.balances.read().get(ccy)?.available);
         let mut pending = 0.0;
         for (instrument, side, size, value) in tracker.unacknowledged() {
             let Some(s) = self.instrument(instrument).filter(|s| s.kind == InstrumentKind::Spot) else { continue };

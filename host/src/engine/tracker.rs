@@ -207,7 +207,7 @@ impl Tracker {
         let key = (t.report.instrument, t.report.side);
         if let Some(u) = self.unacked_sums.get_mut(&key) {
             u.0 -= t.report.size;
-            u.1 = (u.1 - (tradebox_core::num::measure(t.report.size) * t.unit_value).abs()).max(0.0);
+            u.1 = (u.1 - (tradebox_core::num::relief(t.report.size) * t.unit_value).abs()).max(0.0);
             if u.0 <= Decimal::ZERO {
                 self.unacked_sums.remove(&key);
             }
@@ -226,7 +226,7 @@ impl Tracker {
         if was_open && !now_open {
             s.count = s.count.saturating_sub(1);
         }
-        s.notional = (s.notional + tradebox_core::num::measure(now_remaining - before) * unit.abs()).max(0.0);
+        s.notional = (s.notional + tradebox_core::num::change(now_remaining - before) * unit.abs()).max(0.0);
         let r = s.remaining.entry(key).or_default();
         *r += now_remaining - before;
         if r.is_zero() {

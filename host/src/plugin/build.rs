@@ -178,7 +178,15 @@ fn ensure_target(dir: &Path) -> Result<(), BuildError> {
 /// Runs `cargo build --release --target wasm32-unknown-unknown` for the crate, with cargo's
 /// progress on stderr, and returns the module it wrote.
 fn cargo_build(dir: &Path, strategy: &Strategy) -> Result<PathBuf, BuildError> {
-    let mut child = tradebox_package::component::cargo()
+    let mut cargo = tradebox_package::component::cargo();
+    // Building runs the crate's build scripts and proc-macros natively, outside any sandbox:
+    // at least the exchange credentials the host reads from the environment stay out of it.
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(|k| k.starts_with("OKX_")) {
+            cargo.env_remove(key);
+        }
+    }
+    let mut child = cargo
         .args(["build", "--release", "--target", TARGET, "--message-format=json-render-diagnostics"])
         .arg("--manifest-path")
         .arg(&strategy.manifest_path)

@@ -41,7 +41,9 @@ impl PnlWatch {
     /// off) is broken, then nothing until [`PnlWatch::reset`].
     pub fn observe(&mut self, now_ms: i64, pnl: f64, max_daily_loss: f64, max_drawdown: f64) -> Option<Trip> {
         let day = now_ms.div_euclid(86_400_000);
-        if self.day_start.is_none() || day != self.day {
+        // Only a later day starts a new one: a clock stepping back across midnight (a resync of
+        // the exchange offset, NTP) must not reset the day's loss baseline or clear a trip.
+        if self.day_start.is_none() || day > self.day {
             self.day = day;
             self.day_start = Some(pnl);
             self.peak = pnl;
@@ -82,6 +84,17 @@ mod tests {
     use super::*;
 
     const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn a_clock_stepping_back_across_midnight_keeps_the_day_and_the_trip() {
+        const DAY: i64 = 86_400_000;
+        let mut w = PnlWatch::default();
+        assert!(w.observe(2 * DAY - 10, 0.0, 50.0, 0.0).is_none());
+        assert!(w.observe(2 * DAY + 10, -10.0, 50.0, 0.0).is_none(), "a new day: baseline 0 -> -10");
+        assert!(w.observe(2 * DAY - 5, -70.0, 50.0, 0.0).is_some(), "back before midnight: same day, same baseline");
+        assert!(w.observe(2 * DAY + 20, -70.0, 50.0, 0.0).is_none(), "tripped once");
+        assert!(w.tripped(), "and still tripped after the clock came forward again");
+    }
 
     #[test]
     fn daily_loss_and_drawdown_trip_once_and_reset() {

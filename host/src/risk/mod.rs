@@ -20,8 +20,8 @@ pub mod state;
 pub mod windows;
 
 pub use breaker::{PnlWatch, Trip};
-
-use tradebox_core::{Denial, Moment};
+pub use limits::{AccountLimits, LimitError, PriceReference, RiskLimits};
+pub use state::{AccountRisk, PluginRisk};
 
 /// What passed the pre-trade check: an order, an amend. Only this module makes one (by
 /// [`AccountRisk::approve`] or [`AccountRisk::approve_in_windows`]), and the engine's order commands take nothing else,
@@ -43,35 +43,3 @@ impl<T> std::ops::Deref for Approved<T> {
         &self.0
     }
 }
-
-/// The whole pre-trade decision on `subject`: every rule ([`check::check`]), then the windows
-/// (a refused order uses up no rate).
-fn approve<T>(
-    subject: T,
-    input: &check::Input<'_>,
-    order: &check::Order<'_>,
-    plugin_windows: &mut windows::PluginWindows,
-    account_window: &mut windows::AccountWindow,
-    fingerprint: Option<windows::Fingerprint>,
-    now: Moment,
-) -> Result<Approved<T>, Denial> {
-    check::check(input, order)?;
-    approve_in_windows(subject, plugin_windows, account_window, input.limits, input.account, fingerprint, now)
-}
-
-/// Approves a change no rule can object to (an amend that only makes an order smaller): it
-/// still counts in the windows, at the manifest's rate where that is lower.
-fn approve_in_windows<T>(
-    subject: T,
-    plugin_windows: &mut windows::PluginWindows,
-    account_window: &mut windows::AccountWindow,
-    limits: &RiskLimits,
-    account: &AccountLimits,
-    fingerprint: Option<windows::Fingerprint>,
-    now: Moment,
-) -> Result<Approved<T>, Denial> {
-    windows::admit(plugin_windows, account_window, limits, account, fingerprint, now)?;
-    Ok(Approved(subject))
-}
-pub use limits::{AccountLimits, LimitError, PriceReference, RiskLimits};
-pub use state::{AccountRisk, PluginRisk};

@@ -7,11 +7,11 @@
 use parking_lot::{Mutex, RwLock};
 use tradebox_core::{Denial, Moment};
 
+use super::Approved;
 use super::breaker::{PnlWatch, Trip};
-use super::check::{Input, Order};
+use super::check::{self, Input, Order};
 use super::limits::{AccountLimits, LimitError, RiskLimits};
 use super::windows::{self, AccountWindow, Bucket, Fingerprint, PluginWindows};
-use super::{Approved, approve, approve_in_windows};
 
 /// One plugin's risk state.
 #[derive(Debug)]
@@ -107,7 +107,9 @@ impl AccountRisk {
 
     /// The whole pre-trade decision on one of `plugin`'s requests: every rule on what `input`
     /// says (limits, state, quote, exposure, balance), then its windows and the account's.
-    pub fn approve<T>(
+    /// The rules run before any lock is taken: a stream of intents that fail them never holds
+    /// the account's window.
+    pub(crate) fn approve<T>(
         &self,
         plugin: &PluginRisk,
         subject: T,
@@ -116,12 +118,13 @@ impl AccountRisk {
         fingerprint: Option<Fingerprint>,
         now: Moment,
     ) -> Result<Approved<T>, Denial> {
-        approve(subject, input, order, &mut plugin.windows.lock(), &mut self.window.lock(), fingerprint, now)
+        check::check(input, order)?;
+        self.admit(plugin, subject, input.limits, input.account, fingerprint, now)
     }
 
     /// Approves a change no rule can object to (an amend that only shrinks an order): it
     /// counts in the windows.
-    pub fn approve_in_windows<T>(
+    pub(crate) fn approve_in_windows<T>(
         &self,
         plugin: &PluginRisk,
         subject: T,
@@ -129,7 +132,22 @@ impl AccountRisk {
         now: Moment,
     ) -> Result<Approved<T>, Denial> {
         let account = self.limits.read().clone();
-        approve_in_windows(subject, &mut plugin.windows.lock(), &mut self.window.lock(), effective, &account, None, now)
+        self.admit(plugin, subject, effective, &account, None, now)
+    }
+
+    /// Through the plugin's windows and the account's (a refused request uses up no rate),
+    /// into an approval.
+    fn admit<T>(
+        &self,
+        plugin: &PluginRisk,
+        subject: T,
+        limits: &RiskLimits,
+        account: &AccountLimits,
+        fingerprint: Option<Fingerprint>,
+        now: Moment,
+    ) -> Result<Approved<T>, Denial> {
+        windows::admit(&mut plugin.windows.lock(), &mut self.window.lock(), limits, account, fingerprint, now)?;
+        Ok(Approved(subject))
     }
 
     /// Feeds the account's PnL (every plugin and the host's own orders) to its loss watch.
