@@ -41,7 +41,7 @@ async fn trader(r: &Rig, symbols: &[&str]) -> Arc<PluginSlot> {
     let slot = r.host.hub().register("trader", grants, risk);
     for symbol in symbols {
         let id = instrument(r, symbol);
-        r.host.hub().subscribe(&slot, id, tradebox::engine::Channel::Tickers).expect("granted");
+        r.host.hub().subscribe(&slot, id, tradebox_core::Channel::Tickers).expect("granted");
         wait_for("a price", || r.host.hub().quote(id).is_some()).await;
     }
     slot

@@ -97,7 +97,7 @@ async fn manual(r: &Rig, name: &str, max_orders_per_sec: u32) -> Arc<tradebox::e
     };
     let slot = r.host.hub().register(name, grants, risk);
     let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
-    r.host.hub().subscribe(&slot, btc, tradebox::engine::Channel::Tickers).expect("granted");
+    r.host.hub().subscribe(&slot, btc, tradebox_core::Channel::Tickers).expect("granted");
     wait_for("a BTC-USDT price", || r.host.hub().quote(btc).is_some()).await;
     slot
 }

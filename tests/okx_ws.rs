@@ -171,7 +171,8 @@ async fn after_drops_gaps_and_garbage_orders_and_positions_match_the_exchange() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn books_stay_correct_through_gaps_and_reconnects() {
-    use tradebox::engine::{Channel, Grants, PluginEvent, RiskLimits};
+    use tradebox::engine::{Grants, PluginEvent, RiskLimits};
+    use tradebox_core::Channel;
     use tradebox_core::MarketEvent;
     let r = ws_rig().await;
     // A subscriber of the host's own (the gateway's API, as a plugin's feeds::subscribe does).
@@ -264,7 +265,7 @@ async fn a_refused_private_subscription_is_the_feed_down_and_fills_come_through_
     let risk = tradebox::engine::RiskLimits { price_band_pct: 50.0, ..Default::default() };
     let slot = r.host.hub().register("manual", grants, risk);
     let btc = r.host.hub().instrument_by_symbol("BTC-USDT").expect("BTC").id;
-    r.host.hub().subscribe(&slot, btc, tradebox::engine::Channel::Tickers).expect("granted");
+    r.host.hub().subscribe(&slot, btc, tradebox_core::Channel::Tickers).expect("granted");
     wait_for("a price", || r.host.hub().quote(btc).is_some()).await;
     // The connection comes back, but OKX refuses its private subscriptions (its 30 connections
     // per channel are taken, say), again and again.

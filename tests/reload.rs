@@ -2,9 +2,9 @@
 //! refused while the running one keeps trading, and no event is lost or repeated across swaps.
 
 use std::time::Duration;
-use tradebox::engine::Channel;
 use tradebox::plugin::{ReloadError, RunState};
 use tradebox::running::lifecycle::{LifecycleError, LoadOptions, ReloadRequest};
+use tradebox_core::Channel;
 use tradebox_core::TradingState;
 use tradebox_e2e::{TestHost, plugin, soak, spec};
 

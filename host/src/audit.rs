@@ -28,7 +28,7 @@ use tradebox_core::{Clock, DenialCode, Moment, OrderStatus, TradingState};
 /// What happened to the host, a plugin or the log: the `event` of a [`Entry::State`] record,
 /// written in snake case (`plugin_loaded`, `account_halted`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub enum StateChange {
     /// The host started on a venue.
     HostStart,
     /// A plugin was loaded.
@@ -73,40 +73,40 @@ pub enum Event {
     AccountState(TradingState),
 }
 
-impl Event {
+impl StateChange {
     /// The name written in the log.
     pub fn as_str(self) -> &'static str {
         match self {
-            Event::HostStart => "host_start",
-            Event::PluginLoaded => "plugin_loaded",
-            Event::PluginLoadRefused => "plugin_load_refused",
-            Event::PluginReloaded => "plugin_reloaded",
-            Event::PluginReloadRefused => "plugin_reload_refused",
-            Event::PluginUnloaded => "plugin_unloaded",
-            Event::PluginStaged => "plugin_staged",
-            Event::PluginStageRefused => "plugin_stage_refused",
-            Event::PluginPromoted => "plugin_promoted",
-            Event::PluginLimitsChanged => "plugin_limits_changed",
-            Event::AccountLimitsChanged => "account_limits_changed",
-            Event::OrderAtStart => "order_at_start",
-            Event::VenueAlarm => "venue_alarm",
-            Event::KeySwitched => "key_switched",
-            Event::KeyUnchanged => "key_unchanged",
-            Event::KeyRefused => "key_refused",
-            Event::AuditRepaired => "audit_repaired",
-            Event::AuditRecovered => "audit_recovered",
-            Event::AuditProbe => "audit_probe",
-            Event::PluginState(TradingState::Active) => "plugin_active",
-            Event::PluginState(TradingState::ReduceOnly) => "plugin_reduce_only",
-            Event::PluginState(TradingState::Halted) => "plugin_halted",
-            Event::AccountState(TradingState::Active) => "account_active",
-            Event::AccountState(TradingState::ReduceOnly) => "account_reduce_only",
-            Event::AccountState(TradingState::Halted) => "account_halted",
+            StateChange::HostStart => "host_start",
+            StateChange::PluginLoaded => "plugin_loaded",
+            StateChange::PluginLoadRefused => "plugin_load_refused",
+            StateChange::PluginReloaded => "plugin_reloaded",
+            StateChange::PluginReloadRefused => "plugin_reload_refused",
+            StateChange::PluginUnloaded => "plugin_unloaded",
+            StateChange::PluginStaged => "plugin_staged",
+            StateChange::PluginStageRefused => "plugin_stage_refused",
+            StateChange::PluginPromoted => "plugin_promoted",
+            StateChange::PluginLimitsChanged => "plugin_limits_changed",
+            StateChange::AccountLimitsChanged => "account_limits_changed",
+            StateChange::OrderAtStart => "order_at_start",
+            StateChange::VenueAlarm => "venue_alarm",
+            StateChange::KeySwitched => "key_switched",
+            StateChange::KeyUnchanged => "key_unchanged",
+            StateChange::KeyRefused => "key_refused",
+            StateChange::AuditRepaired => "audit_repaired",
+            StateChange::AuditRecovered => "audit_recovered",
+            StateChange::AuditProbe => "audit_probe",
+            StateChange::PluginState(TradingState::Active) => "plugin_active",
+            StateChange::PluginState(TradingState::ReduceOnly) => "plugin_reduce_only",
+            StateChange::PluginState(TradingState::Halted) => "plugin_halted",
+            StateChange::AccountState(TradingState::Active) => "account_active",
+            StateChange::AccountState(TradingState::ReduceOnly) => "account_reduce_only",
+            StateChange::AccountState(TradingState::Halted) => "account_halted",
         }
     }
 }
 
-impl Serialize for Event {
+impl Serialize for StateChange {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
@@ -210,7 +210,7 @@ pub enum Entry {
     /// Host or plugin lifecycle: start, load, reload, unload, halt, resume, recovery.
     State {
         /// What happened.
-        event: Event,
+        event: StateChange,
         /// Details.
         detail: String,
     },
@@ -382,7 +382,7 @@ impl AuditLog {
         log.spawn_syncer(sync_every).map_err(io)?;
         if torn > 0 {
             let detail = format!("cut {torn} bytes of a line torn by a crash");
-            log.append(None, None, &Entry::State { event: Event::AuditRepaired, detail });
+            log.append(None, None, &Entry::State { event: StateChange::AuditRepaired, detail });
         }
         Ok(log)
     }
@@ -454,7 +454,7 @@ impl AuditLog {
             let lost = self.stats.write_errors.load(Ordering::Relaxed);
             tracing::warn!(path = %self.path.display(), "the audit log can be written again; new orders are accepted");
             let detail = format!("writes succeed again after {lost} failed writes in all; new orders are accepted");
-            self.write(&mut inner, None, None, &Entry::State { event: Event::AuditRecovered, detail });
+            self.write(&mut inner, None, None, &Entry::State { event: StateChange::AuditRecovered, detail });
         }
         written
     }
@@ -514,7 +514,7 @@ impl AuditLog {
     pub fn probe(&self) {
         if self.failing() {
             let detail = "probing after a failed write".to_string();
-            self.append(None, None, &Entry::State { event: Event::AuditProbe, detail });
+            self.append(None, None, &Entry::State { event: StateChange::AuditProbe, detail });
         }
     }
 
@@ -669,11 +669,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(&path, Duration::from_secs(60)).expect("open");
-        log.append(None, None, &Entry::State { event: Event::HostStart, detail: String::new() });
+        log.append(None, None, &Entry::State { event: StateChange::HostStart, detail: String::new() });
         assert!(!log.failing());
         // Every write to /dev/full fails with ENOSPC, as on a full disk.
         log.redirect(OpenOptions::new().append(true).open("/dev/full").expect("/dev/full"));
-        log.append(None, None, &Entry::State { event: Event::PluginLoaded, detail: String::new() });
+        log.append(None, None, &Entry::State { event: StateChange::PluginLoaded, detail: String::new() });
         assert!(log.failing(), "a failed write is not silent");
         assert_eq!(log.stats.write_errors.load(Ordering::Relaxed), 1);
         // Space again.
@@ -703,7 +703,7 @@ mod tests {
                 headers: vec![("x-simulated-trading".into(), "1".into())],
             },
         );
-        log.append(None, None, &Entry::State { event: Event::HostStart, detail: "demo".into() });
+        log.append(None, None, &Entry::State { event: StateChange::HostStart, detail: "demo".into() });
         let l = lines(&path);
         assert_eq!(l.len(), 2);
         assert_eq!(l[0]["kind"], "request");
@@ -735,14 +735,14 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         {
             let log = AuditLog::open(&path, Duration::from_secs(1)).expect("open");
-            log.append(None, None, &Entry::State { event: Event::HostStart, detail: String::new() });
+            log.append(None, None, &Entry::State { event: StateChange::HostStart, detail: String::new() });
         }
         // A crash in the middle of the second write.
         let mut f = OpenOptions::new().append(true).open(&path).expect("reopen");
         f.write_all(br#"{"ts":"2026-11-24T00:00:00.000Z","seq":2,"kind":"sta"#).expect("torn write");
         drop(f);
         let log = AuditLog::open(&path, Duration::from_secs(1)).expect("open repairs");
-        log.append(None, None, &Entry::State { event: Event::PluginUnloaded, detail: String::new() });
+        log.append(None, None, &Entry::State { event: StateChange::PluginUnloaded, detail: String::new() });
         let l = lines(&path);
         assert_eq!(l.len(), 3, "{l:?}");
         assert_eq!(l[0]["event"], "host_start");
@@ -758,7 +758,11 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(&path, Duration::from_secs(1)).expect("open");
         log.forbid("s3cret-passphrase");
-        log.append(None, None, &Entry::State { event: Event::KeyRefused, detail: "pass=s3cret-passphrase".into() });
+        log.append(
+            None,
+            None,
+            &Entry::State { event: StateChange::KeyRefused, detail: "pass=s3cret-passphrase".into() },
+        );
         let text = std::fs::read_to_string(&path).expect("read");
         assert!(!text.contains("s3cret-passphrase"));
         assert!(text.contains("[REDACTED]"));
@@ -776,7 +780,7 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..250 {
                         let detail = format!("{t}-{i}-{}", "x".repeat(300));
-                        log.append(Some("p"), None, &Entry::State { event: Event::PluginLoaded, detail });
+                        log.append(Some("p"), None, &Entry::State { event: StateChange::PluginLoaded, detail });
                     }
                 })
             })

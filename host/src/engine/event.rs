@@ -19,7 +19,8 @@ pub enum Scope {
 pub enum PluginEvent {
     /// Market data.
     Market(MarketEvent),
-    /// A one-minute candle (built by the host from trades).
+    /// A one-minute candle: the venue's own (OKX's `candle1m`) or built by the host from
+    /// public trades where the venue has none (`Venue::candles_from_trades`).
     Candle {
         /// Instrument.
         instrument: InstrumentId,

@@ -1,7 +1,8 @@
 //! The order gateway: the one way an order reaches a venue. Every source (plugin intents, the
-//! operator, the CLI) calls these methods: grant → normalise → client order id → audit the
-//! intent → risk (per order, aggregate, windows) → audit the decision → tracker → the sender
-//! task. Cancels skip risk and limits, so a halted plugin can always cancel.
+//! operator, the CLI) calls these methods: grant → normalise → client order id → risk's
+//! approval (rules, then windows; gathered here, judged by `crate::risk::AccountRisk`) →
+//! audit the intent and the decision → tracker → the sender task. Cancels skip risk and
+//! limits (only the plugin's cancel window), so a halted plugin can always cancel.
 
 use super::activity::Activity;
 use super::{Amend, Command, Hub, OrderIntent, PluginId, PluginSlot, Queued, Ticket, normalize};

@@ -9,7 +9,7 @@ use super::event::PluginEvent;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
-pub use tradebox_core::Channel;
+use tradebox_core::Channel;
 use tradebox_core::InstrumentId;
 
 /// Trades waiting beyond this are dropped (and counted) for a plugin that fell behind.

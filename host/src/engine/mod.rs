@@ -3,8 +3,9 @@
 //! Data flows one way. Venue events enter through [`router`], update the [`Hub`] (order
 //! tracker, positions, quotes, balances) and go to plugin [`Mailbox`]es. Intents from plugins
 //! (and any other order source) enter through the gateway methods on [`Hub`]: permission →
-//! normalise → risk → client order id → tracker → the sender task → venue. Nothing else sends
-//! orders.
+//! normalise → client order id → risk's approval (`crate::risk::AccountRisk::approve`) →
+//! audit → tracker → the sender task → venue. Nothing else sends orders: a [`Command`] that
+//! places or amends takes only a `crate::risk::Approved` request.
 
 pub mod activity;
 pub mod event;
@@ -17,7 +18,7 @@ pub mod router;
 pub mod tracker;
 
 pub use event::{PluginEvent, Scope};
-pub use mailbox::{Channel, Mailbox};
+pub use mailbox::Mailbox;
 pub use permissions::{Grants, Missing, Permissions, Requested};
 pub use tracker::{PluginId, PluginPosition, TrackedOrder};
 
@@ -29,7 +30,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use rustc_hash::FxHashMap;
 use tradebox_core::{BalanceReport, InstrumentId, InstrumentSpec, NewOrder, OrderKind, OrderReport, Origin, Side};
-use tradebox_core::{Clock, Denial, DenialCode, Quote, TradingState};
+use tradebox_core::{Channel, Clock, Denial, DenialCode, Quote, TradingState};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -518,7 +519,6 @@ impl Hub {
         totals
     }
 
-    /// The newest activity lines, oldest first.
     /// Sends what happens ([`Activity`]) to `sink` from now on (the board's feed).
     pub fn attach_activity(&self, sink: Arc<dyn ActivitySink>) {
         if self.activity.set(sink).is_err() {
@@ -526,6 +526,7 @@ impl Hub {
         }
     }
 
+    /// Tells the attached sink (the board's feed) what happened to `plugin`, on the hub's clock.
     pub(crate) fn record(&self, plugin: &str, what: Activity) {
         if let Some(sink) = self.activity.get() {
             sink.note(self.clock.now_ms(), plugin, what);
@@ -626,7 +627,7 @@ impl Hub {
         self.record(&slot.name, Activity::PluginState { state, reason: reason.to_string() });
         self.audit_entry(
             Some(&slot.origin()),
-            Entry::State { event: crate::audit::Event::PluginState(state), detail: reason.to_string() },
+            Entry::State { event: crate::audit::StateChange::PluginState(state), detail: reason.to_string() },
         );
         if state == TradingState::Halted {
             self.cancel_all_for_host(slot.id, None);
@@ -642,7 +643,7 @@ impl Hub {
         self.account_state.store(state as u8, Ordering::Release);
         self.audit_entry(
             None,
-            Entry::State { event: crate::audit::Event::AccountState(state), detail: reason.to_string() },
+            Entry::State { event: crate::audit::StateChange::AccountState(state), detail: reason.to_string() },
         );
         if state == TradingState::Halted {
             self.cancel_all_for_host(tracker::HOST, None);
@@ -671,7 +672,7 @@ impl Hub {
     pub fn set_account_limits(&self, limits: AccountLimits, who: &str) -> Result<(), crate::risk::LimitError> {
         let detail = format!("by {who}: {}", serde_json::to_string(&limits).unwrap_or_default());
         self.account_risk.set_limits(limits)?;
-        self.audit_entry(None, Entry::State { event: crate::audit::Event::AccountLimitsChanged, detail });
+        self.audit_entry(None, Entry::State { event: crate::audit::StateChange::AccountLimitsChanged, detail });
         Ok(())
     }
 
@@ -686,7 +687,7 @@ impl Hub {
         slot.risk.set_limits(limits)?;
         self.audit_entry(
             Some(&slot.origin()),
-            Entry::State { event: crate::audit::Event::PluginLimitsChanged, detail },
+            Entry::State { event: crate::audit::StateChange::PluginLimitsChanged, detail },
         );
         Ok(())
     }

@@ -2,13 +2,14 @@
 //! (accepted commands → venue, one at a time, in the order they were accepted).
 
 use super::activity::Activity;
-use super::{Channel, Command, Hub, PluginEvent};
+use super::{Command, Hub, PluginEvent};
 use crate::audit::Entry;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
+use tradebox_core::Channel;
 use tradebox_core::{InstrumentKind, MarketEvent, Venue, VenueError, VenueEvent};
 
 /// A bar: open time (ms) and OHLCV.
@@ -163,7 +164,7 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
             } else {
                 hub.audit_entry(
                     None,
-                    Entry::State { event: crate::audit::Event::VenueAlarm, detail: alarm.to_string() },
+                    Entry::State { event: crate::audit::StateChange::VenueAlarm, detail: alarm.to_string() },
                 );
             }
         }

@@ -53,13 +53,13 @@ impl From<wit::OrderKind> for tradebox_core::OrderKind {
     }
 }
 
-impl From<wit::Channel> for engine::Channel {
+impl From<wit::Channel> for tradebox_core::Channel {
     fn from(c: wit::Channel) -> Self {
         match c {
-            wit::Channel::Ticker => engine::Channel::Tickers,
-            wit::Channel::Book5 => engine::Channel::Books5,
-            wit::Channel::Trades => engine::Channel::Trades,
-            wit::Channel::Candle1m => engine::Channel::Candle1m,
+            wit::Channel::Ticker => tradebox_core::Channel::Tickers,
+            wit::Channel::Book5 => tradebox_core::Channel::Books5,
+            wit::Channel::Trades => tradebox_core::Channel::Trades,
+            wit::Channel::Candle1m => tradebox_core::Channel::Candle1m,
         }
     }
 }

@@ -7,7 +7,10 @@
 //! - [`supervisor`]: the actor thread per plugin and its failure policy;
 //! - [`trust`]: a plugin file's signature against the operator's trusted publishers;
 //! - [`inspect`]: the report an operator reads before granting a plugin file;
-//! - [`build`]: a strategy crate anywhere on disk built into a plugin file (`tradebox plugin build`).
+//! - [`build`]: a strategy crate anywhere on disk built into a plugin file (`tradebox plugin build`);
+//! - [`bindings`]: the WIT types and the one conversion between them and the host's;
+//! - [`limits`]: what a plugin may spend (memory, CPU share) and its failure policy;
+//! - [`priority`]: the scheduling class of its guest code and the CPU clock it is charged by.
 
 pub mod admission;
 pub mod bindings;

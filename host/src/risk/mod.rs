@@ -24,7 +24,7 @@ pub use limits::{AccountLimits, LimitError, PriceReference, RiskLimits};
 pub use state::{AccountRisk, PluginRisk};
 
 /// What passed the pre-trade check: an order, an amend. Only this module makes one (by
-/// [`AccountRisk::approve`] or [`AccountRisk::approve_in_windows`]), and the engine's order commands take nothing else,
+/// `AccountRisk::approve` or `AccountRisk::approve_in_windows`), and the engine's order commands take nothing else,
 /// so no path can queue an order that skipped the rules or the windows. Barter's
 /// `RiskApproved<T>` is the model. Not `Clone`: one approval sends one request.
 #[derive(Debug, PartialEq)]

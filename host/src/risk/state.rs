@@ -1,7 +1,7 @@
 //! The risk layer's own state, one [`PluginRisk`] per plugin and one [`AccountRisk`]: limits,
 //! time windows, the subscription budget and the loss watch. The engine holds them and asks
-//! them; it never reaches into their parts, and only [`AccountRisk::approve`] and
-//! [`AccountRisk::approve_in_windows`] turn a request into an [`Approved`] one. A backtest
+//! them; it never reaches into their parts, and only `AccountRisk::approve` and
+//! `AccountRisk::approve_in_windows` turn a request into an [`Approved`] one. A backtest
 //! drives the same objects on a virtual clock (every call takes its time).
 
 use parking_lot::{Mutex, RwLock};

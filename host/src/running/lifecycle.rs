@@ -137,7 +137,7 @@ impl Host {
                 let detail = json!({"by": by, "source": source, "error": e.to_string()});
                 self.hub.audit_entry(
                     None,
-                    Entry::State { event: crate::audit::Event::PluginLoadRefused, detail: detail.to_string() },
+                    Entry::State { event: crate::audit::StateChange::PluginLoadRefused, detail: detail.to_string() },
                 );
                 return Err(e.into());
             }
@@ -164,7 +164,7 @@ impl Host {
             });
             self.hub.audit_entry(
                 Some(&slot.origin()),
-                Entry::State { event: crate::audit::Event::PluginLoaded, detail: detail.to_string() },
+                Entry::State { event: crate::audit::StateChange::PluginLoaded, detail: detail.to_string() },
             );
             self.hub.record(&name, Activity::Loaded { hash: short(&hash).to_string(), by: by.to_string() });
             tracing::info!(plugin = %name, hash = %hash, cached = handle.from_cache, %by, "plugin loaded");
@@ -201,7 +201,7 @@ impl Host {
             let detail = json!({"by": by, "hash": hash, "error": error.to_string()});
             self.hub.audit_entry(
                 Some(&slot.origin()),
-                Entry::State { event: crate::audit::Event::PluginReloadRefused, detail: detail.to_string() },
+                Entry::State { event: crate::audit::StateChange::PluginReloadRefused, detail: detail.to_string() },
             );
             self.hub.record(name, Activity::ReloadRefused(error.to_string()));
         };
@@ -277,7 +277,7 @@ impl Host {
         // The record is written after the swap, so it carries the new component's hash.
         self.hub.audit_entry(
             Some(&slot.origin()),
-            Entry::State { event: crate::audit::Event::PluginReloaded, detail: detail.to_string() },
+            Entry::State { event: crate::audit::StateChange::PluginReloaded, detail: detail.to_string() },
         );
         let (from, to) = (short(&swap.old_hash).to_string(), short(&swap.new_hash).to_string());
         self.hub.record(name, Activity::Reloaded { from, to, by: by.to_string() });
@@ -319,7 +319,7 @@ impl Host {
         let detail = json!({"by": by, "cancel_orders": cancel_orders, "open_orders": open});
         self.hub.audit_entry(
             Some(&slot.origin()),
-            Entry::State { event: crate::audit::Event::PluginUnloaded, detail: detail.to_string() },
+            Entry::State { event: crate::audit::StateChange::PluginUnloaded, detail: detail.to_string() },
         );
         self.hub.record(name, Activity::Unloaded { by: by.to_string(), open_orders: open, cancelled: cancel_orders });
         tracing::info!(plugin = %name, %by, cancel_orders, "plugin unloaded");

@@ -1,7 +1,8 @@
 //! A running host: a venue, the engine tasks around it, the wasm runtime, and the plugins.
 //!
 //! - [`lifecycle`]: load, reload and unload while it runs, each audited with who asked;
-//! - [`watch`]: reload plugins whose files change (`tradebox run --watch DIR`).
+//! - [`watch`]: reload plugins whose files change (`tradebox run --watch DIR`);
+//! - [`staging`]: a second host on the simulated venue: stage a plugin or version, promote it.
 
 pub mod lifecycle;
 pub mod staging;
@@ -117,7 +118,7 @@ impl Host {
                 None,
                 None,
                 &crate::audit::Entry::State {
-                    event: crate::audit::Event::HostStart,
+                    event: crate::audit::StateChange::HostStart,
                     detail: format!("venue {}", venue.name()),
                 },
             );

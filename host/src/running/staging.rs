@@ -58,7 +58,7 @@ impl Host {
             let detail = json!({"by": by, "plugin": name, "error": e.to_string()});
             self.hub.audit_entry(
                 None,
-                Entry::State { event: crate::audit::Event::PluginStageRefused, detail: detail.to_string() },
+                Entry::State { event: crate::audit::StateChange::PluginStageRefused, detail: detail.to_string() },
             );
             return Err(e);
         }
@@ -67,7 +67,7 @@ impl Host {
             let detail = json!({"by": by, "plugin": name, "error": e.to_string(), "replaced_staged": replaced});
             self.hub.audit_entry(
                 None,
-                Entry::State { event: crate::audit::Event::PluginStageRefused, detail: detail.to_string() },
+                Entry::State { event: crate::audit::StateChange::PluginStageRefused, detail: detail.to_string() },
             );
             return Err(e.into());
         }
@@ -77,8 +77,10 @@ impl Host {
             "hash": status.as_ref().map(|s| s.hash.clone()),
             "version": status.and_then(|s| s.manifest.map(|m| m.version.clone())),
         });
-        self.hub
-            .audit_entry(None, Entry::State { event: crate::audit::Event::PluginStaged, detail: detail.to_string() });
+        self.hub.audit_entry(
+            None,
+            Entry::State { event: crate::audit::StateChange::PluginStaged, detail: detail.to_string() },
+        );
         self.hub.record(&name, Activity::Staged { by: by.to_string() });
         Ok(())
     }
@@ -142,7 +144,7 @@ impl Host {
         let origin = self.slot(name).map(|s| s.origin());
         self.hub.audit_entry(
             origin.as_deref(),
-            Entry::State { event: crate::audit::Event::PluginPromoted, detail: detail.to_string() },
+            Entry::State { event: crate::audit::StateChange::PluginPromoted, detail: detail.to_string() },
         );
         self.hub.record(name, Activity::Promoted { by: by.to_string() });
         Ok(promoted)

@@ -17,11 +17,13 @@ impl OkxVenue {
     pub async fn reload_keys(&self) -> Result<KeySwitch, OkxVenueError> {
         let result = self.try_reload_keys().await;
         if let Some(log) = &self.audit {
-            use crate::audit::Event;
+            use crate::audit::StateChange;
             let (event, detail) = match &result {
-                Ok(switch) if switch.changed => (Event::KeySwitched, format!("from {} to {}", switch.from, switch.to)),
-                Ok(switch) => (Event::KeyUnchanged, format!("{} read again: the same key", switch.to)),
-                Err(e) => (Event::KeyRefused, e.to_string()),
+                Ok(switch) if switch.changed => {
+                    (StateChange::KeySwitched, format!("from {} to {}", switch.from, switch.to))
+                }
+                Ok(switch) => (StateChange::KeyUnchanged, format!("{} read again: the same key", switch.to)),
+                Err(e) => (StateChange::KeyRefused, e.to_string()),
             };
             log.append(None, None, &crate::audit::Entry::State { event, detail });
         }

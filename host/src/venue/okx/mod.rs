@@ -93,7 +93,11 @@ async fn settle_orders_at_start(
             }
         };
         if let Some(log) = audit {
-            log.append(None, None, &crate::audit::Entry::State { event: crate::audit::Event::OrderAtStart, detail });
+            log.append(
+                None,
+                None,
+                &crate::audit::Entry::State { event: crate::audit::StateChange::OrderAtStart, detail },
+            );
         }
     }
     match policy {
@@ -542,7 +546,7 @@ impl OkxVenue {
                 log.append(
                     None,
                     None,
-                    &crate::audit::Entry::State { event: crate::audit::Event::OrderAtStart, detail },
+                    &crate::audit::Entry::State { event: crate::audit::StateChange::OrderAtStart, detail },
                 );
             }
         }
