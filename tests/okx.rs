@@ -342,7 +342,7 @@ async fn the_dead_mans_switch_cancels_orders_when_the_host_goes_quiet() {
             tls: Default::default(),
         },
         Some(tradebox_okx::Signer::new(credentials("read_only,trade"))),
-        Arc::new(tradebox_okx::Clock::new()),
+        Arc::new(tradebox_okx::ClockSync::new()),
     )
     .expect("client");
     let mut cancelled = false;

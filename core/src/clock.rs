@@ -27,7 +27,7 @@ enum Source {
     /// The machine's clock.
     System,
     /// The machine's clock plus an offset to the exchange's, kept up to date by whoever
-    /// measures it (`tradebox_okx::Clock`), and the latest reading: a new offset up to
+    /// measures it (`tradebox_okx::ClockSync`), and the latest reading: a new offset up to
     /// [`HOLD_MS`] smaller (a resync's jitter) holds time still until it catches up instead of
     /// turning it back; a larger step back is taken (holding for longer would freeze stamps).
     Corrected(Arc<AtomicI64>, Arc<AtomicI64>),

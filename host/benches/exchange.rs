@@ -54,7 +54,7 @@ fn intent_to_signed_bytes(c: &mut Criterion) {
     let audit = tradebox::audit::AuditLog::open(&dir.path().join("audit.jsonl"), std::time::Duration::from_millis(200))
         .expect("audit");
     let signer = Signer::new(Credentials::new("key", "22582BD0CFF14C41EDBF1AB98506286D", "pass"));
-    let clock = tradebox_okx::Clock::new();
+    let clock = tradebox_okx::ClockSync::new();
     let limiter = Limiter::new(LimiterConfig::default());
     let spec = InstrumentSpec {
         id: 1,

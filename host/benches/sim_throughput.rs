@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tradebox_okx::model::{CancelOrder, OrdType, PlaceOrder, Side};
-use tradebox_okx::{CallOpts, Clock, Credentials, RestClient, RestConfig, Signer};
+use tradebox_okx::{CallOpts, ClockSync, Credentials, RestClient, RestConfig, Signer};
 use tradebox_sim::server::{SimKey, SimServer, SimServerConfig};
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -45,7 +45,7 @@ async fn rest(seconds: u64, workers: u64) {
     let client = RestClient::new(
         RestConfig { base_url: sim.base_url(), demo: true, timeout: Duration::from_secs(10), tls: Default::default() },
         Some(Signer::new(Credentials::new(&key.api_key, &key.secret, &key.passphrase))),
-        Arc::new(Clock::new()),
+        Arc::new(ClockSync::new()),
     )
     .expect("client");
     client.sync_clock().await.expect("clock");

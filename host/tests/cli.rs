@@ -68,7 +68,7 @@ fn sim_without_config_prints_urls_and_a_demo_key_that_works() {
                 tls: Default::default(),
             },
             Some(signer),
-            std::sync::Arc::new(tradebox_okx::Clock::new()),
+            std::sync::Arc::new(tradebox_okx::ClockSync::new()),
         )
         .expect("client");
         rest.account_config().await
@@ -1069,7 +1069,7 @@ struct CrashRig {
 
 impl CrashRig {
     fn new(dir: &std::path::Path, seed: u32, orders_at_start: &str) -> Self {
-        use tradebox_okx::{Clock, Credentials, RestClient, RestConfig, Signer};
+        use tradebox_okx::{ClockSync, Credentials, RestClient, RestConfig, Signer};
         let (sim, url) = standalone_sim(dir, seed, "crash-key", "crash-secret-91f2", "crash-pass-3");
         let host_toml = dir.join("host.toml");
         std::fs::write(
@@ -1109,7 +1109,7 @@ impl CrashRig {
             timeout: std::time::Duration::from_secs(5),
             tls: Default::default(),
         };
-        let exchange = RestClient::new(config, Some(signer), std::sync::Arc::new(Clock::new())).expect("client");
+        let exchange = RestClient::new(config, Some(signer), std::sync::Arc::new(ClockSync::new())).expect("client");
         Self { _sim: sim, dir: dir.to_path_buf(), host_toml, rt, exchange }
     }
 

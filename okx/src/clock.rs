@@ -18,10 +18,12 @@ const MAX_OFFSET_MS: i64 = 30 * 86_400_000;
 /// Beyond this offset the host warns that the machine's clock is wrong.
 pub const WARN_OFFSET_MS: i64 = 5_000;
 
-/// The corrected clock. Reading it is two atomic loads and a system-time call.
+/// Keeps the offset to OKX's clock from `/public/time` samples; signs by it ([`ClockSync::now_ms`])
+/// and hands the host a [`tradebox_core::Clock`] that reads it ([`ClockSync::clock`]). Reading it
+/// is two atomic loads and a system-time call.
 #[derive(Debug, Default)]
-pub struct Clock {
-    /// Shared with every [`tradebox_core::Clock`] handed out by [`Clock::clock`].
+pub struct ClockSync {
+    /// Shared with every [`tradebox_core::Clock`] handed out by [`ClockSync::clock`].
     offset_ms: Arc<AtomicI64>,
     samples: Mutex<VecDeque<Sample>>,
     warned: AtomicBool,
@@ -36,7 +38,7 @@ pub struct Sample {
     pub rtt_ms: i64,
 }
 
-impl Clock {
+impl ClockSync {
     /// A clock with no correction yet.
     pub fn new() -> Self {
         Self::default()
@@ -126,7 +128,7 @@ mod tests {
 
     #[test]
     fn round_trip_is_corrected_to_its_midpoint() {
-        let c = Clock::new();
+        let c = ClockSync::new();
         // Sent at 1000, answered 1100, server said 1550: server stamped at local 1050.
         assert_eq!(c.record(1_000, 1_550, 1_100), 500);
         assert_eq!(c.samples()[0], Sample { offset_ms: 500, rtt_ms: 100 });
@@ -134,7 +136,7 @@ mod tests {
 
     #[test]
     fn the_median_ignores_one_outlier_and_only_recent_samples_count() {
-        let c = Clock::new();
+        let c = ClockSync::new();
         for (i, offset) in [200, 210, 9_000, 190, 205].into_iter().enumerate() {
             let t = i as i64 * 1_000;
             c.record(t, t + 10 + offset, t + 20);
@@ -151,7 +153,7 @@ mod tests {
 
     #[test]
     fn a_server_time_far_off_is_not_followed() {
-        let c = Clock::new();
+        let c = ClockSync::new();
         c.record(1_000, 1_500, 1_010);
         let before = c.offset_ms();
         // An answer in microseconds (year ~57,000 read as ms), and one in seconds (1970).
@@ -163,7 +165,7 @@ mod tests {
 
     #[test]
     fn now_is_local_plus_offset() {
-        let c = Clock::new();
+        let c = ClockSync::new();
         let local = tradebox_core::system_ms();
         c.record(local, local - 60_000, local);
         let now = c.now_ms();

@@ -22,7 +22,7 @@ pub mod sign;
 pub mod tls;
 pub mod ws;
 
-pub use clock::Clock;
+pub use clock::ClockSync;
 pub use credentials::{Credentials, CredentialsError};
 pub use error::OkxError;
 pub use pin::{Pin, PinError, Pins};

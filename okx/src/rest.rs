@@ -2,10 +2,10 @@
 //!
 //! A call serialises its query string and JSON body once; those same bytes are signed, shown to
 //! the [`Observer`] (the host's audit log) and sent. Every request is stamped with the
-//! [`Clock`]'s corrected time; a 50102 (timestamp expired) re-syncs the clock and retries once,
+//! [`ClockSync`]'s corrected time; a 50102 (timestamp expired) re-syncs the clock and retries once,
 //! which is safe because OKX refused the request before looking at it.
 
-use crate::clock::Clock;
+use crate::clock::ClockSync;
 use crate::error::{OkxError, codes, excerpt};
 use crate::model::*;
 use crate::sign::Signer;
@@ -125,7 +125,7 @@ pub struct RestClient {
     http: reqwest::Client,
     config: RestConfig,
     signer: Option<crate::sign::SharedSigner>,
-    clock: Arc<Clock>,
+    clock: Arc<ClockSync>,
     observer: Option<Arc<dyn Observer>>,
 }
 
@@ -182,7 +182,7 @@ enum Method {
 
 impl RestClient {
     /// A client; `signer` is needed for private endpoints only.
-    pub fn new(config: RestConfig, signer: Option<Signer>, clock: Arc<Clock>) -> Result<Self, OkxError> {
+    pub fn new(config: RestConfig, signer: Option<Signer>, clock: Arc<ClockSync>) -> Result<Self, OkxError> {
         config.tls.check_url(&config.base_url).map_err(|e| OkxError::Usage(e.to_string()))?;
         let mut builder = reqwest::Client::builder()
             // A redirect would carry the signed OK-ACCESS-* headers (the passphrase among
@@ -219,7 +219,7 @@ impl RestClient {
     }
 
     /// The clock requests are stamped with.
-    pub fn clock(&self) -> &Arc<Clock> {
+    pub fn clock(&self) -> &Arc<ClockSync> {
         &self.clock
     }
 

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 use tradebox_okx::tls::PIN_MISMATCH;
 use tradebox_okx::ws::{ClientConfig, ClientEvent, ConnectGate, WsClient};
-use tradebox_okx::{Clock, OkxError, Pin, PinError, Pins, RestClient, RestConfig, TlsSettings};
+use tradebox_okx::{ClockSync, OkxError, Pin, PinError, Pins, RestClient, RestConfig, TlsSettings};
 
 /// The time the HTTPS endpoint reports, so that a success is recognisably this server's.
 const SERVER_TS: i64 = 1_700_000_000_123;
@@ -148,7 +148,7 @@ fn rest(port: u16, tls: TlsSettings) -> RestClient {
         timeout: Duration::from_secs(10),
         tls,
     };
-    RestClient::new(config, None, Arc::new(Clock::new())).expect("client")
+    RestClient::new(config, None, Arc::new(ClockSync::new())).expect("client")
 }
 
 /// A key that is in no certificate here.
@@ -270,7 +270,7 @@ fn pins_on_a_plain_http_url_are_refused() {
         timeout: Duration::from_secs(1),
         tls: TlsSettings::pinned(Pins::new([stranger()]).expect("pins")),
     };
-    let err = RestClient::new(config, None, Arc::new(Clock::new())).expect_err("refused");
+    let err = RestClient::new(config, None, Arc::new(ClockSync::new())).expect_err("refused");
     assert!(matches!(&err, OkxError::Usage(m) if m.contains("not https://")), "{err:?}");
 }
 

@@ -22,7 +22,7 @@ use tradebox_core::{InstrumentId, InstrumentKind, InstrumentSpec};
 use tradebox_okx::limits::{LimiterConfig, ORDER_CAP};
 use tradebox_okx::model::{AccountConfig, AccountRateLimit, Instrument, PositionMode};
 use tradebox_okx::ws::Login;
-use tradebox_okx::{Clock, Credentials, OkxError, RestClient, RestConfig, Signer};
+use tradebox_okx::{ClockSync, Credentials, OkxError, RestClient, RestConfig, Signer};
 
 /// Beyond this offset the clock is worth fixing, though requests carry corrected time.
 const CLOCK_WARN_MS: i64 = 1_000;
@@ -103,7 +103,7 @@ pub(super) async fn checks(okx: &OkxConfig, out: &mut Vec<Check>) {
     let key_hint = credentials.as_ref().map(Credentials::key_hint);
     let signer = credentials.map(Signer::new);
     let config = RestConfig { base_url: okx.rest_base(), demo: okx.demo, timeout: budget.step, tls: rest_tls.clone() };
-    let rest = match RestClient::new(config, signer.clone(), Arc::new(Clock::new())) {
+    let rest = match RestClient::new(config, signer.clone(), Arc::new(ClockSync::new())) {
         Ok(rest) => rest,
         Err(e) => return out.push(Check::fail(Item::Rest, e.to_string(), "correct rest_url and [venue.okx.pins]")),
     };

@@ -126,7 +126,7 @@ async fn server() -> (String, Shared) {
 fn client(base: &str, timeout: Duration) -> RestClient {
     let signer = Signer::new(Credentials::new("key-1", SECRET, PASS));
     let config = RestConfig { base_url: base.to_string(), demo: true, timeout, tls: Default::default() };
-    RestClient::new(config, Some(signer), Arc::new(Clock::new())).expect("client")
+    RestClient::new(config, Some(signer), Arc::new(ClockSync::new())).expect("client")
 }
 
 #[derive(Default)]
@@ -242,11 +242,11 @@ async fn wrong_passphrase_and_missing_credentials() {
     let signer = Signer::new(Credentials::new("key-1", SECRET, "wrong"));
     let config =
         RestConfig { base_url: base.clone(), demo: true, timeout: Duration::from_secs(2), tls: Default::default() };
-    let c = RestClient::new(config.clone(), Some(signer), Arc::new(Clock::new())).expect("client");
+    let c = RestClient::new(config.clone(), Some(signer), Arc::new(ClockSync::new())).expect("client");
     let err = c.account_config().await.expect_err("50105");
     assert_eq!(err.code(), Some("50105"));
     assert!(!err.to_string().contains("wrong"));
-    let anonymous = RestClient::new(config, None, Arc::new(Clock::new())).expect("client");
+    let anonymous = RestClient::new(config, None, Arc::new(ClockSync::new())).expect("client");
     assert!(matches!(anonymous.account_config().await, Err(OkxError::Usage(_))));
     assert!(anonymous.server_time().await.is_ok());
 }

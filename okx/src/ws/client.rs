@@ -14,7 +14,7 @@
 //! again, never a fallback.
 
 use super::message::{self, Frame, ParseError};
-use crate::clock::Clock;
+use crate::clock::ClockSync;
 use crate::tls::{PIN_MISMATCH, PinMismatch, TlsSettings};
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
@@ -67,7 +67,7 @@ pub struct Login {
     /// next one).
     pub signer: crate::sign::SharedSigner,
     /// Exchange time for its timestamp.
-    pub clock: Arc<Clock>,
+    pub clock: Arc<ClockSync>,
 }
 
 /// Settings of one endpoint.

@@ -5,7 +5,7 @@ use super::*;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 use tradebox_okx::model::{OrdType, OrderState, PlaceOrder, Side};
-use tradebox_okx::{CallOpts, Clock, Credentials, OkxError, OrderRef, RestClient, RestConfig, Signer};
+use tradebox_okx::{CallOpts, ClockSync, Credentials, OkxError, OrderRef, RestClient, RestConfig, Signer};
 
 const SECRET: &str = "sim-test-secret-7f3a";
 
@@ -45,7 +45,7 @@ fn client(sim: &SimServer, api_key: &str, passphrase: &str, demo: bool, timeout_
         tls: Default::default(),
     };
     let signer = Signer::new(Credentials::new(api_key, SECRET, passphrase));
-    RestClient::new(config, Some(signer), Arc::new(Clock::new())).expect("client")
+    RestClient::new(config, Some(signer), Arc::new(ClockSync::new())).expect("client")
 }
 
 fn trader(sim: &SimServer) -> RestClient {

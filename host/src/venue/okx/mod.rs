@@ -43,7 +43,7 @@ use tradebox_core::{
     PositionReport, Venue, VenueError, VenueEvent,
 };
 use tradebox_okx::limits::{Endpoint, Limiter, Request};
-use tradebox_okx::{Clock, Credentials, OkxError, RestClient, RestConfig, Signer};
+use tradebox_okx::{ClockSync, Credentials, OkxError, RestClient, RestConfig, Signer};
 
 /// Finds the open orders an earlier run of a host left (client order id and tag `tb...`) and
 /// cancels or lists them, before any plugin starts; each is audited.
@@ -354,7 +354,7 @@ impl OkxVenue {
             tls: rest_tls,
         };
         let key_hint = credentials.key_hint();
-        let mut rest = RestClient::new(rest_config, Some(Signer::new(credentials)), Arc::new(Clock::new()))
+        let mut rest = RestClient::new(rest_config, Some(Signer::new(credentials)), Arc::new(ClockSync::new()))
             .map_err(okx("building the HTTP client"))?;
         let (events, receiver) = mpsc::unbounded_channel();
         let auth_watch = authwatch::AuthWatch::new(config.auth_watch, events.clone());
