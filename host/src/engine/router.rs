@@ -432,7 +432,7 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
                 tracing::debug!(instrument, ?channel, error = %e, "unsubscribe failed");
             }
         }
-        Command::Cancel { instrument, client_id, by_host } => {
+        Command::Cancel { instrument, client_id, by_host, origin } => {
             // Ended before its cancel's turn came (filled, or its placement withdrawn and never
             // sent): there is nothing to cancel, and a request would spend the rate limit the
             // kill switch's other cancels need.
@@ -440,9 +440,9 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
                 return;
             }
             let result = if by_host {
-                venue.cancel_for_host(instrument, &client_id).await
+                venue.cancel_for_host(instrument, &client_id, origin.as_deref()).await
             } else {
-                venue.cancel(instrument, &client_id).await
+                venue.cancel(instrument, &client_id, origin.as_deref()).await
             };
             if let Err(e) = result {
                 if by_host {
@@ -457,11 +457,11 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
             }
         }
         Command::Amend(amend) => {
-            let super::Amend { instrument, client_id, price, size } = amend.into_inner();
+            let super::Amend { instrument, client_id, price, size, origin } = amend.into_inner();
             if hub.tracker.lock().cancelled_by_host(&client_id) {
                 return;
             }
-            if let Err(e) = venue.amend(instrument, &client_id, price, size).await {
+            if let Err(e) = venue.amend(instrument, &client_id, price, size, Some(&origin)).await {
                 tracing::debug!(%client_id, error = %e, "amend refused");
                 let owner = hub.tracker.lock().owner(&client_id);
                 if let Some(slot) = owner.and_then(|p| hub.plugin(p)) {
@@ -584,12 +584,22 @@ mod tests {
         ) -> Result<tradebox_core::PlaceAck, tradebox_core::VenueError> {
             self.0.place(order).await
         }
-        async fn cancel(&self, _: InstrumentId, _: &str) -> Result<(), tradebox_core::VenueError> {
+        async fn cancel(
+            &self,
+            _: InstrumentId,
+            _: &str,
+            _: Option<&tradebox_core::Origin>,
+        ) -> Result<(), tradebox_core::VenueError> {
             self.1.notify_one();
             std::future::pending().await
         }
-        async fn cancel_for_host(&self, instrument: InstrumentId, id: &str) -> Result<(), tradebox_core::VenueError> {
-            self.0.cancel(instrument, id).await
+        async fn cancel_for_host(
+            &self,
+            instrument: InstrumentId,
+            id: &str,
+            origin: Option<&tradebox_core::Origin>,
+        ) -> Result<(), tradebox_core::VenueError> {
+            self.0.cancel(instrument, id, origin).await
         }
         async fn amend(
             &self,
@@ -597,8 +607,9 @@ mod tests {
             id: &str,
             p: Option<Decimal>,
             s: Option<Decimal>,
+            origin: Option<&tradebox_core::Origin>,
         ) -> Result<(), tradebox_core::VenueError> {
-            self.0.amend(i, id, p, s).await
+            self.0.amend(i, id, p, s, origin).await
         }
         async fn open_orders(&self) -> Result<Vec<OrderReport>, tradebox_core::VenueError> {
             self.0.open_orders().await

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tradebox_core::{
-    BalanceReport, InstrumentId, InstrumentSpec, KeyReloadError, KeySwitch, NewOrder, OrderReport, PlaceAck,
+    BalanceReport, InstrumentId, InstrumentSpec, KeyReloadError, KeySwitch, NewOrder, OrderReport, Origin, PlaceAck,
     PositionReport, Venue, VenueError, VenueEvent,
 };
 use tradebox_okx::limits::{Endpoint, Limiter, Request};
@@ -859,8 +859,13 @@ impl Venue for OkxVenue {
         orders::place(self, order).await
     }
 
-    async fn cancel(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
-        orders::cancel(self, instrument, client_id, false).await
+    async fn cancel(
+        &self,
+        instrument: InstrumentId,
+        client_id: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), VenueError> {
+        orders::cancel(self, instrument, client_id, origin, false).await
     }
 
     fn withdraw(&self, client_id: &str) {
@@ -884,8 +889,13 @@ impl Venue for OkxVenue {
         }
     }
 
-    async fn cancel_for_host(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
-        orders::cancel(self, instrument, client_id, true).await
+    async fn cancel_for_host(
+        &self,
+        instrument: InstrumentId,
+        client_id: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), VenueError> {
+        orders::cancel(self, instrument, client_id, origin, true).await
     }
 
     async fn reload_keys(&self) -> Result<KeySwitch, KeyReloadError> {
@@ -898,8 +908,9 @@ impl Venue for OkxVenue {
         client_id: &str,
         new_price: Option<Decimal>,
         new_size: Option<Decimal>,
+        origin: Option<&Origin>,
     ) -> Result<(), VenueError> {
-        orders::amend(self, instrument, client_id, new_price, new_size).await
+        orders::amend(self, instrument, client_id, new_price, new_size, origin).await
     }
 
     async fn open_orders(&self) -> Result<Vec<OrderReport>, VenueError> {

@@ -14,7 +14,7 @@
 use super::{Live, OkxVenue, convert};
 use rust_decimal::Decimal;
 use std::time::Duration;
-use tradebox_core::{InstrumentId, InstrumentKind, NewOrder, PlaceAck, VenueError};
+use tradebox_core::{InstrumentId, InstrumentKind, NewOrder, Origin, PlaceAck, VenueError};
 use tradebox_okx::error::codes;
 use tradebox_okx::limits::{Endpoint, RateLimited, Request};
 use tradebox_okx::model::{AmendOrder, CancelOrder};
@@ -46,8 +46,8 @@ fn unknown(e: &OkxError) -> bool {
     e.outcome_unknown() || matches!(e, OkxError::Decode { .. })
 }
 
-fn caller(order: &NewOrder) -> Option<Caller> {
-    order.origin.as_ref().map(|o| Caller { name: o.name.clone(), hash: o.hash.clone() })
+fn caller(origin: Option<&Origin>) -> Option<Caller> {
+    origin.map(|o| Caller { name: o.name.clone(), hash: o.hash.clone() })
 }
 
 async fn backoff(attempt: u32) {
@@ -82,7 +82,7 @@ pub async fn place(v: &OkxVenue, order: NewOrder) -> Result<PlaceAck, VenueError
     if let Some(o) = &order.origin {
         request = request.for_plugin(o.plugin);
     }
-    let opts_caller = caller(&order);
+    let opts_caller = caller(order.origin.as_ref());
     {
         let mut live = v.live().lock();
         // Withdrawn before this task got here (the host's cancel came first): not sent.
@@ -225,12 +225,6 @@ fn symbol_of(v: &OkxVenue, instrument: InstrumentId) -> Result<String, VenueErro
     })
 }
 
-fn origin_of(v: &OkxVenue, client_id: &str) -> (Option<u32>, Option<Caller>) {
-    let live = v.live().lock();
-    let origin = live.get(client_id).and_then(|l| l.origin.clone());
-    (origin.as_ref().map(|o| o.plugin), origin.map(|o| Caller { name: o.name, hash: o.hash }))
-}
-
 /// A request about an existing order.
 enum Change<'a> {
     Cancel(&'a CancelOrder),
@@ -287,16 +281,22 @@ async fn with_retries(
 /// Cancels an order by client id. Cancels have their own rate-limit buckets, so new orders
 /// never starve them. "Already finished" (51400) and "already being cancelled" (51410) are not
 /// errors: the order is gone, or going, either way.
-/// A cancel `by_host` (kill switch, breaker, unload) is not charged to the owner's share.
-pub async fn cancel(v: &OkxVenue, instrument: InstrumentId, client_id: &str, by_host: bool) -> Result<(), VenueError> {
+/// A cancel `by_host` (kill switch, breaker, unload) is not charged to the owner's share; its
+/// `origin` still names the owner in the audit log.
+pub async fn cancel(
+    v: &OkxVenue,
+    instrument: InstrumentId,
+    client_id: &str,
+    origin: Option<&Origin>,
+    by_host: bool,
+) -> Result<(), VenueError> {
     let inst_id = symbol_of(v, instrument)?;
-    let (plugin, caller) = origin_of(v, client_id);
     let mut request = Request::new(Endpoint::Cancel, instrument);
-    if let Some(p) = plugin.filter(|_| !by_host) {
-        request = request.for_plugin(p);
+    if let Some(o) = origin.filter(|_| !by_host) {
+        request = request.for_plugin(o.plugin);
     }
     let body = CancelOrder { inst_id, ord_id: None, cl_ord_id: Some(client_id.to_string()) };
-    let opts = CallOpts { exp_time: None, caller };
+    let opts = CallOpts { exp_time: None, caller: caller(origin) };
     match with_retries(v, request, Change::Cancel(&body), &opts, by_host).await {
         Ok(_) => Ok(()),
         Err(e) if e.cancel_moot() => Ok(()),
@@ -312,15 +312,15 @@ pub async fn amend(
     client_id: &str,
     new_price: Option<Decimal>,
     new_size: Option<Decimal>,
+    origin: Option<&Origin>,
 ) -> Result<(), VenueError> {
     let spec = v.spec(instrument).ok_or_else(|| VenueError::Rejected {
         code: codes::NO_INSTRUMENT.into(),
         message: format!("instrument {instrument} is not traded by this venue"),
     })?;
-    let (plugin, caller) = origin_of(v, client_id);
     let mut request = Request::new(Endpoint::Amend, instrument).cap_exempt(spec.kind == InstrumentKind::Spot);
-    if let Some(p) = plugin {
-        request = request.for_plugin(p);
+    if let Some(o) = origin {
+        request = request.for_plugin(o.plugin);
     }
     let body = AmendOrder {
         inst_id: spec.symbol.clone(),
@@ -332,6 +332,6 @@ pub async fn amend(
         new_px: new_price,
     };
     let exp_time = (v.config().exp_time_ms > 0).then(|| v.rest().clock().now_ms() + v.config().exp_time_ms as i64);
-    let opts = CallOpts { exp_time, caller };
+    let opts = CallOpts { exp_time, caller: caller(origin) };
     with_retries(v, request, Change::Amend(&body), &opts, false).await.map(|_| ()).map_err(venue_error)
 }
