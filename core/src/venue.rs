@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use crate::clock::Clock;
 use crate::instrument::{Channel, InstrumentId, InstrumentSpec};
 use crate::market::MarketEvent;
-use crate::order::{BalanceReport, FillReport, NewOrder, OrderReport, PositionMode, PositionReport};
+use crate::order::{BalanceReport, FillReport, NewOrder, OrderReport, Origin, PositionMode, PositionReport};
 
 /// One number a venue reports for `/metrics`.
 #[derive(Debug, Clone, PartialEq)]
@@ -283,8 +283,15 @@ pub trait Venue: Send + Sync + 'static {
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<VenueEvent>>;
     /// Places an order.
     async fn place(&self, order: NewOrder) -> Result<PlaceAck, VenueError>;
-    /// Cancels an order by client id.
-    async fn cancel(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError>;
+    /// Cancels an order by client id. `origin` is the plugin the order belongs to (`None` for
+    /// the host's own orders): a venue that tags requests with their plugin or keeps a share of
+    /// its rate limits per plugin takes it from here, so it keeps no record of owners itself.
+    async fn cancel(
+        &self,
+        instrument: InstrumentId,
+        client_id: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), VenueError>;
     /// The host is cancelling this order (kill switch, breaker, unload, failure policy): if its
     /// placement is still waiting to be sent (for a rate-limit permit, or to retry a refusal
     /// that left nothing at the exchange), it is not sent, and `place` answers
@@ -294,17 +301,24 @@ pub trait Venue: Send + Sync + 'static {
         let _ = client_id;
     }
     /// Cancels an order for the host itself (kill switch, breaker, unload, failure policy):
-    /// never charged to the owning plugin's share of the exchange's rate limits.
-    async fn cancel_for_host(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
-        self.cancel(instrument, client_id).await
+    /// never charged to the owning plugin's share of the exchange's rate limits; `origin` (the
+    /// owner's, as for [`Venue::cancel`]) still names it where the venue records requests.
+    async fn cancel_for_host(
+        &self,
+        instrument: InstrumentId,
+        client_id: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), VenueError> {
+        self.cancel(instrument, client_id, origin).await
     }
-    /// Amends price and/or total size.
+    /// Amends price and/or total size; `origin` as for [`Venue::cancel`].
     async fn amend(
         &self,
         instrument: InstrumentId,
         client_id: &str,
         new_price: Option<Decimal>,
         new_size: Option<Decimal>,
+        origin: Option<&Origin>,
     ) -> Result<(), VenueError>;
     /// Every open order of the account.
     async fn open_orders(&self) -> Result<Vec<OrderReport>, VenueError>;

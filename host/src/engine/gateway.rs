@@ -326,8 +326,12 @@ impl Hub {
                 format!("a cancel of {client_id} is already on its way"),
             ));
         }
-        let command =
-            Command::Cancel { instrument: order.instrument, client_id: client_id.to_string(), by_host: false };
+        let command = Command::Cancel {
+            instrument: order.instrument,
+            client_id: client_id.to_string(),
+            by_host: false,
+            origin: Some(slot.origin()),
+        };
         self.enqueue(command, ticket)
     }
 
@@ -372,7 +376,13 @@ impl Hub {
             return Err(Denial::new(DenialCode::InvalidPrice, "an amend needs a new price or a new size"));
         }
         let grows = size.is_some_and(|s| s > order.size);
-        let amend = Amend { instrument: order.instrument, client_id: client_id.to_string(), price, size };
+        let amend = Amend {
+            instrument: order.instrument,
+            client_id: client_id.to_string(),
+            price,
+            size,
+            origin: slot.origin(),
+        };
         let approved = if grows || price.is_some() {
             let leg = self.tracker.lock().order(client_id).map_or(PositionSide::Net, |t| t.leg);
             let checked = check::Order {
@@ -405,6 +415,7 @@ impl Hub {
             return Err(denial);
         }
         let targets = self.open_of(slot.id, instrument);
+        let origin = slot.origin();
         let mut queued = 0;
         for (instrument, client_id) in targets {
             let ticket = match Ticket::take(&slot.queued) {
@@ -415,7 +426,8 @@ impl Hub {
             if !self.tracker.lock().start_cancel(&client_id) {
                 continue;
             }
-            self.enqueue(Command::Cancel { instrument, client_id, by_host: false }, ticket)?;
+            let command = Command::Cancel { instrument, client_id, by_host: false, origin: Some(origin.clone()) };
+            self.enqueue(command, ticket)?;
             queued += 1;
         }
         Ok(queued)
@@ -429,9 +441,12 @@ impl Hub {
     pub fn cancel_all_for_host(&self, plugin: PluginId, instrument: Option<InstrumentId>) -> u32 {
         let targets = self.open_of(plugin, instrument);
         let n = targets.len() as u32;
+        // The owner's, while it is loaded (its orders outlive it); none for the host's own.
+        let origin = self.plugin(plugin).map(|slot| slot.origin());
         for (instrument, client_id) in targets {
             self.tracker.lock().host_cancel(&client_id);
-            let _ = self.host_commands.send(Command::Cancel { instrument, client_id, by_host: true });
+            let command = Command::Cancel { instrument, client_id, by_host: true, origin: origin.clone() };
+            let _ = self.host_commands.send(command);
         }
         n
     }

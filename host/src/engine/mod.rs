@@ -133,6 +133,9 @@ pub enum Command {
         /// The host's own cancel (kill switch, breaker, unload, failure policy): not charged to
         /// the plugin's share of the exchange's limits.
         by_host: bool,
+        /// The owner's (`None` for the host's own orders): the venue tags the request with it
+        /// and charges a plugin's own cancel to its share, so it keeps no record of owners.
+        origin: Option<Arc<Origin>>,
     },
     /// Start the venue's stream (the first subscriber arrived).
     Subscribe(InstrumentId, Channel),
@@ -153,6 +156,8 @@ pub struct Amend {
     pub price: Option<Decimal>,
     /// New total size.
     pub size: Option<Decimal>,
+    /// The plugin amending it: the venue tags the request with it and charges it to its share.
+    pub origin: Arc<Origin>,
 }
 
 impl Command {

@@ -9,8 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
-use tradebox_core::Channel;
-use tradebox_core::{InstrumentKind, MarketEvent, Venue, VenueError, VenueEvent};
+use tradebox_core::{Channel, InstrumentKind, MarketEvent, OrderReport, Venue, VenueError, VenueEvent};
 
 /// A bar: open time (ms) and OHLCV.
 type Bar = (i64, [f64; 5]);
@@ -80,38 +79,7 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
         VenueEvent::Market(market) => route_market(hub, candles, market),
         VenueEvent::Order(report) => {
             let owner = hub.tracker.lock().on_report(&report);
-            let slot = owner.and_then(|id| hub.plugin(id));
-            hub.audit_entry(
-                slot.as_ref().map(|s| s.origin()).as_deref(),
-                Entry::Order {
-                    client_id: report.client_id.clone(),
-                    state: report.status,
-                    detail: format!(
-                        "venue id {} filled {} of {}{}",
-                        report.venue_id,
-                        report.filled,
-                        report.size,
-                        report.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
-                    ),
-                },
-            );
-            let Some(slot) = slot else { return };
-            if report.status.is_terminal() || report.filled.is_zero() {
-                let symbol = hub.instrument(report.instrument).map_or("?", |s| s.symbol.as_str()).to_string();
-                hub.record(
-                    &slot.name,
-                    Activity::Order {
-                        client_id: report.client_id.clone(),
-                        symbol,
-                        status: report.status,
-                        reason: report.reason.clone(),
-                    },
-                );
-            }
-            if report.status == tradebox_core::OrderStatus::Rejected {
-                slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
-            }
-            slot.mailbox.push(PluginEvent::Order(report));
+            order_changed(hub, owner, report, Learnt::Reported);
         }
         VenueEvent::Fill(fill) => {
             let multiplier = hub
@@ -175,6 +143,67 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
             }
         }
     }
+}
+
+/// How the host learnt an order's new state.
+enum Learnt {
+    /// The venue reported it.
+    Reported,
+    /// The venue refused the placement.
+    Refused {
+        /// The venue's code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The sender did not send the placement (the report's reason says why).
+    Unsent,
+}
+
+/// The one way an order's new state reaches its plugin, once the tracker has taken it: the
+/// audit log, the board's activity, the plugin's count of rejections and its inbox, whether the
+/// venue reported the state, refused the placement, or the sender never sent it.
+fn order_changed(hub: &Hub, owner: Option<super::PluginId>, report: OrderReport, learnt: Learnt) {
+    let slot = owner.and_then(|id| hub.plugin(id));
+    let detail = match &learnt {
+        Learnt::Reported => format!(
+            "venue id {} filled {} of {}{}",
+            report.venue_id,
+            report.filled,
+            report.size,
+            report.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+        ),
+        Learnt::Refused { code, message } => format!("{code}: {message}"),
+        Learnt::Unsent => report.reason.clone().unwrap_or_default(),
+    };
+    // A venue's report is recorded even for an order no plugin owns any more; what the host
+    // itself decided about a placement only while its plugin is there to hear it.
+    if slot.is_some() || matches!(learnt, Learnt::Reported) {
+        hub.audit_entry(
+            slot.as_ref().map(|s| s.origin()).as_deref(),
+            Entry::Order { client_id: report.client_id.clone(), state: report.status, detail },
+        );
+    }
+    let Some(slot) = slot else { return };
+    let activity = match learnt {
+        Learnt::Reported if report.status.is_terminal() || report.filled.is_zero() => Some(Activity::Order {
+            client_id: report.client_id.clone(),
+            symbol: hub.instrument(report.instrument).map_or("?", |s| s.symbol.as_str()).to_string(),
+            status: report.status,
+            reason: report.reason.clone(),
+        }),
+        Learnt::Refused { code, message } => {
+            Some(Activity::VenueRejected { client_id: report.client_id.clone(), code, message })
+        }
+        Learnt::Reported | Learnt::Unsent => None,
+    };
+    if let Some(activity) = activity {
+        hub.record(&slot.name, activity);
+    }
+    if report.status == tradebox_core::OrderStatus::Rejected {
+        slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+    slot.mailbox.push(PluginEvent::Order(report));
 }
 
 fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
@@ -344,18 +373,8 @@ fn drop_unsent(hub: &Hub, client_id: &str, why: &str) {
         why.into(),
         hub.clock.now_ms(),
     );
-    if let Some((plugin, report)) = done
-        && let Some(slot) = hub.plugin(plugin)
-    {
-        hub.audit_entry(
-            Some(&slot.origin()),
-            Entry::Order {
-                client_id: client_id.to_string(),
-                state: tradebox_core::OrderStatus::Canceled,
-                detail: why.into(),
-            },
-        );
-        slot.mailbox.push(PluginEvent::Order(report));
+    if let Some((plugin, report)) = done {
+        order_changed(hub, Some(plugin), report, Learnt::Unsent);
     }
 }
 
@@ -392,27 +411,8 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
                 Err(VenueError::Rejected { code, message }) => {
                     let rejected =
                         hub.tracker.lock().reject(&client_id, format!("{code}: {message}"), hub.clock.now_ms());
-                    if let Some((plugin, report)) = rejected
-                        && let Some(slot) = hub.plugin(plugin)
-                    {
-                        slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                        hub.record(
-                            &slot.name,
-                            Activity::VenueRejected {
-                                client_id: client_id.clone(),
-                                code: code.clone(),
-                                message: message.clone(),
-                            },
-                        );
-                        hub.audit_entry(
-                            Some(&slot.origin()),
-                            Entry::Order {
-                                client_id: client_id.clone(),
-                                state: tradebox_core::OrderStatus::Rejected,
-                                detail: format!("{code}: {message}"),
-                            },
-                        );
-                        slot.mailbox.push(PluginEvent::Order(report));
+                    if let Some((plugin, report)) = rejected {
+                        order_changed(hub, Some(plugin), report, Learnt::Refused { code, message });
                     }
                 }
                 Err(VenueError::Unavailable(why)) => {
@@ -432,7 +432,7 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
                 tracing::debug!(instrument, ?channel, error = %e, "unsubscribe failed");
             }
         }
-        Command::Cancel { instrument, client_id, by_host } => {
+        Command::Cancel { instrument, client_id, by_host, origin } => {
             // Ended before its cancel's turn came (filled, or its placement withdrawn and never
             // sent): there is nothing to cancel, and a request would spend the rate limit the
             // kill switch's other cancels need.
@@ -440,9 +440,9 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
                 return;
             }
             let result = if by_host {
-                venue.cancel_for_host(instrument, &client_id).await
+                venue.cancel_for_host(instrument, &client_id, origin.as_deref()).await
             } else {
-                venue.cancel(instrument, &client_id).await
+                venue.cancel(instrument, &client_id, origin.as_deref()).await
             };
             if let Err(e) = result {
                 if by_host {
@@ -457,11 +457,11 @@ async fn execute(hub: &Hub, venue: &dyn Venue, command: Command) {
             }
         }
         Command::Amend(amend) => {
-            let super::Amend { instrument, client_id, price, size } = amend.into_inner();
+            let super::Amend { instrument, client_id, price, size, origin } = amend.into_inner();
             if hub.tracker.lock().cancelled_by_host(&client_id) {
                 return;
             }
-            if let Err(e) = venue.amend(instrument, &client_id, price, size).await {
+            if let Err(e) = venue.amend(instrument, &client_id, price, size, Some(&origin)).await {
                 tracing::debug!(%client_id, error = %e, "amend refused");
                 let owner = hub.tracker.lock().owner(&client_id);
                 if let Some(slot) = owner.and_then(|p| hub.plugin(p)) {
@@ -584,12 +584,22 @@ mod tests {
         ) -> Result<tradebox_core::PlaceAck, tradebox_core::VenueError> {
             self.0.place(order).await
         }
-        async fn cancel(&self, _: InstrumentId, _: &str) -> Result<(), tradebox_core::VenueError> {
+        async fn cancel(
+            &self,
+            _: InstrumentId,
+            _: &str,
+            _: Option<&tradebox_core::Origin>,
+        ) -> Result<(), tradebox_core::VenueError> {
             self.1.notify_one();
             std::future::pending().await
         }
-        async fn cancel_for_host(&self, instrument: InstrumentId, id: &str) -> Result<(), tradebox_core::VenueError> {
-            self.0.cancel(instrument, id).await
+        async fn cancel_for_host(
+            &self,
+            instrument: InstrumentId,
+            id: &str,
+            origin: Option<&tradebox_core::Origin>,
+        ) -> Result<(), tradebox_core::VenueError> {
+            self.0.cancel(instrument, id, origin).await
         }
         async fn amend(
             &self,
@@ -597,8 +607,9 @@ mod tests {
             id: &str,
             p: Option<Decimal>,
             s: Option<Decimal>,
+            origin: Option<&tradebox_core::Origin>,
         ) -> Result<(), tradebox_core::VenueError> {
-            self.0.amend(i, id, p, s).await
+            self.0.amend(i, id, p, s, origin).await
         }
         async fn open_orders(&self) -> Result<Vec<OrderReport>, tradebox_core::VenueError> {
             self.0.open_orders().await

@@ -32,7 +32,8 @@ use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
 use tradebox_core::{
     BalanceReport, Clock, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, MarketEvent, NewOrder,
-    OrderKind, OrderReport, OrderStatus, PlaceAck, PositionReport, PositionSide, Side, Venue, VenueError, VenueEvent,
+    OrderKind, OrderReport, OrderStatus, Origin, PlaceAck, PositionReport, PositionSide, Side, Venue, VenueError,
+    VenueEvent,
 };
 
 /// Levels per side in book events.
@@ -923,7 +924,12 @@ impl Venue for SimVenue {
         self.place_now(order)
     }
 
-    async fn cancel(&self, _instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
+    async fn cancel(
+        &self,
+        _instrument: InstrumentId,
+        client_id: &str,
+        _origin: Option<&Origin>,
+    ) -> Result<(), VenueError> {
         self.cancel_now(client_id)
     }
 
@@ -933,6 +939,7 @@ impl Venue for SimVenue {
         client_id: &str,
         new_price: Option<Decimal>,
         new_size: Option<Decimal>,
+        _origin: Option<&Origin>,
     ) -> Result<(), VenueError> {
         self.amend_now(client_id, new_price, new_size)
     }

@@ -150,7 +150,7 @@ async fn bad_orders_get_okx_codes() {
     assert_eq!(code(v.place(order("bad-id", BTC, Side::Buy, OrderKind::Limit, Some("100"), "0.01")).await), "51000");
     v.place(order("a", BTC, Side::Buy, OrderKind::Limit, Some("100"), "0.01")).await.unwrap();
     assert_eq!(code(v.place(order("a", BTC, Side::Buy, OrderKind::Limit, Some("100"), "0.01")).await), "51016");
-    assert!(matches!(v.cancel(BTC, "nope").await, Err(VenueError::Rejected { code, .. }) if code == "51400"));
+    assert!(matches!(v.cancel(BTC, "nope", None).await, Err(VenueError::Rejected { code, .. }) if code == "51400"));
 }
 
 #[tokio::test]
@@ -159,20 +159,20 @@ async fn amend_moves_price_and_size() {
     let (bid, ask) = best(&v, BTC);
     let low = (bid - d("100")).to_string();
     v.place(order("a1", BTC, Side::Buy, OrderKind::Limit, Some(&low), "0.02")).await.unwrap();
-    v.amend(BTC, "a1", None, Some(d("0.03"))).await.unwrap();
+    v.amend(BTC, "a1", None, Some(d("0.03")), None).await.unwrap();
     assert_eq!(balance(&v, "USDT").await.frozen, d(&low) * d("0.03"));
     // Moving the price through the ask makes it trade.
-    v.amend(BTC, "a1", Some(ask), None).await.unwrap();
+    v.amend(BTC, "a1", Some(ask), None, None).await.unwrap();
     let events = drain(&mut rx);
     assert!(!fills(&events, "a1").is_empty());
     // A new size at or below what filled completes the order.
     let filled = reports(&events, "a1").last().unwrap().filled;
     if reports(&events, "a1").last().unwrap().status != OrderStatus::Filled {
-        v.amend(BTC, "a1", None, Some(filled)).await.unwrap();
+        v.amend(BTC, "a1", None, Some(filled), None).await.unwrap();
         assert_eq!(reports(&drain(&mut rx), "a1").last().unwrap().status, OrderStatus::Filled);
     }
     assert!(
-        matches!(v.amend(BTC, "a1", None, Some(d("1"))).await, Err(VenueError::Rejected { code, .. }) if code == "51503")
+        matches!(v.amend(BTC, "a1", None, Some(d("1")), None).await, Err(VenueError::Rejected { code, .. }) if code == "51503")
     );
 }
 

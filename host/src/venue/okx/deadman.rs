@@ -1,7 +1,8 @@
 //! The dead man's switch: OKX's `cancel-all-after`, re-armed while the host is alive, so that
 //! the exchange cancels the orders itself when the host dies or stops hearing from it.
 
-use super::{OkxVenue, convert};
+use super::OkxVenue;
+use super::limited::{Failed, How};
 use std::sync::Arc;
 use std::time::Duration;
 use tradebox_okx::limits::{Endpoint, Request};
@@ -27,7 +28,7 @@ pub(super) fn dead_man(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             let Some(v) = weak.upgrade() else { return };
             let with_orders: std::collections::BTreeSet<String> =
-                v.live.lock().values().filter_map(|l| l.origin.as_ref().map(|o| convert::tag(o.plugin))).collect();
+                v.sent.lock().values().filter_map(|s| s.tag.clone()).collect();
             // Those already armed first, so that a full set does not rotate.
             let mut wanted: Vec<String> = with_orders.iter().filter(|t| armed.contains(*t)).cloned().collect();
             wanted.extend(with_orders.iter().filter(|t| !armed.contains(*t)).cloned());
@@ -41,20 +42,22 @@ pub(super) fn dead_man(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
             wanted.truncate(TAG_TIMERS);
             for tag in std::iter::once(None).chain(wanted.iter().map(Some)) {
                 let key = tradebox_okx::limits::tag_key(tag.map_or("", |t| t.as_str()));
-                let arm = v.rest.cancel_all_after(timeout, tag.map(|t| t.as_str()));
-                match v.limited(Request::new(Endpoint::CancelAllAfter, key), arm).await {
-                    Ok(Ok(_)) => {
+                let arm = || v.rest.cancel_all_after(timeout, tag.map(|t| t.as_str()));
+                match v.limited(Request::new(Endpoint::CancelAllAfter, key), How::ONCE, arm).await {
+                    Ok(_) => {
                         warned = false;
                         if let Some(t) = tag {
                             armed.insert(t.clone());
                         }
                     }
-                    Ok(Err(e)) if e.code() == Some(tradebox_okx::error::codes::TAG_TIMERS_FULL) && !full_said => {
+                    Err(Failed::Okx(e))
+                        if e.code() == Some(tradebox_okx::error::codes::TAG_TIMERS_FULL) && !full_said =>
+                    {
                         full_said = true;
                         tracing::warn!(error = %e, tag = ?tag, "OKX has no tag timer left (51071; other clients of the sub-account use some): this plugin's orders are covered by the account's dead man's switch alone");
                     }
-                    Ok(Err(e)) if e.code() == Some(tradebox_okx::error::codes::TAG_TIMERS_FULL) => {}
-                    Ok(Err(e)) if !warned => {
+                    Err(Failed::Okx(e)) if e.code() == Some(tradebox_okx::error::codes::TAG_TIMERS_FULL) => {}
+                    Err(Failed::Okx(e)) if !warned => {
                         warned = true;
                         tracing::warn!(error = %e, tag = ?tag, "could not arm OKX cancel-all-after (dead man's switch)");
                     }
@@ -65,8 +68,8 @@ pub(super) fn dead_man(venue: &Arc<OkxVenue>) -> tokio::task::JoinHandle<()> {
             let idle: Vec<String> = armed.iter().filter(|t| !wanted.contains(*t)).cloned().collect();
             for tag in idle {
                 let key = tradebox_okx::limits::tag_key(&tag);
-                let disarm = v.rest.cancel_all_after(0, Some(&tag));
-                if let Ok(Ok(_)) = v.limited(Request::new(Endpoint::CancelAllAfter, key), disarm).await {
+                let disarm = || v.rest.cancel_all_after(0, Some(&tag));
+                if v.limited(Request::new(Endpoint::CancelAllAfter, key), How::ONCE, disarm).await.is_ok() {
                     armed.remove(&tag);
                 }
             }

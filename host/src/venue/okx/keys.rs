@@ -2,6 +2,7 @@
 //! OKX on its own before it signs anything of the host's, then swapped in for REST and the
 //! private WebSocket at once.
 
+use super::limited::{Failed, How};
 use super::{OkxVenue, OkxVenueError, trade_modes};
 use std::sync::Arc;
 use tradebox_core::KeySwitch;
@@ -57,10 +58,12 @@ impl OkxVenue {
         let audit = self.audit.clone().map(|log| log as Arc<dyn tradebox_okx::Observer>);
         let probe = self.rest.probe_with(Signer::new(credentials), audit);
         let account = self
-            .limited(Request::new(Endpoint::AccountConfig, 0), probe.account_config())
+            .limited(Request::new(Endpoint::AccountConfig, 0), How::ONCE, || probe.account_config())
             .await
-            .map_err(|e| refused(format!("no permit to check it: {e}")))?
-            .map_err(|e| refused(format!("OKX refused it: {e}")))?;
+            .map_err(|failed| match failed {
+                Failed::Throttled(e) => refused(format!("no permit to check it: {e}")),
+                other => refused(format!("OKX refused it: {}", tradebox_okx::OkxError::from(other))),
+            })?;
         if !account.can_trade() {
             return Err(refused(format!("it has no trade permission ({})", account.perm)));
         }

@@ -4,8 +4,10 @@
 //! - this file: start-up checks (clock, key permissions, account and position modes against
 //!   the instruments, orders an earlier run left), the trait;
 //! - `config`: `[venue.okx]` (region, URLs, margin, key sources, pins, the auth watch);
-//! - [`orders`]: place / cancel / amend through the rate limiter, with retries that reuse the
-//!   client order id and "outcome unknown" settled by querying, never by resending;
+//! - [`orders`]: place / cancel / amend, with retries that reuse the client order id and
+//!   "outcome unknown" settled by querying, never by resending;
+//! - `limited`: the one way a request is sent, under the rate limiter (how long it may wait for
+//!   its permits, what it does when OKX says it did not execute);
 //! - [`stream`]: the WebSocket feeds (market data, private orders/account/positions) as venue
 //!   events, books kept with sequence checks, the private feed up only once OKX's count of its
 //!   subscriptions says they stand, reconnects that trigger a REST reconciliation;
@@ -24,6 +26,7 @@ mod config;
 pub mod convert;
 mod deadman;
 mod keys;
+mod limited;
 pub mod orders;
 pub mod stream;
 pub mod sync;
@@ -32,6 +35,7 @@ pub use config::{MarginMode, OkxConfig, OrdersAtStart, PinsConfig, Region};
 pub use deadman::TAG_TIMERS;
 
 use crate::audit::AuditLog;
+use limited::How;
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -39,7 +43,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tradebox_core::{
-    BalanceReport, InstrumentId, InstrumentSpec, KeyReloadError, KeySwitch, NewOrder, OrderReport, PlaceAck,
+    BalanceReport, InstrumentId, InstrumentSpec, KeyReloadError, KeySwitch, NewOrder, OrderReport, Origin, PlaceAck,
     PositionReport, Venue, VenueError, VenueEvent,
 };
 use tradebox_okx::limits::{Endpoint, Limiter, Request};
@@ -53,9 +57,11 @@ async fn settle_orders_at_start(
     policy: OrdersAtStart,
     audit: Option<&AuditLog>,
 ) -> Result<Vec<tradebox_okx::model::OrderDetails>, OkxVenueError> {
-    let pending = patiently(limiter, Request::new(Endpoint::PendingOrders, 0), || rest.pending_orders(None, None))
-        .await
-        .map_err(okx("reading open orders left by an earlier run"))?;
+    let pending = limited::send(limiter, Request::new(Endpoint::PendingOrders, 0), How::STARTING, || {
+        rest.pending_orders(None, None)
+    })
+    .await
+    .map_err(okx("reading open orders left by an earlier run"))?;
     let ours: Vec<_> = pending.iter().filter(|d| d.cl_ord_id.starts_with("tb") && d.tag.starts_with("tb")).collect();
     if ours.is_empty() {
         return Ok(Vec::new());
@@ -77,8 +83,11 @@ async fn settle_orders_at_start(
                     cl_ord_id: None,
                 };
                 let opts = tradebox_okx::CallOpts::default();
-                let done =
-                    patiently(limiter, Request::new(Endpoint::Cancel, 0), || rest.cancel_order(&body, &opts)).await;
+                let done = limited::send(limiter, Request::new(Endpoint::Cancel, 0), How::STARTING, || {
+                    rest.cancel_order(&body, &opts)
+                })
+                .await
+                .map_err(OkxError::from);
                 match done {
                     Ok(_) => {
                         cancelled += 1;
@@ -218,68 +227,47 @@ pub enum OkxVenueError {
     },
 }
 
-/// Start-up reads go through the limiter and wait out throttling (other clients on the same IP
-/// or account share OKX's limits) with a growing pause instead of failing the start; other
-/// errors return at once.
-async fn patiently<T, F, Fut>(limiter: &Limiter, request: Request, mut call: F) -> Result<T, OkxError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, OkxError>>,
-{
-    let mut pause = Duration::from_millis(250);
-    for _ in 0..6 {
-        let permit = limiter.acquire(&request).await.ok();
-        let result = call().await;
-        if let Some(p) = permit {
-            limiter.complete(p);
-        }
-        match result {
-            Err(e) if e.is_rate_limit() => {
-                tracing::info!(error = %e, "throttled while starting; waiting {} ms", pause.as_millis());
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(4));
-            }
-            other => return other,
-        }
-    }
-    call().await
+fn okx<E: Into<OkxError>>(what: &'static str) -> impl FnOnce(E) -> OkxVenueError {
+    move |source| OkxVenueError::Okx { what, source: source.into() }
 }
 
-impl OkxVenue {
-    /// One request under the limiter: waits for its permits, runs it, and reports it answered
-    /// (the permits count until then; see [`tradebox_okx::limits`]).
-    pub(crate) async fn limited<T>(
-        &self,
-        request: Request,
-        call: impl std::future::Future<Output = T>,
-    ) -> Result<T, tradebox_okx::limits::RateLimited> {
-        let permit = self.limiter.acquire(&request).await?;
-        let out = call.await;
-        self.limiter.complete(permit);
-        Ok(out)
-    }
-}
-
-fn okx(what: &'static str) -> impl FnOnce(OkxError) -> OkxVenueError {
-    move |source| OkxVenueError::Okx { what, source }
-}
-
-/// What the venue remembers of an order it sent and that is not finished.
+/// What the venue keeps of an order it sent (or adopted at start-up) until the order finishes:
+/// what reporting its changes needs (each once, though the private feed and the REST loop both
+/// see them), what the REST loop asks OKX by, where its placement stands, and the tag the dead
+/// man's switch arms a timer for. Not who the order is for: each command carries that (the
+/// engine's tracker is the host's record of orders and their owners).
 #[derive(Debug, Clone)]
-pub(crate) struct Live {
+pub(crate) struct Sent {
     pub instrument: InstrumentId,
     /// Exchange id; empty while the placement is in flight or its outcome is unknown.
     pub ord_id: String,
-    pub origin: Option<tradebox_core::Origin>,
-    /// `Some(expTime)` while the outcome of the placement is unknown.
-    pub unknown_until: Option<i64>,
-    /// A placement request is in flight (the loop leaves it alone).
-    pub placing: bool,
-    /// The host cancelled it before the placement was sent: it is not sent.
-    pub withdrawn: bool,
+    /// The plugin's tag it was sent with (`None` for the host's own, adopted at start-up, which
+    /// the account's timer covers).
+    pub tag: Option<String>,
+    pub placement: Placement,
     /// The last state reported, to report changes only.
     pub last: Option<OrderReport>,
-    pub order: NewOrder,
+}
+
+/// Where an order's placement stands.
+#[derive(Debug, Clone)]
+pub(crate) enum Placement {
+    /// The request waits for its permits or is on its way (the REST loop leaves it alone);
+    /// `withdrawn`: the host cancelled it first, so it is not sent.
+    Sending { withdrawn: bool },
+    /// OKX answered, or a report or a query told.
+    Settled,
+    /// The answer was lost and querying has not told yet: the REST loop keeps asking. OKX drops
+    /// a request at its expTime, so an order it does not know after `until` was never placed;
+    /// `order` is what its report then says.
+    Unknown { until: i64, order: Box<NewOrder> },
+}
+
+impl Placement {
+    /// The host withdrew it before it was sent.
+    pub fn withdrawn(&self) -> bool {
+        matches!(self, Placement::Sending { withdrawn: true })
+    }
 }
 
 /// Early withdrawals remembered at most: the host withdraws only orders it has not seen
@@ -296,7 +284,7 @@ pub struct OkxVenue {
     by_symbol: HashMap<String, InstrumentId>,
     events: mpsc::UnboundedSender<VenueEvent>,
     receiver: Mutex<Option<mpsc::UnboundedReceiver<VenueEvent>>>,
-    live: Mutex<HashMap<String, Live>>,
+    sent: Mutex<HashMap<String, Sent>>,
     pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     streams: std::sync::OnceLock<Arc<stream::Streams>>,
     ws_up: [std::sync::atomic::AtomicBool; 3],
@@ -363,14 +351,15 @@ impl OkxVenue {
         // The clock first: every private request is stamped with it. Three samples, so the
         // median already ignores one slow round trip.
         for _ in 0..3 {
-            patiently(&limiter, Request::new(Endpoint::PublicTime, 0), || rest.sync_clock())
+            limited::send(&limiter, Request::new(Endpoint::PublicTime, 0), How::STARTING, || rest.sync_clock())
                 .await
                 .map_err(okx("reading OKX's clock (GET /api/v5/public/time)"))?;
         }
         let offset = rest.clock().offset_ms();
-        let account = patiently(&limiter, Request::new(Endpoint::AccountConfig, 0), || rest.account_config())
-            .await
-            .map_err(okx("reading the account config"))?;
+        let account =
+            limited::send(&limiter, Request::new(Endpoint::AccountConfig, 0), How::STARTING, || rest.account_config())
+                .await
+                .map_err(okx("reading the account config"))?;
         if account.can_withdraw() && !config.allow_withdraw_key {
             return Err(OkxVenueError::WithdrawKey { perm: account.perm });
         }
@@ -412,7 +401,7 @@ impl OkxVenue {
             by_symbol,
             events,
             receiver: Mutex::new(Some(receiver)),
-            live: Mutex::new(HashMap::new()),
+            sent: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             streams: std::sync::OnceLock::new(),
             ws_up: Default::default(),
@@ -458,7 +447,8 @@ impl OkxVenue {
             let inst_type = inst_type(symbol);
             if !listed.contains_key(inst_type) {
                 let key = if inst_type == "SPOT" { 1 } else { 2 };
-                let all = patiently(limiter, Request::new(Endpoint::Instruments, key), || rest.instruments(inst_type))
+                let request = Request::new(Endpoint::Instruments, key);
+                let all = limited::send(limiter, request, How::STARTING, || rest.instruments(inst_type))
                     .await
                     .map_err(okx("listing instruments"))?;
                 listed.insert(inst_type, all);
@@ -513,30 +503,14 @@ impl OkxVenue {
             let report = convert::report(self, d).filter(|r| !r.status.is_terminal());
             let detail = match report {
                 Some(report) => {
-                    let order = NewOrder {
-                        client_id: report.client_id.clone(),
+                    let sent = Sent {
                         instrument: report.instrument,
-                        side: report.side,
-                        kind: report.kind,
-                        price: report.price,
-                        size: report.size,
-                        reduce_only: d.reduce_only == "true",
-                        leg: tradebox_okx::model::position_side(&d.pos_side),
-                        origin: None,
+                        ord_id: report.venue_id.clone(),
+                        tag: None,
+                        placement: Placement::Settled,
+                        last: Some(report.clone()),
                     };
-                    self.live.lock().insert(
-                        report.client_id.clone(),
-                        Live {
-                            instrument: report.instrument,
-                            ord_id: report.venue_id.clone(),
-                            origin: None,
-                            unknown_until: None,
-                            placing: false,
-                            withdrawn: false,
-                            last: Some(report.clone()),
-                            order,
-                        },
-                    );
+                    self.sent.lock().insert(report.client_id.clone(), sent);
                     adopted.push(report);
                     format!("adopted: {what}")
                 }
@@ -558,9 +532,9 @@ impl OkxVenue {
         *self.adopted.lock() = adopted;
     }
 
-    /// Orders this venue sent that have not finished, with what is known of each.
-    pub(crate) fn live(&self) -> &Mutex<HashMap<String, Live>> {
-        &self.live
+    /// Orders this venue sent (or adopted) that have not finished, with what is known of each.
+    pub(crate) fn sent(&self) -> &Mutex<HashMap<String, Sent>> {
+        &self.sent
     }
 
     pub(crate) fn withdrawals(&self) -> &tokio::sync::Notify {
@@ -568,7 +542,7 @@ impl OkxVenue {
     }
 
     /// True (and forgotten) when the host withdrew `client_id` before its placement started.
-    /// Called with the `live` lock held, as [`Venue::withdraw`] takes them in that order.
+    /// Called with the `sent` lock held, as [`Venue::withdraw`] takes them in that order.
     pub(crate) fn take_early_withdrawal(&self, client_id: &str) -> bool {
         let mut early = self.early_withdrawals.lock();
         match early.iter().position(|id| id == client_id) {
@@ -664,22 +638,24 @@ impl OkxVenue {
     /// did not send (or already finished) are not reported. Both the WebSocket feed and the REST
     /// loop report through it, so each change is reported once.
     pub(crate) fn publish(&self, report: OrderReport) {
-        let v = self;
-        let mut live = v.live().lock();
-        let Some(entry) = live.get_mut(&report.client_id) else { return };
+        let mut sent = self.sent.lock();
+        let Some(entry) = sent.get_mut(&report.client_id) else { return };
         if entry.ord_id.is_empty() {
             entry.ord_id = report.venue_id.clone();
-            entry.unknown_until = None;
+            // OKX has it: a lost answer is settled.
+            if matches!(entry.placement, Placement::Unknown { .. }) {
+                entry.placement = Placement::Settled;
+            }
         }
         if !changed(entry.last.as_ref(), &report) {
             return;
         }
         entry.last = Some(report.clone());
         if report.status.is_terminal() {
-            live.remove(&report.client_id);
+            sent.remove(&report.client_id);
         }
-        drop(live);
-        v.emit(VenueEvent::Order(report));
+        drop(sent);
+        self.emit(VenueEvent::Order(report));
     }
 }
 
@@ -863,16 +839,21 @@ impl Venue for OkxVenue {
         orders::place(self, order).await
     }
 
-    async fn cancel(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
-        orders::cancel(self, instrument, client_id, false).await
+    async fn cancel(
+        &self,
+        instrument: InstrumentId,
+        client_id: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), VenueError> {
+        orders::cancel(self, instrument, client_id, origin, false).await
     }
 
     fn withdraw(&self, client_id: &str) {
-        let mut live = self.live.lock();
-        match live.get_mut(client_id) {
+        let mut sent = self.sent.lock();
+        match sent.get_mut(client_id) {
             // Only a placement not yet answered: once OKX has the order, the cancel goes for it.
-            Some(entry) if entry.placing && entry.ord_id.is_empty() => {
-                entry.withdrawn = true;
+            Some(Sent { placement: Placement::Sending { withdrawn }, ord_id, .. }) if ord_id.is_empty() => {
+                *withdrawn = true;
                 self.withdrawals.notify_waiters();
             }
             Some(_) => {}
@@ -888,8 +869,13 @@ impl Venue for OkxVenue {
         }
     }
 
-    async fn cancel_for_host(&self, instrument: InstrumentId, client_id: &str) -> Result<(), VenueError> {
-        orders::cancel(self, instrument, client_id, true).await
+    async fn cancel_for_host(
+        &self,
+        instrument: InstrumentId,
+        client_id: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), VenueError> {
+        orders::cancel(self, instrument, client_id, origin, true).await
     }
 
     async fn reload_keys(&self) -> Result<KeySwitch, KeyReloadError> {
@@ -902,34 +888,32 @@ impl Venue for OkxVenue {
         client_id: &str,
         new_price: Option<Decimal>,
         new_size: Option<Decimal>,
+        origin: Option<&Origin>,
     ) -> Result<(), VenueError> {
-        orders::amend(self, instrument, client_id, new_price, new_size).await
+        orders::amend(self, instrument, client_id, new_price, new_size, origin).await
     }
 
     async fn open_orders(&self) -> Result<Vec<OrderReport>, VenueError> {
         let pending = self
-            .limited(Request::new(Endpoint::PendingOrders, 0), self.rest.pending_orders(None, None))
+            .limited(Request::new(Endpoint::PendingOrders, 0), How::ONCE, || self.rest.pending_orders(None, None))
             .await
-            .map_err(orders::throttled)?
-            .map_err(orders::venue_error)?;
+            .map_err(orders::refused)?;
         Ok(pending.iter().filter_map(|d| convert::report(self, d)).collect())
     }
 
     async fn balances(&self) -> Result<Vec<BalanceReport>, VenueError> {
         let balance = self
-            .limited(Request::new(Endpoint::Balance, 0), self.rest.balance(&[]))
+            .limited(Request::new(Endpoint::Balance, 0), How::ONCE, || self.rest.balance(&[]))
             .await
-            .map_err(orders::throttled)?
-            .map_err(orders::venue_error)?;
+            .map_err(orders::refused)?;
         Ok(balance.details.iter().map(convert::balance).collect())
     }
 
     async fn positions(&self) -> Result<Vec<PositionReport>, VenueError> {
         let positions = self
-            .limited(Request::new(Endpoint::Positions, 0), self.rest.positions(None))
+            .limited(Request::new(Endpoint::Positions, 0), How::ONCE, || self.rest.positions(None))
             .await
-            .map_err(orders::throttled)?
-            .map_err(orders::venue_error)?;
+            .map_err(orders::refused)?;
         Ok(positions.iter().filter_map(|p| convert::position(self, p)).collect())
     }
 }

@@ -9,7 +9,8 @@
 //! limiter. When the WebSocket feeds arrive (issue "OKX WebSocket") this becomes the
 //! reconciliation pass after each reconnect.
 
-use super::{OkxVenue, convert};
+use super::limited::{self, Failed, How};
+use super::{OkxVenue, Placement, convert};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use std::collections::{HashMap, HashSet};
@@ -51,7 +52,7 @@ pub enum FillStart {
 /// One `limit=1` read under the limiter (waiting out throttling like the other start-up reads):
 /// the three days behind it are never walked.
 pub async fn fill_start(rest: &tradebox_okx::RestClient, limiter: &tradebox_okx::limits::Limiter) -> FillStart {
-    match super::patiently(limiter, Request::new(Endpoint::Fills, 0), || rest.newest_fill()).await {
+    match limited::send(limiter, Request::new(Endpoint::Fills, 0), How::STARTING, || rest.newest_fill()).await {
         Ok(newest) => FillStart::After(newest),
         Err(e) => {
             tracing::warn!(error = %e, "could not read the newest fill at start; fills from the next read on are reported, those in between through their orders' state");
@@ -116,8 +117,8 @@ async fn round(v: &OkxVenue, state: &mut State, asked: bool) {
     round_of_reads(v, state, asked).await;
     if state.pinned_out {
         // One public read says whether the host presents a pinned key again.
-        let probe = v.limited(Request::new(Endpoint::PublicTime, 0), v.rest().sync_clock()).await;
-        if let Ok(Ok(_)) = probe {
+        let probe = v.limited(Request::new(Endpoint::PublicTime, 0), How::ONCE, || v.rest().sync_clock()).await;
+        if probe.is_ok() {
             state.pinned_out = false;
             tracing::info!("OKX REST host presents a pinned key again");
             let detail = "presents a pinned key again".to_string();
@@ -129,9 +130,9 @@ async fn round(v: &OkxVenue, state: &mut State, asked: bool) {
 async fn round_of_reads(v: &OkxVenue, state: &mut State, asked: bool) {
     if state.last_clock.elapsed() >= Duration::from_millis(v.config().clock_sync_ms.max(1_000)) {
         state.last_clock = Instant::now();
-        match v.limited(Request::new(Endpoint::PublicTime, 0), v.rest().sync_clock()).await {
-            Ok(Ok(offset)) => tracing::debug!(offset_ms = offset, "OKX clock re-synced"),
-            Ok(Err(e)) => note(v, state, "re-syncing the clock", &e),
+        match v.limited(Request::new(Endpoint::PublicTime, 0), How::ONCE, || v.rest().sync_clock()).await {
+            Ok(offset) => tracing::debug!(offset_ms = offset, "OKX clock re-synced"),
+            Err(Failed::Okx(e)) => note(v, state, "re-syncing the clock", &e),
             Err(_) => {}
         }
     }
@@ -161,15 +162,13 @@ async fn round_of_reads(v: &OkxVenue, state: &mut State, asked: bool) {
 async fn fills(v: &OkxVenue, state: &mut State) -> bool {
     if state.cursor_unknown {
         // Where the history stands, as at start: one read, nothing delivered.
-        let Ok(answer) = v.limited(Request::new(Endpoint::Fills, 0), v.rest().newest_fill()).await else {
-            return false;
-        };
-        match answer {
+        match v.limited(Request::new(Endpoint::Fills, 0), How::ONCE, || v.rest().newest_fill()).await {
             Ok(newest) => {
                 state.cursor_unknown = false;
                 state.fill_cursor = newest;
             }
-            Err(e) => note(v, state, "reading the newest fill", &e),
+            Err(Failed::Okx(e)) => note(v, state, "reading the newest fill", &e),
+            Err(_) => {}
         }
         return false;
     }
@@ -177,16 +176,14 @@ async fn fills(v: &OkxVenue, state: &mut State) -> bool {
     // the next round reads the same fills again (each reported once: `emit_fill`).
     let mut walk = FillWalk::new(state.fill_cursor);
     while let Some(after) = walk.next_page() {
-        let page = v.rest().fills_page(None, after, FILLS_PAGE);
-        let Ok(answer) = v.limited(Request::new(Endpoint::Fills, 0), page).await else {
-            return false;
-        };
-        match answer {
+        let page = || v.rest().fills_page(None, after, FILLS_PAGE);
+        match v.limited(Request::new(Endpoint::Fills, 0), How::ONCE, page).await {
             Ok(page) => walk.take(page),
-            Err(e) => {
+            Err(Failed::Okx(e)) => {
                 note(v, state, "reading fills", &e);
                 return false;
             }
+            Err(_) => return false,
         }
     }
     let fills = walk.finish();
@@ -202,12 +199,13 @@ async fn fills(v: &OkxVenue, state: &mut State) -> bool {
 }
 
 async fn orders(v: &OkxVenue, state: &mut State) {
-    if v.live().lock().is_empty() {
+    if v.sent().lock().is_empty() {
         return;
     }
-    let pending = match v.limited(Request::new(Endpoint::PendingOrders, 0), v.rest().pending_orders(None, None)).await {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => return note(v, state, "reading pending orders", &e),
+    let read = || v.rest().pending_orders(None, None);
+    let pending = match v.limited(Request::new(Endpoint::PendingOrders, 0), How::ONCE, read).await {
+        Ok(p) => p,
+        Err(Failed::Okx(e)) => return note(v, state, "reading pending orders", &e),
         Err(_) => return,
     };
     let mut open = HashSet::new();
@@ -221,33 +219,41 @@ async fn orders(v: &OkxVenue, state: &mut State) {
     // list was read, which one query settles either way); outcomes still unknown are asked for
     // by client id.
     let to_check: Vec<(String, u32, String, Option<i64>)> = v
-        .live()
+        .sent()
         .lock()
         .iter()
-        .filter(|(id, l)| !l.placing && !open.contains(*id))
-        .map(|(id, l)| (id.clone(), l.instrument, l.ord_id.clone(), l.unknown_until))
+        .filter(|(id, s)| !matches!(s.placement, Placement::Sending { .. }) && !open.contains(*id))
+        .map(|(id, s)| {
+            let unknown_until = match s.placement {
+                Placement::Unknown { until, .. } => Some(until),
+                _ => None,
+            };
+            (id.clone(), s.instrument, s.ord_id.clone(), unknown_until)
+        })
         .collect();
     for (client_id, instrument, ord_id, unknown_until) in to_check {
         let Some(symbol) = v.spec(instrument).map(|s| s.symbol.clone()) else { continue };
         let by = if ord_id.is_empty() { OrderRef::ClOrdId(&client_id) } else { OrderRef::OrdId(&ord_id) };
-        let Ok(answer) =
-            v.limited(Request::new(Endpoint::OrderDetails, instrument), v.rest().order_details(&symbol, by)).await
-        else {
-            continue;
-        };
-        match answer {
+        let read = || v.rest().order_details(&symbol, by);
+        match v.limited(Request::new(Endpoint::OrderDetails, instrument), How::ONCE, read).await {
             Ok(d) => {
                 if let Some(report) = convert::report(v, &d) {
                     v.publish(report);
                 }
             }
-            Err(e)
+            Err(Failed::Okx(e))
                 if e.code() == Some(codes::NO_ORDER)
                     && unknown_until.is_some_and(|t| v.rest().clock().now_ms() > t) =>
             {
                 // Never placed: OKX dropped it at its expTime. Tell the owner.
-                let order = v.live().lock().remove(&client_id).map(|l| l.order);
-                if let Some(o) = order {
+                let placement = {
+                    let mut sent = v.sent().lock();
+                    // Unless a report settled it since the list was read.
+                    let unknown =
+                        sent.get(&client_id).is_some_and(|s| matches!(s.placement, Placement::Unknown { .. }));
+                    if unknown { sent.remove(&client_id).map(|s| s.placement) } else { None }
+                };
+                if let Some(Placement::Unknown { order: o, .. }) = placement {
                     tracing::info!(%client_id, "settled: the order was not placed");
                     v.emit(VenueEvent::Order(OrderReport {
                         client_id,
@@ -265,22 +271,18 @@ async fn orders(v: &OkxVenue, state: &mut State) {
                     }));
                 }
             }
-            Err(e) => note(v, state, "reading an order", &e),
+            Err(Failed::Okx(e)) => note(v, state, "reading an order", &e),
+            Err(_) => {}
         }
     }
 }
 
 async fn market(v: &OkxVenue) {
     for spec in v.specs() {
-        // Market data never waits: a round without a permit simply skips it.
-        if let Ok(permit) = v.limiter().try_acquire(&Request::new(Endpoint::Ticker, 0))
-            && let Ok(t) = complete(v, permit, v.rest().ticker(&spec.symbol).await)
-        {
+        if let Ok(t) = v.limited(Request::new(Endpoint::Ticker, 0), How::NOW, || v.rest().ticker(&spec.symbol)).await {
             v.emit(VenueEvent::Market(convert::ticker(spec.id, &t)));
         }
-        if let Ok(permit) = v.limiter().try_acquire(&Request::new(Endpoint::Books, 0))
-            && let Ok(b) = complete(v, permit, v.rest().books(&spec.symbol, 5).await)
-        {
+        if let Ok(b) = v.limited(Request::new(Endpoint::Books, 0), How::NOW, || v.rest().books(&spec.symbol, 5)).await {
             let levels = |ls: &[tradebox_okx::model::Level]| {
                 ls.iter().map(|l| (l.0.to_f64().unwrap_or(0.0), l.1.to_f64().unwrap_or(0.0))).collect()
             };
@@ -294,51 +296,44 @@ async fn market(v: &OkxVenue) {
     }
 }
 
-fn complete<T>(v: &OkxVenue, permit: tradebox_okx::limits::Permit, answer: T) -> T {
-    v.limiter().complete(permit);
-    answer
-}
-
 async fn account(v: &OkxVenue, state: &mut State) {
-    if let Ok(answer) = v.limited(Request::new(Endpoint::Balance, 0), v.rest().balance(&[])).await {
-        match answer {
-            Ok(b) => {
-                for d in &b.details {
-                    let report = convert::balance(d);
-                    if state.balances.get(&report.currency) != Some(&report) {
-                        state.balances.insert(report.currency.clone(), report.clone());
-                        v.emit(VenueEvent::Balance(report));
-                    }
+    match v.limited(Request::new(Endpoint::Balance, 0), How::ONCE, || v.rest().balance(&[])).await {
+        Ok(b) => {
+            for d in &b.details {
+                let report = convert::balance(d);
+                if state.balances.get(&report.currency) != Some(&report) {
+                    state.balances.insert(report.currency.clone(), report.clone());
+                    v.emit(VenueEvent::Balance(report));
                 }
             }
-            Err(e) => note(v, state, "reading balances", &e),
         }
+        Err(Failed::Okx(e)) => note(v, state, "reading balances", &e),
+        Err(_) => {}
     }
-    if let Ok(answer) = v.limited(Request::new(Endpoint::Positions, 0), v.rest().positions(None)).await {
-        match answer {
-            Ok(positions) => {
-                let mut seen = HashSet::new();
-                for p in positions.iter().filter_map(|p| convert::position(v, p)) {
-                    let key = (p.instrument, p.side);
-                    seen.insert(key);
-                    if state.positions.get(&key) != Some(&(p.size, p.avg_price)) {
-                        state.positions.insert(key, (p.size, p.avg_price));
-                        v.emit(VenueEvent::Position(p));
-                    }
-                }
-                // A position that is no longer listed is flat.
-                let flat: Vec<_> = state.positions.keys().filter(|k| !seen.contains(*k)).copied().collect();
-                for (instrument, side) in flat {
-                    state.positions.remove(&(instrument, side));
-                    v.emit(VenueEvent::Position(tradebox_core::PositionReport {
-                        instrument,
-                        side,
-                        size: Decimal::ZERO,
-                        avg_price: Decimal::ZERO,
-                    }));
+    match v.limited(Request::new(Endpoint::Positions, 0), How::ONCE, || v.rest().positions(None)).await {
+        Ok(positions) => {
+            let mut seen = HashSet::new();
+            for p in positions.iter().filter_map(|p| convert::position(v, p)) {
+                let key = (p.instrument, p.side);
+                seen.insert(key);
+                if state.positions.get(&key) != Some(&(p.size, p.avg_price)) {
+                    state.positions.insert(key, (p.size, p.avg_price));
+                    v.emit(VenueEvent::Position(p));
                 }
             }
-            Err(e) => note(v, state, "reading positions", &e),
+            // A position that is no longer listed is flat.
+            let flat: Vec<_> = state.positions.keys().filter(|k| !seen.contains(*k)).copied().collect();
+            for (instrument, side) in flat {
+                state.positions.remove(&(instrument, side));
+                v.emit(VenueEvent::Position(tradebox_core::PositionReport {
+                    instrument,
+                    side,
+                    size: Decimal::ZERO,
+                    avg_price: Decimal::ZERO,
+                }));
+            }
         }
+        Err(Failed::Okx(e)) => note(v, state, "reading positions", &e),
+        Err(_) => {}
     }
 }
