@@ -10,9 +10,14 @@ fn plugin_dir() -> PathBuf {
 }
 
 fn tradebox(args: &[&str]) -> (bool, String, String) {
+    tradebox_in_env(args, &[("RUST_BACKTRACE", "0")])
+}
+
+/// `tradebox ARGS` with these variables set, and the tests' own cache directory.
+fn tradebox_in_env(args: &[&str], vars: &[(&str, &str)]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tradebox"))
         .args(args)
-        .env("RUST_BACKTRACE", "0")
+        .envs(vars.iter().copied())
         .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
         .output()
         .expect("tradebox runs");
@@ -182,18 +187,7 @@ fn plugin_check_names_forbidden_imports() {
 
 /// `tradebox ARGS` as a user whose shell sets `RUST_BACKTRACE=1` runs it.
 fn tradebox_with_backtraces(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tradebox"))
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
-        .env("RUST_LIB_BACKTRACE", "1")
-        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
-        .output()
-        .expect("tradebox runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    tradebox_in_env(args, &[("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")])
 }
 
 /// A failed command says what is wrong in a line or two: no backtrace, no bytes of the file.
