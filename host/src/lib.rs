@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod backtest;
 pub mod config;
 pub mod demo;
 pub mod doctor;
