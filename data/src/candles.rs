@@ -137,7 +137,11 @@ impl Candles {
             volume: number(5, "volume")?,
         };
         if self.layout == Layout::Okx && record.get(8).is_some_and(|c| c == "0") {
-            return Err(DataError::at(path, line, "the bar is not closed (confirm = 0): a backtest reads closed bars only"));
+            return Err(DataError::at(
+                path,
+                line,
+                "the bar is not closed (confirm = 0): a backtest reads closed bars only",
+            ));
         }
         bar.check().map_err(|why| DataError::at(path, line, why))?;
         if let Some(last) = self.last_ts

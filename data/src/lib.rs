@@ -5,6 +5,7 @@
 //! silently. Formats are told apart by their contents, not trusted from the file name alone.
 
 pub mod candles;
+pub mod synthetic;
 
 pub use candles::{Bar, Candles};
 

@@ -38,6 +38,9 @@ enum Command {
         #[arg(long)]
         direct: bool,
     },
+    /// Run plugin files on market history in virtual time: the same gateway, risk checks and
+    /// order tracking as live; a summary table, `--report DIR`, `--json`, `--sweep`.
+    Backtest(Box<tradebox::backtest::command::Args>),
     /// Run the plugins of a config file.
     Run {
         /// The TOML config.
@@ -388,6 +391,7 @@ fn run_cli() -> Result<()> {
                 run(config, duration, allow_withdraw_key, watch).await
             }
             Command::Plugin { command } => plugin_command(command).await,
+            Command::Backtest(args) => tokio::task::block_in_place(|| tradebox::backtest::cli::execute(&args)),
             Command::Feed { command: FeedCommand::Check { file } } => feed_check(&file),
             Command::Status { admin } => {
                 let status = admin.call("GET", "/status", None).await?;

@@ -1,6 +1,12 @@
 //! Small streaming indicators, allocation-free after construction.
 
 /// Simple moving average over the last `period` values.
+///
+/// The mean is the window's values summed oldest first and divided by `period`, computed
+/// afresh on every update: any two implementations of that formula agree to the bit (a
+/// backtest's result can be checked against an independent calculation), a flat market gives
+/// two averages that tie exactly, and nothing drifts over millions of updates, as a running
+/// sum (adding the new value, subtracting the old) does. It costs `period` additions a value.
 #[derive(Debug, Clone)]
 pub struct Sma {
     /// A ring of `period` slots, allocated once: the first `len` hold values, and once it is
@@ -10,14 +16,14 @@ pub struct Sma {
     /// Values seen, up to `period`.
     len: usize,
     next: usize,
-    sum: f64,
+    mean: Option<f64>,
 }
 
 impl Sma {
     /// An average over `period` values (at least 1).
     pub fn new(period: usize) -> Self {
         let period = period.max(1);
-        Self { window: vec![0.0; period], len: 0, next: 0, sum: 0.0 }
+        Self { window: vec![0.0; period], len: 0, next: 0, mean: None }
     }
 
     /// Adds a value; returns the average once `period` values have been seen.
@@ -26,22 +32,23 @@ impl Sma {
         let period = self.window.len();
         // Always a slot: `next < period`. No growth and no call on this path.
         if let Some(slot) = self.window.get_mut(self.next) {
-            if self.len < period {
-                self.len += 1;
-                self.sum += value;
-            } else {
-                self.sum += value - *slot;
-            }
             *slot = value;
+            self.len = (self.len + 1).min(period);
             self.next = if self.next + 1 == period { 0 } else { self.next + 1 };
         }
-        self.value()
+        if self.len == period {
+            // Oldest first: from `next` to the end, then from the start to `next`.
+            let (newer, older) = self.window.split_at(self.next);
+            let sum = older.iter().chain(newer).fold(0.0, |sum, v| sum + v);
+            self.mean = Some(sum / period as f64);
+        }
+        self.mean
     }
 
     /// The current average, once the window is full.
     #[inline]
     pub fn value(&self) -> Option<f64> {
-        (self.len == self.window.len()).then(|| self.sum / self.window.len() as f64)
+        self.mean
     }
 
     /// The window length.
@@ -113,6 +120,26 @@ mod tests {
         assert_eq!(sma.update(2.0), None);
         assert_eq!(sma.update(3.0), Some(2.0));
         assert_eq!(sma.update(7.0), Some(4.0));
+    }
+
+    #[test]
+    fn sma_is_the_window_summed_oldest_first_and_does_not_drift() {
+        let mut sma = Sma::new(4);
+        let prices: Vec<f64> = (0..100_000).map(|i| 60_000.0 + ((i * 7919) % 1000) as f64 * 0.1).collect();
+        for (i, p) in prices.iter().enumerate() {
+            let got = sma.update(*p);
+            if i >= 3 {
+                let w = &prices[i - 3..=i];
+                assert_eq!(got, Some((((w[0] + w[1]) + w[2]) + w[3]) / 4.0), "at {i}");
+            }
+        }
+        // A flat window ties exactly with any other flat window of the same price.
+        let (mut fast, mut slow) = (Sma::new(2), Sma::new(5));
+        for _ in 0..5 {
+            fast.update(0.1 + 0.2);
+            slow.update(0.1 + 0.2);
+        }
+        assert_eq!(fast.value(), slow.value());
     }
 
     #[test]

@@ -1,4 +1,13 @@
 //! `tradebox backtest`: plugin files, unchanged, on market history in virtual time, through the
 //! same gateway, risk checks and order tracking as live.
 
+pub mod books;
+pub mod cli;
+pub mod command;
+pub mod exchange;
 pub mod results;
+pub mod run;
+pub mod sweep;
+
+pub use exchange::{Fees, FillModel};
+pub use run::{BacktestError, DataFile, Plan, PluginPlan, Progress, run};

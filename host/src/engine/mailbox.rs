@@ -110,25 +110,16 @@ impl Mailbox {
                 None => self.ready.wait(&mut q),
             }
         }
-        let n = q.slots.len().min(max);
-        let mut batch = Vec::with_capacity(n);
-        for _ in 0..n {
-            match q.slots.pop_front() {
-                Some(Slot::Event(event)) => {
-                    if matches!(event, PluginEvent::Market(tradebox_core::MarketEvent::Trade { .. })) {
-                        q.queued_trades -= 1;
-                    }
-                    batch.push(event);
-                }
-                Some(Slot::Latest(key)) => {
-                    if let Some(event) = q.latest.remove(&key) {
-                        batch.push(event);
-                    }
-                }
-                None => break,
-            }
-        }
+        let mut batch = Vec::with_capacity(q.slots.len().min(max));
+        pop_into(&mut q, max, &mut batch);
         Some(batch)
+    }
+
+    /// Takes up to `max` events already queued, oldest first, into `batch`, without waiting: for
+    /// a consumer that knows when events arrive because it routes them itself (a backtest).
+    /// Reusing `batch` keeps the per-call cost to the lock and the moves.
+    pub fn drain_into(&self, max: usize, batch: &mut Vec<PluginEvent>) {
+        pop_into(&mut self.queue.lock(), max, batch);
     }
 
     /// Wakes the consumer out of [`Mailbox::take`] with an empty batch, so it can look at
@@ -148,6 +139,27 @@ impl Mailbox {
     pub fn stats(&self) -> MailboxStats {
         let queued = self.queue.lock().slots.len();
         MailboxStats { queued, ..*self.stats.lock() }
+    }
+}
+
+/// Moves up to `max` queued events, oldest first, into `batch`.
+fn pop_into(q: &mut Queue, max: usize, batch: &mut Vec<PluginEvent>) {
+    let n = q.slots.len().min(max);
+    for _ in 0..n {
+        match q.slots.pop_front() {
+            Some(Slot::Event(event)) => {
+                if matches!(event, PluginEvent::Market(tradebox_core::MarketEvent::Trade { .. })) {
+                    q.queued_trades -= 1;
+                }
+                batch.push(event);
+            }
+            Some(Slot::Latest(key)) => {
+                if let Some(event) = q.latest.remove(&key) {
+                    batch.push(event);
+                }
+            }
+            None => break,
+        }
     }
 }
 

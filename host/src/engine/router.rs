@@ -338,6 +338,29 @@ pub async fn run_sender(hub: Arc<Hub>, venue: Arc<dyn Venue>, mut lanes: super::
     }
 }
 
+/// Sends every command already queued, on the caller's thread, one at a time, the host's lane
+/// first: the sender's work for a venue that answers at once and is driven by its caller (a
+/// backtest's exchange, moved bar by bar). The same checks as [`run_sender`] apply (a
+/// placement of a plugin halted since its check is dropped, a venue refusal reaches the
+/// plugin). Returns how many commands it sent; a venue that does not answer at once is a
+/// programming error, logged, and its command dropped.
+pub fn send_queued(hub: &Hub, venue: &dyn Venue, lanes: &mut super::Lanes) -> usize {
+    let mut sent = 0;
+    while let Ok(command) = lanes.try_recv() {
+        withdraw_early(hub, venue, &command);
+        let mut call = std::pin::pin!(execute(hub, venue, command));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        if call.as_mut().poll(&mut context).is_pending() {
+            tracing::error!(
+                venue = venue.name(),
+                "a venue driven by its caller did not answer at once: command dropped"
+            );
+        }
+        sent += 1;
+    }
+    sent
+}
+
 /// The sender's record of the last command about one order: `done` closes when it has been
 /// sent (its task dropped the sender).
 ///

@@ -1,9 +1,14 @@
-//! Moving-average crossover on the mid price.
+//! Moving-average crossover, on tickers' mids or on closed candles' closes.
 //!
 //! Config (JSON, every field optional):
-//! `{"symbol": "BTC-USDT", "fast": 10, "slow": 30, "size": 0.001}`.
-//! Goes long `size` when the fast SMA crosses above the slow one and closes the position when it
-//! crosses back below. Sends at most one order at a time.
+//! `{"symbol": "BTC-USDT", "fast": 10, "slow": 30, "size": 0.001, "source": "ticker"}`.
+//! `source` is `ticker` (each ticker's mid) or `candle` (each closed one-minute bar's close).
+//! A crossover is a change in the sign of (fast SMA - slow SMA) from the last sign that was not
+//! zero (an exact tie is no signal, and the first sign is no crossover). Goes long `size` with a
+//! market order on an up-cross when flat, and sells the whole position on a down-cross when
+//! long. Sends at most one order at a time. Each SMA is the mean of its window summed oldest
+//! first (`tradebox_sdk::Sma`), so an independent calculation of the same formula agrees
+//! exactly (the backtest's tests check it).
 
 use serde::{Deserialize, Serialize};
 use tradebox_sdk::Sma;
@@ -17,12 +22,13 @@ pub enum Cross {
     Down,
 }
 
-/// The pure signal: two SMAs and which one was on top. Kept free of host calls so the
+/// The pure signal: two SMAs and which one was last on top. Kept free of host calls so the
 /// benchmark can run the identical logic natively.
 #[derive(Debug, Clone)]
 pub struct Signal {
     fast: Sma,
     slow: Sma,
+    /// Whether fast was above slow at the last update where they differed.
     fast_above: Option<bool>,
 }
 
@@ -37,7 +43,11 @@ impl Signal {
     pub fn update(&mut self, price: f64) -> Option<Cross> {
         let fast = self.fast.update(price);
         let slow = self.slow.update(price)?;
-        let above = fast? > slow;
+        let difference = fast? - slow;
+        if difference == 0.0 {
+            return None;
+        }
+        let above = difference > 0.0;
         let previous = self.fast_above.replace(above)?;
         match (previous, above) {
             (false, true) => Some(Cross::Up),
@@ -71,6 +81,15 @@ impl Core {
         self.signal.update((bid + ask) / 2.0)
     }
 
+    /// Feeds one candle; only a closed bar of the instrument counts, by its close.
+    #[inline]
+    pub fn on_candle(&mut self, instrument: u32, close: f64, confirmed: bool) -> Option<Cross> {
+        if instrument != self.instrument || !confirmed || close <= 0.0 {
+            return None;
+        }
+        self.signal.update(close)
+    }
+
     /// The prices in the slow window, oldest first: enough to rebuild both averages.
     pub fn recent(&self) -> impl Iterator<Item = f64> + '_ {
         self.signal.slow.values()
@@ -85,6 +104,16 @@ impl Core {
     }
 }
 
+/// Which prices feed the averages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Each ticker's mid.
+    Ticker,
+    /// Each closed one-minute candle's close.
+    Candle,
+}
+
 /// Plugin configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -97,11 +126,13 @@ pub struct Config {
     pub slow: usize,
     /// Order size; 0 means ten times the instrument's minimum.
     pub size: f64,
+    /// Tickers or candles.
+    pub source: Source,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { symbol: "BTC-USDT".into(), fast: 10, slow: 30, size: 0.0 }
+        Self { symbol: "BTC-USDT".into(), fast: 10, slow: 30, size: 0.0, source: Source::Ticker }
     }
 }
 
@@ -151,9 +182,16 @@ mod plugin {
             }
             let instrument = views::find_instrument(&config.symbol)
                 .ok_or_else(|| format!("instrument {} is unknown or not granted", config.symbol))?;
-            feeds::subscribe(instrument.id, Channel::Ticker).map_err(|d| d.message)?;
+            let channel = match config.source {
+                Source::Ticker => Channel::Ticker,
+                Source::Candle => Channel::Candle1m,
+            };
+            feeds::subscribe(instrument.id, channel).map_err(|d| d.message)?;
             let size = if config.size > 0.0 { config.size } else { instrument.min_size * 10.0 };
-            info!("sma-cross on {} fast {} slow {} size {}", config.symbol, config.fast, config.slow, size);
+            info!(
+                "sma-cross on {} fast {} slow {} size {} from {:?}",
+                config.symbol, config.fast, config.slow, size, config.source
+            );
             Ok(SmaCross {
                 instrument: instrument.id,
                 size,
@@ -166,6 +204,12 @@ mod plugin {
         #[inline(always)]
         fn on_ticker(&mut self, ticker: &Ticker) {
             if let Some(cross) = self.core.on_ticker(ticker.instrument, ticker.bid, ticker.ask) {
+                self.on_cross(cross);
+            }
+        }
+
+        fn on_candle(&mut self, candle: &Candle) {
+            if let Some(cross) = self.core.on_candle(candle.instrument, candle.close, candle.confirmed) {
                 self.on_cross(cross);
             }
         }
@@ -211,6 +255,25 @@ mod tests {
         assert_eq!(crosses, vec![Cross::Up]);
         let crosses: Vec<_> = [6.0, 4.0, 2.0].iter().filter_map(|p| s.update(*p)).collect();
         assert_eq!(crosses, vec![Cross::Down]);
+    }
+
+    #[test]
+    fn an_exact_tie_is_no_signal_and_the_sign_before_it_counts() {
+        let mut s = Signal::new(1, 2);
+        // fast - slow: 10 vs 10 (tie), then 12 vs 11 (up: the first sign, no cross), 11 vs 11.5
+        // (down), 11 vs 11 (tie), 12 vs 11.5 (up again: a cross from the last non-zero sign).
+        let got: Vec<_> = [10.0, 10.0, 12.0, 11.0, 11.0, 12.0].iter().map(|p| s.update(*p)).collect();
+        assert_eq!(got, vec![None, None, None, Some(Cross::Down), None, Some(Cross::Up)]);
+    }
+
+    #[test]
+    fn candles_count_only_when_closed_and_for_the_instrument() {
+        let mut c = Core::new(7, 1, 2);
+        assert_eq!(c.on_candle(7, 10.0, false), None);
+        assert_eq!(c.on_candle(8, 10.0, true), None);
+        assert_eq!(c.recent().count(), 0);
+        c.on_candle(7, 10.0, true);
+        assert_eq!(c.recent().count(), 1);
     }
 
     #[test]

@@ -1,0 +1,709 @@
+//! The venue a backtest trades on: orders fill against bars by a fill model, in virtual time.
+//!
+//! It is a [`Venue`] like OKX's and the simulator's, so the engine's sender hands it orders the
+//! way it hands them to a live venue, and its reports, fills and balances reach the hub through
+//! the same router. The backtest driver tells it when a bar opens ([`BarExchange::open_bar`])
+//! and what the last close was ([`BarExchange::mark`]); nothing in it is random.
+//!
+//! # Fill models
+//!
+//! An order *arrives* at one price, then *rests*:
+//!
+//! - `next-open`: an order sent while the plugin handles bar t arrives at bar t+1's open.
+//! - `close`: it arrives at once, at bar t's close (the price the plugin just saw).
+//!
+//! On arrival a market order fills its whole size at the arrival price (taker). A limit, IOC or
+//! FOK order that is marketable there (a buy at or above it, a sell at or below) fills at the
+//! arrival price (taker); a post-only order that would take is cancelled, as OKX cancels it; an
+//! IOC or FOK order that is not marketable is cancelled. A limit or post-only order that did not
+//! fill rests, and fills at its limit (maker) in the first later bar that trades *through* it:
+//! a low strictly below a buy's price, a high strictly above a sell's (a touch is not a fill).
+//! Under `next-open` a limit order that arrives at a bar's open and rests may fill in that
+//! same bar. Orders fill whole (no partial fills; the bar's volume does not cap them) and
+//! queue position is not modelled. Fills are stamped with the time the bar opened.
+//!
+//! # Money
+//!
+//! Spot: a buy needs its quote (price × size plus the taker fee, at the limit price or the last
+//! close for a market order) available when it is placed, and it is held (frozen) until the
+//! order ends; a sell needs its base. A market buy whose cost at its fill price exceeds what
+//! is available then is cancelled with OKX's 51008 rather than drawing the balance negative.
+//! Linear derivatives (swaps, futures settled in the quote currency): no position is held in
+//! the balance; the quote pays fees and receives realised PnL; an order that opens or grows a
+//! position needs its notional divided by the leverage available (no margin is held, and there
+//! are no liquidations or funding). Fees are charged in the quote currency at the maker or
+//! taker rate of the fill (OKX charges a spot buy's fee in the base currency: the value is the
+//! same, the balance it comes from differs).
+
+use parking_lot::Mutex;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+use tokio::sync::mpsc;
+use tradebox_core::{
+    BalanceReport, Clock, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, NewOrder, OrderKind,
+    OrderReport, OrderStatus, Origin, PlaceAck, PositionReport, PositionSide, Side, Venue, VenueError, VenueEvent,
+};
+
+/// When and at what price an order meets the market (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FillModel {
+    /// At the next bar's open.
+    NextOpen,
+    /// At the close of the bar the plugin is handling.
+    Close,
+}
+
+impl std::fmt::Display for FillModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FillModel::NextOpen => "next-open",
+            FillModel::Close => "close",
+        })
+    }
+}
+
+impl std::str::FromStr for FillModel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "next-open" => Ok(FillModel::NextOpen),
+            "close" => Ok(FillModel::Close),
+            "book" => Err("the `book` fill model needs tick data (recorded books), which this build's backtest \
+                           does not replay yet: use next-open or close on candles"
+                .into()),
+            other => Err(format!("unknown fill model {other:?}: next-open or close")),
+        }
+    }
+}
+
+/// Maker and taker fee rates, as fractions of the notional (0.001 is 0.1%; negative is a
+/// rebate).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeeRates {
+    /// Resting orders that fill.
+    pub maker: Decimal,
+    /// Orders that take.
+    pub taker: Decimal,
+}
+
+/// The fee rates of a run: per instrument kind, and the tier they came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fees {
+    /// Spot.
+    pub spot: FeeRates,
+    /// Swaps and futures.
+    pub derivatives: FeeRates,
+    /// The OKX tier named, if any.
+    pub tier: Option<String>,
+}
+
+impl Fees {
+    /// No fees.
+    pub fn none() -> Self {
+        let zero = FeeRates { maker: Decimal::ZERO, taker: Decimal::ZERO };
+        Self { spot: zero, derivatives: zero, tier: None }
+    }
+
+    /// One explicit rate for makers and takers of every kind.
+    pub fn flat(rate: Decimal) -> Self {
+        let rates = FeeRates { maker: rate, taker: rate };
+        Self { spot: rates, derivatives: rates, tier: None }
+    }
+
+    /// OKX's published rates for a tier: `Lv1`..`Lv5` (regular users, by OKB held) and
+    /// `VIP1`..`VIP8`, from okx.com/fees (spot, USDT pairs; derivatives: OKX's USDT-margined
+    /// perpetual and expiry futures rates for the same tier).
+    pub fn tier(name: &str) -> Result<Self, String> {
+        // (tier, spot maker, spot taker, derivatives maker, derivatives taker), percent.
+        const TIERS: &[(&str, &str, &str, &str, &str)] = &[
+            ("Lv1", "0.080", "0.100", "0.020", "0.050"),
+            ("Lv2", "0.075", "0.090", "0.018", "0.045"),
+            ("Lv3", "0.070", "0.085", "0.016", "0.040"),
+            ("Lv4", "0.065", "0.080", "0.014", "0.035"),
+            ("Lv5", "0.060", "0.075", "0.012", "0.030"),
+            ("VIP1", "0.060", "0.080", "0.015", "0.045"),
+            ("VIP2", "0.050", "0.070", "0.010", "0.040"),
+            ("VIP3", "0.030", "0.060", "0.005", "0.035"),
+            ("VIP4", "0.020", "0.050", "0.000", "0.030"),
+            ("VIP5", "0.000", "0.040", "-0.005", "0.025"),
+            ("VIP6", "-0.002", "0.030", "-0.005", "0.020"),
+            ("VIP7", "-0.005", "0.025", "-0.005", "0.018"),
+            ("VIP8", "-0.005", "0.020", "-0.005", "0.015"),
+        ];
+        let wanted = name.replace(' ', "");
+        let (tier, sm, st, dm, dt) = TIERS.iter().find(|t| t.0.eq_ignore_ascii_case(&wanted)).ok_or_else(|| {
+            let names: Vec<&str> = TIERS.iter().map(|t| t.0).collect();
+            format!("unknown fee tier {name:?}: one of {}", names.join(", "))
+        })?;
+        let pct = |s: &str| s.parse::<Decimal>().unwrap_or_default() / Decimal::ONE_HUNDRED;
+        Ok(Self {
+            spot: FeeRates { maker: pct(sm), taker: pct(st) },
+            derivatives: FeeRates { maker: pct(dm), taker: pct(dt) },
+            tier: Some((*tier).to_string()),
+        })
+    }
+
+    fn rates(&self, kind: InstrumentKind) -> FeeRates {
+        if kind == InstrumentKind::Spot { self.spot } else { self.derivatives }
+    }
+}
+
+/// One bar as the exchange needs it: where it opened and how far it traded. Floats as the data
+/// gave them: a price becomes a decimal only when an order fills at it (see [`decimal`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Range {
+    /// The bar's open time, ms (fills are stamped with it).
+    pub ts_ms: i64,
+    /// First price.
+    pub open: f64,
+    /// Highest.
+    pub high: f64,
+    /// Lowest.
+    pub low: f64,
+}
+
+/// A price from the data as the decimal it was written as: the shortest decimal that reads back
+/// as the same float (what Rust's `Display` prints), so `64123.5` is 64123.5 and not the
+/// binary fraction nearest it.
+pub fn decimal(price: f64) -> Option<Decimal> {
+    price.to_string().parse().ok()
+}
+
+/// A fill as the backtest's books need it: whose, and its money in floats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fill {
+    /// The plugin whose order it was (`None`: the host's).
+    pub plugin: Option<u32>,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Side.
+    pub side: Side,
+    /// Price.
+    pub price: f64,
+    /// Size (contracts for derivatives).
+    pub size: f64,
+    /// Fee in the quote currency (positive: paid).
+    pub fee: f64,
+    /// When, ms.
+    pub ts_ms: i64,
+}
+
+/// An order at the exchange.
+struct Resting {
+    order: NewOrder,
+    venue_id: String,
+    /// Quote (spot buy) or base (spot sell) held for it.
+    held: Decimal,
+    /// It has met the market once (arrival done): from now on it fills only by trade-through.
+    arrived: bool,
+}
+
+#[derive(Default)]
+struct Balance {
+    total: Decimal,
+    frozen: Decimal,
+}
+
+#[derive(Default)]
+struct State {
+    /// In the order they were placed: fills happen in that order, deterministically.
+    open: Vec<Resting>,
+    balances: BTreeMap<String, Balance>,
+    /// Net position per derivative instrument, contracts, and its average entry price.
+    positions: FxHashMap<InstrumentId, (Decimal, Decimal)>,
+    /// The last close per instrument: a market order's reference before it fills, and the
+    /// arrival price under `close`.
+    last: FxHashMap<InstrumentId, f64>,
+    next_id: u64,
+    fills: Vec<Fill>,
+}
+
+/// The backtest's venue.
+pub struct BarExchange {
+    specs: FxHashMap<InstrumentId, InstrumentSpec>,
+    clock: Clock,
+    model: FillModel,
+    fees: Fees,
+    leverage: Decimal,
+    state: Mutex<State>,
+    tx: mpsc::UnboundedSender<VenueEvent>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<VenueEvent>>>,
+}
+
+/// OKX's code for an order the account cannot pay for.
+const INSUFFICIENT: &str = "51008";
+
+impl BarExchange {
+    /// An exchange for `specs` with these starting balances, reading time from `clock` (the
+    /// backtest's virtual one).
+    pub fn new(
+        specs: Vec<InstrumentSpec>,
+        balances: &[(String, Decimal)],
+        clock: Clock,
+        model: FillModel,
+        fees: Fees,
+        leverage: Decimal,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut state = State::default();
+        for (currency, amount) in balances {
+            state.balances.entry(currency.clone()).or_default().total += *amount;
+        }
+        Self {
+            specs: specs.into_iter().map(|s| (s.id, s)).collect(),
+            clock,
+            model,
+            fees,
+            leverage: if leverage > Decimal::ZERO { leverage } else { Decimal::ONE },
+            state: Mutex::new(state),
+            tx,
+            rx: Mutex::new(Some(rx)),
+        }
+    }
+
+    /// Every balance now, as the venue reports them.
+    pub fn balance_reports(&self) -> Vec<BalanceReport> {
+        self.state.lock().balances.iter().map(|(c, b)| report_balance(c, b)).collect()
+    }
+
+    /// Records the close of the bar the plugins are about to handle: the reference price of
+    /// market orders, and their fill price under `close`.
+    pub fn mark(&self, instrument: InstrumentId, close: f64) {
+        self.state.lock().last.insert(instrument, close);
+    }
+
+    /// A bar of `instrument` opens: orders waiting for it arrive, resting ones fill if it trades
+    /// through them. Cheap when nothing is open.
+    pub fn open_bar(&self, instrument: InstrumentId, bar: Range) {
+        let mut state = self.state.lock();
+        if state.open.is_empty() {
+            return;
+        }
+        let Some(spec) = self.specs.get(&instrument) else { return };
+        let mut i = 0;
+        while i < state.open.len() {
+            if state.open[i].order.instrument != instrument {
+                i += 1;
+                continue;
+            }
+            let outcome = if state.open[i].arrived {
+                through(&state.open[i].order, &bar).map(|price| (price, Liquidity::Maker))
+            } else {
+                match self.arrive(&mut state.open[i], bar.open) {
+                    Arrival::Fill(price) => Some((price, Liquidity::Taker)),
+                    Arrival::Cancel(why) => {
+                        let resting = state.open.remove(i);
+                        self.end(&mut state, resting, OrderStatus::Canceled, Some(why), bar.ts_ms);
+                        continue;
+                    }
+                    Arrival::Rest => through(&state.open[i].order, &bar).map(|price| (price, Liquidity::Maker)),
+                }
+            };
+            match outcome {
+                Some((price, liquidity)) => {
+                    let resting = state.open.remove(i);
+                    self.fill(&mut state, spec, resting, price, liquidity, bar.ts_ms);
+                }
+                None => i += 1,
+            }
+        }
+    }
+
+    /// Takes the fills since the last call, in the order they happened.
+    pub fn take_fills(&self) -> Vec<Fill> {
+        std::mem::take(&mut self.state.lock().fills)
+    }
+
+    fn arrive(&self, resting: &mut Resting, price: f64) -> Arrival {
+        resting.arrived = true;
+        let order = &resting.order;
+        let Some(price) = decimal(price) else {
+            return Arrival::Cancel(format!("no usable price to fill at ({price})"));
+        };
+        let Some(limit) = order.price.filter(|_| order.kind != OrderKind::Market) else {
+            return Arrival::Fill(price);
+        };
+        let marketable = match order.side {
+            Side::Buy => price <= limit,
+            Side::Sell => price >= limit,
+        };
+        match (order.kind, marketable) {
+            (OrderKind::PostOnly, true) => Arrival::Cancel("post-only order would have taken liquidity".into()),
+            (_, true) => Arrival::Fill(price),
+            (OrderKind::Ioc | OrderKind::Fok, false) => Arrival::Cancel("not marketable on arrival".into()),
+            _ => Arrival::Rest,
+        }
+    }
+
+    fn emit(&self, event: VenueEvent) {
+        // The receiver lives as long as the backtest: a send can only fail after it ended.
+        let _ = self.tx.send(event);
+    }
+
+    fn report(&self, resting: &Resting, status: OrderStatus, filled: Decimal, avg: Option<Decimal>) -> OrderReport {
+        let o = &resting.order;
+        OrderReport {
+            client_id: o.client_id.clone(),
+            venue_id: resting.venue_id.clone(),
+            instrument: o.instrument,
+            side: o.side,
+            kind: o.kind,
+            price: o.price,
+            size: o.size,
+            filled,
+            avg_price: avg,
+            status,
+            reason: None,
+            ts_ms: self.clock.now_ms(),
+        }
+    }
+
+    /// Ends an order without a fill, giving back what it held.
+    fn end(&self, state: &mut State, resting: Resting, status: OrderStatus, reason: Option<String>, ts_ms: i64) {
+        let currency = self.held_currency(&resting);
+        let mut report = self.report(&resting, status, Decimal::ZERO, None);
+        report.reason = reason;
+        report.ts_ms = ts_ms;
+        self.emit(VenueEvent::Order(report));
+        if let Some(currency) = currency
+            && !resting.held.is_zero()
+        {
+            let balance = state.balances.entry(currency.clone()).or_default();
+            balance.frozen -= resting.held;
+            let balance = report_balance(&currency, balance);
+            self.emit(VenueEvent::Balance(balance));
+        }
+    }
+
+    /// The currency a spot order holds: quote for a buy, base for a sell.
+    fn held_currency(&self, resting: &Resting) -> Option<String> {
+        let spec = self.specs.get(&resting.order.instrument)?;
+        (spec.kind == InstrumentKind::Spot).then(|| match resting.order.side {
+            Side::Buy => spec.quote.clone(),
+            Side::Sell => spec.base.clone(),
+        })
+    }
+
+    fn fill(
+        &self,
+        state: &mut State,
+        spec: &InstrumentSpec,
+        resting: Resting,
+        price: Decimal,
+        liquidity: Liquidity,
+        ts_ms: i64,
+    ) {
+        let order = &resting.order;
+        let size = order.size;
+        let multiplier = if spec.kind == InstrumentKind::Spot { Decimal::ONE } else { spec.contract_value };
+        let notional = price * size * multiplier;
+        let rates = self.fees.rates(spec.kind);
+        let fee = notional * if liquidity == Liquidity::Maker { rates.maker } else { rates.taker };
+        let mut touched: Vec<String> = Vec::with_capacity(2);
+        if spec.kind == InstrumentKind::Spot {
+            match order.side {
+                Side::Buy => {
+                    let quote = state.balances.entry(spec.quote.clone()).or_default();
+                    let free = quote.total - quote.frozen + resting.held;
+                    if notional + fee > free {
+                        let why = format!(
+                            "{INSUFFICIENT}: insufficient {} balance at the fill: {} needed, {} available",
+                            spec.quote,
+                            (notional + fee).normalize(),
+                            free.normalize()
+                        );
+                        self.end(state, resting, OrderStatus::Canceled, Some(why), ts_ms);
+                        return;
+                    }
+                    quote.frozen -= resting.held;
+                    quote.total -= notional + fee;
+                    state.balances.entry(spec.base.clone()).or_default().total += size;
+                }
+                Side::Sell => {
+                    let base = state.balances.entry(spec.base.clone()).or_default();
+                    base.frozen -= resting.held;
+                    base.total -= size;
+                    state.balances.entry(spec.quote.clone()).or_default().total += notional - fee;
+                }
+            }
+            touched.push(spec.base.clone());
+        } else {
+            let signed = if order.side == Side::Buy { size } else { -size };
+            let (held, avg) = state.positions.get(&order.instrument).copied().unwrap_or_default();
+            let closing = if held.is_sign_positive() != signed.is_sign_positive() && !held.is_zero() {
+                held.abs().min(size)
+            } else {
+                Decimal::ZERO
+            };
+            let realized = if held > Decimal::ZERO { (price - avg) * closing } else { (avg - price) * closing };
+            let next = held + signed;
+            let next_avg = if next.is_zero() {
+                Decimal::ZERO
+            } else if closing.is_zero() {
+                (avg * held.abs() + price * size) / next.abs()
+            } else if closing < size {
+                price
+            } else {
+                avg
+            };
+            state.positions.insert(order.instrument, (next, next_avg));
+            state.balances.entry(spec.quote.clone()).or_default().total += realized * multiplier - fee;
+            let position = PositionReport {
+                instrument: order.instrument,
+                side: PositionSide::Net,
+                size: next,
+                avg_price: next_avg,
+            };
+            self.emit(VenueEvent::Position(position));
+        }
+        touched.push(spec.quote.clone());
+        state.next_id += 1;
+        let trade_id = state.next_id.to_string();
+        let mut report = self.report(&resting, OrderStatus::Filled, size, Some(price));
+        report.ts_ms = ts_ms;
+        self.emit(VenueEvent::Order(report));
+        self.emit(VenueEvent::Fill(FillReport {
+            client_id: order.client_id.clone(),
+            trade_id,
+            instrument: order.instrument,
+            side: order.side,
+            price,
+            size,
+            fee,
+            fee_currency: spec.quote.clone(),
+            liquidity,
+            ts_ms,
+        }));
+        for currency in touched {
+            if let Some(balance) = state.balances.get(&currency) {
+                self.emit(VenueEvent::Balance(report_balance(&currency, balance)));
+            }
+        }
+        state.fills.push(Fill {
+            plugin: order.origin.as_ref().map(|o| o.plugin),
+            instrument: order.instrument,
+            side: order.side,
+            price: price.to_f64().unwrap_or(0.0),
+            size: size.to_f64().unwrap_or(0.0),
+            fee: fee.to_f64().unwrap_or(0.0),
+            ts_ms,
+        });
+    }
+
+    /// Checks an order against the account and holds what a spot order needs.
+    fn admit(&self, state: &mut State, spec: &InstrumentSpec, order: &NewOrder) -> Result<Decimal, VenueError> {
+        let reference = order
+            .price
+            .filter(|_| order.kind != OrderKind::Market)
+            .or_else(|| state.last.get(&order.instrument).copied().and_then(decimal))
+            .ok_or_else(|| VenueError::Rejected {
+                code: "51000".into(),
+                message: "no price yet to value a market order".into(),
+            })?;
+        let rates = self.fees.rates(spec.kind);
+        let refuse = |currency: &str, needed: Decimal, free: Decimal| VenueError::Rejected {
+            code: INSUFFICIENT.into(),
+            message: format!(
+                "insufficient {currency} balance: {} needed, {} available",
+                needed.normalize(),
+                free.normalize()
+            ),
+        };
+        if spec.kind == InstrumentKind::Spot {
+            let (currency, needed) = match order.side {
+                Side::Buy => (&spec.quote, reference * order.size * (Decimal::ONE + rates.taker.max(Decimal::ZERO))),
+                Side::Sell => (&spec.base, order.size),
+            };
+            let balance = state.balances.entry(currency.clone()).or_default();
+            let free = balance.total - balance.frozen;
+            if needed > free {
+                return Err(refuse(currency, needed, free));
+            }
+            balance.frozen += needed;
+            return Ok(needed);
+        }
+        let held = state.positions.get(&order.instrument).map_or(Decimal::ZERO, |p| p.0);
+        let signed = if order.side == Side::Buy { order.size } else { -order.size };
+        let opening = ((held + signed).abs() - held.abs()).max(Decimal::ZERO);
+        if !opening.is_zero() && !order.reduce_only {
+            let needed = reference * opening * spec.contract_value / self.leverage;
+            let balance = state.balances.entry(spec.quote.clone()).or_default();
+            let free = balance.total - balance.frozen;
+            if needed > free {
+                return Err(refuse(&spec.quote, needed, free));
+            }
+        }
+        Ok(Decimal::ZERO)
+    }
+}
+
+enum Arrival {
+    Fill(Decimal),
+    Rest,
+    Cancel(String),
+}
+
+/// The price a resting order fills at in `bar`, if the bar trades through it.
+fn through(order: &NewOrder, bar: &Range) -> Option<Decimal> {
+    let limit = order.price?;
+    let at = limit.to_f64()?;
+    let crossed = match order.side {
+        Side::Buy => bar.low < at,
+        Side::Sell => bar.high > at,
+    };
+    crossed.then_some(limit)
+}
+
+fn report_balance(currency: &str, b: &Balance) -> BalanceReport {
+    BalanceReport { currency: currency.to_string(), total: b.total, available: b.total - b.frozen, frozen: b.frozen }
+}
+
+#[async_trait::async_trait]
+impl Venue for BarExchange {
+    fn name(&self) -> &str {
+        "backtest"
+    }
+
+    fn instruments(&self) -> Vec<InstrumentSpec> {
+        let mut specs: Vec<_> = self.specs.values().cloned().collect();
+        specs.sort_by_key(|s| s.id);
+        specs
+    }
+
+    fn candles_from_trades(&self) -> bool {
+        false
+    }
+
+    fn clock(&self) -> Clock {
+        self.clock.clone()
+    }
+
+    fn take_events(&self) -> Option<mpsc::UnboundedReceiver<VenueEvent>> {
+        self.rx.lock().take()
+    }
+
+    async fn place(&self, order: NewOrder) -> Result<PlaceAck, VenueError> {
+        let spec = self.specs.get(&order.instrument).ok_or_else(|| VenueError::Rejected {
+            code: "51001".into(),
+            message: format!("instrument {} does not exist", order.instrument),
+        })?;
+        let mut state = self.state.lock();
+        let held = self.admit(&mut state, spec, &order)?;
+        state.next_id += 1;
+        let venue_id = state.next_id.to_string();
+        let resting = Resting { order, venue_id: venue_id.clone(), held, arrived: false };
+        self.emit(VenueEvent::Order(self.report(&resting, OrderStatus::Live, Decimal::ZERO, None)));
+        if self.model == FillModel::Close {
+            let close = state.last.get(&resting.order.instrument).copied();
+            let mut resting = resting;
+            let ts = self.clock.now_ms();
+            match close.map(|c| (c, self.arrive(&mut resting, c))) {
+                Some((_, Arrival::Fill(price))) => self.fill(&mut state, spec, resting, price, Liquidity::Taker, ts),
+                Some((_, Arrival::Cancel(why))) => self.end(&mut state, resting, OrderStatus::Canceled, Some(why), ts),
+                Some((_, Arrival::Rest)) | None => state.open.push(resting),
+            }
+        } else {
+            state.open.push(resting);
+        }
+        Ok(PlaceAck { venue_id })
+    }
+
+    async fn cancel(
+        &self,
+        _instrument: InstrumentId,
+        client_id: &str,
+        _origin: Option<&Origin>,
+    ) -> Result<(), VenueError> {
+        let mut state = self.state.lock();
+        let Some(i) = state.open.iter().position(|r| r.order.client_id == client_id) else {
+            return Err(VenueError::Rejected {
+                code: "51400".into(),
+                message: "order cancellation failed as the order has been filled, canceled or does not exist".into(),
+            });
+        };
+        let resting = state.open.remove(i);
+        let now = self.clock.now_ms();
+        self.end(&mut state, resting, OrderStatus::Canceled, None, now);
+        Ok(())
+    }
+
+    async fn amend(
+        &self,
+        _instrument: InstrumentId,
+        client_id: &str,
+        new_price: Option<Decimal>,
+        new_size: Option<Decimal>,
+        _origin: Option<&Origin>,
+    ) -> Result<(), VenueError> {
+        let mut state = self.state.lock();
+        let Some(i) = state.open.iter().position(|r| r.order.client_id == client_id) else {
+            return Err(VenueError::Rejected {
+                code: "51503".into(),
+                message: "order modification failed as the order has been filled, canceled or does not exist".into(),
+            });
+        };
+        let resting = state.open.remove(i);
+        let spec = self.specs.get(&resting.order.instrument).cloned();
+        // Give back what it held, and take what the amended order needs (refused: it stays).
+        if let Some(currency) = self.held_currency(&resting) {
+            state.balances.entry(currency).or_default().frozen -= resting.held;
+        }
+        let mut amended = resting.order.clone();
+        if let Some(price) = new_price {
+            amended.price = Some(price);
+        }
+        if let Some(size) = new_size {
+            amended.size = size;
+        }
+        let admitted = spec.as_ref().map(|spec| self.admit(&mut state, spec, &amended));
+        match admitted {
+            Some(Ok(held)) => {
+                let updated = Resting { order: amended, held, ..resting };
+                self.emit(VenueEvent::Order(self.report(&updated, OrderStatus::Live, Decimal::ZERO, None)));
+                state.open.insert(i, updated);
+                Ok(())
+            }
+            Some(Err(e)) => {
+                if let Some(currency) = self.held_currency(&resting) {
+                    state.balances.entry(currency).or_default().frozen += resting.held;
+                }
+                state.open.insert(i, resting);
+                Err(e)
+            }
+            None => {
+                state.open.insert(i, resting);
+                Err(VenueError::Rejected { code: "51001".into(), message: "instrument does not exist".into() })
+            }
+        }
+    }
+
+    async fn open_orders(&self) -> Result<Vec<OrderReport>, VenueError> {
+        let state = self.state.lock();
+        Ok(state.open.iter().map(|r| self.report(r, OrderStatus::Live, Decimal::ZERO, None)).collect())
+    }
+
+    async fn balances(&self) -> Result<Vec<BalanceReport>, VenueError> {
+        Ok(self.balance_reports())
+    }
+
+    async fn positions(&self) -> Result<Vec<PositionReport>, VenueError> {
+        let state = self.state.lock();
+        let mut positions: Vec<PositionReport> = state
+            .positions
+            .iter()
+            .filter(|(_, (size, _))| !size.is_zero())
+            .map(|(instrument, (size, avg))| PositionReport {
+                instrument: *instrument,
+                side: PositionSide::Net,
+                size: *size,
+                avg_price: *avg,
+            })
+            .collect();
+        positions.sort_by_key(|p| p.instrument);
+        Ok(positions)
+    }
+}

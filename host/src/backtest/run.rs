@@ -1,0 +1,703 @@
+//! The backtest driver: bars in time order, in virtual time, through the live engine.
+//!
+//! What is live here: the hub (grants, the gateway's normalisation, client order ids, risk
+//! windows and checks, the tracker, positions and PnL), the router (venue events to plugins,
+//! quotes), the sender's checks (`router::send_queued`), admission of each plugin against its
+//! grant, the plugin's store with its memory cap, and the WIT conversions. What differs: time is
+//! virtual and moved by this driver, a plugin's calls are bounded by fuel instead of CPU
+//! deadlines (the same input stops at the same instruction), the driver calls the plugin's
+//! instance itself on one thread (no actor thread, no CPU share), and the venue is a
+//! [`BarExchange`]. Nothing is random and nothing depends on the machine's clock, so the same
+//! inputs give the same trades, curves and figures, byte for byte.
+//!
+//! # One step
+//!
+//! For each open time `t` in the data (bars of every instrument at `t` together):
+//! 1. the clock moves to `t`; each bar opens at the exchange (orders waiting for it arrive,
+//!    resting ones fill if it trades through them) and what happened is routed;
+//! 2. the clock moves to the bars' close (`t` + the file's bar length: a bar is known when it
+//!    has closed); each instrument's quote becomes the close (a ticker with bid = ask = last =
+//!    close, sizes 0, to plugins subscribed to tickers) and the closed candle goes to plugins
+//!    subscribed to candles;
+//! 3. each plugin gets what is in its inbox, with its timers due by then, in one call; the
+//!    orders it placed go to the exchange (under `close` they fill at once), and the reports go
+//!    back to the inboxes; this repeats (at most [`ROUNDS`] times) until no inbox has anything;
+//! 4. equity is booked at the close.
+
+use super::books::{Book, CurveStats, Thinned};
+use super::exchange::{BarExchange, Fees, FillModel, Range};
+use super::results::{FileInput, Inputs, PluginInput, PluginReport, Point, PriceSeries, RunReport, Stats};
+use crate::engine::router::{self, Router};
+use crate::engine::{Grants, Hub, Lanes, Permissions, PluginEvent, PluginSlot};
+use crate::plugin::bindings::{self as b, wit};
+use crate::plugin::host_api::{Counters, PluginState};
+use crate::plugin::instance::Instance;
+use crate::plugin::runtime::{Compiled, Mode};
+use crate::plugin::{Fault, Limits};
+use crate::risk::{AccountLimits, RiskLimits};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tradebox_core::{Clock, InstrumentId, InstrumentKind, InstrumentSpec, MarketEvent, VenueEvent};
+use tradebox_data::{Bar, DataError};
+
+/// How many times one step hands plugins what their own orders caused before moving on (an
+/// order answered by an order answered by an order...). What is left waits for the next step.
+pub const ROUNDS: usize = 8;
+
+/// Bars between two progress reports.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// One data file and the instrument it is for.
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its instrument's symbol.
+    pub symbol: String,
+    /// Its bars already read (a sweep reads a file once for all its runs); `None` streams the
+    /// file as the run goes (memory flat in its length).
+    pub loaded: Option<Loaded>,
+}
+
+/// A data file read into memory, with its hash.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The bars, oldest first, checked.
+    pub bars: Arc<[Bar]>,
+    /// sha256 of the file.
+    pub sha256: String,
+}
+
+impl DataFile {
+    /// Reads the whole file now (checked as a stream would be).
+    pub fn load(&mut self) -> Result<(), DataError> {
+        let bars = tradebox_data::candles::open(&self.path)?.collect::<Result<Vec<_>, _>>()?;
+        self.loaded = Some(Loaded { bars: bars.into(), sha256: file_sha256(&self.path)? });
+        Ok(())
+    }
+}
+
+/// Where a stream's bars come from.
+enum Source {
+    File(tradebox_data::Candles),
+    Memory(Arc<[Bar]>, usize),
+}
+
+impl Source {
+    fn next(&mut self) -> Option<Result<Bar, DataError>> {
+        match self {
+            Source::File(candles) => candles.next(),
+            Source::Memory(bars, i) => {
+                let bar = bars.get(*i).copied();
+                *i += 1;
+                bar.map(Ok)
+            }
+        }
+    }
+}
+
+/// A plugin to run.
+#[derive(Clone)]
+pub struct PluginPlan {
+    /// Its name in the run (unique).
+    pub name: String,
+    /// Where its file came from (shown in the report).
+    pub path: String,
+    /// The component, compiled once (a sweep instantiates it once per run).
+    pub compiled: Compiled,
+    /// The config `init` gets before the manifest's defaults (JSON).
+    pub config: String,
+    /// What it may touch.
+    pub grants: Grants,
+    /// Its pre-trade limits.
+    pub risk: RiskLimits,
+    /// Memory cap, fuel per call, batch size.
+    pub limits: Limits,
+}
+
+/// Everything a run needs besides the plugins.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The instruments traded, ids 1..=n.
+    pub instruments: Vec<InstrumentSpec>,
+    /// Candle files, one per instrument (several instruments replay merged in time).
+    pub data: Vec<DataFile>,
+    /// Replay from this open time (ms, inclusive).
+    pub from_ms: Option<i64>,
+    /// Replay up to this open time (ms, exclusive).
+    pub to_ms: Option<i64>,
+    /// How orders meet the bars.
+    pub fill: FillModel,
+    /// Fee rates.
+    pub fees: Fees,
+    /// Leverage of derivative positions (margin = notional / leverage).
+    pub leverage: Decimal,
+    /// Starting balances.
+    pub balances: Vec<(String, Decimal)>,
+    /// The account's limits.
+    pub account: AccountLimits,
+    /// Write the per-bar equity CSV here (and nothing else: the caller renders the rest).
+    pub equity_dir: Option<PathBuf>,
+}
+
+/// Why a run could not be done. A plugin that traps or refuses to start is not one: the run
+/// carries on without it and its report says why.
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    /// A data file is unreadable or wrong.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The plan does not hold together.
+    #[error("{0}")]
+    Plan(String),
+    /// A plugin was not admitted (its request against its grant, its config).
+    #[error(transparent)]
+    Admission(#[from] crate::plugin::admission::AdmissionError),
+    /// Writing the equity file failed.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Progress of a run: bars done so far, and the open time reached.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Bars replayed.
+    pub bars: u64,
+    /// The open time of the last one, ms.
+    pub ts_ms: i64,
+}
+
+/// A stream of one file's bars, one read ahead.
+struct Stream {
+    instrument: InstrumentId,
+    bars: Source,
+    next: Option<Bar>,
+    /// The bar length, from the first two bars (a minute until a second one is seen).
+    bar_ms: i64,
+}
+
+impl Stream {
+    fn advance(&mut self) -> Result<Option<Bar>, DataError> {
+        let current = self.next.take();
+        self.next = self.bars.next().transpose()?;
+        if let (Some(a), Some(b)) = (current, self.next)
+            && self.bar_ms == 0
+        {
+            self.bar_ms = b.ts_ms - a.ts_ms;
+        }
+        Ok(current)
+    }
+}
+
+/// A plugin while it runs.
+struct Runner {
+    name: String,
+    slot: Arc<PluginSlot>,
+    instance: Option<Instance>,
+    fault: Option<String>,
+    book: Book,
+    batch: Vec<PluginEvent>,
+    max_batch: usize,
+    events: u64,
+    input: PluginInput,
+}
+
+impl Runner {
+    /// Hands the plugin its inbox and due timers in one call; whether there was anything.
+    fn deliver(&mut self, hub: &Hub) -> bool {
+        let Some(instance) = self.instance.as_mut() else {
+            // A stopped plugin's inbox is emptied so that nothing piles up.
+            self.batch.clear();
+            self.slot.mailbox.drain_into(usize::MAX, &mut self.batch);
+            self.batch.clear();
+            return false;
+        };
+        self.slot.mailbox.drain_into(self.max_batch, &mut self.batch);
+        let clock = hub.clock();
+        let due = instance.state().timers.next_due().is_some_and(|d| d <= clock.moment());
+        if self.batch.is_empty() && !due {
+            return false;
+        }
+        let mut events: Vec<wit::Event> = self.batch.drain(..).map(b::event).collect();
+        if due {
+            for id in instance.state_mut().timers.take_due(clock.moment()) {
+                events.push(wit::Event::Timer(wit::TimerFired { id, ts: clock.now_ms() }));
+            }
+        }
+        self.events += events.len() as u64;
+        let result = if events.len() < b::COLUMN_RUN_MIN {
+            instance.on_events(&events)
+        } else {
+            b::deliveries(events).iter().try_for_each(|d| instance.deliver(d))
+        };
+        if let Err(fault) = result {
+            self.stop(hub, &fault);
+        }
+        true
+    }
+
+    /// The plugin faulted: it stops here (a backtest does not restart it: the run would no
+    /// longer say what the strategy does), its open orders are cancelled, its positions stay.
+    fn stop(&mut self, hub: &Hub, fault: &Fault) {
+        tracing::warn!(plugin = %self.name, %fault, "plugin stopped in the backtest");
+        self.fault = Some(format!("at {}: {fault}", hub.clock().now_ms()));
+        self.instance = None;
+        hub.cancel_all_for_host(self.slot.id, None);
+    }
+}
+
+/// The per-bar equity file, written as the run goes.
+struct EquityFile {
+    path: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl EquityFile {
+    fn create(dir: &std::path::Path, names: &[String]) -> Result<Self, BacktestError> {
+        let path = dir.join("equity.csv");
+        let write = |source| BacktestError::Write { path: path.clone(), source };
+        std::fs::create_dir_all(dir).map_err(write)?;
+        let file = std::fs::File::create(&path).map_err(write)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        use std::io::Write;
+        let mut header = String::from("ts_ms,total");
+        for name in names {
+            header.push(',');
+            header.push_str(&csv_field(name));
+        }
+        writeln!(out, "{header}").map_err(write)?;
+        Ok(Self { path, out })
+    }
+
+    fn row(&mut self, ts_ms: i64, total: f64, each: impl Iterator<Item = f64>) -> Result<(), BacktestError> {
+        use std::io::Write;
+        let mut line = ryu::Buffer::new();
+        let write = || -> std::io::Result<()> {
+            write!(self.out, "{ts_ms},{}", line.format(total))?;
+            for value in each {
+                write!(self.out, ",{}", line.format(value))?;
+            }
+            self.out.write_all(b"\n")
+        };
+        write().map_err(|source| BacktestError::Write { path: self.path.clone(), source })
+    }
+
+    fn finish(mut self) -> Result<(), BacktestError> {
+        use std::io::Write;
+        self.out.flush().map_err(|source| BacktestError::Write { path: self.path.clone(), source })
+    }
+}
+
+/// A name as one CSV field.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// sha256 of a file, hex.
+pub fn file_sha256(path: &std::path::Path) -> Result<String, DataError> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| DataError::file(path, format!("cannot open: {e}")))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0_u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buffer).map_err(|e| DataError::file(path, format!("cannot read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Runs `plugins` over `plan`'s data; `progress` hears how far it got every 65,536 bars.
+pub fn run(
+    plan: &Plan,
+    plugins: &[PluginPlan],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RunReport, BacktestError> {
+    if plugins.is_empty() {
+        return Err(BacktestError::Plan("no plugin to run".into()));
+    }
+    let mut streams = Vec::with_capacity(plan.data.len());
+    let mut files = Vec::with_capacity(plan.data.len());
+    for data in &plan.data {
+        let spec = plan.instruments.iter().find(|s| s.symbol == data.symbol).ok_or_else(|| {
+            BacktestError::Plan(format!(
+                "{}: instrument {} is not among the run's instruments",
+                data.path.display(),
+                data.symbol
+            ))
+        })?;
+        let (bars, sha256) = match &data.loaded {
+            Some(loaded) => (Source::Memory(loaded.bars.clone(), 0), loaded.sha256.clone()),
+            None => (Source::File(tradebox_data::candles::open(&data.path)?), file_sha256(&data.path)?),
+        };
+        files.push(FileInput { path: data.path.display().to_string(), sha256 });
+        let mut stream = Stream { instrument: spec.id, bars, next: None, bar_ms: 0 };
+        // Skip what is before `from`; the first bar kept is read ahead.
+        loop {
+            stream.advance()?;
+            match stream.next {
+                Some(bar) if plan.from_ms.is_some_and(|from| bar.ts_ms < from) => continue,
+                _ => break,
+            }
+        }
+        streams.push(stream);
+    }
+    let first = streams.iter().filter_map(|s| s.next.map(|b| b.ts_ms)).min();
+    let Some(first) = first else {
+        return Err(BacktestError::Plan("the data has no bar in the range asked for".into()));
+    };
+    let (clock, time) = Clock::virtual_at(first);
+    let exchange = Arc::new(BarExchange::new(
+        plan.instruments.clone(),
+        &plan.balances,
+        clock.clone(),
+        plan.fill,
+        plan.fees.clone(),
+        plan.leverage,
+    ));
+    let Some(mut venue_events) = tradebox_core::Venue::take_events(exchange.as_ref()) else {
+        return Err(BacktestError::Plan("the exchange's events were taken".into()));
+    };
+    let (hub, mut lanes) = Hub::with_clock(plan.instruments.clone(), clock.clone());
+    hub.set_account_limits(plan.account.clone(), "backtest").map_err(|e| BacktestError::Plan(e.to_string()))?;
+    for balance in exchange.balance_reports() {
+        hub.seed_balance(balance);
+    }
+    let specs: Vec<(f64, String)> = plan
+        .instruments
+        .iter()
+        .map(|s| {
+            let multiplier =
+                if s.kind == InstrumentKind::Spot { 1.0 } else { s.contract_value.to_f64().unwrap_or(1.0) };
+            (multiplier, s.symbol.clone())
+        })
+        .collect();
+    let mut router = Router::new(false);
+    let mut runners = Vec::with_capacity(plugins.len());
+    for plugin in plugins {
+        runners.push(start(&hub, plugin)?);
+        pump(&hub, exchange.as_ref(), &mut lanes, &mut router, &mut venue_events, &mut runners, &specs);
+    }
+    let names: Vec<String> = runners.iter().map(|r| r.name.clone()).collect();
+    let mut equity_file = plan.equity_dir.as_deref().map(|dir| EquityFile::create(dir, &names)).transpose()?;
+    // Marks by instrument id (ids are 1..=n), the last close.
+    let mut marks = vec![0.0_f64; plan.instruments.len() + 1];
+    let mut prices: Vec<Thinned> = vec![Thinned::default(); plan.instruments.len() + 1];
+    let start_equity = |marks: &[f64]| starting_equity(&plan.balances, &plan.instruments, marks);
+    let mut start_value = None;
+    let mut total_curve = CurveStats::default();
+    let mut total_equity = Thinned::default();
+    let watch_losses = plugins.iter().any(|p| p.risk.max_daily_loss > 0.0 || p.risk.max_drawdown > 0.0)
+        || plan.account.max_daily_loss > 0.0
+        || plan.account.max_drawdown > 0.0;
+    let bar_ms = |streams: &[Stream]| streams.iter().map(|s| s.bar_ms).find(|ms| *ms > 0).unwrap_or(60_000);
+    let started = Instant::now();
+    let mut bars = 0_u64;
+    let mut step: Vec<(InstrumentId, Bar, i64)> = Vec::with_capacity(streams.len());
+    // The next open time, and every bar at it.
+    while let Some(t) = streams.iter().filter_map(|s| s.next.map(|b| b.ts_ms)).min() {
+        if plan.to_ms.is_some_and(|to| t >= to) {
+            break;
+        }
+        step.clear();
+        for stream in &mut streams {
+            if stream.next.is_some_and(|b| b.ts_ms == t)
+                && let Some(bar) = stream.advance()?
+            {
+                let length = if stream.bar_ms > 0 { stream.bar_ms } else { 60_000 };
+                step.push((stream.instrument, bar, length));
+            }
+        }
+        time.advance_to(t);
+        for (instrument, bar, _) in &step {
+            exchange.open_bar(*instrument, Range { ts_ms: t, open: bar.open, high: bar.high, low: bar.low });
+        }
+        route(&hub, &mut router, &mut venue_events, exchange.as_ref(), &mut runners, &specs);
+        let close_at = t + step.iter().map(|s| s.2).max().unwrap_or(60_000);
+        time.advance_to(close_at);
+        for (instrument, bar, _) in &step {
+            let instrument = *instrument;
+            exchange.mark(instrument, bar.close);
+            if let Some(mark) = marks.get_mut(instrument as usize) {
+                *mark = bar.close;
+            }
+            if let Some(series) = prices.get_mut(instrument as usize) {
+                series.push(Point { ts_ms: bar.ts_ms, value: bar.close });
+            }
+            let ticker = MarketEvent::Ticker {
+                instrument,
+                ts_ms: close_at,
+                bid: bar.close,
+                bid_size: 0.0,
+                ask: bar.close,
+                ask_size: 0.0,
+                last: bar.close,
+            };
+            router.route(&hub, VenueEvent::Market(ticker));
+            let ohlcv = [bar.open, bar.high, bar.low, bar.close, bar.volume];
+            let candle = MarketEvent::Candle { instrument, ts_ms: bar.ts_ms, ohlcv, confirmed: true };
+            router.route(&hub, VenueEvent::Market(candle));
+        }
+        bars += step.len() as u64;
+        pump(&hub, exchange.as_ref(), &mut lanes, &mut router, &mut venue_events, &mut runners, &specs);
+        if watch_losses {
+            hub.watch_losses(close_at);
+        }
+        // Equity at the close.
+        let base = *start_value.get_or_insert_with(|| start_equity(&marks));
+        let mark = |i: InstrumentId| {
+            let i = i as usize;
+            (marks.get(i).copied().unwrap_or(0.0), specs.get(i.wrapping_sub(1)).map_or(1.0, |s| s.0))
+        };
+        let mut total = base;
+        for runner in &mut runners {
+            let pnl = runner.book.pnl(mark);
+            total += pnl;
+            runner.book.curve.push(base + pnl, base);
+            runner.book.equity.push(Point { ts_ms: close_at, value: base + pnl });
+        }
+        total_curve.push(total, base);
+        total_equity.push(Point { ts_ms: close_at, value: total });
+        if let Some(file) = equity_file.as_mut() {
+            file.row(close_at, total, runners.iter().map(|r| base + r.book.pnl(mark)))?;
+        }
+        if bars % PROGRESS_EVERY < step.len() as u64 {
+            progress(Progress { bars, ts_ms: t });
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(file) = equity_file.take() {
+        file.finish()?;
+    }
+    progress(Progress { bars, ts_ms: time.advance_by(0) });
+    let base = start_value.unwrap_or(0.0);
+    let bar_ms = bar_ms(&streams);
+    let mut total = Stats { start_equity: base, events: bars, ..Stats::default() };
+    let mut reports = Vec::with_capacity(runners.len());
+    let mut plugin_inputs = Vec::with_capacity(runners.len());
+    for runner in runners {
+        let stats = plugin_stats(&hub, &runner, base, bar_ms, &specs);
+        total.orders += stats.orders;
+        total.denied += stats.denied;
+        total.fills += stats.fills;
+        total.round_trips += stats.round_trips;
+        total.wins += stats.wins;
+        total.pnl += stats.pnl;
+        total.realized += stats.realized;
+        total.unrealized += stats.unrealized;
+        total.fees += stats.fees;
+        for (symbol, size) in &stats.open_positions {
+            match total.open_positions.iter_mut().find(|(s, _)| s == symbol) {
+                Some(p) => p.1 += size,
+                None => total.open_positions.push((symbol.clone(), *size)),
+            }
+        }
+        plugin_inputs.push(runner.input);
+        reports.push(PluginReport {
+            name: runner.name,
+            stats,
+            trades: runner.book.trades,
+            equity: runner.book.equity.finish(),
+            fault: runner.fault,
+        });
+    }
+    total.max_drawdown = total_curve.max_drawdown;
+    total.max_drawdown_pct = total_curve.max_drawdown_pct;
+    total.sharpe = total_curve.sharpe(bar_ms);
+    total.end_equity = base + total.pnl;
+    let inputs = Inputs {
+        data: files,
+        plugins: plugin_inputs,
+        instruments: plan.instruments.iter().map(|s| s.symbol.clone()).collect(),
+        from_ms: plan.from_ms,
+        to_ms: plan.to_ms,
+        fill: plan.fill.to_string(),
+        maker_fee: plan.fees.spot.maker.to_f64().unwrap_or(0.0),
+        taker_fee: plan.fees.spot.taker.to_f64().unwrap_or(0.0),
+        fee_tier: plan.fees.tier.clone(),
+        balances: plan.balances.iter().map(|(c, a)| (c.clone(), a.to_f64().unwrap_or(0.0))).collect(),
+        seed: 0,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let prices = plan
+        .instruments
+        .iter()
+        .map(|s| PriceSeries {
+            symbol: s.symbol.clone(),
+            points: prices.get_mut(s.id as usize).map(std::mem::take).unwrap_or_default().finish(),
+        })
+        .collect();
+    Ok(RunReport {
+        inputs,
+        plugins: reports,
+        total,
+        events: bars,
+        elapsed_s: elapsed,
+        events_per_s: if elapsed > 0.0 { bars as f64 / elapsed } else { 0.0 },
+        prices,
+        equity: total_equity.finish(),
+    })
+}
+
+/// Admits a plugin against its grant, registers it with the hub and runs its `init`. A plugin
+/// whose `init` fails (or whose instance cannot start) is reported, not fatal.
+fn start(hub: &Arc<Hub>, plugin: &PluginPlan) -> Result<Runner, BacktestError> {
+    let compiled = &plugin.compiled;
+    let admission = crate::plugin::admission::admit(
+        &plugin.name,
+        compiled.manifest.as_deref(),
+        &plugin.grants,
+        &plugin.risk,
+        &plugin.config,
+    )?;
+    let permissions = Permissions::new(plugin.grants.clone(), admission.requested);
+    let slot = hub.register_component(&plugin.name, &compiled.hash, permissions, plugin.risk.clone());
+    let state = PluginState::new(hub.clone(), slot.clone(), Arc::new(Counters::default()));
+    let input = PluginInput {
+        name: plugin.name.clone(),
+        path: plugin.path.clone(),
+        sha256: compiled.hash.clone(),
+        config: admission.config.clone(),
+    };
+    let mut runner = Runner {
+        name: plugin.name.clone(),
+        slot,
+        instance: None,
+        fault: None,
+        book: Book::default(),
+        batch: Vec::new(),
+        max_batch: plugin.limits.max_batch.max(1),
+        events: 0,
+        input,
+    };
+    match Instance::new(compiled, state, plugin.limits, Mode::Deterministic) {
+        Ok(mut instance) => match instance.init(&admission.config) {
+            Ok(()) => runner.instance = Some(instance),
+            Err(fault) => runner.stop(hub, &fault),
+        },
+        Err(fault) => runner.stop(hub, &fault),
+    }
+    Ok(runner)
+}
+
+/// Sends what plugins asked for, routes what the exchange answered, and hands plugins their
+/// inboxes, until nothing is left or [`ROUNDS`] have passed.
+fn pump(
+    hub: &Hub,
+    exchange: &BarExchange,
+    lanes: &mut Lanes,
+    router: &mut Router,
+    events: &mut mpsc::UnboundedReceiver<VenueEvent>,
+    runners: &mut [Runner],
+    specs: &[(f64, String)],
+) {
+    for _ in 0..ROUNDS {
+        let mut any = false;
+        for runner in runners.iter_mut() {
+            any |= runner.deliver(hub);
+        }
+        router::send_queued(hub, exchange, lanes);
+        route(hub, router, events, exchange, runners, specs);
+        if !any {
+            break;
+        }
+    }
+}
+
+/// Routes what the exchange said, and books its fills in the plugins' books.
+fn route(
+    hub: &Hub,
+    router: &mut Router,
+    events: &mut mpsc::UnboundedReceiver<VenueEvent>,
+    exchange: &BarExchange,
+    runners: &mut [Runner],
+    specs: &[(f64, String)],
+) {
+    while let Ok(event) = events.try_recv() {
+        router.route(hub, event);
+    }
+    for fill in exchange.take_fills() {
+        let Some(runner) = runners.iter_mut().find(|r| Some(r.slot.id) == fill.plugin) else { continue };
+        let (multiplier, symbol) = match specs.get((fill.instrument as usize).wrapping_sub(1)) {
+            Some((m, s)) => (*m, s.as_str()),
+            None => (
+                hub.instrument(fill.instrument).map_or(1.0, |s| {
+                    if s.kind == InstrumentKind::Spot { 1.0 } else { s.contract_value.to_f64().unwrap_or(1.0) }
+                }),
+                hub.instrument(fill.instrument).map_or("?", |s| s.symbol.as_str()),
+            ),
+        };
+        runner.book.fill(&fill, symbol, multiplier);
+    }
+}
+
+/// What the account held at the start, valued in the first instrument's quote currency at the
+/// first closes: that currency one for one, any instrument's base at its close.
+fn starting_equity(balances: &[(String, Decimal)], instruments: &[InstrumentSpec], marks: &[f64]) -> f64 {
+    let Some(quote) = instruments.first().map(|s| s.quote.as_str()) else { return 0.0 };
+    balances
+        .iter()
+        .map(|(currency, amount)| {
+            let amount = amount.to_f64().unwrap_or(0.0);
+            if currency == quote {
+                return amount;
+            }
+            instruments
+                .iter()
+                .find(|s| s.kind == InstrumentKind::Spot && &s.base == currency && s.quote == quote)
+                .and_then(|s| marks.get(s.id as usize))
+                .map_or(0.0, |price| amount * price)
+        })
+        .sum()
+}
+
+/// A plugin's figures: PnL from the host's tracker (as live), the rest from its books.
+fn plugin_stats(hub: &Hub, runner: &Runner, base: f64, bar_ms: i64, specs: &[(f64, String)]) -> Stats {
+    let (realized, unrealized, fees) = hub.pnl(runner.slot.id);
+    let stats = &runner.slot.stats;
+    let orders = stats.orders_sent.load(std::sync::atomic::Ordering::Relaxed);
+    let denied = stats.denied.load(std::sync::atomic::Ordering::Relaxed);
+    let pnl = realized + unrealized - fees;
+    let open_positions = hub
+        .positions(runner.slot.id)
+        .into_iter()
+        .filter_map(|(instrument, p)| {
+            let size = p.size.to_f64().unwrap_or(0.0);
+            (size != 0.0).then(|| {
+                let symbol =
+                    specs.get((instrument as usize).wrapping_sub(1)).map_or_else(|| "?".to_string(), |s| s.1.clone());
+                (symbol, size)
+            })
+        })
+        .collect();
+    Stats {
+        events: runner.events,
+        orders,
+        denied,
+        fills: runner.book.fills,
+        round_trips: runner.book.trades.len() as u64,
+        wins: runner.book.trades.iter().filter(|t| t.pnl - t.fees > 0.0).count() as u64,
+        pnl,
+        realized,
+        unrealized,
+        fees,
+        max_drawdown: runner.book.curve.max_drawdown,
+        max_drawdown_pct: runner.book.curve.max_drawdown_pct,
+        sharpe: runner.book.curve.sharpe(bar_ms),
+        start_equity: base,
+        end_equity: base + pnl,
+        open_positions,
+    }
+}
