@@ -251,7 +251,7 @@ mod tests {
         let mut book = Book::default();
         book.fill(&fill(Side::Buy, 100.0, 1.0, 0.1, 1), "X", 1.0);
         book.fill(&fill(Side::Buy, 110.0, 1.0, 0.1, 2), "X", 1.0);
-        assert_eq!(book.pnl(|_| (120.0, 1.0)), 240.0 - 210.0 - 0.2);
+        assert!((book.pnl(|_| (120.0, 1.0)) - (240.0 - 210.0 - 0.2)).abs() < 1e-9);
         // Sells 3: closes the 2 long at 120 (avg 105: +30) and opens 1 short.
         book.fill(&fill(Side::Sell, 120.0, 3.0, 0.3, 3), "X", 1.0);
         assert_eq!(book.trades.len(), 1);
