@@ -206,6 +206,8 @@ struct Runner {
     fault: Option<String>,
     book: Book,
     batch: Vec<PluginEvent>,
+    /// The same events in WIT form; kept between calls so that a step allocates nothing.
+    delivery: Vec<wit::Event>,
     max_batch: usize,
     events: u64,
     input: PluginInput,
@@ -227,17 +229,20 @@ impl Runner {
         if self.batch.is_empty() && !due {
             return false;
         }
-        let mut events: Vec<wit::Event> = self.batch.drain(..).map(b::event).collect();
+        let events = &mut self.delivery;
+        events.clear();
+        events.extend(self.batch.drain(..).map(b::event));
         if due {
             for id in instance.state_mut().timers.take_due(clock.moment()) {
                 events.push(wit::Event::Timer(wit::TimerFired { id, ts: clock.now_ms() }));
             }
         }
         self.events += events.len() as u64;
-        let result = if events.len() < b::COLUMN_RUN_MIN {
-            instance.on_events(&events)
+        let tickers = events.iter().filter(|e| matches!(e, wit::Event::Ticker(_))).count();
+        let result = if tickers < b::COLUMN_RUN_MIN {
+            instance.on_events(events)
         } else {
-            b::deliveries(events).iter().try_for_each(|d| instance.deliver(d))
+            b::deliveries(std::mem::take(events)).iter().try_for_each(|d| instance.deliver(d))
         };
         if let Err(fault) = result {
             self.stop(hub, &fault);
@@ -578,6 +583,7 @@ fn start(hub: &Arc<Hub>, plugin: &PluginPlan) -> Result<Runner, BacktestError> {
         fault: None,
         book: Book::default(),
         batch: Vec::new(),
+        delivery: Vec::new(),
         max_batch: plugin.limits.max_batch.max(1),
         events: 0,
         input,
@@ -608,9 +614,10 @@ fn pump(
         for runner in runners.iter_mut() {
             any |= runner.deliver(hub);
         }
-        router::send_queued(hub, exchange, lanes);
-        route(hub, router, events, exchange, runners, specs);
-        if !any {
+        let sent = router::send_queued(hub, exchange, lanes);
+        let routed = route(hub, router, events, exchange, runners, specs);
+        // Inboxes fill only from what is routed: nothing sent and nothing routed, nothing new.
+        if !any || (sent == 0 && routed == 0) {
             break;
         }
     }
@@ -624,9 +631,11 @@ fn route(
     exchange: &BarExchange,
     runners: &mut [Runner],
     specs: &[(f64, String)],
-) {
+) -> usize {
+    let mut routed = 0;
     while let Ok(event) = events.try_recv() {
         router.route(hub, event);
+        routed += 1;
     }
     for fill in exchange.take_fills() {
         let Some(runner) = runners.iter_mut().find(|r| Some(r.slot.id) == fill.plugin) else { continue };
@@ -641,6 +650,7 @@ fn route(
         };
         runner.book.fill(&fill, symbol, multiplier);
     }
+    routed
 }
 
 /// What the account held at the start, valued in the first instrument's quote currency at the

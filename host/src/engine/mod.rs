@@ -255,6 +255,8 @@ pub struct Hub {
     balances: RwLock<BTreeMap<String, BalanceReport>>,
     plugins: RwLock<HashMap<PluginId, Arc<PluginSlot>>>,
     routes: RwLock<Routes>,
+    /// What [`Hub::subscribers`] answers for a stream nobody follows (no allocation per event).
+    no_subscribers: Arc<[Arc<PluginSlot>]>,
     commands: mpsc::UnboundedSender<Queued>,
     host_commands: mpsc::UnboundedSender<Command>,
     minter: ids::ClientIdMinter,
@@ -269,8 +271,9 @@ pub struct Hub {
     clock: Clock,
 }
 
-/// Subscribers per market data stream.
-type Routes = HashMap<(InstrumentId, Channel), Vec<Arc<PluginSlot>>>;
+/// Subscribers per market data stream. A shared slice: the router takes it with one reference
+/// count per event (no copy, no allocation); subscribing, rare, builds a new one.
+type Routes = FxHashMap<(InstrumentId, Channel), Arc<[Arc<PluginSlot>]>>;
 
 /// A new order as a plugin (or any other source) asks for it: floats, not yet normalised.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -311,6 +314,7 @@ impl Hub {
             balances: RwLock::default(),
             plugins: RwLock::default(),
             routes: RwLock::default(),
+            no_subscribers: Arc::from([]),
             commands: tx,
             host_commands: host_tx,
             minter: ids::ClientIdMinter::new(start),
@@ -412,7 +416,7 @@ impl Hub {
             }
             for (key, subs) in self.routes.write().iter_mut() {
                 let before = subs.len();
-                subs.retain(|s| s.id != plugin);
+                *subs = subs.iter().filter(|s| s.id != plugin).cloned().collect();
                 if before > 0 && subs.is_empty() {
                     // The lane its subscribe took, so the unsubscribe never overtakes it.
                     let unsubscribe = Command::Unsubscribe(key.0, key.1);
@@ -565,8 +569,8 @@ impl Hub {
         if subscriptions.insert((spec.id, channel)) {
             drop(subscriptions);
             let mut routes = self.routes.write();
-            let subs = routes.entry((spec.id, channel)).or_default();
-            subs.push(slot.clone());
+            let subs = routes.entry((spec.id, channel)).or_insert_with(|| Arc::from([]));
+            *subs = subs.iter().chain(std::iter::once(slot)).cloned().collect();
             if subs.len() == 1 {
                 let _ = self.commands.send(Queued { command: Command::Subscribe(spec.id, channel), ticket: None });
             }
@@ -579,7 +583,7 @@ impl Hub {
         if slot.subscriptions.lock().remove(&(instrument, channel))
             && let Some(subs) = self.routes.write().get_mut(&(instrument, channel))
         {
-            subs.retain(|s| s.id != slot.id);
+            *subs = subs.iter().filter(|s| s.id != slot.id).cloned().collect();
             if subs.is_empty() {
                 let _ = self.commands.send(Queued { command: Command::Unsubscribe(instrument, channel), ticket: None });
             }
@@ -593,8 +597,8 @@ impl Hub {
         subs
     }
 
-    pub(crate) fn subscribers(&self, instrument: InstrumentId, channel: Channel) -> Vec<Arc<PluginSlot>> {
-        self.routes.read().get(&(instrument, channel)).cloned().unwrap_or_default()
+    pub(crate) fn subscribers(&self, instrument: InstrumentId, channel: Channel) -> Arc<[Arc<PluginSlot>]> {
+        self.routes.read().get(&(instrument, channel)).unwrap_or(&self.no_subscribers).clone()
     }
 
     fn granted(&self, slot: &PluginSlot, instrument: InstrumentId) -> Result<&InstrumentSpec, Denial> {

@@ -224,7 +224,7 @@ fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
         }
         MarketEvent::Book { .. } => Channel::Books5,
         MarketEvent::Candle { ts_ms, ohlcv, confirmed, .. } => {
-            for slot in hub.subscribers(instrument, Channel::Candle1m) {
+            for slot in hub.subscribers(instrument, Channel::Candle1m).iter() {
                 let candle = PluginEvent::Candle { instrument, ts_ms: *ts_ms, ohlcv: *ohlcv, confirmed: *confirmed };
                 if *confirmed {
                     // A closed candle is final: never conflated away.
@@ -239,7 +239,7 @@ fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
             if candles.from_trades {
                 let (closed, current) = candles.on_trade(instrument, *ts_ms, *price, *size);
                 let subs = hub.subscribers(instrument, Channel::Candle1m);
-                for slot in &subs {
+                for slot in subs.iter() {
                     if let Some((ts_ms, ohlcv)) = closed {
                         slot.mailbox.push(PluginEvent::Candle { instrument, ts_ms, ohlcv, confirmed: true });
                     }

@@ -62,6 +62,9 @@ pub struct Instance {
     bindings: Strategy,
     limits: Limits,
     mode: Mode,
+    /// The call hook that moves guest code to the background class is installed (the first
+    /// time the plugin went over its CPU share): until then no crossing pays for it.
+    hooked: bool,
 }
 
 impl Instance {
@@ -85,20 +88,31 @@ impl Instance {
             }),
             Mode::Deterministic => store.epoch_deadline_trap(),
         }
-        // Guest code only in the background class: host code (imports, and everything outside
-        // a call) runs in the normal class, so that no lock is held by a thread the machine
-        // may not run for a long time. Errors are ignored: the class is a preference, and
-        // leaving it was checked to be allowed before it was used.
-        store.call_hook(|ctx, hook| {
-            if let Some(nice) = ctx.data().background {
-                crossing(nice, hook.entering_host());
-            }
-            Ok(())
-        });
         // Instantiation can run guest code too (start functions): arm the limits first.
         arm(&mut store, &limits, mode);
         let bindings = compiled.pre.instantiate(&mut store).map_err(|e| classify(e, &store, &limits, mode))?;
-        Ok(Self { store, bindings, limits, mode })
+        Ok(Self { store, bindings, limits, mode, hooked: false })
+    }
+
+    /// Runs the guest code of the next calls in the background class at `nice` (`None`: the
+    /// normal class). The call hook that does it is installed the first time it is needed: a
+    /// hook costs every crossing between guest and host code, and most plugins never go over
+    /// their share (a backtest never does).
+    pub fn set_background(&mut self, nice: Option<i32>) {
+        if nice.is_some() && !self.hooked {
+            // Guest code only in the background class: host code (imports, and everything
+            // outside a call) runs in the normal class, so that no lock is held by a thread the
+            // machine may not run for a long time. Errors are ignored: the class is a
+            // preference, and leaving it was checked to be allowed before it was used.
+            self.store.call_hook(|ctx, hook| {
+                if let Some(nice) = ctx.data().background {
+                    crossing(nice, hook.entering_host());
+                }
+                Ok(())
+            });
+            self.hooked = true;
+        }
+        self.store.data_mut().background = nice;
     }
 
     fn arm(&mut self) {

@@ -572,7 +572,7 @@ impl Actor {
             for (i, delivery) in deliveries.into_iter().enumerate() {
                 self.counters.calls.fetch_add(1, Ordering::Relaxed);
                 let call = Instant::now();
-                instance.state_mut().background = class.hook();
+                instance.set_background(class.hook());
                 instance.judge_cpu_from(&base);
                 let result = instance.deliver(&delivery);
                 class.settle();

@@ -1,0 +1,153 @@
+#![allow(missing_docs)]
+//! Backtest throughput (issue 15): `sma-cross` in candle mode (SMA 10/30, long/flat, 1 unit,
+//! market orders at the next bar's open, no fees) on 220,780 one-minute bars, one run on one
+//! core, with the gateway, risk checks, order tracking and fills on, as `tradebox backtest`
+//! runs it. The bars are a seeded random walk (`tradebox_data::synthetic`, BTC-like: 60,000
+//! start, 0.08% per bar, tick 0.1), the same on every machine.
+//!
+//! Rows, each the median of `--runs` runs:
+//! - `memory`: the bars already in memory (what a sweep does): the engine's own rate;
+//! - `csv`: streamed from a CSV file as `tradebox backtest` does (parsing included);
+//! - `idle`: the same bars and engine with the `noop` plugin, which subscribes to nothing: the
+//!   cost of a step without any call into wasm (router, exchange, books, equity);
+//! - `native`: the strategy's signal logic alone (`sma_cross::Core::on_candle`) over the
+//!   closes, natively: what the logic costs without the host;
+//! - `sweep`: a 3 x 4 grid (`fast=5..15:5,slow=20..50:10`) on 1 thread and on every core:
+//!   runs/s and the ratio.
+//!
+//! Run: `cargo xtask plugins && TRADEBOX_PLUGIN_DIR=$PWD/target/plugins cargo bench -p tradebox
+//! --bench backtest [-- --runs 5] [--bars N]`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tradebox::backtest::run::{DataFile, Loaded, Plan, PluginPlan};
+use tradebox::backtest::{Fees, FillModel, command, sweep};
+use tradebox::engine::Grants;
+use tradebox::plugin::{Limits, Mode, Runtime};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; criterion-style filters are not used here.
+    let runs = arg("--runs", 5).max(1);
+    let count = arg("--bars", 220_780);
+    let dir =
+        std::env::var_os("TRADEBOX_PLUGIN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target/plugins"));
+    let read = |name: &str| {
+        let path = dir.join(format!("{name}.wasm"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask plugins` first)", path.display()))
+    };
+    let bars = tradebox_data::synthetic::random_walk(7, count, 1_704_067_200_000, 60_000, 60_000.0, 0.0008, 0.1);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let csv_path = tmp.path().join("bars.csv");
+    {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&csv_path).expect("csv"));
+        tradebox_data::synthetic::write_csv(&bars, &mut file).expect("write csv");
+    }
+    let runtime = Runtime::new(Mode::Deterministic, None).expect("runtime");
+    let sma = runtime.compile(&read("sma-cross")).expect("sma-cross compiles");
+    let noop = runtime.compile(&read("noop")).expect("noop compiles");
+    let (risk, account) = command::open_limits();
+    let specs = tradebox_sim::venue::SimVenue::new(tradebox_sim::venue::SimConfig::demo())
+        .map(|v| tradebox_core::Venue::instruments(v.as_ref()))
+        .expect("demo instruments");
+    let btc =
+        specs.iter().find(|s| s.symbol == "BTC-USDT").cloned().map(|s| tradebox_core::InstrumentSpec { id: 1, ..s });
+    let plan = |loaded: bool| Plan {
+        instruments: btc.iter().cloned().collect(),
+        data: vec![DataFile {
+            path: csv_path.clone(),
+            symbol: "BTC-USDT".into(),
+            loaded: loaded.then(|| Loaded { bars: Arc::from(bars.clone()), sha256: "synthetic".into() }),
+        }],
+        from_ms: None,
+        to_ms: None,
+        fill: FillModel::NextOpen,
+        fees: Fees::none(),
+        leverage: rust_decimal::Decimal::ONE,
+        balances: vec![("USDT".into(), rust_decimal::Decimal::from(100_000_000))],
+        account: account.clone(),
+        equity_dir: None,
+    };
+    let plugin = |compiled: &tradebox::plugin::runtime::Compiled, config: &str| PluginPlan {
+        name: "p".into(),
+        path: "bench".into(),
+        compiled: compiled.clone(),
+        config: config.into(),
+        grants: Grants { instruments: vec!["BTC-USDT".into()], ..Grants::default() },
+        risk: risk.clone(),
+        limits: Limits::default(),
+    };
+    let sma_config = r#"{"symbol":"BTC-USDT","source":"candle","fast":10,"slow":30,"size":1}"#;
+    let measure = |plan: &Plan, p: &PluginPlan| -> (f64, u64) {
+        let mut rates = Vec::new();
+        let mut trades = 0;
+        for _ in 0..runs {
+            let report = tradebox::backtest::run::run(plan, std::slice::from_ref(p), &mut |_| {}).expect("run");
+            rates.push(report.events_per_s);
+            trades = report.total.round_trips;
+        }
+        (median(rates), trades)
+    };
+    println!("backtest throughput, {count} bars, median of {runs} runs (bars/s):");
+    let (memory, trades) = measure(&plan(true), &plugin(&sma, sma_config));
+    println!("  memory  sma-cross candle 10/30     {memory:>12.0}   ({trades} round trips)");
+    if std::env::args().any(|a| a == "--memory-only") {
+        return;
+    }
+    let (csv, _) = measure(&plan(false), &plugin(&sma, sma_config));
+    println!("  csv     sma-cross candle 10/30     {csv:>12.0}   (streamed from a {:.1} MB file)", file_mb(&csv_path));
+    let (idle, _) = measure(&plan(true), &plugin(&noop, "{}"));
+    println!("  idle    noop, no call into wasm    {idle:>12.0}   ({:.0} ns a bar)", 1e9 / idle);
+    let native = {
+        let mut rates = Vec::new();
+        for _ in 0..runs {
+            let started = Instant::now();
+            let mut core = sma_cross::Core::new(1, 10, 30);
+            let mut crosses = 0_u64;
+            for bar in &bars {
+                crosses += u64::from(core.on_candle(std::hint::black_box(1), bar.close, true).is_some());
+            }
+            std::hint::black_box(crosses);
+            rates.push(bars.len() as f64 / started.elapsed().as_secs_f64());
+        }
+        median(rates)
+    };
+    println!("  native  the signal logic alone     {native:>12.0}   ({:.1} ns a bar)", 1e9 / native);
+    println!(
+        "  per bar: {:.0} ns in all; {:.0} ns the engine without wasm; {:.0} ns the call and the guest's logic",
+        1e9 / memory,
+        1e9 / idle,
+        1e9 / memory - 1e9 / idle
+    );
+    let axes = sweep::parse_grid("fast=5..15:5,slow=20..50:10").expect("grid");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let p = plugin(&sma, sma_config);
+    let sweep_rate = |jobs: usize| {
+        let mut rates = Vec::new();
+        for _ in 0..runs.min(3) {
+            let started = Instant::now();
+            let rows = sweep::sweep(&plan(true), &p, &axes, None, jobs, &|_, _| {}).expect("sweep");
+            assert!(rows.iter().all(|r| r.stats.is_ok()), "a sweep run failed");
+            rates.push(rows.len() as f64 / started.elapsed().as_secs_f64());
+        }
+        median(rates)
+    };
+    let one = sweep_rate(1);
+    let all = sweep_rate(cores);
+    println!("  sweep   12 runs on 1 thread        {one:>12.2} runs/s");
+    println!("  sweep   12 runs on {cores} threads       {all:>12.2} runs/s   ({:.2}x)", all / one);
+}
+
+fn file_mb(path: &std::path::Path) -> f64 {
+    std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1e6)
+}
