@@ -1228,3 +1228,167 @@ fn keys_reload_through_the_cli_and_sighup_checks_the_new_key_first() {
     drop(host);
     drop(sim);
 }
+
+/// Candles for the backtest tests, written as CSV into `dir`.
+fn candle_file(dir: &std::path::Path, name: &str, count: usize, seed: u64) -> PathBuf {
+    let bars = tradebox_data::synthetic::random_walk(seed, count, 1_704_067_200_000, 60_000, 60_000.0, 0.0008, 0.1);
+    let mut text = Vec::new();
+    tradebox_data::synthetic::write_csv(&bars, &mut text).expect("csv");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+fn last_json(stdout: &str) -> serde_json::Value {
+    let line = stdout.lines().last().expect("a last line");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("the last line is not JSON ({e}): {stdout}"))
+}
+
+#[test]
+fn backtest_quick_form_prints_a_table_json_and_writes_the_report() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = candle_file(dir.path(), "btc.csv", 3_000, 4);
+    let sma = plugin_dir().join("sma-cross.wasm");
+    let report = dir.path().join("report");
+    let (ok, stdout, stderr) = tradebox(&[
+        "backtest",
+        sma.to_str().expect("path"),
+        "--instrument",
+        "BTC-USDT",
+        "--data",
+        data.to_str().expect("path"),
+        "--config",
+        r#"{"source":"candle","fast":10,"slow":30,"size":0.01}"#,
+        "--fee-tier",
+        "Lv1",
+        "--balance",
+        "USDT=100000",
+        "--report",
+        report.to_str().expect("path"),
+        "--json",
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let summary = last_json(&stdout);
+    for key in ["bars", "round_trips", "pnl", "fees", "max_drawdown", "sharpe", "elapsed_s", "events_per_s"] {
+        assert!(summary.get(key).is_some(), "{key} missing: {summary}");
+        assert!(summary["plugins"][0].get(key).is_some(), "plugins[0].{key} missing: {summary}");
+    }
+    assert_eq!(summary["bars"], 3_000);
+    assert!(summary["round_trips"].as_u64().unwrap_or(0) > 10, "{summary}");
+    assert!(summary["fees"].as_f64().unwrap_or(0.0) > 0.0, "Lv1 charges fees: {summary}");
+    assert!(stdout.contains("sma-cross") && stdout.contains("total"), "the table: {stdout}");
+    for file in ["report.html", "report.json", "trades.csv", "summary.csv", "equity.csv"] {
+        assert!(report.join(file).is_file(), "{file} written");
+    }
+    let page = std::fs::read_to_string(report.join("report.html")).expect("page");
+    assert!(page.contains("<svg") && !page.contains("<script"), "a self-contained page");
+    let trades = std::fs::read_to_string(report.join("trades.csv")).expect("trades");
+    assert_eq!(trades.lines().count() as u64 - 1, summary["round_trips"].as_u64().unwrap_or(0));
+
+    // Bad input: one readable line each, nothing run.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "ts_ms,open,high,low,close,volume\n60000,10,12,9,11,5\n120000,10,9,9,11,5\n").expect("write");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--data", bad.to_str().expect("path")], "bad.csv:3: low 9 and high 9 must bracket"),
+        (&["--data", data.to_str().expect("path"), "--fill", "book"], "needs tick data"),
+        (&["--data", data.to_str().expect("path"), "--fee-tier", "gold"], "unknown fee tier"),
+        (&["--data", data.to_str().expect("path"), "--config", "{nope"], "is not JSON"),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["backtest", sma.to_str().expect("path"), "--instrument", "BTC-USDT"];
+        args.extend_from_slice(extra);
+        let (ok, stdout, stderr) = tradebox(&args);
+        assert!(!ok, "{extra:?}: {stdout}");
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().filter(|l| l.starts_with("error")).count(), 1, "{stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    }
+}
+
+#[test]
+fn backtest_full_form_runs_several_plugins_and_sweeps_shard_and_rank() {
+    let dir = tempfile::tempdir().expect("tmp");
+    candle_file(dir.path(), "btc.csv", 2_000, 8);
+    let sma = plugin_dir().join("sma-cross.wasm");
+    let config = dir.path().join("host.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[venue]
+kind = "sim"
+[backtest]
+data = [{{ file = "btc.csv", instrument = "BTC-USDT" }}]
+fill = "close"
+balances = {{ USDT = 1000000 }}
+[defaults.risk]
+max_order_notional = 1000000
+[[plugin]]
+name = "fast"
+path = {sma:?}
+instruments = ["BTC-USDT"]
+config = {{ source = "candle", fast = 5, slow = 20, size = 1 }}
+[[plugin]]
+name = "tight"
+path = {sma:?}
+instruments = ["BTC-USDT"]
+config = {{ source = "candle", fast = 10, slow = 30, size = 1 }}
+risk = {{ max_order_notional = 100 }}
+"#
+        ),
+    )
+    .expect("config");
+    let (ok, stdout, stderr) = tradebox(&["backtest", "--config", config.to_str().expect("path"), "--json"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let summary = last_json(&stdout);
+    let plugins = summary["plugins"].as_array().expect("plugins");
+    assert_eq!(plugins.len(), 2);
+    assert_eq!(plugins[0]["name"], "fast");
+    assert!(plugins[0]["round_trips"].as_u64().unwrap_or(0) > 5, "{summary}");
+    assert_eq!(plugins[1]["fills"], 0, "{summary}");
+    assert!(plugins[1]["denied"].as_u64().unwrap_or(0) > 0, "the live limit refuses it here too: {summary}");
+
+    // A sweep in two shards, ranked as one.
+    let grid = "fast=4..10:2,slow=20..40:10";
+    let shards: Vec<PathBuf> = (0..2).map(|k| dir.path().join(format!("shard-{k}.csv"))).collect();
+    for (k, out) in shards.iter().enumerate() {
+        let (ok, stdout, stderr) = tradebox_in_env(
+            &[
+                "backtest",
+                sma.to_str().expect("path"),
+                "--instrument",
+                "BTC-USDT",
+                "--data",
+                dir.path().join("btc.csv").to_str().expect("path"),
+                "--config",
+                r#"{"source":"candle","size":1}"#,
+                "--balance",
+                "USDT=1000000",
+                "--sweep",
+                grid,
+                "--shard",
+                "2",
+                "--out",
+                out.to_str().expect("path"),
+            ],
+            &[("JOB_COMPLETION_INDEX", &k.to_string())],
+        );
+        assert!(ok, "{stdout}\n{stderr}");
+        assert!(stdout.contains(&format!("(shard {k}/2 of 12)")), "{stdout}");
+    }
+    let ranked = dir.path().join("ranked.csv");
+    let (ok, stdout, stderr) = tradebox(&[
+        "backtest",
+        "--rank",
+        shards[0].to_str().expect("path"),
+        shards[1].to_str().expect("path"),
+        "--out",
+        ranked.to_str().expect("path"),
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let mut reader = csv::Reader::from_path(&ranked).expect("ranked csv");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len(), 12, "every run of the grid once");
+    let pnl: Vec<f64> = rows.iter().map(|r| r[9].parse().expect("pnl")).collect();
+    assert!(pnl.windows(2).all(|w| w[0] >= w[1]), "best first: {pnl:?}");
+    assert!(stdout.lines().nth(1).is_some_and(|l| l.trim_start().starts_with('1')), "a ranked table: {stdout}");
+}

@@ -43,13 +43,11 @@ pub fn execute(args: &Args) -> Result<()> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    print!("{}", table(&report));
+    print!("{}", super::report::table(&report));
     if let Some(dir) = &args.report {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let json_path = dir.join("report.json");
-        std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("writing {}", json_path.display()))?;
-        eprintln!("report: {}", dir.display());
+        let page = super::report::write_html(&report, dir)?;
+        super::report::write_csv(&report, dir)?;
+        eprintln!("report: {} (and report.json, trades.csv, summary.csv, equity.csv beside it)", page.display());
     }
     if args.json {
         println!("{}", summary_json(&report));
@@ -122,31 +120,6 @@ pub fn summary_json(report: &RunReport) -> serde_json::Value {
         obj.insert("plugins".into(), json!(plugins));
     }
     top
-}
-
-/// The summary table (a plain one until the report module draws it).
-pub fn table(report: &RunReport) -> String {
-    let mut out = String::new();
-    for p in &report.plugins {
-        out.push_str(&line(&p.name, &p.stats));
-        if let Some(fault) = &p.fault {
-            out.push_str(&format!("  {} stopped: {fault}\n", p.name));
-        }
-    }
-    out.push_str(&line("total", &report.total));
-    out.push_str(&format!("{} bars in {:.3} s: {:.0} bars/s\n", report.events, report.elapsed_s, report.events_per_s));
-    out
-}
-
-fn line(name: &str, s: &Stats) -> String {
-    format!(
-        "{name:<16} trades {:>6}  pnl {:>12.2}  fees {:>10.2}  max dd {:>10.2}  sharpe {:>6}\n",
-        s.round_trips,
-        s.pnl,
-        s.fees,
-        s.max_drawdown,
-        s.sharpe.map_or("-".to_string(), |v| format!("{v:.2}"))
-    )
 }
 
 fn sweep_command(args: &Args, grid: &str, plan: &run::Plan, plugins: &[run::PluginPlan]) -> Result<()> {

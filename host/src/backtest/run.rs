@@ -158,13 +158,8 @@ pub enum BacktestError {
     #[error(transparent)]
     Admission(#[from] crate::plugin::admission::AdmissionError),
     /// Writing the equity file failed.
-    #[error("writing {path}: {source}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] super::report::ReportError),
 }
 
 /// Progress of a run: bars done so far, and the open time reached.
@@ -260,53 +255,6 @@ impl Runner {
     }
 }
 
-/// The per-bar equity file, written as the run goes.
-struct EquityFile {
-    path: PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
-}
-
-impl EquityFile {
-    fn create(dir: &std::path::Path, names: &[String]) -> Result<Self, BacktestError> {
-        let path = dir.join("equity.csv");
-        let write = |source| BacktestError::Write { path: path.clone(), source };
-        std::fs::create_dir_all(dir).map_err(write)?;
-        let file = std::fs::File::create(&path).map_err(write)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
-        use std::io::Write;
-        let mut header = String::from("ts_ms,total");
-        for name in names {
-            header.push(',');
-            header.push_str(&csv_field(name));
-        }
-        writeln!(out, "{header}").map_err(write)?;
-        Ok(Self { path, out })
-    }
-
-    fn row(&mut self, ts_ms: i64, total: f64, each: impl Iterator<Item = f64>) -> Result<(), BacktestError> {
-        use std::io::Write;
-        let mut line = ryu::Buffer::new();
-        let write = || -> std::io::Result<()> {
-            write!(self.out, "{ts_ms},{}", line.format(total))?;
-            for value in each {
-                write!(self.out, ",{}", line.format(value))?;
-            }
-            self.out.write_all(b"\n")
-        };
-        write().map_err(|source| BacktestError::Write { path: self.path.clone(), source })
-    }
-
-    fn finish(mut self) -> Result<(), BacktestError> {
-        use std::io::Write;
-        self.out.flush().map_err(|source| BacktestError::Write { path: self.path.clone(), source })
-    }
-}
-
-/// A name as one CSV field.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-}
-
 /// sha256 of a file, hex.
 pub fn file_sha256(path: &std::path::Path) -> Result<String, DataError> {
     use sha2::Digest;
@@ -396,7 +344,9 @@ pub fn run(
         pump(&hub, exchange.as_ref(), &mut lanes, &mut router, &mut venue_events, &mut runners, &specs);
     }
     let names: Vec<String> = runners.iter().map(|r| r.name.clone()).collect();
-    let mut equity_file = plan.equity_dir.as_deref().map(|dir| EquityFile::create(dir, &names)).transpose()?;
+    let mut equity_file =
+        plan.equity_dir.as_deref().map(|dir| super::report::EquityWriter::create(dir, &names)).transpose()?;
+    let mut each = vec![0.0; runners.len()];
     // Marks by instrument id (ids are 1..=n), the last close.
     let mut marks = vec![0.0_f64; plan.instruments.len() + 1];
     let mut prices: Vec<Thinned> = vec![Thinned::default(); plan.instruments.len() + 1];
@@ -467,16 +417,17 @@ pub fn run(
             (marks.get(i).copied().unwrap_or(0.0), specs.get(i.wrapping_sub(1)).map_or(1.0, |s| s.0))
         };
         let mut total = base;
-        for runner in &mut runners {
+        for (runner, value) in runners.iter_mut().zip(each.iter_mut()) {
             let pnl = runner.book.pnl(mark);
             total += pnl;
-            runner.book.curve.push(base + pnl, base);
-            runner.book.equity.push(Point { ts_ms: close_at, value: base + pnl });
+            *value = base + pnl;
+            runner.book.curve.push(*value, base);
+            runner.book.equity.push(Point { ts_ms: close_at, value: *value });
         }
         total_curve.push(total, base);
         total_equity.push(Point { ts_ms: close_at, value: total });
         if let Some(file) = equity_file.as_mut() {
-            file.row(close_at, total, runners.iter().map(|r| base + r.book.pnl(mark)))?;
+            file.row(close_at, total, &each)?;
         }
         if bars % PROGRESS_EVERY < step.len() as u64 {
             progress(Progress { bars, ts_ms: t });
