@@ -122,7 +122,7 @@ fn check_agreement(report: &RunReport, bars: &[Bar], at_close: bool) {
     let last = bars[bars.len() - 1].close;
     let unrealized = open.map_or(Decimal::ZERO, |(_, entry)| dec(last) - dec(entry));
     use rust_decimal::prelude::ToPrimitive;
-    let (realized, unrealized) = (realized.to_f64().unwrap(), unrealized.to_f64().unwrap());
+    let (realized, unrealized) = (realized.to_f64().expect("f64"), unrealized.to_f64().expect("f64"));
     assert_eq!((p.stats.realized, p.stats.unrealized, p.stats.fees), (realized, unrealized, 0.0));
     assert_eq!(p.stats.pnl, realized + unrealized);
     assert_eq!(report.total.pnl, p.stats.pnl);
