@@ -1,9 +1,18 @@
 //! Candles (OHLCV bars) from files, oldest first.
 //!
-//! CSV with a header, in either of two column orders:
-//! - `ts_ms,open,high,low,close,volume` (tradebox's own; extra columns after these are ignored);
-//! - OKX's REST candle order, `ts,o,h,l,c,vol[,volCcy,volCcyQuote,confirm]` (rows as OKX's
-//!   `market/candles` returns them, one per line).
+//! One entry point, [`open`], for every format; which one a file is comes from its first
+//! non-blank bytes (`{` or `[`: JSON; Parquet's magic `PAR1`: Parquet; anything else: CSV):
+//! - CSV with a header, in either of two column orders:
+//!   - `ts_ms,open,high,low,close,volume` (tradebox's own, what `tradebox data download`
+//!     writes; extra columns after these are ignored);
+//!   - OKX's REST candle order, `ts,o,h,l,c,vol[,volCcy,volCcyQuote,confirm]` (rows as OKX's
+//!     `market/candles` returns them, one per line, oldest first);
+//! - OKX's JSON body of `market/candles` or `market/history-candles`
+//!   (`{"code":"0","msg":"","data":[["ts","o","h","l","c","vol","volCcy","volCcyQuote","confirm"],...]}`),
+//!   or a bare JSON array of such rows: newest first, as OKX sends them, and read oldest first.
+//!   A body whose `code` is not `"0"` is an error quoting OKX's code and message. One body per
+//!   file: pages are joined by `tradebox data download`, which writes CSV;
+//! - Parquet, columns found by name (see [`crate::parquet_file`] for the names and types).
 //!
 //! Every bar is checked: finite prices above zero, `low <= open, close <= high`, volume not
 //! negative, open times strictly increasing (a repeated or earlier bar is an error, never
@@ -11,8 +20,10 @@
 //! refused, since a backtest must see only closed bars.
 
 use crate::DataError;
-use std::fs::File;
-use std::io::{BufReader, Read};
+use crate::input::Input;
+use crate::okx_json::{Rows, scalar};
+use crate::parquet_file::CandleRows;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// One closed bar.
@@ -55,105 +66,210 @@ impl Bar {
     }
 }
 
-/// The column layout of a candle file.
+/// What a candle file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// `ts_ms,open,high,low,close,volume`.
-    Plain,
-    /// OKX's `ts,o,h,l,c,vol,volCcy,volCcyQuote,confirm` (the last three optional).
-    Okx,
+pub enum Format {
+    /// CSV, `ts_ms,open,high,low,close,volume`.
+    PlainCsv,
+    /// CSV, OKX's `ts,o,h,l,c,vol,volCcy,volCcyQuote,confirm` (the last three optional).
+    OkxCsv,
+    /// OKX's JSON body (or a bare array of its rows), newest first in the file.
+    OkxJson,
+    /// Parquet, columns by name.
+    Parquet,
+}
+
+/// A row as a source read it, before the checks every format shares.
+pub(crate) struct RawBar {
+    /// Line (text) or row (Parquet), 1-based.
+    pub(crate) line: u64,
+    pub(crate) bar: Bar,
+    /// False only when the row says so (`confirm` = 0); formats without the column are closed
+    /// bars by definition.
+    pub(crate) closed: bool,
+}
+
+/// The fields of one text row, by position.
+trait Fields {
+    fn field(&self, i: usize) -> Option<&str>;
+}
+
+impl Fields for csv::StringRecord {
+    fn field(&self, i: usize) -> Option<&str> {
+        self.get(i)
+    }
+}
+
+impl Fields for Vec<String> {
+    fn field(&self, i: usize) -> Option<&str> {
+        self.get(i).map(String::as_str)
+    }
+}
+
+/// `ts,open,high,low,close,volume` at positions 0 to 5 (both CSV orders and OKX's rows), and
+/// OKX's `confirm` at `confirm_at` when the format has it.
+fn parse_row(path: &Path, line: u64, row: &impl Fields, confirm_at: Option<usize>) -> Result<RawBar, DataError> {
+    let field = |i: usize, name: &str| -> Result<&str, DataError> {
+        row.field(i).filter(|s| !s.is_empty()).ok_or_else(|| DataError::at(path, line, format!("no {name}")))
+    };
+    let number = |i: usize, name: &str| -> Result<f64, DataError> {
+        let text = field(i, name)?;
+        text.parse::<f64>().map_err(|_| DataError::at(path, line, format!("{name} {text:?} is not a number")))
+    };
+    let ts_text = field(0, "timestamp")?;
+    let ts_ms = ts_text
+        .parse::<i64>()
+        .map_err(|_| DataError::at(path, line, format!("timestamp {ts_text:?} is not whole milliseconds")))?;
+    let bar = Bar {
+        ts_ms,
+        open: number(1, "open")?,
+        high: number(2, "high")?,
+        low: number(3, "low")?,
+        close: number(4, "close")?,
+        volume: number(5, "volume")?,
+    };
+    let closed = confirm_at.and_then(|i| row.field(i)).is_none_or(|c| c != "0");
+    Ok(RawBar { line, bar, closed })
+}
+
+enum Source {
+    Csv(csv::StringRecordsIntoIter<Box<dyn Read + Send>>),
+    /// The body's rows and how many are still to be read (from the last, the oldest, back).
+    Json(Rows, usize),
+    Parquet(Box<CandleRows>),
 }
 
 /// A stream of bars from one file, oldest first, checked as they are read.
 pub struct Candles {
     path: PathBuf,
-    layout: Layout,
-    rows: csv::StringRecordsIntoIter<Box<dyn Read + Send>>,
+    format: Format,
+    source: Source,
     last_ts: Option<i64>,
     done: bool,
 }
 
 impl std::fmt::Debug for Candles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Candles").field("path", &self.path).field("layout", &self.layout).finish()
+        f.debug_struct("Candles").field("path", &self.path).field("format", &self.format).finish()
     }
 }
 
-/// Opens a candle file.
+/// Opens a candle file of any of the formats, told by its contents.
 pub fn open(path: &Path) -> Result<Candles, DataError> {
-    let file = File::open(path).map_err(|e| DataError::file(path, format!("cannot open: {e}")))?;
-    from_reader(path, Box::new(BufReader::with_capacity(1 << 16, file)))
+    from_input(path, Input::open(path)?)
 }
 
-/// Reads candles from `reader`; `path` names it in errors.
+/// Reads candles from `reader`; `path` names it in errors. A Parquet stream is read into
+/// memory whole first (Parquet is read from its end); [`open`] reads a Parquet file in place.
 pub fn from_reader(path: &Path, reader: Box<dyn Read + Send>) -> Result<Candles, DataError> {
+    from_input(path, Input::from_reader(path, reader)?)
+}
+
+fn from_input(path: &Path, input: Input) -> Result<Candles, DataError> {
+    let (format, source) = match input {
+        Input::Text(reader) => csv_source(path, reader)?,
+        Input::Json(text) => {
+            let rows = Rows::parse(path, text)?;
+            let n = rows.len();
+            (Format::OkxJson, Source::Json(rows, n))
+        }
+        Input::Parquet(source) => (Format::Parquet, Source::Parquet(Box::new(CandleRows::open(path, source)?))),
+    };
+    Ok(Candles { path: path.to_path_buf(), format, source, last_ts: None, done: false })
+}
+
+fn csv_source(path: &Path, reader: Box<dyn Read + Send>) -> Result<(Format, Source), DataError> {
     let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(reader);
     let header = csv.headers().map_err(|e| DataError::at(path, 1, format!("unreadable header: {e}")))?.clone();
     let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
     let starts = |want: &[&str]| names.len() >= want.len() && names.iter().zip(want).all(|(n, w)| n == w);
-    let layout = if starts(&["ts_ms", "open", "high", "low", "close", "volume"]) {
-        Layout::Plain
+    let format = if starts(&["ts_ms", "open", "high", "low", "close", "volume"]) {
+        Format::PlainCsv
     } else if starts(&["ts", "o", "h", "l", "c", "vol"]) {
-        Layout::Okx
+        Format::OkxCsv
     } else {
         return Err(DataError::at(
             path,
             1,
             format!(
                 "the header {:?} is not a candle header: expected `ts_ms,open,high,low,close,volume` or OKX's \
-                 `ts,o,h,l,c,vol,volCcy,volCcyQuote,confirm`",
+                 `ts,o,h,l,c,vol,volCcy,volCcyQuote,confirm` (or an OKX JSON body, or Parquet)",
                 header.iter().collect::<Vec<_>>().join(",")
             ),
         ));
     };
-    Ok(Candles { path: path.to_path_buf(), layout, rows: csv.into_records(), last_ts: None, done: false })
+    Ok((format, Source::Csv(csv.into_records())))
 }
 
 impl Candles {
-    /// The file's column layout.
-    pub fn layout(&self) -> Layout {
-        self.layout
+    /// What the file is.
+    pub fn format(&self) -> Format {
+        self.format
     }
 
-    fn parse(&mut self, record: &csv::StringRecord, line: u64) -> Result<Bar, DataError> {
+    /// The next row as its format reads it, unchecked.
+    fn raw(&mut self) -> Option<Result<RawBar, DataError>> {
         let path = &self.path;
-        let field = |i: usize, name: &str| -> Result<&str, DataError> {
-            record.get(i).filter(|s| !s.is_empty()).ok_or_else(|| DataError::at(path, line, format!("no {name}")))
-        };
-        let number = |i: usize, name: &str| -> Result<f64, DataError> {
-            let text = field(i, name)?;
-            text.parse::<f64>().map_err(|_| DataError::at(path, line, format!("{name} {text:?} is not a number")))
-        };
-        let ts_text = field(0, "timestamp")?;
-        let ts_ms = ts_text
-            .parse::<i64>()
-            .map_err(|_| DataError::at(path, line, format!("timestamp {ts_text:?} is not whole milliseconds")))?;
-        let bar = Bar {
-            ts_ms,
-            open: number(1, "open")?,
-            high: number(2, "high")?,
-            low: number(3, "low")?,
-            close: number(4, "close")?,
-            volume: number(5, "volume")?,
-        };
-        if self.layout == Layout::Okx && record.get(8).is_some_and(|c| c == "0") {
-            return Err(DataError::at(
-                path,
-                line,
-                "the bar is not closed (confirm = 0): a backtest reads closed bars only",
-            ));
+        match &mut self.source {
+            Source::Csv(rows) => Some(match rows.next()? {
+                Ok(record) => {
+                    let line = record.position().map_or(0, |p| p.line());
+                    let confirm = (self.format == Format::OkxCsv).then_some(8);
+                    parse_row(path, line, &record, confirm)
+                }
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    Err(DataError::at(path, line, format!("unreadable row: {e}")))
+                }
+            }),
+            Source::Json(rows, left) => {
+                *left = left.checked_sub(1)?;
+                let (value, line) = rows.row(*left)?;
+                let fields: Option<Vec<String>> = value.as_array().map(|a| a.iter().filter_map(scalar).collect());
+                Some(match fields {
+                    Some(fields) if value.as_array().is_some_and(|a| a.len() == fields.len()) => {
+                        parse_row(path, line, &fields, Some(8))
+                    }
+                    _ => Err(DataError::at(
+                        path,
+                        line,
+                        format!("a candle row is an array of strings (ts, o, h, l, c, vol, ...), not {value}"),
+                    )),
+                })
+            }
+            Source::Parquet(rows) => rows.next(path),
         }
-        bar.check().map_err(|why| DataError::at(path, line, why))?;
+    }
+
+    /// A problem with the row at `line`: Parquet has rows, not lines, and says so.
+    fn error(&self, line: u64, why: impl std::fmt::Display) -> DataError {
+        match self.format {
+            Format::Parquet => DataError::at(&self.path, line, format!("row {line}: {why}")),
+            _ => DataError::at(&self.path, line, why.to_string()),
+        }
+    }
+
+    fn check(&mut self, raw: RawBar) -> Result<Bar, DataError> {
+        let RawBar { line, bar, closed } = raw;
+        if !closed {
+            return Err(self.error(line, "the bar is not closed (confirm = 0): a backtest reads closed bars only"));
+        }
+        bar.check().map_err(|why| self.error(line, why))?;
         if let Some(last) = self.last_ts
-            && ts_ms <= last
+            && bar.ts_ms <= last
         {
-            return Err(DataError::at(
-                path,
-                line,
-                format!("bar at {ts_ms} is not after the one before it ({last}): rows must be oldest first, once each"),
-            ));
+            let ts = bar.ts_ms;
+            let why = match self.format {
+                Format::OkxJson => format!(
+                    "bar at {ts} is not newer than the row below it ({last}): OKX's rows are newest first, once each"
+                ),
+                _ => {
+                    format!("bar at {ts} is not after the one before it ({last}): rows must be oldest first, once each")
+                }
+            };
+            return Err(self.error(line, why));
         }
-        self.last_ts = Some(ts_ms);
+        self.last_ts = Some(bar.ts_ms);
         Ok(bar)
     }
 }
@@ -165,15 +281,9 @@ impl Iterator for Candles {
         if self.done {
             return None;
         }
-        let result = match self.rows.next()? {
-            Ok(record) => {
-                let line = record.position().map_or(0, |p| p.line());
-                self.parse(&record, line)
-            }
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                Err(DataError::at(&self.path, line, format!("unreadable row: {e}")))
-            }
+        let result = match self.raw()? {
+            Ok(raw) => self.check(raw),
+            Err(e) => Err(e),
         };
         // The first error ends the stream: nothing after a bad row is read as if it were fine.
         self.done = result.is_err();
@@ -188,6 +298,11 @@ mod tests {
     fn read(text: &str) -> Result<Vec<Bar>, DataError> {
         let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
         from_reader(Path::new("bars.csv"), reader)?.collect()
+    }
+
+    /// The real OKX captures (data/tests/data/README.md says where they come from).
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
     }
 
     #[test]
@@ -223,5 +338,60 @@ mod tests {
         let all: Vec<_> = from_reader(Path::new("b.csv"), reader).unwrap().collect();
         assert_eq!(all.len(), 1);
         assert!(all[0].is_err());
+    }
+
+    #[test]
+    fn okx_bodies_read_oldest_first() {
+        let candles = open(&fixture("hummingbot_rest_market_candles_btc_usdt_1h.json")).unwrap();
+        assert_eq!(candles.format(), Format::OkxJson);
+        let bars: Vec<Bar> = candles.collect::<Result<_, _>>().unwrap();
+        let ts: Vec<i64> = bars.iter().map(|b| b.ts_ms).collect();
+        assert_eq!(ts, [1_705_420_800_000, 1_705_424_400_000, 1_705_428_000_000, 1_705_431_600_000]);
+        assert_eq!(
+            bars[0],
+            Bar {
+                ts_ms: 1_705_420_800_000,
+                open: 43253.6,
+                high: 43440.2,
+                low: 43000.0,
+                close: 43250.9,
+                volume: 942.87870026
+            }
+        );
+        let swap = open(&fixture("hummingbot_rest_market_candles_btc_usdt_swap_1H.json")).unwrap();
+        assert_eq!(swap.map(|b| b.map(|b| b.ts_ms)).last(), Some(Ok(1_718_658_000_000)));
+        let minutes: Vec<Bar> = open(&fixture("nautilus_rest_market_candles_btc_usdt_swap_1m.json"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(minutes.iter().map(|b| b.ts_ms).collect::<Vec<_>>(), [1_747_093_980_000, 1_747_094_040_000]);
+        assert_eq!(minutes[1].close, 102820.4);
+    }
+
+    #[test]
+    fn a_bad_body_names_its_line() {
+        let read_json = |text: &str| -> Result<Vec<Bar>, DataError> {
+            let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
+            from_reader(Path::new("c.json"), reader)?.collect()
+        };
+        // A bare array, newest first.
+        let bars =
+            read_json(r#"[["120000","2","2","2","2","1","2","2","1"],["60000","1","1","1","1","1","1","1","1"]]"#);
+        assert_eq!(bars.map(|b| b.len()), Ok(2));
+        // Oldest first is not OKX's order: the error says which way they go.
+        let e =
+            read_json("[\n[\"60000\",\"1\",\"1\",\"1\",\"1\",\"1\"],\n[\"120000\",\"2\",\"2\",\"2\",\"2\",\"1\"]\n]")
+                .unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.reason.contains("newest first"), "{e}");
+        let e = read_json(r#"{"code":"50011","msg":"Too Many Requests","data":[]}"#).unwrap_err();
+        assert!(e.reason.contains("50011") && e.reason.contains("Too Many Requests"), "{e}");
+        let e = read_json("{\"code\":\"0\",\"data\":[\n[\"60000\",\"1\",\"1\",\"1\",\"1\",\"1\",\"1\",\"1\",\"0\"]]}")
+            .unwrap_err();
+        assert_eq!((e.line, e.reason.contains("not closed")), (Some(2), true), "{e}");
+        let e = read_json("{\"code\":\"0\",\"data\":[\n{\"ts\":\"1\"}]}").unwrap_err();
+        assert!(e.reason.contains("array of strings"), "{e}");
+        let e = read_json("{\"code\":\"0\",\"data\":[\n[\"60000\",\"1\",\"1\",\"2\",\"1\",\"1\"]]}").unwrap_err();
+        assert!(e.reason.contains("bracket"), "{e}");
     }
 }

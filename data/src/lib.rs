@@ -3,11 +3,29 @@
 //! Every reader streams: memory stays flat in the length of a file, and a bad row ends the read
 //! with a [`DataError`] naming the file, the line and the reason, so nothing runs half a file
 //! silently. Formats are told apart by their contents, not trusted from the file name alone.
+//! The one exception to flat memory is OKX's JSON body: OKX sends its rows newest first, so a
+//! body is held whole to be read oldest first (one answer is at most 300 rows; see
+//! [`candles`] for the cap).
+//!
+//! - [`candles`]: OHLCV bars from CSV (two column orders), OKX's JSON body, or Parquet;
+//! - [`trades`]: public trades from CSV or OKX's JSON body;
+//! - [`frames`]: a recorded OKX WebSocket feed (what `tradebox feed check` reads), as market
+//!   events, through the same parser and book builder the host runs.
+//!
+//! The formats, column by column, are in `data/README.md`.
 
 pub mod candles;
+
+pub mod frames;
 pub mod synthetic;
+mod input;
+mod okx_json;
+mod parquet_file;
+pub mod trades;
 
 pub use candles::{Bar, Candles};
+pub use frames::{Frames, Recorded, RecordedEvent};
+pub use trades::{Trade, Trades};
 
 use std::path::{Path, PathBuf};
 

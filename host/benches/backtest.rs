@@ -49,7 +49,7 @@ fn main() {
     let bars = tradebox_data::synthetic::random_walk(7, count, 1_704_067_200_000, 60_000, 60_000.0, 0.0008, 0.1);
     let tmp = tempfile::tempdir().expect("tempdir");
     let csv_path = tmp.path().join("bars.csv");
-    {
+    if !std::env::args().any(|a| a == "--memory-only") {
         let mut file = std::io::BufWriter::new(std::fs::File::create(&csv_path).expect("csv"));
         tradebox_data::synthetic::write_csv(&bars, &mut file).expect("write csv");
     }

@@ -1,0 +1,418 @@
+//! A recorded OKX WebSocket feed as market events, in the order received.
+//!
+//! The file is what `tradebox feed check` reads: one raw OKX WebSocket frame per line, exactly
+//! as received, no prefix; blank lines are skipped. Each frame goes through the host's own
+//! parser (`tradebox_okx::ws::message`), and books through its book builder
+//! (`tradebox_okx::ws::book`, with its `seqId` chain and checksum checks), so a replay sees what
+//! the live host saw, numbers converted the same way (`tradebox_core::num::shown`, OKX's `""`
+//! as 0).
+//!
+//! Yielded: tickers, public trades (`trades`, `trades-all`), the top of a book after each push
+//! (`books`, `books5`, `bbo-tbt`, `books-l2-tbt`, `books50-l2-tbt`) and candles (`candle*`).
+//! Skipped: events (subscribe acknowledgements, errors, notices), `pong`, order-operation
+//! replies, private pushes (orders, account, positions: not market data) and channels the host
+//! does not read (as `feed check` counts them, not as errors). A line that is not a frame OKX
+//! sends is an error naming the line, as is a book push that does not continue its book (an
+//! update before a snapshot, a `seqId` gap, a checksum mismatch) unless
+//! [`Frames::skip_stale_books`] asks for the host's behaviour instead.
+//!
+//! Times are not checked for order: channels interleave, and a forming candle is pushed again
+//! and again with the same time.
+
+use crate::DataError;
+use crate::candles::Bar;
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use tradebox_core::Side;
+use tradebox_core::num::shown;
+use tradebox_okx::ws::book::{Action, OrderBook};
+use tradebox_okx::ws::message::{Data, Frame, Push, parse};
+
+/// Book levels per side a [`RecordedEvent::Book`] carries by default (what the host hands its
+/// plugins).
+pub const BOOK_DEPTH: usize = 5;
+
+/// One market event from a recorded feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// The frame's own time (OKX's `ts`; a candle's opening time), ms since the Unix epoch.
+    pub ts_ms: i64,
+    /// The instrument (OKX's `instId`).
+    pub symbol: String,
+    /// The channel it came on (`tickers`, `books5`, `candle1m`, ...).
+    pub channel: String,
+    /// What happened.
+    pub event: RecordedEvent,
+}
+
+/// What a recorded frame says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordedEvent {
+    /// Best bid and ask and the last trade (0 where OKX sent `""`).
+    Ticker {
+        /// Best bid.
+        bid: f64,
+        /// Size at the best bid.
+        bid_size: f64,
+        /// Best ask.
+        ask: f64,
+        /// Size at the best ask.
+        ask_size: f64,
+        /// Last trade price.
+        last: f64,
+    },
+    /// A public trade.
+    Trade {
+        /// Price.
+        price: f64,
+        /// Size.
+        size: f64,
+        /// The taker's side.
+        taker_side: Side,
+    },
+    /// The top of the book after the push: (price, size), best first.
+    Book {
+        /// Bids, highest first.
+        bids: Vec<(f64, f64)>,
+        /// Asks, lowest first.
+        asks: Vec<(f64, f64)>,
+    },
+    /// A candle and whether it is closed (`confirm`; feeds from before OKX sent it: not closed,
+    /// as the host reads them).
+    Candle(Bar, bool),
+}
+
+/// The market events of a recorded feed, in the file's order.
+pub struct Frames {
+    path: PathBuf,
+    lines: Box<dyn BufRead + Send>,
+    line_no: u64,
+    text: String,
+    ready: VecDeque<Recorded>,
+    books: HashMap<(String, String), OrderBook>,
+    depth: usize,
+    skip_stale: bool,
+    book_problems: u64,
+    done: bool,
+}
+
+impl std::fmt::Debug for Frames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frames").field("path", &self.path).field("line", &self.line_no).finish()
+    }
+}
+
+/// Opens a recorded feed.
+pub fn open(path: &Path) -> Result<Frames, DataError> {
+    let file = File::open(path).map_err(|e| DataError::file(path, format!("cannot open: {e}")))?;
+    Ok(from_reader(path, Box::new(file)))
+}
+
+/// Reads a recorded feed from `reader`; `path` names it in errors.
+pub fn from_reader(path: &Path, reader: Box<dyn Read + Send>) -> Frames {
+    Frames {
+        path: path.to_path_buf(),
+        lines: Box::new(BufReader::with_capacity(1 << 16, reader)),
+        line_no: 0,
+        text: String::new(),
+        ready: VecDeque::new(),
+        books: HashMap::new(),
+        depth: BOOK_DEPTH,
+        skip_stale: false,
+        book_problems: 0,
+        done: false,
+    }
+}
+
+fn side(s: tradebox_okx::model::Side) -> Side {
+    match s {
+        tradebox_okx::model::Side::Buy => Side::Buy,
+        tradebox_okx::model::Side::Sell => Side::Sell,
+    }
+}
+
+impl Frames {
+    /// Book events carry this many levels per side (default [`BOOK_DEPTH`]).
+    pub fn with_depth(mut self, depth: usize) -> Self {
+        self.depth = depth.max(1);
+        self
+    }
+
+    /// Reads on past a book push that does not continue its book, as the live host does: the
+    /// book gives no events until its next snapshot, and [`Frames::book_problems`] counts it.
+    /// Without this the first such push ends the read with an error.
+    pub fn skip_stale_books(mut self) -> Self {
+        self.skip_stale = true;
+        self
+    }
+
+    /// Book pushes refused so far (only with [`Frames::skip_stale_books`]).
+    pub fn book_problems(&self) -> u64 {
+        self.book_problems
+    }
+
+    /// Reads one line into `ready`; `None` at the end of the file.
+    fn read_line(&mut self) -> Option<Result<(), DataError>> {
+        self.text.clear();
+        self.line_no += 1;
+        let line = self.line_no;
+        match self.lines.read_line(&mut self.text) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => return Some(Err(DataError::at(&self.path, line, format!("unreadable (not UTF-8 text?): {e}")))),
+        }
+        let text = self.text.trim();
+        if text.is_empty() {
+            return Some(Ok(()));
+        }
+        let frame = match parse(text) {
+            Ok(frame) => frame,
+            // A channel the host does not read: `feed check` counts these, and so does nothing here.
+            Err(e) if e.kind == "unknown-channel" => return Some(Ok(())),
+            Err(e) => return Some(Err(DataError::at(&self.path, line, format!("not an OKX frame: {e}")))),
+        };
+        match frame {
+            Frame::Push(push) => Some(self.push(line, push)),
+            Frame::Pong | Frame::Event(_) | Frame::OpReply(_) => Some(Ok(())),
+        }
+    }
+
+    fn push(&mut self, line: u64, push: Push) -> Result<(), DataError> {
+        let channel = push.arg.channel.clone();
+        let at = |why: String| DataError::at(&self.path, line, why);
+        let event = |ts_ms: i64, symbol: &str, event: RecordedEvent| Recorded {
+            ts_ms,
+            symbol: symbol.to_string(),
+            channel: channel.clone(),
+            event,
+        };
+        let f = |d: Option<_>| d.map_or(0.0, shown);
+        match &push.data {
+            Data::Tickers(items) => {
+                for t in items {
+                    let e = RecordedEvent::Ticker {
+                        bid: f(t.bid_px),
+                        bid_size: f(t.bid_sz),
+                        ask: f(t.ask_px),
+                        ask_size: f(t.ask_sz),
+                        last: f(t.last),
+                    };
+                    self.ready.push_back(event(t.ts, &t.inst_id, e));
+                }
+            }
+            Data::Trades(items) => {
+                for t in items {
+                    let (price, size) = (shown(t.px), shown(t.sz));
+                    if !(price.is_finite() && price > 0.0 && size.is_finite() && size > 0.0) {
+                        return Err(at(format!(
+                            "trade {}: price {price} and size {size} must be above zero",
+                            t.trade_id
+                        )));
+                    }
+                    let e = RecordedEvent::Trade { price, size, taker_side: side(t.side) };
+                    self.ready.push_back(event(t.ts, &t.inst_id, e));
+                }
+            }
+            Data::Candles(items) => {
+                for c in items {
+                    let [open, high, low, close] = c.ohlc.map(shown);
+                    let bar = Bar { ts_ms: c.ts, open, high, low, close, volume: shown(c.vol) };
+                    bar.check().map_err(|why| at(format!("{channel} candle at {}: {why}", c.ts)))?;
+                    let e = RecordedEvent::Candle(bar, c.confirmed.unwrap_or(false));
+                    self.ready.push_back(event(c.ts, &push.arg.inst_id, e));
+                }
+            }
+            Data::Books(items) => {
+                // `books` and the tbt books send a snapshot then updates; the others are whole
+                // each time (as `feed check` and the host read them).
+                let action = if push.action.as_deref() == Some("update") { Action::Update } else { Action::Snapshot };
+                let key = (channel.clone(), push.arg.inst_id.clone());
+                for d in items {
+                    let book = self.books.entry(key.clone()).or_default();
+                    match book.apply(action, d) {
+                        Ok(()) => {
+                            if let Some((bids, asks)) = book.top(self.depth) {
+                                let levels = |ls: Vec<(_, _, u32)>| {
+                                    ls.into_iter().map(|(p, s, _)| (shown(p), shown(s))).collect()
+                                };
+                                let e = RecordedEvent::Book { bids: levels(bids), asks: levels(asks) };
+                                self.ready.push_back(event(d.ts, &push.arg.inst_id, e));
+                            }
+                        }
+                        Err(_) if self.skip_stale => self.book_problems += 1,
+                        Err(e) => {
+                            return Err(at(format!(
+                                "{channel} {}: {e} (read on with Frames::skip_stale_books to replay as the host would)",
+                                push.arg.inst_id
+                            )));
+                        }
+                    }
+                }
+            }
+            Data::Orders(_) | Data::Account(_) | Data::Positions(_) => {}
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Frames {
+    type Item = Result<Recorded, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(r) = self.ready.pop_front() {
+                return Some(Ok(r));
+            }
+            if self.done {
+                return None;
+            }
+            match self.read_line() {
+                None => self.done = true,
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    // The first error ends the stream; events of the lines before it were read.
+                    self.done = true;
+                    self.ready.clear();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    }
+
+    fn read(text: &str) -> Frames {
+        from_reader(Path::new("feed.jsonl"), Box::new(std::io::Cursor::new(text.as_bytes().to_vec())))
+    }
+
+    #[test]
+    fn a_captured_feed_as_the_host_reads_it() {
+        // Strict: the fixture's first book is a snapshot cut short by its authors (its checksum
+        // no longer matches), on line 3; the trade on line 2 came before it.
+        let all: Vec<_> = open(&fixture("tardis_okx_v5_msgs.jsonl")).expect("opens").collect();
+        assert_eq!(all.len(), 2, "{all:?}");
+        let Ok(Recorded { ts_ms, symbol, channel, event: RecordedEvent::Trade { price, size, taker_side } }) = &all[0]
+        else {
+            panic!("{:?}", all[0])
+        };
+        assert_eq!(
+            (*ts_ms, symbol.as_str(), channel.as_str(), *price, *size, *taker_side),
+            (1_639_999_319_938, "CRV-USDT", "trades", 3.973, 13.491146, Side::Buy)
+        );
+        let e = all[1].as_ref().expect_err("the cut book");
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.reason.contains("books-l2-tbt BTC-DAI: checksum mismatch"), "{e}");
+
+        // As the host: stale books give nothing until their next snapshot, and are counted
+        // (the 2 checksum mismatches and 4 gaps `feed check` reports for this file).
+        let mut frames = open(&fixture("tardis_okx_v5_msgs.jsonl")).expect("opens").skip_stale_books();
+        let events: Vec<Recorded> = frames.by_ref().collect::<Result<_, _>>().expect("reads on");
+        assert_eq!(frames.book_problems(), 6);
+        let count = |f: fn(&RecordedEvent) -> bool| events.iter().filter(|r| f(&r.event)).count();
+        assert_eq!(count(|e| matches!(e, RecordedEvent::Book { .. })), 2);
+        assert!(count(|e| matches!(e, RecordedEvent::Trade { .. })) >= 4);
+        let ticker = events.iter().find(|r| r.symbol == "ACT-USDT").expect("the ACT-USDT ticker");
+        assert_eq!(
+            ticker.event,
+            RecordedEvent::Ticker {
+                bid: 0.00713,
+                bid_size: 4092.326,
+                ask: 0.0072,
+                ask_size: 54969.407534,
+                last: 0.00718
+            }
+        );
+        assert_eq!(ticker.ts_ms, 1_639_999_318_686);
+    }
+
+    #[test]
+    fn wrapped_frames_unwrapped() {
+        // Each line of this capture wraps a frame as {"test","line","msg"}; REST bodies share it.
+        let text = std::fs::read_to_string(fixture("cryptomsgparser_okx_v5_msgs.jsonl")).expect("fixture");
+        let frames: Vec<String> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| v["msg"].clone())
+            .filter(|m| m.get("arg").is_some() || m.get("event").is_some())
+            .map(|m| m.to_string())
+            .collect();
+        let mut feed = read(&frames.join("\n")).skip_stale_books();
+        let events: Vec<Recorded> = feed.by_ref().collect::<Result<_, _>>().expect("every frame reads");
+        let mut seen = std::collections::BTreeMap::<String, usize>::new();
+        for r in &events {
+            let kind = match r.event {
+                RecordedEvent::Book { .. } => "book",
+                RecordedEvent::Trade { .. } => "trade",
+                RecordedEvent::Ticker { .. } => "ticker",
+                RecordedEvent::Candle(..) => "candle",
+            };
+            *seen.entry(format!("{} {kind}", r.channel)).or_default() += 1;
+        }
+        let want = [
+            ("bbo-tbt book", 6),
+            ("books-l2-tbt book", 1),
+            ("books5 book", 6),
+            ("candle1m candle", 6),
+            ("tickers ticker", 6),
+            ("trades trade", 6),
+        ];
+        assert_eq!(seen, want.iter().map(|(k, n)| (k.to_string(), *n)).collect());
+        // Books shortened by the capture's authors: their checksums no longer match.
+        assert_eq!(feed.book_problems(), 4);
+        let candles: Vec<&Recorded> = events.iter().filter(|r| r.channel == "candle1m").collect();
+        assert!(!candles.is_empty());
+        // Legacy 7-field candles carry no `confirm`: not closed, as the host reads them.
+        assert!(candles.iter().all(|r| matches!(r.event, RecordedEvent::Candle(b, false) if b.ts_ms == r.ts_ms)));
+        let sells = events.iter().filter(|r| matches!(r.event, RecordedEvent::Trade { taker_side: Side::Sell, .. }));
+        assert!(sells.count() >= 2);
+        assert!(events.iter().any(|r| matches!(r.event, RecordedEvent::Ticker { .. })));
+    }
+
+    #[test]
+    fn books_follow_their_chain() {
+        let snapshot = r#"{"arg":{"channel":"books","instId":"X"},"action":"snapshot","data":[{"asks":[["101","1","0","1"],["102","2","0","1"]],"bids":[["100","1","0","1"],["99","3","0","2"]],"ts":"10","checksum":0,"prevSeqId":-1,"seqId":10}]}"#;
+        let update = r#"{"arg":{"channel":"books","instId":"X"},"action":"update","data":[{"asks":[["101","0","0","0"]],"bids":[["100.5","4","0","1"]],"ts":"11","checksum":0,"prevSeqId":10,"seqId":11}]}"#;
+        let gap = r#"{"arg":{"channel":"books","instId":"X"},"action":"update","data":[{"asks":[],"bids":[],"ts":"12","checksum":0,"prevSeqId":12,"seqId":13}]}"#;
+        let text = format!(
+            "{{\"event\":\"subscribe\",\"arg\":{{\"channel\":\"books\",\"instId\":\"X\"}}}}\npong\n\n{snapshot}\n{update}\n{gap}\n"
+        );
+        let all: Vec<_> = read(&text).collect();
+        assert_eq!(all.len(), 3);
+        let Ok(Recorded { ts_ms: 11, event: RecordedEvent::Book { bids, asks }, .. }) = &all[1] else {
+            panic!("{:?}", all[1])
+        };
+        assert_eq!(
+            (bids.as_slice(), asks.as_slice()),
+            (&[(100.5, 4.0), (100.0, 1.0), (99.0, 3.0)][..], &[(102.0, 2.0)][..])
+        );
+        let e = all[2].as_ref().expect_err("the gap");
+        assert_eq!(e.line, Some(6));
+        assert!(e.reason.contains("sequence gap"), "{e}");
+        let top1: Vec<_> = read(&format!("{snapshot}\n")).with_depth(1).collect();
+        assert!(matches!(&top1[0], Ok(Recorded { event: RecordedEvent::Book { bids, .. }, .. }) if bids.len() == 1));
+    }
+
+    #[test]
+    fn a_line_that_is_no_frame_is_an_error() {
+        let trade = r#"{"arg":{"channel":"trades","instId":"X"},"data":[{"instId":"X","tradeId":"1","px":"2","sz":"1","side":"sell","ts":"5"}]}"#;
+        let mark = r#"{"arg":{"channel":"mark-price","instId":"X"},"data":[{"instId":"X","markPx":"1","ts":"1"}]}"#;
+        let all: Vec<_> = read(&format!("{mark}\n{trade}\n{{\"arg\":\n{trade}\n")).collect();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(all[0].is_ok());
+        let e = all[1].as_ref().expect_err("cut frame");
+        assert_eq!(e.line, Some(3));
+        assert!(e.to_string().starts_with("feed.jsonl:3: not an OKX frame: json:"), "{e}");
+        let zero = r#"{"arg":{"channel":"trades","instId":"X"},"data":[{"instId":"X","tradeId":"1","px":"0","sz":"1","side":"sell","ts":"5"}]}"#;
+        let e = read(zero).next().expect("one").expect_err("zero price");
+        assert!(e.reason.contains("above zero"), "{e}");
+    }
+}
