@@ -17,10 +17,10 @@
 pub mod candles;
 
 pub mod frames;
-pub mod synthetic;
 mod input;
 mod okx_json;
 mod parquet_file;
+pub mod synthetic;
 pub mod trades;
 
 pub use candles::{Bar, Candles};

@@ -131,6 +131,24 @@ struct Trip {
     largest: f64,
     pnl: f64,
     fees: f64,
+    /// The price of each side's first fill and whether there were more (one fill's price is
+    /// its average exactly, where value / size is off in the last bit).
+    entry_first: Option<(f64, bool)>,
+    exit_first: Option<(f64, bool)>,
+}
+
+fn note(first: &mut Option<(f64, bool)>, price: f64) {
+    match first {
+        None => *first = Some((price, false)),
+        Some((p, more)) => *more |= *p != price,
+    }
+}
+
+fn average(first: Option<(f64, bool)>, value: f64, size: f64) -> f64 {
+    match first {
+        Some((price, false)) => price,
+        _ => value / size.max(f64::MIN_POSITIVE),
+    }
 }
 
 /// One plugin's books.
@@ -169,6 +187,8 @@ impl Book {
                     largest: 0.0,
                     pnl: 0.0,
                     fees: 0.0,
+                    entry_first: None,
+                    exit_first: None,
                 });
             }
             let Some(trip) = position.trip.as_mut() else { break };
@@ -185,11 +205,13 @@ impl Book {
                 position.avg = (position.avg * held + fill.price * part.abs()) / (held + part.abs());
                 trip.entry_value += fill.price * part.abs();
                 trip.entry_size += part.abs();
+                note(&mut trip.entry_first, fill.price);
             } else {
                 let sign = position.size.signum();
                 trip.pnl += sign * (fill.price - position.avg) * part.abs() * multiplier;
                 trip.exit_value += fill.price * part.abs();
                 trip.exit_size += part.abs();
+                note(&mut trip.exit_first, fill.price);
             }
             position.size += part;
             if position.size.abs() < 1e-12 {
@@ -208,9 +230,9 @@ impl Book {
                     symbol: symbol.to_string(),
                     direction: trip.direction,
                     entry_ms: trip.entry_ms,
-                    entry_price: trip.entry_value / trip.entry_size.max(f64::MIN_POSITIVE),
+                    entry_price: average(trip.entry_first, trip.entry_value, trip.entry_size),
                     exit_ms: fill.ts_ms,
-                    exit_price: trip.exit_value / trip.exit_size.max(f64::MIN_POSITIVE),
+                    exit_price: average(trip.exit_first, trip.exit_value, trip.exit_size),
                     size: trip.largest,
                     pnl: trip.pnl,
                     fees: trip.fees,

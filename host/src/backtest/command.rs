@@ -28,8 +28,9 @@ pub struct Args {
     /// Quick form: the instrument the data is for (e.g. BTC-USDT).
     #[arg(long)]
     pub instrument: Option<String>,
-    /// Candle files: CSV (`ts_ms,open,high,low,close,volume`, or OKX's column order), OKX's
-    /// history-candles JSON, or Parquet.
+    /// Market history: candles (CSV `ts_ms,open,high,low,close,volume` or OKX's column order,
+    /// OKX's history-candles JSON, Parquet), trades (CSV `ts_ms,price,size,side` or OKX's JSON)
+    /// or a recorded WebSocket feed (one raw frame per line); told apart by their contents.
     #[arg(long, num_args = 1.., value_name = "FILE")]
     pub data: Vec<PathBuf>,
     /// Quick form: the plugin's config as JSON. Full form (no plugin file given): the TOML file.
@@ -44,7 +45,8 @@ pub struct Args {
     /// Starting balances, e.g. `USDT=10000` (repeat for more; default USDT=10000).
     #[arg(long, value_name = "CCY=AMOUNT")]
     pub balance: Vec<String>,
-    /// How orders fill: next-open (default) or close.
+    /// How orders fill: next-open or close on candles (next-open by default), book on tick data
+    /// (trades, a recorded feed; the default there).
     #[arg(long, value_name = "MODEL")]
     pub fill: Option<String>,
     /// One fee rate for makers and takers, a fraction (0.001 is 0.1%).
@@ -263,8 +265,17 @@ fn fees(rate: Option<Decimal>, tier: Option<&str>) -> Result<Fees> {
     }
 }
 
-fn fill(text: Option<&str>) -> Result<FillModel> {
-    text.map_or(Ok(FillModel::NextOpen), |t| t.parse().map_err(anyhow::Error::msg))
+/// The fill model asked for; without one, `book` for tick data (trades, a recorded feed) and
+/// `next-open` for candles, by the first data file.
+fn fill(text: Option<&str>, first: Option<&Path>) -> Result<FillModel> {
+    if let Some(text) = text {
+        return text.parse().map_err(anyhow::Error::msg);
+    }
+    let kind = first.map(super::run::DataKind::detect).transpose()?;
+    Ok(match kind {
+        Some(super::run::DataKind::Trades | super::run::DataKind::Feed) => FillModel::Book,
+        _ => FillModel::NextOpen,
+    })
 }
 
 /// The plan and plugins the arguments describe, compiled with `runtime`.
@@ -328,7 +339,7 @@ pub fn plan(args: &Args, runtime: &Runtime) -> Result<(Plan, Vec<PluginPlan>)> {
         data: args.data.iter().map(|p| DataFile { path: p.clone(), symbol: symbol.clone(), loaded: None }).collect(),
         from_ms: args.from.as_deref().map(parse_time).transpose()?,
         to_ms: args.to.as_deref().map(parse_time).transpose()?,
-        fill: fill(args.fill.as_deref())?,
+        fill: fill(args.fill.as_deref(), args.data.first().map(PathBuf::as_path))?,
         fees: fees(args.fee_rate, args.fee_tier.as_deref())?,
         leverage: Decimal::ONE,
         balances,
@@ -403,7 +414,10 @@ fn full_form(path: &Path, args: &Args, runtime: &Runtime) -> Result<(Plan, Vec<P
             .collect(),
         from_ms: args.from.as_deref().or(section.from.as_deref()).map(parse_time).transpose()?,
         to_ms: args.to.as_deref().or(section.to.as_deref()).map(parse_time).transpose()?,
-        fill: fill(args.fill.as_deref().or(section.fill.as_deref()))?,
+        fill: fill(
+            args.fill.as_deref().or(section.fill.as_deref()),
+            section.data.first().map(|d| base.join(&d.file)).as_deref(),
+        )?,
         fees: fees(args.fee_rate.or(section.fee_rate), args.fee_tier.as_deref().or(section.fee_tier.as_deref()))?,
         leverage: section.leverage.unwrap_or(Decimal::ONE),
         balances,

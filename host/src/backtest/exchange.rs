@@ -42,8 +42,9 @@ use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 use tradebox_core::{
-    BalanceReport, Clock, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, NewOrder, OrderKind,
-    OrderReport, OrderStatus, Origin, PlaceAck, PositionReport, PositionSide, Side, Venue, VenueError, VenueEvent,
+    BalanceReport, Clock, FillReport, InstrumentId, InstrumentKind, InstrumentSpec, Liquidity, MarketEvent, NewOrder,
+    OrderKind, OrderReport, OrderStatus, Origin, PlaceAck, PositionReport, PositionSide, Side, Venue, VenueError,
+    VenueEvent,
 };
 
 /// When and at what price an order meets the market (see the module's documentation).
@@ -54,6 +55,8 @@ pub enum FillModel {
     NextOpen,
     /// At the close of the bar the plugin is handling.
     Close,
+    /// Tick data: against the recorded book (see the module's documentation).
+    Book,
 }
 
 impl std::fmt::Display for FillModel {
@@ -61,6 +64,7 @@ impl std::fmt::Display for FillModel {
         f.write_str(match self {
             FillModel::NextOpen => "next-open",
             FillModel::Close => "close",
+            FillModel::Book => "book",
         })
     }
 }
@@ -72,10 +76,8 @@ impl std::str::FromStr for FillModel {
         match s {
             "next-open" => Ok(FillModel::NextOpen),
             "close" => Ok(FillModel::Close),
-            "book" => Err("the `book` fill model needs tick data (recorded books), which this build's backtest \
-                           does not replay yet: use next-open or close on candles"
-                .into()),
-            other => Err(format!("unknown fill model {other:?}: next-open or close")),
+            "book" => Ok(FillModel::Book),
+            other => Err(format!("unknown fill model {other:?}: next-open, close or book")),
         }
     }
 }
@@ -196,10 +198,32 @@ pub struct Fill {
 struct Resting {
     order: NewOrder,
     venue_id: String,
-    /// Quote (spot buy) or base (spot sell) held for it.
+    /// Quote (spot buy) or base (spot sell) still held for what is left of it.
     held: Decimal,
     /// It has met the market once (arrival done): from now on it fills only by trade-through.
     arrived: bool,
+    /// Filled so far, and the sum of price × size of those fills (for the average).
+    filled: Decimal,
+    value: Decimal,
+}
+
+impl Resting {
+    fn left(&self) -> Decimal {
+        self.order.size - self.filled
+    }
+
+    fn average(&self) -> Option<Decimal> {
+        (!self.filled.is_zero()).then(|| self.value / self.filled)
+    }
+}
+
+/// The top of an instrument's recorded book: (price, size), best first.
+#[derive(Debug, Clone, Default)]
+struct Top {
+    bids: Vec<(f64, f64)>,
+    asks: Vec<(f64, f64)>,
+    /// Set by a book push: tickers no longer stand in for the book.
+    from_books: bool,
 }
 
 #[derive(Default)]
@@ -218,6 +242,8 @@ struct State {
     /// The last close per instrument: a market order's reference before it fills, and the
     /// arrival price under `close`.
     last: FxHashMap<InstrumentId, f64>,
+    /// The recorded book per instrument (`book` model).
+    tops: FxHashMap<InstrumentId, Top>,
     next_id: u64,
     fills: Vec<Fill>,
 }
@@ -305,10 +331,78 @@ impl BarExchange {
             };
             match outcome {
                 Some((price, liquidity)) => {
-                    let resting = state.open.remove(i);
-                    self.fill(&mut state, spec, resting, price, liquidity, bar.ts_ms);
+                    let mut resting = state.open.remove(i);
+                    let size = resting.left();
+                    if self.fill(&mut state, spec, &mut resting, price, size, liquidity, bar.ts_ms) == Left::Open {
+                        state.open.insert(i, resting);
+                        i += 1;
+                    }
                 }
                 None => i += 1,
+            }
+        }
+    }
+
+    /// A recorded market event (`book` model): the instrument's book is now what it shows, and
+    /// resting orders the market went through fill at their limit (maker): a trade printed
+    /// beyond it, or the other side's best price reached it.
+    pub fn on_market(&self, event: &MarketEvent) {
+        let mut state = self.state.lock();
+        let instrument = event.instrument();
+        let (through_buy, through_sell) = match event {
+            MarketEvent::Book { bids, asks, .. } => {
+                let top = state.tops.entry(instrument).or_default();
+                top.bids.clone_from(bids);
+                top.asks.clone_from(asks);
+                top.from_books = true;
+                // A resting buy fills when the best ask reaches it, a sell when the best bid does.
+                (asks.first().map(|l| (l.0, true)), bids.first().map(|l| (l.0, true)))
+            }
+            MarketEvent::Ticker { bid, bid_size, ask, ask_size, last, .. } => {
+                let top = state.tops.entry(instrument).or_default();
+                if !top.from_books {
+                    top.bids = if *bid > 0.0 { vec![(*bid, *bid_size)] } else { Vec::new() };
+                    top.asks = if *ask > 0.0 { vec![(*ask, *ask_size)] } else { Vec::new() };
+                }
+                if *last > 0.0 {
+                    state.last.insert(instrument, *last);
+                }
+                ((*ask > 0.0).then_some((*ask, true)), (*bid > 0.0).then_some((*bid, true)))
+            }
+            MarketEvent::Trade { price, .. } => {
+                state.last.insert(instrument, *price);
+                // A print strictly beyond the limit: someone traded through it.
+                (Some((*price, false)), Some((*price, false)))
+            }
+            MarketEvent::Candle { .. } => (None, None),
+        };
+        if state.open.is_empty() {
+            return;
+        }
+        let Some(spec) = self.specs.get(&instrument) else { return };
+        let ts = self.clock.now_ms();
+        let mut i = 0;
+        while i < state.open.len() {
+            let order = &state.open[i].order;
+            let limit = order.price.and_then(|p| p.to_f64());
+            let crossed = match (order.instrument == instrument, order.side, limit) {
+                (true, Side::Buy, Some(limit)) => {
+                    through_buy.is_some_and(|(at, touch)| if touch { at <= limit } else { at < limit })
+                }
+                (true, Side::Sell, Some(limit)) => {
+                    through_sell.is_some_and(|(at, touch)| if touch { at >= limit } else { at > limit })
+                }
+                _ => false,
+            };
+            let Some(price) = crossed.then_some(order.price).flatten() else {
+                i += 1;
+                continue;
+            };
+            let mut resting = state.open.remove(i);
+            let size = resting.left();
+            if self.fill(&mut state, spec, &mut resting, price, size, Liquidity::Maker, ts) == Left::Open {
+                state.open.insert(i, resting);
+                i += 1;
             }
         }
     }
@@ -339,12 +433,82 @@ impl BarExchange {
         }
     }
 
+    /// A new order meets the recorded book (`book` model): a taking order walks the levels on
+    /// the other side (a limit order only those at or better than its price), each level a
+    /// fill of up to its size; past the last level shown a market order fills what is left at
+    /// that level's price. What a limit order does not fill rests; an IOC's rest is
+    /// cancelled; a FOK that the levels cannot fill whole, and a post-only order that would
+    /// take, are cancelled untouched.
+    fn meet_book(&self, state: &mut State, spec: &InstrumentSpec, mut resting: Resting, ts: i64) {
+        resting.arrived = true;
+        let order = &resting.order;
+        let levels = state.tops.get(&order.instrument).map(|t| match order.side {
+            Side::Buy => t.asks.clone(),
+            Side::Sell => t.bids.clone(),
+        });
+        let Some(levels) = levels.filter(|l| !l.is_empty()) else {
+            let why = "no recorded book on that side yet".to_string();
+            match order.kind {
+                OrderKind::Limit | OrderKind::PostOnly => state.open.push(resting),
+                _ => self.end(state, resting, OrderStatus::Canceled, Some(why), ts),
+            }
+            return;
+        };
+        let limit = order.price.filter(|_| order.kind != OrderKind::Market).and_then(|p| p.to_f64());
+        let (side, kind) = (order.side, order.kind);
+        let within = |price: f64| match (side, limit) {
+            (_, None) => true,
+            (Side::Buy, Some(l)) => price <= l,
+            (Side::Sell, Some(l)) => price >= l,
+        };
+        let reachable: f64 = levels.iter().filter(|l| within(l.0)).map(|l| l.1).sum();
+        let size = resting.left().to_f64().unwrap_or(0.0);
+        match kind {
+            OrderKind::PostOnly if within(levels[0].0) => {
+                let why = "post-only order would have taken liquidity".to_string();
+                return self.end(state, resting, OrderStatus::Canceled, Some(why), ts);
+            }
+            OrderKind::Fok if reachable + 1e-12 < size => {
+                let why = "the book could not fill it whole".to_string();
+                return self.end(state, resting, OrderStatus::Canceled, Some(why), ts);
+            }
+            _ => {}
+        }
+        if kind != OrderKind::PostOnly {
+            let lot = spec.lot_size;
+            let last = levels.len() - 1;
+            for (n, (price, size)) in levels.iter().enumerate() {
+                if resting.left().is_zero() || !within(*price) {
+                    break;
+                }
+                let Some(price) = decimal(*price) else { break };
+                // The visible size, in whole lots; all that is left at the last level of a
+                // market order (the book goes deeper than the recording shows).
+                let shown = decimal(*size).map_or(Decimal::ZERO, |s| ((s / lot).floor() * lot).normalize());
+                let take =
+                    if n == last && order_is_market(&resting) { resting.left() } else { shown.min(resting.left()) };
+                if take.is_zero() {
+                    continue;
+                }
+                if self.fill(state, spec, &mut resting, price, take, Liquidity::Taker, ts) == Left::Done {
+                    return;
+                }
+            }
+        }
+        match resting.order.kind {
+            OrderKind::Limit | OrderKind::PostOnly => state.open.push(resting),
+            _ => {
+                self.end(state, resting, OrderStatus::Canceled, Some("not filled on arrival".into()), ts);
+            }
+        }
+    }
+
     fn emit(&self, event: VenueEvent) {
         // The receiver lives as long as the backtest: a send can only fail after it ended.
         let _ = self.tx.send(event);
     }
 
-    fn report(&self, resting: &Resting, status: OrderStatus, filled: Decimal, avg: Option<Decimal>) -> OrderReport {
+    fn report(&self, resting: &Resting, status: OrderStatus) -> OrderReport {
         let o = &resting.order;
         OrderReport {
             client_id: o.client_id.clone(),
@@ -354,18 +518,18 @@ impl BarExchange {
             kind: o.kind,
             price: o.price,
             size: o.size,
-            filled,
-            avg_price: avg,
+            filled: resting.filled,
+            avg_price: resting.average(),
             status,
             reason: None,
             ts_ms: self.clock.now_ms(),
         }
     }
 
-    /// Ends an order without a fill, giving back what it held.
+    /// Ends what is left of an order without a fill, giving back what it held.
     fn end(&self, state: &mut State, resting: Resting, status: OrderStatus, reason: Option<String>, ts_ms: i64) {
         let currency = self.held_currency(&resting);
-        let mut report = self.report(&resting, status, Decimal::ZERO, None);
+        let mut report = self.report(&resting, status);
         report.reason = reason;
         report.ts_ms = ts_ms;
         self.emit(VenueEvent::Order(report));
@@ -388,27 +552,34 @@ impl BarExchange {
         })
     }
 
+    /// Fills `size` of `resting` at `price`: the balances, the position, the reports. Says
+    /// whether the order is still open; an order it ends (filled, or cancelled because the
+    /// account cannot pay at this price) is finished here and must not be kept.
+    #[allow(clippy::too_many_arguments)]
     fn fill(
         &self,
         state: &mut State,
         spec: &InstrumentSpec,
-        resting: Resting,
+        resting: &mut Resting,
         price: Decimal,
+        size: Decimal,
         liquidity: Liquidity,
         ts_ms: i64,
-    ) {
-        let order = &resting.order;
-        let size = order.size;
+    ) -> Left {
+        let side = resting.order.side;
+        let instrument = resting.order.instrument;
         let multiplier = if spec.kind == InstrumentKind::Spot { Decimal::ONE } else { spec.contract_value };
         let notional = price * size * multiplier;
         let rates = self.fees.rates(spec.kind);
         let fee = notional * if liquidity == Liquidity::Maker { rates.maker } else { rates.taker };
+        // What this part releases of what the order holds.
+        let release = if resting.left().is_zero() { resting.held } else { resting.held * size / resting.left() };
         let mut touched: Vec<String> = Vec::with_capacity(2);
         if spec.kind == InstrumentKind::Spot {
-            match order.side {
+            match side {
                 Side::Buy => {
                     let quote = state.balances.entry(spec.quote.clone()).or_default();
-                    let free = quote.total - quote.frozen + resting.held;
+                    let free = quote.total - quote.frozen + release;
                     if notional + fee > free {
                         let why = format!(
                             "{INSUFFICIENT}: insufficient {} balance at the fill: {} needed, {} available",
@@ -416,24 +587,25 @@ impl BarExchange {
                             (notional + fee).normalize(),
                             free.normalize()
                         );
-                        self.end(state, resting, OrderStatus::Canceled, Some(why), ts_ms);
-                        return;
+                        let taken = std::mem::replace(resting, placeholder());
+                        self.end(state, taken, OrderStatus::Canceled, Some(why), ts_ms);
+                        return Left::Done;
                     }
-                    quote.frozen -= resting.held;
+                    quote.frozen -= release;
                     quote.total -= notional + fee;
                     state.balances.entry(spec.base.clone()).or_default().total += size;
                 }
                 Side::Sell => {
                     let base = state.balances.entry(spec.base.clone()).or_default();
-                    base.frozen -= resting.held;
+                    base.frozen -= release;
                     base.total -= size;
                     state.balances.entry(spec.quote.clone()).or_default().total += notional - fee;
                 }
             }
             touched.push(spec.base.clone());
         } else {
-            let signed = if order.side == Side::Buy { size } else { -size };
-            let (held, avg) = state.positions.get(&order.instrument).copied().unwrap_or_default();
+            let signed = if side == Side::Buy { size } else { -size };
+            let (held, avg) = state.positions.get(&instrument).copied().unwrap_or_default();
             let closing = if held.is_sign_positive() != signed.is_sign_positive() && !held.is_zero() {
                 held.abs().min(size)
             } else {
@@ -450,27 +622,26 @@ impl BarExchange {
             } else {
                 avg
             };
-            state.positions.insert(order.instrument, (next, next_avg));
+            state.positions.insert(instrument, (next, next_avg));
             state.balances.entry(spec.quote.clone()).or_default().total += realized * multiplier - fee;
-            let position = PositionReport {
-                instrument: order.instrument,
-                side: PositionSide::Net,
-                size: next,
-                avg_price: next_avg,
-            };
+            let position = PositionReport { instrument, side: PositionSide::Net, size: next, avg_price: next_avg };
             self.emit(VenueEvent::Position(position));
         }
         touched.push(spec.quote.clone());
+        resting.held -= release;
+        resting.filled += size;
+        resting.value += price * size;
+        let done = resting.left().is_zero();
         state.next_id += 1;
         let trade_id = state.next_id.to_string();
-        let mut report = self.report(&resting, OrderStatus::Filled, size, Some(price));
+        let mut report = self.report(resting, if done { OrderStatus::Filled } else { OrderStatus::PartiallyFilled });
         report.ts_ms = ts_ms;
         self.emit(VenueEvent::Order(report));
         self.emit(VenueEvent::Fill(FillReport {
-            client_id: order.client_id.clone(),
+            client_id: resting.order.client_id.clone(),
             trade_id,
-            instrument: order.instrument,
-            side: order.side,
+            instrument,
+            side,
             price,
             size,
             fee,
@@ -484,14 +655,15 @@ impl BarExchange {
             }
         }
         state.fills.push(Fill {
-            plugin: order.origin.as_ref().map(|o| o.plugin),
-            instrument: order.instrument,
-            side: order.side,
+            plugin: resting.order.origin.as_ref().map(|o| o.plugin),
+            instrument,
+            side,
             price: price.to_f64().unwrap_or(0.0),
             size: size.to_f64().unwrap_or(0.0),
             fee: fee.to_f64().unwrap_or(0.0),
             ts_ms,
         });
+        if done { Left::Done } else { Left::Open }
     }
 
     /// Checks an order against the account and holds what a spot order needs.
@@ -500,6 +672,11 @@ impl BarExchange {
             .price
             .filter(|_| order.kind != OrderKind::Market)
             .or_else(|| state.last.get(&order.instrument).copied().and_then(decimal))
+            .or_else(|| {
+                let top = state.tops.get(&order.instrument)?;
+                let (bid, ask) = (top.bids.first()?.0, top.asks.first()?.0);
+                decimal((bid + ask) / 2.0)
+            })
             .ok_or_else(|| VenueError::Rejected {
                 code: "51000".into(),
                 message: "no price yet to value a market order".into(),
@@ -545,6 +722,39 @@ enum Arrival {
     Fill(Decimal),
     Rest,
     Cancel(String),
+}
+
+/// Whether an order is still open after a fill.
+#[derive(Debug, PartialEq, Eq)]
+enum Left {
+    Open,
+    Done,
+}
+
+fn order_is_market(resting: &Resting) -> bool {
+    resting.order.kind == OrderKind::Market
+}
+
+/// What takes an order's place while it is being ended (it is never looked at).
+fn placeholder() -> Resting {
+    Resting {
+        order: NewOrder {
+            client_id: String::new(),
+            instrument: 0,
+            side: Side::Buy,
+            kind: OrderKind::Market,
+            price: None,
+            size: Decimal::ZERO,
+            reduce_only: false,
+            leg: PositionSide::Net,
+            origin: None,
+        },
+        venue_id: String::new(),
+        held: Decimal::ZERO,
+        arrived: true,
+        filled: Decimal::ZERO,
+        value: Decimal::ZERO,
+    }
 }
 
 /// The price a resting order fills at in `bar`, if the bar trades through it.
@@ -595,19 +805,33 @@ impl Venue for BarExchange {
         let held = self.admit(&mut state, spec, &order)?;
         state.next_id += 1;
         let venue_id = state.next_id.to_string();
-        let resting = Resting { order, venue_id: venue_id.clone(), held, arrived: false };
-        self.emit(VenueEvent::Order(self.report(&resting, OrderStatus::Live, Decimal::ZERO, None)));
-        if self.model == FillModel::Close {
-            let close = state.last.get(&resting.order.instrument).copied();
-            let mut resting = resting;
-            let ts = self.clock.now_ms();
-            match close.map(|c| (c, self.arrive(&mut resting, c))) {
-                Some((_, Arrival::Fill(price))) => self.fill(&mut state, spec, resting, price, Liquidity::Taker, ts),
-                Some((_, Arrival::Cancel(why))) => self.end(&mut state, resting, OrderStatus::Canceled, Some(why), ts),
-                Some((_, Arrival::Rest)) | None => state.open.push(resting),
+        let resting = Resting {
+            order,
+            venue_id: venue_id.clone(),
+            held,
+            arrived: false,
+            filled: Decimal::ZERO,
+            value: Decimal::ZERO,
+        };
+        self.emit(VenueEvent::Order(self.report(&resting, OrderStatus::Live)));
+        let ts = self.clock.now_ms();
+        match self.model {
+            FillModel::NextOpen => state.open.push(resting),
+            FillModel::Book => self.meet_book(&mut state, spec, resting, ts),
+            FillModel::Close => {
+                let close = state.last.get(&resting.order.instrument).copied();
+                let mut resting = resting;
+                match close.map(|c| self.arrive(&mut resting, c)) {
+                    Some(Arrival::Fill(price)) => {
+                        let size = resting.left();
+                        if self.fill(&mut state, spec, &mut resting, price, size, Liquidity::Taker, ts) == Left::Open {
+                            state.open.push(resting);
+                        }
+                    }
+                    Some(Arrival::Cancel(why)) => self.end(&mut state, resting, OrderStatus::Canceled, Some(why), ts),
+                    Some(Arrival::Rest) | None => state.open.push(resting),
+                }
             }
-        } else {
-            state.open.push(resting);
         }
         Ok(PlaceAck { venue_id })
     }
@@ -663,7 +887,10 @@ impl Venue for BarExchange {
         match admitted {
             Some(Ok(held)) => {
                 let updated = Resting { order: amended, held, ..resting };
-                self.emit(VenueEvent::Order(self.report(&updated, OrderStatus::Live, Decimal::ZERO, None)));
+                self.emit(VenueEvent::Order(self.report(
+                    &updated,
+                    if updated.filled.is_zero() { OrderStatus::Live } else { OrderStatus::PartiallyFilled },
+                )));
                 state.open.insert(i, updated);
                 Ok(())
             }
@@ -683,7 +910,11 @@ impl Venue for BarExchange {
 
     async fn open_orders(&self) -> Result<Vec<OrderReport>, VenueError> {
         let state = self.state.lock();
-        Ok(state.open.iter().map(|r| self.report(r, OrderStatus::Live, Decimal::ZERO, None)).collect())
+        Ok(state
+            .open
+            .iter()
+            .map(|r| self.report(r, if r.filled.is_zero() { OrderStatus::Live } else { OrderStatus::PartiallyFilled }))
+            .collect())
     }
 
     async fn balances(&self) -> Result<Vec<BalanceReport>, VenueError> {
@@ -705,5 +936,139 @@ impl Venue for BarExchange {
             .collect();
         positions.sort_by_key(|p| p.instrument);
         Ok(positions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradebox_core::Venue;
+
+    fn spot() -> InstrumentSpec {
+        InstrumentSpec {
+            id: 1,
+            symbol: "BTC-USDT".into(),
+            kind: InstrumentKind::Spot,
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            tick_size: "0.1".parse().expect("tick"),
+            lot_size: "0.001".parse().expect("lot"),
+            min_size: "0.001".parse().expect("min"),
+            contract_value: Decimal::ONE,
+        }
+    }
+
+    fn exchange(model: FillModel) -> (BarExchange, mpsc::UnboundedReceiver<VenueEvent>) {
+        let (clock, _) = Clock::virtual_at(1_000);
+        let balances = [("USDT".to_string(), Decimal::from(1_000_000)), ("BTC".to_string(), Decimal::from(10))];
+        let x = BarExchange::new(
+            vec![spot()],
+            &balances,
+            clock,
+            model,
+            Fees::flat("0.001".parse().expect("fee")),
+            Decimal::ONE,
+        );
+        let rx = x.take_events().expect("events");
+        (x, rx)
+    }
+
+    fn order(id: &str, side: Side, kind: OrderKind, price: Option<&str>, size: &str) -> NewOrder {
+        NewOrder {
+            client_id: id.into(),
+            instrument: 1,
+            side,
+            kind,
+            price: price.map(|p| p.parse().expect("price")),
+            size: size.parse().expect("size"),
+            reduce_only: false,
+            leg: PositionSide::Net,
+            origin: None,
+        }
+    }
+
+    /// The venue answers at once: poll its future once.
+    fn now<T>(f: impl std::future::Future<Output = T>) -> T {
+        let mut f = std::pin::pin!(f);
+        match f.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("the backtest's exchange must answer at once"),
+        }
+    }
+
+    fn fills(rx: &mut mpsc::UnboundedReceiver<VenueEvent>) -> Vec<(String, String, String, Liquidity)> {
+        let mut out = Vec::new();
+        while let Ok(event) = rx.try_recv() {
+            if let VenueEvent::Fill(f) = event {
+                out.push((f.client_id, f.price.to_string(), f.size.to_string(), f.liquidity));
+            }
+        }
+        out
+    }
+
+    fn book(bids: &[(f64, f64)], asks: &[(f64, f64)]) -> MarketEvent {
+        MarketEvent::Book { instrument: 1, ts_ms: 1_000, bids: bids.to_vec(), asks: asks.to_vec() }
+    }
+
+    #[test]
+    fn the_book_model_walks_levels_rests_and_fills_on_trades_through() {
+        let (x, mut rx) = exchange(FillModel::Book);
+        x.on_market(&book(&[(100.0, 1.0), (99.0, 5.0)], &[(101.0, 1.0), (102.0, 2.0)]));
+        // A market buy of 4 takes 1 at 101, and the rest at 102, the last level shown (the book
+        // goes deeper than the recording shows).
+        now(x.place(order("m", Side::Buy, OrderKind::Market, None, "4"))).expect("placed");
+        let got = fills(&mut rx);
+        assert_eq!(
+            got.iter().map(|f| (f.1.as_str(), f.2.as_str())).collect::<Vec<_>>(),
+            vec![("101", "1"), ("102", "3")]
+        );
+        assert!(got.iter().all(|f| f.3 == Liquidity::Taker));
+        // A limit buy at 101.5 for 3 takes the 101 level and rests for 2; a trade at 101.5 is
+        // a touch, not a fill; one at 101.4 goes through it: the rest fills at the limit.
+        x.on_market(&book(&[(100.0, 1.0)], &[(101.0, 1.0), (102.0, 2.0)]));
+        now(x.place(order("l", Side::Buy, OrderKind::Limit, Some("101.5"), "3"))).expect("placed");
+        assert_eq!(fills(&mut rx).iter().map(|f| f.2.as_str()).collect::<Vec<_>>(), vec!["1"]);
+        let trade =
+            |price| MarketEvent::Trade { instrument: 1, ts_ms: 1_000, price, size: 1.0, taker_side: Side::Sell };
+        x.on_market(&trade(101.5));
+        assert!(fills(&mut rx).is_empty());
+        x.on_market(&trade(101.4));
+        let rest = fills(&mut rx);
+        assert_eq!((rest[0].1.as_str(), rest[0].2.as_str(), rest[0].3), ("101.5", "2", Liquidity::Maker));
+        // Post-only that would take, and a FOK the book cannot fill: cancelled untouched.
+        now(x.place(order("p", Side::Buy, OrderKind::PostOnly, Some("105"), "1"))).expect("placed");
+        now(x.place(order("f", Side::Buy, OrderKind::Fok, Some("101"), "5"))).expect("placed");
+        assert!(fills(&mut rx).is_empty());
+        // A resting sell fills when the best bid reaches it.
+        now(x.place(order("s", Side::Sell, OrderKind::Limit, Some("103"), "1"))).expect("placed");
+        x.on_market(&book(&[(103.0, 1.0)], &[(104.0, 1.0)]));
+        assert_eq!(fills(&mut rx).iter().map(|f| (f.0.as_str(), f.1.as_str())).collect::<Vec<_>>(), vec![("s", "103")]);
+    }
+
+    #[test]
+    fn next_open_and_close_fill_as_documented() {
+        let (x, mut rx) = exchange(FillModel::NextOpen);
+        x.mark(1, 100.0);
+        now(x.place(order("m", Side::Buy, OrderKind::Market, None, "1"))).expect("placed");
+        now(x.place(order("l", Side::Buy, OrderKind::Limit, Some("98"), "1"))).expect("placed");
+        assert!(fills(&mut rx).is_empty(), "nothing before the next bar opens");
+        x.open_bar(1, Range { ts_ms: 60_000, open: 99.5, high: 101.0, low: 98.0 });
+        // The market order at the open; the limit only touched (low 98): not through.
+        assert_eq!(
+            fills(&mut rx).iter().map(|f| (f.0.as_str(), f.1.as_str())).collect::<Vec<_>>(),
+            vec![("m", "99.5")]
+        );
+        x.open_bar(1, Range { ts_ms: 120_000, open: 99.0, high: 99.0, low: 97.9 });
+        assert_eq!(
+            fills(&mut rx).iter().map(|f| (f.0.as_str(), f.1.as_str(), f.3)).collect::<Vec<_>>(),
+            vec![("l", "98", Liquidity::Maker)]
+        );
+        let (x, mut rx) = exchange(FillModel::Close);
+        x.mark(1, 100.0);
+        now(x.place(order("c", Side::Sell, OrderKind::Market, None, "1"))).expect("placed");
+        assert_eq!(fills(&mut rx).iter().map(|f| f.1.as_str()).collect::<Vec<_>>(), vec!["100"]);
+        // A buy the account cannot pay for is refused with OKX's code.
+        let e = now(x.place(order("big", Side::Buy, OrderKind::Market, None, "100000"))).expect_err("refused");
+        assert!(e.to_string().contains("51008"), "{e}");
     }
 }

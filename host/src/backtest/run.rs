@@ -63,6 +63,58 @@ pub struct DataFile {
     pub loaded: Option<Loaded>,
 }
 
+/// What a data file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    /// Candles: replayed bar by bar (`next-open`, `close`).
+    Candles,
+    /// Public trades: replayed trade by trade (`book`).
+    Trades,
+    /// A recorded WebSocket feed: tickers, trades, books and candles, frame by frame (`book`).
+    Feed,
+}
+
+impl DataKind {
+    /// Tells a file's kind from its first bytes: Parquet and CSV with an OHLC header are
+    /// candles, CSV with a price column is trades; JSON whose first line is a WebSocket frame
+    /// (`arg` or `event`) is a feed, an OKX body whose rows are objects is trades, one whose
+    /// rows are arrays is candles.
+    pub fn detect(path: &std::path::Path) -> Result<Self, DataError> {
+        use std::io::Read;
+        let mut head = vec![0_u8; 8192];
+        let mut file = std::fs::File::open(path).map_err(|e| DataError::file(path, format!("cannot open: {e}")))?;
+        let n = file.read(&mut head).map_err(|e| DataError::file(path, format!("cannot read: {e}")))?;
+        head.truncate(n);
+        if head.starts_with(b"PAR1") {
+            return Ok(DataKind::Candles);
+        }
+        let text = String::from_utf8_lossy(&head);
+        let text = text.trim_start();
+        let first = text.lines().next().unwrap_or_default();
+        if text.starts_with('{') {
+            if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(first) {
+                if map.contains_key("arg") || map.contains_key("event") {
+                    return Ok(DataKind::Feed);
+                }
+                if map.get("data").and_then(|d| d.as_array()).and_then(|d| d.first()).is_some_and(|r| r.is_object()) {
+                    return Ok(DataKind::Trades);
+                }
+            }
+            // A body longer than the bytes read: the shape of its first row says.
+            let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            if compact.contains("\"data\":[{") {
+                return Ok(DataKind::Trades);
+            }
+            return Ok(DataKind::Candles);
+        }
+        let header = first.to_ascii_lowercase();
+        if header.split(',').any(|h| h.trim() == "price" || h.trim() == "px") {
+            return Ok(DataKind::Trades);
+        }
+        Ok(DataKind::Candles)
+    }
+}
+
 /// A data file read into memory, with its hash.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -193,6 +245,69 @@ impl Stream {
     }
 }
 
+/// Where a tick stream's events come from.
+enum TickSource {
+    Trades(tradebox_data::trades::Trades, InstrumentId),
+    Feed(tradebox_data::frames::Frames),
+}
+
+/// A stream of one file's market events, one read ahead, in the file's order (a time earlier
+/// than the one before it is read as that one: the file's order is the order received).
+struct TickStream {
+    source: TickSource,
+    next: Option<(i64, MarketEvent)>,
+    last_ts: i64,
+    /// Events of instruments not in the run, passed over.
+    skipped: u64,
+}
+
+impl TickStream {
+    fn advance(&mut self, instruments: &[InstrumentSpec]) -> Result<Option<(i64, MarketEvent)>, DataError> {
+        let current = self.next.take();
+        self.next = loop {
+            let item = match &mut self.source {
+                TickSource::Trades(trades, instrument) => trades.next().transpose()?.map(|t| {
+                    let event = MarketEvent::Trade {
+                        instrument: *instrument,
+                        ts_ms: t.ts_ms,
+                        price: t.price,
+                        size: t.size,
+                        taker_side: t.taker_side,
+                    };
+                    Some((t.ts_ms, event))
+                }),
+                TickSource::Feed(frames) => frames.next().transpose()?.map(|r| {
+                    use tradebox_data::frames::RecordedEvent as R;
+                    let instrument = instruments.iter().find(|s| s.symbol == r.symbol)?.id;
+                    let ts_ms = r.ts_ms;
+                    Some(match r.event {
+                        R::Ticker { bid, bid_size, ask, ask_size, last } => {
+                            (ts_ms, MarketEvent::Ticker { instrument, ts_ms, bid, bid_size, ask, ask_size, last })
+                        }
+                        R::Trade { price, size, taker_side } => {
+                            (ts_ms, MarketEvent::Trade { instrument, ts_ms, price, size, taker_side })
+                        }
+                        R::Book { bids, asks } => (ts_ms, MarketEvent::Book { instrument, ts_ms, bids, asks }),
+                        R::Candle(bar, confirmed) => {
+                            let ohlcv = [bar.open, bar.high, bar.low, bar.close, bar.volume];
+                            (ts_ms, MarketEvent::Candle { instrument, ts_ms: bar.ts_ms, ohlcv, confirmed })
+                        }
+                    })
+                }),
+            };
+            match item {
+                None => break None,
+                Some(None) => self.skipped += 1,
+                Some(Some((ts, event))) => {
+                    self.last_ts = self.last_ts.max(ts);
+                    break Some((self.last_ts, event));
+                }
+            }
+        };
+        Ok(current)
+    }
+}
+
 /// A plugin while it runs.
 struct Runner {
     name: String,
@@ -282,34 +397,75 @@ pub fn run(
         return Err(BacktestError::Plan("no plugin to run".into()));
     }
     let mut streams = Vec::with_capacity(plan.data.len());
+    let mut ticks: Vec<TickStream> = Vec::new();
     let mut files = Vec::with_capacity(plan.data.len());
+    let mut trades_only = false;
     for data in &plan.data {
-        let spec = plan.instruments.iter().find(|s| s.symbol == data.symbol).ok_or_else(|| {
-            BacktestError::Plan(format!(
-                "{}: instrument {} is not among the run's instruments",
+        let kind = if data.loaded.is_some() { DataKind::Candles } else { DataKind::detect(&data.path)? };
+        let spec = plan.instruments.iter().find(|s| s.symbol == data.symbol);
+        let spec = match (spec, kind) {
+            (Some(spec), _) => Some(spec),
+            (None, DataKind::Feed) => None,
+            (None, _) => {
+                return Err(BacktestError::Plan(format!(
+                    "{}: instrument {} is not among the run's instruments",
+                    data.path.display(),
+                    data.symbol
+                )));
+            }
+        };
+        let wanted = if kind == DataKind::Candles { "next-open or close" } else { "book" };
+        if (kind == DataKind::Candles) == (plan.fill == FillModel::Book) {
+            return Err(BacktestError::Plan(format!(
+                "{}: {} replay with the {wanted} fill model, not {}",
                 data.path.display(),
-                data.symbol
-            ))
-        })?;
-        let (bars, sha256) = match &data.loaded {
-            Some(loaded) => (Source::Memory(loaded.bars.clone(), 0), loaded.sha256.clone()),
-            None => (Source::File(tradebox_data::candles::open(&data.path)?), file_sha256(&data.path)?),
+                if kind == DataKind::Candles { "candles" } else { "trades and recorded feeds (tick data)" },
+                plan.fill
+            )));
+        }
+        let sha256 = match &data.loaded {
+            Some(loaded) => loaded.sha256.clone(),
+            None => file_sha256(&data.path)?,
         };
         files.push(FileInput { path: data.path.display().to_string(), sha256 });
-        let mut stream = Stream { instrument: spec.id, bars, next: None, bar_ms: 0 };
-        // Skip what is before `from`; the first bar kept is read ahead.
+        let source = match (kind, spec) {
+            (DataKind::Candles, Some(spec)) => {
+                let bars = match &data.loaded {
+                    Some(loaded) => Source::Memory(loaded.bars.clone(), 0),
+                    None => Source::File(tradebox_data::candles::open(&data.path)?),
+                };
+                let mut stream = Stream { instrument: spec.id, bars, next: None, bar_ms: 0 };
+                // Skip what is before `from`; the first bar kept is read ahead.
+                loop {
+                    stream.advance()?;
+                    match stream.next {
+                        Some(bar) if plan.from_ms.is_some_and(|from| bar.ts_ms < from) => continue,
+                        _ => break,
+                    }
+                }
+                streams.push(stream);
+                continue;
+            }
+            (DataKind::Trades, Some(spec)) => {
+                trades_only = true;
+                TickSource::Trades(tradebox_data::trades::open(&data.path)?, spec.id)
+            }
+            _ => TickSource::Feed(tradebox_data::frames::open(&data.path)?.skip_stale_books()),
+        };
+        let mut stream = TickStream { source, next: None, last_ts: i64::MIN, skipped: 0 };
         loop {
-            stream.advance()?;
-            match stream.next {
-                Some(bar) if plan.from_ms.is_some_and(|from| bar.ts_ms < from) => continue,
+            stream.advance(&plan.instruments)?;
+            match &stream.next {
+                Some((ts, _)) if plan.from_ms.is_some_and(|from| *ts < from) => continue,
                 _ => break,
             }
         }
-        streams.push(stream);
+        ticks.push(stream);
     }
-    let first = streams.iter().filter_map(|s| s.next.map(|b| b.ts_ms)).min();
-    let Some(first) = first else {
-        return Err(BacktestError::Plan("the data has no bar in the range asked for".into()));
+    let first_bar = streams.iter().filter_map(|s| s.next.map(|b| b.ts_ms)).min();
+    let first_tick = ticks.iter().filter_map(|s| s.next.as_ref().map(|n| n.0)).min();
+    let Some(first) = first_bar.into_iter().chain(first_tick).min() else {
+        return Err(BacktestError::Plan("the data has nothing in the range asked for".into()));
     };
     let (clock, time) = Clock::virtual_at(first);
     let exchange = Arc::new(BarExchange::new(
@@ -337,23 +493,26 @@ pub fn run(
             (multiplier, s.symbol.clone())
         })
         .collect();
-    let mut router = Router::new(false);
+    // Plugins following one-minute candles get them built from the trades when the data has
+    // nothing else (a trades file; a recorded feed brings its own candles, if it has any).
+    let mut router = Router::new(trades_only);
     let mut runners = Vec::with_capacity(plugins.len());
     for plugin in plugins {
         runners.push(start(&hub, plugin)?);
         pump(&hub, exchange.as_ref(), &mut lanes, &mut router, &mut venue_events, &mut runners, &specs);
     }
     let names: Vec<String> = runners.iter().map(|r| r.name.clone()).collect();
-    let mut equity_file =
+    let equity_file =
         plan.equity_dir.as_deref().map(|dir| super::report::EquityWriter::create(dir, &names)).transpose()?;
-    let mut each = vec![0.0; runners.len()];
-    // Marks by instrument id (ids are 1..=n), the last close.
-    let mut marks = vec![0.0_f64; plan.instruments.len() + 1];
-    let mut prices: Vec<Thinned> = vec![Thinned::default(); plan.instruments.len() + 1];
-    let start_equity = |marks: &[f64]| starting_equity(&plan.balances, &plan.instruments, marks);
-    let mut start_value = None;
-    let mut total_curve = CurveStats::default();
-    let mut total_equity = Thinned::default();
+    let mut tally = Tally {
+        marks: vec![0.0_f64; plan.instruments.len() + 1],
+        prices: vec![Thinned::default(); plan.instruments.len() + 1],
+        start_value: None,
+        total_curve: CurveStats::default(),
+        total_equity: Thinned::default(),
+        each: vec![0.0; runners.len()],
+        equity_file,
+    };
     let watch_losses = plugins.iter().any(|p| p.risk.max_daily_loss > 0.0 || p.risk.max_drawdown > 0.0)
         || plan.account.max_daily_loss > 0.0
         || plan.account.max_drawdown > 0.0;
@@ -361,10 +520,47 @@ pub fn run(
     let started = Instant::now();
     let mut bars = 0_u64;
     let mut step: Vec<(InstrumentId, Bar, i64)> = Vec::with_capacity(streams.len());
-    // The next open time, and every bar at it.
-    while let Some(t) = streams.iter().filter_map(|s| s.next.map(|b| b.ts_ms)).min() {
+    loop {
+        // The next open time of a bar and the next tick's time; bars at a time go first.
+        let t_bar = streams.iter().filter_map(|s| s.next.map(|b| b.ts_ms)).min();
+        let t_tick = ticks.iter().filter_map(|s| s.next.as_ref().map(|n| n.0)).min();
+        let tick_first = match (t_bar, t_tick) {
+            (None, None) => break,
+            (Some(b), Some(k)) => k < b,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+        };
+        let t = if tick_first { t_tick } else { t_bar }.unwrap_or(i64::MAX);
         if plan.to_ms.is_some_and(|to| t >= to) {
             break;
+        }
+        if tick_first {
+            let Some(stream) = ticks.iter_mut().find(|s| s.next.as_ref().is_some_and(|n| n.0 == t)) else { break };
+            let Some((ts, event)) = stream.advance(&plan.instruments)? else { break };
+            time.advance_to(ts);
+            let instrument = event.instrument();
+            let price = match &event {
+                MarketEvent::Ticker { last, bid, ask, .. } => Some(if *last > 0.0 { *last } else { (bid + ask) / 2.0 }),
+                MarketEvent::Trade { price, .. } => Some(*price),
+                MarketEvent::Book { bids, asks, .. } => bids.first().zip(asks.first()).map(|(b, a)| (b.0 + a.0) / 2.0),
+                MarketEvent::Candle { .. } => None,
+            };
+            if let Some(price) = price.filter(|p| *p > 0.0 && p.is_finite()) {
+                tally.mark(instrument, ts, price);
+            }
+            exchange.on_market(&event);
+            route(&hub, &mut router, &mut venue_events, exchange.as_ref(), &mut runners, &specs);
+            router.route(&hub, VenueEvent::Market(event));
+            bars += 1;
+            pump(&hub, exchange.as_ref(), &mut lanes, &mut router, &mut venue_events, &mut runners, &specs);
+            if watch_losses {
+                hub.watch_losses(ts);
+            }
+            tally.book(&mut runners, ts, &specs, &plan.balances, &plan.instruments)?;
+            if bars.is_multiple_of(PROGRESS_EVERY) {
+                progress(Progress { bars, ts_ms: ts });
+            }
+            continue;
         }
         step.clear();
         for stream in &mut streams {
@@ -385,12 +581,7 @@ pub fn run(
         for (instrument, bar, _) in &step {
             let instrument = *instrument;
             exchange.mark(instrument, bar.close);
-            if let Some(mark) = marks.get_mut(instrument as usize) {
-                *mark = bar.close;
-            }
-            if let Some(series) = prices.get_mut(instrument as usize) {
-                series.push(Point { ts_ms: bar.ts_ms, value: bar.close });
-            }
+            tally.mark(instrument, bar.ts_ms, bar.close);
             let ticker = MarketEvent::Ticker {
                 instrument,
                 ts_ms: close_at,
@@ -410,33 +601,21 @@ pub fn run(
         if watch_losses {
             hub.watch_losses(close_at);
         }
-        // Equity at the close.
-        let base = *start_value.get_or_insert_with(|| start_equity(&marks));
-        let mark = |i: InstrumentId| {
-            let i = i as usize;
-            (marks.get(i).copied().unwrap_or(0.0), specs.get(i.wrapping_sub(1)).map_or(1.0, |s| s.0))
-        };
-        let mut total = base;
-        for (runner, value) in runners.iter_mut().zip(each.iter_mut()) {
-            let pnl = runner.book.pnl(mark);
-            total += pnl;
-            *value = base + pnl;
-            runner.book.curve.push(*value, base);
-            runner.book.equity.push(Point { ts_ms: close_at, value: *value });
-        }
-        total_curve.push(total, base);
-        total_equity.push(Point { ts_ms: close_at, value: total });
-        if let Some(file) = equity_file.as_mut() {
-            file.row(close_at, total, &each)?;
-        }
+        tally.book(&mut runners, close_at, &specs, &plan.balances, &plan.instruments)?;
         if bars % PROGRESS_EVERY < step.len() as u64 {
             progress(Progress { bars, ts_ms: t });
         }
     }
+    let skipped: u64 = ticks.iter().map(|s| s.skipped).sum();
+    if skipped > 0 {
+        tracing::info!(skipped, "events of instruments not in the run were passed over");
+    }
+    let Tally { prices, start_value, total_curve, total_equity, equity_file, .. } = tally;
     let elapsed = started.elapsed().as_secs_f64();
-    if let Some(file) = equity_file.take() {
+    if let Some(file) = equity_file {
         file.finish()?;
     }
+    let mut prices = prices;
     progress(Progress { bars, ts_ms: time.advance_by(0) });
     let base = start_value.unwrap_or(0.0);
     let bar_ms = bar_ms(&streams);
@@ -505,6 +684,61 @@ pub fn run(
         prices,
         equity: total_equity.finish(),
     })
+}
+
+/// What the run books as it goes: the last price per instrument, the curves, the equity file.
+struct Tally {
+    /// By instrument id (1..=n).
+    marks: Vec<f64>,
+    prices: Vec<Thinned>,
+    start_value: Option<f64>,
+    total_curve: CurveStats,
+    total_equity: Thinned,
+    /// Each plugin's equity at the last booking (reused).
+    each: Vec<f64>,
+    equity_file: Option<super::report::EquityWriter>,
+}
+
+impl Tally {
+    fn mark(&mut self, instrument: InstrumentId, ts_ms: i64, price: f64) {
+        if let Some(mark) = self.marks.get_mut(instrument as usize) {
+            *mark = price;
+        }
+        if let Some(series) = self.prices.get_mut(instrument as usize) {
+            series.push(Point { ts_ms, value: price });
+        }
+    }
+
+    /// Books every plugin's equity, and the account's, at `ts_ms`.
+    fn book(
+        &mut self,
+        runners: &mut [Runner],
+        ts_ms: i64,
+        specs: &[(f64, String)],
+        balances: &[(String, Decimal)],
+        instruments: &[InstrumentSpec],
+    ) -> Result<(), BacktestError> {
+        let marks = &self.marks;
+        let base = *self.start_value.get_or_insert_with(|| starting_equity(balances, instruments, marks));
+        let mark = |i: InstrumentId| {
+            let i = i as usize;
+            (marks.get(i).copied().unwrap_or(0.0), specs.get(i.wrapping_sub(1)).map_or(1.0, |s| s.0))
+        };
+        let mut total = base;
+        for (runner, value) in runners.iter_mut().zip(self.each.iter_mut()) {
+            let pnl = runner.book.pnl(mark);
+            total += pnl;
+            *value = base + pnl;
+            runner.book.curve.push(*value, base);
+            runner.book.equity.push(Point { ts_ms, value: *value });
+        }
+        self.total_curve.push(total, base);
+        self.total_equity.push(Point { ts_ms, value: total });
+        if let Some(file) = self.equity_file.as_mut() {
+            file.row(ts_ms, total, &self.each)?;
+        }
+        Ok(())
+    }
 }
 
 /// Admits a plugin against its grant, registers it with the hub and runs its `init`. A plugin
