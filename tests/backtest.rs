@@ -41,6 +41,7 @@ fn plan(bars: &[Bar], fill: FillModel, dir: Option<&Path>) -> Plan {
         balances: vec![("USDT".into(), Decimal::from(100_000_000))],
         account: open_limits().1,
         equity_dir: dir.map(Path::to_path_buf),
+        funding: Vec::new(),
     }
 }
 
@@ -289,4 +290,44 @@ fn a_recorded_feed_replays_tick_by_tick_against_the_book() {
     tick.fill = FillModel::NextOpen;
     let e = run(&tick, &[sma(&runtime, tickers)], &mut |_| {}).expect_err("refused").to_string();
     assert!(e.contains("book fill model"), "{e}");
+}
+
+#[test]
+fn swaps_pay_funding_from_a_rates_file() {
+    use tradebox::backtest::funding::Funding;
+    let runtime = runtime();
+    let bars = bars(3_000, 13);
+    let venue = tradebox_sim::venue::SimVenue::new(tradebox_sim::venue::SimConfig::demo()).expect("demo venue");
+    let swap = tradebox_core::Venue::instruments(venue.as_ref())
+        .into_iter()
+        .find(|s| s.symbol == "BTC-USDT-SWAP")
+        .expect("swap");
+    let mut base = plan(&bars, FillModel::NextOpen, None);
+    base.instruments = vec![tradebox_core::InstrumentSpec { id: 1, ..swap }];
+    base.data[0].symbol = "BTC-USDT-SWAP".into();
+    let config = r#"{"symbol":"BTC-USDT-SWAP","source":"candle","fast":10,"slow":30,"size":1}"#;
+    let mut plugin = sma(&runtime, config);
+    plugin.grants.instruments = vec!["BTC-USDT-SWAP".into()];
+    let without = run(&base, std::slice::from_ref(&plugin), &mut |_| {}).expect("runs");
+    // Funding at three bar times inside trades the plugin held (funding changes none of its
+    // decisions), at 0.01%: the long of 1 contract (0.01 BTC) pays 0.01 × mark × 0.0001 each
+    // time, the mark being the last close before that bar.
+    let held: Vec<i64> = without.plugins[0]
+        .trades
+        .iter()
+        .filter(|t| t.exit_ms - t.entry_ms > 120_000)
+        .take(3)
+        .map(|t| t.entry_ms + 60_000)
+        .collect();
+    assert_eq!(held.len(), 3);
+    let mut funded = base.clone();
+    funded.funding = held.iter().map(|t| Funding { ts_ms: *t, instrument: 1, rate: 0.0001 }).collect();
+    let with = run(&funded, &[plugin], &mut |_| {}).expect("runs");
+    let (a, b) = (&without.plugins[0].stats, &with.plugins[0].stats);
+    assert_eq!(a.round_trips, b.round_trips);
+    assert_eq!(a.funding, 0.0);
+    let close_before = |t: i64| bars.iter().rev().find(|bar| bar.ts_ms < t).map_or(0.0, |bar| bar.close);
+    let expected: f64 = held.iter().map(|t| 0.01 * close_before(*t) * 0.0001).sum();
+    assert!((b.funding - expected).abs() < 1e-9, "{} vs {expected}", b.funding);
+    assert!((b.pnl - (a.pnl - b.funding)).abs() < 1e-9, "{a:?}\n{b:?}");
 }

@@ -77,6 +77,7 @@ fn main() {
         balances: vec![("USDT".into(), rust_decimal::Decimal::from(100_000_000))],
         account: account.clone(),
         equity_dir: None,
+        funding: Vec::new(),
     };
     let plugin = |compiled: &tradebox::plugin::runtime::Compiled, config: &str| PluginPlan {
         name: "p".into(),

@@ -160,6 +160,8 @@ pub struct Book {
     pub trades: Vec<RoundTrip>,
     /// Fills booked.
     pub fills: u64,
+    /// Funding paid (positive) or received (negative), in the quote currency.
+    pub funding: f64,
     /// Curve statistics of `start + pnl`.
     pub curve: CurveStats,
     /// The curve itself, thinned.
@@ -252,6 +254,15 @@ impl Book {
             }
         }
         value
+    }
+
+    /// Pays funding on its position in `instrument`: `size × multiplier × mark × rate` (a long
+    /// pays a positive rate, a short receives it).
+    pub fn fund(&mut self, instrument: InstrumentId, multiplier: f64, mark: f64, rate: f64) {
+        let size = self.positions.get(&instrument).map_or(0.0, |p| p.size);
+        let pay = size * multiplier * mark * rate;
+        self.cash -= pay;
+        self.funding += pay;
     }
 
     /// Whether it holds anything (its equity moves with prices).

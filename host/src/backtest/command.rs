@@ -62,6 +62,10 @@ pub struct Args {
     /// instruments: BTC-USDT, ETH-USDT, BTC-USDT-SWAP).
     #[arg(long, value_name = "FILE")]
     pub instruments: Option<PathBuf>,
+    /// Swap funding rates: OKX's funding-rate-history body, or CSV `ts_ms,rate` (or
+    /// `ts_ms,instrument,rate`).
+    #[arg(long, value_name = "FILE")]
+    pub funding: Option<PathBuf>,
     /// Write report.html, report.json, trades.csv, summary.csv and equity.csv here.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
@@ -115,6 +119,8 @@ pub struct BacktestSection {
     pub instruments_file: Option<PathBuf>,
     /// Leverage of derivative positions (default 1).
     pub leverage: Option<Decimal>,
+    /// Swap funding rates (see `--funding`), relative to the config.
+    pub funding: Option<PathBuf>,
 }
 
 /// One data file of `[backtest]`.
@@ -345,8 +351,20 @@ pub fn plan(args: &Args, runtime: &Runtime) -> Result<(Plan, Vec<PluginPlan>)> {
         balances,
         account,
         equity_dir: args.report.clone(),
+        funding: Vec::new(),
     };
+    let plan = with_funding(plan, args.funding.as_deref())?;
     Ok((plan, plugins))
+}
+
+fn with_funding(mut plan: Plan, file: Option<&Path>) -> Result<Plan> {
+    if let Some(path) = file {
+        plan.funding = super::funding::read(path, &plan.instruments)?;
+        if plan.funding.is_empty() {
+            tracing::warn!(file = %path.display(), "the funding file has no rate for an instrument of the run");
+        }
+    }
+    Ok(plan)
 }
 
 /// The quick form's config with `symbol` set to the instrument when the plugin's config does
@@ -423,7 +441,10 @@ fn full_form(path: &Path, args: &Args, runtime: &Runtime) -> Result<(Plan, Vec<P
         balances,
         account: file.risk,
         equity_dir: args.report.clone(),
+        funding: Vec::new(),
     };
+    let funding = args.funding.clone().or_else(|| section.funding.as_ref().map(|f| base.join(f)));
+    let plan = with_funding(plan, funding.as_deref())?;
     Ok((plan, plugins))
 }
 

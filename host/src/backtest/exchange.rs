@@ -407,6 +407,23 @@ impl BarExchange {
         }
     }
 
+    /// Funding time for `instrument`: the account's net position pays (long, positive rate) or
+    /// receives `size × contract value × mark × rate` in the quote currency.
+    pub fn fund(&self, instrument: InstrumentId, mark: f64, rate: f64) {
+        let Some(spec) = self.specs.get(&instrument) else { return };
+        let mut state = self.state.lock();
+        let size = state.positions.get(&instrument).map_or(Decimal::ZERO, |p| p.0);
+        let (Some(mark), Some(rate)) = (decimal(mark), decimal(rate)) else { return };
+        if size.is_zero() {
+            return;
+        }
+        let pay = size * spec.contract_value * mark * rate;
+        let balance = state.balances.entry(spec.quote.clone()).or_default();
+        balance.total -= pay;
+        let report = report_balance(&spec.quote, balance);
+        self.emit(VenueEvent::Balance(report));
+    }
+
     /// Takes the fills since the last call, in the order they happened.
     pub fn take_fills(&self) -> Vec<Fill> {
         std::mem::take(&mut self.state.lock().fills)

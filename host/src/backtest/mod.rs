@@ -5,6 +5,7 @@ pub mod books;
 pub mod cli;
 pub mod command;
 pub mod exchange;
+pub mod funding;
 pub mod report;
 pub mod results;
 pub mod run;

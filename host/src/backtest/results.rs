@@ -109,7 +109,7 @@ pub struct Stats {
     pub round_trips: u64,
     /// Closed trades with a positive result after fees.
     pub wins: u64,
-    /// Realised PnL plus open positions marked at the last price, fees deducted.
+    /// Realised PnL plus open positions marked at the last price, fees and funding deducted.
     pub pnl: f64,
     /// Of which realised (before fees).
     pub realized: f64,
@@ -117,6 +117,8 @@ pub struct Stats {
     pub unrealized: f64,
     /// Fees paid (positive) or rebates earned (negative).
     pub fees: f64,
+    /// Swap funding paid (positive) or received (negative); 0 without a funding file.
+    pub funding: f64,
     /// The largest fall of equity from a peak, in money.
     pub max_drawdown: f64,
     /// The same as a fraction of that peak.

@@ -194,6 +194,8 @@ pub struct Plan {
     pub account: AccountLimits,
     /// Write the per-bar equity CSV here (and nothing else: the caller renders the rest).
     pub equity_dir: Option<PathBuf>,
+    /// Swap funding times and rates, oldest first (see [`super::funding`]).
+    pub funding: Vec<super::funding::Funding>,
 }
 
 /// Why a run could not be done. A plugin that traps or refuses to start is not one: the run
@@ -517,6 +519,7 @@ pub fn run(
         || plan.account.max_daily_loss > 0.0
         || plan.account.max_drawdown > 0.0;
     let bar_ms = |streams: &[Stream]| streams.iter().map(|s| s.bar_ms).find(|ms| *ms > 0).unwrap_or(60_000);
+    let mut next_funding = plan.funding.partition_point(|f| f.ts_ms < first);
     let started = Instant::now();
     let mut bars = 0_u64;
     let mut step: Vec<(InstrumentId, Bar, i64)> = Vec::with_capacity(streams.len());
@@ -549,6 +552,7 @@ pub fn run(
                 tally.mark(instrument, ts, price);
             }
             exchange.on_market(&event);
+            fund(&mut next_funding, plan, ts, &tally.marks, &specs, exchange.as_ref(), &mut runners);
             route(&hub, &mut router, &mut venue_events, exchange.as_ref(), &mut runners, &specs);
             router.route(&hub, VenueEvent::Market(event));
             bars += 1;
@@ -572,6 +576,7 @@ pub fn run(
             }
         }
         time.advance_to(t);
+        fund(&mut next_funding, plan, t, &tally.marks, &specs, exchange.as_ref(), &mut runners);
         for (instrument, bar, _) in &step {
             exchange.open_bar(*instrument, Range { ts_ms: t, open: bar.open, high: bar.high, low: bar.low });
         }
@@ -633,6 +638,7 @@ pub fn run(
         total.realized += stats.realized;
         total.unrealized += stats.unrealized;
         total.fees += stats.fees;
+        total.funding += stats.funding;
         for (symbol, size) in &stats.open_positions {
             match total.open_positions.iter_mut().find(|(s, _)| s == symbol) {
                 Some(p) => p.1 += size,
@@ -684,6 +690,31 @@ pub fn run(
         prices,
         equity: total_equity.finish(),
     })
+}
+
+/// Applies the fundings due by `now` (from `next` on) at the last prices: to each plugin's books
+/// by its own position, and to the account at the exchange.
+fn fund(
+    next: &mut usize,
+    plan: &Plan,
+    now: i64,
+    marks: &[f64],
+    specs: &[(f64, String)],
+    exchange: &BarExchange,
+    runners: &mut [Runner],
+) {
+    while let Some(f) = plan.funding.get(*next).filter(|f| f.ts_ms <= now) {
+        *next += 1;
+        let mark = marks.get(f.instrument as usize).copied().unwrap_or(0.0);
+        let multiplier = specs.get((f.instrument as usize).wrapping_sub(1)).map_or(1.0, |s| s.0);
+        if mark <= 0.0 {
+            continue;
+        }
+        for runner in runners.iter_mut() {
+            runner.book.fund(f.instrument, multiplier, mark, f.rate);
+        }
+        exchange.fund(f.instrument, mark, f.rate);
+    }
 }
 
 /// What the run books as it goes: the last price per instrument, the curves, the equity file.
@@ -864,7 +895,8 @@ fn plugin_stats(hub: &Hub, runner: &Runner, base: f64, bar_ms: i64, specs: &[(f6
     let stats = &runner.slot.stats;
     let orders = stats.orders_sent.load(std::sync::atomic::Ordering::Relaxed);
     let denied = stats.denied.load(std::sync::atomic::Ordering::Relaxed);
-    let pnl = realized + unrealized - fees;
+    let funding = runner.book.funding;
+    let pnl = realized + unrealized - fees - funding;
     let open_positions = hub
         .positions(runner.slot.id)
         .into_iter()
@@ -888,6 +920,7 @@ fn plugin_stats(hub: &Hub, runner: &Runner, base: f64, bar_ms: i64, specs: &[(f6
         realized,
         unrealized,
         fees,
+        funding,
         max_drawdown: runner.book.curve.max_drawdown,
         max_drawdown_pct: runner.book.curve.max_drawdown_pct,
         sharpe: runner.book.curve.sharpe(bar_ms),

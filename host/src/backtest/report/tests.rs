@@ -56,6 +56,7 @@ fn sample() -> RunReport {
             realized: 1240.0,
             unrealized: 0.0,
             fees: 5.4322,
+            funding: 0.0,
             max_drawdown: 321.0,
             max_drawdown_pct: 0.0321,
             sharpe: Some(1.8765),
