@@ -102,6 +102,12 @@ fn main() {
     println!("backtest throughput, {count} bars, median of {runs} runs (bars/s):");
     let (memory, trades) = measure(&plan(true), &plugin(&sma, sma_config));
     println!("  memory  sma-cross candle 10/30     {memory:>12.0}   ({trades} round trips)");
+    // The same with every order refused at the notional check (the signal and the gateway
+    // up to risk run; no order reaches the exchange, no fill comes back): what orders cost.
+    let mut refused = plugin(&sma, sma_config);
+    refused.risk.max_order_notional = 1.0;
+    let (no_orders, _) = measure(&plan(true), &refused);
+    println!("  refused every order refused by risk   {no_orders:>12.0}");
     if std::env::args().any(|a| a == "--memory-only") {
         return;
     }
