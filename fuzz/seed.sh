@@ -4,6 +4,7 @@
 #   rest_envelope               the captured OKX REST bodies
 #   manifest                    manifests as the host reads them (JSON) and the plugins' tradebox.toml
 #   package                     tiny modules and components, signed and not, and built plugins if present
+#   candles                     tradebox-data's candle and trade bodies and feeds, small CSV files
 # The captures live outside the repository, in ../shared/data/okx beside it; if that directory is
 # missing (or unreadable) the OKX seeds are skipped. The okx crate's own copies of the same files
 # (okx/tests/data) are used as well, so the seeds exist in any clone. jq is used to pick messages
@@ -95,6 +96,14 @@ okx_seeds() {
 okx_seeds "$root/../shared/data/okx"
 okx_seeds "$root/okx/tests/data"
 
+# candles: tradebox-data's readers: its captured candle and trade bodies and feeds, small CSV files.
+for f in "$root"/data/tests/data/*.json "$root"/data/tests/data/*.jsonl; do
+    [[ -f "$f" ]] && put candles <"$f"
+done
+printf 'ts_ms,open,high,low,close,volume\n60000,10,12,9,11,5\n120000,11,11.5,10.5,11,0\n' | put candles
+printf 'ts,o,h,l,c,vol,volCcy,volCcyQuote,confirm\n60000,10,12,9,11,5,50,50,1\n' | put candles
+printf 'ts_ms,price,size,side,trade_id\n1000,10,1,buy,7\n1000,10.5,2,sell,8\n' | put candles
+
 # manifest: the JSON the host reads (what manifest/src/lib.rs's tests build) and every tradebox.toml.
 put manifest <<'EOF'
 {
@@ -150,7 +159,7 @@ done
 # A file signed with the package target's test key is made by the target itself on every input
 # that parses, so no signed seed is needed here.
 
-for t in ws_frame rest_envelope book manifest package feed_line; do
+for t in ws_frame rest_envelope book manifest package feed_line candles; do
     mkdir -p "$corpus/$t"
     printf '%-14s %s seeds\n' "$t" "$(find "$corpus/$t" -type f | wc -l)"
 done

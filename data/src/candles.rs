@@ -12,7 +12,10 @@
 //!   or a bare JSON array of such rows: newest first, as OKX sends them, and read oldest first.
 //!   A body whose `code` is not `"0"` is an error quoting OKX's code and message. One body per
 //!   file: pages are joined by `tradebox data download`, which writes CSV;
-//! - Parquet, columns found by name (see [`crate::parquet_file`] for the names and types).
+//! - Parquet, columns found by name, without regard to case: `ts_ms` or `ts` (INT64 ms, a
+//!   TIMESTAMP, or INT96), `open high low close volume` or `o h l c vol` (floating-point,
+//!   integer, DECIMAL, or decimal text), optional `confirm`; read row group by row group,
+//!   Snappy or uncompressed (data/README.md has the details).
 //!
 //! Every bar is checked: finite prices above zero, `low <= open, close <= high`, volume not
 //! negative, open times strictly increasing (a repeated or earlier bar is an error, never

@@ -138,14 +138,34 @@ fn number(field: &Field) -> Result<f64, String> {
     })
 }
 
+/// Runs a call into the parquet crate, a panic in it made an error: the crate still asserts
+/// instead of refusing on some damaged pages (apache/arrow-rs#7102 and its kin), and a damaged
+/// file must not take down the process reading it. The stream ends at that error, so nothing
+/// the panic left half done is used again.
+fn contained<T>(call: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
+        let text =
+            panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+        format!("damaged: the Parquet reader failed ({})", text.unwrap_or_else(|| "no message".into()))
+    })
+}
+
 impl CandleRows {
     /// Reads the footer and checks the columns; no row is read yet.
     pub(crate) fn open(path: &Path, source: ParquetSource) -> Result<Self, DataError> {
         let unreadable =
             |e: parquet::errors::ParquetError| DataError::file(path, format!("not a readable Parquet file: {e}"));
-        let reader: Box<dyn FileReader> = match source {
-            ParquetSource::File(file) => Box::new(SerializedFileReader::new(file).map_err(unreadable)?),
-            ParquetSource::Bytes(bytes) => Box::new(SerializedFileReader::new(bytes).map_err(unreadable)?),
+        let (reader, length): (Box<dyn FileReader>, u64) = match source {
+            ParquetSource::File(file) => {
+                let length = file.metadata().map_err(|e| DataError::file(path, format!("cannot read: {e}")))?.len();
+                let reader = contained(|| SerializedFileReader::new(file)).map_err(|e| DataError::file(path, e))?;
+                (Box::new(reader.map_err(unreadable)?), length)
+            }
+            ParquetSource::Bytes(bytes) => {
+                let length = bytes.len() as u64;
+                let reader = contained(|| SerializedFileReader::new(bytes)).map_err(|e| DataError::file(path, e))?;
+                (Box::new(reader.map_err(unreadable)?), length)
+            }
         };
         let metadata = reader.metadata();
         let schema = metadata.file_metadata().schema();
@@ -182,11 +202,28 @@ impl CandleRows {
                 return Err(DataError::file(path, format!("column {name} is {}; expected {want}", describe(column))));
             }
         }
-        // Codecs are per column chunk: look at every one that will be read, before reading.
-        for group in metadata.row_groups() {
+        // Column chunks are checked before reading: their codec, and where the footer says they
+        // are (the crate asserts on a negative offset or size instead of refusing it, and a
+        // damaged footer is a file a reader meets).
+        for (i, group) in metadata.row_groups().iter().enumerate() {
+            if group.num_rows() < 0 {
+                return Err(DataError::file(path, format!("damaged: row group {i} has {} rows", group.num_rows())));
+            }
             for chunk in group.columns() {
                 let used = columns.iter().any(|c| chunk.column_path().parts() == [c.name().to_string()]);
-                if used && !matches!(chunk.compression(), Compression::UNCOMPRESSED | Compression::SNAPPY) {
+                if !used {
+                    continue;
+                }
+                let start = chunk.dictionary_page_offset().unwrap_or(chunk.data_page_offset());
+                let (start, size) = (u64::try_from(start), u64::try_from(chunk.compressed_size()));
+                if !matches!((start, size), (Ok(start), Ok(size)) if start.checked_add(size).is_some_and(|end| end <= length))
+                {
+                    return Err(DataError::file(
+                        path,
+                        format!("damaged: column {} of row group {i} lies outside the file", chunk.column_path()),
+                    ));
+                }
+                if !matches!(chunk.compression(), Compression::UNCOMPRESSED | Compression::SNAPPY) {
                     return Err(DataError::file(
                         path,
                         format!(
@@ -212,9 +249,12 @@ impl CandleRows {
 
     /// The next row, unchecked beyond its types.
     pub(crate) fn next(&mut self, path: &Path) -> Option<Result<RawBar, DataError>> {
-        let row = self.rows.next()?;
-        self.row += 1;
-        let line = self.row;
+        let line = self.row + 1;
+        let row = match contained(|| self.rows.next()) {
+            Ok(row) => row?,
+            Err(why) => return Some(Err(DataError::at(path, line, format!("row {line}: {why}")))),
+        };
+        self.row = line;
         Some(
             row.map_err(|e| DataError::at(path, line, format!("row {line}: unreadable: {e}")))
                 .and_then(|row| self.bar(&row).map_err(|why| DataError::at(path, line, format!("row {line}: {why}"))))

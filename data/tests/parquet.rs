@@ -244,6 +244,18 @@ fn bad_files_are_refused_before_any_row() {
     write_with(&path, PLAIN, &groups, Compression::UNCOMPRESSED);
     assert_eq!(read(&path).map(|b| b.len()), Ok(1));
 
+    // Found by fuzz/ (target `candles`): a footer placing a column chunk at a negative offset,
+    // which the parquet crate asserts on; refused before it is handed any such chunk.
+    let damaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/damaged_footer.parquet");
+    let e = candles::open(&damaged).expect_err("damaged");
+    assert!(e.reason.contains("damaged: column") && e.reason.contains("lies outside the file"), "{e}");
+
+    // Found by fuzz/ too: a damaged dictionary page the parquet crate asserts on while decoding
+    // (upstream: apache/arrow-rs#7102 and kin); the panic is contained and ends the read.
+    let damaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/damaged_page.parquet");
+    let e = read(&damaged).expect_err("damaged");
+    assert!(e.reason.contains("damaged: the Parquet reader failed"), "{e}");
+
     std::fs::write(&path, b"PAR1 and then nothing a Parquet reader could use").expect("write");
     let e = candles::open(&path).expect_err("garbage");
     assert!(e.reason.starts_with("not a readable Parquet file"), "{e}");

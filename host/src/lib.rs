@@ -10,6 +10,7 @@ pub mod backtest;
 pub mod config;
 pub mod demo;
 pub mod doctor;
+pub mod download;
 pub mod engine;
 pub mod logging;
 pub mod plugin;

@@ -103,6 +103,11 @@ enum Command {
         #[command(subcommand)]
         command: FeedCommand,
     },
+    /// Market history files: OKX candles downloaded for backtests (formats: data/README.md).
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
     /// OKX diagnostics.
     Okx {
         #[command(subcommand)]
@@ -163,6 +168,35 @@ enum FeedCommand {
     Check {
         /// The recording.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Download OKX's candles (market/history-candles) into a CSV file a backtest reads:
+    /// `ts_ms,open,high,low,close,volume`, oldest first, closed bars only. Run it again on the
+    /// same file to fill in what it lacks before its first bar and after its last.
+    Download {
+        /// OKX's instrument id, e.g. BTC-USDT or BTC-USDT-SWAP.
+        #[arg(long, value_name = "SYM")]
+        instrument: String,
+        /// OKX's bar: 1s 1m 3m 5m 15m 30m 1H 2H 4H 6H 12H 1D 2D 3D 1W 1M 3M (6H and longer open
+        /// at UTC+8 midnight; 6Hutc ... 3Mutc at UTC).
+        #[arg(long, default_value = "1m")]
+        bar: String,
+        /// The first bar: 2024-01-31 (midnight UTC), RFC 3339 (2024-01-31T08:00:00Z,
+        /// ...+08:00) or milliseconds since the epoch.
+        #[arg(long, value_name = "DATE", value_parser = tradebox::download::parse_time)]
+        from: i64,
+        /// Bars opening before this (same forms; default: now).
+        #[arg(long, value_name = "DATE", value_parser = tradebox::download::parse_time)]
+        to: Option<i64>,
+        /// The CSV file, created or extended.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// OKX's REST API (e.g. `tradebox sim`'s URL).
+        #[arg(long, value_name = "URL", default_value = tradebox::download::DEFAULT_BASE_URL)]
+        base_url: String,
     },
 }
 
@@ -393,6 +427,9 @@ fn run_cli() -> Result<()> {
             Command::Plugin { command } => plugin_command(command).await,
             Command::Backtest(args) => tokio::task::block_in_place(|| tradebox::backtest::cli::execute(&args)),
             Command::Feed { command: FeedCommand::Check { file } } => feed_check(&file),
+            Command::Data { command: DataCommand::Download { instrument, bar, from, to, out, base_url } } => {
+                data_download(instrument, bar, from, to, out, base_url).await
+            }
             Command::Status { admin } => {
                 let status = admin.call("GET", "/status", None).await?;
                 println!("{}", serde_json::to_string_pretty(&status)?);
@@ -868,6 +905,54 @@ fn feed_check(file: &std::path::Path) -> Result<()> {
         println!("not read by the host: channel {channel:?} ({n} lines)");
     }
     println!("{report}");
+    Ok(())
+}
+
+/// `tradebox data download`: a progress bar on stderr when it is a terminal, then one summary
+/// line on stdout.
+async fn data_download(
+    instrument: String,
+    bar: String,
+    from: i64,
+    to: Option<i64>,
+    out: PathBuf,
+    base_url: String,
+) -> Result<()> {
+    use tradebox::download::{DownloadOptions, show_time};
+    let to = to.unwrap_or_else(tradebox_core::system_ms);
+    let mut opts = DownloadOptions::new(&instrument, &bar, from, to, &out);
+    opts.base_url = base_url;
+    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} bars, back to {msg}",
+        )?;
+        indicatif::ProgressBar::no_length().with_style(style)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let done = tradebox::download::download(opts, progress.clone()).await;
+    progress.finish_and_clear();
+    let s = done.with_context(|| format!("downloading {instrument} {bar} candles into {}", out.display()))?;
+    let Some((first, last)) = s.span else {
+        println!(
+            "OKX has no {instrument} {bar} candles from {} to {}: nothing written ({} requests)",
+            show_time(from),
+            show_time(to),
+            s.requests
+        );
+        return Ok(());
+    };
+    println!(
+        "{}: {} bars, {} to {} ({} added before, {} after what it held; {} requests, {} retried)",
+        out.display(),
+        s.rows,
+        show_time(first),
+        show_time(last),
+        s.added_before,
+        s.added_after,
+        s.requests,
+        s.retries
+    );
     Ok(())
 }
 
