@@ -1290,7 +1290,10 @@ fn backtest_quick_form_prints_a_table_json_and_writes_the_report() {
     std::fs::write(&bad, "ts_ms,open,high,low,close,volume\n60000,10,12,9,11,5\n120000,10,9,9,11,5\n").expect("write");
     let cases: [(&[&str], &str); 4] = [
         (&["--data", bad.to_str().expect("path")], "bad.csv:3: low 9 and high 9 must bracket"),
-        (&["--data", data.to_str().expect("path"), "--fill", "book"], "needs tick data"),
+        (
+            &["--data", data.to_str().expect("path"), "--fill", "book"],
+            "candles replay with the next-open or close fill model, not book",
+        ),
         (&["--data", data.to_str().expect("path"), "--fee-tier", "gold"], "unknown fee tier"),
         (&["--data", data.to_str().expect("path"), "--config", "{nope"], "is not JSON"),
     ];
