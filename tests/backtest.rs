@@ -67,22 +67,25 @@ const CANDLES: &str = r#"{"symbol":"BTC-USDT","source":"candle","fast":10,"slow"
 type Trade = (i64, f64, i64, f64);
 
 /// SMA crossover, long/flat, 1 unit, written from the issue's words and nothing of the
-/// plugin's: the mean of the last n closes summed oldest first; a crossover is a change of
-/// sign of (fast - slow) from the last non-zero sign; up-cross when flat buys, down-cross when
-/// long sells; the order fills at the next bar's open (`next-open`) or this bar's close
-/// (`close`). Returns the trades and the position left open (entry time and price).
+/// plugin's, in exact decimals: the closes as written, fast above slow when the mean of the
+/// last `fast` closes exceeds the mean of the last `slow` (compared as sum_fast × slow against
+/// sum_slow × fast, no rounding anywhere); a crossover is a change of that sign from the last
+/// non-zero one; an up-cross when flat buys, a down-cross when long sells; the order fills at
+/// the next bar's open (`next-open`) or this bar's close (`close`). Returns the trades and the
+/// position left open (entry time and price).
 fn independent(bars: &[Bar], fast: usize, slow: usize, at_close: bool) -> (Vec<Trade>, Option<(i64, f64)>) {
-    let mean = |i: usize, n: usize| bars[i + 1 - n..=i].iter().fold(0.0, |sum, b| sum + b.close) / n as f64;
-    let mut last_sign = 0.0_f64;
+    let closes: Vec<Decimal> = bars.iter().map(|b| dec(b.close)).collect();
+    let sum = |i: usize, n: usize| closes[i + 1 - n..=i].iter().copied().sum::<Decimal>();
+    let mut last_sign = 0;
     let mut held: Option<(i64, f64)> = None;
     let mut trades = Vec::new();
     for i in slow - 1..bars.len() {
-        let d = mean(i, fast) - mean(i, slow);
-        if d == 0.0 {
+        let d = sum(i, fast) * Decimal::from(slow) - sum(i, slow) * Decimal::from(fast);
+        if d.is_zero() {
             continue;
         }
-        let sign = d.signum();
-        let cross = last_sign != 0.0 && sign != last_sign;
+        let sign = if d.is_sign_positive() { 1 } else { -1 };
+        let cross = last_sign != 0 && sign != last_sign;
         last_sign = sign;
         if !cross {
             continue;
@@ -94,7 +97,7 @@ fn independent(bars: &[Bar], fast: usize, slow: usize, at_close: bool) -> (Vec<T
             bars.get(i + 1).map(|b| (b.ts_ms, b.open))
         };
         let Some(fill) = fill else { continue };
-        match (sign > 0.0, held) {
+        match (sign > 0, held) {
             (true, None) => held = Some(fill),
             (false, Some((t, p))) => {
                 trades.push((t, p, fill.0, fill.1));

@@ -97,9 +97,11 @@ trait Fields {
     fn field(&self, i: usize) -> Option<&str>;
 }
 
-impl Fields for csv::StringRecord {
+impl Fields for csv::ByteRecord {
     fn field(&self, i: usize) -> Option<&str> {
-        self.get(i)
+        // A field that is not UTF-8 reads as a replacement character: the row is then refused
+        // for what that field should have been ("open \"\u{fffd}\" is not a number").
+        self.get(i).map(|bytes| std::str::from_utf8(bytes).unwrap_or("\u{fffd}"))
     }
 }
 
@@ -136,7 +138,9 @@ fn parse_row(path: &Path, line: u64, row: &impl Fields, confirm_at: Option<usize
 }
 
 enum Source {
-    Csv(csv::StringRecordsIntoIter<Box<dyn Read + Send>>),
+    /// The reader and the one record every row is read into (no allocation per row: a CSV
+    /// row costs its parsing and nothing else, measured in BENCHMARKS.md).
+    Csv(Box<csv::Reader<Box<dyn Read + Send>>>, csv::ByteRecord),
     /// The body's rows and how many are still to be read (from the last, the oldest, back).
     Json(Rows, usize),
     Parquet(Box<CandleRows>),
@@ -201,7 +205,7 @@ fn csv_source(path: &Path, reader: Box<dyn Read + Send>) -> Result<(Format, Sour
             ),
         ));
     };
-    Ok((format, Source::Csv(csv.into_records())))
+    Ok((format, Source::Csv(Box::new(csv), csv::ByteRecord::new())))
 }
 
 impl Candles {
@@ -214,11 +218,12 @@ impl Candles {
     fn raw(&mut self) -> Option<Result<RawBar, DataError>> {
         let path = &self.path;
         match &mut self.source {
-            Source::Csv(rows) => Some(match rows.next()? {
-                Ok(record) => {
+            Source::Csv(reader, record) => Some(match reader.read_byte_record(record) {
+                Ok(false) => return None,
+                Ok(true) => {
                     let line = record.position().map_or(0, |p| p.line());
                     let confirm = (self.format == Format::OkxCsv).then_some(8);
-                    parse_row(path, line, &record, confirm)
+                    parse_row(path, line, &*record, confirm)
                 }
                 Err(e) => {
                     let line = e.position().map_or(0, |p| p.line());

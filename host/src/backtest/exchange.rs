@@ -172,7 +172,15 @@ pub struct Range {
 /// as the same float (what Rust's `Display` prints), so `64123.5` is 64123.5 and not the
 /// binary fraction nearest it.
 pub fn decimal(price: f64) -> Option<Decimal> {
-    price.to_string().parse().ok()
+    if !price.is_finite() {
+        return None;
+    }
+    // ryu prints the same shortest digits as `Display`, faster; it writes an exponent for very
+    // large or small numbers, which the decimal parser does not read: those go through Display.
+    let mut buffer = ryu::Buffer::new();
+    let text = buffer.format_finite(price);
+    // It also writes whole numbers with `.0`, which `normalize` takes off again.
+    if text.contains('e') { price.to_string().parse().ok() } else { text.parse().ok().map(|d: Decimal| d.normalize()) }
 }
 
 /// A fill as the backtest's books need it: whose, and its money in floats.
@@ -1060,6 +1068,19 @@ mod tests {
         now(x.place(order("s", Side::Sell, OrderKind::Limit, Some("103"), "1"))).expect("placed");
         x.on_market(&book(&[(103.0, 1.0)], &[(104.0, 1.0)]));
         assert_eq!(fills(&mut rx).iter().map(|f| (f.0.as_str(), f.1.as_str())).collect::<Vec<_>>(), vec![("s", "103")]);
+    }
+
+    #[test]
+    fn prices_become_the_decimals_they_were_written_as() {
+        for (x, text) in [
+            (60_000.1, "60000.1"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1e-7, "0.0000001"),
+            (2e17, "200000000000000000"),
+        ] {
+            assert_eq!(decimal(x).map(|d| d.to_string()), Some(text.to_string()), "{x}");
+        }
+        assert_eq!(decimal(f64::NAN), None);
     }
 
     #[test]

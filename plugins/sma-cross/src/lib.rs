@@ -6,12 +6,11 @@
 //! A crossover is a change in the sign of (fast SMA - slow SMA) from the last sign that was not
 //! zero (an exact tie is no signal, and the first sign is no crossover). Goes long `size` with a
 //! market order on an up-cross when flat, and sells the whole position on a down-cross when
-//! long. Sends at most one order at a time. Each SMA is the mean of its window summed oldest
-//! first (`tradebox_sdk::Sma`), so an independent calculation of the same formula agrees
-//! exactly (the backtest's tests check it).
+//! long. Sends at most one order at a time. The averages are compared exactly (see [`Signal`]),
+//! so an independent calculation in exact decimals agrees bar for bar (the backtest's tests
+//! check it).
 
 use serde::{Deserialize, Serialize};
-use tradebox_sdk::Sma;
 
 /// The direction of a crossover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,38 +21,84 @@ pub enum Cross {
     Down,
 }
 
-/// The pure signal: two SMAs and which one was last on top. Kept free of host calls so the
-/// benchmark can run the identical logic natively.
+/// Prices are counted in units of 10^-8 (no exchange quotes finer): integers, so both sums
+/// and their comparison are exact.
+const UNITS: f64 = 1e8;
+
+/// The pure signal: two simple moving averages over one window of prices and which one was
+/// last on top. Kept free of host calls so the benchmark can run the identical logic natively.
+///
+/// The averages are compared exactly: prices become integers of 10^-8, each window keeps an
+/// integer running sum (no drift, whatever the length of the run), and fast is above slow when
+/// `fast_sum × slow_len > slow_sum × fast_len`. So an exact tie is a tie (a flat market gives
+/// no signal) and any exact calculation of the same averages, in decimals or rationals, agrees
+/// with it bar for bar.
 #[derive(Debug, Clone)]
 pub struct Signal {
-    fast: Sma,
-    slow: Sma,
+    /// The last `slow` prices, a ring: the first `len` slots hold prices, and once it is full
+    /// `next` is the oldest.
+    window: Vec<i64>,
+    len: usize,
+    next: usize,
+    fast: usize,
+    fast_sum: i64,
+    slow_sum: i64,
     /// Whether fast was above slow at the last update where they differed.
     fast_above: Option<bool>,
 }
 
 impl Signal {
-    /// A signal over `fast` and `slow` periods.
+    /// A signal over `fast` and `slow` periods (fast at least 1, slow above fast).
     pub fn new(fast: usize, slow: usize) -> Self {
-        Self { fast: Sma::new(fast), slow: Sma::new(slow), fast_above: None }
+        let fast = fast.max(1);
+        let slow = slow.max(fast + 1);
+        Self { window: vec![0; slow], len: 0, next: 0, fast, fast_sum: 0, slow_sum: 0, fast_above: None }
     }
 
-    /// Feeds a price; returns a crossover when one happens.
+    /// The periods, fast and slow.
+    pub fn periods(&self) -> (usize, usize) {
+        (self.fast, self.window.len())
+    }
+
+    /// Feeds a price; returns a crossover when one happens. A price that is not a positive
+    /// number below 9·10^10 is passed over.
     #[inline(always)]
     pub fn update(&mut self, price: f64) -> Option<Cross> {
-        let fast = self.fast.update(price);
-        let slow = self.slow.update(price)?;
-        let difference = fast? - slow;
-        if difference == 0.0 {
+        let units = price * UNITS;
+        if units.is_nan() || !(1.0..9.0e18).contains(&units) {
             return None;
         }
-        let above = difference > 0.0;
+        let units = units.round() as i64;
+        let slow = self.window.len();
+        // The price leaving the fast window: `fast` places back from the one being added.
+        let back = (self.next + slow - self.fast) % slow;
+        let leaving_fast = if self.len >= self.fast { self.window[back] } else { 0 };
+        let leaving_slow = if self.len == slow { self.window[self.next] } else { 0 };
+        self.window[self.next] = units;
+        self.next = if self.next + 1 == slow { 0 } else { self.next + 1 };
+        self.len = (self.len + 1).min(slow);
+        self.fast_sum += units - leaving_fast;
+        self.slow_sum += units - leaving_slow;
+        if self.len < slow {
+            return None;
+        }
+        let difference = i128::from(self.fast_sum) * slow as i128 - i128::from(self.slow_sum) * self.fast as i128;
+        if difference == 0 {
+            return None;
+        }
+        let above = difference > 0;
         let previous = self.fast_above.replace(above)?;
         match (previous, above) {
             (false, true) => Some(Cross::Up),
             (true, false) => Some(Cross::Down),
             _ => None,
         }
+    }
+
+    /// The prices in the window, oldest first.
+    pub fn recent(&self) -> impl Iterator<Item = f64> + '_ {
+        let (newer, older) = self.window[..self.len].split_at(self.next.min(self.len));
+        older.iter().chain(newer).map(|u| *u as f64 / UNITS)
     }
 }
 
@@ -92,12 +137,13 @@ impl Core {
 
     /// The prices in the slow window, oldest first: enough to rebuild both averages.
     pub fn recent(&self) -> impl Iterator<Item = f64> + '_ {
-        self.signal.slow.values()
+        self.signal.recent()
     }
 
     /// Rebuilds the signal from saved prices (the newest `slow` of them count).
     pub fn replay(&mut self, prices: &[f64]) {
-        self.signal = Signal::new(self.signal.fast.period(), self.signal.slow.period());
+        let (fast, slow) = self.signal.periods();
+        self.signal = Signal::new(fast, slow);
         for price in prices {
             self.signal.update(*price);
         }
