@@ -150,15 +150,17 @@ impl Hub {
         );
         self.enqueue(Command::Place(approved), ticket)?;
         slot.stats.orders_sent.fetch_add(1, Ordering::Relaxed);
-        let placed = Activity::Placed {
-            client_id: client_id.clone(),
-            symbol: spec.symbol.clone(),
-            side,
-            size,
-            price: report.price,
-            kind,
-        };
-        self.record(&slot.name, placed);
+        if self.activity.get().is_some() {
+            let placed = Activity::Placed {
+                client_id: client_id.clone(),
+                symbol: spec.symbol.clone(),
+                side,
+                size,
+                price: report.price,
+                kind,
+            };
+            self.record(&slot.name, placed);
+        }
         Ok(client_id)
     }
 

@@ -535,6 +535,11 @@ impl Hub {
         }
     }
 
+    /// Whether anyone hears the activity ([`Hub::record`]): what is recorded is built only then.
+    pub(crate) fn recording(&self) -> bool {
+        self.activity.get().is_some()
+    }
+
     /// Tells the attached sink (the board's feed) what happened to `plugin`, on the hub's clock.
     pub(crate) fn record(&self, plugin: &str, what: Activity) {
         if let Some(sink) = self.activity.get() {

@@ -87,29 +87,32 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
                 .map_or(Decimal::ONE, |s| if s.kind == InstrumentKind::Swap { s.contract_value } else { Decimal::ONE });
             let owned = hub.tracker.lock().on_fill(&fill, multiplier);
             let slot = owned.as_ref().and_then(|(plugin, _)| hub.plugin(*plugin));
-            hub.audit_entry(
-                slot.as_ref().map(|s| s.origin()).as_deref(),
-                Entry::Fill {
-                    client_id: fill.client_id.clone(),
-                    trade_id: fill.trade_id.clone(),
-                    price: fill.price.to_string(),
-                    size: fill.size.to_string(),
-                },
-            );
+            // Built only for a log that takes it (a backtest keeps none).
+            if hub.audit().is_some() {
+                hub.audit_entry(
+                    slot.as_ref().map(|s| s.origin()).as_deref(),
+                    Entry::Fill {
+                        client_id: fill.client_id.clone(),
+                        trade_id: fill.trade_id.clone(),
+                        price: fill.price.to_string(),
+                        size: fill.size.to_string(),
+                    },
+                );
+            }
             let (Some((_, position)), Some(slot)) = (owned, slot) else { return };
             hub.count_fill(&slot);
             slot.stats.fills.fetch_add(1, Ordering::Relaxed);
-            let symbol = hub.instrument(fill.instrument).map_or("?", |s| s.symbol.as_str()).to_string();
-            hub.record(
-                &slot.name,
-                Activity::Fill {
+            if hub.recording() {
+                let symbol = hub.instrument(fill.instrument).map_or("?", |s| s.symbol.as_str()).to_string();
+                let activity = Activity::Fill {
                     side: fill.side,
                     symbol,
                     size: fill.size,
                     price: fill.price,
                     liquidity: fill.liquidity,
-                },
-            );
+                };
+                hub.record(&slot.name, activity);
+            }
             let mark = hub.quote(fill.instrument).and_then(|q| q.mid());
             let instrument = fill.instrument;
             slot.mailbox.push(PluginEvent::Fill(fill));
@@ -165,7 +168,7 @@ enum Learnt {
 /// venue reported the state, refused the placement, or the sender never sent it.
 fn order_changed(hub: &Hub, owner: Option<super::PluginId>, report: OrderReport, learnt: Learnt) {
     let slot = owner.and_then(|id| hub.plugin(id));
-    let detail = match &learnt {
+    let detail = || match &learnt {
         Learnt::Reported => format!(
             "venue id {} filled {} of {}{}",
             report.venue_id,
@@ -178,14 +181,15 @@ fn order_changed(hub: &Hub, owner: Option<super::PluginId>, report: OrderReport,
     };
     // A venue's report is recorded even for an order no plugin owns any more; what the host
     // itself decided about a placement only while its plugin is there to hear it.
-    if slot.is_some() || matches!(learnt, Learnt::Reported) {
+    if hub.audit().is_some() && (slot.is_some() || matches!(learnt, Learnt::Reported)) {
         hub.audit_entry(
             slot.as_ref().map(|s| s.origin()).as_deref(),
-            Entry::Order { client_id: report.client_id.clone(), state: report.status, detail },
+            Entry::Order { client_id: report.client_id.clone(), state: report.status, detail: detail() },
         );
     }
     let Some(slot) = slot else { return };
     let activity = match learnt {
+        _ if !hub.recording() => None,
         Learnt::Reported if report.status.is_terminal() || report.filled.is_zero() => Some(Activity::Order {
             client_id: report.client_id.clone(),
             symbol: hub.instrument(report.instrument).map_or("?", |s| s.symbol.as_str()).to_string(),
