@@ -36,8 +36,60 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The peak resident memory of this process so far, KiB (Linux's VmHWM).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// In a child process: stream one CSV through a run and print the peak memory.
+fn rss_child(csv: &std::path::Path, dir: &std::path::Path) {
+    let runtime = Runtime::new(Mode::Deterministic, None).expect("runtime");
+    let sma = runtime.compile(&std::fs::read(dir.join("sma-cross.wasm")).expect("plugin")).expect("compiles");
+    let (risk, account) = command::open_limits();
+    let btc = tradebox_sim::venue::SimVenue::new(tradebox_sim::venue::SimConfig::demo())
+        .map(|v| tradebox_core::Venue::instruments(v.as_ref()))
+        .expect("instruments")
+        .into_iter()
+        .find(|s| s.symbol == "BTC-USDT")
+        .map(|s| tradebox_core::InstrumentSpec { id: 1, ..s })
+        .expect("BTC-USDT");
+    let plan = Plan {
+        instruments: vec![btc],
+        data: vec![DataFile { path: csv.to_path_buf(), symbol: "BTC-USDT".into(), loaded: None }],
+        from_ms: None,
+        to_ms: None,
+        fill: FillModel::NextOpen,
+        fees: Fees::none(),
+        leverage: rust_decimal::Decimal::ONE,
+        balances: vec![("USDT".into(), rust_decimal::Decimal::from(100_000_000))],
+        account,
+        equity_dir: None,
+        funding: Vec::new(),
+    };
+    let plugin = PluginPlan {
+        name: "p".into(),
+        path: "bench".into(),
+        compiled: sma,
+        config: r#"{"symbol":"BTC-USDT","source":"candle","fast":10,"slow":30,"size":1}"#.into(),
+        grants: Grants { instruments: vec!["BTC-USDT".into()], ..Grants::default() },
+        risk,
+        limits: Limits::default(),
+    };
+    let before = peak_rss_kib();
+    let report = tradebox::backtest::run::run(&plan, &[plugin], &mut |_| {}).expect("run");
+    println!("{} {} {}", report.events, before, peak_rss_kib());
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; criterion-style filters are not used here.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--rss-child") {
+        let (Some(csv), Some(dir)) = (args.get(i + 1), args.get(i + 2)) else { panic!("--rss-child CSV DIR") };
+        return rss_child(std::path::Path::new(csv), std::path::Path::new(dir));
+    }
     let runs = arg("--runs", 5).max(1);
     let count = arg("--bars", 220_780);
     let dir =
@@ -153,6 +205,30 @@ fn main() {
     let all = sweep_rate(cores);
     println!("  sweep   12 runs on 1 thread        {one:>12.2} runs/s");
     println!("  sweep   12 runs on {cores} threads       {all:>12.2} runs/s   ({:.2}x)", all / one);
+    // Memory against the length of the data: a tenth of a year and a year of one-minute bars,
+    // each streamed from its file in a fresh process.
+    for count in [52_560, 525_600] {
+        let path = tmp.path().join(format!("year-{count}.csv"));
+        let bars = tradebox_data::synthetic::random_walk(3, count, 1_672_531_200_000, 60_000, 20_000.0, 0.0008, 0.1);
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("csv"));
+        tradebox_data::synthetic::write_csv(&bars, &mut file).expect("write csv");
+        drop(file);
+        let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+            .args(["--rss-child", path.to_str().expect("path"), dir.to_str().expect("dir")])
+            .output()
+            .expect("child");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<u64> = text.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+        if let [events, before, peak] = fields[..] {
+            println!(
+                "  memory  {events:>7} bars streamed from CSV: peak RSS {:.1} MiB ({:.1} MiB before the run)",
+                peak as f64 / 1024.0,
+                before as f64 / 1024.0
+            );
+        } else {
+            println!("  memory  {count} bars: the child said {text:?} {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
 }
 
 fn file_mb(path: &std::path::Path) -> f64 {
