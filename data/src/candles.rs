@@ -50,10 +50,14 @@ impl Bar {
     /// Checks the bar on its own (prices, ordering within the bar).
     pub fn check(&self) -> Result<(), String> {
         let prices = [self.open, self.high, self.low, self.close];
-        if prices.iter().any(|p| !p.is_finite() || *p <= 0.0) {
+        if prices.iter().any(|p| !crate::is_price(*p)) {
             return Err(format!(
-                "prices must be finite and above zero (open {} high {} low {} close {})",
-                self.open, self.high, self.low, self.close
+                "prices must be finite, above zero and at most {:e} (open {} high {} low {} close {})",
+                crate::MAX_PRICE,
+                self.open,
+                self.high,
+                self.low,
+                self.close
             ));
         }
         if self.low > self.open.min(self.close) || self.high < self.open.max(self.close) {
@@ -62,8 +66,8 @@ impl Bar {
                 self.low, self.high, self.open, self.close
             ));
         }
-        if !self.volume.is_finite() || self.volume < 0.0 {
-            return Err(format!("volume {} must be a number at or above zero", self.volume));
+        if !crate::is_size(self.volume) {
+            return Err(format!("volume {} must be a number from zero to {:e}", self.volume, crate::MAX_SIZE));
         }
         Ok(())
     }

@@ -192,20 +192,30 @@ impl Frames {
         match &push.data {
             Data::Tickers(items) => {
                 for t in items {
-                    let e = RecordedEvent::Ticker {
-                        bid: f(t.bid_px),
-                        bid_size: f(t.bid_sz),
-                        ask: f(t.ask_px),
-                        ask_size: f(t.ask_sz),
-                        last: f(t.last),
-                    };
+                    let (bid, ask, last) = (f(t.bid_px), f(t.ask_px), f(t.last));
+                    let (bid_size, ask_size) = (f(t.bid_sz), f(t.ask_sz));
+                    // OKX's "" reads as 0 (no price on that side); anything else must be a price.
+                    let priced = |p: f64| p == 0.0 || crate::is_price(p);
+                    if !(priced(bid)
+                        && priced(ask)
+                        && priced(last)
+                        && crate::is_size(bid_size)
+                        && crate::is_size(ask_size))
+                        || (bid > 0.0 && ask > 0.0 && bid > ask)
+                    {
+                        return Err(at(format!(
+                            "ticker of {}: bid {bid} x {bid_size}, ask {ask} x {ask_size}, last {last} is not a market",
+                            t.inst_id
+                        )));
+                    }
+                    let e = RecordedEvent::Ticker { bid, bid_size, ask, ask_size, last };
                     self.ready.push_back(event(t.ts, &t.inst_id, e));
                 }
             }
             Data::Trades(items) => {
                 for t in items {
                     let (price, size) = (shown(t.px), shown(t.sz));
-                    if !(price.is_finite() && price > 0.0 && size.is_finite() && size > 0.0) {
+                    if !(crate::is_price(price) && crate::is_size(size) && size > 0.0) {
                         return Err(at(format!(
                             "trade {}: price {price} and size {size} must be above zero",
                             t.trade_id
@@ -237,7 +247,22 @@ impl Frames {
                                 let levels = |ls: Vec<(_, _, u32)>| {
                                     ls.into_iter().map(|(p, s, _)| (shown(p), shown(s))).collect()
                                 };
-                                let e = RecordedEvent::Book { bids: levels(bids), asks: levels(asks) };
+                                let bids: Vec<(f64, f64)> = levels(bids);
+                                let asks: Vec<(f64, f64)> = levels(asks);
+                                let sane = |ls: &[(f64, f64)]| {
+                                    ls.iter().all(|(p, s)| crate::is_price(*p) && crate::is_size(*s))
+                                };
+                                let crossed = bids.first().zip(asks.first()).is_some_and(|(b, a)| b.0 >= a.0);
+                                if !sane(&bids) || !sane(&asks) || crossed {
+                                    return Err(at(format!(
+                                        "{channel} {}: the book is not a market (a level out of range, or bid {:?} at or \
+                                         above ask {:?})",
+                                        push.arg.inst_id,
+                                        bids.first(),
+                                        asks.first()
+                                    )));
+                                }
+                                let e = RecordedEvent::Book { bids, asks };
                                 self.ready.push_back(event(d.ts, &push.arg.inst_id, e));
                             }
                         }

@@ -29,6 +29,22 @@ pub use trades::{Trade, Trades};
 
 use std::path::{Path, PathBuf};
 
+/// The largest price a reader accepts: far above any traded price, and low enough that a price
+/// times any size an order can have stays within the decimals a backtest fills in.
+pub const MAX_PRICE: f64 = 1e12;
+/// The largest size (volume, level size, trade size) a reader accepts.
+pub const MAX_SIZE: f64 = 1e15;
+
+/// Whether `price` is one a market could quote: finite, above zero, at most [`MAX_PRICE`].
+pub fn is_price(price: f64) -> bool {
+    price.is_finite() && price > 0.0 && price <= MAX_PRICE
+}
+
+/// Whether `size` is one a market could show: finite, zero or more, at most [`MAX_SIZE`].
+pub fn is_size(size: f64) -> bool {
+    size.is_finite() && (0.0..=MAX_SIZE).contains(&size)
+}
+
 /// Why a data file could not be read. Displays as `FILE:LINE: reason` (or `FILE: reason`
 /// when the problem is the file as a whole), one line.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

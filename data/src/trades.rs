@@ -119,8 +119,8 @@ fn trade(path: &Path, line: u64, [ts, px, sz, side, id]: [Option<String>; 5]) ->
     let positive = |v: Option<String>, name: &str| -> Result<f64, DataError> {
         let text = need(v, name)?;
         match text.parse::<f64>() {
-            Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-            Ok(_) => Err(at(format!("{name} {text} must be finite and above zero"))),
+            Ok(x) if x > 0.0 && crate::is_price(x) && crate::is_size(x) => Ok(x),
+            Ok(_) => Err(at(format!("{name} {text} must be finite, above zero and at most {:e}", crate::MAX_PRICE))),
             Err(_) => Err(at(format!("{name} {text:?} is not a number"))),
         }
     };
@@ -266,7 +266,7 @@ mod tests {
         let e = read("ts_ms,price,size,side\n2000,10,1,buy\n1000,10,1,buy\n").unwrap_err();
         assert_eq!((e.line, e.reason.contains("oldest first")), (Some(3), true), "{e}");
         let e = read("ts_ms,price,size,side\n1000,0,1,buy\n").unwrap_err();
-        assert!(e.reason.contains("price 0 must be finite and above zero"), "{e}");
+        assert!(e.reason.contains("price 0 must be finite, above zero and at most"), "{e}");
         let e = read("ts_ms,price,size,side\n1000,1,inf,buy\n").unwrap_err();
         assert!(e.reason.contains("size inf"), "{e}");
         let e = read("ts_ms,price,size,side\n1000,1,1,hold\n").unwrap_err();

@@ -229,7 +229,10 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
         t
     };
     // humantime reads UTC only: take a numeric offset off and apply it here.
-    let (stamp, offset_ms) = match t.len().checked_sub(6).map(|i| t.split_at(i)) {
+    // The offset's six bytes, when they start on a character boundary (any other text is not a
+    // time, and says so below rather than panicking on a split inside a character).
+    let split = t.len().checked_sub(6).filter(|i| t.is_char_boundary(*i)).map(|i| t.split_at(i));
+    let (stamp, offset_ms) = match split {
         Some((stamp, off)) if stamp.len() >= 19 && (off.starts_with('+') || off.starts_with('-')) => {
             let (h, m) = off[1..].split_once(':').ok_or_else(|| format!("{text:?}: offset {off:?} is not ±HH:MM"))?;
             let minutes = h.parse::<i64>().ok().zip(m.parse::<i64>().ok()).map(|(h, m)| h * 60 + m);
@@ -242,8 +245,11 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
         format!("{text:?} is not a time ({e}): give 2024-01-31, 2024-01-31T08:00:00Z, ...+08:00 or milliseconds")
     })?;
     let ms = time.duration_since(UNIX_EPOCH).map_err(|_| format!("{text:?} is before 1970"))?.as_millis();
-    Ok(i64::try_from(ms).map_err(|_| format!("{text:?} is too far away"))? - offset_ms)
+    i64::try_from(ms).ok().and_then(|ms| ms.checked_sub(offset_ms)).ok_or_else(|| format!("{text:?} is too far away"))
 }
+
+/// The most bytes one answer may have.
+const MAX_ANSWER: usize = 1 << 20;
 
 /// A time for people: `2024-01-31T08:00:00Z`.
 pub fn show_time(ms: i64) -> String {
@@ -468,7 +474,15 @@ impl Okx {
         };
         let response = self.http.get(url).header("Accept", "application/json").send().await.map_err(failed)?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(failed)?;
+        // One page is at most 300 rows of a few hundred bytes: a larger answer is not OKX's.
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_ANSWER {
+                return Err(OkxError::Transport(format!("an answer of more than {MAX_ANSWER} bytes")));
+            }
+        }
         tradebox_okx::rest::parse::<Vec<String>>(status, &body).map(|reply| reply.data)
     }
 
@@ -574,7 +588,16 @@ async fn walk(
         if reached || oldest <= lowest {
             return Ok(added);
         }
-        cursor = oldest.min(newer);
+        let next = oldest.min(newer);
+        if next >= cursor {
+            // A server that answers the same page again (only rows it skipped, a bar still
+            // forming) would hold the walk in place forever.
+            return Err(DownloadError::Answer {
+                request,
+                reason: format!("the page brought nothing older than {}: the walk cannot go on", show_time(cursor)),
+            });
+        }
+        cursor = next;
     }
 }
 

@@ -86,6 +86,7 @@ fn stats_json(s: &Stats, elapsed_s: f64) -> serde_json::Value {
         "realized": s.realized,
         "unrealized": s.unrealized,
         "fees": s.fees,
+        "funding": s.funding,
         "max_drawdown": s.max_drawdown,
         "max_drawdown_pct": s.max_drawdown_pct,
         "sharpe": s.sharpe,
@@ -106,6 +107,9 @@ pub fn summary_json(report: &RunReport) -> serde_json::Value {
         .map(|p| {
             let mut v = stats_json(&p.stats, report.elapsed_s);
             if let Some(obj) = v.as_object_mut() {
+                // Bars are the run's; `events` is what this plugin was handed (bars, order
+                // reports, fills...).
+                obj.insert("bars".into(), json!(report.events));
                 obj.insert("name".into(), json!(p.name));
                 obj.insert("fault".into(), json!(p.fault));
             }
@@ -171,6 +175,13 @@ fn sweep_command(args: &Args, grid: &str, plan: &run::Plan, plugins: &[run::Plug
         println!(
             "{}",
             json!({"runs": rows.len(), "grid": total, "elapsed_s": elapsed, "runs_per_s": rows.len() as f64 / elapsed.max(1e-9), "jobs": jobs})
+        );
+    }
+    let failed = rows.iter().filter(|r| r.stats.is_err()).count();
+    if failed == rows.len() && failed > 0 {
+        bail!(
+            "every run of the sweep failed (the first: {})",
+            rows.iter().find_map(|r| r.stats.as_ref().err()).map_or("?", |e| e.as_str())
         );
     }
     Ok(())

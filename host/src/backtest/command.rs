@@ -197,28 +197,31 @@ pub fn open_limits() -> (RiskLimits, AccountLimits) {
     (risk, account)
 }
 
-/// A time given as a date, RFC 3339, or ms since the epoch.
+/// A time given as a date, RFC 3339 (with an offset or Z), or ms since the epoch: the same
+/// forms `tradebox data download` reads.
 pub fn parse_time(text: &str) -> Result<i64> {
-    let text = text.trim();
-    if let Ok(ms) = text.parse::<i64>() {
-        return Ok(ms);
-    }
-    let full = if text.len() == 10 { format!("{text}T00:00:00Z") } else { text.to_string() };
-    let at = humantime::parse_rfc3339_weak(&full).with_context(|| {
-        format!("{text:?} is not a time: give 2024-01-31, 2024-01-31T12:00:00Z or ms since the epoch")
-    })?;
-    let ms = at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-    Ok(i64::try_from(ms).unwrap_or(i64::MAX))
+    crate::download::parse_time(text).map_err(|e| anyhow::anyhow!("{text:?} is not a time: {e}"))
 }
 
 fn parse_balance(text: &str) -> Result<(String, Decimal)> {
     let (currency, amount) = text.split_once('=').with_context(|| format!("--balance {text:?}: give CCY=AMOUNT"))?;
     let amount: Decimal =
         amount.trim().parse().with_context(|| format!("--balance {text:?}: {amount:?} is not an amount"))?;
-    if amount.is_sign_negative() {
-        bail!("--balance {text:?}: an amount must not be negative");
-    }
+    check_balance(&currency.trim().to_ascii_uppercase(), amount)?;
     Ok((currency.trim().to_ascii_uppercase(), amount))
+}
+
+/// The balances a run starts with when none are given.
+fn default_balances() -> Vec<(String, Decimal)> {
+    vec![("USDT".to_string(), Decimal::from(10_000))]
+}
+
+/// A starting balance a backtest can count with: not negative, at most 10^15.
+fn check_balance(currency: &str, amount: Decimal) -> Result<()> {
+    if amount.is_sign_negative() || amount > Decimal::from(1_000_000_000_000_000_i64) {
+        bail!("balance {currency} = {amount}: a starting balance is from 0 to 10^15");
+    }
+    Ok(())
 }
 
 /// The instruments' rules: from an OKX instruments body, else the simulator's demo market.
@@ -336,7 +339,7 @@ pub fn plan(args: &Args, runtime: &Runtime) -> Result<(Plan, Vec<PluginPlan>)> {
         });
     }
     let balances = if args.balance.is_empty() {
-        vec![("USDT".to_string(), Decimal::from(10_000))]
+        default_balances()
     } else {
         args.balance.iter().map(|b| parse_balance(b)).collect::<Result<_>>()?
     };
@@ -379,6 +382,16 @@ fn with_symbol(config: &str, symbol: &str) -> Result<String> {
 }
 
 fn full_form(path: &Path, args: &Args, runtime: &Runtime) -> Result<(Plan, Vec<PluginPlan>)> {
+    let quick_only = [
+        ("--instrument", args.instrument.is_some()),
+        ("--data", !args.data.is_empty()),
+        ("--balance", !args.balance.is_empty()),
+        ("--risk", args.risk.is_some()),
+        ("--instruments", args.instruments.is_some()),
+    ];
+    if let Some((flag, _)) = quick_only.iter().find(|(_, given)| *given) {
+        bail!("{flag} belongs to the quick form; with --config FILE.toml set it in the file's [backtest] section");
+    }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
     let file: BacktestFile = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
     if let Some(unknown) = file.rest.keys().find(|k| !LIVE_SECTIONS.contains(&k.as_str())) {
@@ -419,10 +432,17 @@ fn full_form(path: &Path, args: &Args, runtime: &Runtime) -> Result<(Plan, Vec<P
         });
     }
     let balances = if section.balances.is_empty() {
-        vec![("USDT".to_string(), Decimal::from(10_000))]
+        default_balances()
     } else {
         section.balances.iter().map(|(c, a)| (c.to_ascii_uppercase(), *a)).collect()
     };
+    for (currency, amount) in &balances {
+        check_balance(currency, *amount).with_context(|| format!("config {}", path.display()))?;
+    }
+    let leverage = section.leverage.unwrap_or(Decimal::ONE);
+    if leverage <= Decimal::ZERO || leverage > Decimal::from(125) {
+        bail!("config {}: leverage = {leverage}: from above 0 to 125 (OKX's most)", path.display());
+    }
     let plan = Plan {
         instruments: specs,
         data: section
@@ -437,7 +457,7 @@ fn full_form(path: &Path, args: &Args, runtime: &Runtime) -> Result<(Plan, Vec<P
             section.data.first().map(|d| base.join(&d.file)).as_deref(),
         )?,
         fees: fees(args.fee_rate.or(section.fee_rate), args.fee_tier.as_deref().or(section.fee_tier.as_deref()))?,
-        leverage: section.leverage.unwrap_or(Decimal::ONE),
+        leverage,
         balances,
         account: file.risk,
         equity_dir: args.report.clone(),
@@ -458,6 +478,8 @@ mod tests {
         assert_eq!(parse_time("2024-01-01").unwrap(), 1_704_067_200_000);
         assert_eq!(parse_time("2024-01-01T00:01:00Z").unwrap(), 1_704_067_260_000);
         assert!(parse_time("yesterday").unwrap_err().to_string().contains("not a time"));
+        assert_eq!(parse_time("2024-01-01T08:00:00+08:00").unwrap(), 1_704_067_200_000);
+        assert!(parse_time("2024-01-01T00:00:00€abcd").is_err());
         assert_eq!(parse_balance("usdt=100.5").unwrap(), ("USDT".into(), "100.5".parse().unwrap()));
         assert!(parse_balance("USDT").is_err());
         assert!(parse_balance("USDT=-1").is_err());

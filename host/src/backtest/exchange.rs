@@ -7,7 +7,7 @@
 //!
 //! # Fill models
 //!
-//! An order *arrives* at one price, then *rests*:
+//! On candles an order *arrives* at one price, then *rests*:
 //!
 //! - `next-open`: an order sent while the plugin handles bar t arrives at bar t+1's open.
 //! - `close`: it arrives at once, at bar t's close (the price the plugin just saw).
@@ -19,8 +19,19 @@
 //! fill rests, and fills at its limit (maker) in the first later bar that trades *through* it:
 //! a low strictly below a buy's price, a high strictly above a sell's (a touch is not a fill).
 //! Under `next-open` a limit order that arrives at a bar's open and rests may fill in that
-//! same bar. Orders fill whole (no partial fills; the bar's volume does not cap them) and
-//! queue position is not modelled. Fills are stamped with the time the bar opened.
+//! same bar. Bar fills are whole (the bar's volume does not cap them), stamped with the time the
+//! bar opened (`next-open`) or closed (`close`).
+//!
+//! - `book` (tick data): an order meets the recorded book as it stands when it is placed
+//!   ([`BarExchange::on_market`] keeps it): a taking order walks the other side's levels, a fill
+//!   per level of up to its size in whole lots (a limit order only the levels at or better than
+//!   its price; a market order fills what the levels shown do not hold at the last level's
+//!   price). What a limit order does not fill rests (a partial fill); an IOC's rest is
+//!   cancelled; a FOK the levels cannot fill whole, and a post-only order that would take, are
+//!   cancelled untouched. A resting order fills what is left of it at its limit (maker) when a
+//!   trade prints beyond it or the other side's best price reaches it. Queue position is not
+//!   modelled. Without a recorded book (a trades file) the last trade's price stands in, as one
+//!   level deep enough for any order.
 //!
 //! # Money
 //!
@@ -30,10 +41,13 @@
 //! is available then is cancelled with OKX's 51008 rather than drawing the balance negative.
 //! Linear derivatives (swaps, futures settled in the quote currency): no position is held in
 //! the balance; the quote pays fees and receives realised PnL; an order that opens or grows a
-//! position needs its notional divided by the leverage available (no margin is held, and there
-//! are no liquidations or funding). Fees are charged in the quote currency at the maker or
-//! taker rate of the fill (OKX charges a spot buy's fee in the base currency: the value is the
-//! same, the balance it comes from differs).
+//! position needs its notional divided by the leverage available (no margin is held and there
+//! are no liquidations; funding is charged by [`BarExchange::fund`] from a rates file). Fees
+//! are charged in the quote currency at the maker or taker rate of the fill (OKX charges a spot
+//! buy's fee in the base currency: the value is the same, the balance it comes from differs).
+//! Every plugin of a run trades this one account, as on a live host: one plugin's open orders
+//! hold balance another cannot use. Sums that would not fit a decimal cancel the order, and the
+//! account holds at most [`MAX_OPEN`] open orders, as on OKX.
 
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
@@ -271,6 +285,12 @@ pub struct BarExchange {
 /// OKX's code for an order the account cannot pay for.
 const INSUFFICIENT: &str = "51008";
 
+/// The size of the one level a trades file's last price stands for (see `meet_book`).
+const DEEP: f64 = tradebox_data::MAX_SIZE;
+
+/// The most open orders the account may have, as on OKX (beyond it OKX refuses new ones).
+pub const MAX_OPEN: usize = 4_000;
+
 impl BarExchange {
     /// An exchange for `specs` with these starting balances, reading time from `clock` (the
     /// backtest's virtual one).
@@ -425,7 +445,12 @@ impl BarExchange {
         if size.is_zero() {
             return;
         }
-        let pay = size * spec.contract_value * mark * rate;
+        let Some(pay) =
+            size.checked_mul(spec.contract_value).and_then(|n| n.checked_mul(mark)).and_then(|n| n.checked_mul(rate))
+        else {
+            tracing::warn!(instrument, "a funding payment too large to count was not made");
+            return;
+        };
         let balance = state.balances.entry(spec.quote.clone()).or_default();
         balance.total -= pay;
         let report = report_balance(&spec.quote, balance);
@@ -471,6 +496,12 @@ impl BarExchange {
             Side::Buy => t.asks.clone(),
             Side::Sell => t.bids.clone(),
         });
+        // No book recorded (a trades file): the last trade's price stands in, as one level deep
+        // enough for the whole order.
+        let levels = levels.filter(|l| !l.is_empty()).or_else(|| {
+            let last = *state.last.get(&order.instrument)?;
+            Some(vec![(last, DEEP)])
+        });
         let Some(levels) = levels.filter(|l| !l.is_empty()) else {
             let why = "no recorded book on that side yet".to_string();
             match order.kind {
@@ -486,21 +517,29 @@ impl BarExchange {
             (Side::Buy, Some(l)) => price <= l,
             (Side::Sell, Some(l)) => price >= l,
         };
-        let reachable: f64 = levels.iter().filter(|l| within(l.0)).map(|l| l.1).sum();
-        let size = resting.left().to_f64().unwrap_or(0.0);
+        let lot = spec.lot_size;
+        if lot <= Decimal::ZERO {
+            let why = "the instrument's lot size is not above zero".to_string();
+            return self.end(state, resting, OrderStatus::Canceled, Some(why), ts);
+        }
+        // Sizes as they can be filled: whole lots of what each level shows.
+        let whole = |size: f64| {
+            decimal(size).and_then(|s| s.checked_div(lot)).map_or(Decimal::ZERO, |n| (n.floor() * lot).normalize())
+        };
+        let reachable: Decimal = levels.iter().filter(|l| within(l.0)).map(|l| whole(l.1)).sum();
+        let size = resting.left();
         match kind {
             OrderKind::PostOnly if within(levels[0].0) => {
                 let why = "post-only order would have taken liquidity".to_string();
                 return self.end(state, resting, OrderStatus::Canceled, Some(why), ts);
             }
-            OrderKind::Fok if reachable + 1e-12 < size => {
+            OrderKind::Fok if reachable < size => {
                 let why = "the book could not fill it whole".to_string();
                 return self.end(state, resting, OrderStatus::Canceled, Some(why), ts);
             }
             _ => {}
         }
         if kind != OrderKind::PostOnly {
-            let lot = spec.lot_size;
             let last = levels.len() - 1;
             for (n, (price, size)) in levels.iter().enumerate() {
                 if resting.left().is_zero() || !within(*price) {
@@ -509,7 +548,7 @@ impl BarExchange {
                 let Some(price) = decimal(*price) else { break };
                 // The visible size, in whole lots; all that is left at the last level of a
                 // market order (the book goes deeper than the recording shows).
-                let shown = decimal(*size).map_or(Decimal::ZERO, |s| ((s / lot).floor() * lot).normalize());
+                let shown = whole(*size);
                 let take =
                     if n == last && order_is_market(&resting) { resting.left() } else { shown.min(resting.left()) };
                 if take.is_zero() {
@@ -594,9 +633,18 @@ impl BarExchange {
         let side = resting.order.side;
         let instrument = resting.order.instrument;
         let multiplier = if spec.kind == InstrumentKind::Spot { Decimal::ONE } else { spec.contract_value };
-        let notional = price * size * multiplier;
         let rates = self.fees.rates(spec.kind);
-        let fee = notional * if liquidity == Liquidity::Maker { rates.maker } else { rates.taker };
+        let rate = if liquidity == Liquidity::Maker { rates.maker } else { rates.taker };
+        let money = price
+            .checked_mul(size)
+            .and_then(|n| n.checked_mul(multiplier))
+            .and_then(|n| Some((n, n.checked_mul(rate)?)));
+        let Some((notional, fee)) = money else {
+            let why = format!("{size} at {price} is more money than the backtest can count");
+            let taken = std::mem::replace(resting, placeholder());
+            self.end(state, taken, OrderStatus::Canceled, Some(why), ts_ms);
+            return Left::Done;
+        };
         // What this part releases of what the order holds.
         let release = if resting.left().is_zero() { resting.held } else { resting.held * size / resting.left() };
         let mut touched: Vec<String> = Vec::with_capacity(2);
@@ -715,9 +763,25 @@ impl BarExchange {
                 free.normalize()
             ),
         };
+        let too_big = || VenueError::Rejected {
+            code: "51000".into(),
+            message: format!("{} at {reference} is more money than the backtest can count", order.size),
+        };
+        if state.open.len() >= MAX_OPEN {
+            return Err(VenueError::Rejected {
+                code: "51024".into(),
+                message: format!("the account has {MAX_OPEN} open orders, OKX's most"),
+            });
+        }
         if spec.kind == InstrumentKind::Spot {
             let (currency, needed) = match order.side {
-                Side::Buy => (&spec.quote, reference * order.size * (Decimal::ONE + rates.taker.max(Decimal::ZERO))),
+                Side::Buy => {
+                    let cost = reference
+                        .checked_mul(order.size)
+                        .and_then(|n| n.checked_mul(Decimal::ONE + rates.taker.max(Decimal::ZERO)))
+                        .ok_or_else(too_big)?;
+                    (&spec.quote, cost)
+                }
                 Side::Sell => (&spec.base, order.size),
             };
             let balance = state.balances.entry(currency.clone()).or_default();
@@ -732,7 +796,11 @@ impl BarExchange {
         let signed = if order.side == Side::Buy { order.size } else { -order.size };
         let opening = ((held + signed).abs() - held.abs()).max(Decimal::ZERO);
         if !opening.is_zero() && !order.reduce_only {
-            let needed = reference * opening * spec.contract_value / self.leverage;
+            let needed = reference
+                .checked_mul(opening)
+                .and_then(|n| n.checked_mul(spec.contract_value))
+                .and_then(|n| n.checked_div(self.leverage))
+                .ok_or_else(too_big)?;
             let balance = state.balances.entry(spec.quote.clone()).or_default();
             let free = balance.total - balance.frozen;
             if needed > free {

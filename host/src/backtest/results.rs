@@ -43,7 +43,8 @@ pub struct Inputs {
     pub to_ms: Option<i64>,
     /// The fill model's name (`next-open`, `close`, `book`).
     pub fill: String,
-    /// Fee rates as fractions: maker, taker (negative is a rebate).
+    /// Fee rates as fractions, of the first instrument's kind: maker, taker (negative is a
+    /// rebate).
     pub maker_fee: f64,
     /// Taker fee rate.
     pub taker_fee: f64,
@@ -51,8 +52,6 @@ pub struct Inputs {
     pub fee_tier: Option<String>,
     /// Starting balances, currency and amount.
     pub balances: Vec<(String, f64)>,
-    /// The seed of every random choice the run made.
-    pub seed: u64,
     /// The tradebox version that ran it.
     pub version: String,
 }

@@ -48,6 +48,9 @@ use tradebox_data::{Bar, DataError};
 /// order answered by an order answered by an order...). What is left waits for the next step.
 pub const ROUNDS: usize = 8;
 
+/// Fuel a call may spend per millisecond of its live CPU deadline.
+pub const FUEL_PER_MS: u64 = 2_000_000;
+
 /// Bars between two progress reports.
 const PROGRESS_EVERY: u64 = 1 << 16;
 
@@ -81,10 +84,14 @@ impl DataKind {
     /// rows are arrays is candles.
     pub fn detect(path: &std::path::Path) -> Result<Self, DataError> {
         use std::io::Read;
-        let mut head = vec![0_u8; 8192];
-        let mut file = std::fs::File::open(path).map_err(|e| DataError::file(path, format!("cannot open: {e}")))?;
-        let n = file.read(&mut head).map_err(|e| DataError::file(path, format!("cannot read: {e}")))?;
-        head.truncate(n);
+        if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            return Err(DataError::file(path, "not a file (a data file is a regular file)"));
+        }
+        let file = std::fs::File::open(path).map_err(|e| DataError::file(path, format!("cannot open: {e}")))?;
+        // The first MiB: a recorded book snapshot's line runs to tens of kilobytes, and a JSON
+        // body may be spread over many lines.
+        let mut head = Vec::new();
+        file.take(1 << 20).read_to_end(&mut head).map_err(|e| DataError::file(path, format!("cannot read: {e}")))?;
         if head.starts_with(b"PAR1") {
             return Ok(DataKind::Candles);
         }
@@ -230,7 +237,8 @@ struct Stream {
     instrument: InstrumentId,
     bars: Source,
     next: Option<Bar>,
-    /// The bar length, from the first two bars (a minute until a second one is seen).
+    /// The bar length: the smallest spacing of open times seen so far (a gap in the data is
+    /// not a longer bar), 0 until a second bar is seen.
     bar_ms: i64,
 }
 
@@ -238,10 +246,11 @@ impl Stream {
     fn advance(&mut self) -> Result<Option<Bar>, DataError> {
         let current = self.next.take();
         self.next = self.bars.next().transpose()?;
-        if let (Some(a), Some(b)) = (current, self.next)
-            && self.bar_ms == 0
-        {
-            self.bar_ms = b.ts_ms - a.ts_ms;
+        if let (Some(a), Some(b)) = (current, self.next) {
+            let spacing = b.ts_ms.saturating_sub(a.ts_ms);
+            if spacing > 0 && (self.bar_ms == 0 || spacing < self.bar_ms) {
+                self.bar_ms = spacing;
+            }
         }
         Ok(current)
     }
@@ -539,6 +548,7 @@ pub fn run(
         }
         if tick_first {
             let Some(stream) = ticks.iter_mut().find(|s| s.next.as_ref().is_some_and(|n| n.0 == t)) else { break };
+            let trades_file = matches!(stream.source, TickSource::Trades(..));
             let Some((ts, event)) = stream.advance(&plan.instruments)? else { break };
             time.advance_to(ts);
             let instrument = event.instrument();
@@ -554,6 +564,20 @@ pub fn run(
             exchange.on_market(&event);
             fund(&mut next_funding, plan, ts, &tally.marks, &specs, exchange.as_ref(), &mut runners);
             route(&hub, &mut router, &mut venue_events, exchange.as_ref(), &mut runners, &specs);
+            // A trades file has no quotes: each trade's price is the instrument's quote (bid =
+            // ask = last), which risk reads, before the trade itself is routed.
+            if trades_file && let MarketEvent::Trade { instrument, ts_ms, price, .. } = &event {
+                let quote = MarketEvent::Ticker {
+                    instrument: *instrument,
+                    ts_ms: *ts_ms,
+                    bid: *price,
+                    bid_size: 0.0,
+                    ask: *price,
+                    ask_size: 0.0,
+                    last: *price,
+                };
+                router.route(&hub, VenueEvent::Market(quote));
+            }
             router.route(&hub, VenueEvent::Market(event));
             bars += 1;
             pump(&hub, exchange.as_ref(), &mut lanes, &mut router, &mut venue_events, &mut runners, &specs);
@@ -581,7 +605,7 @@ pub fn run(
             exchange.open_bar(*instrument, Range { ts_ms: t, open: bar.open, high: bar.high, low: bar.low });
         }
         route(&hub, &mut router, &mut venue_events, exchange.as_ref(), &mut runners, &specs);
-        let close_at = t + step.iter().map(|s| s.2).max().unwrap_or(60_000);
+        let close_at = t.saturating_add(step.iter().map(|s| s.2).max().unwrap_or(60_000));
         time.advance_to(close_at);
         for (instrument, bar, _) in &step {
             let instrument = *instrument;
@@ -623,7 +647,9 @@ pub fn run(
     let mut prices = prices;
     progress(Progress { bars, ts_ms: time.advance_by(0) });
     let base = start_value.unwrap_or(0.0);
-    let bar_ms = bar_ms(&streams);
+    // Equity is booked at every tick of tick data: its returns are not on a regular grid, so
+    // a Sharpe ratio (annualised per bar) is given for candles only.
+    let bar_ms = if ticks.is_empty() { bar_ms(&streams) } else { 0 };
     let mut total = Stats { start_equity: base, events: bars, ..Stats::default() };
     let mut reports = Vec::with_capacity(runners.len());
     let mut plugin_inputs = Vec::with_capacity(runners.len());
@@ -665,11 +691,10 @@ pub fn run(
         from_ms: plan.from_ms,
         to_ms: plan.to_ms,
         fill: plan.fill.to_string(),
-        maker_fee: plan.fees.spot.maker.to_f64().unwrap_or(0.0),
-        taker_fee: plan.fees.spot.taker.to_f64().unwrap_or(0.0),
+        maker_fee: fee_rates(plan).maker.to_f64().unwrap_or(0.0),
+        taker_fee: fee_rates(plan).taker.to_f64().unwrap_or(0.0),
         fee_tier: plan.fees.tier.clone(),
         balances: plan.balances.iter().map(|(c, a)| (c.clone(), a.to_f64().unwrap_or(0.0))).collect(),
-        seed: 0,
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
     let prices = plan
@@ -690,6 +715,14 @@ pub fn run(
         prices,
         equity: total_equity.finish(),
     })
+}
+
+/// The fee rates of the run's first instrument (spot or derivatives), for the report.
+fn fee_rates(plan: &Plan) -> super::exchange::FeeRates {
+    match plan.instruments.first().map(|s| s.kind) {
+        Some(InstrumentKind::Spot) | None => plan.fees.spot,
+        Some(_) => plan.fees.derivatives,
+    }
 }
 
 /// Applies the fundings due by `now` (from `next` on) at the last prices: to each plugin's books
@@ -804,7 +837,12 @@ fn start(hub: &Arc<Hub>, plugin: &PluginPlan) -> Result<Runner, BacktestError> {
         events: 0,
         input,
     };
-    match Instance::new(compiled, state, plugin.limits, Mode::Deterministic) {
+    // A call may spend the fuel of its live CPU deadline (about 2 million instructions a
+    // millisecond here), not the runtime's generous default: a strategy too slow for live is a
+    // fault in the backtest too, and one plugin cannot make every bar of a run take seconds.
+    let limits =
+        Limits { fuel: plugin.limits.fuel.min(plugin.limits.deadline_ms.saturating_mul(FUEL_PER_MS)), ..plugin.limits };
+    match Instance::new(compiled, state, limits, Mode::Deterministic) {
         Ok(mut instance) => match instance.init(&admission.config) {
             Ok(()) => runner.instance = Some(instance),
             Err(fault) => runner.stop(hub, &fault),

@@ -160,6 +160,14 @@ pub fn sweep(
     let mut plan = plan.clone();
     plan.equity_dir = None;
     for data in &mut plan.data {
+        if super::run::DataKind::detect(&data.path).map_err(|e| anyhow::anyhow!("{e}"))?
+            != super::run::DataKind::Candles
+        {
+            bail!(
+                "{}: a sweep replays candles (read into memory once for all its runs), not tick data",
+                data.path.display()
+            );
+        }
         data.load().map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let base: Map<String, Value> = match serde_json::from_str(&plugin.config)? {
@@ -350,7 +358,8 @@ pub fn render(table: &Table, top: usize) -> String {
     for (i, row) in table.rows.iter().take(top).enumerate() {
         let mut line = vec![(i + 1).to_string()];
         for c in &columns {
-            let text = row.get(*c).cloned().unwrap_or_default();
+            // Cells of a CSV someone else wrote reach the terminal: control characters escaped.
+            let text = row.get(*c).map(|t| t.escape_default().to_string()).unwrap_or_default();
             let text = match text.parse::<f64>() {
                 Ok(v) if text.contains('.') || text.contains('e') => format!("{v:.4}"),
                 _ => text,

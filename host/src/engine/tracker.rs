@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tradebox_core::{FillReport, InstrumentId, OrderKind, OrderReport, OrderStatus, PositionSide, Side};
 
 /// A plugin's slot number; part of every client order id it gets.
@@ -116,7 +116,9 @@ pub struct Tracker {
     positions: FxHashMap<(PluginId, InstrumentId, PositionSide), PluginPosition>,
     /// Open orders by owner: the risk check reads them on every intent, so it must not scan
     /// finished ones.
-    open: HashMap<PluginId, HashSet<String>>,
+    /// Sorted (by client order id), so that every walk of them goes in one order on every run:
+    /// a backtest's cancels and a plugin's `open-orders` view must not depend on a hash seed.
+    open: BTreeMap<PluginId, BTreeSet<String>>,
     summaries: FxHashMap<PluginId, OpenSummary>,
     /// Orders the venue has not acknowledged yet.
     unacked: HashSet<String>,
@@ -366,7 +368,7 @@ impl Tracker {
 
     /// Open orders of every plugin together.
     pub fn open_count(&self) -> usize {
-        self.open.values().map(HashSet::len).sum()
+        self.open.values().map(BTreeSet::len).sum()
     }
 
     /// What a plugin's open orders add up to.

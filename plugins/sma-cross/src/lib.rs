@@ -21,6 +21,22 @@ pub enum Cross {
     Down,
 }
 
+/// Whether the fast mean is above the slow one (`None`: an exact tie): `fast_sum × slow`
+/// against `slow_sum × fast`, in 64 bits when they fit (the usual case: a 128-bit product is a
+/// library call in wasm), else in 128.
+#[inline(always)]
+fn above(fast_sum: i128, slow_sum: i128, fast: usize, slow: usize) -> Option<bool> {
+    let narrow = i64::try_from(fast_sum).ok().zip(i64::try_from(slow_sum).ok()).and_then(|(f, s)| {
+        let (n, m) = (i64::try_from(slow).ok()?, i64::try_from(fast).ok()?);
+        Some(f.checked_mul(n)?.cmp(&s.checked_mul(m)?))
+    });
+    let order = narrow.unwrap_or_else(|| (fast_sum * slow as i128).cmp(&(slow_sum * fast as i128)));
+    match order {
+        std::cmp::Ordering::Equal => None,
+        other => Some(other == std::cmp::Ordering::Greater),
+    }
+}
+
 /// Prices are counted in units of 10^-8 (no exchange quotes finer): integers, so both sums
 /// and their comparison are exact.
 const UNITS: f64 = 1e8;
@@ -40,9 +56,12 @@ pub struct Signal {
     window: Vec<i64>,
     len: usize,
     next: usize,
+    /// Where the price that leaves the fast window is: `fast` places behind `next`.
+    fast_tail: usize,
     fast: usize,
-    fast_sum: i64,
-    slow_sum: i64,
+    /// Sums of up to `slow` prices below 9·10^18 each: 128 bits never overflow.
+    fast_sum: i128,
+    slow_sum: i128,
     /// Whether fast was above slow at the last update where they differed.
     fast_above: Option<bool>,
 }
@@ -52,7 +71,16 @@ impl Signal {
     pub fn new(fast: usize, slow: usize) -> Self {
         let fast = fast.max(1);
         let slow = slow.max(fast + 1);
-        Self { window: vec![0; slow], len: 0, next: 0, fast, fast_sum: 0, slow_sum: 0, fast_above: None }
+        Self {
+            window: vec![0; slow],
+            len: 0,
+            next: 0,
+            fast_tail: slow - fast,
+            fast,
+            fast_sum: 0,
+            slow_sum: 0,
+            fast_above: None,
+        }
     }
 
     /// The periods, fast and slow.
@@ -70,23 +98,21 @@ impl Signal {
         }
         let units = units.round() as i64;
         let slow = self.window.len();
-        // The price leaving the fast window: `fast` places back from the one being added.
-        let back = (self.next + slow - self.fast) % slow;
-        let leaving_fast = if self.len >= self.fast { self.window[back] } else { 0 };
-        let leaving_slow = if self.len == slow { self.window[self.next] } else { 0 };
-        self.window[self.next] = units;
+        let leaving_fast =
+            if self.len >= self.fast { self.window.get(self.fast_tail).copied().unwrap_or(0) } else { 0 };
+        let leaving_slow = if self.len == slow { self.window.get(self.next).copied().unwrap_or(0) } else { 0 };
+        if let Some(slot) = self.window.get_mut(self.next) {
+            *slot = units;
+        }
         self.next = if self.next + 1 == slow { 0 } else { self.next + 1 };
+        self.fast_tail = if self.fast_tail + 1 == slow { 0 } else { self.fast_tail + 1 };
         self.len = (self.len + 1).min(slow);
-        self.fast_sum += units - leaving_fast;
-        self.slow_sum += units - leaving_slow;
+        self.fast_sum += i128::from(units - leaving_fast);
+        self.slow_sum += i128::from(units - leaving_slow);
         if self.len < slow {
             return None;
         }
-        let difference = i128::from(self.fast_sum) * slow as i128 - i128::from(self.slow_sum) * self.fast as i128;
-        if difference == 0 {
-            return None;
-        }
-        let above = difference > 0;
+        let above = above(self.fast_sum, self.slow_sum, self.fast, slow)?;
         let previous = self.fast_above.replace(above)?;
         match (previous, above) {
             (false, true) => Some(Cross::Up),
@@ -310,6 +336,20 @@ mod tests {
         // (down), 11 vs 11 (tie), 12 vs 11.5 (up again: a cross from the last non-zero sign).
         let got: Vec<_> = [10.0, 10.0, 12.0, 11.0, 11.0, 12.0].iter().map(|p| s.update(*p)).collect();
         assert_eq!(got, vec![None, None, None, Some(Cross::Down), None, Some(Cross::Up)]);
+    }
+
+    #[test]
+    fn sums_never_overflow() {
+        // A slow window of big prices: the sums pass 64 bits, the comparison stays right.
+        let mut s = Signal::new(2, 5_000);
+        let mut crossed = Vec::new();
+        for i in 0..20_000 {
+            let price = 80_000_000_000.0 + if (i / 6_000) % 2 == 0 { 1.0 } else { -1.0 } * (i % 6_000) as f64;
+            if let Some(c) = s.update(price) {
+                crossed.push(c);
+            }
+        }
+        assert!(!crossed.is_empty());
     }
 
     #[test]

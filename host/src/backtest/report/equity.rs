@@ -41,11 +41,13 @@ impl std::fmt::Debug for EquityWriter {
 }
 
 impl EquityWriter {
-    /// Creates `dir/equity.csv` (and `dir` if missing), replacing an earlier file, and writes the
-    /// header: one equity column per plugin, in the order of `plugin_names`.
+    /// Starts `dir/equity.csv` (and `dir` if missing) and writes the header: one equity column
+    /// per plugin, in the order of `plugin_names`. The rows go to `equity.csv.part` until
+    /// [`finish`](Self::finish) renames it: a run that stops early (a bad row in the data) leaves
+    /// an earlier run's file as it was, never half of a new one.
     pub fn create(dir: &Path, plugin_names: &[String]) -> Result<Self, ReportError> {
         ensure_dir(dir)?;
-        let path = dir.join("equity.csv");
+        let path = dir.join("equity.csv.part");
         let mut header = csv::Writer::from_writer(Vec::new());
         let names = ["ts_ms", "time", "total"].into_iter().chain(plugin_names.iter().map(String::as_str));
         header.write_record(names).map_err(ReportError::csv(&path))?;
@@ -101,9 +103,12 @@ impl EquityWriter {
         self.out.write_all(b"\n")
     }
 
-    /// Flushes what is buffered and closes the file; returns its path.
+    /// Flushes what is buffered, closes the file and puts it in place as `equity.csv`; returns
+    /// its path.
     pub fn finish(mut self) -> Result<PathBuf, ReportError> {
         self.out.flush().map_err(ReportError::io(&self.path))?;
-        Ok(self.path)
+        let done = self.path.with_file_name("equity.csv");
+        std::fs::rename(&self.path, &done).map_err(ReportError::io(&done))?;
+        Ok(done)
     }
 }

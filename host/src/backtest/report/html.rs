@@ -153,7 +153,6 @@ fn inputs(h: &mut String, i: &Inputs) {
     row("fees", &format!("maker {}, taker {}{tier}", fee_rate(i.maker_fee), fee_rate(i.taker_fee)));
     let balances: Vec<String> = i.balances.iter().map(|(ccy, amount)| format!("{} {ccy}", money(*amount))).collect();
     row("starting balances", &balances.join(", "));
-    row("seed", &i.seed.to_string());
     row("tradebox version", &i.version);
     h.push_str("</table></div>\n");
 

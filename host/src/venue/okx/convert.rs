@@ -18,7 +18,11 @@ pub fn spec(id: InstrumentId, i: &okx::Instrument) -> Result<InstrumentSpec, Str
         "SPOT" => (InstrumentKind::Spot, i.base_ccy.clone(), i.quote_ccy.clone(), Decimal::ONE),
         "SWAP" if i.ct_type == "linear" => {
             let cv = i.ct_val.filter(|v| *v > Decimal::ZERO).ok_or("a swap without a contract value")?;
-            (InstrumentKind::Swap, i.ct_val_ccy.clone(), i.settle_ccy.clone(), cv * i.ct_mult.unwrap_or(Decimal::ONE))
+            let cv = cv
+                .checked_mul(i.ct_mult.unwrap_or(Decimal::ONE))
+                .filter(|v| *v > Decimal::ZERO && *v <= Decimal::from(1_000_000))
+                .ok_or("a contract value out of range (ctVal x ctMult above zero, at most 1,000,000)")?;
+            (InstrumentKind::Swap, i.ct_val_ccy.clone(), i.settle_ccy.clone(), cv)
         }
         "SWAP" => return Err(format!("{} swaps are not supported (linear only)", i.ct_type)),
         other => return Err(format!("{other} instruments are not supported (SPOT and SWAP only)")),
