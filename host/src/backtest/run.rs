@@ -375,7 +375,7 @@ impl Runner {
     /// longer say what the strategy does), its open orders are cancelled, its positions stay.
     fn stop(&mut self, hub: &Hub, fault: &Fault) {
         tracing::warn!(plugin = %self.name, %fault, "plugin stopped in the backtest");
-        self.fault = Some(format!("at {}: {fault}", hub.clock().now_ms()));
+        self.fault = Some(format!("at {}: {fault}", crate::download::show_time(hub.clock().now_ms())));
         self.instance = None;
         hub.cancel_all_for_host(self.slot.id, None);
     }
