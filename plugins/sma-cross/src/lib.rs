@@ -22,16 +22,18 @@ pub enum Cross {
 }
 
 /// Whether the fast mean is above the slow one (`None`: an exact tie): `fast_sum × slow`
-/// against `slow_sum × fast`, in 64 bits when they fit (the usual case: a 128-bit product is a
-/// library call in wasm), else in 128.
+/// against `slow_sum × fast`. In floats first (native instructions in wasm too): the two
+/// products are each within a relative 2^-52 of the true ones, so a difference larger than
+/// 2^-50 of their size has the true sign; only nearer a tie is it decided in 128-bit integers.
 #[inline(always)]
-fn above(fast_sum: i128, slow_sum: i128, fast: usize, slow: usize) -> Option<bool> {
-    let narrow = i64::try_from(fast_sum).ok().zip(i64::try_from(slow_sum).ok()).and_then(|(f, s)| {
-        let (n, m) = (i64::try_from(slow).ok()?, i64::try_from(fast).ok()?);
-        Some(f.checked_mul(n)?.cmp(&s.checked_mul(m)?))
-    });
-    let order = narrow.unwrap_or_else(|| (fast_sum * slow as i128).cmp(&(slow_sum * fast as i128)));
-    match order {
+fn above(fast_sum: i64, slow_sum: i64, fast: usize, slow: usize) -> Option<bool> {
+    let (a, b) = (fast_sum as f64 * slow as f64, slow_sum as f64 * fast as f64);
+    let d = a - b;
+    if d.abs() > (a.abs() + b.abs()) * (1.0 / (1u64 << 50) as f64) {
+        return Some(d > 0.0);
+    }
+    let (a, b) = (i128::from(fast_sum) * slow as i128, i128::from(slow_sum) * fast as i128);
+    match a.cmp(&b) {
         std::cmp::Ordering::Equal => None,
         other => Some(other == std::cmp::Ordering::Greater),
     }
@@ -59,9 +61,12 @@ pub struct Signal {
     /// Where the price that leaves the fast window is: `fast` places behind `next`.
     fast_tail: usize,
     fast: usize,
-    /// Sums of up to `slow` prices below 9·10^18 each: 128 bits never overflow.
-    fast_sum: i128,
-    slow_sum: i128,
+    /// Sums of up to `slow` prices, each at most `i64::MAX / slow` units so that no sum can
+    /// overflow.
+    fast_sum: i64,
+    slow_sum: i64,
+    /// The most units one price may count for in this window.
+    most: i64,
     /// Whether fast was above slow at the last update where they differed.
     fast_above: Option<bool>,
 }
@@ -79,6 +84,7 @@ impl Signal {
             fast,
             fast_sum: 0,
             slow_sum: 0,
+            most: i64::MAX / slow as i64,
             fast_above: None,
         }
     }
@@ -88,15 +94,18 @@ impl Signal {
         (self.fast, self.window.len())
     }
 
-    /// Feeds a price; returns a crossover when one happens. A price that is not a positive
-    /// number below 9·10^10 is passed over.
+    /// Feeds a price; returns a crossover when one happens. A price that is not positive, or
+    /// too large for the window's sums to hold (above 9.2·10^10 / slow: 3·10^9 for a slow
+    /// window of 30), is passed over.
     #[inline(always)]
     pub fn update(&mut self, price: f64) -> Option<Cross> {
         let units = price * UNITS;
-        if units.is_nan() || !(1.0..9.0e18).contains(&units) {
+        if units.is_nan() || !(1.0..=self.most as f64).contains(&units) {
             return None;
         }
-        let units = units.round() as i64;
+        // Rounded to the nearest unit: `+ 0.5` and truncation (one instruction in wasm and
+        // natively; `f64::round` is a library call in both). `units` is at least 1 here.
+        let units = (units + 0.5) as i64;
         let slow = self.window.len();
         let leaving_fast =
             if self.len >= self.fast { self.window.get(self.fast_tail).copied().unwrap_or(0) } else { 0 };
@@ -107,8 +116,8 @@ impl Signal {
         self.next = if self.next + 1 == slow { 0 } else { self.next + 1 };
         self.fast_tail = if self.fast_tail + 1 == slow { 0 } else { self.fast_tail + 1 };
         self.len = (self.len + 1).min(slow);
-        self.fast_sum += i128::from(units - leaving_fast);
-        self.slow_sum += i128::from(units - leaving_slow);
+        self.fast_sum += units - leaving_fast;
+        self.slow_sum += units - leaving_slow;
         if self.len < slow {
             return None;
         }
@@ -339,17 +348,24 @@ mod tests {
     }
 
     #[test]
-    fn sums_never_overflow() {
-        // A slow window of big prices: the sums pass 64 bits, the comparison stays right.
+    fn sums_never_overflow_and_near_ties_are_exact() {
+        // The largest prices a window of 5,000 can count, then ones too large (passed over).
         let mut s = Signal::new(2, 5_000);
-        let mut crossed = Vec::new();
+        let top = (i64::MAX / 5_000) as f64 / UNITS;
+        let mut crossed = 0;
         for i in 0..20_000 {
-            let price = 80_000_000_000.0 + if (i / 6_000) % 2 == 0 { 1.0 } else { -1.0 } * (i % 6_000) as f64;
-            if let Some(c) = s.update(price) {
-                crossed.push(c);
-            }
+            let step = (i % 6_000) as f64 * 1e-8;
+            let price = if (i / 6_000) % 2 == 0 { top - 0.1 + step } else { top - step };
+            crossed += usize::from(s.update(price).is_some());
+            assert_eq!(s.update(top * 2.0), None);
         }
-        assert!(!crossed.is_empty());
+        assert!(crossed > 0);
+        // Means that differ by one unit of 10^-8 over a window: decided exactly.
+        let mut s = Signal::new(1, 2);
+        assert_eq!(s.update(60_000.00000001), None);
+        assert_eq!(s.update(60_000.00000002), None);
+        assert_eq!(s.update(60_000.00000001), Some(Cross::Down));
+        assert_eq!(s.update(60_000.00000002), Some(Cross::Up));
     }
 
     #[test]
