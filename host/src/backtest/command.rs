@@ -228,7 +228,7 @@ fn check_balance(currency: &str, amount: Decimal) -> Result<()> {
 fn instruments(symbols: &[String], file: Option<&Path>) -> Result<Vec<InstrumentSpec>> {
     let known: Vec<InstrumentSpec> = match file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = super::funding::read_small(path).map_err(|e| anyhow::anyhow!("{e}"))?;
             let body: tradebox_okx::model::Envelope<tradebox_okx::model::Instrument> = serde_json::from_str(&text)
                 .with_context(|| format!("{}: not an OKX public/instruments body", path.display()))?;
             body.data

@@ -24,7 +24,7 @@ pub struct Funding {
 /// Reads a funding file for `instruments`, oldest first. Rows of instruments not in the run
 /// are passed over; a row that does not read is an error naming its line.
 pub fn read(path: &Path, instruments: &[InstrumentSpec]) -> Result<Vec<Funding>, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::file(path, format!("cannot read: {e}")))?;
+    let text = read_small(path)?;
     let by_symbol = |symbol: &str| instruments.iter().find(|s| s.symbol == symbol).map(|s| s.id);
     let mut out = Vec::new();
     if text.trim_start().starts_with('{') {
@@ -94,6 +94,22 @@ pub fn read(path: &Path, instruments: &[InstrumentSpec]) -> Result<Vec<Funding>,
     out.sort_by_key(|f| (f.ts_ms, f.instrument));
     out.dedup_by_key(|f| (f.ts_ms, f.instrument));
     Ok(out)
+}
+
+/// The most bytes a file read whole may have (a funding history of every instrument for years
+/// is a few megabytes).
+pub const MAX_WHOLE_FILE: u64 = 16 << 20;
+
+/// Reads a regular file of at most [`MAX_WHOLE_FILE`] bytes as text.
+pub fn read_small(path: &Path) -> Result<String, DataError> {
+    let meta = std::fs::metadata(path).map_err(|e| DataError::file(path, format!("cannot open: {e}")))?;
+    if !meta.is_file() {
+        return Err(DataError::file(path, "not a file (a data file is a regular file)"));
+    }
+    if meta.len() > MAX_WHOLE_FILE {
+        return Err(DataError::file(path, format!("{} bytes: at most {MAX_WHOLE_FILE} are read whole", meta.len())));
+    }
+    std::fs::read_to_string(path).map_err(|e| DataError::file(path, format!("cannot read: {e}")))
 }
 
 #[cfg(test)]

@@ -75,14 +75,21 @@ fn time_field(ms: i64) -> String {
     rfc3339(ms).map(|t| t.to_string()).unwrap_or_default()
 }
 
+/// A text cell from the run's inputs (a plugin's name, a symbol, a fault): one that a
+/// spreadsheet would take for a formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return) gets a leading `'`, the spreadsheets' own mark for "this is text".
+fn text(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_owned() }
+}
+
 fn write_trades(report: &RunReport, path: &Path) -> Result<(), ReportError> {
     let mut w = create(path)?;
     w.write_record(TRADES_HEADER).map_err(ReportError::csv(path))?;
     for plugin in &report.plugins {
         for t in &plugin.trades {
             let record = [
-                plugin.name.clone(),
-                t.symbol.clone(),
+                text(&plugin.name),
+                text(&t.symbol),
                 direction(t.direction).to_owned(),
                 t.entry_ms.to_string(),
                 time_field(t.entry_ms),
@@ -105,7 +112,7 @@ fn summary_record(scope: &str, name: &str, s: &Stats, fault: Option<&str>) -> [S
     let positions: Vec<String> = s.open_positions.iter().map(|(sym, size)| format!("{sym}:{size}")).collect();
     [
         scope.to_owned(),
-        name.to_owned(),
+        text(name),
         s.events.to_string(),
         s.orders.to_string(),
         s.denied.to_string(),
@@ -123,8 +130,8 @@ fn summary_record(scope: &str, name: &str, s: &Stats, fault: Option<&str>) -> [S
         s.start_equity.to_string(),
         s.end_equity.to_string(),
         // `SYMBOL:size` pairs joined by `;` keep the file one row per plugin.
-        positions.join(";"),
-        fault.unwrap_or_default().to_owned(),
+        text(&positions.join(";")),
+        text(fault.unwrap_or_default()),
     ]
 }
 
