@@ -287,6 +287,19 @@ fn fill(text: Option<&str>, first: Option<&Path>) -> Result<FillModel> {
     })
 }
 
+/// Refuses fee rates this build does not know for what the plan trades.
+fn check_fees(plan: &Plan) -> Result<()> {
+    let derivative = plan.instruments.iter().find(|s| s.kind != tradebox_core::InstrumentKind::Spot);
+    if let Some(spec) = derivative.filter(|_| !plan.fees.derivatives_known) {
+        bail!(
+            "fee tier {} has no derivatives rates in this build (only Lv1's are known): give --fee-rate for {}",
+            plan.fees.tier.as_deref().unwrap_or("?"),
+            spec.symbol
+        );
+    }
+    Ok(())
+}
+
 /// The plan and plugins the arguments describe, compiled with `runtime`.
 pub fn plan(args: &Args, runtime: &Runtime) -> Result<(Plan, Vec<PluginPlan>)> {
     if args.plugins.is_empty() {
@@ -357,6 +370,7 @@ pub fn plan(args: &Args, runtime: &Runtime) -> Result<(Plan, Vec<PluginPlan>)> {
         funding: Vec::new(),
     };
     let plan = with_funding(plan, args.funding.as_deref())?;
+    check_fees(&plan)?;
     Ok((plan, plugins))
 }
 
@@ -465,6 +479,7 @@ fn full_form(path: &Path, args: &Args, runtime: &Runtime) -> Result<(Plan, Vec<P
     };
     let funding = args.funding.clone().or_else(|| section.funding.as_ref().map(|f| base.join(f)));
     let plan = with_funding(plan, funding.as_deref())?;
+    check_fees(&plan)?;
     Ok((plan, plugins))
 }
 
@@ -486,6 +501,9 @@ mod tests {
         assert_eq!(fees(None, Some("vip1")).unwrap().spot.taker, "0.0008".parse().unwrap());
         assert!(fees(Some(Decimal::ONE), None).is_err());
         assert!(fees(None, Some("gold")).unwrap_err().to_string().contains("Lv1"));
+        assert_eq!(fees(None, Some("Lv2")).unwrap().spot.taker, "0.00095".parse().unwrap());
+        assert!(fees(None, Some("Lv1")).unwrap().derivatives_known);
+        assert!(!fees(None, Some("VIP3")).unwrap().derivatives_known);
     }
 
     #[test]

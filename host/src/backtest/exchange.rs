@@ -113,6 +113,9 @@ pub struct Fees {
     pub spot: FeeRates,
     /// Swaps and futures.
     pub derivatives: FeeRates,
+    /// Whether `derivatives` holds rates for derivatives (false: a tier whose derivatives rates
+    /// this build does not know; a plan trading derivatives refuses it).
+    pub derivatives_known: bool,
     /// The OKX tier named, if any.
     pub tier: Option<String>,
 }
@@ -121,44 +124,48 @@ impl Fees {
     /// No fees.
     pub fn none() -> Self {
         let zero = FeeRates { maker: Decimal::ZERO, taker: Decimal::ZERO };
-        Self { spot: zero, derivatives: zero, tier: None }
+        Self { spot: zero, derivatives: zero, derivatives_known: true, tier: None }
     }
 
     /// One explicit rate for makers and takers of every kind.
     pub fn flat(rate: Decimal) -> Self {
         let rates = FeeRates { maker: rate, taker: rate };
-        Self { spot: rates, derivatives: rates, tier: None }
+        Self { spot: rates, derivatives: rates, derivatives_known: true, tier: None }
     }
 
     /// OKX's published rates for a tier: `Lv1`..`Lv5` (regular users, by OKB held) and
-    /// `VIP1`..`VIP8`, from okx.com/fees (spot, USDT pairs; derivatives: OKX's USDT-margined
-    /// perpetual and expiry futures rates for the same tier).
+    /// `VIP1`..`VIP8`, spot (USDT pairs) as okx.com/fees lists them. Derivatives (USDT-margined
+    /// perpetual and expiry futures) only for `Lv1`, 0.02% maker and 0.05% taker: the other
+    /// tiers' derivatives rates are not in this table, and a run of derivatives at those tiers
+    /// is refused rather than charged made-up rates (give `--fee-rate`).
     pub fn tier(name: &str) -> Result<Self, String> {
-        // (tier, spot maker, spot taker, derivatives maker, derivatives taker), percent.
-        const TIERS: &[(&str, &str, &str, &str, &str)] = &[
-            ("Lv1", "0.080", "0.100", "0.020", "0.050"),
-            ("Lv2", "0.075", "0.090", "0.018", "0.045"),
-            ("Lv3", "0.070", "0.085", "0.016", "0.040"),
-            ("Lv4", "0.065", "0.080", "0.014", "0.035"),
-            ("Lv5", "0.060", "0.075", "0.012", "0.030"),
-            ("VIP1", "0.060", "0.080", "0.015", "0.045"),
-            ("VIP2", "0.050", "0.070", "0.010", "0.040"),
-            ("VIP3", "0.030", "0.060", "0.005", "0.035"),
-            ("VIP4", "0.020", "0.050", "0.000", "0.030"),
-            ("VIP5", "0.000", "0.040", "-0.005", "0.025"),
-            ("VIP6", "-0.002", "0.030", "-0.005", "0.020"),
-            ("VIP7", "-0.005", "0.025", "-0.005", "0.018"),
-            ("VIP8", "-0.005", "0.020", "-0.005", "0.015"),
+        // (tier, spot maker, spot taker), percent.
+        const SPOT: &[(&str, &str, &str)] = &[
+            ("Lv1", "0.080", "0.100"),
+            ("Lv2", "0.075", "0.095"),
+            ("Lv3", "0.070", "0.090"),
+            ("Lv4", "0.065", "0.085"),
+            ("Lv5", "0.060", "0.080"),
+            ("VIP1", "0.060", "0.080"),
+            ("VIP2", "0.050", "0.070"),
+            ("VIP3", "0.030", "0.060"),
+            ("VIP4", "0.020", "0.050"),
+            ("VIP5", "0.000", "0.040"),
+            ("VIP6", "-0.002", "0.030"),
+            ("VIP7", "-0.005", "0.025"),
+            ("VIP8", "-0.005", "0.020"),
         ];
         let wanted = name.replace(' ', "");
-        let (tier, sm, st, dm, dt) = TIERS.iter().find(|t| t.0.eq_ignore_ascii_case(&wanted)).ok_or_else(|| {
-            let names: Vec<&str> = TIERS.iter().map(|t| t.0).collect();
+        let (tier, maker, taker) = SPOT.iter().find(|t| t.0.eq_ignore_ascii_case(&wanted)).ok_or_else(|| {
+            let names: Vec<&str> = SPOT.iter().map(|t| t.0).collect();
             format!("unknown fee tier {name:?}: one of {}", names.join(", "))
         })?;
         let pct = |s: &str| s.parse::<Decimal>().unwrap_or_default() / Decimal::ONE_HUNDRED;
+        let derivatives = (*tier == "Lv1").then(|| FeeRates { maker: pct("0.020"), taker: pct("0.050") });
         Ok(Self {
-            spot: FeeRates { maker: pct(sm), taker: pct(st) },
-            derivatives: FeeRates { maker: pct(dm), taker: pct(dt) },
+            spot: FeeRates { maker: pct(maker), taker: pct(taker) },
+            derivatives: derivatives.unwrap_or(FeeRates { maker: pct(maker), taker: pct(taker) }),
+            derivatives_known: derivatives.is_some(),
             tier: Some((*tier).to_string()),
         })
     }
