@@ -2,8 +2,8 @@
 //!
 //! It is a [`Venue`] like OKX's and the simulator's, so the engine's sender hands it orders the
 //! way it hands them to a live venue, and its reports, fills and balances reach the hub through
-//! the same router. The backtest driver tells it when a bar opens ([`BarExchange::open_bar`])
-//! and what the last close was ([`BarExchange::mark`]); nothing in it is random.
+//! the same router. The backtest driver tells it when a bar opens ([`BacktestExchange::open_bar`])
+//! and what the last close was ([`BacktestExchange::mark`]); nothing in it is random.
 //!
 //! # Fill models
 //!
@@ -23,7 +23,7 @@
 //! bar opened (`next-open`) or closed (`close`).
 //!
 //! - `book` (tick data): an order meets the recorded book as it stands when it is placed
-//!   ([`BarExchange::on_market`] keeps it): a taking order walks the other side's levels, a fill
+//!   ([`BacktestExchange::on_market`] keeps it): a taking order walks the other side's levels, a fill
 //!   per level of up to its size in whole lots (a limit order only the levels at or better than
 //!   its price; a market order fills what the levels shown do not hold at the last level's
 //!   price). What a limit order does not fill rests (a partial fill); an IOC's rest is
@@ -42,7 +42,7 @@
 //! Linear derivatives (swaps, futures settled in the quote currency): no position is held in
 //! the balance; the quote pays fees and receives realised PnL; an order that opens or grows a
 //! position needs its notional divided by the leverage available (no margin is held and there
-//! are no liquidations; funding is charged by [`BarExchange::fund`] from a rates file). Fees
+//! are no liquidations; funding is charged by [`BacktestExchange::fund`] from a rates file). Fees
 //! are charged in the quote currency at the maker or taker rate of the fill (OKX charges a spot
 //! buy's fee in the base currency: the value is the same, the balance it comes from differs).
 //! Every plugin of a run trades this one account, as on a live host: one plugin's open orders
@@ -278,7 +278,7 @@ struct State {
 }
 
 /// The backtest's venue.
-pub struct BarExchange {
+pub struct BacktestExchange {
     specs: FxHashMap<InstrumentId, InstrumentSpec>,
     clock: Clock,
     model: FillModel,
@@ -298,7 +298,7 @@ const DEEP: f64 = tradebox_data::MAX_SIZE;
 /// The most open orders the account may have, as on OKX (beyond it OKX refuses new ones).
 pub const MAX_OPEN: usize = 4_000;
 
-impl BarExchange {
+impl BacktestExchange {
     /// An exchange for `specs` with these starting balances, reading time from `clock` (the
     /// backtest's virtual one).
     pub fn new(
@@ -873,7 +873,7 @@ fn report_balance(currency: &str, b: &Balance) -> BalanceReport {
 }
 
 #[async_trait::async_trait]
-impl Venue for BarExchange {
+impl Venue for BacktestExchange {
     fn name(&self) -> &str {
         "backtest"
     }
@@ -1058,10 +1058,10 @@ mod tests {
         }
     }
 
-    fn exchange(model: FillModel) -> (BarExchange, mpsc::UnboundedReceiver<VenueEvent>) {
+    fn exchange(model: FillModel) -> (BacktestExchange, mpsc::UnboundedReceiver<VenueEvent>) {
         let (clock, _) = Clock::virtual_at(1_000);
         let balances = [("USDT".to_string(), Decimal::from(1_000_000)), ("BTC".to_string(), Decimal::from(10))];
-        let x = BarExchange::new(
+        let x = BacktestExchange::new(
             vec![spot()],
             &balances,
             clock,

@@ -1,11 +1,11 @@
 //! `tradebox backtest`: plugin files, unchanged, on market history in virtual time, through the
 //! same gateway, risk checks and order tracking as live.
 
-pub mod books;
 pub mod cli;
 pub mod command;
 pub mod exchange;
 pub mod funding;
+pub mod ledger;
 pub mod report;
 pub mod results;
 pub mod run;

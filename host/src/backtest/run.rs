@@ -7,7 +7,7 @@
 //! virtual and moved by this driver, a plugin's calls are bounded by fuel instead of CPU
 //! deadlines (the same input stops at the same instruction), the driver calls the plugin's
 //! instance itself on one thread (no actor thread, no CPU share), and the venue is a
-//! [`BarExchange`]. Nothing is random and nothing depends on the machine's clock, so the same
+//! [`BacktestExchange`]. Nothing is random and nothing depends on the machine's clock, so the same
 //! inputs give the same trades, curves and figures, byte for byte.
 //!
 //! # One step
@@ -24,8 +24,8 @@
 //!    back to the inboxes; this repeats (at most [`ROUNDS`] times) until no inbox has anything;
 //! 4. equity is booked at the close.
 
-use super::books::{Book, CurveStats, Thinned};
-use super::exchange::{BarExchange, Fees, FillModel, Range};
+use super::exchange::{BacktestExchange, Fees, FillModel, Range};
+use super::ledger::{CurveStats, Ledger, Thinned};
 use super::results::{FileInput, Inputs, PluginInput, PluginReport, Point, PriceSeries, RunReport, Stats};
 use crate::engine::router::{self, Router};
 use crate::engine::{Grants, Hub, Lanes, Permissions, PluginEvent, PluginSlot};
@@ -325,7 +325,7 @@ struct Runner {
     slot: Arc<PluginSlot>,
     instance: Option<Instance>,
     fault: Option<String>,
-    book: Book,
+    ledger: Ledger,
     batch: Vec<PluginEvent>,
     /// The same events in WIT form; kept between calls so that a step allocates nothing.
     delivery: Vec<wit::Event>,
@@ -479,7 +479,7 @@ pub fn run(
         return Err(BacktestError::Plan("the data has nothing in the range asked for".into()));
     };
     let (clock, time) = Clock::virtual_at(first);
-    let exchange = Arc::new(BarExchange::new(
+    let exchange = Arc::new(BacktestExchange::new(
         plan.instruments.clone(),
         &plan.balances,
         clock.clone(),
@@ -675,8 +675,8 @@ pub fn run(
         reports.push(PluginReport {
             name: runner.name,
             stats,
-            trades: runner.book.trades,
-            equity: runner.book.equity.finish(),
+            trades: runner.ledger.trades,
+            equity: runner.ledger.equity.finish(),
             fault: runner.fault,
         });
     }
@@ -725,7 +725,7 @@ fn fee_rates(plan: &Plan) -> super::exchange::FeeRates {
     }
 }
 
-/// Applies the fundings due by `now` (from `next` on) at the last prices: to each plugin's books
+/// Applies the fundings due by `now` (from `next` on) at the last prices: to each plugin's ledger
 /// by its own position, and to the account at the exchange.
 fn fund(
     next: &mut usize,
@@ -733,7 +733,7 @@ fn fund(
     now: i64,
     marks: &[f64],
     specs: &[(f64, String)],
-    exchange: &BarExchange,
+    exchange: &BacktestExchange,
     runners: &mut [Runner],
 ) {
     while let Some(f) = plan.funding.get(*next).filter(|f| f.ts_ms <= now) {
@@ -744,7 +744,7 @@ fn fund(
             continue;
         }
         for runner in runners.iter_mut() {
-            runner.book.fund(f.instrument, multiplier, mark, f.rate);
+            runner.ledger.fund(f.instrument, multiplier, mark, f.rate);
         }
         exchange.fund(f.instrument, mark, f.rate);
     }
@@ -790,11 +790,11 @@ impl Tally {
         };
         let mut total = base;
         for (runner, value) in runners.iter_mut().zip(self.each.iter_mut()) {
-            let pnl = runner.book.pnl(mark);
+            let pnl = runner.ledger.pnl(mark);
             total += pnl;
             *value = base + pnl;
-            runner.book.curve.push(*value, base);
-            runner.book.equity.push(Point { ts_ms, value: *value });
+            runner.ledger.curve.push(*value, base);
+            runner.ledger.equity.push(Point { ts_ms, value: *value });
         }
         self.total_curve.push(total, base);
         self.total_equity.push(Point { ts_ms, value: total });
@@ -830,7 +830,7 @@ fn start(hub: &Arc<Hub>, plugin: &PluginPlan) -> Result<Runner, BacktestError> {
         slot,
         instance: None,
         fault: None,
-        book: Book::default(),
+        ledger: Ledger::default(),
         batch: Vec::new(),
         delivery: Vec::new(),
         max_batch: plugin.limits.max_batch.max(1),
@@ -856,7 +856,7 @@ fn start(hub: &Arc<Hub>, plugin: &PluginPlan) -> Result<Runner, BacktestError> {
 /// inboxes, until nothing is left or [`ROUNDS`] have passed.
 fn pump(
     hub: &Hub,
-    exchange: &BarExchange,
+    exchange: &BacktestExchange,
     lanes: &mut Lanes,
     router: &mut Router,
     events: &mut mpsc::UnboundedReceiver<VenueEvent>,
@@ -877,12 +877,12 @@ fn pump(
     }
 }
 
-/// Routes what the exchange said, and books its fills in the plugins' books.
+/// Routes what the exchange said, and books its fills in the plugins' ledgers.
 fn route(
     hub: &Hub,
     router: &mut Router,
     events: &mut mpsc::UnboundedReceiver<VenueEvent>,
-    exchange: &BarExchange,
+    exchange: &BacktestExchange,
     runners: &mut [Runner],
     specs: &[(f64, String)],
 ) -> usize {
@@ -902,7 +902,7 @@ fn route(
                 hub.instrument(fill.instrument).map_or("?", |s| s.symbol.as_str()),
             ),
         };
-        runner.book.fill(&fill, symbol, multiplier);
+        runner.ledger.fill(&fill, symbol, multiplier);
     }
     routed
 }
@@ -927,13 +927,13 @@ fn starting_equity(balances: &[(String, Decimal)], instruments: &[InstrumentSpec
         .sum()
 }
 
-/// A plugin's figures: PnL from the host's tracker (as live), the rest from its books.
+/// A plugin's figures: PnL from the host's tracker (as live), the rest from its ledger.
 fn plugin_stats(hub: &Hub, runner: &Runner, base: f64, bar_ms: i64, specs: &[(f64, String)]) -> Stats {
     let (realized, unrealized, fees) = hub.pnl(runner.slot.id);
     let stats = &runner.slot.stats;
     let orders = stats.orders_sent.load(std::sync::atomic::Ordering::Relaxed);
     let denied = stats.denied.load(std::sync::atomic::Ordering::Relaxed);
-    let funding = runner.book.funding;
+    let funding = runner.ledger.funding;
     let pnl = realized + unrealized - fees - funding;
     let open_positions = hub
         .positions(runner.slot.id)
@@ -951,17 +951,17 @@ fn plugin_stats(hub: &Hub, runner: &Runner, base: f64, bar_ms: i64, specs: &[(f6
         events: runner.events,
         orders,
         denied,
-        fills: runner.book.fills,
-        round_trips: runner.book.trades.len() as u64,
-        wins: runner.book.trades.iter().filter(|t| t.pnl - t.fees > 0.0).count() as u64,
+        fills: runner.ledger.fills,
+        round_trips: runner.ledger.trades.len() as u64,
+        wins: runner.ledger.trades.iter().filter(|t| t.pnl - t.fees > 0.0).count() as u64,
         pnl,
         realized,
         unrealized,
         fees,
         funding,
-        max_drawdown: runner.book.curve.max_drawdown,
-        max_drawdown_pct: runner.book.curve.max_drawdown_pct,
-        sharpe: runner.book.curve.sharpe(bar_ms),
+        max_drawdown: runner.ledger.curve.max_drawdown,
+        max_drawdown_pct: runner.ledger.curve.max_drawdown_pct,
+        sharpe: runner.ledger.curve.sharpe(bar_ms),
         start_equity: base,
         end_equity: base + pnl,
         open_positions,

@@ -1,8 +1,8 @@
-//! The backtest's own books per plugin: equity bar by bar, closed trades, drawdown and the
+//! The backtest's own ledger per plugin: equity bar by bar, closed trades, drawdown and the
 //! Sharpe ratio, kept in floats as the run goes (memory flat in its length).
 //!
 //! The host's tracker keeps each plugin's positions and PnL exactly as live (decimals), and the
-//! final figures come from it; these books exist for what the tracker has no reason to keep:
+//! final figures come from it; this ledger exists for what the tracker has no reason to keep:
 //! the curve, the trades as round trips, and the statistics of the curve. Equity here is the
 //! identity `cash + Σ position × mark`, where cash is what the plugin's fills paid and received
 //! (fees included), so it needs no decision about which fills closed what.
@@ -151,9 +151,9 @@ fn average(first: Option<(f64, bool)>, value: f64, size: f64) -> f64 {
     }
 }
 
-/// One plugin's books.
+/// One plugin's ledger.
 #[derive(Debug, Clone, Default)]
-pub struct Book {
+pub struct Ledger {
     cash: f64,
     positions: FxHashMap<InstrumentId, Position>,
     /// Closed trades, oldest first.
@@ -168,7 +168,7 @@ pub struct Book {
     pub equity: Thinned,
 }
 
-impl Book {
+impl Ledger {
     /// Books a fill; `multiplier` is the instrument's contract value (1 for spot).
     pub fn fill(&mut self, fill: &Fill, symbol: &str, multiplier: f64) {
         self.fills += 1;
@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_long_and_a_flip_make_two_trades_and_cash_adds_up() {
-        let mut book = Book::default();
+        let mut book = Ledger::default();
         book.fill(&fill(Side::Buy, 100.0, 1.0, 0.1, 1), "X", 1.0);
         book.fill(&fill(Side::Buy, 110.0, 1.0, 0.1, 2), "X", 1.0);
         assert!((book.pnl(|_| (120.0, 1.0)) - (240.0 - 210.0 - 0.2)).abs() < 1e-9);
