@@ -29,6 +29,7 @@ use tradebox_data::DataError;
 use tradebox_data::candles::{self, Bar, Format};
 use tradebox_okx::OkxError;
 use tradebox_okx::limits::{Endpoint, Limiter, LimiterConfig, RateLimited, Request};
+use tradebox_okx::rest::with_cause;
 
 /// OKX's REST API.
 pub const DEFAULT_BASE_URL: &str = "https://www.okx.com";
@@ -427,24 +428,6 @@ fn transient(e: &OkxError) -> bool {
         }
         OkxError::Decode { http_status, .. } => *http_status == 200 || *http_status >= 500,
         _ => false,
-    }
-}
-
-/// reqwest's message ("error sending request") and its deepest cause ("Connection refused"):
-/// the cause is what tells someone what to fix.
-fn with_cause(e: reqwest::Error) -> String {
-    let mut cause = None;
-    let mut next = std::error::Error::source(&e);
-    // Bounded: a chain is short, and a cycle must not hang an error report.
-    for _ in 0..16 {
-        let Some(s) = next else { break };
-        cause = Some(s.to_string());
-        next = s.source();
-    }
-    let text = e.without_url().to_string();
-    match cause {
-        Some(c) if !text.contains(&c) => format!("{text}: {c}"),
-        _ => text,
     }
 }
 

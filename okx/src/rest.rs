@@ -506,7 +506,7 @@ fn transport(e: reqwest::Error, timeout_ms: u64) -> OkxError {
 
 /// The HTTP library's message ("error sending request") with its deepest cause ("Connection
 /// refused"), which is what tells an operator what to fix.
-fn with_cause(e: reqwest::Error) -> String {
+pub fn with_cause(e: reqwest::Error) -> String {
     let mut cause = None;
     let mut next = std::error::Error::source(&e);
     // Bounded: a chain is short, and a cycle must not hang an error report.
