@@ -400,6 +400,41 @@ fn commit(out: &Path, before: Option<&mut Spool>, keep: bool, after: Option<&mut
     Ok(())
 }
 
+/// Where the file beside `out` that says what `out` holds is: the candle CSV has no column for
+/// it, and a resumed download must not add another instrument's bars to it.
+pub fn source_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".source");
+    out.with_file_name(name)
+}
+
+/// Refuses to extend `out` with bars of another instrument or length than its `.source` file
+/// names, and writes that file (`INSTRUMENT BAR`) when there is none yet (a file from elsewhere
+/// is taken at its word once).
+fn check_source(out: &Path, instrument: &str, bar: &str) -> Result<(), DownloadError> {
+    let path = source_path(out);
+    let wanted = format!("{instrument} {bar}");
+    if !out.exists() {
+        // A new file: whatever an earlier, failed download left beside it says nothing.
+        return std::fs::write(&path, format!("{wanted}\n")).map_err(io(&path));
+    }
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim() == wanted => Ok(()),
+        Ok(text) => Err(DownloadError::NotResumable {
+            path: out.to_path_buf(),
+            reason: format!(
+                "it holds {} bars (as {} says), not {wanted}",
+                text.trim().chars().take(80).collect::<String>().escape_default(),
+                path.display()
+            ),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&path, format!("{wanted}\n")).map_err(io(&path))
+        }
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
 fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -594,6 +629,7 @@ pub async fn download(opts: DownloadOptions, progress: ProgressBar) -> Result<Do
     }
     let out = opts.out.clone();
     let dir = parent(&out).to_path_buf();
+    check_source(&out, &opts.instrument, &opts.bar)?;
     let file = existing(&out, &opts.bar, bar_ms)?;
     // What is missing: after the file's last bar, and before its first (or everything).
     let after = file.filter(|f| f.last + 1 < opts.to_ms).map(|f| f.last + 1);
@@ -653,6 +689,20 @@ pub async fn download(opts: DownloadOptions, progress: ProgressBar) -> Result<Do
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_file_is_extended_only_with_the_instrument_and_bar_it_holds() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = dir.path().join("btc.csv");
+        check_source(&out, "BTC-USDT", "1m").expect("a new file");
+        std::fs::write(&out, format!("{HEADER}\n")).expect("write");
+        check_source(&out, "BTC-USDT", "1m").expect("the same");
+        let e = check_source(&out, "ETH-USDT", "1m").expect_err("another instrument").to_string();
+        assert!(e.contains("BTC-USDT 1m") && e.contains("not ETH-USDT 1m"), "{e}");
+        assert!(check_source(&out, "BTC-USDT", "1s").is_err());
+        std::fs::remove_file(&out).expect("rm");
+        check_source(&out, "ETH-USDT", "1s").expect("gone: a new file again");
+    }
+
     use super::*;
 
     #[test]
