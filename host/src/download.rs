@@ -360,7 +360,13 @@ impl Spool {
 
 /// Writes `before` + the file's rows (if it exists) + `after` to a temporary file beside it and
 /// renames that over it: the file is either as it was or complete, never half written.
-fn commit(out: &Path, before: Option<&mut Spool>, keep: bool, after: Option<&mut Spool>) -> Result<(), DownloadError> {
+fn commit(
+    out: &Path,
+    before: Option<&mut Spool>,
+    keep: bool,
+    after: Option<&mut Spool>,
+    source: (&str, &str),
+) -> Result<(), DownloadError> {
     let dir = parent(out);
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp =
@@ -397,7 +403,7 @@ fn commit(out: &Path, before: Option<&mut Spool>, keep: bool, after: Option<&mut
     drop(w);
     tmp.as_file().sync_all().map_err(io(out))?;
     tmp.persist(out).map_err(|e| io(out)(e.error))?;
-    Ok(())
+    write_source(out, source.0, source.1)
 }
 
 /// Where the file beside `out` that says what `out` holds is: the candle CSV has no column for
@@ -409,14 +415,12 @@ pub fn source_path(out: &Path) -> PathBuf {
 }
 
 /// Refuses to extend `out` with bars of another instrument or length than its `.source` file
-/// names, and writes that file (`INSTRUMENT BAR`) when there is none yet (a file from elsewhere
-/// is taken at its word once).
+/// names (a file without one, from elsewhere, is taken at its word).
 fn check_source(out: &Path, instrument: &str, bar: &str) -> Result<(), DownloadError> {
     let path = source_path(out);
     let wanted = format!("{instrument} {bar}");
     if !out.exists() {
-        // A new file: whatever an earlier, failed download left beside it says nothing.
-        return std::fs::write(&path, format!("{wanted}\n")).map_err(io(&path));
+        return Ok(());
     }
     match std::fs::read_to_string(&path) {
         Ok(text) if text.trim() == wanted => Ok(()),
@@ -428,11 +432,15 @@ fn check_source(out: &Path, instrument: &str, bar: &str) -> Result<(), DownloadE
                 path.display()
             ),
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::write(&path, format!("{wanted}\n")).map_err(io(&path))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io(&path)(e)),
     }
+}
+
+/// Says what `out` now holds, in its `.source` file (once a download has put bars in it).
+fn write_source(out: &Path, instrument: &str, bar: &str) -> Result<(), DownloadError> {
+    let path = source_path(out);
+    std::fs::write(&path, format!("{instrument} {bar}\n")).map_err(io(&path))
 }
 
 fn parent(path: &Path) -> &Path {
@@ -629,8 +637,8 @@ pub async fn download(opts: DownloadOptions, progress: ProgressBar) -> Result<Do
     }
     let out = opts.out.clone();
     let dir = parent(&out).to_path_buf();
-    check_source(&out, &opts.instrument, &opts.bar)?;
     let file = existing(&out, &opts.bar, bar_ms)?;
+    check_source(&out, &opts.instrument, &opts.bar)?;
     // What is missing: after the file's last bar, and before its first (or everything).
     let after = file.filter(|f| f.last + 1 < opts.to_ms).map(|f| f.last + 1);
     let before = match file {
@@ -655,11 +663,12 @@ pub async fn download(opts: DownloadOptions, progress: ProgressBar) -> Result<Do
         retries: 0,
     };
     let mut have_file = file.is_some();
+    let source = (opts.instrument.as_str(), opts.bar.as_str());
     if let Some(lowest) = after {
         let mut spool = Spool::new(&dir)?;
         summary.added_after = walk(&mut okx, &mut spool, opts.to_ms, lowest, &progress, |_| Ok(())).await?;
         if spool.rows > 0 {
-            commit(&out, None, have_file, Some(&mut spool))?;
+            commit(&out, None, have_file, Some(&mut spool), source)?;
         }
     }
     if let Some(before) = before {
@@ -668,7 +677,7 @@ pub async fn download(opts: DownloadOptions, progress: ProgressBar) -> Result<Do
         let keep = &mut have_file;
         summary.added_before = walk(&mut okx, &mut spool, before, opts.from_ms, &progress, |s| {
             if s.rows >= every {
-                commit(&out, Some(s), *keep, None)?;
+                commit(&out, Some(s), *keep, None, source)?;
                 *keep = true;
                 s.clear(&dir)?;
             }
@@ -676,7 +685,7 @@ pub async fn download(opts: DownloadOptions, progress: ProgressBar) -> Result<Do
         })
         .await?;
         if spool.rows > 0 {
-            commit(&out, Some(&mut spool), have_file, None)?;
+            commit(&out, Some(&mut spool), have_file, None, source)?;
         }
     }
     (summary.requests, summary.retries) = (okx.requests, okx.retries);
@@ -695,6 +704,8 @@ mod tests {
         let out = dir.path().join("btc.csv");
         check_source(&out, "BTC-USDT", "1m").expect("a new file");
         std::fs::write(&out, format!("{HEADER}\n")).expect("write");
+        check_source(&out, "ETH-USDT", "1m").expect("a file from elsewhere, taken at its word");
+        write_source(&out, "BTC-USDT", "1m").expect("written");
         check_source(&out, "BTC-USDT", "1m").expect("the same");
         let e = check_source(&out, "ETH-USDT", "1m").expect_err("another instrument").to_string();
         assert!(e.contains("BTC-USDT 1m") && e.contains("not ETH-USDT 1m"), "{e}");
