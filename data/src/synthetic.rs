@@ -10,7 +10,14 @@ use rand_chacha::ChaCha8Rng;
 /// and lows a little beyond them. Prices stay at or above one tick.
 pub fn random_walk(seed: u64, count: usize, start_ms: i64, bar_ms: i64, price: f64, vol: f64, tick: f64) -> Vec<Bar> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let round = |p: f64| ((p / tick).round() * tick).max(tick);
+    // On the tick and written as an exchange writes it (60613.4, not 60613.40000000001, the
+    // float that `n × 0.1` gives): the decimals a tick of this size has.
+    let decimals =
+        (0..12).find(|d| ((tick * 10f64.powi(*d)).round() - tick * 10f64.powi(*d)).abs() < 1e-9).unwrap_or(12);
+    let round = |p: f64| {
+        let on_tick = ((p / tick).round() * tick).max(tick);
+        format!("{on_tick:.*}", decimals as usize).parse().unwrap_or(on_tick)
+    };
     // Box-Muller: one standard normal from two uniforms.
     let normal = |rng: &mut ChaCha8Rng| {
         let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
@@ -55,6 +62,8 @@ mod tests {
         let bars = random_walk(7, 1_000, 0, 60_000, 60_000.0, 0.001, 0.1);
         assert_eq!(bars, random_walk(7, 1_000, 0, 60_000, 60_000.0, 0.001, 0.1));
         assert!(bars.iter().all(|b| b.check().is_ok()));
+        // Every price as few decimals as the tick: 0.1 gives one.
+        assert!(bars.iter().all(|b| b.close.to_string().split('.').nth(1).is_none_or(|d| d.len() <= 1)), "{bars:?}");
         let mut text = Vec::new();
         write_csv(&bars, &mut text).unwrap();
         let back: Vec<Bar> =

@@ -189,6 +189,13 @@ pub struct Range {
     pub low: f64,
 }
 
+/// A decimal as the nearest float: through its text, which Rust reads correctly rounded
+/// (`Decimal::to_f64` can be a bit off with 16 or more digits, and the ledger's prices must be
+/// the data's, to the bit).
+pub fn float(d: Decimal) -> f64 {
+    d.to_string().parse().unwrap_or(0.0)
+}
+
 /// A price from the data as the decimal it was written as: the shortest decimal that reads back
 /// as the same float (what Rust's `Display` prints), so `64123.5` is 64123.5 and not the
 /// binary fraction nearest it.
@@ -738,9 +745,9 @@ impl BacktestExchange {
             plugin: resting.order.origin.as_ref().map(|o| o.plugin),
             instrument,
             side,
-            price: price.to_f64().unwrap_or(0.0),
-            size: size.to_f64().unwrap_or(0.0),
-            fee: fee.to_f64().unwrap_or(0.0),
+            price: float(price),
+            size: float(size),
+            fee: float(fee),
             ts_ms,
         });
         if done { Left::Done } else { Left::Open }

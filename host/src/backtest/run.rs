@@ -611,16 +611,22 @@ pub fn run(
             let instrument = *instrument;
             exchange.mark(instrument, bar.close);
             tally.mark(instrument, bar.ts_ms, bar.close);
-            let ticker = MarketEvent::Ticker {
-                instrument,
-                ts_ms: close_at,
-                bid: bar.close,
-                bid_size: 0.0,
-                ask: bar.close,
-                ask_size: 0.0,
-                last: bar.close,
-            };
-            router.route(&hub, VenueEvent::Market(ticker));
+            // The close as a ticker: to plugins that follow tickers through the router, as
+            // live; else only as the quote risk reads (what the router would do with it).
+            if hub.followed(instrument, tradebox_core::Channel::Tickers) {
+                let ticker = MarketEvent::Ticker {
+                    instrument,
+                    ts_ms: close_at,
+                    bid: bar.close,
+                    bid_size: 0.0,
+                    ask: bar.close,
+                    ask_size: 0.0,
+                    last: bar.close,
+                };
+                router.route(&hub, VenueEvent::Market(ticker));
+            } else {
+                hub.set_quote(instrument, bar.close, bar.close, bar.close);
+            }
             let ohlcv = [bar.open, bar.high, bar.low, bar.close, bar.volume];
             let candle = MarketEvent::Candle { instrument, ts_ms: bar.ts_ms, ohlcv, confirmed: true };
             router.route(&hub, VenueEvent::Market(candle));

@@ -462,6 +462,19 @@ impl Hub {
         self.quotes.read().get(&id).copied()
     }
 
+    /// Whether any plugin follows `channel` of `instrument` (a driver that makes its own
+    /// market events skips building the ones nobody hears).
+    pub fn followed(&self, instrument: InstrumentId, channel: Channel) -> bool {
+        self.routes.read().get(&(instrument, channel)).is_some_and(|subs| !subs.is_empty())
+    }
+
+    /// Sets an instrument's quote as a ticker nobody follows would (a backtest's bar close):
+    /// what risk reads, stamped now on the hub's clock.
+    pub fn set_quote(&self, id: InstrumentId, bid: f64, ask: f64, last: f64) {
+        let quote = Quote { bid, bid_size: 0.0, ask, ask_size: 0.0, last, received: Some(self.clock.moment()) };
+        self.quotes.write().insert(id, quote);
+    }
+
     /// Takes over the orders an earlier run left open (see [`tracker::HOST`]); the venue has
     /// audited each, and gives only orders on instruments this host trades.
     pub(crate) fn adopt_orders(&self, reports: Vec<OrderReport>) {
@@ -521,7 +534,9 @@ impl Hub {
             totals.0 += pos.realized.to_f64().unwrap_or(0.0);
             totals.2 += pos.fees.to_f64().unwrap_or(0.0);
             let mark = self.quote(instrument).and_then(|q| q.mid());
-            if let Some(mark) = mark.and_then(|m| Decimal::try_from(m).ok()) {
+            // The mark as the decimal it prints as (the shortest that reads back as the same
+            // float): a price of 509.0 counts as 509, not as the binary fraction beside it.
+            if let Some(mark) = mark.filter(|m| m.is_finite()).and_then(|m| m.to_string().parse::<Decimal>().ok()) {
                 totals.1 += pos.unrealized(mark).to_f64().unwrap_or(0.0);
             }
         }

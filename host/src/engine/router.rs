@@ -60,7 +60,8 @@ impl Router {
         self.since_prune += 1;
         if self.since_prune >= 10_000 {
             self.since_prune = 0;
-            hub.tracker.lock().prune_finished();
+            // A minute's grace: a fill that follows its order's last report still finds it.
+            hub.tracker.lock().prune_finished(hub.clock.now_ms().saturating_sub(PRUNE_GRACE_MS));
         }
     }
 }
@@ -404,6 +405,9 @@ fn drop_unsent(hub: &Hub, client_id: &str, why: &str) {
         order_changed(hub, Some(plugin), report, Learnt::Unsent);
     }
 }
+
+/// How long an order that ended is kept for a fill that comes after its last report, ms.
+const PRUNE_GRACE_MS: i64 = 60_000;
 
 /// Orders remembered by the sender before it forgets finished ones.
 const PRUNE_AT: usize = 4_096;

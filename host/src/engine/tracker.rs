@@ -410,9 +410,13 @@ impl Tracker {
         (!legs.is_empty()).then(|| PluginPosition::merged(legs))
     }
 
-    /// Drops finished orders, keeping the tracker small on long runs.
-    pub fn prune_finished(&mut self) {
-        self.orders.retain(|_, t| !t.report.status.is_terminal());
+    /// Forgets orders that ended before `before_ms` (the hub's clock). Not those that ended
+    /// since: a venue may report an order filled before it sends the fill itself (the backtest's
+    /// exchange does, and OKX's two channels may), and a fill whose order is forgotten has no
+    /// owner, so its position change would be lost (a long backtest lost hundreds of trades to
+    /// this when pruning took every finished order).
+    pub fn prune_finished(&mut self, before_ms: i64) {
+        self.orders.retain(|_, t| !t.report.status.is_terminal() || t.report.ts_ms >= before_ms);
     }
 }
 
