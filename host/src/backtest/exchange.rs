@@ -19,7 +19,10 @@
 //! fill rests, and fills at its limit (maker) in the first later bar that trades *through* it:
 //! a low strictly below a buy's price, a high strictly above a sell's (a touch is not a fill).
 //! Under `next-open` a limit order that arrives at a bar's open and rests may fill in that
-//! same bar. Bar fills are whole (the bar's volume does not cap them), stamped with the time the
+//! same bar. An order is acknowledged (reported `live`) when it arrives, as OKX reports it once
+//! it is on the book: under `next-open` at the next bar's open, with its fill if it fills there
+//! (the plugin hears both with that bar); until then it is pending, and a cancel of it still
+//! reaches it. Bar fills are whole (the bar's volume does not cap them), stamped with the time the
 //! bar opened (`next-open`) or closed (`close`).
 //!
 //! - `book` (tick data): an order meets the recorded book as it stands when it is placed
@@ -189,11 +192,10 @@ pub struct Range {
     pub low: f64,
 }
 
-/// A decimal as the nearest float: through its text, which Rust reads correctly rounded
-/// (`Decimal::to_f64` can be a bit off with 16 or more digits, and the ledger's prices must be
-/// the data's, to the bit).
+/// A decimal as the nearest float, correctly rounded (the ledger's prices must be the data's,
+/// to the bit): see [`tradebox_core::num::nearest`].
 pub fn float(d: Decimal) -> f64 {
-    d.to_string().parse().unwrap_or(0.0)
+    tradebox_core::num::nearest(d).unwrap_or(0.0)
 }
 
 /// A price from the data as the decimal it was written as: the shortest decimal that reads back
@@ -361,7 +363,13 @@ impl BacktestExchange {
             let outcome = if state.open[i].arrived {
                 through(&state.open[i].order, &bar).map(|price| (price, Liquidity::Maker))
             } else {
-                match self.arrive(&mut state.open[i], bar.open) {
+                let arrival = self.arrive(&mut state.open[i], bar.open);
+                // On the book from now (next-open: the order reaches the exchange at this open,
+                // not when it was sent): acknowledged now, before any fill.
+                if !matches!(arrival, Arrival::Cancel(_)) {
+                    self.emit(VenueEvent::Order(self.report(&state.open[i], OrderStatus::Live)));
+                }
+                match arrival {
                     Arrival::Fill(price) => Some((price, Liquidity::Taker)),
                     Arrival::Cancel(why) => {
                         let resting = state.open.remove(i);
@@ -920,8 +928,14 @@ impl Venue for BacktestExchange {
             filled: Decimal::ZERO,
             value: Decimal::ZERO,
         };
-        self.emit(VenueEvent::Order(self.report(&resting, OrderStatus::Live)));
         let ts = self.clock.now_ms();
+        // Acknowledged when it reaches the exchange: at once where it meets the market at once
+        // (close, book); under next-open at the next bar's open (see `open_bar`). Live, OKX
+        // pushes `live` when the order is on the book, a few milliseconds after it was sent:
+        // a plugin that acts on the acknowledgement acts after the order arrived, as here.
+        if self.model != FillModel::NextOpen {
+            self.emit(VenueEvent::Order(self.report(&resting, OrderStatus::Live)));
+        }
         match self.model {
             FillModel::NextOpen => state.open.push(resting),
             FillModel::Book => self.meet_book(&mut state, spec, resting, ts),
@@ -1050,6 +1064,14 @@ impl Venue for BacktestExchange {
 mod tests {
     use super::*;
     use tradebox_core::Venue;
+
+    #[test]
+    fn float_reads_typical_prices_exactly() {
+        for (text, want) in [("64123.5", 64123.5), ("0.1", 0.1), ("-2.75", -2.75), ("0.00000001", 1e-8), ("0", 0.0)] {
+            let d: Decimal = text.parse().expect("decimal");
+            assert_eq!(float(d), want, "{text}");
+        }
+    }
 
     fn spot() -> InstrumentSpec {
         InstrumentSpec {

@@ -14,7 +14,9 @@ pub enum Scope {
     Account,
 }
 
-/// One event for one plugin.
+/// One event for one plugin. The private events are boxed: market data, most of what a plugin
+/// hears, is moved through the inbox and into the WIT form, and a move copies the largest
+/// variant's size (160 bytes with an order report inline, under 80 now).
 #[derive(Debug, Clone, PartialEq)]
 pub enum PluginEvent {
     /// Market data.
@@ -32,20 +34,20 @@ pub enum PluginEvent {
         confirmed: bool,
     },
     /// One of the plugin's orders changed.
-    Order(OrderReport),
+    Order(Box<OrderReport>),
     /// One of the plugin's orders filled.
-    Fill(FillReport),
+    Fill(Box<FillReport>),
     /// The plugin's position changed.
     Position {
         /// Instrument.
         instrument: InstrumentId,
         /// New position.
-        position: PluginPosition,
+        position: Box<PluginPosition>,
         /// Mid price used for unrealised PnL, if known.
         mark: Option<f64>,
     },
     /// An account balance changed.
-    Balance(BalanceReport),
+    Balance(Box<BalanceReport>),
     /// An accepted intent was refused later.
     RiskDenied {
         /// The order, if the intent had one.

@@ -7,7 +7,8 @@
 
 use super::event::PluginEvent;
 use parking_lot::{Condvar, Mutex};
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::time::Instant;
 use tradebox_core::Channel;
 use tradebox_core::InstrumentId;
@@ -23,7 +24,9 @@ enum Slot {
 #[derive(Default)]
 struct Queue {
     slots: VecDeque<Slot>,
-    latest: HashMap<(InstrumentId, Channel), PluginEvent>,
+    /// Keyed by small host-assigned numbers, looked up for every market event: a fast hash
+    /// (no key here comes from outside the process).
+    latest: FxHashMap<(InstrumentId, Channel), PluginEvent>,
     queued_trades: usize,
     closed: bool,
     interrupted: bool,

@@ -116,13 +116,13 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
             }
             let mark = hub.quote(fill.instrument).and_then(|q| q.mid());
             let instrument = fill.instrument;
-            slot.mailbox.push(PluginEvent::Fill(fill));
-            slot.mailbox.push(PluginEvent::Position { instrument, position, mark });
+            slot.mailbox.push(PluginEvent::Fill(Box::new(fill)));
+            slot.mailbox.push(PluginEvent::Position { instrument, position: Box::new(position), mark });
         }
         VenueEvent::Balance(balance) => {
             hub.balances.write().insert(balance.currency.clone(), balance.clone());
             for slot in hub.plugins().into_iter().filter(|s| hub.balance_visible(s, &balance.currency)) {
-                slot.mailbox.push(PluginEvent::Balance(balance.clone()));
+                slot.mailbox.push(PluginEvent::Balance(Box::new(balance.clone())));
             }
         }
         VenueEvent::Position(_) => {
@@ -208,7 +208,7 @@ fn order_changed(hub: &Hub, owner: Option<super::PluginId>, report: OrderReport,
     if report.status == tradebox_core::OrderStatus::Rejected {
         slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
     }
-    slot.mailbox.push(PluginEvent::Order(report));
+    slot.mailbox.push(PluginEvent::Order(Box::new(report)));
 }
 
 fn route_market(hub: &Hub, candles: &mut Candles, market: MarketEvent) {
