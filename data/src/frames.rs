@@ -21,6 +21,7 @@
 
 use crate::DataError;
 use crate::candles::Bar;
+use crate::input::{LineCap, LineTooLong};
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -33,6 +34,12 @@ use tradebox_okx::ws::message::{Data, Frame, Push, parse};
 /// Book levels per side a [`RecordedEvent::Book`] carries by default (what the host hands its
 /// plugins).
 pub const BOOK_DEPTH: usize = 5;
+
+/// The longest line (one frame) of a recorded feed, in bytes, its newline not counted. OKX's
+/// largest frames are book snapshots (`books`: 400 levels a side, `books-l2-tbt`: 400, `books50`:
+/// 50), tens of kilobytes; a line far above that is not a frame, and reading on would buffer it
+/// whole. Such a line is an error, `FILE:LINE: line longer than 16777216 bytes`.
+pub const MAX_FRAME_LINE: u64 = 16 << 20;
 
 /// One market event from a recorded feed.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +121,7 @@ pub fn open(path: &Path) -> Result<Frames, DataError> {
 pub fn from_reader(path: &Path, reader: Box<dyn Read + Send>) -> Frames {
     Frames {
         path: path.to_path_buf(),
-        lines: Box::new(BufReader::with_capacity(1 << 16, reader)),
+        lines: Box::new(BufReader::with_capacity(1 << 16, LineCap::new(reader, MAX_FRAME_LINE))),
         line_no: 0,
         text: String::new(),
         ready: VecDeque::new(),
@@ -158,10 +165,19 @@ impl Frames {
         self.text.clear();
         self.line_no += 1;
         let line = self.line_no;
+        if self.text.capacity() > 1 << 20 {
+            // One large snapshot must not keep its buffer for the rest of the file.
+            self.text.shrink_to(1 << 16);
+        }
         match self.lines.read_line(&mut self.text) {
             Ok(0) => return None,
             Ok(_) => {}
-            Err(e) => return Some(Err(DataError::at(&self.path, line, format!("unreadable (not UTF-8 text?): {e}")))),
+            Err(e) => {
+                return Some(Err(match LineTooLong::of(&e) {
+                    Some(long) => long.error(&self.path),
+                    None => DataError::at(&self.path, line, format!("unreadable (not UTF-8 text?): {e}")),
+                }));
+            }
         }
         let text = self.text.trim();
         if text.is_empty() {
@@ -424,6 +440,18 @@ mod tests {
         assert!(e.reason.contains("sequence gap"), "{e}");
         let top1: Vec<_> = read(&format!("{snapshot}\n")).with_depth(1).collect();
         assert!(matches!(&top1[0], Ok(Recorded { event: RecordedEvent::Book { bids, .. }, .. }) if bids.len() == 1));
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_at_the_cap() {
+        let trade = r#"{"arg":{"channel":"trades","instId":"X"},"data":[{"instId":"X","tradeId":"1","px":"2","sz":"1","side":"sell","ts":"5"}]}"#;
+        let head = format!("{trade}\n\n{{\"arg\":");
+        let endless = std::io::Cursor::new(head.into_bytes()).chain(std::io::repeat(b' '));
+        let all: Vec<_> = from_reader(Path::new("feed.jsonl"), Box::new(endless)).collect();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(all[0].is_ok());
+        let e = all[1].as_ref().expect_err("the endless line");
+        assert_eq!(e.to_string(), format!("feed.jsonl:3: line longer than {MAX_FRAME_LINE} bytes"));
     }
 
     #[test]
