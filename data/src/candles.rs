@@ -23,7 +23,7 @@
 //! refused, since a backtest must see only closed bars.
 
 use crate::DataError;
-use crate::input::Input;
+use crate::input::{Input, unreadable};
 use crate::okx_json::{Rows, scalar};
 use crate::parquet_file::CandleRows;
 use std::io::Read;
@@ -191,7 +191,7 @@ fn from_input(path: &Path, input: Input) -> Result<Candles, DataError> {
 
 fn csv_source(path: &Path, reader: Box<dyn Read + Send>) -> Result<(Format, Source), DataError> {
     let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(reader);
-    let header = csv.headers().map_err(|e| DataError::at(path, 1, format!("unreadable header: {e}")))?.clone();
+    let header = csv.headers().map_err(|e| unreadable(path, 1, "header", &e))?.clone();
     let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
     let starts = |want: &[&str]| names.len() >= want.len() && names.iter().zip(want).all(|(n, w)| n == w);
     let format = if starts(&["ts_ms", "open", "high", "low", "close", "volume"]) {
@@ -231,7 +231,7 @@ impl Candles {
                 }
                 Err(e) => {
                     let line = e.position().map_or(0, |p| p.line());
-                    Err(DataError::at(path, line, format!("unreadable row: {e}")))
+                    Err(unreadable(path, line, "row", &e))
                 }
             }),
             Source::Json(rows, left) => {
@@ -350,6 +350,38 @@ mod tests {
         let all: Vec<_> = from_reader(Path::new("b.csv"), reader).unwrap().collect();
         assert_eq!(all.len(), 1);
         assert!(all[0].is_err());
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_at_the_cap() {
+        let cap = crate::MAX_CSV_LINE;
+        let read_from = |r: Box<dyn Read + Send>| -> Vec<Result<Bar, DataError>> {
+            match from_reader(Path::new("bars.csv"), r) {
+                Ok(c) => c.collect(),
+                Err(e) => vec![Err(e)],
+            }
+        };
+        // A good row, then a line that never ends: were it read whole, this would never return.
+        let head = b"ts_ms,open,high,low,close,volume\n60000,10,12,9,11,5\n";
+        let all = read_from(Box::new(std::io::Cursor::new(head).chain(std::io::repeat(b'7'))));
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(all[0].is_ok());
+        let e = all[1].as_ref().unwrap_err();
+        assert_eq!(e.to_string(), format!("bars.csv:3: line longer than {cap} bytes"));
+        // A header that never ends.
+        let all = read_from(Box::new(std::io::repeat(b'a')));
+        assert_eq!(
+            all[0].as_ref().map_err(ToString::to_string),
+            Err(format!("bars.csv:1: line longer than {cap} bytes"))
+        );
+        // A row of exactly the cap is read (its extra columns ignored); one byte more is not.
+        let row = "60000,10,12,9,11,5,";
+        let padded =
+            |n: u64| format!("ts_ms,open,high,low,close,volume\n{row}{}\n", "x".repeat(n as usize - row.len()));
+        let all = read_from(Box::new(std::io::Cursor::new(padded(cap))));
+        assert!(matches!(all.as_slice(), [Ok(Bar { ts_ms: 60_000, .. })]), "{:?}", all.len());
+        let all = read_from(Box::new(std::io::Cursor::new(padded(cap + 1))));
+        assert_eq!(all[0].as_ref().map_err(|e| e.line), Err(Some(2)));
     }
 
     #[test]

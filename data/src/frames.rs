@@ -18,10 +18,14 @@
 //!
 //! Times are not checked for order: channels interleave, and a forming candle is pushed again
 //! and again with the same time.
+//!
+//! A caller that wants a few of a feed's instruments says so ([`Frames::only`]): the others'
+//! books, the costly part of a feed, are then never built.
 
 use crate::DataError;
 use crate::candles::Bar;
-use std::collections::{HashMap, VecDeque};
+use crate::input::{LineCap, LineTooLong};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -33,6 +37,12 @@ use tradebox_okx::ws::message::{Data, Frame, Push, parse};
 /// Book levels per side a [`RecordedEvent::Book`] carries by default (what the host hands its
 /// plugins).
 pub const BOOK_DEPTH: usize = 5;
+
+/// The longest line (one frame) of a recorded feed, in bytes, its newline not counted. OKX's
+/// largest frames are book snapshots (`books`: 400 levels a side, `books-l2-tbt`: 400, `books50`:
+/// 50), tens of kilobytes; a line far above that is not a frame, and reading on would buffer it
+/// whole. Such a line is an error, `FILE:LINE: line longer than 16777216 bytes`.
+pub const MAX_FRAME_LINE: u64 = 16 << 20;
 
 /// One market event from a recorded feed.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +105,9 @@ pub struct Frames {
     depth: usize,
     skip_stale: bool,
     book_problems: u64,
+    /// The instruments asked for with [`Frames::only`]; `None`: every one.
+    only: Option<HashSet<String>>,
+    passed_over: u64,
     done: bool,
 }
 
@@ -114,7 +127,7 @@ pub fn open(path: &Path) -> Result<Frames, DataError> {
 pub fn from_reader(path: &Path, reader: Box<dyn Read + Send>) -> Frames {
     Frames {
         path: path.to_path_buf(),
-        lines: Box::new(BufReader::with_capacity(1 << 16, reader)),
+        lines: Box::new(BufReader::with_capacity(1 << 16, LineCap::new(reader, MAX_FRAME_LINE))),
         line_no: 0,
         text: String::new(),
         ready: VecDeque::new(),
@@ -122,8 +135,15 @@ pub fn from_reader(path: &Path, reader: Box<dyn Read + Send>) -> Frames {
         depth: BOOK_DEPTH,
         skip_stale: false,
         book_problems: 0,
+        only: None,
+        passed_over: 0,
         done: false,
     }
+}
+
+/// Whether events of `symbol` are wanted.
+fn wanted(only: &Option<HashSet<String>>, symbol: &str) -> bool {
+    only.as_ref().is_none_or(|set| set.contains(symbol))
 }
 
 fn side(s: tradebox_okx::model::Side) -> Side {
@@ -153,15 +173,40 @@ impl Frames {
         self.book_problems
     }
 
+    /// Reads only these instruments (OKX's `instId`s): the others' pushes are parsed (a line
+    /// must still be a frame) but give no events, and their books are never built, which is
+    /// most of a recorded book feed's cost, and its memory, when a run wants few of many.
+    /// Their pushes are not checked either: a broken book of an instrument not asked for is
+    /// not an error. [`Frames::passed_over`] counts what they would have given.
+    pub fn only<S: Into<String>>(mut self, symbols: impl IntoIterator<Item = S>) -> Self {
+        self.only = Some(symbols.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Items (tickers, trades, candles, book pushes) of instruments left out by
+    /// [`Frames::only`], so far.
+    pub fn passed_over(&self) -> u64 {
+        self.passed_over
+    }
+
     /// Reads one line into `ready`; `None` at the end of the file.
     fn read_line(&mut self) -> Option<Result<(), DataError>> {
         self.text.clear();
         self.line_no += 1;
         let line = self.line_no;
+        if self.text.capacity() > 1 << 20 {
+            // One large snapshot must not keep its buffer for the rest of the file.
+            self.text.shrink_to(1 << 16);
+        }
         match self.lines.read_line(&mut self.text) {
             Ok(0) => return None,
             Ok(_) => {}
-            Err(e) => return Some(Err(DataError::at(&self.path, line, format!("unreadable (not UTF-8 text?): {e}")))),
+            Err(e) => {
+                return Some(Err(match LineTooLong::of(&e) {
+                    Some(long) => long.error(&self.path),
+                    None => DataError::at(&self.path, line, format!("unreadable (not UTF-8 text?): {e}")),
+                }));
+            }
         }
         let text = self.text.trim();
         if text.is_empty() {
@@ -189,9 +234,23 @@ impl Frames {
             event,
         };
         let f = |d: Option<_>| d.map_or(0.0, shown);
+        let whole_push = matches!(push.data, Data::Candles(_) | Data::Books(_));
+        if whole_push && !wanted(&self.only, &push.arg.inst_id) {
+            // One instrument a push (its `arg`): nothing of it is built, not even its book.
+            self.passed_over += match &push.data {
+                Data::Candles(items) => items.len() as u64,
+                Data::Books(items) => items.len() as u64,
+                _ => 0,
+            };
+            return Ok(());
+        }
         match &push.data {
             Data::Tickers(items) => {
                 for t in items {
+                    if !wanted(&self.only, &t.inst_id) {
+                        self.passed_over += 1;
+                        continue;
+                    }
                     let (bid, ask, last) = (f(t.bid_px), f(t.ask_px), f(t.last));
                     let (bid_size, ask_size) = (f(t.bid_sz), f(t.ask_sz));
                     // OKX's "" reads as 0 (no price on that side); anything else must be a price.
@@ -214,6 +273,10 @@ impl Frames {
             }
             Data::Trades(items) => {
                 for t in items {
+                    if !wanted(&self.only, &t.inst_id) {
+                        self.passed_over += 1;
+                        continue;
+                    }
                     let (price, size) = (shown(t.px), shown(t.sz));
                     if !(crate::is_price(price) && crate::is_size(size) && size > 0.0) {
                         return Err(at(format!(
@@ -424,6 +487,47 @@ mod tests {
         assert!(e.reason.contains("sequence gap"), "{e}");
         let top1: Vec<_> = read(&format!("{snapshot}\n")).with_depth(1).collect();
         assert!(matches!(&top1[0], Ok(Recorded { event: RecordedEvent::Book { bids, .. }, .. }) if bids.len() == 1));
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_at_the_cap() {
+        let trade = r#"{"arg":{"channel":"trades","instId":"X"},"data":[{"instId":"X","tradeId":"1","px":"2","sz":"1","side":"sell","ts":"5"}]}"#;
+        let head = format!("{trade}\n\n{{\"arg\":");
+        let endless = std::io::Cursor::new(head.into_bytes()).chain(std::io::repeat(b' '));
+        let all: Vec<_> = from_reader(Path::new("feed.jsonl"), Box::new(endless)).collect();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(all[0].is_ok());
+        let e = all[1].as_ref().expect_err("the endless line");
+        assert_eq!(e.to_string(), format!("feed.jsonl:3: line longer than {MAX_FRAME_LINE} bytes"));
+    }
+
+    #[test]
+    fn only_the_instruments_asked_for() {
+        let book = |inst: &str, action: &str, prev: i64, seq: i64| {
+            format!(
+                r#"{{"arg":{{"channel":"books","instId":"{inst}"}},"action":"{action}","data":[{{"asks":[["101","1","0","1"]],"bids":[["100","1","0","1"]],"ts":"10","checksum":0,"prevSeqId":{prev},"seqId":{seq}}}]}}"#
+            )
+        };
+        let trade = |inst: &str| {
+            format!(
+                r#"{{"arg":{{"channel":"trades","instId":"{inst}"}},"data":[{{"instId":"{inst}","tradeId":"1","px":"2","sz":"1","side":"sell","ts":"5"}}]}}"#
+            )
+        };
+        // X's book goes wrong (an update before its snapshot); Y's is sound.
+        let text = [book("X", "update", 3, 4), book("Y", "snapshot", -1, 10), trade("X"), trade("Y")].join("\n");
+        let all: Vec<_> = read(&text).collect();
+        assert!(all[0].is_err(), "every instrument's book is checked: {all:?}");
+        let mut frames = read(&text).only(["Y"]);
+        let events: Vec<Recorded> = frames.by_ref().collect::<Result<_, _>>().expect("X is not read");
+        assert_eq!(
+            events.iter().map(|r| (r.symbol.as_str(), r.channel.as_str())).collect::<Vec<_>>(),
+            [("Y", "books"), ("Y", "trades")]
+        );
+        assert_eq!(frames.passed_over(), 2);
+        assert!(frames.books.keys().all(|(_, inst)| inst == "Y"), "no book built for X");
+        // A line that is no frame is still an error, whoever it would be about.
+        let e = read(&format!("{}\n{{\"arg\":", trade("Y"))).only(["Y"]).nth(1).expect("two items");
+        assert_eq!(e.map_err(|e| e.line), Err(Some(2)));
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! with a [`DataError`] naming the file, the line and the reason, so nothing runs half a file
 //! silently. Formats are told apart by their contents, not trusted from the file name alone.
 //! The one exception to flat memory is OKX's JSON body: OKX sends its rows newest first, so a
-//! body is held whole to be read oldest first (one answer is at most 300 rows; see
-//! [`candles`] for the cap).
+//! body is held whole to be read oldest first (one answer is at most 300 rows; the file at most
+//! 16 MiB). Lines are capped too ([`MAX_CSV_LINE`], [`frames::MAX_FRAME_LINE`]): a file of one
+//! endless line is refused at the cap, not buffered whole.
 //!
 //! - [`candles`]: OHLCV bars from CSV (two column orders), OKX's JSON body, or Parquet;
 //! - [`trades`]: public trades from CSV or OKX's JSON body;
@@ -34,6 +35,11 @@ use std::path::{Path, PathBuf};
 pub const MAX_PRICE: f64 = 1e12;
 /// The largest size (volume, level size, trade size) a reader accepts.
 pub const MAX_SIZE: f64 = 1e15;
+
+/// The longest line of a CSV file (candles, trades), in bytes, its newline not counted: a row is
+/// a few dozen bytes, so a line near this is not a row, and reading on would buffer it whole.
+/// Such a line is an error, `FILE:LINE: line longer than 1048576 bytes`.
+pub const MAX_CSV_LINE: u64 = 1 << 20;
 
 /// Whether `price` is one a market could quote: finite, above zero, at most [`MAX_PRICE`].
 pub fn is_price(price: f64) -> bool {

@@ -138,33 +138,81 @@ fn number(field: &Field) -> Result<f64, String> {
     })
 }
 
+/// The longest reason quoted from the parquet crate (a panic's message, its error's text).
+const MAX_REASON: usize = 160;
+
+/// Text from the parquet crate as one short line of a [`DataError`]: its first line (an
+/// assertion's message goes on with its operands), control characters escaped, cut at
+/// [`MAX_REASON`] characters.
+fn one_line(text: &str) -> String {
+    let first = text.lines().next().unwrap_or_default();
+    let mut out: String = first.chars().take(MAX_REASON).flat_map(char::escape_debug).collect();
+    if first.chars().nth(MAX_REASON).is_some() || text.lines().nth(1).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+thread_local! {
+    /// Set while this thread is inside [`contained`]: its panics are then caught and reported
+    /// as errors, so the hook prints nothing for them.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs, once per process, a panic hook that says nothing for a panic [`contained`] is
+/// about to catch, and hands every other panic to the hook that was there before. Swapping the
+/// hook around each call instead would race with other threads reading files (a backtest sweep
+/// reads on every core) and could leave a silent hook behind; this one is decided per thread.
+/// A hook set by the program after this replaces it: the panic's message is then printed
+/// again, and still contained.
+fn quiet_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs a call into the parquet crate, a panic in it made an error: the crate still asserts
 /// instead of refusing on some damaged pages (apache/arrow-rs#7102 and its kin), and a damaged
-/// file must not take down the process reading it. The stream ends at that error, so nothing
-/// the panic left half done is used again.
+/// file must not take down the process reading it, nor print a panic's message and backtrace
+/// on its way to being one line of error. The stream ends at that error, so nothing the panic
+/// left half done is used again.
 fn contained<T>(call: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
-        let text =
-            panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-        format!("damaged: the Parquet reader failed ({})", text.unwrap_or_else(|| "no message".into()))
+    quiet_hook();
+    let was = QUIET.with(|q| q.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+    QUIET.with(|q| q.set(was));
+    result.map_err(|panic| {
+        let text = panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str));
+        format!("the parquet crate failed on it ({})", one_line(text.unwrap_or("no message")))
     })
+}
+
+/// `FILE: not a readable Parquet file: REASON`; the reason is one short line already.
+fn unreadable(path: &Path, why: &str) -> DataError {
+    DataError::file(path, format!("not a readable Parquet file: {why}"))
 }
 
 impl CandleRows {
     /// Reads the footer and checks the columns; no row is read yet.
     pub(crate) fn open(path: &Path, source: ParquetSource) -> Result<Self, DataError> {
-        let unreadable =
-            |e: parquet::errors::ParquetError| DataError::file(path, format!("not a readable Parquet file: {e}"));
+        let panicked = |why: String| unreadable(path, &format!("damaged: {why}"));
+        let refused = |e: parquet::errors::ParquetError| unreadable(path, &one_line(&e.to_string()));
         let (reader, length): (Box<dyn FileReader>, u64) = match source {
             ParquetSource::File(file) => {
                 let length = file.metadata().map_err(|e| DataError::file(path, format!("cannot read: {e}")))?.len();
-                let reader = contained(|| SerializedFileReader::new(file)).map_err(|e| DataError::file(path, e))?;
-                (Box::new(reader.map_err(unreadable)?), length)
+                let reader = contained(|| SerializedFileReader::new(file)).map_err(panicked)?;
+                (Box::new(reader.map_err(refused)?), length)
             }
             ParquetSource::Bytes(bytes) => {
                 let length = bytes.len() as u64;
-                let reader = contained(|| SerializedFileReader::new(bytes)).map_err(|e| DataError::file(path, e))?;
-                (Box::new(reader.map_err(unreadable)?), length)
+                let reader = contained(|| SerializedFileReader::new(bytes)).map_err(panicked)?;
+                (Box::new(reader.map_err(refused)?), length)
             }
         };
         let metadata = reader.metadata();
@@ -252,11 +300,13 @@ impl CandleRows {
         let line = self.row + 1;
         let row = match contained(|| self.rows.next()) {
             Ok(row) => row?,
-            Err(why) => return Some(Err(DataError::at(path, line, format!("row {line}: {why}")))),
+            // Damaged where the row would be, not a row to name.
+            Err(why) => return Some(Err(unreadable(path, &format!("damaged at row {line}: {why}")))),
         };
         self.row = line;
         Some(
-            row.map_err(|e| DataError::at(path, line, format!("row {line}: unreadable: {e}")))
+            // The values are judged below: an error from the crate is the file's pages.
+            row.map_err(|e| unreadable(path, &format!("damaged at row {line}: {}", one_line(&e.to_string()))))
                 .and_then(|row| self.bar(&row).map_err(|why| DataError::at(path, line, format!("row {line}: {why}"))))
                 .map(|(bar, closed)| RawBar { line, bar, closed }),
         )

@@ -14,7 +14,7 @@
 //! in a row is an error, as pages joined with an overlap would give).
 
 use crate::DataError;
-use crate::input::Input;
+use crate::input::{Input, unreadable};
 use crate::okx_json::{Rows, scalar};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -81,7 +81,7 @@ fn from_input(path: &Path, input: Input) -> Result<Trades, DataError> {
         Input::Text(reader) => {
             let mut csv =
                 csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(reader);
-            let header = csv.headers().map_err(|e| DataError::at(path, 1, format!("unreadable header: {e}")))?.clone();
+            let header = csv.headers().map_err(|e| unreadable(path, 1, "header", &e))?.clone();
             let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
             let want = ["ts_ms", "price", "size", "side"];
             if names.len() < want.len() || names.iter().zip(want).any(|(n, w)| n != w) {
@@ -153,7 +153,7 @@ impl Trades {
                 }
                 Err(e) => {
                     let line = e.position().map_or(0, |p| p.line());
-                    Err(DataError::at(path, line, format!("unreadable row: {e}")))
+                    Err(unreadable(path, line, "row", &e))
                 }
             }),
             Source::Json(rows, left) => {
@@ -222,6 +222,17 @@ mod tests {
     fn read(text: &str) -> Result<Vec<Trade>, DataError> {
         let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
         from_reader(Path::new("t.csv"), reader)?.collect()
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_at_the_cap() {
+        let head = b"ts_ms,price,size,side\n1000,10,1,buy\n\n";
+        let endless: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(head).chain(std::io::repeat(b',')));
+        let all: Vec<_> = from_reader(Path::new("t.csv"), endless).expect("opens").collect();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(all[0].is_ok());
+        let e = all[1].as_ref().expect_err("the endless line");
+        assert_eq!(e.to_string(), format!("t.csv:4: line longer than {} bytes", crate::MAX_CSV_LINE));
     }
 
     #[test]

@@ -254,9 +254,83 @@ fn bad_files_are_refused_before_any_row() {
     // (upstream: apache/arrow-rs#7102 and kin); the panic is contained and ends the read.
     let damaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/damaged_page.parquet");
     let e = read(&damaged).expect_err("damaged");
-    assert!(e.reason.contains("damaged: the Parquet reader failed"), "{e}");
+    assert_eq!(e.line, None, "{e}");
+    assert!(
+        e.to_string().starts_with(&format!(
+            "{}: not a readable Parquet file: damaged at row 1: the parquet crate failed on it (",
+            damaged.display()
+        )),
+        "{e}"
+    );
+    assert!(!e.to_string().contains('\n'), "{e}");
 
     std::fs::write(&path, b"PAR1 and then nothing a Parquet reader could use").expect("write");
     let e = candles::open(&path).expect_err("garbage");
     assert!(e.reason.starts_with("not a readable Parquet file"), "{e}");
+}
+
+/// A good file cut short, or with its pages overwritten: one line naming the file, whatever
+/// the parquet crate does with it (refuses, or panics and is contained).
+#[test]
+fn truncated_and_garbled_files_are_one_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let good = dir.path().join("good.parquet");
+    let groups: Vec<Vec<Col>> =
+        (0..4).map(|g| plain_group(&[g * 120_000 + 60_000, g * 120_000 + 120_000], 10.0)).collect();
+    write(&good, PLAIN, &groups);
+    let bytes = std::fs::read(&good).expect("bytes");
+    let path = dir.path().join("bad.parquet");
+    let one_line = |e: &DataError| {
+        let text = e.to_string();
+        assert!(!text.contains('\n') && text.len() < 400, "{text}");
+        assert!(text.starts_with(&format!("{}:", path.display())), "{text}");
+    };
+    // Cut anywhere past the magic: no footer to read.
+    for cut in [5, bytes.len() / 2, bytes.len() - 9, bytes.len() - 1] {
+        std::fs::write(&path, &bytes[..cut]).expect("write");
+        let e = candles::open(&path).expect_err("cut short");
+        one_line(&e);
+        assert!(e.reason.starts_with("not a readable Parquet file: "), "{e}");
+    }
+    // The footer kept, the pages between overwritten: refused at the first row or at open.
+    let footer = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().expect("4 bytes")) as usize;
+    for fill in [0x00u8, 0xFF, 0x15] {
+        let mut garbled = bytes.clone();
+        garbled[4..bytes.len() - 8 - footer].fill(fill);
+        std::fs::write(&path, &garbled).expect("write");
+        let e = read(&path).expect_err("garbled pages");
+        one_line(&e);
+        assert!(e.reason.starts_with("not a readable Parquet file: damaged at row 1: "), "{e}");
+    }
+}
+
+/// The damaged files again in a child process (this test binary, asked for this test only),
+/// whose stderr is looked at: a panic the reader contains prints nothing, where the default
+/// hook would print its message (and a backtrace) before `catch_unwind` returns.
+#[test]
+fn a_contained_panic_prints_nothing() {
+    const CHILD: &str = "TRADEBOX_DATA_PARQUET_CHILD";
+    let damaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/damaged_page.parquet");
+    if std::env::var_os(CHILD).is_some() {
+        for _ in 0..2 {
+            let e = read(&damaged).expect_err("damaged");
+            println!("error: {e}");
+        }
+        // A panic elsewhere on this thread still reaches the hook before (the test harness's).
+        let elsewhere = std::panic::catch_unwind(|| panic!("an ordinary panic"));
+        assert!(elsewhere.is_err());
+        return;
+    }
+    let exe = std::env::current_exe().expect("this test binary");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "a_contained_panic_prints_nothing", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout.matches("not a readable Parquet file: damaged at row 1").count(), 2, "{stdout}");
+    assert_eq!(stderr.matches("panicked").count(), 1, "only the ordinary panic is printed: {stderr}");
+    assert!(stderr.contains("an ordinary panic"), "{stderr}");
 }

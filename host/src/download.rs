@@ -14,7 +14,19 @@
 //! same directory, renamed over the file when complete, so an interrupted run leaves the file as
 //! it was; a long walk back writes what it has every [`DownloadOptions::checkpoint_rows`] rows,
 //! so a rerun resumes from there. (Bars after the file's end are written in one go: they are
-//! fetched newest first and can only join the file once the walk reaches it.)
+//! fetched newest first and can only join the file once the walk reaches it; written earlier,
+//! they would leave a hole inside the file that no rerun fills, see below.)
+//!
+//! Gaps inside the file (bars missing between its first and its last: an outage of the
+//! exchange, which OKX's history keeps as a gap, or rows removed from the file) are not
+//! fetched: a run only extends the file's ends. They are found when the file is read back at
+//! the end and reported in the summary ([`DownloadSummary::gaps`]: how many, the first one's
+//! start and length); asking OKX again for an outage would bring nothing, so the download never
+//! goes back for them. A file with rows removed is refilled by downloading it into a new file.
+//!
+//! Text the server chose (OKX's `msg`, a page that is not OKX's JSON, a field of a row) reaches
+//! an error or a log line escaped (control characters, so no ANSI sequence or forged line gets
+//! through) and cut at [`MAX_SERVER_TEXT`] characters.
 //!
 //! Pages are kept on disk (an unnamed temporary file) until they are written, memory stays flat
 //! in the length of the range.
@@ -118,6 +130,20 @@ impl DownloadOptions {
     }
 }
 
+/// Bars missing inside a file: between its first bar and its last, where a bar of the asked
+/// length should open and none does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gaps {
+    /// How many runs of missing bars.
+    pub count: u64,
+    /// Bars missing in all.
+    pub missing_bars: u64,
+    /// Where the first run starts: the opening time of its first missing bar.
+    pub first_from_ms: i64,
+    /// How many bars the first run lacks.
+    pub first_bars: u64,
+}
+
 /// What a download did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadSummary {
@@ -135,6 +161,9 @@ pub struct DownloadSummary {
     pub requests: u64,
     /// Of them, repeats after a failed attempt.
     pub retries: u64,
+    /// Bars missing inside the file now (never fetched again: see the module's doc); `None`
+    /// when it has none, or its bars are calendar months (their lengths vary).
+    pub gaps: Option<Gaps>,
 }
 
 /// Why a download stopped. The file is as it was before the run, or as of its last checkpoint.
@@ -252,6 +281,48 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
 /// The most bytes one answer may have.
 const MAX_ANSWER: usize = 1 << 20;
 
+/// The most characters of the server's own text an error quotes: enough for any message of
+/// OKX's, and a server's page of anything else cannot flood the terminal.
+pub const MAX_SERVER_TEXT: usize = 200;
+
+/// Text the server chose, as it may be shown: cut at [`MAX_SERVER_TEXT`] characters, then
+/// control and bidirectional characters escaped (`\u{1b}`), as the host shows a plugin's text.
+fn server_text(text: String) -> String {
+    let mut chars = text.char_indices();
+    let cut = chars.nth(MAX_SERVER_TEXT).map(|(i, _)| i);
+    let mut shown = match cut {
+        Some(i) => crate::logging::sanitize(text[..i].to_string()),
+        None => crate::logging::sanitize(text),
+    };
+    if cut.is_some() {
+        shown.push_str("… (cut)");
+    }
+    shown
+}
+
+/// A field of a row the server sent, quoted for an error: escaped and cut.
+fn quoted(field: &str) -> String {
+    format!("\"{}\"", server_text(field.to_string()).replace('"', "\\\""))
+}
+
+/// The error with every text the server chose made safe to print ([`server_text`]).
+fn tame(e: OkxError) -> OkxError {
+    let t = server_text;
+    match e {
+        OkxError::Api { http_status, code, msg } => OkxError::Api { http_status, code: t(code), msg: t(msg) },
+        OkxError::Item { code, msg } => OkxError::Item { code: t(code), msg: t(msg) },
+        OkxError::RateLimited { code, msg } => OkxError::RateLimited { code: t(code), msg: t(msg) },
+        OkxError::Server { http_status, excerpt } => OkxError::Server { http_status, excerpt: t(excerpt) },
+        OkxError::Decode { http_status, reason, excerpt } => {
+            OkxError::Decode { http_status, reason: t(reason), excerpt: t(excerpt) }
+        }
+        OkxError::Redirected { http_status, location } => OkxError::Redirected { http_status, location: t(location) },
+        OkxError::NotSent(text) => OkxError::NotSent(t(text)),
+        OkxError::Transport(text) => OkxError::Transport(t(text)),
+        other => other,
+    }
+}
+
 /// A time for people: `2024-01-31T08:00:00Z`.
 pub fn show_time(ms: i64) -> String {
     let time = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
@@ -268,6 +339,7 @@ struct Existing {
     first: i64,
     last: i64,
     rows: u64,
+    gaps: Option<Gaps>,
 }
 
 /// Reads the whole file through the same reader a backtest uses: a file it would refuse is
@@ -282,8 +354,11 @@ fn existing(path: &Path, bar: &str, bar_ms: Option<i64>) -> Result<Option<Existi
         Ok(_) => {}
     }
     let refuse = |reason: String| DownloadError::NotResumable { path: path.to_path_buf(), reason };
-    let mut first_line = String::new();
-    BufReader::new(File::open(path).map_err(io(path))?).read_line(&mut first_line).map_err(io(path))?;
+    // Only as much as the header could be: the first line of any file is not read whole.
+    let mut head = Vec::new();
+    let mut first = File::open(path).map_err(io(path))?.take(HEADER.len() as u64 + 2);
+    first.read_to_end(&mut head).map_err(io(path))?;
+    let first_line = String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or_default());
     if first_line.trim_end() != HEADER {
         return Err(refuse(format!("its first line is {:?}, not {HEADER:?}", first_line.trim_end())));
     }
@@ -295,14 +370,31 @@ fn existing(path: &Path, bar: &str, bar_ms: Option<i64>) -> Result<Option<Existi
     for bar in bars {
         let Bar { ts_ms, .. } = bar.map_err(|e| refuse(e.to_string()))?;
         run = Some(match run {
-            None => Existing { first: ts_ms, last: ts_ms, rows: 1 },
+            None => Existing { first: ts_ms, last: ts_ms, rows: 1, gaps: None },
             Some(r) => {
+                // Saturating: the times of a hand-made file may be anywhere in an i64.
+                let step = ts_ms.saturating_sub(r.last);
                 // Quiet periods are bars too on OKX, so bars of the asked length sit that far
                 // apart somewhere among the first hundred.
                 if r.rows < 100 {
-                    spacing = Some(spacing.map_or(ts_ms - r.last, |s| s.min(ts_ms - r.last)));
+                    spacing = Some(spacing.map_or(step, |s| s.min(step)));
                 }
-                Existing { last: ts_ms, rows: r.rows + 1, ..r }
+                let gaps = match bar_ms {
+                    Some(bar_ms) if step > bar_ms => {
+                        let missing = u64::try_from(step / bar_ms - 1).unwrap_or(0).max(1);
+                        Some(match r.gaps {
+                            None => Gaps {
+                                count: 1,
+                                missing_bars: missing,
+                                first_from_ms: r.last.saturating_add(bar_ms),
+                                first_bars: missing,
+                            },
+                            Some(g) => Gaps { count: g.count + 1, missing_bars: g.missing_bars + missing, ..g },
+                        })
+                    }
+                    _ => r.gaps,
+                };
+                Existing { last: ts_ms, rows: r.rows + 1, gaps, ..r }
             }
         });
     }
@@ -506,7 +598,11 @@ impl Okx {
         while let Some(chunk) = response.chunk().await.map_err(failed)? {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_ANSWER {
-                return Err(OkxError::Transport(format!("an answer of more than {MAX_ANSWER} bytes")));
+                return Err(OkxError::Decode {
+                    http_status: status,
+                    reason: format!("an answer of more than {MAX_ANSWER} bytes, larger than any page of OKX's"),
+                    excerpt: tradebox_okx::error::excerpt(&body, 100),
+                });
             }
         }
         tradebox_okx::rest::parse::<Vec<String>>(status, &body).map(|reply| reply.data)
@@ -527,7 +623,8 @@ impl Okx {
             attempt += 1;
             let permit = self.limiter.acquire(&permits).await?;
             self.requests += 1;
-            let answer = self.send(&url).await;
+            // Tamed here, before the text is in any error or log line.
+            let answer = self.send(&url).await.map_err(tame);
             self.limiter.complete(permit);
             match answer {
                 Ok(rows) => {
@@ -553,14 +650,15 @@ impl Okx {
 /// One row checked (closed, a sound bar) and written as a CSV line from OKX's own text.
 fn line(row: &[String]) -> Result<Option<(i64, String)>, String> {
     let [ts, o, h, l, c, vol, rest @ ..] = row else {
-        return Err(format!("a row of {} fields: {row:?}", row.len()));
+        let fields: Vec<String> = row.iter().take(8).map(|f| quoted(f)).collect();
+        return Err(format!("a row of {} fields: [{}]", row.len(), fields.join(", ")));
     };
-    let ts_ms = ts.parse::<i64>().map_err(|_| format!("a row whose time is {ts:?}"))?;
+    let ts_ms = ts.parse::<i64>().map_err(|_| format!("a row whose time is {}", quoted(ts)))?;
     if rest.get(2).is_some_and(|confirm| confirm == "0") {
         // The bar still forming: a later run takes it once closed.
         return Ok(None);
     }
-    let num = |s: &String| s.parse::<f64>().map_err(|_| format!("bar {ts}: {s:?} is not a number"));
+    let num = |s: &String| s.parse::<f64>().map_err(|_| format!("bar {ts}: {} is not a number", quoted(s)));
     let bar = Bar { ts_ms, open: num(o)?, high: num(h)?, low: num(l)?, close: num(c)?, volume: num(vol)? };
     bar.check().map_err(|why| format!("bar {ts}: {why}"))?;
     Ok(Some((ts_ms, format!("{ts},{o},{h},{l},{c},{vol}\n"))))
@@ -661,6 +759,7 @@ pub async fn download(opts: DownloadOptions, progress: ProgressBar) -> Result<Do
         span: file.map(|f| (f.first, f.last)),
         requests: 0,
         retries: 0,
+        gaps: None,
     };
     let mut have_file = file.is_some();
     let source = (opts.instrument.as_str(), opts.bar.as_str());
@@ -693,6 +792,7 @@ pub async fn download(opts: DownloadOptions, progress: ProgressBar) -> Result<Do
     let written = existing(&out, &opts.bar, bar_ms)?;
     summary.rows = written.map_or(0, |f| f.rows);
     summary.span = written.map(|f| (f.first, f.last));
+    summary.gaps = written.and_then(|f| f.gaps);
     Ok(summary)
 }
 
@@ -745,6 +845,49 @@ mod tests {
         let page =
             |status: u16| OkxError::Decode { http_status: status, reason: String::new(), excerpt: String::new() };
         assert!(transient(&page(200)) && transient(&page(502)) && !transient(&page(404)));
+    }
+
+    #[test]
+    fn the_servers_text_is_escaped_and_cut() {
+        let e = tame(OkxError::Api {
+            http_status: 200,
+            code: "5\u{1b}1".into(),
+            msg: format!("bad\u{1b}[31m red\nerror: forged\u{202e}{}", "x".repeat(5_000)),
+        })
+        .to_string();
+        assert!(!e.contains(['\u{1b}', '\n', '\u{202e}']), "{e}");
+        assert!(e.starts_with("OKX 5\\u{1b}1: bad\\u{1b}[31m red\\u{a}error: forged\\u{202e}xxx"), "{e}");
+        assert!(e.len() < 2 * MAX_SERVER_TEXT && e.contains("… (cut)"), "{} bytes: {e}", e.len());
+        let short = tame(OkxError::Server { http_status: 502, excerpt: "Bad Gateway".into() });
+        assert_eq!(short.to_string(), "OKX server error HTTP 502: Bad Gateway", "plain text untouched");
+        // A row's fields, quoted the same way.
+        let row = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let e = line(&row(&["60000", "1", "2", "1", "\u{1b}[2J\n", "3"])).expect_err("not a number");
+        assert_eq!(e, "bar 60000: \"\\u{1b}[2J\\u{a}\" is not a number");
+        let e = line(&row(&["\u{7}", "\""])).expect_err("two fields");
+        assert_eq!(e, "a row of 2 fields: [\"\\u{7}\", \"\\\"\"]");
+    }
+
+    #[test]
+    fn gaps_inside_a_file_are_counted() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = dir.path().join("gaps.csv");
+        let rows: String = [0, 1, 4, 5, 7, 8].iter().map(|m| format!("{},1,2,1,1,0\n", m * 60_000)).collect();
+        std::fs::write(&out, format!("{HEADER}\n{rows}")).expect("write");
+        let file = existing(&out, "1m", Some(60_000)).expect("reads").expect("bars");
+        assert_eq!(
+            file.gaps,
+            Some(Gaps { count: 2, missing_bars: 3, first_from_ms: 120_000, first_bars: 2 }),
+            "bars 2 and 3, then 6"
+        );
+        // Calendar months are not judged.
+        assert_eq!(existing(&out, "1M", None).expect("reads").expect("bars").gaps, None);
+        std::fs::write(&out, format!("{HEADER}\n0,1,2,1,1,0\n60000,1,2,1,1,0\n")).expect("write");
+        assert_eq!(existing(&out, "1m", Some(60_000)).expect("reads").expect("bars").gaps, None);
+        // A first line that never ends is not read whole to be refused.
+        std::fs::write(&out, "x".repeat(1 << 20)).expect("write");
+        let e = existing(&out, "1m", Some(60_000)).expect_err("not a candle file").to_string();
+        assert!(e.len() < 300 && e.contains("its first line is \"xxxx"), "{e}");
     }
 
     #[test]

@@ -175,7 +175,8 @@ enum FeedCommand {
 enum DataCommand {
     /// Download OKX's candles (market/history-candles) into a CSV file a backtest reads:
     /// `ts_ms,open,high,low,close,volume`, oldest first, closed bars only. Run it again on the
-    /// same file to fill in what it lacks before its first bar and after its last.
+    /// same file to fill in what it lacks before its first bar and after its last; bars missing
+    /// inside it (an outage at OKX, rows removed) are reported at the end, not fetched.
     Download {
         /// OKX's instrument id, e.g. BTC-USDT or BTC-USDT-SWAP.
         #[arg(long, value_name = "SYM")]
@@ -953,6 +954,21 @@ async fn data_download(
         s.requests,
         s.retries
     );
+    if let Some(g) = s.gaps {
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        println!(
+            "{}: {} gap{} inside, {} bar{} missing in all; the first: {} bar{} from {} (an outage at OKX, \
+             or rows removed; a rerun does not fetch them)",
+            out.display(),
+            g.count,
+            plural(g.count),
+            g.missing_bars,
+            plural(g.missing_bars),
+            g.first_bars,
+            plural(g.first_bars),
+            show_time(g.first_from_ms)
+        );
+    }
     Ok(())
 }
 

@@ -187,6 +187,101 @@ async fn failures_retry_or_leave_the_file_as_it_was() {
     assert_eq!(std::fs::read(&out).expect("file"), before);
 }
 
+/// A server that answers every request with `status` and `body`, whatever it is asked.
+async fn canned(status: u16, body: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let address = listener.local_addr().expect("its address");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 1 << 16 {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 {status} Whatever\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+/// What the server writes reaches the terminal escaped and cut: no ANSI sequence, no line of
+/// its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_text_is_escaped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("x.csv");
+    let opts = |base_url: String| {
+        let mut o = DownloadOptions::new("BTC-USDT", "1m", T0, T0 + 60 * MINUTE, &out);
+        (o.base_url, o.attempts, o.backoff) = (base_url, 1, Duration::from_millis(1));
+        o
+    };
+    let clean = |e: &DownloadError| {
+        let text = e.to_string();
+        assert!(!text.contains(['\u{1b}', '\n', '\r']), "{text:?}");
+        assert!(text.len() < 800, "{} bytes: {text}", text.len());
+        text
+    };
+    // OKX's envelope, its message an escape sequence, a forged line and a flood.
+    static REFUSAL: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+        format!(
+            r#"{{"code":"51001","msg":"Instrument ID does not exist\u001b[2J\u001b[31m\nerror: all keys revoked{}","data":[]}}"#,
+            "!".repeat(100_000)
+        )
+        .into_bytes()
+    });
+    let e = download(opts(canned(200, &REFUSAL).await), ProgressBar::hidden()).await.expect_err("refused");
+    let text = clean(&e);
+    assert!(matches!(e, DownloadError::Okx { attempts: 1, .. }), "{e}");
+    assert!(
+        text.contains("OKX 51001: Instrument ID does not exist\\u{1b}[2J\\u{1b}[31m\\u{a}error: all keys revoked!!!"),
+        "{text}"
+    );
+    assert!(text.contains("… (cut)"), "{text}");
+    // Not OKX's JSON at all.
+    let page = b"<html>\x1b]0;owned\x07\x1b[1A\r\nerror: forged</html>";
+    let e = download(opts(canned(404, page).await), ProgressBar::hidden()).await.expect_err("not JSON");
+    let text = clean(&e);
+    assert!(text.contains("unexpected answer from OKX (HTTP 404)") && text.contains("owned"), "{text}");
+    assert!(!out.exists(), "nothing written");
+}
+
+/// Bars missing inside the file are reported, never fetched again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gaps_inside_are_reported() {
+    let (sim, time) = market(120).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("btc.csv");
+    let (from, to) = (T0 + 7 * MINUTE, time.advance_by(0));
+    let want = served(&sim, "1m", from, to);
+    let s = download(options(&sim, from, to, &out), ProgressBar::hidden()).await.expect("downloads");
+    assert_eq!((s.rows, s.gaps), (want.len() as u64, None));
+    // Rows 30 to 39 and 70 removed: both ends complete, so nothing is fetched but a look.
+    let kept: Vec<String> =
+        want.iter().enumerate().filter(|(i, _)| !(30..40).contains(i) && *i != 70).map(|(_, l)| l.clone()).collect();
+    std::fs::write(&out, file_of(&kept).join("\n") + "\n").expect("cut");
+    let s = download(options(&sim, from, to, &out), ProgressBar::hidden()).await.expect("looks");
+    assert_eq!((s.added_before, s.added_after, s.requests), (0, 0, 1));
+    let first: i64 = want[30].split(',').next().and_then(|t| t.parse().ok()).expect("a time");
+    assert_eq!(
+        s.gaps,
+        Some(tradebox::download::Gaps { count: 2, missing_bars: 11, first_from_ms: first, first_bars: 10 })
+    );
+    assert_eq!(lines(&out), file_of(&kept), "the file as it was");
+}
+
 /// The command itself: a summary line, or one line of error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_line() {
@@ -218,6 +313,16 @@ async fn the_command_line() {
     );
     assert!(run.stderr.is_empty(), "no progress bar when stderr is not a terminal");
     assert_eq!(lines(&out), file_of(&want));
+
+    // A row removed inside: said in one more line, and left so.
+    let kept: Vec<String> = want.iter().enumerate().filter(|(i, _)| *i != 5).map(|(_, l)| l.clone()).collect();
+    std::fs::write(&out, file_of(&kept).join("\n") + "\n").expect("cut");
+    let run = tokio::task::spawn_blocking(args("1m")).await.expect("joins");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}");
+    let gap = stdout.lines().nth(1).unwrap_or_default();
+    assert!(gap.ends_with("1 gap inside, 1 bar missing in all; the first: 1 bar from 2024-01-01T00:05:00Z (an outage at OKX, or rows removed; a rerun does not fetch them)"), "{stdout}");
+    assert_eq!(lines(&out), file_of(&kept));
 
     let run = tokio::task::spawn_blocking(args("1h")).await.expect("joins");
     let stderr = String::from_utf8_lossy(&run.stderr);
