@@ -32,7 +32,7 @@ pub fn execute(args: &Args) -> Result<()> {
     if let Some(grid) = &args.sweep {
         return sweep_command(args, grid, &plan, &plugins);
     }
-    let bar = progress_bar();
+    let bar = progress_bar(super::results::replayed_unit(&plan.fill.to_string()));
     let mut on_progress = |p: Progress| {
         if let Some(bar) = &bar {
             bar.set_position(p.bars);
@@ -59,14 +59,15 @@ fn at(ms: i64) -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
-/// A spinner with the bars replayed, the time reached and the rate, on stderr; none when
-/// stdout is not a terminal (a script or a file reads the output).
-fn progress_bar() -> Option<indicatif::ProgressBar> {
+/// A spinner with the bars (or ticks: `unit`) replayed, the time reached and the rate, on
+/// stderr; none when stdout is not a terminal (a script or a file reads the output).
+fn progress_bar(unit: &str) -> Option<indicatif::ProgressBar> {
     if !std::io::stdout().is_terminal() {
         return None;
     }
     let bar = indicatif::ProgressBar::new_spinner();
-    let style = indicatif::ProgressStyle::with_template("{spinner} {pos} bars  at {msg}  {per_sec}  {elapsed}")
+    let template = format!("{{spinner}} {{pos}} {unit}  at {{msg}}  {{per_sec}}  {{elapsed}}");
+    let style = indicatif::ProgressStyle::with_template(&template)
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
     bar.set_style(style);
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
