@@ -76,9 +76,12 @@ pub struct Args {
     /// or `a|b|c` lists), in parallel on every core.
     #[arg(long, value_name = "GRID")]
     pub sweep: Option<String>,
-    /// Run only shard K of N of the sweep's grid (K from 0; `JOB_COMPLETION_INDEX` gives K
-    /// when set, as in a Kubernetes Indexed Job).
-    #[arg(long, value_name = "K/N")]
+    /// Run only shard K of N of the sweep's grid: the runs whose index modulo N is K, with K
+    /// 0-based (0 to N-1; shards 0/N to (N-1)/N run the grid once). `--shard N` (or `$/N`) takes
+    /// K from JOB_COMPLETION_INDEX unchanged: a Kubernetes Indexed Job with `completions: N`
+    /// numbers its pods 0 to N-1, so pod i runs shard i/N. A K written out wins over the
+    /// variable.
+    #[arg(long, value_name = "K/N|N")]
     pub shard: Option<String>,
     /// Write the sweep's results here as CSV (default: sweep.csv in --report, else stdout's
     /// table only).
