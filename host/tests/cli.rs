@@ -1429,11 +1429,16 @@ risk = {{ max_order_notional = 100 }}
                 "2",
                 "--out",
                 out.to_str().expect("path"),
+                "--json",
             ],
             &[("JOB_COMPLETION_INDEX", &k.to_string())],
         );
         assert!(ok, "{stdout}\n{stderr}");
         assert!(stdout.contains(&format!("(shard {k}/2 of 12)")), "{stdout}");
+        // Six runs of the file's 2,000 bars: the rate's bars are the data's, not the events
+        // the plugin was handed.
+        let summary = last_json(&stdout);
+        assert_eq!((summary["runs"].as_u64(), summary["bars"].as_u64()), (Some(6), Some(12_000)), "{summary}");
     }
     let ranked = dir.path().join("ranked.csv");
     let (ok, stdout, stderr) = tradebox(&[

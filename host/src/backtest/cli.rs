@@ -163,7 +163,7 @@ fn sweep_command(args: &Args, grid: &str, plan: &run::Plan, plugins: &[run::Plug
     let mut table = sweep::table(&rows, &keys)?;
     sweep::rank(&mut table, &args.by)?;
     print!("{}", sweep::render(&table, 20));
-    let bars: u64 = rows.iter().filter_map(|r| r.stats.as_ref().ok()).map(|s| s.events).sum();
+    let bars: u64 = rows.iter().map(|r| r.bars).sum();
     let shard_text = shard.map(|(k, n)| format!(" (shard {k}/{n} of {total})")).unwrap_or_default();
     println!(
         "{} runs{shard_text} in {elapsed:.2} s on {jobs} threads: {:.2} runs/s, {:.0} bars/s{}",
@@ -175,7 +175,7 @@ fn sweep_command(args: &Args, grid: &str, plan: &run::Plan, plugins: &[run::Plug
     if args.json {
         println!(
             "{}",
-            json!({"runs": rows.len(), "grid": total, "elapsed_s": elapsed, "runs_per_s": rows.len() as f64 / elapsed.max(1e-9), "jobs": jobs})
+            json!({"runs": rows.len(), "grid": total, "bars": bars, "elapsed_s": elapsed, "runs_per_s": rows.len() as f64 / elapsed.max(1e-9), "jobs": jobs})
         );
     }
     let failed = rows.iter().filter(|r| r.stats.is_err()).count();

@@ -53,7 +53,7 @@ pub fn parse_grid(text: &str) -> Result<Vec<Axis>> {
         axes.push(Axis { key: key.to_string(), values });
     }
     if axes.is_empty() {
-        bail!("an empty sweep: give e.g. fast=5..20:5,slow=20..60:10");
+        bail!("an empty sweep: give e.g. fast=5..15:5,slow=20..60:10");
     }
     let runs = axes.iter().try_fold(1_usize, |n, a| n.checked_mul(a.values.len()));
     if runs.is_none_or(|n| n > MAX_RUNS) {
@@ -155,6 +155,9 @@ pub struct Row {
     pub params: Vec<(String, Value)>,
     /// Its figures (the plugin's), or why it did not run.
     pub stats: Result<Stats, String>,
+    /// Bars the run replayed (0 when it could not run): the plugin's [`Stats::events`] are what
+    /// it was handed, which a rate in bars must not be taken from.
+    pub bars: u64,
 }
 
 /// Runs the grid's runs of shard `shard` (all when `None`) on `jobs` threads; rows in grid
@@ -199,18 +202,21 @@ pub fn sweep(
                     }
                     let mut one = plugin.clone();
                     one.config = Value::Object(config).to_string();
-                    let stats = match run::run(&plan, std::slice::from_ref(&one), &mut |_| {}) {
-                        Ok(report) => match report.plugins.into_iter().next() {
-                            Some(p) => match p.fault {
-                                Some(fault) => Err(fault),
-                                None => Ok(p.stats),
+                    let (bars, stats) = match run::run(&plan, std::slice::from_ref(&one), &mut |_| {}) {
+                        Ok(report) => (
+                            report.events,
+                            match report.plugins.into_iter().next() {
+                                Some(p) => match p.fault {
+                                    Some(fault) => Err(fault),
+                                    None => Ok(p.stats),
+                                },
+                                None => Err("no result".into()),
                             },
-                            None => Err("no result".into()),
-                        },
-                        Err(e) => Err(e.to_string()),
+                        ),
+                        Err(e) => (0, Err(e.to_string())),
                     };
                     if let Ok(mut rows) = rows.lock() {
-                        rows.push(Row { index, params, stats });
+                        rows.push(Row { index, params, stats, bars });
                     }
                     progress(done.fetch_add(1, Ordering::Relaxed) + 1, mine.len());
                 }
@@ -535,6 +541,7 @@ mod tests {
                     index: i,
                     params: vec![("fast".into(), Value::from(i))],
                     stats: Ok(stats(i as f64 * 10.0 - 15.0)),
+                    bars: 0,
                 })
                 .collect()
         };
