@@ -72,7 +72,7 @@ pub struct Args {
     /// Print one JSON object last on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Run a grid of configs, e.g. `fast=5..20:5,slow=20..60:10` (inclusive ranges with a step,
+    /// Run a grid of configs, e.g. `fast=5..15:5,slow=20..60:10` (inclusive ranges with a step,
     /// or `a|b|c` lists), in parallel on every core.
     #[arg(long, value_name = "GRID")]
     pub sweep: Option<String>,
@@ -102,13 +102,14 @@ pub struct Args {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BacktestSection {
-    /// Candle files and their instruments.
+    /// Market history files (as `--data`) and their instruments.
     pub data: Vec<DataEntry>,
     /// From (same forms as `--from`).
     pub from: Option<String>,
     /// To (exclusive).
     pub to: Option<String>,
-    /// `next-open` (default) or `close`.
+    /// As `--fill`: `next-open` (the default) or `close` on candles, `book` on tick data (the
+    /// default there).
     #[serde(default)]
     pub fill: Option<String>,
     /// One fee rate.
