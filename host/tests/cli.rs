@@ -1308,6 +1308,63 @@ fn backtest_quick_form_prints_a_table_json_and_writes_the_report() {
     }
 }
 
+/// Funding paid on a swap shows in the table, `--json` and `summary.csv` as the same figure,
+/// under a header that says the first count is bars.
+#[test]
+fn backtest_funding_and_bars_read_the_same_in_every_rendering() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = candle_file(dir.path(), "swap.csv", 3_000, 4);
+    // 0.01% every eight hours over the file's 50 hours.
+    let funding = dir.path().join("funding.csv");
+    let rows: String = (0..7).map(|i| format!("{},0.0001\n", 1_704_067_200_000_i64 + i * 8 * 3_600_000)).collect();
+    std::fs::write(&funding, format!("ts_ms,rate\n{rows}")).expect("write");
+    let report = dir.path().join("report");
+    let sma = plugin_dir().join("sma-cross.wasm");
+    let (ok, stdout, stderr) = tradebox(&[
+        "backtest",
+        sma.to_str().expect("path"),
+        "--instrument",
+        "BTC-USDT-SWAP",
+        "--data",
+        data.to_str().expect("path"),
+        "--config",
+        r#"{"source":"candle","fast":10,"slow":30,"size":1}"#,
+        "--balance",
+        "USDT=100000",
+        "--funding",
+        funding.to_str().expect("path"),
+        "--report",
+        report.to_str().expect("path"),
+        "--json",
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let summary = last_json(&stdout);
+    let paid = summary["funding"].as_f64().expect("funding");
+    assert!(paid.abs() >= 0.01, "positions held over funding times pay or earn: {summary}");
+    assert_eq!(summary["plugins"][0]["funding"], summary["funding"]);
+
+    let cells =
+        |line: &str| -> Vec<String> { line.trim().trim_matches('|').split('|').map(|c| c.trim().to_owned()).collect() };
+    let header = cells(stdout.lines().nth(1).expect("a header"));
+    assert_eq!(header[1], "bars", "{stdout}");
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no {name}: {stdout}"));
+    for name in ["sma-cross", "total"] {
+        let row = stdout.lines().find(|l| l.starts_with(&format!("| {name} "))).expect("a row");
+        let row = cells(row);
+        assert_eq!(row[column("funding")], format!("{paid:.2}"), "{stdout}");
+        assert_eq!(row[column("bars")], "3000", "{stdout}");
+    }
+    assert!(stdout.contains("3000 bars in "), "{stdout}");
+
+    let mut csv = csv::Reader::from_path(report.join("summary.csv")).expect("summary");
+    let funding_at = csv.headers().expect("header").iter().position(|h| h == "funding").expect("a funding column");
+    for row in csv.records() {
+        assert_eq!(row.expect("row")[funding_at].parse::<f64>().expect("a number"), paid);
+    }
+    let page = std::fs::read_to_string(report.join("report.html")).expect("page");
+    assert!(page.contains(">funding</th>") && page.contains(&format!(">{paid:.2}</td>")), "the page's table");
+}
+
 #[test]
 fn backtest_full_form_runs_several_plugins_and_sweeps_shard_and_rank() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -1372,11 +1429,16 @@ risk = {{ max_order_notional = 100 }}
                 "2",
                 "--out",
                 out.to_str().expect("path"),
+                "--json",
             ],
             &[("JOB_COMPLETION_INDEX", &k.to_string())],
         );
         assert!(ok, "{stdout}\n{stderr}");
         assert!(stdout.contains(&format!("(shard {k}/2 of 12)")), "{stdout}");
+        // Six runs of the file's 2,000 bars: the rate's bars are the data's, not the events
+        // the plugin was handed.
+        let summary = last_json(&stdout);
+        assert_eq!((summary["runs"].as_u64(), summary["bars"].as_u64()), (Some(6), Some(12_000)), "{summary}");
     }
     let ranked = dir.path().join("ranked.csv");
     let (ok, stdout, stderr) = tradebox(&[

@@ -32,7 +32,7 @@ pub fn execute(args: &Args) -> Result<()> {
     if let Some(grid) = &args.sweep {
         return sweep_command(args, grid, &plan, &plugins);
     }
-    let bar = progress_bar();
+    let bar = progress_bar(super::results::replayed_unit(&plan.fill.to_string()));
     let mut on_progress = |p: Progress| {
         if let Some(bar) = &bar {
             bar.set_position(p.bars);
@@ -59,14 +59,15 @@ fn at(ms: i64) -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
-/// A spinner with the bars replayed, the time reached and the rate, on stderr; none when
-/// stdout is not a terminal (a script or a file reads the output).
-fn progress_bar() -> Option<indicatif::ProgressBar> {
+/// A spinner with the bars (or ticks: `unit`) replayed, the time reached and the rate, on
+/// stderr; none when stdout is not a terminal (a script or a file reads the output).
+fn progress_bar(unit: &str) -> Option<indicatif::ProgressBar> {
     if !std::io::stdout().is_terminal() {
         return None;
     }
     let bar = indicatif::ProgressBar::new_spinner();
-    let style = indicatif::ProgressStyle::with_template("{spinner} {pos} bars  at {msg}  {per_sec}  {elapsed}")
+    let template = format!("{{spinner}} {{pos}} {unit}  at {{msg}}  {{per_sec}}  {{elapsed}}");
+    let style = indicatif::ProgressStyle::with_template(&template)
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
     bar.set_style(style);
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
@@ -162,7 +163,7 @@ fn sweep_command(args: &Args, grid: &str, plan: &run::Plan, plugins: &[run::Plug
     let mut table = sweep::table(&rows, &keys)?;
     sweep::rank(&mut table, &args.by)?;
     print!("{}", sweep::render(&table, 20));
-    let bars: u64 = rows.iter().filter_map(|r| r.stats.as_ref().ok()).map(|s| s.events).sum();
+    let bars: u64 = rows.iter().map(|r| r.bars).sum();
     let shard_text = shard.map(|(k, n)| format!(" (shard {k}/{n} of {total})")).unwrap_or_default();
     println!(
         "{} runs{shard_text} in {elapsed:.2} s on {jobs} threads: {:.2} runs/s, {:.0} bars/s{}",
@@ -174,7 +175,7 @@ fn sweep_command(args: &Args, grid: &str, plan: &run::Plan, plugins: &[run::Plug
     if args.json {
         println!(
             "{}",
-            json!({"runs": rows.len(), "grid": total, "elapsed_s": elapsed, "runs_per_s": rows.len() as f64 / elapsed.max(1e-9), "jobs": jobs})
+            json!({"runs": rows.len(), "grid": total, "bars": bars, "elapsed_s": elapsed, "runs_per_s": rows.len() as f64 / elapsed.max(1e-9), "jobs": jobs})
         );
     }
     let failed = rows.iter().filter(|r| r.stats.is_err()).count();

@@ -72,13 +72,16 @@ pub struct Args {
     /// Print one JSON object last on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Run a grid of configs, e.g. `fast=5..20:5,slow=20..60:10` (inclusive ranges with a step,
+    /// Run a grid of configs, e.g. `fast=5..15:5,slow=20..60:10` (inclusive ranges with a step,
     /// or `a|b|c` lists), in parallel on every core.
     #[arg(long, value_name = "GRID")]
     pub sweep: Option<String>,
-    /// Run only shard K of N of the sweep's grid (K from 0; `JOB_COMPLETION_INDEX` gives K
-    /// when set, as in a Kubernetes Indexed Job).
-    #[arg(long, value_name = "K/N")]
+    /// Run only shard K of N of the sweep's grid: the runs whose index modulo N is K, with K
+    /// 0-based (0 to N-1; shards 0/N to (N-1)/N run the grid once). `--shard N` (or `$/N`) takes
+    /// K from JOB_COMPLETION_INDEX unchanged: a Kubernetes Indexed Job with `completions: N`
+    /// numbers its pods 0 to N-1, so pod i runs shard i/N. A K written out wins over the
+    /// variable.
+    #[arg(long, value_name = "K/N|N")]
     pub shard: Option<String>,
     /// Write the sweep's results here as CSV (default: sweep.csv in --report, else stdout's
     /// table only).
@@ -99,13 +102,14 @@ pub struct Args {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BacktestSection {
-    /// Candle files and their instruments.
+    /// Market history files (as `--data`) and their instruments.
     pub data: Vec<DataEntry>,
     /// From (same forms as `--from`).
     pub from: Option<String>,
     /// To (exclusive).
     pub to: Option<String>,
-    /// `next-open` (default) or `close`.
+    /// As `--fill`: `next-open` (the default) or `close` on candles, `book` on tick data (the
+    /// default there).
     #[serde(default)]
     pub fill: Option<String>,
     /// One fee rate.

@@ -12,7 +12,7 @@ pub struct RunReport {
     pub plugins: Vec<PluginReport>,
     /// The account as a whole: the sum of the plugins' figures, its own equity curve.
     pub total: Stats,
-    /// Bars (or market events) replayed.
+    /// Bars (or, on tick data, market events) replayed: what `--json` calls `bars`.
     pub events: u64,
     /// Wall time of the replay itself (loading and compiling excluded), seconds.
     pub elapsed_s: f64,
@@ -22,6 +22,21 @@ pub struct RunReport {
     pub prices: Vec<PriceSeries>,
     /// The account's equity over the run (same thinning).
     pub equity: Vec<Point>,
+}
+
+impl RunReport {
+    /// The word for what [`RunReport::events`] counts, for headers and rates: see
+    /// [`replayed_unit`].
+    pub fn replayed_unit(&self) -> &'static str {
+        replayed_unit(&self.inputs.fill)
+    }
+}
+
+/// The word for what a run with the fill model `fill` replays: `ticks` under `book` (the one
+/// model tick data takes, and tick data only), else `bars`. A count read without its unit was
+/// taken for bars on tick data, where it is trades, tickers and book updates.
+pub fn replayed_unit(fill: &str) -> &'static str {
+    if fill == "book" { "ticks" } else { "bars" }
 }
 
 /// The most points a curve keeps: longer runs are thinned evenly (memory stays flat in the
@@ -96,7 +111,9 @@ pub struct PluginReport {
 /// Figures of a plugin or the account. Money is in the instruments' quote currency.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
-    /// Bars (or events) it was given.
+    /// A plugin's: the events its instance was handed (market data, its orders' reports and
+    /// fills, timers). The total's: the bars or ticks replayed, as [`RunReport::events`] (so
+    /// `--json` keeps the meaning it always had; renderings that sum the plugins say so).
     pub events: u64,
     /// Orders the host accepted and sent to the simulated venue.
     pub orders: u64,

@@ -2,10 +2,11 @@
 //!
 //! The plugin is compiled once; each run instantiates it once, on its own hub and exchange,
 //! over the data read into memory once. A grid larger than one machine splits into shards
-//! (`--shard K/N`: the runs whose index is K modulo N), whose CSVs concatenate and rank with
-//! `tradebox backtest --rank *.csv`, so a batch scheduler (a Kubernetes Indexed Job, with K
-//! from `JOB_COMPLETION_INDEX`) runs a sweep across machines and tradebox needs no scheduler
-//! of its own.
+//! (`--shard K/N`: the runs whose index is K modulo N, K from 0 to N-1), whose CSVs concatenate
+//! and rank with `tradebox backtest --rank *.csv`, so a batch scheduler runs a sweep across
+//! machines and tradebox needs no scheduler of its own. K is 0-based because the schedulers'
+//! indices are: a Kubernetes Indexed Job numbers its pods 0 to `completions - 1` in
+//! `JOB_COMPLETION_INDEX`, which `--shard N` takes as K unchanged (`docs/sweep-job.yaml`).
 
 use super::results::Stats;
 use super::run::{self, Plan, PluginPlan};
@@ -52,7 +53,7 @@ pub fn parse_grid(text: &str) -> Result<Vec<Axis>> {
         axes.push(Axis { key: key.to_string(), values });
     }
     if axes.is_empty() {
-        bail!("an empty sweep: give e.g. fast=5..20:5,slow=20..60:10");
+        bail!("an empty sweep: give e.g. fast=5..15:5,slow=20..60:10");
     }
     let runs = axes.iter().try_fold(1_usize, |n, a| n.checked_mul(a.values.len()));
     if runs.is_none_or(|n| n > MAX_RUNS) {
@@ -119,7 +120,9 @@ pub fn size(axes: &[Axis]) -> usize {
     axes.iter().map(|a| a.values.len()).product()
 }
 
-/// `K/N`, K from 0; K from `JOB_COMPLETION_INDEX` when the text is `N` alone or K is `$`.
+/// `K/N`, K from 0 to N-1; K from `job_index` (`JOB_COMPLETION_INDEX`, 0-based, taken as it is)
+/// when the text is `N` alone or K is `$`. A K written out wins over the variable, so a shard
+/// can be re-run by hand inside a Job's pod.
 pub fn parse_shard(text: &str, job_index: Option<&str>) -> Result<(usize, usize)> {
     let (k, n) = text.split_once('/').unwrap_or(("", text));
     let n: usize = n.trim().parse().with_context(|| format!("--shard {text:?}: give K/N"))?;
@@ -131,9 +134,16 @@ pub fn parse_shard(text: &str, job_index: Option<&str>) -> Result<(usize, usize)
         (k, _) => k.parse().with_context(|| format!("--shard {text:?}: K is not a number"))?,
     };
     if n == 0 || k >= n {
-        bail!("--shard {k}/{n}: K runs from 0 to N-1");
+        bail!("--shard {k}/{n}: K runs from 0 to N-1 (JOB_COMPLETION_INDEX too: give N = the Job's completions)");
     }
     Ok((k, n))
+}
+
+/// The grid indices shard `(k, n)` of a grid of `total` runs runs: those equal to K modulo N,
+/// so shards 0 to N-1 run every index once between them (and neighbouring settings, which
+/// tend to cost alike, are spread over every shard).
+pub fn shard_indices(total: usize, (k, n): (usize, usize)) -> impl Iterator<Item = usize> {
+    (k..total).step_by(n.max(1))
 }
 
 /// One run's outcome in a sweep.
@@ -145,6 +155,9 @@ pub struct Row {
     pub params: Vec<(String, Value)>,
     /// Its figures (the plugin's), or why it did not run.
     pub stats: Result<Stats, String>,
+    /// Bars the run replayed (0 when it could not run): the plugin's [`Stats::events`] are what
+    /// it was handed, which a rate in bars must not be taken from.
+    pub bars: u64,
 }
 
 /// Runs the grid's runs of shard `shard` (all when `None`) on `jobs` threads; rows in grid
@@ -174,8 +187,7 @@ pub fn sweep(
         Value::Object(map) => map,
         _ => Map::new(),
     };
-    let (k, n) = shard.unwrap_or((0, 1));
-    let mine: Vec<usize> = (0..size(axes)).filter(|i| i % n == k).collect();
+    let mine: Vec<usize> = shard_indices(size(axes), shard.unwrap_or((0, 1))).collect();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let rows = Mutex::new(Vec::with_capacity(mine.len()));
@@ -190,18 +202,21 @@ pub fn sweep(
                     }
                     let mut one = plugin.clone();
                     one.config = Value::Object(config).to_string();
-                    let stats = match run::run(&plan, std::slice::from_ref(&one), &mut |_| {}) {
-                        Ok(report) => match report.plugins.into_iter().next() {
-                            Some(p) => match p.fault {
-                                Some(fault) => Err(fault),
-                                None => Ok(p.stats),
+                    let (bars, stats) = match run::run(&plan, std::slice::from_ref(&one), &mut |_| {}) {
+                        Ok(report) => (
+                            report.events,
+                            match report.plugins.into_iter().next() {
+                                Some(p) => match p.fault {
+                                    Some(fault) => Err(fault),
+                                    None => Ok(p.stats),
+                                },
+                                None => Err("no result".into()),
                             },
-                            None => Err("no result".into()),
-                        },
-                        Err(e) => Err(e.to_string()),
+                        ),
+                        Err(e) => (0, Err(e.to_string())),
                     };
                     if let Ok(mut rows) = rows.lock() {
-                        rows.push(Row { index, params, stats });
+                        rows.push(Row { index, params, stats, bars });
                     }
                     progress(done.fetch_add(1, Ordering::Relaxed) + 1, mine.len());
                 }
@@ -423,6 +438,100 @@ mod tests {
         assert!(parse_shard("4", None).is_err());
     }
 
+    /// A Kubernetes Indexed Job of `completions: N` gives its pods `JOB_COMPLETION_INDEX` 0 to
+    /// N-1; with `--shard N` those are shards 0/N to (N-1)/N, which run the grid once between
+    /// them. An index outside (a Job whose completions differ from N) is refused, not wrapped.
+    #[test]
+    fn job_completion_index_is_k_from_0_and_the_shards_cover_the_grid_once() {
+        let n = 8;
+        let total = 43;
+        let mut seen = vec![0_u32; total];
+        for index in 0..n {
+            let shard = parse_shard(&n.to_string(), Some(&index.to_string())).unwrap();
+            assert_eq!(shard, (index, n), "pod {index} runs shard {index}/{n}");
+            assert_eq!(parse_shard(&format!("$/{n}"), Some(&index.to_string())).unwrap(), shard);
+            for i in shard_indices(total, shard) {
+                assert_eq!(i % n, index);
+                seen[i] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&c| c == 1), "every run once: {seen:?}");
+        assert_eq!(shard_indices(total, (0, 1)).count(), total, "no shard: the whole grid");
+        assert_eq!(shard_indices(3, (5, 8)).count(), 0, "a shard past a small grid runs nothing");
+
+        let err = parse_shard("8", Some("8")).unwrap_err().to_string();
+        assert!(err.contains("K runs from 0 to N-1"), "{err}");
+        assert!(parse_shard("8", Some("-1")).is_err());
+        assert!(parse_shard("8", Some("one")).is_err());
+        // K written out wins over the Job's index.
+        assert_eq!(parse_shard("2/8", Some("5")).unwrap(), (2, 8));
+    }
+
+    /// Words of a shell command line: blanks split, quotes group and are dropped (all the
+    /// manifest's command line uses).
+    fn shell_words(line: &str) -> Vec<String> {
+        let (mut words, mut word, mut quote, mut started) = (Vec::new(), String::new(), None, false);
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '\'' | '"') => (quote, started) = (Some(c), true),
+                (Some(q), c) if c == q => quote = None,
+                (None, c) if c.is_whitespace() => {
+                    if started {
+                        words.push(std::mem::take(&mut word));
+                    }
+                    started = false;
+                }
+                _ => {
+                    word.push(c);
+                    started = true;
+                }
+            }
+        }
+        if started {
+            words.push(word);
+        }
+        words
+    }
+
+    /// `docs/sweep-job.yaml` as the code reads it: its command parses as `tradebox backtest`'s
+    /// arguments, its `--shard` takes K from the Job's index and its N is the Job's completions,
+    /// so pods 0 to N-1 run the grid once between them.
+    #[test]
+    fn the_documented_job_agrees_with_the_shards() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: crate::backtest::command::Args,
+        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/sweep-job.yaml");
+        let yaml = std::fs::read_to_string(path).unwrap();
+        let field = |name: &str| -> usize {
+            let line = yaml.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("no {name}"));
+            line.split(':').nth(1).and_then(|v| v.split('#').next()).unwrap().trim().parse().unwrap()
+        };
+        let completions = field("completions:");
+        assert_eq!(yaml.matches("completionMode: Indexed").count(), 1);
+        let command: Vec<&str> = yaml
+            .lines()
+            .map(str::trim)
+            .skip_while(|l| !l.starts_with("tradebox backtest "))
+            .take_while(|l| !l.ends_with(':'))
+            .collect();
+        let mut words = shell_words(&command.join(" "));
+        assert_eq!(words.drain(..2).collect::<Vec<_>>(), ["tradebox", "backtest"]);
+        for index in 0..completions {
+            let line = words.iter().map(|w| w.replace("${JOB_COMPLETION_INDEX}", &index.to_string()));
+            let cli = <Cli as clap::Parser>::try_parse_from(std::iter::once("backtest".to_owned()).chain(line))
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert!(cli.args.sweep.is_some(), "a sweep");
+            let shard = parse_shard(cli.args.shard.as_deref().unwrap(), Some(&index.to_string())).unwrap();
+            assert_eq!(shard, (index, completions), "pod {index} runs shard {index} of the Job's {completions}");
+            let out = cli.args.out.unwrap();
+            assert!(out.to_string_lossy().ends_with(&format!("shard-{index}.csv")), "one CSV per pod: {out:?}");
+        }
+        assert!(yaml.contains("--rank /results/shard-*.csv"), "the ranking the comment gives reads the shards' CSVs");
+    }
+
     #[test]
     fn shards_concatenate_and_rank_as_one() {
         let stats = |pnl: f64| Stats { pnl, ..Stats::default() };
@@ -432,6 +541,7 @@ mod tests {
                     index: i,
                     params: vec![("fast".into(), Value::from(i))],
                     stats: Ok(stats(i as f64 * 10.0 - 15.0)),
+                    bars: 0,
                 })
                 .collect()
         };

@@ -25,11 +25,15 @@ pub(super) const TRADES_HEADER: [&str; 13] = [
     "net",
 ];
 
-/// Columns of `summary.csv`: which row it is, then the [`Stats`] fields by their names (and the
-/// win rate they imply), then the plugin's fault. `scope` is `plugin` or `total`, so a plugin named "total" stays a plugin.
-pub(super) const SUMMARY_HEADER: [&str; 20] = [
+/// Columns of `summary.csv`: which row it is, the run's `bars` (or ticks: the name is
+/// `--json`'s, whatever the data), then the [`Stats`] fields by their names and in their order
+/// (and the win rate they imply), then the plugin's fault. `scope` is `plugin` or `total`, so a
+/// plugin named "total" stays a plugin. `events` is [`Stats::events`] as `--json` gives it: on a
+/// plugin's row the events it was handed, on the total's the bars or ticks replayed.
+pub(super) const SUMMARY_HEADER: [&str; 22] = [
     "scope",
     "plugin",
+    "bars",
     "events",
     "orders",
     "denied",
@@ -41,6 +45,7 @@ pub(super) const SUMMARY_HEADER: [&str; 20] = [
     "realized",
     "unrealized",
     "fees",
+    "funding",
     "max_drawdown",
     "max_drawdown_pct",
     "sharpe",
@@ -108,11 +113,12 @@ fn write_trades(report: &RunReport, path: &Path) -> Result<(), ReportError> {
     w.flush().map_err(ReportError::io(path))
 }
 
-fn summary_record(scope: &str, name: &str, s: &Stats, fault: Option<&str>) -> [String; 20] {
+fn summary_record(scope: &str, name: &str, bars: u64, s: &Stats, fault: Option<&str>) -> [String; 22] {
     let positions: Vec<String> = s.open_positions.iter().map(|(sym, size)| format!("{sym}:{size}")).collect();
     [
         scope.to_owned(),
         text(name),
+        bars.to_string(),
         s.events.to_string(),
         s.orders.to_string(),
         s.denied.to_string(),
@@ -124,6 +130,7 @@ fn summary_record(scope: &str, name: &str, s: &Stats, fault: Option<&str>) -> [S
         s.realized.to_string(),
         s.unrealized.to_string(),
         s.fees.to_string(),
+        s.funding.to_string(),
         s.max_drawdown.to_string(),
         s.max_drawdown_pct.to_string(),
         s.sharpe.map(|x| x.to_string()).unwrap_or_default(),
@@ -139,9 +146,9 @@ fn write_summary(report: &RunReport, path: &Path) -> Result<(), ReportError> {
     let mut w = create(path)?;
     w.write_record(SUMMARY_HEADER).map_err(ReportError::csv(path))?;
     for p in &report.plugins {
-        w.write_record(summary_record("plugin", &p.name, &p.stats, p.fault.as_deref()))
+        w.write_record(summary_record("plugin", &p.name, report.events, &p.stats, p.fault.as_deref()))
             .map_err(ReportError::csv(path))?;
     }
-    w.write_record(summary_record("total", "", &report.total, None)).map_err(ReportError::csv(path))?;
+    w.write_record(summary_record("total", "", report.events, &report.total, None)).map_err(ReportError::csv(path))?;
     w.flush().map_err(ReportError::io(path))
 }

@@ -8,7 +8,9 @@ use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::charts::{self, Curve, Trades};
-use super::text::{STATS_HEADER, direction, money, net, price, stats_cells, throughput, time_text, visible};
+use super::text::{
+    STATS_COLUMNS, StatsRow, direction, money, net, price, stats_header, throughput, time_text, visible,
+};
 use super::{ReportError, ensure_dir};
 use crate::backtest::results::{Inputs, Point, RoundTrip, RunReport};
 
@@ -187,12 +189,12 @@ fn inputs(h: &mut String, i: &Inputs) {
 
 fn results(h: &mut String, report: &RunReport) {
     h.push_str("<h2>Results</h2>\n<div class=\"scroll\"><table>\n<tr>");
-    for (n, title) in STATS_HEADER.iter().enumerate() {
+    for (n, title) in stats_header(report.replayed_unit()).iter().enumerate() {
         let class = if n == 0 { "" } else { " class=\"num\"" };
         let _ = write!(h, "<th{class}>{}</th>", esc(title));
     }
     h.push_str("</tr>\n");
-    let row = |h: &mut String, class: &str, name: &str, cells: [String; 12]| {
+    let row = |h: &mut String, class: &str, name: &str, cells: [String; STATS_COLUMNS]| {
         let _ = write!(h, "<tr{class}><td>{name}</td>");
         for c in cells {
             let _ = write!(h, "<td class=\"num\">{}</td>", esc(&c));
@@ -205,15 +207,17 @@ fn results(h: &mut String, report: &RunReport) {
             charts::css(charts::colour(n)),
             esc(&p.name)
         );
-        row(h, "", &name, stats_cells(&p.stats));
+        row(h, "", &name, StatsRow::plugin(report, &p.stats).cells());
     }
-    row(h, " class=\"total\"", "total", stats_cells(&report.total));
+    row(h, " class=\"total\"", "total", StatsRow::total(report).cells());
     h.push_str("</table></div>\n");
     let _ = writeln!(
         h,
-        "<p class=\"muted\">{}. Money in the instruments' quote currency; PnL after fees, open positions \
-         marked at the last price.</p>",
-        esc(&throughput(report.events, report.elapsed_s, report.events_per_s))
+        "<p class=\"muted\">{}. {}: replayed by the run; delivered: the events a plugin was handed \
+         (market data, its orders' reports and fills, timers). Money in the instruments' quote currency; PnL \
+         after fees and funding (funding paid is positive), open positions marked at the last price.</p>",
+        esc(&throughput(report)),
+        report.replayed_unit()
     );
     let faults: Vec<_> = report.plugins.iter().filter_map(|p| p.fault.as_ref().map(|f| (&p.name, f))).collect();
     if !faults.is_empty() {

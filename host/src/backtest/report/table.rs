@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 
-use super::text::{STATS_HEADER, stats_cells, throughput, visible};
+use super::text::{StatsRow, stats_header, throughput, visible};
 use crate::backtest::results::RunReport;
 
 /// The run as plain text: one row per plugin and a total row, a line with the replay's
@@ -16,14 +16,14 @@ use crate::backtest::results::RunReport;
 pub fn table(report: &RunReport) -> String {
     let mut t = Table::new();
     t.load_style(presets::ASCII_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(STATS_HEADER);
+    t.set_header(stats_header(report.replayed_unit()));
     for plugin in &report.plugins {
         let mut row = vec![visible(&plugin.name)];
-        row.extend(stats_cells(&plugin.stats));
+        row.extend(StatsRow::plugin(report, &plugin.stats).cells());
         t.add_row(row);
     }
     let mut total = vec!["total".to_owned()];
-    total.extend(stats_cells(&report.total));
+    total.extend(StatsRow::total(report).cells());
     t.add_row(total);
     for column in t.column_iter_mut().skip(1) {
         column.set_cell_alignment(CellAlignment::Right);
@@ -31,7 +31,7 @@ pub fn table(report: &RunReport) -> String {
 
     let mut out = t.to_string();
     out.push('\n');
-    out.push_str(&throughput(report.events, report.elapsed_s, report.events_per_s));
+    out.push_str(&throughput(report));
     out.push('\n');
     for plugin in &report.plugins {
         if let Some(fault) = &plugin.fault {

@@ -56,7 +56,7 @@ fn sample() -> RunReport {
             realized: 1240.0,
             unrealized: 0.0,
             fees: 5.4322,
-            funding: 0.0,
+            funding: 12.3456,
             max_drawdown: 321.0,
             max_drawdown_pct: 0.0321,
             sharpe: Some(1.8765),
@@ -81,6 +81,7 @@ fn sample() -> RunReport {
             wins: 0,
             pnl: -0.004321,
             fees: 0.000789,
+            funding: -0.25,
             max_drawdown: 0.004321,
             max_drawdown_pct: 0.0000004321,
             sharpe: None,
@@ -123,7 +124,7 @@ fn sample() -> RunReport {
             version: "0.1.0".to_owned(),
         },
         total: Stats {
-            events: 10,
+            events: 8,
             orders: 6,
             denied: 1,
             fills: 6,
@@ -131,6 +132,7 @@ fn sample() -> RunReport {
             wins: 1,
             pnl: 1234.563479,
             fees: 5.432989,
+            funding: 12.0956,
             max_drawdown: 321.004321,
             max_drawdown_pct: 0.016,
             sharpe: Some(1.5),
@@ -139,9 +141,9 @@ fn sample() -> RunReport {
             ..Stats::default()
         },
         plugins: vec![first, second],
-        events: 10,
+        events: 8,
         elapsed_s: 0.25,
-        events_per_s: 40.0,
+        events_per_s: 32.0,
         prices: vec![
             PriceSeries {
                 symbol: "BTC-USDT".to_owned(),
@@ -176,6 +178,11 @@ fn empty() -> RunReport {
         prices: vec![],
         equity: vec![],
     }
+}
+
+/// The cells of a table line, trimmed.
+fn cells(line: &str) -> Vec<&str> {
+    line.trim().trim_matches('|').split('|').map(str::trim).collect()
 }
 
 fn row_of<'a>(table: &'a str, first_cell: &str) -> &'a str {
@@ -223,19 +230,33 @@ fn table_has_a_row_per_plugin_and_the_total() {
     let report = sample();
     let t = table(&report);
 
+    // The header names what each count counts: the run's bars, the events a plugin was handed.
+    let header = cells(t.lines().nth(1).unwrap_or_default());
+    assert_eq!(header[..3], ["plugin", "bars", "delivered"], "{t}");
+    let column = |title: &str| header.iter().position(|h| *h == title).unwrap_or_else(|| panic!("no {title}: {t}"));
+
     let first = row_of(&t, CSV_NAME);
-    for figure in ["10", "4", "2", "50.00%", "1234.57", "5.43", "321.00", "3.21%", "1.88", "11234.57"] {
+    for figure in ["8", "10", "4", "2", "50.00%", "1234.57", "5.43", "12.35", "321.00", "3.21%", "1.88", "11234.57"] {
         assert!(first.contains(&format!(" {figure} |")), "{figure} missing from {first}");
     }
     let second = row_of(&t, SCRIPT_NAME);
-    for figure in ["0.00%", "-0.004321", "0.0007890", "0.004321", "0.00%", "—", "10000.00"] {
+    for figure in ["0.00%", "-0.004321", "0.0007890", "-0.25", "0.004321", "0.00%", "—", "10000.00"] {
         assert!(second.contains(&format!(" {figure} |")), "{figure} missing from {second}");
     }
     let total = row_of(&t, "total");
-    for figure in ["3", "33.33%", "1234.56", "321.00", "1.60%", "1.50", "21234.56"] {
+    for figure in ["3", "33.33%", "1234.56", "12.10", "321.00", "1.60%", "1.50", "21234.56"] {
         assert!(total.contains(&format!(" {figure} |")), "{figure} missing from {total}");
     }
-    assert!(t.contains("10 events in 0.250 s (40 events/s)"), "{t}");
+    // Bars are the run's on every row; delivered events are each plugin's, summed in the total.
+    for (row, bars, delivered, funding) in
+        [(first, "8", "10", "12.35"), (second, "8", "6", "-0.25"), (total, "8", "16", "12.10")]
+    {
+        let row = cells(row);
+        assert_eq!(row[column("bars")], bars, "{t}");
+        assert_eq!(row[column("delivered")], delivered, "{t}");
+        assert_eq!(row[column("funding")], funding, "{t}");
+    }
+    assert!(t.contains("8 bars in 0.250 s (32 bars/s)"), "{t}");
 
     // The fault is one line, its escape sequence and line break written out.
     let fault = t.lines().find(|l| l.starts_with("fault: ")).unwrap_or_else(|| panic!("no fault line:\n{t}"));
@@ -285,6 +306,13 @@ fn csv_files_parse_back_to_the_trades() {
     assert_eq!((&rows[1][0], &rows[1][1]), ("plugin", SCRIPT_NAME));
     assert_eq!((&rows[2][0], &rows[2][1]), ("total", ""));
     assert_eq!(rows[0][column("pnl")].parse::<f64>().unwrap(), 1234.5678);
+    // Funding always has its column, each row its own figure at full precision.
+    let funding: Vec<f64> = rows.iter().map(|r| r[column("funding")].parse().unwrap()).collect();
+    assert_eq!(funding, [12.3456, -0.25, 12.0956]);
+    // `bars` is the run's on every row; `events` is `--json`'s (handed to the plugin; the total's
+    // is the run's).
+    let counts: Vec<(&str, &str)> = rows.iter().map(|r| (&r[column("bars")], &r[column("events")])).collect();
+    assert_eq!(counts, [("8", "10"), ("8", "6"), ("8", "8")]);
     assert_eq!(&rows[0][column("win_rate")], "0.5");
     assert_eq!(&rows[0][column("open_positions")], "BTC-USDT:0");
     assert_eq!(&rows[1][column("sharpe")], "", "no Sharpe ratio is not a zero one");
@@ -355,6 +383,13 @@ fn html_page_is_self_contained_escaped_and_complete() {
     for figure in ["1234.57", "50.00%", "3.21%", "1.88", "11234.57", "-0.004321", "—", "21234.56"] {
         assert!(html.contains(&format!(">{figure}</td>")), "{figure} missing");
     }
+    // Funding per plugin and in total, under its own title; both counts named.
+    for title in ["bars", "delivered", "funding"] {
+        assert!(html.contains(&format!(">{title}</th>")), "no {title} column");
+    }
+    for figure in ["12.35", "-0.25", "12.10", "16"] {
+        assert!(html.contains(&format!(">{figure}</td>")), "{figure} missing");
+    }
     assert!(html.contains("trap: unreachable\\n\\u{1b}[31mred"), "the fault, its control characters visible");
     assert!(!html.contains('\u{1b}'));
 
@@ -405,7 +440,11 @@ fn empty_run_renders() {
     let report = empty();
     let t = table(&report);
     assert!(row_of(&t, "total").contains(" — |"));
-    assert!(t.contains("0 events in 0.000 s"));
+    assert!(t.contains("0 bars in 0.000 s"));
+    let header = cells(t.lines().nth(1).unwrap_or_default());
+    assert!(header.contains(&"funding"), "funding is always a column: {t}");
+    let funding = header.iter().position(|h| *h == "funding").unwrap();
+    assert_eq!(cells(row_of(&t, "total"))[funding], "0.00");
 
     let dir = tempfile::tempdir().unwrap();
     let paths = write_csv(&report, dir.path()).unwrap();
@@ -463,4 +502,23 @@ fn equity_writer_names_the_file_in_its_errors() {
     let err = EquityWriter::create(&blocked, &[]).unwrap_err();
     assert!(matches!(err, ReportError::Io { ref path, .. } if path == &blocked), "{err}");
     assert!(err.to_string().contains("blocked"));
+}
+
+#[test]
+fn tick_runs_count_ticks() {
+    let mut report = sample();
+    report.inputs.fill = "book".to_owned();
+    let t = table(&report);
+    let header = cells(t.lines().nth(1).unwrap_or_default());
+    assert_eq!(header[..3], ["plugin", "ticks", "delivered"], "{t}");
+    assert!(!header.contains(&"bars"), "{t}");
+    assert!(t.contains("8 ticks in 0.250 s (32 ticks/s)"), "{t}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let html = fs::read_to_string(write_html(&report, dir.path()).unwrap()).unwrap();
+    assert!(html.contains(">ticks</th>") && html.contains("8 ticks in 0.250 s"));
+    // The CSV's column keeps `--json`'s name whatever the data.
+    let paths = write_csv(&report, dir.path()).unwrap();
+    let mut r = csv::Reader::from_path(&paths[1]).unwrap();
+    assert_eq!(r.headers().unwrap(), &csv::StringRecord::from(SUMMARY_HEADER.to_vec()));
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::backtest::results::{Direction, RoundTrip, Stats};
+use crate::backtest::results::{Direction, RoundTrip, RunReport, Stats};
 
 /// The first instant humantime cannot write (year 10000): it refuses rather than guessing.
 const RFC3339_END_MS: i64 = 253_402_300_800_000;
@@ -97,44 +97,83 @@ pub(super) fn direction(d: Direction) -> &'static str {
     }
 }
 
-/// Column titles of the stats table, terminal and HTML alike.
-pub(super) const STATS_HEADER: [&str; 13] = [
-    "plugin",
-    "events",
-    "orders",
-    "denied",
-    "fills",
-    "round trips",
-    "win rate",
-    "PnL",
-    "fees",
-    "max DD",
-    "max DD %",
-    "Sharpe",
-    "end equity",
-];
+/// Columns of the stats table after the name, terminal and HTML alike.
+pub(super) const STATS_COLUMNS: usize = 14;
 
-/// The figures of one row of the stats table (all but the name), terminal and HTML alike.
-pub(super) fn stats_cells(stats: &Stats) -> [String; 12] {
+/// Column titles of the stats table, terminal and HTML alike; `unit` is the run's
+/// [`RunReport::replayed_unit`]. What a plugin was handed and what the run replayed are two
+/// columns: one column of both read as bars on one row and as order reports on the next.
+pub(super) fn stats_header(unit: &'static str) -> [&'static str; STATS_COLUMNS + 1] {
     [
-        stats.events.to_string(),
-        stats.orders.to_string(),
-        stats.denied.to_string(),
-        stats.fills.to_string(),
-        stats.round_trips.to_string(),
-        win_rate(stats).map_or_else(|| NONE.to_owned(), percent),
-        money(stats.pnl),
-        money(stats.fees),
-        money(stats.max_drawdown),
-        percent(stats.max_drawdown_pct),
-        stats.sharpe.map_or_else(|| NONE.to_owned(), |s| format!("{s:.2}")),
-        money(stats.end_equity),
+        "plugin",
+        unit,
+        "delivered",
+        "orders",
+        "denied",
+        "fills",
+        "round trips",
+        "win rate",
+        "PnL",
+        "fees",
+        "funding",
+        "max DD",
+        "max DD %",
+        "Sharpe",
+        "end equity",
     ]
 }
 
-/// The line under the table: how much was replayed and how fast.
-pub(super) fn throughput(events: u64, elapsed_s: f64, events_per_s: f64) -> String {
-    format!("{events} events in {elapsed_s:.3} s ({events_per_s:.0} events/s)")
+/// One row of the stats table: a plugin's figures, with its `delivered` events, or the total's
+/// with every plugin's summed. The run's `replayed` count stands on every row so that no row
+/// has a blank where a figure reads as missing.
+pub(super) struct StatsRow<'a> {
+    /// The run's bars or ticks.
+    pub replayed: u64,
+    /// Events handed to the plugin (the total: to all of them).
+    pub delivered: u64,
+    /// The rest of the figures.
+    pub stats: &'a Stats,
+}
+
+impl<'a> StatsRow<'a> {
+    /// A plugin's row.
+    pub fn plugin(report: &RunReport, stats: &'a Stats) -> Self {
+        Self { replayed: report.events, delivered: stats.events, stats }
+    }
+
+    /// The total's row: [`Stats::events`] of the total is the run's count, not a sum, so the
+    /// plugins' are summed here.
+    pub fn total(report: &'a RunReport) -> Self {
+        let delivered = report.plugins.iter().map(|p| p.stats.events).sum();
+        Self { replayed: report.events, delivered, stats: &report.total }
+    }
+
+    /// Its cells (all but the name), under [`stats_header`]'s titles.
+    pub fn cells(&self) -> [String; STATS_COLUMNS] {
+        let stats = self.stats;
+        [
+            self.replayed.to_string(),
+            self.delivered.to_string(),
+            stats.orders.to_string(),
+            stats.denied.to_string(),
+            stats.fills.to_string(),
+            stats.round_trips.to_string(),
+            win_rate(stats).map_or_else(|| NONE.to_owned(), percent),
+            money(stats.pnl),
+            money(stats.fees),
+            money(stats.funding),
+            money(stats.max_drawdown),
+            percent(stats.max_drawdown_pct),
+            stats.sharpe.map_or_else(|| NONE.to_owned(), |s| format!("{s:.2}")),
+            money(stats.end_equity),
+        ]
+    }
+}
+
+/// The line under the table: how much was replayed and how fast, in the run's unit.
+pub(super) fn throughput(report: &RunReport) -> String {
+    let unit = report.replayed_unit();
+    format!("{} {unit} in {:.3} s ({:.0} {unit}/s)", report.events, report.elapsed_s, report.events_per_s)
 }
 
 /// Text with its control characters (escape sequences, line breaks) written as escapes, so a
