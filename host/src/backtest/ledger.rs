@@ -20,6 +20,9 @@ pub struct Thinned {
     points: Vec<Point>,
     stride: u64,
     seen: u64,
+    /// The next `seen` that is a multiple of `stride` (kept so that a push, three a bar, does
+    /// not divide).
+    next_kept: u64,
     last: Option<Point>,
 }
 
@@ -29,8 +32,9 @@ impl Thinned {
         if self.stride == 0 {
             self.stride = 1;
         }
-        if self.seen.is_multiple_of(self.stride) {
+        if self.seen == self.next_kept {
             self.points.push(point);
+            self.next_kept += self.stride;
             if self.points.len() >= 2 * CURVE_POINTS {
                 let mut i = 0;
                 self.points.retain(|_| {
@@ -38,6 +42,7 @@ impl Thinned {
                     i % 2 == 1
                 });
                 self.stride *= 2;
+                self.next_kept = (self.seen / self.stride + 1) * self.stride;
             }
         }
         self.seen += 1;
@@ -310,6 +315,12 @@ mod tests {
         let points = curve.finish();
         assert!(points.len() <= 2 * CURVE_POINTS, "{}", points.len());
         assert_eq!((points[0].ts_ms, points[points.len() - 1].ts_ms), (0, 99_999));
+        // Evenly: every point kept but the last is a multiple of one stride, and none between.
+        let kept = &points[..points.len() - 1];
+        let stride = kept[1].ts_ms - kept[0].ts_ms;
+        assert!(kept.windows(2).all(|w| w[1].ts_ms - w[0].ts_ms == stride), "stride {stride}");
+        assert!(kept.iter().all(|p| p.ts_ms % stride == 0));
+        assert!(99_999 - kept[kept.len() - 1].ts_ms < stride);
     }
 
     #[test]

@@ -461,7 +461,12 @@ pub fn run(
                 trades_only = true;
                 TickSource::Trades(tradebox_data::trades::open(&data.path)?, spec.id)
             }
-            _ => TickSource::Feed(tradebox_data::frames::open(&data.path)?.skip_stale_books()),
+            // Only the run's instruments: a feed recorded for many builds no book for the rest.
+            _ => TickSource::Feed(
+                tradebox_data::frames::open(&data.path)?
+                    .skip_stale_books()
+                    .only(plan.instruments.iter().map(|s| s.symbol.clone())),
+            ),
         };
         let mut stream = TickStream { source, next: None, last_ts: i64::MIN, skipped: 0 };
         loop {
@@ -641,7 +646,10 @@ pub fn run(
             progress(Progress { bars, ts_ms: t });
         }
     }
-    let skipped: u64 = ticks.iter().map(|s| s.skipped).sum();
+    let skipped: u64 = ticks
+        .iter()
+        .map(|s| s.skipped + if let TickSource::Feed(frames) = &s.source { frames.passed_over() } else { 0 })
+        .sum();
     if skipped > 0 {
         tracing::info!(skipped, "events of instruments not in the run were passed over");
     }

@@ -304,7 +304,9 @@ impl Strategy for MarketMaker {
     }
 
     fn on_ticker(&mut self, ticker: &Ticker) {
-        if ticker.instrument == self.instrument.id && ticker.bid > 0.0 && ticker.ask > ticker.bid {
+        // A ticker with one price on both sides is a market that shows no spread: a backtest on
+        // candles hands each bar's close so. Quoting around it is what this strategy would do.
+        if ticker.instrument == self.instrument.id && ticker.bid > 0.0 && ticker.ask >= ticker.bid {
             self.mid = (ticker.bid + ticker.ask) / 2.0;
             self.best_bid = ticker.bid;
             self.best_ask = ticker.ask;
