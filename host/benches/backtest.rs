@@ -5,7 +5,7 @@
 //! runs it. The bars are a seeded random walk (`tradebox_data::synthetic`, BTC-like: 60,000
 //! start, 0.08% per bar, tick 0.1), the same on every machine.
 //!
-//! Rows, each the median of `--runs` runs:
+//! Rows, each the median of `--runs` runs after one run not counted (warm-up):
 //! - `memory`: the bars already in memory (what a sweep does): the engine's own rate;
 //! - `csv`: streamed from a CSV file as `tradebox backtest` does (parsing included);
 //! - `idle`: the same bars and engine with the `noop` plugin, which subscribes to nothing: the
@@ -15,8 +15,8 @@
 //! - `sweep`: a 3 x 4 grid (`fast=5..15:5,slow=20..50:10`) on 1 thread and on every core:
 //!   runs/s and the ratio.
 //!
-//! Run: `cargo xtask plugins && TRADEBOX_PLUGIN_DIR=$PWD/target/plugins cargo bench -p tradebox
-//! --bench backtest [-- --runs 5] [--bars N]`.
+//! Run: `cargo xtask plugins && cargo bench -p tradebox --bench backtest [-- --runs 5] [--bars N]
+//! [--memory-only]` (`TRADEBOX_PLUGIN_DIR` to use plugins from elsewhere).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +29,12 @@ use tradebox::plugin::{Limits, Mode, Runtime};
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// CPU seconds this thread has used.
+fn thread_cpu_s() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -93,9 +99,11 @@ fn main() {
         return rss_child(std::path::Path::new(csv), std::path::Path::new(dir));
     }
     let runs = arg("--runs", 5).max(1);
+    let cpus = std::cell::RefCell::new(Vec::new());
     let count = arg("--bars", 220_780);
-    let dir =
-        std::env::var_os("TRADEBOX_PLUGIN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target/plugins"));
+    let dir = std::env::var_os("TRADEBOX_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
     let read = |name: &str| {
         let path = dir.join(format!("{name}.wasm"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask plugins` first)", path.display()))
@@ -143,32 +151,58 @@ fn main() {
         limits: Limits::default(),
     };
     let sma_config = r#"{"symbol":"BTC-USDT","source":"candle","fast":10,"slow":30,"size":1}"#;
+    // One run first, not counted: the first run of a process pays for the allocator's arenas
+    // and the code's first touch (it ran 1.5-2x slower than the rest here), which a long run or
+    // a sweep pays once.
     let measure = |plan: &Plan, p: &PluginPlan| -> (f64, u64) {
         let mut rates = Vec::new();
         let mut trades = 0;
-        for _ in 0..runs {
+        for run in 0..=runs {
+            let cpu_before = thread_cpu_s();
             let report = tradebox::backtest::run::run(plan, std::slice::from_ref(p), &mut |_| {}).expect("run");
-            rates.push(report.events_per_s);
+            let cpu = thread_cpu_s() - cpu_before;
+            if std::env::var_os("TRADEBOX_BENCH_EACH").is_some() {
+                eprintln!(
+                    "    run {run}: {:.0} bars/s ({:.0} by CPU time)",
+                    report.events_per_s,
+                    report.events as f64 / cpu
+                );
+            }
+            if run > 0 {
+                rates.push(report.events_per_s);
+                cpus.borrow_mut().push(report.events as f64 / cpu);
+            }
             trades = report.total.round_trips;
         }
         (median(rates), trades)
     };
+    // The CPU time of the run's thread beside its wall time: on a shared machine the wall time
+    // includes waits for a core, the CPU time does not.
+    let cpu_rate = || median(std::mem::take(&mut *cpus.borrow_mut()));
     println!("backtest throughput, {count} bars, median of {runs} runs (bars/s):");
     let (memory, trades) = measure(&plan(true), &plugin(&sma, sma_config));
-    println!("  memory  sma-cross candle 10/30     {memory:>12.0}   ({trades} round trips)");
+    println!(
+        "  memory  sma-cross candle 10/30     {memory:>12.0}   ({trades} round trips; {:.0} by the thread's CPU time)",
+        cpu_rate()
+    );
     // The same with every order refused at the notional check (the signal and the gateway
     // up to risk run; no order reaches the exchange, no fill comes back): what orders cost.
     let mut refused = plugin(&sma, sma_config);
     refused.risk.max_order_notional = 1.0;
     let (no_orders, _) = measure(&plan(true), &refused);
-    println!("  refused every order refused by risk   {no_orders:>12.0}");
+    println!("  refused every order refused by risk   {no_orders:>12.0}   ({:.0} by CPU time)", cpu_rate());
     if std::env::args().any(|a| a == "--memory-only") {
         return;
     }
     let (csv, _) = measure(&plan(false), &plugin(&sma, sma_config));
-    println!("  csv     sma-cross candle 10/30     {csv:>12.0}   (streamed from a {:.1} MB file)", file_mb(&csv_path));
+    println!(
+        "  csv     sma-cross candle 10/30     {csv:>12.0}   (streamed from a {:.1} MB file; {:.0} by CPU time)",
+        file_mb(&csv_path),
+        cpu_rate()
+    );
     let (idle, _) = measure(&plan(true), &plugin(&noop, "{}"));
     println!("  idle    noop, no call into wasm    {idle:>12.0}   ({:.0} ns a bar)", 1e9 / idle);
+    cpu_rate();
     let native = {
         let mut rates = Vec::new();
         for _ in 0..runs {
