@@ -123,12 +123,13 @@ fn parse_row(path: &Path, line: u64, row: &impl Fields, confirm_at: Option<usize
     };
     let number = |i: usize, name: &str| -> Result<f64, DataError> {
         let text = field(i, name)?;
-        text.parse::<f64>().map_err(|_| DataError::at(path, line, format!("{name} {text:?} is not a number")))
+        text.parse::<f64>()
+            .map_err(|_| DataError::at(path, line, format!("{name} {} is not a number", crate::quoted(text))))
     };
     let ts_text = field(0, "timestamp")?;
-    let ts_ms = ts_text
-        .parse::<i64>()
-        .map_err(|_| DataError::at(path, line, format!("timestamp {ts_text:?} is not whole milliseconds")))?;
+    let ts_ms = ts_text.parse::<i64>().map_err(|_| {
+        DataError::at(path, line, format!("timestamp {} is not whole milliseconds", crate::quoted(ts_text)))
+    })?;
     let bar = Bar {
         ts_ms,
         open: number(1, "open")?,
@@ -190,7 +191,14 @@ fn from_input(path: &Path, input: Input) -> Result<Candles, DataError> {
 }
 
 fn csv_source(path: &Path, reader: Box<dyn Read + Send>) -> Result<(Format, Source), DataError> {
-    let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(reader);
+    // No quoting: a row is numbers, and a quote would let one field run over many lines, past
+    // the line cap (a field of 40 MB held whole).
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .quoting(false)
+        .trim(csv::Trim::All)
+        .from_reader(reader);
     let header = csv.headers().map_err(|e| unreadable(path, 1, "header", &e))?.clone();
     let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
     let starts = |want: &[&str]| names.len() >= want.len() && names.iter().zip(want).all(|(n, w)| n == w);
@@ -203,9 +211,9 @@ fn csv_source(path: &Path, reader: Box<dyn Read + Send>) -> Result<(Format, Sour
             path,
             1,
             format!(
-                "the header {:?} is not a candle header: expected `ts_ms,open,high,low,close,volume` or OKX's \
+                "the header {} is not a candle header: expected `ts_ms,open,high,low,close,volume` or OKX's \
                  `ts,o,h,l,c,vol,volCcy,volCcyQuote,confirm` (or an OKX JSON body, or Parquet)",
-                header.iter().collect::<Vec<_>>().join(",")
+                crate::quoted(&header.iter().collect::<Vec<_>>().join(","))
             ),
         ));
     };
@@ -341,6 +349,12 @@ mod tests {
         assert!(e.reason.contains("not closed"), "{e}");
         let e = read("ts_ms,open,high,low,close,volume\n60000,10,12,9,NaN,5\n").unwrap_err();
         assert!(e.reason.contains("finite"), "{e}");
+        // A huge field or header is quoted cut, escaped: one readable line.
+        let e = read(&format!("ts_ms,open,high,low,close,volume\n60000,{},12,9,11,5\n", "\u{1b}x".repeat(50_000)))
+            .unwrap_err();
+        assert!(e.to_string().len() < 600 && e.reason.contains("\\u{1b}x") && e.reason.contains("(cut)"), "{e}");
+        let e = read(&format!("{}\n1,2\n", "h".repeat(500_000))).unwrap_err();
+        assert!(e.to_string().len() < 400 && e.reason.contains("(cut)"), "{e}");
     }
 
     #[test]

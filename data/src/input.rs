@@ -155,7 +155,9 @@ impl<R: Read> Read for LineCap<R> {
         let mut start = 0;
         while start < n {
             let rest = &buf[start..n];
-            let end = rest.iter().position(|b| *b == b'\n');
+            // A line ends at `\n` or `\r` (the csv crate reads lines ended by `\r` alone too);
+            // lines are counted by `\n` (a file ending its lines in `\r` alone is named at line 1).
+            let end = rest.iter().position(|b| *b == b'\n' || *b == b'\r');
             let piece = end.unwrap_or(rest.len()) as u64;
             if self.len + piece > self.cap {
                 // Up to the cap is handed on (`len` never exceeds it), the refusal next.
@@ -165,7 +167,10 @@ impl<R: Read> Read for LineCap<R> {
             }
             match end {
                 Some(i) => {
-                    (self.line, self.len) = (self.line + 1, 0);
+                    if rest[i] == b'\n' {
+                        self.line += 1;
+                    }
+                    self.len = 0;
                     start += i + 1;
                 }
                 None => {
@@ -241,6 +246,10 @@ mod tests {
         let mut byte = [0u8; 1];
         let reads: Vec<bool> = (0..5).map(|_| one_by_one.read(&mut byte).is_ok()).collect();
         assert_eq!(reads, [true, true, true, true, false]);
+        // `\r` ends a line too: lines ended by `\r` alone, or a line at the cap before `\r\n`.
+        let mut back = Vec::new();
+        LineCap::new(Cursor::new(b"abcd\r\nefgh\rijkl\r".to_vec()), 4).read_to_end(&mut back).expect("fits");
+        assert_eq!(back.len(), 16);
     }
 
     #[test]

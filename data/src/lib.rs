@@ -41,6 +41,19 @@ pub const MAX_SIZE: f64 = 1e15;
 /// Such a line is an error, `FILE:LINE: line longer than 1048576 bytes`.
 pub const MAX_CSV_LINE: u64 = 1 << 20;
 
+/// The most characters of a file's own text (a field, a header) an error quotes.
+const MAX_QUOTED: usize = 80;
+
+/// A file's text as an error quotes it: debug-quoted (control characters escaped) and cut at
+/// [`MAX_QUOTED`] characters, so that a binary file or a 500 KB field still makes one readable
+/// line.
+pub(crate) fn quoted(text: &str) -> String {
+    match text.char_indices().nth(MAX_QUOTED) {
+        Some((i, _)) => format!("{:?}… (cut)", &text[..i]),
+        None => format!("{text:?}"),
+    }
+}
+
 /// Whether `price` is one a market could quote: finite, above zero, at most [`MAX_PRICE`].
 pub fn is_price(price: f64) -> bool {
     price.is_finite() && price > 0.0 && price <= MAX_PRICE

@@ -54,7 +54,18 @@ impl Rows {
             let code = envelope.code.as_ref().and_then(scalar);
             if let Some(code) = code.filter(|c| c != "0") {
                 let msg = envelope.msg.as_ref().and_then(scalar).unwrap_or_default();
-                return Err(DataError::file(path, format!("OKX answered code {code}: {msg:?} (no market data)")));
+                return Err(DataError::file(
+                    path,
+                    format!(
+                        "OKX answered code {}: {} (no market data)",
+                        if code.chars().all(|c| c.is_ascii_alphanumeric()) {
+                            code.clone()
+                        } else {
+                            crate::quoted(&code)
+                        },
+                        crate::quoted(&msg)
+                    ),
+                ));
             }
             envelope.data.ok_or_else(|| DataError::file(path, "no `data` array: not an OKX market body"))?
         };

@@ -132,7 +132,7 @@ fn number(field: &Field) -> Result<f64, String> {
         Field::UInt(v) => f64::from(*v),
         Field::ULong(v) => *v as f64,
         Field::Decimal(d) => decimal(d)?,
-        Field::Str(s) => s.trim().parse::<f64>().map_err(|_| format!("{s:?} is not a number"))?,
+        Field::Str(s) => s.trim().parse::<f64>().map_err(|_| format!("{} is not a number", crate::quoted(s)))?,
         Field::Null => return Err("empty (null)".into()),
         other => return Err(format!("{other} is not a number")),
     })
@@ -221,7 +221,7 @@ impl CandleRows {
         let find = |names: &[&str]| -> Option<&TypePtr> {
             names.iter().find_map(|n| fields.iter().find(|f| f.name().eq_ignore_ascii_case(n)))
         };
-        let listed = || fields.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
+        let listed = || crate::quoted(&fields.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "));
         let mut columns: Vec<TypePtr> = Vec::with_capacity(7);
         for (role, names) in ROLES {
             let Some(column) = find(names) else {

@@ -80,7 +80,13 @@ fn from_input(path: &Path, input: Input) -> Result<Trades, DataError> {
     let (format, source) = match input {
         Input::Text(reader) => {
             let mut csv =
-                csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(reader);
+                // No quoting (as for candles): one quoted field could run past the line cap.
+                csv::ReaderBuilder::new()
+                    .has_headers(true)
+                    .flexible(true)
+                    .quoting(false)
+                    .trim(csv::Trim::All)
+                    .from_reader(reader);
             let header = csv.headers().map_err(|e| unreadable(path, 1, "header", &e))?.clone();
             let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
             let want = ["ts_ms", "price", "size", "side"];
@@ -89,9 +95,9 @@ fn from_input(path: &Path, input: Input) -> Result<Trades, DataError> {
                     path,
                     1,
                     format!(
-                        "the header {:?} is not a trade header: expected `ts_ms,price,size,side[,trade_id]` \
+                        "the header {} is not a trade header: expected `ts_ms,price,size,side[,trade_id]` \
                          (or an OKX JSON body)",
-                        header.iter().collect::<Vec<_>>().join(",")
+                        crate::quoted(&header.iter().collect::<Vec<_>>().join(","))
                     ),
                 ));
             }
@@ -115,13 +121,14 @@ fn trade(path: &Path, line: u64, [ts, px, sz, side, id]: [Option<String>; 5]) ->
     let at = |why: String| DataError::at(path, line, why);
     let need = |v: Option<String>, name: &str| v.filter(|s| !s.is_empty()).ok_or_else(|| at(format!("no {name}")));
     let ts = need(ts, "timestamp")?;
-    let ts_ms = ts.parse::<i64>().map_err(|_| at(format!("timestamp {ts:?} is not whole milliseconds")))?;
+    let ts_ms =
+        ts.parse::<i64>().map_err(|_| at(format!("timestamp {} is not whole milliseconds", crate::quoted(&ts))))?;
     let positive = |v: Option<String>, name: &str| -> Result<f64, DataError> {
         let text = need(v, name)?;
         match text.parse::<f64>() {
             Ok(x) if x > 0.0 && crate::is_price(x) && crate::is_size(x) => Ok(x),
             Ok(_) => Err(at(format!("{name} {text} must be finite, above zero and at most {:e}", crate::MAX_PRICE))),
-            Err(_) => Err(at(format!("{name} {text:?} is not a number"))),
+            Err(_) => Err(at(format!("{name} {} is not a number", crate::quoted(&text)))),
         }
     };
     let price = positive(px, "price")?;
@@ -130,7 +137,7 @@ fn trade(path: &Path, line: u64, [ts, px, sz, side, id]: [Option<String>; 5]) ->
     let taker_side = match side.to_ascii_lowercase().as_str() {
         "buy" => Side::Buy,
         "sell" => Side::Sell,
-        _ => return Err(at(format!("side {side:?} is neither buy nor sell"))),
+        _ => return Err(at(format!("side {} is neither buy nor sell", crate::quoted(&side)))),
     };
     Ok(Trade { ts_ms, price, size, taker_side, trade_id: id.unwrap_or_default() })
 }
@@ -190,7 +197,11 @@ impl Trades {
                 return Err(DataError::at(&self.path, line, why));
             }
             if !t.trade_id.is_empty() && t.trade_id == *last_id {
-                return Err(DataError::at(&self.path, line, format!("trade {} appears twice in a row", t.trade_id)));
+                return Err(DataError::at(
+                    &self.path,
+                    line,
+                    format!("trade {} appears twice in a row", crate::quoted(&t.trade_id)),
+                ));
             }
         }
         self.last = Some((t.ts_ms, t.trade_id.clone()));

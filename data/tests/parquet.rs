@@ -227,7 +227,7 @@ fn bad_files_are_refused_before_any_row() {
     let e = candles::open(&path).expect_err("no volume");
     assert_eq!(e.line, None);
     assert!(
-        e.reason.contains("no volume column (named volume or vol); the file has: ts_ms, open, high, low, close"),
+        e.reason.contains("no volume column (named volume or vol); the file has: \"ts_ms, open, high, low, close\""),
         "{e}"
     );
 

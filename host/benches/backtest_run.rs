@@ -17,8 +17,9 @@ use tradebox::plugin::{Limits, Mode, Runtime};
 const BARS: usize = 20_000;
 
 fn runs(c: &mut Criterion) {
-    let dir =
-        std::env::var_os("TRADEBOX_PLUGIN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
+    let dir = std::env::var_os("TRADEBOX_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
     let read = |name: &str| std::fs::read(dir.join(format!("{name}.wasm"))).expect("run `cargo xtask plugins` first");
     let runtime = Runtime::new(Mode::Deterministic, None).expect("runtime");
     let (risk, account) = command::open_limits();

@@ -288,16 +288,24 @@ pub const MAX_SERVER_TEXT: usize = 200;
 /// Text the server chose, as it may be shown: cut at [`MAX_SERVER_TEXT`] characters, then
 /// control and bidirectional characters escaped (`\u{1b}`), as the host shows a plugin's text.
 fn server_text(text: String) -> String {
-    let mut chars = text.char_indices();
-    let cut = chars.nth(MAX_SERVER_TEXT).map(|(i, _)| i);
-    let mut shown = match cut {
+    let cut_at = text.char_indices().nth(MAX_SERVER_TEXT).map(|(i, _)| i);
+    let mut shown = match cut_at {
         Some(i) => crate::logging::sanitize(text[..i].to_string()),
         None => crate::logging::sanitize(text),
     };
-    if cut.is_some() {
+    if cut_at.is_some() {
         shown.push_str("… (cut)");
     }
     shown
+}
+
+/// Text at most [`MAX_SERVER_TEXT`] characters long, for a field shown escaped anyway.
+fn cut(mut text: String) -> String {
+    if let Some((i, _)) = text.char_indices().nth(MAX_SERVER_TEXT) {
+        text.truncate(i);
+        text.push_str("… (cut)");
+    }
+    text
 }
 
 /// A field of a row the server sent, quoted for an error: escaped and cut.
@@ -313,8 +321,10 @@ fn tame(e: OkxError) -> OkxError {
         OkxError::Item { code, msg } => OkxError::Item { code: t(code), msg: t(msg) },
         OkxError::RateLimited { code, msg } => OkxError::RateLimited { code: t(code), msg: t(msg) },
         OkxError::Server { http_status, excerpt } => OkxError::Server { http_status, excerpt: t(excerpt) },
+        // Its excerpt is printed debug-quoted, which escapes it already: only cut it (escaped
+        // twice, `\u{1b}` would show as `\\u{1b}`).
         OkxError::Decode { http_status, reason, excerpt } => {
-            OkxError::Decode { http_status, reason: t(reason), excerpt: t(excerpt) }
+            OkxError::Decode { http_status, reason: t(reason), excerpt: cut(excerpt) }
         }
         OkxError::Redirected { http_status, location } => OkxError::Redirected { http_status, location: t(location) },
         OkxError::NotSent(text) => OkxError::NotSent(t(text)),
@@ -325,8 +335,15 @@ fn tame(e: OkxError) -> OkxError {
 
 /// A time for people: `2024-01-31T08:00:00Z`.
 pub fn show_time(ms: i64) -> String {
+    use std::fmt::Write;
     let time = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_seconds(time).to_string()
+    // humantime refuses years past 9999 (its Display would panic in `to_string`): a file may
+    // hold such a time, and then it shows as the number it is.
+    let mut text = String::new();
+    match write!(text, "{}", humantime::format_rfc3339_seconds(time)) {
+        Ok(()) => text,
+        Err(_) => format!("{ms} ms"),
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DownloadError + '_ {
@@ -798,6 +815,12 @@ pub async fn download(opts: DownloadOptions, progress: ProgressBar) -> Result<Do
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_time_past_year_9999_shows_as_its_number() {
+        assert_eq!(super::show_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::show_time(253_402_300_800_000), "253402300800000 ms");
+    }
+
     #[test]
     fn a_file_is_extended_only_with_the_instrument_and_bar_it_holds() {
         let dir = tempfile::tempdir().expect("tmp");

@@ -255,6 +255,8 @@ async fn the_servers_text_is_escaped() {
     let e = download(opts(canned(404, page).await), ProgressBar::hidden()).await.expect_err("not JSON");
     let text = clean(&e);
     assert!(text.contains("unexpected answer from OKX (HTTP 404)") && text.contains("owned"), "{text}");
+    // Escaped once: the escape character shows as `\u{1b}`, not `\\u{1b}`.
+    assert!(text.contains(r"\u{1b}]0;owned") && !text.contains(r"\\u{1b}"), "{text}");
     assert!(!out.exists(), "nothing written");
 }
 

@@ -166,8 +166,10 @@ fn sweep_command(args: &Args, grid: &str, plan: &run::Plan, plugins: &[run::Plug
     let bars: u64 = rows.iter().map(|r| r.bars).sum();
     let shard_text = shard.map(|(k, n)| format!(" (shard {k}/{n} of {total})")).unwrap_or_default();
     println!(
-        "{} runs{shard_text} in {elapsed:.2} s on {jobs} threads: {:.2} runs/s, {:.0} bars/s{}",
+        "{} run{}{shard_text} in {elapsed:.2} s on {jobs} thread{}: {:.2} runs/s, {:.0} bars/s{}",
         rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
+        if jobs == 1 { "" } else { "s" },
         rows.len() as f64 / elapsed.max(1e-9),
         bars as f64 / elapsed.max(1e-9),
         out.map(|p| format!("; all runs in {}", p.display())).unwrap_or_default()

@@ -49,7 +49,8 @@ pub struct Args {
     /// (trades, a recorded feed; the default there).
     #[arg(long, value_name = "MODEL")]
     pub fill: Option<String>,
-    /// One fee rate for makers and takers, a fraction (0.001 is 0.1%).
+    /// One fee rate for makers and takers, a fraction (0.001 is 0.1%). With neither this nor
+    /// `--fee-tier`, no fees are charged.
     #[arg(long, value_name = "R", conflicts_with = "fee_tier")]
     pub fee_rate: Option<Decimal>,
     /// OKX's rates for a tier: Lv1..Lv5, VIP1..VIP8.

@@ -1008,10 +1008,14 @@ impl Venue for BacktestExchange {
         match admitted {
             Some(Ok(held)) => {
                 let updated = Resting { order: amended, held, ..resting };
-                self.emit(VenueEvent::Order(self.report(
-                    &updated,
-                    if updated.filled.is_zero() { OrderStatus::Live } else { OrderStatus::PartiallyFilled },
-                )));
+                // An order still on its way (next-open, before its bar opens) is acknowledged,
+                // amended, when it arrives; one on the book reports the amendment now.
+                if updated.arrived {
+                    self.emit(VenueEvent::Order(self.report(
+                        &updated,
+                        if updated.filled.is_zero() { OrderStatus::Live } else { OrderStatus::PartiallyFilled },
+                    )));
+                }
                 state.open.insert(i, updated);
                 Ok(())
             }
@@ -1212,5 +1216,37 @@ mod tests {
         // A buy the account cannot pay for is refused with OKX's code.
         let e = now(x.place(order("big", Side::Buy, OrderKind::Market, None, "100000"))).expect_err("refused");
         assert!(e.to_string().contains("51008"), "{e}");
+    }
+
+    /// The order reports of a next-open order: none until it arrives, then `live` and what
+    /// happened to it there.
+    #[test]
+    fn next_open_orders_are_acknowledged_when_they_arrive() {
+        let statuses = |rx: &mut mpsc::UnboundedReceiver<VenueEvent>| {
+            let mut out = Vec::new();
+            while let Ok(event) = rx.try_recv() {
+                if let VenueEvent::Order(r) = event {
+                    out.push((r.client_id, r.status, r.price.map(|p| p.to_string())));
+                }
+            }
+            out
+        };
+        let (x, mut rx) = exchange(FillModel::NextOpen);
+        x.mark(1, 100.0);
+        now(x.place(order("m", Side::Buy, OrderKind::Market, None, "1"))).expect("placed");
+        now(x.place(order("l", Side::Buy, OrderKind::Limit, Some("90"), "1"))).expect("placed");
+        now(x.place(order("p", Side::Buy, OrderKind::PostOnly, Some("100"), "1"))).expect("placed");
+        // Amended on its way: no report now; it arrives amended.
+        now(x.amend(1, "l", Some("91".parse().expect("price")), None, None)).expect("amended");
+        assert!(statuses(&mut rx).is_empty(), "nothing acknowledged before the next open");
+        x.open_bar(1, Range { ts_ms: 60_000, open: 99.5, high: 101.0, low: 95.0 });
+        let live = Some(OrderStatus::Live);
+        let got = statuses(&mut rx);
+        let of = |id: &str| got.iter().filter(|r| r.0 == id).map(|r| (r.1, r.2.clone())).collect::<Vec<_>>();
+        assert_eq!(of("m"), [(OrderStatus::Live, None), (OrderStatus::Filled, None)]);
+        assert_eq!(of("l"), [(OrderStatus::Live, Some("91".to_string()))]);
+        // A post-only that would take is cancelled on arrival, never live.
+        assert_eq!(of("p").iter().map(|r| Some(r.0)).collect::<Vec<_>>(), [Some(OrderStatus::Canceled)]);
+        assert!(of("p").iter().all(|r| Some(r.0) != live));
     }
 }

@@ -115,6 +115,9 @@ pub struct Stats {
     /// fills, timers). The total's: the bars or ticks replayed, as [`RunReport::events`] (so
     /// `--json` keeps the meaning it always had; renderings that sum the plugins say so).
     pub events: u64,
+    /// The events handed to the plugin (the total's: summed over the plugins): one meaning on
+    /// every row, where `events` has two.
+    pub delivered: u64,
     /// Orders the host accepted and sent to the simulated venue.
     pub orders: u64,
     /// Intents the host refused (risk, permissions), by the same checks as live.

@@ -669,6 +669,7 @@ pub fn run(
     let mut plugin_inputs = Vec::with_capacity(runners.len());
     for runner in runners {
         let stats = plugin_stats(&hub, &runner, base, bar_ms, &specs);
+        total.delivered += stats.delivered;
         total.orders += stats.orders;
         total.denied += stats.denied;
         total.fills += stats.fills;
@@ -963,6 +964,7 @@ fn plugin_stats(hub: &Hub, runner: &Runner, base: f64, bar_ms: i64, specs: &[(f6
         .collect();
     Stats {
         events: runner.events,
+        delivered: runner.events,
         orders,
         denied,
         fills: runner.ledger.fills,

@@ -133,8 +133,19 @@ pub fn parse_shard(text: &str, job_index: Option<&str>) -> Result<(usize, usize)
         ("" | "$", None) => bail!("--shard {text:?}: no K given and JOB_COMPLETION_INDEX is not set"),
         (k, _) => k.parse().with_context(|| format!("--shard {text:?}: K is not a number"))?,
     };
-    if n == 0 || k >= n {
-        bail!("--shard {k}/{n}: K runs from 0 to N-1 (JOB_COMPLETION_INDEX too: give N = the Job's completions)");
+    if n == 0 {
+        bail!("--shard {text:?}: N, the number of shards, must be at least 1");
+    }
+    if k >= n {
+        let from = if text.contains('/') && !matches!(text.split('/').next().map(str::trim), Some("" | "$")) {
+            String::new()
+        } else {
+            " (K from JOB_COMPLETION_INDEX)".to_string()
+        };
+        bail!(
+            "--shard {text:?}: K is {k}{from}, but K runs from 0 to N-1 = {} (in a Job, give N = the Job's completions)",
+            n - 1
+        );
     }
     Ok((k, n))
 }
@@ -460,7 +471,11 @@ mod tests {
         assert_eq!(shard_indices(3, (5, 8)).count(), 0, "a shard past a small grid runs nothing");
 
         let err = parse_shard("8", Some("8")).unwrap_err().to_string();
-        assert!(err.contains("K runs from 0 to N-1"), "{err}");
+        assert!(err.contains("K is 8 (K from JOB_COMPLETION_INDEX), but K runs from 0 to N-1 = 7"), "{err}");
+        let err = parse_shard("9/8", None).unwrap_err().to_string();
+        assert!(err.contains("\"9/8\": K is 9, but"), "{err}");
+        let err = parse_shard("0/0", None).unwrap_err().to_string();
+        assert!(err.contains("must be at least 1"), "{err}");
         assert!(parse_shard("8", Some("-1")).is_err());
         assert!(parse_shard("8", Some("one")).is_err());
         // K written out wins over the Job's index.

@@ -47,6 +47,7 @@ fn sample() -> RunReport {
         name: CSV_NAME.to_owned(),
         stats: Stats {
             events: 10,
+            delivered: 10,
             orders: 4,
             denied: 1,
             fills: 4,
