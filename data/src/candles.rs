@@ -191,14 +191,7 @@ fn from_input(path: &Path, input: Input) -> Result<Candles, DataError> {
 }
 
 fn csv_source(path: &Path, reader: Box<dyn Read + Send>) -> Result<(Format, Source), DataError> {
-    // No quoting: a row is numbers, and a quote would let one field run over many lines, past
-    // the line cap (a field of 40 MB held whole).
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .quoting(false)
-        .trim(csv::Trim::All)
-        .from_reader(reader);
+    let mut csv = crate::input::csv_reader(reader);
     let header = csv.headers().map_err(|e| unreadable(path, 1, "header", &e))?.clone();
     let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
     let starts = |want: &[&str]| names.len() >= want.len() && names.iter().zip(want).all(|(n, w)| n == w);

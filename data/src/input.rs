@@ -213,6 +213,13 @@ impl Input {
     }
 }
 
+/// The CSV reader of candle and trade files: a header, rows of varying length (OKX's columns
+/// beyond the ones read), fields trimmed, and no quoting: a row is numbers and words, and a
+/// quote would let one field run over many lines, past the line cap (a 40 MB field held whole).
+pub(crate) fn csv_reader<R: Read>(reader: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new().has_headers(true).flexible(true).quoting(false).trim(csv::Trim::All).from_reader(reader)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

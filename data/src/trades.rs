@@ -79,14 +79,7 @@ pub fn from_reader(path: &Path, reader: Box<dyn Read + Send>) -> Result<Trades, 
 fn from_input(path: &Path, input: Input) -> Result<Trades, DataError> {
     let (format, source) = match input {
         Input::Text(reader) => {
-            let mut csv =
-                // No quoting (as for candles): one quoted field could run past the line cap.
-                csv::ReaderBuilder::new()
-                    .has_headers(true)
-                    .flexible(true)
-                    .quoting(false)
-                    .trim(csv::Trim::All)
-                    .from_reader(reader);
+            let mut csv = crate::input::csv_reader(reader);
             let header = csv.headers().map_err(|e| unreadable(path, 1, "header", &e))?.clone();
             let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
             let want = ["ts_ms", "price", "size", "side"];
