@@ -37,7 +37,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use tradebox_core::Side;
 use tradebox_core::num::shown;
-use tradebox_okx::ws::book::{Action, OrderBook};
+use tradebox_okx::ws::book::{Action, BookError, OrderBook};
 use tradebox_okx::ws::message::{Data, Frame, Push, parse};
 use tradebox_okx::ws::recorded::{Line, split};
 
@@ -122,6 +122,9 @@ pub struct Frames {
     only: Option<HashSet<String>>,
     passed_over: u64,
     gaps: u64,
+    /// The file goes on from another (`#continues`): a book's updates before its first
+    /// snapshot here belong to a chain that began there, and are skipped.
+    continued: bool,
     /// The receive time of the line being read.
     received_ms: Option<i64>,
     done: bool,
@@ -211,6 +214,7 @@ pub fn from_reader(path: &Path, reader: Box<dyn Read + Send>) -> Frames {
         only: None,
         passed_over: 0,
         gaps: 0,
+        continued: false,
         received_ms: None,
         done: false,
     }
@@ -291,6 +295,11 @@ impl Frames {
                 // and an update before it is what a gap is (the host's skip or an error).
                 self.gaps += 1;
                 self.books.clear();
+                self.continued = false;
+                return Some(Ok(()));
+            }
+            Line::Continues { .. } => {
+                self.continued = true;
                 return Some(Ok(()));
             }
             Line::Frame { received_ms, text } => {
@@ -391,8 +400,13 @@ impl Frames {
                 let action = if push.action.as_deref() == Some("update") { Action::Update } else { Action::Snapshot };
                 let key = (channel.clone(), push.arg.inst_id.clone());
                 for d in items {
+                    let fresh = !self.books.contains_key(&key);
                     let book = self.books.entry(key.clone()).or_default();
                     match book.apply(action, d) {
+                        // The tail of a chain the earlier file held; the fresh snapshot follows.
+                        Err(BookError::NoSnapshot) if fresh && self.continued => {
+                            self.books.remove(&key);
+                        }
                         Ok(()) => {
                             if let Some((bids, asks)) = book.top(self.depth) {
                                 let levels = |ls: Vec<(_, _, u32)>| {
@@ -712,5 +726,27 @@ mod tests {
         bad.extend_from_slice(b"garbage that is no frame header");
         let e = from_reader(Path::new("bad.zst"), Box::new(std::io::Cursor::new(bad))).next().expect("one");
         assert!(e.expect_err("damaged").reason.starts_with("unreadable (damaged zstd data?)"));
+    }
+    #[test]
+    fn a_file_that_continues_another_waits_for_its_snapshots() {
+        let book = |action: &str, prev: i64, seq: i64| {
+            format!(
+                r#"{{"arg":{{"channel":"books","instId":"X"}},"action":"{action}","data":[{{"asks":[["101","1","0","1"]],"bids":[["100","1","0","1"]],"ts":"10","checksum":0,"prevSeqId":{prev},"seqId":{seq}}}]}}"#
+            )
+        };
+        let body = [
+            format!("2 {}", book("update", 11, 12)),
+            format!("3 {}", book("snapshot", -1, 40)),
+            format!("4 {}", book("update", 40, 41)),
+        ];
+        let continued = format!("1 #continues okx-public-2026-12-07T11.jsonl.zst\n{}", body.join("\n"));
+        let events: Vec<Recorded> =
+            read(&continued).collect::<Result<_, _>>().expect("the old chain's tail is skipped");
+        assert_eq!(events.iter().map(|r| r.received_ms).collect::<Vec<_>>(), [Some(3), Some(4)]);
+        // Without the header the same update is a broken capture.
+        assert!(read(&body.join("\n")).next().expect("one").is_err());
+        // Once its book started, a break in its chain is an error again.
+        let broken = format!("{continued}\n5 {}", book("update", 45, 46));
+        assert!(read(&broken).nth(2).expect("three").is_err());
     }
 }

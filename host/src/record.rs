@@ -10,7 +10,9 @@
 //! zstd frame; a name already taken (a second run within the hour) gets `-2`, `-3`, ... rather
 //! than appending to a file whose end may be cut. The encoder is flushed every second, so a
 //! process killed hard leaves a file readable up to its last second (the readers name the cut);
-//! a clean stop and every rotation finish the frame.
+//! a clean stop and every rotation finish the frame. A new hour's file starts with
+//! `#continues PREVIOUS` and the chained books (`books`, the tbt books) are asked for again, so
+//! each file holds its own snapshots and reads on its own.
 //!
 //! The connections are the okx crate's reconnecting client in raw mode (frames are not parsed:
 //! the parse would bound the rate), one for `/public` and, for candles and `trades-all`, one for
@@ -24,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tradebox_okx::ws::recorded::gap_line;
+use tradebox_okx::ws::recorded::{CONTINUES, gap_line};
 use tradebox_okx::ws::{ClientConfig, ClientEvent, ConnectGate, WsClient};
 
 /// OKX's public WebSocket endpoint.
@@ -204,6 +206,8 @@ struct Sink {
     stats: RecordStats,
     /// Bytes of the files already finished.
     finished_bytes: u64,
+    /// A new file went on from an earlier one since the last [`Sink::take_rotated`].
+    rotated: bool,
 }
 
 impl Sink {
@@ -214,8 +218,15 @@ impl Sink {
             self.close()?;
         }
         if self.file.is_none() {
-            let file = HourFile::create(&self.dir, hour)?;
+            let mut file = HourFile::create(&self.dir, hour)?;
             tracing::info!(file = %file.path.display(), "recording into a new file");
+            // Books' chains go on from the last file: said on the first line, so a reader of
+            // this file alone waits for each book's next snapshot (asked for by the caller).
+            if let Some(previous) = self.stats.files.last().and_then(|p| p.file_name()) {
+                let line = format!("{now_ms} {CONTINUES} {}\n", previous.to_string_lossy());
+                file.encoder.write_all(line.as_bytes()).map_err(io_at(&file.path))?;
+                self.rotated = true;
+            }
             self.stats.files.push(file.path.clone());
             self.file = Some(file);
         }
@@ -252,6 +263,11 @@ impl Sink {
         }
         self.line = line;
         written
+    }
+
+    /// Whether a new file went on from an earlier one since the last call.
+    fn take_rotated(&mut self) -> bool {
+        std::mem::take(&mut self.rotated)
     }
 
     /// Flushes what the encoder holds, so a hard kill loses at most what came since.
@@ -315,7 +331,14 @@ pub async fn record(
         line: Vec::with_capacity(1 << 12),
         stats: RecordStats::default(),
         finished_bytes: 0,
+        rotated: false,
     };
+    // Books sent as a snapshot and then updates: asked for again at every new file, so that
+    // each hourly file holds a snapshot of every such book.
+    let chained: Vec<&serde_json::Value> = public_args
+        .iter()
+        .filter(|a| matches!(a["channel"].as_str(), Some("books" | "books-l2-tbt" | "books50-l2-tbt")))
+        .collect();
     // Whether each endpoint has been up since its last gap line: a failed attempt while down
     // writes nothing more.
     let mut up = [false, false];
@@ -366,6 +389,13 @@ pub async fn record(
         if let Err(e) = written {
             break Err(e);
         }
+        if sink.take_rotated()
+            && let Some(client) = &public
+        {
+            for arg in &chained {
+                client.resubscribe(arg);
+            }
+        }
     };
     drop((public, biz));
     let closed = sink.close();
@@ -393,5 +423,51 @@ mod tests {
         assert_eq!(business_url(DEFAULT_URL).expect("public"), "wss://ws.okx.com:8443/ws/v5/business");
         assert!(business_url("ws://127.0.0.1:1/").is_err());
         assert_eq!(stem(1_765_108_800_000 / HOUR_MS), "okx-public-2025-12-07T12");
+    }
+
+    #[test]
+    fn files_rotate_at_the_hour_and_say_what_they_continue() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut sink = Sink {
+            dir: dir.path().to_path_buf(),
+            file: None,
+            line: Vec::new(),
+            stats: RecordStats::default(),
+            finished_bytes: 0,
+            rotated: false,
+        };
+        let noon = 1_765_108_800_000;
+        sink.frame(noon - 1, "pong").expect("write");
+        assert!(!sink.take_rotated(), "the first file continues nothing");
+        sink.frame(noon, "{}").expect("write");
+        assert!(sink.take_rotated());
+        sink.frame(noon + 1, "{\n}").expect("write");
+        // A name already taken is never reused.
+        std::fs::write(dir.path().join("okx-public-2025-12-07T13.jsonl.zst"), b"").expect("taken");
+        sink.frame(noon + HOUR_MS, "{}").expect("write");
+        sink.close().expect("close");
+        let names: Vec<String> =
+            sink.stats.files.iter().filter_map(|p| Some(p.file_name()?.to_str()?.to_string())).collect();
+        assert_eq!(
+            names,
+            [
+                "okx-public-2025-12-07T11.jsonl.zst",
+                "okx-public-2025-12-07T12.jsonl.zst",
+                "okx-public-2025-12-07T13-2.jsonl.zst"
+            ]
+        );
+        let text = |i: usize| {
+            String::from_utf8(
+                zstd::decode_all(std::fs::File::open(&sink.stats.files[i]).expect("file")).expect("whole"),
+            )
+            .expect("text")
+        };
+        assert_eq!(text(0), format!("{} pong\n", noon - 1));
+        assert_eq!(
+            text(1),
+            format!("{noon} #continues okx-public-2025-12-07T11.jsonl.zst\n{noon} {{}}\n{} {{ }}\n", noon + 1)
+        );
+        assert!(text(2).starts_with(&format!("{} #continues okx-public-2025-12-07T12.jsonl.zst\n", noon + HOUR_MS)));
+        assert_eq!(sink.stats.frames, 4);
     }
 }

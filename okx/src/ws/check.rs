@@ -52,6 +52,9 @@ const SAMPLES: usize = 10;
 pub struct FeedCheck {
     report: FeedReport,
     books: HashMap<(String, String), OrderBook>,
+    /// The file goes on from another (`#continues`): a book's updates before its first
+    /// snapshot here belong to a chain that began there.
+    continued: bool,
 }
 
 impl FeedCheck {
@@ -75,6 +78,11 @@ impl FeedCheck {
                 // start them again, so nothing before the gap is held against them.
                 self.report.gaps += 1;
                 self.books.clear();
+                self.continued = false;
+                return;
+            }
+            Line::Continues { .. } => {
+                self.continued = true;
                 return;
             }
             Line::Frame { text, .. } => text,
@@ -102,10 +110,15 @@ impl FeedCheck {
         let update = push.action.as_deref() == Some("update");
         let key = (push.arg.channel.clone(), push.arg.inst_id.clone());
         for d in items {
+            let fresh = !self.books.contains_key(&key);
             let book = self.books.entry(key.clone()).or_default();
             let action = if update { Action::Update } else { Action::Snapshot };
             match book.apply(action, d) {
                 Ok(()) => self.report.books_checked += 1,
+                Err(BookError::NoSnapshot) if fresh && self.continued => {
+                    // The tail of the chain the earlier file held; the fresh snapshot follows.
+                    self.books.remove(&key);
+                }
                 Err(BookError::Checksum { expected, computed }) => {
                     self.report.books_checked += 1;
                     self.report.checksum_mismatches += 1;
@@ -194,5 +207,16 @@ mod tests {
             report.to_string(),
             "messages 5, parse errors 0, books checked 4, checksum mismatches 0, sequence gaps 0, reconnect gaps 1"
         );
+        // A file that goes on from another: the old chain's tail before the new snapshot is no
+        // gap; without the header it is one.
+        let tail = [format!("2 {}", book("update", 11, 12)), format!("3 {}", book("snapshot", -1, 40))];
+        for (header, gaps) in [("1 #continues earlier.jsonl.zst", 0), ("", 1)] {
+            let mut check = FeedCheck::new();
+            check.line(1, header);
+            for (i, line) in tail.iter().enumerate() {
+                check.line(i + 2, line);
+            }
+            assert_eq!(check.finish().sequence_gaps, gaps, "{header:?}");
+        }
     }
 }

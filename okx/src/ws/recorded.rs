@@ -7,7 +7,10 @@
 //!   clock), one space, then the raw frame: what `tradebox record` writes;
 //! - `RECV_MS #gap ENDPOINT REASON` (or without the time): the connection to `ENDPOINT` was lost
 //!   here and frames may be missing; a book's `seqId` chain is broken at this line, so a reader
-//!   starts every book afresh (the recorder's reconnection brings new snapshots).
+//!   starts every book afresh (the recorder's reconnection brings new snapshots);
+//! - `RECV_MS #continues FILE`: the first line of an hourly file that goes on from `FILE`. Its
+//!   books' chains began there: updates of a book before its first snapshot in this file are
+//!   skipped, not errors (the recorder asks for fresh snapshots at every new file).
 //!
 //! Kept here, beside the parser, so that `feed check` and `tradebox-data` split a line the same
 //! way: a frame never starts with a digit or `#` (OKX sends JSON objects and `pong`).
@@ -29,12 +32,19 @@ pub enum Line<'a> {
         /// The endpoint and the reason, as written.
         what: &'a str,
     },
+    /// The file goes on from another (what follows `#continues`: its name).
+    Continues {
+        /// The earlier file's name.
+        from: &'a str,
+    },
     /// Nothing (blank).
     Blank,
 }
 
 /// The marker word of a gap line.
 pub const GAP: &str = "#gap";
+/// The marker word of a file's first line when it goes on from another.
+pub const CONTINUES: &str = "#continues";
 
 /// Splits a line (its newline already removed or not).
 pub fn split(line: &str) -> Line<'_> {
@@ -52,9 +62,13 @@ pub fn split(line: &str) -> Line<'_> {
         }
         _ => (None, line),
     };
-    match rest.strip_prefix(GAP) {
-        Some(what) if what.is_empty() || what.starts_with(' ') => Line::Gap { received_ms, what: what.trim() },
-        _ => Line::Frame { received_ms, text: rest },
+    let marker = |word: &str| rest.strip_prefix(word).filter(|what| what.is_empty() || what.starts_with(' '));
+    if let Some(what) = marker(GAP) {
+        Line::Gap { received_ms, what: what.trim() }
+    } else if let Some(from) = marker(CONTINUES) {
+        Line::Continues { from: from.trim() }
+    } else {
+        Line::Frame { received_ms, text: rest }
     }
 }
 
@@ -84,5 +98,9 @@ mod tests {
         assert_eq!(split("#gap"), Line::Gap { received_ms: None, what: "" });
         assert!(matches!(split("5 #gapless"), Line::Frame { .. }));
         assert!(matches!(split("99999999999999999999 {}"), Line::Frame { received_ms: None, .. }));
+        assert_eq!(
+            split("7 #continues okx-public-2026-12-07T12.jsonl.zst\n"),
+            Line::Continues { from: "okx-public-2026-12-07T12.jsonl.zst" }
+        );
     }
 }
