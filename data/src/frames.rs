@@ -1,7 +1,13 @@
 //! A recorded OKX WebSocket feed as market events, in the order received.
 //!
-//! The file is what `tradebox feed check` reads: one raw OKX WebSocket frame per line, exactly
-//! as received, no prefix; blank lines are skipped. Each frame goes through the host's own
+//! The file is what `tradebox feed check` reads and `tradebox record` writes: one raw OKX
+//! WebSocket frame per line, exactly as received, optionally after its receive time in
+//! milliseconds and a space (`1765108800123 {"arg":...}`); `#gap` lines where the recorder lost
+//! its connection (every book starts afresh after one: its `seqId` chain is broken there, and
+//! the reconnection brings new snapshots); blank lines are skipped (the line format:
+//! `tradebox_okx::ws::recorded`). The file may be zstd-compressed (told by zstd's magic bytes,
+//! not the name); a compressed file cut short (a recorder killed before closing it) reads up
+//! to where it was cut and then ends with one error saying so. Each frame goes through the host's own
 //! parser (`tradebox_okx::ws::message`), and books through its book builder
 //! (`tradebox_okx::ws::book`, with its `seqId` chain and checksum checks), so a replay sees what
 //! the live host saw, numbers converted the same way (`tradebox_core::num::shown`, OKX's `""`
@@ -31,8 +37,12 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use tradebox_core::Side;
 use tradebox_core::num::shown;
-use tradebox_okx::ws::book::{Action, OrderBook};
+use tradebox_okx::ws::book::{Action, BookError, OrderBook};
 use tradebox_okx::ws::message::{Data, Frame, Push, parse};
+use tradebox_okx::ws::recorded::{Line, split};
+
+/// The first four bytes of every zstd frame (RFC 8878).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 /// Book levels per side a [`RecordedEvent::Book`] carries by default (what the host hands its
 /// plugins).
@@ -49,6 +59,9 @@ pub const MAX_FRAME_LINE: u64 = 16 << 20;
 pub struct Recorded {
     /// The frame's own time (OKX's `ts`; a candle's opening time), ms since the Unix epoch.
     pub ts_ms: i64,
+    /// When the recorder received the frame (ms since the Unix epoch, its machine's clock), for
+    /// lines that carry it (`tradebox record` writes it; raw captures have none).
+    pub received_ms: Option<i64>,
     /// The instrument (OKX's `instId`).
     pub symbol: String,
     /// The channel it came on (`tickers`, `books5`, `candle1m`, ...).
@@ -108,6 +121,12 @@ pub struct Frames {
     /// The instruments asked for with [`Frames::only`]; `None`: every one.
     only: Option<HashSet<String>>,
     passed_over: u64,
+    gaps: u64,
+    /// The file goes on from another (`#continues`): a book's updates before its first
+    /// snapshot here belong to a chain that began there, and are skipped.
+    continued: bool,
+    /// The receive time of the line being read.
+    received_ms: Option<i64>,
     done: bool,
 }
 
@@ -123,11 +142,68 @@ pub fn open(path: &Path) -> Result<Frames, DataError> {
     Ok(from_reader(path, Box::new(file)))
 }
 
+/// The text of a recorded feed, decompressed when its first bytes are zstd's, lines capped at
+/// [`MAX_FRAME_LINE`] (what `feed check` reads line by line; a read error is best told with
+/// [`read_error`]).
+pub fn text(path: &Path) -> Result<Box<dyn BufRead + Send>, DataError> {
+    let file = File::open(path).map_err(|e| DataError::file(path, format!("cannot open: {e}")))?;
+    Ok(text_of(Box::new(file)))
+}
+
+/// Whatever `reader` holds as text: zstd's magic first means compressed (any name), anything
+/// else is read as it is.
+fn text_of(mut reader: Box<dyn Read + Send>) -> Box<dyn BufRead + Send> {
+    let mut head = Vec::with_capacity(ZSTD_MAGIC.len());
+    // A read error here shows again, in line terms, when the lines are read.
+    let _ = reader.by_ref().take(ZSTD_MAGIC.len() as u64).read_to_end(&mut head);
+    let whole: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(head.clone()).chain(reader));
+    let inner: Box<dyn Read + Send> = if head == ZSTD_MAGIC {
+        match zstd::stream::read::Decoder::new(whole) {
+            Ok(decoder) => Box::new(decoder),
+            Err(e) => Box::new(Failing(Some(e))),
+        }
+    } else {
+        whole
+    };
+    Box::new(BufReader::with_capacity(1 << 16, LineCap::new(inner, MAX_FRAME_LINE)))
+}
+
+/// A reader that only fails (a decoder that could not be set up), so the error reaches the
+/// reader's caller in the usual place.
+struct Failing(Option<std::io::Error>);
+
+impl Read for Failing {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(self.0.take().unwrap_or_else(|| std::io::Error::other("unreadable")))
+    }
+}
+
+/// A read error at `line` as one line: a line over the cap, a compressed file cut short (the
+/// lines before it were read), damaged compressed data, or text that is not UTF-8.
+pub fn read_error(path: &Path, line: u64, e: &std::io::Error) -> DataError {
+    if let Some(long) = LineTooLong::of(e) {
+        return long.error(path);
+    }
+    let why = match e.kind() {
+        // zstd's decoder at the end of the input inside a frame.
+        std::io::ErrorKind::UnexpectedEof => {
+            "the compressed file is cut short here (a recording stopped without closing its file); the lines \
+             before were read"
+                .to_string()
+        }
+        std::io::ErrorKind::InvalidData if e.to_string().contains("UTF-8") => {
+            format!("unreadable (not UTF-8 text?): {e}")
+        }
+        _ => format!("unreadable (damaged zstd data?): {e}"),
+    };
+    DataError::at(path, line, why)
+}
+
 /// Reads a recorded feed from `reader`; `path` names it in errors.
 pub fn from_reader(path: &Path, reader: Box<dyn Read + Send>) -> Frames {
     Frames {
         path: path.to_path_buf(),
-        lines: Box::new(BufReader::with_capacity(1 << 16, LineCap::new(reader, MAX_FRAME_LINE))),
+        lines: text_of(reader),
         line_no: 0,
         text: String::new(),
         ready: VecDeque::new(),
@@ -137,6 +213,9 @@ pub fn from_reader(path: &Path, reader: Box<dyn Read + Send>) -> Frames {
         book_problems: 0,
         only: None,
         passed_over: 0,
+        gaps: 0,
+        continued: false,
+        received_ms: None,
         done: false,
     }
 }
@@ -183,6 +262,12 @@ impl Frames {
         self
     }
 
+    /// `#gap` lines read so far: places where the recorder lost its connection (frames may be
+    /// missing there; every book started afresh after each).
+    pub fn gaps(&self) -> u64 {
+        self.gaps
+    }
+
     /// Items (tickers, trades, candles, book pushes) of instruments left out by
     /// [`Frames::only`], so far.
     pub fn passed_over(&self) -> u64 {
@@ -201,17 +286,27 @@ impl Frames {
         match self.lines.read_line(&mut self.text) {
             Ok(0) => return None,
             Ok(_) => {}
-            Err(e) => {
-                return Some(Err(match LineTooLong::of(&e) {
-                    Some(long) => long.error(&self.path),
-                    None => DataError::at(&self.path, line, format!("unreadable (not UTF-8 text?): {e}")),
-                }));
+            Err(e) => return Some(Err(read_error(&self.path, line, &e))),
+        }
+        let text = match split(&self.text) {
+            Line::Blank => return Some(Ok(())),
+            Line::Gap { .. } => {
+                // The chain of every book is broken here: the next snapshot starts each again,
+                // and an update before it is what a gap is (the host's skip or an error).
+                self.gaps += 1;
+                self.books.clear();
+                self.continued = false;
+                return Some(Ok(()));
             }
-        }
-        let text = self.text.trim();
-        if text.is_empty() {
-            return Some(Ok(()));
-        }
+            Line::Continues { .. } => {
+                self.continued = true;
+                return Some(Ok(()));
+            }
+            Line::Frame { received_ms, text } => {
+                self.received_ms = received_ms;
+                text
+            }
+        };
         let frame = match parse(text) {
             Ok(frame) => frame,
             // A channel the host does not read: `feed check` counts these, and so does nothing here.
@@ -227,8 +322,10 @@ impl Frames {
     fn push(&mut self, line: u64, push: Push) -> Result<(), DataError> {
         let channel = push.arg.channel.clone();
         let at = |why: String| DataError::at(&self.path, line, why);
+        let received_ms = self.received_ms;
         let event = |ts_ms: i64, symbol: &str, event: RecordedEvent| Recorded {
             ts_ms,
+            received_ms,
             symbol: symbol.to_string(),
             channel: channel.clone(),
             event,
@@ -303,8 +400,13 @@ impl Frames {
                 let action = if push.action.as_deref() == Some("update") { Action::Update } else { Action::Snapshot };
                 let key = (channel.clone(), push.arg.inst_id.clone());
                 for d in items {
+                    let fresh = !self.books.contains_key(&key);
                     let book = self.books.entry(key.clone()).or_default();
                     match book.apply(action, d) {
+                        // The tail of a chain the earlier file held; the fresh snapshot follows.
+                        Err(BookError::NoSnapshot) if fresh && self.continued => {
+                            self.books.remove(&key);
+                        }
                         Ok(()) => {
                             if let Some((bids, asks)) = book.top(self.depth) {
                                 let levels = |ls: Vec<(_, _, u32)>| {
@@ -373,6 +475,7 @@ impl Iterator for Frames {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
@@ -388,7 +491,8 @@ mod tests {
         // no longer matches), on line 3; the trade on line 2 came before it.
         let all: Vec<_> = open(&fixture("tardis_okx_v5_msgs.jsonl")).expect("opens").collect();
         assert_eq!(all.len(), 2, "{all:?}");
-        let Ok(Recorded { ts_ms, symbol, channel, event: RecordedEvent::Trade { price, size, taker_side } }) = &all[0]
+        let Ok(Recorded { ts_ms, symbol, channel, event: RecordedEvent::Trade { price, size, taker_side }, .. }) =
+            &all[0]
         else {
             panic!("{:?}", all[0])
         };
@@ -543,5 +647,106 @@ mod tests {
         let zero = r#"{"arg":{"channel":"trades","instId":"X"},"data":[{"instId":"X","tradeId":"1","px":"0","sz":"1","side":"sell","ts":"5"}]}"#;
         let e = read(zero).next().expect("one").expect_err("zero price");
         assert!(e.reason.contains("above zero"), "{e}");
+    }
+    fn zstd(text: &str) -> Vec<u8> {
+        zstd::stream::encode_all(text.as_bytes(), 3).expect("compresses")
+    }
+
+    #[test]
+    fn timestamped_compressed_lines_and_a_gap_that_restarts_the_books() {
+        let book = |action: &str, prev: i64, seq: i64, bid: &str| {
+            format!(
+                r#"{{"arg":{{"channel":"books","instId":"X"}},"action":"{action}","data":[{{"asks":[["101","1","0","1"]],"bids":[["{bid}","1","0","1"]],"ts":"10","checksum":0,"prevSeqId":{prev},"seqId":{seq}}}]}}"#
+            )
+        };
+        let lines = [
+            format!("1000 {}", book("snapshot", -1, 10, "100")),
+            format!("1001 {}", book("update", 10, 11, "100.5")),
+            "1002 #gap public connection closed".to_string(),
+            format!("1003 {}", book("snapshot", -1, 40, "99")),
+            format!("1004 {}", book("update", 40, 41, "99.5")),
+            "pong".to_string(),
+        ];
+        let text = lines.join("\n");
+        let events: Vec<Recorded> = from_reader(Path::new("f.zst"), Box::new(std::io::Cursor::new(zstd(&text))))
+            .collect::<Result<_, _>>()
+            .expect("reads");
+        assert_eq!(events.iter().map(|r| r.received_ms).collect::<Vec<_>>(), [1000, 1001, 1003, 1004].map(Some));
+        let Recorded { event: RecordedEvent::Book { bids, .. }, .. } = &events[2] else { panic!("{:?}", events[2]) };
+        // The snapshot after the gap replaced the book (no 100 or 100.5 left over).
+        assert_eq!(bids, &[(99.0, 1.0)]);
+        let mut plain = read(&text);
+        assert_eq!(plain.by_ref().count(), 4);
+        assert_eq!(plain.gaps(), 1);
+
+        // Across the gap the old chain does not go on: an update that continues it is an error
+        // (the host's skip counts it), though it follows its predecessor's seqId.
+        let continued =
+            [lines[0].clone(), lines[1].clone(), lines[2].clone(), book("update", 11, 12, "100")].join("\n");
+        let all: Vec<_> = read(&continued).collect();
+        let e = all[2].as_ref().expect_err("no book after the gap");
+        assert_eq!(e.line, Some(4), "{e}");
+        let mut host = read(&continued).skip_stale_books();
+        assert_eq!(host.by_ref().count(), 2);
+        assert_eq!((host.book_problems(), host.gaps()), (1, 1));
+    }
+
+    #[test]
+    fn a_compressed_file_cut_short_reads_up_to_the_cut() {
+        let trade = |i: u32| {
+            format!(
+                r#"{} {{"arg":{{"channel":"trades","instId":"X"}},"data":[{{"instId":"X","tradeId":"{i}","px":"2","sz":"1","side":"sell","ts":"{i}"}}]}}"#,
+                1_000 + i
+            )
+        };
+        // As the recorder writes: flushed after the first 100 lines, then 100 more not flushed.
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).expect("encoder");
+        for i in 0..100 {
+            writeln!(encoder, "{}", trade(i)).expect("write");
+        }
+        std::io::Write::flush(&mut encoder).expect("flush");
+        let flushed = encoder.get_ref().len();
+        for i in 100..200 {
+            writeln!(encoder, "{}", trade(i)).expect("write");
+        }
+        let whole = encoder.finish().expect("finish");
+        let all: Vec<_> = from_reader(Path::new("w.zst"), Box::new(std::io::Cursor::new(whole.clone()))).collect();
+        assert!(all.iter().all(Result::is_ok) && all.len() == 200);
+        for cut in [flushed, flushed + 3, whole.len() - 1] {
+            let all: Vec<_> =
+                from_reader(Path::new("cut.zst"), Box::new(std::io::Cursor::new(whole[..cut].to_vec()))).collect();
+            let (last, before) = all.split_last().expect("items");
+            assert!(before.len() >= 100 && before.iter().all(Result::is_ok), "cut at {cut}: {}", before.len());
+            let e = last.as_ref().expect_err("the cut");
+            assert_eq!(e.line, Some(before.len() as u64 + 1), "{e}");
+            assert!(e.reason.starts_with("the compressed file is cut short here"), "{e}");
+        }
+        // Not zstd after its magic: one line too.
+        let mut bad = ZSTD_MAGIC.to_vec();
+        bad.extend_from_slice(b"garbage that is no frame header");
+        let e = from_reader(Path::new("bad.zst"), Box::new(std::io::Cursor::new(bad))).next().expect("one");
+        assert!(e.expect_err("damaged").reason.starts_with("unreadable (damaged zstd data?)"));
+    }
+    #[test]
+    fn a_file_that_continues_another_waits_for_its_snapshots() {
+        let book = |action: &str, prev: i64, seq: i64| {
+            format!(
+                r#"{{"arg":{{"channel":"books","instId":"X"}},"action":"{action}","data":[{{"asks":[["101","1","0","1"]],"bids":[["100","1","0","1"]],"ts":"10","checksum":0,"prevSeqId":{prev},"seqId":{seq}}}]}}"#
+            )
+        };
+        let body = [
+            format!("2 {}", book("update", 11, 12)),
+            format!("3 {}", book("snapshot", -1, 40)),
+            format!("4 {}", book("update", 40, 41)),
+        ];
+        let continued = format!("1 #continues okx-public-2026-12-07T11.jsonl.zst\n{}", body.join("\n"));
+        let events: Vec<Recorded> =
+            read(&continued).collect::<Result<_, _>>().expect("the old chain's tail is skipped");
+        assert_eq!(events.iter().map(|r| r.received_ms).collect::<Vec<_>>(), [Some(3), Some(4)]);
+        // Without the header the same update is a broken capture.
+        assert!(read(&body.join("\n")).next().expect("one").is_err());
+        // Once its book started, a break in its chain is an error again.
+        let broken = format!("{continued}\n5 {}", book("update", 45, 46));
+        assert!(read(&broken).nth(2).expect("three").is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! Market history files: what a backtest reads (and, later, what `tradebox record` writes).
+//! Market history files: what a backtest reads (and what `tradebox record` writes).
 //!
 //! Every reader streams: memory stays flat in the length of a file, and a bad row ends the read
 //! with a [`DataError`] naming the file, the line and the reason, so nothing runs half a file

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod logging;
 pub mod plugin;
 pub mod process;
+pub mod record;
 pub mod risk;
 pub mod running;
 pub mod venue;

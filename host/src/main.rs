@@ -98,6 +98,25 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Record OKX's public WebSocket feed (or `tradebox sim`'s) into hourly zstd files, every
+    /// frame as received after its receive time; no keys. Stops cleanly at Ctrl-C or SIGTERM.
+    Record {
+        /// OKX instrument ids, e.g. `--instrument BTC-USDT ETH-USDT`.
+        #[arg(long = "instrument", required = true, num_args = 1.., value_delimiter = ',')]
+        instruments: Vec<String>,
+        /// OKX channels: tickers, books, books5, bbo-tbt, trades, candle1m, ...
+        #[arg(long = "channel", required = true, num_args = 1.., value_delimiter = ',')]
+        channels: Vec<String>,
+        /// The directory of the hourly files (`okx-public-2026-12-07T12.jsonl.zst`).
+        #[arg(long)]
+        out: PathBuf,
+        /// The `/public` WebSocket endpoint, e.g. `tradebox sim`'s `ws://127.0.0.1:PORT/ws/v5/public`.
+        #[arg(long, default_value = tradebox::record::DEFAULT_URL)]
+        url: String,
+        /// Stop after this long (e.g. `1m`); otherwise at Ctrl-C or SIGTERM.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
     /// Recorded OKX WebSocket feeds.
     Feed {
         #[command(subcommand)]
@@ -163,7 +182,8 @@ impl AdminArgs {
 
 #[derive(Subcommand)]
 enum FeedCommand {
-    /// Runs every line of a recorded feed (one raw OKX WebSocket frame per line, as received)
+    /// Runs every line of a recorded feed (one raw OKX WebSocket frame per line, as received,
+    /// optionally after its receive time; plain or zstd-compressed, as `tradebox record` writes)
     /// through the host's own parser and book builder, and ends with one summary line.
     Check {
         /// The recording.
@@ -428,6 +448,9 @@ fn run_cli() -> Result<()> {
             Command::Plugin { command } => plugin_command(command).await,
             Command::Backtest(args) => tokio::task::block_in_place(|| tradebox::backtest::cli::execute(&args)),
             Command::Feed { command: FeedCommand::Check { file } } => feed_check(&file),
+            Command::Record { instruments, channels, out, url, duration } => {
+                record(tradebox::record::RecordOptions { instruments, channels, out, url }, duration).await
+            }
             Command::Data { command: DataCommand::Download { instrument, bar, from, to, out, base_url } } => {
                 data_download(instrument, bar, from, to, out, base_url).await
             }
@@ -889,14 +912,24 @@ async fn sim(path: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> Res
     Ok(())
 }
 
+/// A recorded feed, plain or compressed: the report of what was read, then (a file cut short,
+/// a line that is not text) the error.
 fn feed_check(file: &std::path::Path) -> Result<()> {
     use std::io::BufRead;
-    let reader =
-        std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
+    let mut reader = tradebox_data::frames::text(file).context("opening the recording")?;
     let mut check = tradebox_okx::ws::check::FeedCheck::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("{}: line {} is not UTF-8 text", file.display(), i + 1))?;
-        check.line(i + 1, &line);
+    let mut line = String::new();
+    let mut failed = None;
+    for i in 1.. {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => check.line(i, &line),
+            Err(e) => {
+                failed = Some(tradebox_data::frames::read_error(file, i as u64, &e));
+                break;
+            }
+        }
     }
     let report = check.finish();
     for sample in &report.samples {
@@ -906,6 +939,85 @@ fn feed_check(file: &std::path::Path) -> Result<()> {
         println!("not read by the host: channel {channel:?} ({n} lines)");
     }
     println!("{report}");
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// `tradebox record`: a progress line on stderr when it is a terminal, a log line every 10 s
+/// otherwise; the files and counts on stdout at the end.
+async fn record(opts: tradebox::record::RecordOptions, duration: Option<Duration>) -> Result<()> {
+    let stop = async move {
+        #[cfg(unix)]
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        #[cfg(unix)]
+        let term = async move {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        let timer = async move {
+            match duration {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+            () = timer => {}
+        }
+    };
+    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let style = indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")?;
+        indicatif::ProgressBar::new_spinner().with_style(style)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let (mut last, mut ticks) = (0u64, 0u64);
+    let out = opts.out.clone();
+    let stats = tradebox::record::record(opts, stop, |s| {
+        let rate = s.frames - last;
+        last = s.frames;
+        ticks += 1;
+        let file = s.files.last().map(|p| p.display().to_string()).unwrap_or_default();
+        let text = format!(
+            "{rate} frames/s, {} frames, {:.2} MiB on disk ({:.2} MiB of text), {} gaps; {file}",
+            s.frames,
+            mib(s.disk_bytes),
+            mib(s.text_bytes),
+            s.gaps
+        );
+        if progress.is_hidden() {
+            if ticks.is_multiple_of(10) {
+                tracing::info!("recording: {text}");
+            }
+        } else {
+            progress.set_message(text);
+            progress.tick();
+        }
+    })
+    .await;
+    progress.finish_and_clear();
+    let stats = stats.with_context(|| format!("recording into {}", out.display()))?;
+    for file in &stats.files {
+        println!("{}", file.display());
+    }
+    println!(
+        "{} frames, {:.2} MiB on disk ({:.2} MiB of text), {} gaps, {} files",
+        stats.frames,
+        mib(stats.disk_bytes),
+        mib(stats.text_bytes),
+        stats.gaps,
+        stats.files.len()
+    );
     Ok(())
 }
 

@@ -1,8 +1,10 @@
-//! Checking a recorded feed (one raw OKX WebSocket frame per line, as received) with the same
-//! parser and book builder the host runs: what `tradebox feed check FILE` reports.
+//! Checking a recorded feed (one raw OKX WebSocket frame per line, as received, optionally after
+//! its receive time; gap lines where the recorder reconnected: [`super::recorded`]) with the
+//! same parser and book builder the host runs: what `tradebox feed check FILE` reports.
 
 use super::book::{Action, BookError, OrderBook};
 use super::message::{Data, Frame, parse};
+use super::recorded::{Line, split};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -23,6 +25,8 @@ pub struct FeedReport {
     pub unknown_channels: BTreeMap<String, u64>,
     /// The first problems found, with their line numbers.
     pub samples: Vec<String>,
+    /// Gap lines (the recorder lost its connection there; every book starts afresh after one).
+    pub gaps: u64,
 }
 
 impl fmt::Display for FeedReport {
@@ -32,7 +36,12 @@ impl fmt::Display for FeedReport {
             f,
             "messages {}, parse errors {}, books checked {}, checksum mismatches {}, sequence gaps {}",
             self.messages, self.parse_errors, self.books_checked, self.checksum_mismatches, self.sequence_gaps
-        )
+        )?;
+        // Only when there are any: a recording without reconnects reads as it always did.
+        if self.gaps > 0 {
+            write!(f, ", reconnect gaps {}", self.gaps)?;
+        }
+        Ok(())
     }
 }
 
@@ -43,6 +52,9 @@ const SAMPLES: usize = 10;
 pub struct FeedCheck {
     report: FeedReport,
     books: HashMap<(String, String), OrderBook>,
+    /// The file goes on from another (`#continues`): a book's updates before its first
+    /// snapshot here belong to a chain that began there.
+    continued: bool,
 }
 
 impl FeedCheck {
@@ -59,10 +71,22 @@ impl FeedCheck {
 
     /// Reads one line (`line_no` counts from 1, for the samples).
     pub fn line(&mut self, line_no: usize, line: &str) {
-        let line = line.trim();
-        if line.is_empty() {
-            return;
-        }
+        let line = match split(line) {
+            Line::Blank => return,
+            Line::Gap { .. } => {
+                // The chain of every book is broken here; the snapshots after the reconnect
+                // start them again, so nothing before the gap is held against them.
+                self.report.gaps += 1;
+                self.books.clear();
+                self.continued = false;
+                return;
+            }
+            Line::Continues { .. } => {
+                self.continued = true;
+                return;
+            }
+            Line::Frame { text, .. } => text,
+        };
         self.report.messages += 1;
         let frame = match parse(line) {
             Ok(f) => f,
@@ -86,10 +110,15 @@ impl FeedCheck {
         let update = push.action.as_deref() == Some("update");
         let key = (push.arg.channel.clone(), push.arg.inst_id.clone());
         for d in items {
+            let fresh = !self.books.contains_key(&key);
             let book = self.books.entry(key.clone()).or_default();
             let action = if update { Action::Update } else { Action::Snapshot };
             match book.apply(action, d) {
                 Ok(()) => self.report.books_checked += 1,
+                Err(BookError::NoSnapshot) if fresh && self.continued => {
+                    // The tail of the chain the earlier file held; the fresh snapshot follows.
+                    self.books.remove(&key);
+                }
                 Err(BookError::Checksum { expected, computed }) => {
                     self.report.books_checked += 1;
                     self.report.checksum_mismatches += 1;
@@ -152,5 +181,42 @@ mod tests {
             "messages 5, parse errors 1, books checked 3, checksum mismatches 1, sequence gaps 1"
         );
         assert!(report.samples.iter().any(|s| s.starts_with("line 3:") && s.contains("gap")), "{:?}", report.samples);
+    }
+    #[test]
+    fn timestamped_lines_and_a_gap_that_restarts_the_books() {
+        let book = |action: &str, prev: i64, seq: i64| {
+            format!(
+                r#"{{"arg":{{"channel":"books","instId":"X"}},"action":"{action}","data":[{{"asks":[["2","1","0","1"]],"bids":[["1","1","0","1"]],"ts":"1","checksum":0,"prevSeqId":{prev},"seqId":{seq}}}]}}"#
+            )
+        };
+        // Across the gap the chain breaks (50 does not follow 11) and a fresh snapshot follows.
+        let lines = [
+            format!("1000 {}", book("snapshot", -1, 10)),
+            format!("1001 {}", book("update", 10, 11)),
+            crate::ws::recorded::gap_line(1002, "public", "connection closed").trim_end().to_string(),
+            format!("1003 {}", book("snapshot", -1, 50)),
+            format!("1004 {}", book("update", 50, 51)),
+            "1005 pong".to_string(),
+        ];
+        let mut check = FeedCheck::new();
+        for (i, line) in lines.iter().enumerate() {
+            check.line(i + 1, line);
+        }
+        let report = check.finish();
+        assert_eq!(
+            report.to_string(),
+            "messages 5, parse errors 0, books checked 4, checksum mismatches 0, sequence gaps 0, reconnect gaps 1"
+        );
+        // A file that goes on from another: the old chain's tail before the new snapshot is no
+        // gap; without the header it is one.
+        let tail = [format!("2 {}", book("update", 11, 12)), format!("3 {}", book("snapshot", -1, 40))];
+        for (header, gaps) in [("1 #continues earlier.jsonl.zst", 0), ("", 1)] {
+            let mut check = FeedCheck::new();
+            check.line(1, header);
+            for (i, line) in tail.iter().enumerate() {
+                check.line(i + 2, line);
+            }
+            assert_eq!(check.finish().sequence_gaps, gaps, "{header:?}");
+        }
     }
 }

@@ -89,6 +89,10 @@ pub struct ClientConfig {
     pub gate: Arc<ConnectGate>,
     /// Certificate pins and extra roots for `url`'s host; the default is tungstenite's own TLS.
     pub tls: TlsSettings,
+    /// Hand every text frame over unparsed ([`ClientEvent::Raw`]) instead of as a [`Frame`]: a
+    /// recorder keeps the bytes as received and has no use for the parse (its cost would bound
+    /// the frames a second it keeps up with). `pong` and OKX's service notice are still acted on.
+    pub raw: bool,
 }
 
 impl ClientConfig {
@@ -103,6 +107,7 @@ impl ClientConfig {
             backoff_max: Duration::from_secs(30),
             gate,
             tls: TlsSettings::default(),
+            raw: false,
         }
     }
 }
@@ -119,6 +124,9 @@ pub enum ClientEvent {
     },
     /// A frame, in arrival order.
     Frame(Frame),
+    /// A text frame as received (with [`ClientConfig::raw`] only, in place of `Frame` and `Bad`;
+    /// `pong` is not handed over).
+    Raw(String),
     /// OKX refused the login (its code and message); a `Disconnected` follows. Apart, so that
     /// the caller can count refusals of its key by code.
     LoginRefused {
@@ -416,6 +424,20 @@ async fn session(
             msg = socket.next() => {
                 last_heard = Instant::now();
                 match msg {
+                    Some(Ok(Message::Text(t))) if config.raw => {
+                        let text = t.as_str();
+                        if text == "pong" {
+                            pong_due = None;
+                        } else {
+                            // Only a notice can carry 64008; nothing else is parsed at all.
+                            let upgrade = text.contains("64008")
+                                && matches!(message::parse(text), Ok(Frame::Event(e)) if e.event == "notice" && e.code == "64008");
+                            let _ = events.send(ClientEvent::Raw(text.to_string()));
+                            if upgrade {
+                                return ("service upgrade notice (64008): reconnecting early".into(), true);
+                            }
+                        }
+                    }
                     Some(Ok(Message::Text(t))) => {
                         let text = t.as_str();
                         match message::parse(text) {

@@ -1,11 +1,12 @@
 //! OKX's WebSocket API (okx-v5.md §5): frames as types ([`message`]), order books kept from
 //! pushes with sequence and checksum checks ([`book`]), and a client that keeps one endpoint
-//! connected ([`client`]).
+//! connected ([`client`]); the line format of a recorded feed ([`recorded`]).
 
 pub mod book;
 pub mod check;
 pub mod client;
 pub mod message;
+pub mod recorded;
 
 pub use book::{Action, BookError, OrderBook};
 pub use client::{ClientConfig, ClientEvent, ConnectGate, Login, WsClient};

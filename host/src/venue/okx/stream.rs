@@ -356,6 +356,8 @@ fn handle(v: &OkxVenue, streams: &Arc<Streams>, state: &mut State, endpoint: End
             }
             *seen += 1;
         }
+        // Only a client in raw mode (a recorder) hands these over; the venue's never is.
+        ClientEvent::Raw(_) => {}
         ClientEvent::Frame(frame) => {
             streams.stats.frames.fetch_add(1, Ordering::Relaxed);
             match frame {

@@ -1,0 +1,183 @@
+//! `tradebox record` against the simulator's WebSocket server, started in this process: the
+//! library function the CLI calls and the binary itself (stopped by SIGTERM), a dropped
+//! connection marked in the file, and a file cut short read up to the cut.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tradebox::record::{RecordOptions, RecordStats, record};
+use tradebox_data::frames::{self, Recorded, RecordedEvent};
+use tradebox_sim::server::feed::Push;
+use tradebox_sim::server::{SimServer, SimServerConfig};
+
+async fn sim() -> SimServer {
+    SimServer::start(SimServerConfig::default()).await.expect("the simulator starts")
+}
+
+fn options(sim: &SimServer, out: &Path, channels: &[&str]) -> RecordOptions {
+    RecordOptions {
+        instruments: vec!["BTC-USDT".into(), "ETH-USDT".into()],
+        channels: channels.iter().map(|c| c.to_string()).collect(),
+        out: out.to_path_buf(),
+        url: sim.ws_url("public"),
+    }
+}
+
+/// Every event of the files, read strictly (a broken book chain is an error), and the gaps.
+fn read_back(files: &[PathBuf]) -> (Vec<Recorded>, u64) {
+    let (mut all, mut gaps) = (Vec::new(), 0);
+    for file in files {
+        let head = std::fs::read(file).expect("the file");
+        assert_eq!(head.get(..4), Some(&[0x28, 0xB5, 0x2F, 0xFD][..]), "{} is zstd", file.display());
+        let mut frames = frames::open(file).expect("opens");
+        for r in frames.by_ref() {
+            all.push(r.unwrap_or_else(|e| panic!("{e}")));
+        }
+        gaps += frames.gaps();
+    }
+    (all, gaps)
+}
+
+fn count(events: &[Recorded], f: fn(&RecordedEvent) -> bool) -> usize {
+    events.iter().filter(|r| f(&r.event)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_the_simulators_market_and_reads_it_back() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let opts = options(&sim, dir.path(), &["tickers", "books", "books5", "trades", "candle1m"]);
+    let mut ticks = 0;
+    let stats = record(opts, tokio::time::sleep(Duration::from_secs(3)), |_| ticks += 1).await.expect("records");
+    assert!(ticks >= 2, "progress every second: {ticks}");
+    assert!(stats.frames > 20, "{stats:?}");
+    assert_eq!(stats.gaps, 0);
+    // Hourly files: one, or two when the run crossed an hour.
+    assert!((1..=2).contains(&stats.files.len()), "{stats:?}");
+    let on_disk: u64 = stats.files.iter().map(|f| std::fs::metadata(f).expect("file").len()).sum();
+    assert_eq!(on_disk, stats.disk_bytes);
+    assert!(stats.disk_bytes < stats.text_bytes, "compressed: {stats:?}");
+    let name = stats.files[0].file_name().and_then(|n| n.to_str()).expect("a name");
+    assert!(name.starts_with("okx-public-20") && name.ends_with(".jsonl.zst") && name.len() == 34, "{name}");
+
+    let (events, gaps) = read_back(&stats.files);
+    assert_eq!(gaps, 0);
+    for (what, f) in [
+        ("tickers", (|e| matches!(e, RecordedEvent::Ticker { .. })) as fn(&RecordedEvent) -> bool),
+        ("books", |e| matches!(e, RecordedEvent::Book { .. })),
+        ("candles", |e| matches!(e, RecordedEvent::Candle(..))),
+    ] {
+        assert!(count(&events, f) > 0, "no {what} in {} events", events.len());
+    }
+    assert!(events.iter().any(|r| r.channel == "books5") && events.iter().any(|r| r.symbol == "ETH-USDT"));
+    // Receive times on every line, in the order written, within the run.
+    let times: Vec<i64> = events.iter().map(|r| r.received_ms.expect("a receive time")).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "receive times go forward");
+    let span = times.last().copied().unwrap_or(0) - times.first().copied().unwrap_or(0);
+    assert!((500..=4_000).contains(&span), "recorded over the run: {span} ms");
+
+    // `feed check` reads the compressed file as it is.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(["feed", "check"])
+        .arg(&stats.files[0])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.starts_with("messages ") && last.ends_with("checksum mismatches 0, sequence gaps 0"), "{last}");
+}
+
+/// The binary, stopped by SIGTERM as a service manager would: the file it leaves is whole.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_stops_cleanly_on_sigterm() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(["record", "--instrument", "BTC-USDT", "--channel", "tickers,books", "--url", &sim.ws_url("public")])
+        .arg("--out")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.expect("joins").expect("exits");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let files: Vec<PathBuf> = stdout.lines().filter(|l| l.ends_with(".jsonl.zst")).map(PathBuf::from).collect();
+    assert!(!files.is_empty(), "{stdout}");
+    assert!(stdout.lines().last().is_some_and(|l| l.contains(" frames, ") && l.ends_with(" files")), "{stdout}");
+    let (events, _) = read_back(&files);
+    assert!(count(&events, |e| matches!(e, RecordedEvent::Book { .. })) > 0, "{stdout}");
+}
+
+/// A dropped connection: a gap line, the client reconnects and resubscribes, and the reader
+/// starts every book afresh there (a strict read, so a book continued across the gap would fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_is_marked_and_books_start_again() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let opts = options(&sim, dir.path(), &["books", "trades"]);
+    let exchange = sim.exchange().clone();
+    let stop = async move {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        exchange.feed().control(Push::DropAll);
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+    };
+    let stats: RecordStats = record(opts, stop, |_| {}).await.expect("records");
+    assert_eq!(stats.gaps, 1, "{stats:?}");
+    let (events, gaps) = read_back(&stats.files);
+    assert_eq!(gaps, 1);
+    // The file's text: books before the gap line and after it (fresh snapshots).
+    let mut text = String::new();
+    for f in &stats.files {
+        let mut r = frames::text(f).expect("opens");
+        std::io::Read::read_to_string(&mut r, &mut text).expect("reads");
+    }
+    let gap_at = text.lines().position(|l| l.contains(" #gap public ")).expect("a gap line");
+    let snapshot = |l: &&str| l.contains(r#""action":"snapshot""#);
+    assert!(text.lines().take(gap_at).filter(snapshot).count() >= 2, "snapshots before the gap");
+    assert!(text.lines().skip(gap_at).filter(snapshot).count() >= 2, "snapshots after it");
+    let gap_ms: i64 = text.lines().nth(gap_at).and_then(|l| l.split(' ').next()?.parse().ok()).expect("a time");
+    let after = events.iter().filter(|r| r.received_ms.is_some_and(|t| t > gap_ms));
+    assert!(after.filter(|r| matches!(r.event, RecordedEvent::Book { .. })).count() > 0, "books after the gap");
+}
+
+/// A recorder killed hard: the file ends inside its zstd frame. What was flushed reads, and then
+/// one error names the cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_cut_short_reads_up_to_the_cut() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let opts = options(&sim, dir.path(), &["tickers", "trades"]);
+    let stats = record(opts, tokio::time::sleep(Duration::from_millis(2_500)), |_| {}).await.expect("records");
+    let file = stats.files.last().expect("a file").clone();
+    let whole: Vec<Recorded> = frames::open(&file).expect("opens").collect::<Result<_, _>>().expect("whole");
+    let bytes = std::fs::read(&file).expect("file");
+    // Cut off the end: most of the file, but not its last block.
+    let cut = dir.path().join("cut.jsonl.zst");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 4]).expect("write");
+    let read: Vec<_> = frames::open(&cut).expect("opens").collect();
+    let (last, before) = read.split_last().expect("something");
+    let e = last.as_ref().expect_err("the cut");
+    assert!(e.to_string().contains("the compressed file is cut short here"), "{e}");
+    assert!(e.to_string().starts_with(&format!("{}:", cut.display())), "{e}");
+    assert!(!e.to_string().contains('\n'));
+    let before: Vec<&Recorded> = before.iter().map(|r| r.as_ref().expect("before the cut")).collect();
+    assert!(!before.is_empty() && before.len() < whole.len(), "{} of {}", before.len(), whole.len());
+    assert!(before.iter().zip(&whole).all(|(a, b)| *a == b), "the same events, up to the cut");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .args(["feed", "check"])
+        .arg(&cut)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("messages "), "the report of what was read");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cut short"), "{stderr}");
+}
