@@ -4,6 +4,7 @@
 //! which way a use fails if that ever changes), so each use says which it is.
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 
 /// A decimal as the nearest float, correctly rounded, as its text would read: a price of
 /// 64123.5 or 0.1 is the float a parser makes of it (`Decimal::to_f64` can be a bit off with
@@ -11,7 +12,9 @@ use rust_decimal::Decimal;
 /// most 15 digits (prices, sizes, fees) take Clinger's fast path: their digits and the power of
 /// ten are both exact floats, and one division of exact operands rounds correctly; the rest are
 /// read from their text. `None` only for a text a float cannot read (none within
-/// rust_decimal's range, whose largest value is about 7.9e28).
+/// rust_decimal's range, whose largest value is about 7.9e28). Not for the hot paths of risk
+/// and plugin events: a decimal of many digits (a division's result) takes the text path,
+/// several times slower than `to_f64`, whose last bit does not matter there.
 pub fn nearest(d: Decimal) -> Option<f64> {
     /// 10^0 ..= 10^22: every one an exact float (10^23 is not).
     const POWERS_OF_TEN: [f64; 23] = [
@@ -30,13 +33,13 @@ pub fn nearest(d: Decimal) -> Option<f64> {
 /// A decimal as a risk measure: one that does not convert counts as unbounded, so a limit
 /// refuses rather than lets it through.
 pub fn measure(d: Decimal) -> f64 {
-    nearest(d).unwrap_or(f64::MAX)
+    d.to_f64().unwrap_or(f64::MAX)
 }
 
 /// A decimal that lowers a risk measure (an amount freed, a free balance): one that does not
 /// convert counts as nothing, so a limit refuses rather than lets it through.
 pub fn relief(d: Decimal) -> f64 {
-    nearest(d).unwrap_or(0.0)
+    d.to_f64().unwrap_or(0.0)
 }
 
 /// A signed change of a risk measure: growth by [`measure`], shrinking by [`relief`].
@@ -46,7 +49,7 @@ pub fn change(d: Decimal) -> f64 {
 
 /// A decimal as information for a plugin or a display: one that does not convert shows as 0.
 pub fn shown(d: Decimal) -> f64 {
-    nearest(d).unwrap_or(0.0)
+    d.to_f64().unwrap_or(0.0)
 }
 
 #[cfg(test)]
