@@ -14,6 +14,10 @@
 //! `#continues PREVIOUS` and the chained books (`books`, the tbt books) are asked for again, so
 //! each file holds its own snapshots and reads on its own.
 //!
+//! The files are [`FeedWriter`]'s, public so that the paper venue can tee the feed it trades on
+//! into the same hourly files: one format for every recording, which `feed check` and backtests
+//! read whoever wrote it.
+//!
 //! The connections are the okx crate's reconnecting client in raw mode (frames are not parsed:
 //! the parse would bound the rate), one for `/public` and, for candles and `trades-all`, one for
 //! `/business`. One task receives and writes: zstd at level 3 keeps well ahead of a feed, and
@@ -198,24 +202,48 @@ impl HourFile {
     }
 }
 
-/// The writing side: the open file and the counts.
-struct Sink {
+/// The hourly files of a feed, written as `tradebox record` writes them: `RECV_MS FRAME` and
+/// `#gap` lines, a new file at every UTC hour starting with `#continues PREVIOUS`, the encoder
+/// flushed at every [`FeedWriter::tick`] and each file finished at its hour's end or at
+/// [`FeedWriter::close`].
+///
+/// Public so that whatever else receives OKX's feed can keep it in the same files and format,
+/// readable by `feed check` and backtests alike: the paper venue tees the feed it trades on
+/// here, so a paper session can be replayed against exactly the market it saw. The writer
+/// does no I/O beyond its files and never blocks on the network; what it cannot do itself is
+/// ask the exchange for fresh snapshots, so [`FeedWriter::take_rotated`] tells its owner when
+/// a new file began and the chained books must be asked for again.
+pub struct FeedWriter {
     dir: PathBuf,
     file: Option<HourFile>,
     line: Vec<u8>,
     stats: RecordStats,
     /// Bytes of the files already finished.
     finished_bytes: u64,
-    /// A new file went on from an earlier one since the last [`Sink::take_rotated`].
+    /// A new file went on from an earlier one since the last [`FeedWriter::take_rotated`].
     rotated: bool,
 }
 
-impl Sink {
+impl FeedWriter {
+    /// A writer into `dir` (created when missing). No file is opened before the first line, so
+    /// a writer that never writes leaves nothing behind.
+    pub fn new(dir: &Path) -> Result<Self, RecordError> {
+        std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            file: None,
+            line: Vec::with_capacity(1 << 12),
+            stats: RecordStats::default(),
+            finished_bytes: 0,
+            rotated: false,
+        })
+    }
+
     /// The file for the hour of `now_ms`, rotating when the hour changed.
     fn file_for(&mut self, now_ms: i64) -> Result<&mut HourFile, RecordError> {
         let hour = now_ms.div_euclid(HOUR_MS);
         if self.file.as_ref().is_some_and(|f| f.hour != hour) {
-            self.close()?;
+            self.finish_file()?;
         }
         if self.file.is_none() {
             let mut file = HourFile::create(&self.dir, hour)?;
@@ -236,11 +264,14 @@ impl Sink {
     /// Writes `line` (newline included) into the file of `now_ms`.
     fn write(&mut self, now_ms: i64, line: &[u8]) -> Result<(), RecordError> {
         let file = self.file_for(now_ms)?;
-        file.encoder.write_all(line).map_err(io_at(&file.path))
+        let written = file.encoder.write_all(line).map_err(io_at(&file.path));
+        self.count_disk();
+        written
     }
 
-    /// One frame as `RECV_MS FRAME\n`.
-    fn frame(&mut self, now_ms: i64, text: &str) -> Result<(), RecordError> {
+    /// One frame, received at `now_ms`, as the line `RECV_MS FRAME`. A newline inside the
+    /// frame becomes a space (JSON whitespace), so the file stays one frame a line.
+    pub fn frame(&mut self, now_ms: i64, text: &str) -> Result<(), RecordError> {
         let mut line = std::mem::take(&mut self.line);
         line.clear();
         line.extend_from_slice(itoa::Buffer::new().format(now_ms).as_bytes());
@@ -265,31 +296,58 @@ impl Sink {
         written
     }
 
-    /// Whether a new file went on from an earlier one since the last call.
-    fn take_rotated(&mut self) -> bool {
-        std::mem::take(&mut self.rotated)
+    /// A `#gap` line: frames from `endpoint` (`public`, `business`, ...) may be missing here
+    /// for `reason`, and every reader starts each book afresh at it. The caller asks for fresh
+    /// snapshots of the chained books, or they stay unreadable until the next hour's file.
+    pub fn gap(&mut self, now_ms: i64, endpoint: &str, reason: &str) -> Result<(), RecordError> {
+        self.stats.gaps += 1;
+        self.write(now_ms, gap_line(now_ms, endpoint, reason).as_bytes())
     }
 
-    /// Flushes what the encoder holds, so a hard kill loses at most what came since.
-    fn flush(&mut self) -> Result<(), RecordError> {
+    /// What the owner calls about once a second, frames or not: finishes the file of an hour
+    /// that ended in silence (not only at the next frame, which may be hours away) and flushes
+    /// the encoder, so a process killed hard leaves its file readable up to this call.
+    pub fn tick(&mut self, now_ms: i64) -> Result<(), RecordError> {
+        if self.file.as_ref().is_some_and(|f| f.hour != now_ms.div_euclid(HOUR_MS)) {
+            self.finish_file()?;
+        }
         if let Some(file) = self.file.as_mut() {
             file.encoder.flush().map_err(io_at(&file.path))?;
         }
+        self.count_disk();
         Ok(())
     }
 
+    /// Bytes on disk: the finished files' and what the open one has been handed so far.
+    fn count_disk(&mut self) {
+        self.stats.disk_bytes = self.finished_bytes + self.file.as_ref().map_or(0, |f| f.encoder.get_ref().bytes);
+    }
+
+    /// Whether a new file went on from an earlier one since the last call: the owner then asks
+    /// for fresh snapshots of the chained books (`books`, the tbt books), so that each file holds
+    /// its own and reads on its own.
+    pub fn take_rotated(&mut self) -> bool {
+        std::mem::take(&mut self.rotated)
+    }
+
+    /// What has been written so far (disk bytes as of the last line or tick).
+    pub fn stats(&self) -> &RecordStats {
+        &self.stats
+    }
+
+    /// Finishes the open file (a complete zstd frame, synced) and returns the counts.
+    pub fn close(mut self) -> Result<RecordStats, RecordError> {
+        self.finish_file()?;
+        Ok(std::mem::take(&mut self.stats))
+    }
+
     /// Finishes the open file, if any.
-    fn close(&mut self) -> Result<(), RecordError> {
+    fn finish_file(&mut self) -> Result<(), RecordError> {
         if let Some(file) = self.file.take() {
             self.finished_bytes += file.finish()?;
         }
         self.stats.disk_bytes = self.finished_bytes;
         Ok(())
-    }
-
-    fn stats(&mut self) -> &RecordStats {
-        self.stats.disk_bytes = self.finished_bytes + self.file.as_ref().map_or(0, |f| f.encoder.get_ref().bytes);
-        &self.stats
     }
 }
 
@@ -310,7 +368,7 @@ pub async fn record(
 ) -> Result<RecordStats, RecordError> {
     let (public_args, business_args) = args(&opts)?;
     let business_url = if business_args.is_empty() { None } else { Some(business_url(&opts.url)?) };
-    std::fs::create_dir_all(&opts.out).map_err(|source| RecordError::Io { path: opts.out.clone(), source })?;
+    let mut writer = FeedWriter::new(&opts.out)?;
     let gate = Arc::new(ConnectGate::default());
     let connect = |url: String, args: &[serde_json::Value]| {
         let mut config = ClientConfig::new(url, gate.clone());
@@ -325,14 +383,6 @@ pub async fn record(
     let (public, mut public_rx) = (!public_args.is_empty()).then(|| connect(opts.url.clone(), &public_args)).unzip();
     let (biz, mut business_rx) = business_url.map(|url| connect(url, &business_args)).unzip();
 
-    let mut sink = Sink {
-        dir: opts.out.clone(),
-        file: None,
-        line: Vec::with_capacity(1 << 12),
-        stats: RecordStats::default(),
-        finished_bytes: 0,
-        rotated: false,
-    };
     // Books sent as a snapshot and then updates: asked for again at every new file, so that
     // each hourly file holds a snapshot of every such book.
     let chained: Vec<&serde_json::Value> = public_args
@@ -350,17 +400,10 @@ pub async fn record(
             biased;
             () = &mut stop => break Ok(()),
             _ = tick.tick() => {
-                let now = tradebox_core::system_ms();
-                // An hour that ended in silence is closed now, not at the next frame.
-                if sink.file.as_ref().is_some_and(|f| f.hour != now.div_euclid(HOUR_MS))
-                    && let Err(e) = sink.close()
-                {
+                if let Err(e) = writer.tick(tradebox_core::system_ms()) {
                     break Err(e);
                 }
-                if let Err(e) = sink.flush() {
-                    break Err(e);
-                }
-                progress(sink.stats());
+                progress(writer.stats());
                 continue;
             }
             Some(e) = next(&mut public_rx) => (0, e),
@@ -369,7 +412,7 @@ pub async fn record(
         let name = if endpoint == 0 { "public" } else { "business" };
         let now = tradebox_core::system_ms();
         let written = match event {
-            ClientEvent::Raw(text) => sink.frame(now, &text),
+            ClientEvent::Raw(text) => writer.frame(now, &text),
             ClientEvent::Connected => {
                 tracing::info!(endpoint = name, "connected; subscribing");
                 up[endpoint] = true;
@@ -377,8 +420,7 @@ pub async fn record(
             }
             ClientEvent::Disconnected { reason } => {
                 if std::mem::replace(&mut up[endpoint], false) {
-                    sink.stats.gaps += 1;
-                    sink.write(now, gap_line(now, name, &reason).as_bytes())
+                    writer.gap(now, name, &reason)
                 } else {
                     Ok(())
                 }
@@ -389,7 +431,7 @@ pub async fn record(
         if let Err(e) = written {
             break Err(e);
         }
-        if sink.take_rotated()
+        if writer.take_rotated()
             && let Some(client) = &public
         {
             for arg in &chained {
@@ -398,10 +440,9 @@ pub async fn record(
         }
     };
     drop((public, biz));
-    let closed = sink.close();
+    let closed = writer.close();
     outcome?;
-    closed?;
-    Ok(sink.stats().clone())
+    closed
 }
 
 #[cfg(test)]
@@ -428,26 +469,21 @@ mod tests {
     #[test]
     fn files_rotate_at_the_hour_and_say_what_they_continue() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut sink = Sink {
-            dir: dir.path().to_path_buf(),
-            file: None,
-            line: Vec::new(),
-            stats: RecordStats::default(),
-            finished_bytes: 0,
-            rotated: false,
-        };
+        let mut writer = FeedWriter::new(&dir.path().join("feed")).expect("the directory is created");
         let noon = 1_765_108_800_000;
-        sink.frame(noon - 1, "pong").expect("write");
-        assert!(!sink.take_rotated(), "the first file continues nothing");
-        sink.frame(noon, "{}").expect("write");
-        assert!(sink.take_rotated());
-        sink.frame(noon + 1, "{\n}").expect("write");
+        writer.frame(noon - 1, "pong").expect("write");
+        assert!(!writer.take_rotated(), "the first file continues nothing");
+        writer.frame(noon, "{}").expect("write");
+        assert!(writer.take_rotated());
+        let first = std::fs::metadata(&writer.stats().files[0]).expect("finished").len();
+        assert!(writer.stats().disk_bytes >= first, "the finished file counts: {:?}", writer.stats());
+        writer.frame(noon + 1, "{\n}").expect("write");
         // A name already taken is never reused.
-        std::fs::write(dir.path().join("okx-public-2025-12-07T13.jsonl.zst"), b"").expect("taken");
-        sink.frame(noon + HOUR_MS, "{}").expect("write");
-        sink.close().expect("close");
+        std::fs::write(dir.path().join("feed/okx-public-2025-12-07T13.jsonl.zst"), b"").expect("taken");
+        writer.frame(noon + HOUR_MS, "{}").expect("write");
+        let stats = writer.close().expect("close");
         let names: Vec<String> =
-            sink.stats.files.iter().filter_map(|p| Some(p.file_name()?.to_str()?.to_string())).collect();
+            stats.files.iter().filter_map(|p| Some(p.file_name()?.to_str()?.to_string())).collect();
         assert_eq!(
             names,
             [
@@ -457,10 +493,8 @@ mod tests {
             ]
         );
         let text = |i: usize| {
-            String::from_utf8(
-                zstd::decode_all(std::fs::File::open(&sink.stats.files[i]).expect("file")).expect("whole"),
-            )
-            .expect("text")
+            String::from_utf8(zstd::decode_all(std::fs::File::open(&stats.files[i]).expect("file")).expect("whole"))
+                .expect("text")
         };
         assert_eq!(text(0), format!("{} pong\n", noon - 1));
         assert_eq!(
@@ -468,6 +502,36 @@ mod tests {
             format!("{noon} #continues okx-public-2025-12-07T11.jsonl.zst\n{noon} {{}}\n{} {{ }}\n", noon + 1)
         );
         assert!(text(2).starts_with(&format!("{} #continues okx-public-2025-12-07T12.jsonl.zst\n", noon + HOUR_MS)));
-        assert_eq!(sink.stats.frames, 4);
+        assert_eq!(stats.frames, 4);
+    }
+
+    /// The tick finishes an hour that ended in silence (a whole zstd frame on disk while the
+    /// owner waits for its next line) and flushes an open one; the counts follow the disk.
+    #[test]
+    fn the_tick_finishes_a_silent_hour_and_gaps_are_lines() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut writer = FeedWriter::new(dir.path()).expect("writer");
+        let noon = 1_765_108_800_000;
+        writer.frame(noon - 10, "{}").expect("write");
+        writer.tick(noon - 5).expect("flush");
+        let first = writer.stats().files[0].clone();
+        let flushed = std::fs::metadata(&first).expect("file").len();
+        assert!(flushed > 0 && writer.stats().disk_bytes == flushed, "flushed: {:?}", writer.stats());
+        assert!(zstd::decode_all(std::fs::File::open(&first).expect("file")).is_err(), "not finished yet");
+        writer.tick(noon + 1).expect("the hour ended");
+        let whole = zstd::decode_all(std::fs::File::open(&first).expect("file")).expect("a whole frame");
+        assert_eq!(whole, format!("{} {{}}\n", noon - 10).into_bytes());
+        assert_eq!(writer.stats().files.len(), 1, "no file for an hour without lines");
+        writer.gap(noon + 2, "public", "closed\nby OKX").expect("gap");
+        assert!(writer.take_rotated(), "the new file continues the first");
+        let stats = writer.close().expect("close");
+        assert_eq!((stats.frames, stats.gaps, stats.files.len()), (1, 1, 2));
+        let on_disk: u64 = stats.files.iter().map(|f| std::fs::metadata(f).expect("file").len()).sum();
+        assert_eq!(stats.disk_bytes, on_disk);
+        let second = zstd::decode_all(std::fs::File::open(&stats.files[1]).expect("file")).expect("whole");
+        assert_eq!(
+            String::from_utf8(second).expect("text"),
+            format!("{0} #continues okx-public-2025-12-07T11.jsonl.zst\n{0} #gap public closed by OKX\n", noon + 2)
+        );
     }
 }
