@@ -199,6 +199,12 @@ pub fn read_error(path: &Path, line: u64, e: &std::io::Error) -> DataError {
     DataError::at(path, line, why)
 }
 
+/// A feed decoded line by line as it arrives ([`Frames::push_line`]), not read from a file;
+/// `name` stands for the file in errors. Iterating it yields nothing.
+pub fn live(name: &str) -> Frames {
+    from_reader(Path::new(name), Box::new(std::io::empty()))
+}
+
 /// Reads a recorded feed from `reader`; `path` names it in errors.
 pub fn from_reader(path: &Path, reader: Box<dyn Read + Send>) -> Frames {
     Frames {
@@ -288,19 +294,43 @@ impl Frames {
             Ok(_) => {}
             Err(e) => return Some(Err(read_error(&self.path, line, &e))),
         }
-        let text = match split(&self.text) {
-            Line::Blank => return Some(Ok(())),
+        let text = std::mem::take(&mut self.text);
+        let decoded = self.decode(line, &text);
+        self.text = text;
+        Some(decoded)
+    }
+
+    /// Decodes one line as it arrives, for a feed that is live rather than a file (the paper
+    /// venue): the same lines, parser and books as a recording of it read later, so the two
+    /// give the same events. Its events are then in [`Frames::take_ready`]. An error names
+    /// the line and leaves the reader usable: the next line is read as if this one were not
+    /// there (a book it broke gives nothing until its next snapshot, with
+    /// [`Frames::skip_stale_books`]); events the line gave before its error are kept.
+    pub fn push_line(&mut self, line: &str) -> Result<(), DataError> {
+        self.line_no += 1;
+        self.decode(self.line_no, line)
+    }
+
+    /// The events decoded and not yet taken, in order.
+    pub fn take_ready(&mut self) -> std::collections::vec_deque::Drain<'_, Recorded> {
+        self.ready.drain(..)
+    }
+
+    /// One line's events into `ready`.
+    fn decode(&mut self, line: u64, text: &str) -> Result<(), DataError> {
+        let text = match split(text) {
+            Line::Blank => return Ok(()),
             Line::Gap { .. } => {
                 // The chain of every book is broken here: the next snapshot starts each again,
                 // and an update before it is what a gap is (the host's skip or an error).
                 self.gaps += 1;
                 self.books.clear();
                 self.continued = false;
-                return Some(Ok(()));
+                return Ok(());
             }
             Line::Continues { .. } => {
                 self.continued = true;
-                return Some(Ok(()));
+                return Ok(());
             }
             Line::Frame { received_ms, text } => {
                 self.received_ms = received_ms;
@@ -310,12 +340,12 @@ impl Frames {
         let frame = match parse(text) {
             Ok(frame) => frame,
             // A channel the host does not read: `feed check` counts these, and so does nothing here.
-            Err(e) if e.kind == "unknown-channel" => return Some(Ok(())),
-            Err(e) => return Some(Err(DataError::at(&self.path, line, format!("not an OKX frame: {e}")))),
+            Err(e) if e.kind == "unknown-channel" => return Ok(()),
+            Err(e) => return Err(DataError::at(&self.path, line, format!("not an OKX frame: {e}"))),
         };
         match frame {
-            Frame::Push(push) => Some(self.push(line, push)),
-            Frame::Pong | Frame::Event(_) | Frame::OpReply(_) => Some(Ok(())),
+            Frame::Push(push) => self.push(line, push),
+            Frame::Pong | Frame::Event(_) | Frame::OpReply(_) => Ok(()),
         }
     }
 
@@ -483,6 +513,46 @@ mod tests {
 
     fn read(text: &str) -> Frames {
         from_reader(Path::new("feed.jsonl"), Box::new(std::io::Cursor::new(text.as_bytes().to_vec())))
+    }
+
+    #[test]
+    fn lines_pushed_one_by_one_give_what_the_file_gives() {
+        // The paper venue decodes its live feed this way and a backtest reads the recording of
+        // it as a file: the two must agree event for event, books included.
+        let capture = std::fs::read_to_string(fixture("cryptomsgparser_okx_v5_msgs.jsonl")).expect("fixture");
+        let unwrapped: Vec<String> = capture
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| v["msg"].clone())
+            .filter(|m| m.get("arg").is_some() || m.get("event").is_some())
+            .map(|m| m.to_string())
+            .collect();
+        let snapshot = r#"{"arg":{"channel":"books","instId":"X"},"action":"snapshot","data":[{"asks":[["101","1","0","1"],["102","2","0","1"]],"bids":[["100","1","0","1"],["99","3","0","2"]],"ts":"10","checksum":0,"prevSeqId":-1,"seqId":10}]}"#;
+        let update = r#"{"arg":{"channel":"books","instId":"X"},"action":"update","data":[{"asks":[["101","0","0","0"]],"bids":[["100.5","4","0","1"]],"ts":"11","checksum":0,"prevSeqId":10,"seqId":11}]}"#;
+        let chained =
+            format!("15 {snapshot}\n16 {update}\n17 #gap public dropped\n18 {update}\n19 {snapshot}\n20 {update}\n");
+        let texts = [
+            std::fs::read_to_string(fixture("tardis_okx_v5_msgs.jsonl")).expect("fixture"),
+            unwrapped.join("\n"),
+            chained,
+        ];
+        for text in texts {
+            let from_file: Vec<Recorded> = read(&text).skip_stale_books().map(|r| r.expect("reads")).collect();
+            let mut live = live("live").skip_stale_books();
+            let mut pushed = Vec::new();
+            for line in text.lines() {
+                live.push_line(line).expect("decodes");
+                pushed.extend(live.take_ready());
+            }
+            assert!(!from_file.is_empty());
+            assert_eq!(pushed, from_file);
+        }
+        // A bad line is an error for that line only: the next one decodes.
+        let mut live = live("live");
+        assert!(live.push_line("{not json").is_err());
+        let trade = r#"{"arg":{"channel":"trades","instId":"X"},"data":[{"instId":"X","tradeId":"1","px":"2","sz":"1","side":"sell","ts":"5"}]}"#;
+        live.push_line(trade).expect("the next line decodes");
+        assert_eq!(live.take_ready().count(), 1);
     }
 
     #[test]

@@ -229,6 +229,10 @@ pub struct Record<'a> {
     /// That plugin's component hash (sha256), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_hash: Option<&'a str>,
+    /// Written on a paper venue: no order of this log reached an exchange, and its fills are
+    /// simulated. Absent (false) otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub paper: bool,
     /// The entry.
     #[serde(flatten)]
     pub entry: &'a Entry,
@@ -328,6 +332,8 @@ struct Inner {
     /// What records are stamped with: the host's clock once the engine is attached
     /// ([`AuditLog::use_clock`]), the machine's until then.
     clock: Clock,
+    /// Every record says `"paper":true` ([`AuditLog::mark_paper`]).
+    paper: bool,
 }
 
 /// A record's timestamp: RFC 3339 with milliseconds, UTC.
@@ -373,7 +379,15 @@ impl AuditLog {
         let len = file.metadata().map_err(io)?.len();
         let log = Arc::new(Self {
             path: path.to_path_buf(),
-            inner: Mutex::new(Inner { file, seq, forbidden: Vec::new(), len, torn: false, clock: Clock::system() }),
+            inner: Mutex::new(Inner {
+                file,
+                seq,
+                forbidden: Vec::new(),
+                len,
+                torn: false,
+                clock: Clock::system(),
+                paper: false,
+            }),
             failing: Arc::new(AtomicBool::new(false)),
             dirty: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(AtomicBool::new(false)),
@@ -443,6 +457,12 @@ impl AuditLog {
         self.inner.lock().clock = clock;
     }
 
+    /// Marks every later record as paper trading (`"paper":true`): a reader of the log, or
+    /// a tool that sums its fills, can never mistake a paper session's for real ones.
+    pub fn mark_paper(&self) {
+        self.inner.lock().paper = true;
+    }
+
     /// Appends one record and flushes it to the OS. A write error is counted, cut back out of
     /// the file (no torn line stays behind) and makes the log [`failing`](Self::failing) until a
     /// later write succeeds, which is then recorded with the number of lines lost (the gap in
@@ -462,7 +482,7 @@ impl AuditLog {
     fn write(&self, inner: &mut Inner, plugin: Option<&str>, plugin_hash: Option<&str>, entry: &Entry) -> bool {
         inner.seq += 1;
         let ts = stamp(inner.clock.now_ms());
-        let record = Record { ts, seq: inner.seq, plugin, plugin_hash, entry };
+        let record = Record { ts, seq: inner.seq, plugin, plugin_hash, paper: inner.paper, entry };
         let mut line = match serde_json::to_string(&record) {
             Ok(line) => line,
             Err(e) => {

@@ -3,9 +3,15 @@
 //!
 //! ```toml
 //! [venue]
-//! kind = "sim"            # or "okx" (OKX v5 REST, or `tradebox sim` at another address)
+//! kind = "sim"            # or "okx" (OKX v5 REST, or `tradebox sim` at another address), or
+//!                         # "paper" (OKX's live public feed, fills simulated in-process, no keys)
 //! [venue.sim]             # optional: the simulated market (defaults: the demo market)
 //! seed = 7
+//! [venue.paper]           # kind = "paper" only (see venue::paper::PaperConfig)
+//! instruments = ["BTC-USDT"]
+//! balances = { USDT = 10000 }
+//! fee_tier = "Lv1"        # or fee_rate = 0.001
+//! record = "feed"         # optional: record the feed traded on, as `tradebox record` does
 //! [venue.okx]             # kind = "okx" only
 //! region = "global"       # or "eea" (eea.okx.com) or "us" (us.okx.com): names the hosts
 //! # rest_url = "https://www.okx.com"   # only to override the region's (a simulator, openapi.okx.com)
@@ -24,7 +30,7 @@
 //! token_file = "/run/user/1000/tradebox/admin.token"
 //! token_from = "admin.secret"   # optional: an owner-only file with the token to use
 //!
-//! [audit]                 # required for okx (default path: tradebox-audit.jsonl beside this file)
+//! [audit]                 # on for okx and paper (default path: tradebox-audit.jsonl beside this file)
 //! path = "audit.jsonl"
 //! sync_ms = 200
 //!
@@ -48,8 +54,9 @@
 //! require = "live"        # live (default: a live OKX account), always, never
 //! trusted = ["keys/alice.pub", "ed25519:3q2+7w..."]
 //!
-//! [staging]               # plugins may trade on an in-process simulated venue first
-//! enabled = true
+//! [staging]               # plugins may trade on a staging venue first: paper on the host's
+//! enabled = true          # live feed (okx, paper), else the simulated market; market = "sim"
+//!                         # forces the latter; balances = { USDT = 10000 } for paper
 //!
 //! [[plugin]]
 //! name = "sma-btc"
@@ -69,6 +76,7 @@ use crate::engine::{Grants, RiskLimits};
 use crate::plugin::trust::{SigningConfig, Trust};
 use crate::plugin::{FailurePolicy, Limits, Mode, PluginSpec};
 use crate::venue::okx::OkxConfig;
+use crate::venue::paper::PaperConfig;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -119,6 +127,9 @@ pub enum VenueKind {
     Sim,
     /// OKX v5 over REST (live, demo, or a `tradebox sim` server).
     Okx,
+    /// Paper trading: OKX's (or a `tradebox sim` server's) live public feed, orders filled
+    /// in-process against its book; no keys.
+    Paper,
 }
 
 /// `[venue]`.
@@ -131,17 +142,44 @@ pub struct VenueConfig {
     pub sim: Option<toml::Table>,
     /// OKX settings (`okx` only).
     pub okx: Option<toml::Table>,
+    /// Paper settings (`paper` only).
+    pub paper: Option<toml::Table>,
 }
 
 /// `[staging]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StagingConfig {
-    /// Run a staging host on the in-process simulated venue.
+    /// Run a staging host.
     #[serde(default)]
     pub enabled: bool,
-    /// Its market (the demo market when absent).
+    /// Which market it trades: by default the paper venue on the host's own live feed where
+    /// the host has one (`okx`, `paper`), the simulated market otherwise.
+    pub market: Option<StagingMarket>,
+    /// The simulated market's settings (`market = "sim"`; the demo market when absent).
     pub sim: Option<toml::Table>,
+    /// The paper account's starting balances (`market = "paper"`): the paper venue's default
+    /// (10,000 USDT) when absent.
+    pub balances: Option<std::collections::BTreeMap<String, rust_decimal::Decimal>>,
+}
+
+/// `[staging] market`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StagingMarket {
+    /// The in-process simulated venue's synthetic market.
+    Sim,
+    /// The paper venue on the host's live public feed.
+    Paper,
+}
+
+/// Where a staging host trades.
+#[derive(Debug, Clone)]
+pub enum StagingVenue {
+    /// The simulated venue with these settings.
+    Sim(SimConfig),
+    /// The paper venue with these settings (the host's instruments and feed).
+    Paper(PaperConfig),
 }
 
 /// `[audit]`.
@@ -314,6 +352,15 @@ impl Config {
             }
             VenueKind::Sim if config.venue.okx.is_some() => bail!("[venue.okx] is set but kind = \"sim\""),
             VenueKind::Sim => {}
+            VenueKind::Paper => {
+                if config.venue.okx.is_some() {
+                    bail!("[venue.okx] is set but kind = \"paper\": a paper venue's settings are [venue.paper]");
+                }
+                config.paper()?.check().map_err(|e| anyhow::anyhow!("[venue.paper] {e}"))?;
+            }
+        }
+        if config.venue.kind != VenueKind::Paper && config.venue.paper.is_some() {
+            bail!("[venue.paper] is set but kind is not \"paper\"");
         }
         Ok(config)
     }
@@ -332,6 +379,18 @@ impl Config {
         }
     }
 
+    /// The paper venue's settings (`record` relative to this file).
+    pub fn paper(&self) -> Result<PaperConfig> {
+        let Some(table) = &self.venue.paper else {
+            bail!("kind = \"paper\" needs a [venue.paper] section with at least `instruments`");
+        };
+        let mut paper: PaperConfig = layered(&toml::Table::new(), table, "venue.paper")?;
+        if let Some(dir) = &paper.record {
+            paper.record = Some(self.base_dir.join(dir));
+        }
+        Ok(paper)
+    }
+
     /// The signature policy: a live OKX account requires trusted signatures unless `[signing]`
     /// says otherwise.
     pub fn trust(&self) -> Result<Trust> {
@@ -348,7 +407,9 @@ impl Config {
             (Some(AuditConfig { path: None, sync_ms }), _) => {
                 Some((self.base_dir.join("tradebox-audit.jsonl"), sync(*sync_ms)))
             }
-            (None, VenueKind::Okx) => Some((self.base_dir.join("tradebox-audit.jsonl"), sync(default_sync_ms()))),
+            (None, VenueKind::Okx | VenueKind::Paper) => {
+                Some((self.base_dir.join("tradebox-audit.jsonl"), sync(default_sync_ms())))
+            }
             (None, VenueKind::Sim) => None,
         }
     }
@@ -361,14 +422,46 @@ impl Config {
         }
     }
 
-    /// The staging venue's market, when `[staging]` is enabled (or a plugin is `staged`).
-    pub fn staging_sim(&self) -> Result<Option<SimConfig>> {
+    /// The staging venue, when `[staging]` is enabled (or a plugin is `staged`): the paper
+    /// venue on the host's own public feed (its instruments, region or URLs) when the host has
+    /// a live one, so a new version is judged on the real market; the simulated market when
+    /// the host has none (`kind = "sim"`) or `market = "sim"` asks for it.
+    pub fn staging_venue(&self) -> Result<Option<StagingVenue>> {
         if !self.staging.enabled && !self.plugins.iter().any(|p| p.staged) {
             return Ok(None);
         }
-        match &self.staging.sim {
-            None => Ok(Some(SimConfig::demo())),
-            Some(table) => layered(&toml::Table::new(), table, "staging.sim").map(Some),
+        let live_feed = self.venue.kind != VenueKind::Sim;
+        let market = self.staging.market.unwrap_or(if live_feed { StagingMarket::Paper } else { StagingMarket::Sim });
+        let balances = |mut paper: PaperConfig| {
+            if let Some(b) = &self.staging.balances {
+                paper.balances = b.clone();
+            }
+            paper.record = None;
+            paper
+        };
+        match market {
+            StagingMarket::Sim => match &self.staging.sim {
+                None => Ok(Some(StagingVenue::Sim(SimConfig::demo()))),
+                Some(table) => layered(&toml::Table::new(), table, "staging.sim").map(|c| Some(StagingVenue::Sim(c))),
+            },
+            StagingMarket::Paper if self.venue.kind == VenueKind::Paper => {
+                Ok(Some(StagingVenue::Paper(balances(self.paper()?))))
+            }
+            StagingMarket::Paper if self.venue.kind == VenueKind::Okx => {
+                let okx = self.okx()?;
+                let paper = PaperConfig {
+                    instruments: okx.instruments.clone(),
+                    region: okx.region,
+                    rest_url: okx.rest_base(),
+                    // The account's own market: the demo feed for a demo account.
+                    ws_url: okx.ws_base(),
+                    ..PaperConfig::default()
+                };
+                Ok(Some(StagingVenue::Paper(balances(paper))))
+            }
+            StagingMarket::Paper => {
+                bail!("[staging] market = \"paper\" needs a live feed: kind = \"okx\" or \"paper\"")
+            }
         }
     }
 

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tradebox::config::{Config, VenueKind};
+use tradebox::config::{Config, StagingVenue, VenueKind};
 use tradebox::plugin::{Runtime, runtime::check_imports};
 use tradebox::running::Host;
 use tradebox::running::lifecycle::LoadOptions;
@@ -736,11 +736,25 @@ async fn run(
         ),
         None => None,
     };
+    let mut paper = None;
     let (host, market) = match config.venue.kind {
         VenueKind::Sim => {
             let venue = SimVenue::new(config.sim()?).context("starting the simulated venue")?;
             let host = Host::start_audited(venue.clone(), runtime, audit).await?;
             (host, Some(venue.spawn()))
+        }
+        VenueKind::Paper => {
+            let settings = config.paper()?;
+            let url = settings.rest_base();
+            let venue = tradebox::venue::paper::PaperVenue::connect(settings)
+                .await
+                .with_context(|| format!("starting the paper venue on {url}'s market"))?;
+            if let Some(log) = &audit {
+                log.mark_paper();
+            }
+            tradebox::demo::say("paper trading: the live market, fills simulated here; no order leaves this machine\n");
+            paper = Some(venue.clone());
+            (Host::start_audited(venue, runtime, audit).await?, None)
         }
         VenueKind::Okx => {
             let mut okx = config.okx()?;
@@ -765,13 +779,24 @@ async fn run(
         tradebox::demo::say("plugins must carry a signature from a trusted publisher ([signing])\n");
     }
     host.set_trust(trust);
-    let staging_market = match config.staging_sim()? {
-        Some(sim) => {
+    let mut staging_paper = None;
+    let staging_market = match config.staging_venue()? {
+        Some(StagingVenue::Sim(sim)) => {
             let venue = SimVenue::new(sim).context("starting the staging venue ([staging])")?;
             let staging = Host::start(venue.clone(), host.runtime().clone()).await?;
             host.set_staging(staging)?;
             tradebox::demo::say("staging: new plugins and versions can trade on a simulated venue first\n");
             Some(venue.spawn())
+        }
+        Some(StagingVenue::Paper(paper)) => {
+            let venue = tradebox::venue::paper::PaperVenue::connect(paper)
+                .await
+                .context("starting the staging venue ([staging]: paper on the live feed)")?;
+            let staging = Host::start(venue.clone(), host.runtime().clone()).await?;
+            host.set_staging(staging)?;
+            tradebox::demo::say("staging: new plugins and versions can trade on paper against the live market first\n");
+            staging_paper = Some(venue);
+            None
         }
         None => None,
     };
@@ -825,6 +850,10 @@ async fn run(
     }
     tradebox::demo::show_final(&host);
     host.shutdown().await;
+    // Finishes the recording of the feed, if one was asked for.
+    for venue in [paper, staging_paper].into_iter().flatten() {
+        venue.close().await;
+    }
     Ok(())
 }
 

@@ -7,12 +7,12 @@
 //! same `[[plugin]]`, `[risk]` and `[defaults]` sections as a live config (other live sections
 //! are allowed and ignored, so one file can serve both).
 
-use super::exchange::{Fees, FillModel};
 use super::run::{DataFile, Plan, PluginPlan};
 use crate::config::{Defaults, PluginConfig};
 use crate::engine::Grants;
 use crate::plugin::{Limits, Runtime};
 use crate::risk::{AccountLimits, RiskLimits};
+use crate::venue::paper::exchange::{Fees, FillModel};
 use anyhow::{Context, Result, bail};
 use rust_decimal::Decimal;
 use serde::Deserialize;

@@ -7,8 +7,8 @@
 //! identity `cash + Σ position × mark`, where cash is what the plugin's fills paid and received
 //! (fees included), so it needs no decision about which fills closed what.
 
-use super::exchange::Fill;
 use super::results::{CURVE_POINTS, Direction, Point, RoundTrip};
+use crate::venue::paper::exchange::Fill;
 use rustc_hash::FxHashMap;
 use tradebox_core::{InstrumentId, Side};
 

@@ -3,7 +3,6 @@
 
 pub mod cli;
 pub mod command;
-pub mod exchange;
 pub mod funding;
 pub mod ledger;
 pub mod report;
@@ -11,5 +10,5 @@ pub mod results;
 pub mod run;
 pub mod sweep;
 
-pub use exchange::{Fees, FillModel};
+pub use crate::venue::paper::exchange::{Fees, FillModel};
 pub use run::{BacktestError, DataFile, Plan, PluginPlan, Progress, run};

@@ -7,7 +7,7 @@
 //! virtual and moved by this driver, a plugin's calls are bounded by fuel instead of CPU
 //! deadlines (the same input stops at the same instruction), the driver calls the plugin's
 //! instance itself on one thread (no actor thread, no CPU share), and the venue is a
-//! [`BacktestExchange`]. Nothing is random and nothing depends on the machine's clock, so the same
+//! [`PaperExchange`]. Nothing is random and nothing depends on the machine's clock, so the same
 //! inputs give the same trades, curves and figures, byte for byte.
 //!
 //! # One step
@@ -24,7 +24,6 @@
 //!    back to the inboxes; this repeats (at most [`ROUNDS`] times) until no inbox has anything;
 //! 4. equity is booked at the close.
 
-use super::exchange::{BacktestExchange, Fees, FillModel, Range};
 use super::ledger::{CurveStats, Ledger, Thinned};
 use super::results::{FileInput, Inputs, PluginInput, PluginReport, Point, PriceSeries, RunReport, Stats};
 use crate::engine::router::{self, Router};
@@ -35,6 +34,7 @@ use crate::plugin::instance::Instance;
 use crate::plugin::runtime::{Compiled, Mode};
 use crate::plugin::{Fault, Limits};
 use crate::risk::{AccountLimits, RiskLimits};
+use crate::venue::paper::exchange::{Fees, FillModel, PaperExchange, Range};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use std::path::PathBuf;
@@ -288,22 +288,10 @@ impl TickStream {
                     Some((t.ts_ms, event))
                 }),
                 TickSource::Feed(frames) => frames.next().transpose()?.map(|r| {
-                    use tradebox_data::frames::RecordedEvent as R;
-                    let instrument = instruments.iter().find(|s| s.symbol == r.symbol)?.id;
+                    // The paper venue's own conversion: a replay of its recording meets what it met.
+                    let id = |symbol: &str| instruments.iter().find(|s| s.symbol == symbol).map(|s| s.id);
                     let ts_ms = r.ts_ms;
-                    Some(match r.event {
-                        R::Ticker { bid, bid_size, ask, ask_size, last } => {
-                            (ts_ms, MarketEvent::Ticker { instrument, ts_ms, bid, bid_size, ask, ask_size, last })
-                        }
-                        R::Trade { price, size, taker_side } => {
-                            (ts_ms, MarketEvent::Trade { instrument, ts_ms, price, size, taker_side })
-                        }
-                        R::Book { bids, asks } => (ts_ms, MarketEvent::Book { instrument, ts_ms, bids, asks }),
-                        R::Candle(bar, confirmed) => {
-                            let ohlcv = [bar.open, bar.high, bar.low, bar.close, bar.volume];
-                            (ts_ms, MarketEvent::Candle { instrument, ts_ms: bar.ts_ms, ohlcv, confirmed })
-                        }
-                    })
+                    crate::venue::paper::market_event(&id, r).map(|event| (ts_ms, event))
                 }),
             };
             match item {
@@ -484,7 +472,7 @@ pub fn run(
         return Err(BacktestError::Plan("the data has nothing in the range asked for".into()));
     };
     let (clock, time) = Clock::virtual_at(first);
-    let exchange = Arc::new(BacktestExchange::new(
+    let exchange = Arc::new(PaperExchange::new(
         plan.instruments.clone(),
         &plan.balances,
         clock.clone(),
@@ -733,7 +721,7 @@ pub fn run(
 }
 
 /// The fee rates of the run's first instrument (spot or derivatives), for the report.
-fn fee_rates(plan: &Plan) -> super::exchange::FeeRates {
+fn fee_rates(plan: &Plan) -> crate::venue::paper::exchange::FeeRates {
     match plan.instruments.first().map(|s| s.kind) {
         Some(InstrumentKind::Spot) | None => plan.fees.spot,
         Some(_) => plan.fees.derivatives,
@@ -748,7 +736,7 @@ fn fund(
     now: i64,
     marks: &[f64],
     specs: &[(f64, String)],
-    exchange: &BacktestExchange,
+    exchange: &PaperExchange,
     runners: &mut [Runner],
 ) {
     while let Some(f) = plan.funding.get(*next).filter(|f| f.ts_ms <= now) {
@@ -871,7 +859,7 @@ fn start(hub: &Arc<Hub>, plugin: &PluginPlan) -> Result<Runner, BacktestError> {
 /// inboxes, until nothing is left or [`ROUNDS`] have passed.
 fn pump(
     hub: &Hub,
-    exchange: &BacktestExchange,
+    exchange: &PaperExchange,
     lanes: &mut Lanes,
     router: &mut Router,
     events: &mut mpsc::UnboundedReceiver<VenueEvent>,
@@ -897,7 +885,7 @@ fn route(
     hub: &Hub,
     router: &mut Router,
     events: &mut mpsc::UnboundedReceiver<VenueEvent>,
-    exchange: &BacktestExchange,
+    exchange: &PaperExchange,
     runners: &mut [Runner],
     specs: &[(f64, String)],
 ) -> usize {

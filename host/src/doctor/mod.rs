@@ -236,6 +236,21 @@ async fn venue(config: &Config, checks: &mut Vec<Check>) {
             Ok(okx) => okx::checks(&okx, checks).await,
             Err(e) => checks.push(Check::fail(Item::Venue, format!("{e:#}"), "correct [venue.okx]")),
         },
+        VenueKind::Paper => match config.paper() {
+            Ok(paper) => match crate::venue::paper::load_instruments(&paper).await {
+                Ok(specs) => checks.push(Check::ok(
+                    Item::Venue,
+                    format!(
+                        "kind = \"paper\": {} instruments listed at {}; market data from {}/ws/v5/public, no keys",
+                        specs.len(),
+                        paper.rest_base(),
+                        paper.ws_base()
+                    ),
+                )),
+                Err(e) => checks.push(Check::fail(Item::Venue, e.to_string(), "correct [venue.paper]")),
+            },
+            Err(e) => checks.push(Check::fail(Item::Venue, format!("{e:#}"), "correct [venue.paper]")),
+        },
     }
 }
 

@@ -1,13 +1,16 @@
-//! Staging: a new plugin, or a new version of a running one, trades on a simulated venue inside
+//! Staging: a new plugin, or a new version of a running one, trades on a venue of its own inside
 //! the same process before it trades here.
 //!
-//! The staging host is a second [`Host`] on the in-process simulated venue (its own seeded
-//! market, balances and order book), with this host's signature policy. A plugin is staged with
+//! The staging host is a second [`Host`] with this host's signature policy, on the paper venue
+//! fed by this host's live market (its instruments and public feed, its own paper balances) when
+//! this host has one, else on the in-process simulated venue (a seeded synthetic market). A plugin is staged with
 //! the grant, limits and config it would run with here, and passes the same checks (signature,
 //! manifest, grant, `init`). While it trades there, the version running here keeps trading.
 //! Promotion moves it: a new plugin is loaded here; a running one is hot-reloaded with the
 //! staged component and config, so its state and open orders carry over from the version that
-//! ran here (the staged instance's simulated positions do not). Each step is audited here.
+//! ran here (the staged instance's simulated positions do not). Each step is audited here; the
+//! promotion's record holds the staged version's results beside the running version's
+//! ([`Results`]), so the decision can be read back.
 
 use super::Host;
 use super::lifecycle::{LifecycleError, LoadOptions, ReloadRequest};
@@ -15,6 +18,50 @@ use crate::audit::Entry;
 use crate::engine::activity::Activity;
 use crate::plugin::PluginSpec;
 use serde_json::json;
+
+/// A version's results as a promotion records them: the staged one's on the staging venue,
+/// the running one's here, each since it was loaded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Results {
+    /// The venue it traded on (`paper`, `sim`, `okx-live`...).
+    pub venue: String,
+    /// sha256 of its component.
+    pub hash: String,
+    /// Orders sent.
+    pub orders: u64,
+    /// Fills.
+    pub fills: u64,
+    /// Order intents and subscriptions the host denied.
+    pub denied: u64,
+    /// Orders the venue rejected.
+    pub rejected: u64,
+    /// Realised PnL, quote currency.
+    pub realized: f64,
+    /// Unrealised PnL at the mid, quote currency.
+    pub unrealized: f64,
+    /// Fees paid.
+    pub fees: f64,
+    /// Instance failures.
+    pub failures: u32,
+}
+
+impl Results {
+    fn of(host: &Host, name: &str) -> Option<Self> {
+        let r = host.report().into_iter().find(|r| r.name == name)?;
+        Some(Self {
+            venue: host.venue().name().to_string(),
+            hash: r.hash,
+            orders: r.orders_sent,
+            fills: r.fills,
+            denied: r.denied,
+            rejected: r.rejected,
+            realized: r.realized,
+            unrealized: r.unrealized,
+            fees: r.fees,
+            failures: r.failures,
+        })
+    }
+}
 
 /// What a promotion did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +172,8 @@ impl Host {
             (loaded.spec.clone(), loaded.source.clone(), loaded.start_reduce_only)
         };
         let running = self.plugins.lock().contains_key(name);
+        // Read before the swap: after it the running version's numbers are the new one's.
+        let (staged_results, live_results) = (Results::of(staging, name), Results::of(self, name));
         let promoted = if running {
             let request = ReloadRequest {
                 wasm: Some(spec.wasm),
@@ -140,7 +189,12 @@ impl Host {
             Promoted::Loaded
         };
         staging.unload_by(name, true, by);
-        let detail = json!({"by": by, "reloaded": matches!(promoted, Promoted::Reloaded { .. })});
+        let detail = json!({
+            "by": by,
+            "reloaded": matches!(promoted, Promoted::Reloaded { .. }),
+            "staged": staged_results,
+            "live": live_results,
+        });
         let origin = self.slot(name).map(|s| s.origin());
         self.hub.audit_entry(
             origin.as_deref(),

@@ -1,9 +1,13 @@
-//! The venue a backtest trades on: orders fill against bars by a fill model, in virtual time.
+//! An exchange that fills orders against a market it does not make: a file's bars or ticks in a
+//! backtest (virtual time), the live public feed on the paper venue ([`super::PaperVenue`]).
+//! One exchange for both, so that a strategy's paper fills and its backtest fills on a
+//! recording of the same feed are the same fills (the `book` model; a test holds this).
 //!
 //! It is a [`Venue`] like OKX's and the simulator's, so the engine's sender hands it orders the
 //! way it hands them to a live venue, and its reports, fills and balances reach the hub through
-//! the same router. The backtest driver tells it when a bar opens ([`BacktestExchange::open_bar`])
-//! and what the last close was ([`BacktestExchange::mark`]); nothing in it is random.
+//! the same router. Its driver tells it what the market does: the backtest when a bar opens
+//! ([`PaperExchange::open_bar`]) and what the last close was ([`PaperExchange::mark`]), both
+//! of them each book, ticker and trade ([`PaperExchange::on_market`]); nothing in it is random.
 //!
 //! # Fill models
 //!
@@ -26,7 +30,7 @@
 //! bar opened (`next-open`) or closed (`close`).
 //!
 //! - `book` (tick data): an order meets the recorded book as it stands when it is placed
-//!   ([`BacktestExchange::on_market`] keeps it): a taking order walks the other side's levels, a fill
+//!   ([`PaperExchange::on_market`] keeps it): a taking order walks the other side's levels, a fill
 //!   per level of up to its size in whole lots (a limit order only the levels at or better than
 //!   its price; a market order fills what the levels shown do not hold at the last level's
 //!   price). What a limit order does not fill rests (a partial fill); an IOC's rest is
@@ -45,7 +49,7 @@
 //! Linear derivatives (swaps, futures settled in the quote currency): no position is held in
 //! the balance; the quote pays fees and receives realised PnL; an order that opens or grows a
 //! position needs its notional divided by the leverage available (no margin is held and there
-//! are no liquidations; funding is charged by [`BacktestExchange::fund`] from a rates file). Fees
+//! are no liquidations; funding is charged by [`PaperExchange::fund`] from a rates file). Fees
 //! are charged in the quote currency at the maker or taker rate of the fill (OKX charges a spot
 //! buy's fee in the base currency: the value is the same, the balance it comes from differs).
 //! Every plugin of a run trades this one account, as on a live host: one plugin's open orders
@@ -284,10 +288,54 @@ struct State {
     tops: FxHashMap<InstrumentId, Top>,
     next_id: u64,
     fills: Vec<Fill>,
+    /// Market events met so far ([`PaperExchange::on_market`] calls).
+    seen: u64,
+    /// Each placement and how many market events it came after, when asked for
+    /// ([`PaperExchange::journal`]).
+    journal: Option<Vec<Placement>>,
 }
 
-/// The backtest's venue.
-pub struct BacktestExchange {
+/// A request as it reached the exchange, and where in the market's stream: what replaying a
+/// paper session needs to meet the same books with the same requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    /// How many market events the exchange had met when the request reached it.
+    pub after: u64,
+    /// The request.
+    pub request: Request,
+}
+
+/// A request to the exchange ([`PaperExchange::apply`] makes it again).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// A new order.
+    Place(NewOrder),
+    /// A cancel, by client id.
+    Cancel {
+        /// The order's instrument.
+        instrument: InstrumentId,
+        /// Its client id.
+        client_id: String,
+    },
+    /// An amend, by client id.
+    Amend {
+        /// The order's instrument.
+        instrument: InstrumentId,
+        /// Its client id.
+        client_id: String,
+        /// The new price, if it changes.
+        price: Option<Decimal>,
+        /// The new total size, if it changes.
+        size: Option<Decimal>,
+    },
+}
+
+/// The exchange (see the module's documentation).
+pub struct PaperExchange {
+    name: &'static str,
+    /// Whether fills are kept for [`PaperExchange::take_fills`] (a backtest's ledger takes them
+    /// after every step; nothing takes them on the paper venue, where they would pile up).
+    keep_fills: bool,
     specs: FxHashMap<InstrumentId, InstrumentSpec>,
     clock: Clock,
     model: FillModel,
@@ -307,7 +355,7 @@ const DEEP: f64 = tradebox_data::MAX_SIZE;
 /// The most open orders the account may have, as on OKX (beyond it OKX refuses new ones).
 pub const MAX_OPEN: usize = 4_000;
 
-impl BacktestExchange {
+impl PaperExchange {
     /// An exchange for `specs` with these starting balances, reading time from `clock` (the
     /// backtest's virtual one).
     pub fn new(
@@ -324,6 +372,8 @@ impl BacktestExchange {
             state.balances.entry(currency.clone()).or_default().total += *amount;
         }
         Self {
+            name: "backtest",
+            keep_fills: true,
             specs: specs.into_iter().map(|s| (s.id, s)).collect(),
             clock,
             model,
@@ -333,6 +383,52 @@ impl BacktestExchange {
             tx,
             rx: Mutex::new(Some(rx)),
         }
+    }
+
+    /// The paper venue's exchange: named `paper`, keeping no fills for a ledger.
+    pub fn for_paper(mut self) -> Self {
+        self.name = "paper";
+        self.keep_fills = false;
+        self
+    }
+
+    /// Keeps every placement and where in the market's stream it came ([`Placement`]), from
+    /// now on, for [`PaperExchange::journal`]. Unbounded: for sessions that are replayed
+    /// (tests, short diagnostic runs), not for a paper venue left running for days.
+    pub fn keep_journal(&self) {
+        self.state.lock().journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The requests kept since [`PaperExchange::keep_journal`], in the order they came.
+    pub fn journal(&self) -> Vec<Placement> {
+        self.state.lock().journal.clone().unwrap_or_default()
+    }
+
+    /// Makes a journaled request again (a replay).
+    pub async fn apply(&self, request: Request) -> Result<(), VenueError> {
+        match request {
+            Request::Place(order) => self.place(order).await.map(|_| ()),
+            Request::Cancel { instrument, client_id } => self.cancel(instrument, &client_id, None).await,
+            Request::Amend { instrument, client_id, price, size } => {
+                self.amend(instrument, &client_id, price, size, None).await
+            }
+        }
+    }
+
+    /// Journals a request, if asked to ([`PaperExchange::keep_journal`]).
+    fn note(state: &mut State, request: impl FnOnce() -> Request) {
+        let after = state.seen;
+        if let Some(journal) = state.journal.as_mut() {
+            journal.push(Placement { after, request: request() });
+        }
+    }
+
+    /// A market event from the driver that also hands it to the host (the paper venue): the
+    /// exchange meets it first ([`PaperExchange::on_market`]), then it goes out on the venue's
+    /// event stream after the fills it caused, as a backtest routes them.
+    pub fn publish(&self, event: MarketEvent) {
+        self.on_market(&event);
+        self.emit(VenueEvent::Market(event));
     }
 
     /// Every balance now, as the venue reports them.
@@ -398,6 +494,7 @@ impl BacktestExchange {
     /// beyond it, or the other side's best price reached it.
     pub fn on_market(&self, event: &MarketEvent) {
         let mut state = self.state.lock();
+        state.seen += 1;
         let instrument = event.instrument();
         let (through_buy, through_sell) = match event {
             MarketEvent::Book { bids, asks, .. } => {
@@ -749,6 +846,9 @@ impl BacktestExchange {
                 self.emit(VenueEvent::Balance(report_balance(&currency, balance)));
             }
         }
+        if !self.keep_fills {
+            return if done { Left::Done } else { Left::Open };
+        }
         state.fills.push(Fill {
             plugin: resting.order.origin.as_ref().map(|o| o.plugin),
             instrument,
@@ -888,9 +988,9 @@ fn report_balance(currency: &str, b: &Balance) -> BalanceReport {
 }
 
 #[async_trait::async_trait]
-impl Venue for BacktestExchange {
+impl Venue for PaperExchange {
     fn name(&self) -> &str {
-        "backtest"
+        self.name
     }
 
     fn instruments(&self) -> Vec<InstrumentSpec> {
@@ -917,6 +1017,8 @@ impl Venue for BacktestExchange {
             message: format!("instrument {} does not exist", order.instrument),
         })?;
         let mut state = self.state.lock();
+        // Refused ones too: a replay against the same account refuses them the same way.
+        Self::note(&mut state, || Request::Place(order.clone()));
         let held = self.admit(&mut state, spec, &order)?;
         state.next_id += 1;
         let venue_id = state.next_id.to_string();
@@ -959,11 +1061,12 @@ impl Venue for BacktestExchange {
 
     async fn cancel(
         &self,
-        _instrument: InstrumentId,
+        instrument: InstrumentId,
         client_id: &str,
         _origin: Option<&Origin>,
     ) -> Result<(), VenueError> {
         let mut state = self.state.lock();
+        Self::note(&mut state, || Request::Cancel { instrument, client_id: client_id.to_string() });
         let Some(i) = state.open.iter().position(|r| r.order.client_id == client_id) else {
             return Err(VenueError::Rejected {
                 code: "51400".into(),
@@ -978,13 +1081,19 @@ impl Venue for BacktestExchange {
 
     async fn amend(
         &self,
-        _instrument: InstrumentId,
+        instrument: InstrumentId,
         client_id: &str,
         new_price: Option<Decimal>,
         new_size: Option<Decimal>,
         _origin: Option<&Origin>,
     ) -> Result<(), VenueError> {
         let mut state = self.state.lock();
+        Self::note(&mut state, || Request::Amend {
+            instrument,
+            client_id: client_id.to_string(),
+            price: new_price,
+            size: new_size,
+        });
         let Some(i) = state.open.iter().position(|r| r.order.client_id == client_id) else {
             return Err(VenueError::Rejected {
                 code: "51503".into(),
@@ -1091,10 +1200,10 @@ mod tests {
         }
     }
 
-    fn exchange(model: FillModel) -> (BacktestExchange, mpsc::UnboundedReceiver<VenueEvent>) {
+    fn exchange(model: FillModel) -> (PaperExchange, mpsc::UnboundedReceiver<VenueEvent>) {
         let (clock, _) = Clock::virtual_at(1_000);
         let balances = [("USDT".to_string(), Decimal::from(1_000_000)), ("BTC".to_string(), Decimal::from(10))];
-        let x = BacktestExchange::new(
+        let x = PaperExchange::new(
             vec![spot()],
             &balances,
             clock,
