@@ -13,6 +13,7 @@ use tradebox::running::Host;
 use tradebox::venue::paper::{FillModel, PaperConfig, PaperExchange, PaperVenue, Request, market_event};
 use tradebox_core::{Clock, FillReport, Liquidity, NewOrder, OrderKind, PositionSide, Side, Venue, VenueEvent};
 use tradebox_e2e::{cache_dir, spec};
+use tradebox_sim::server::feed::Push;
 use tradebox_sim::server::{SimServer, SimServerConfig};
 
 const SYMBOLS: [&str; 2] = ["BTC-USDT", "ETH-USDT"];
@@ -130,12 +131,23 @@ async fn a_recording_of_the_paper_feed_replayed_through_the_backtests_exchange_g
             let _ = taker.place(order).await;
         }
     });
-    wait_for("fills on paper", Duration::from_secs(60), || {
+    // The feed dropped once on the way: the recording marks the gap and both readings start
+    // every book again there.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sim.exchange().feed().control(Push::DropAll);
+    wait_for("fills on paper, and the feed back after its drop", Duration::from_secs(60), || {
         let fills = paper_fills.lock();
-        fills.len() >= 12 && fills.iter().any(|f| f.liquidity == Liquidity::Maker)
+        let feed = venue.status().and_then(|s| s.feeds).expect("feed status");
+        fills.len() >= 12
+            && fills.iter().any(|f| f.liquidity == Liquidity::Maker)
+            && feed.reconnects >= 1
+            && feed.public_up
     })
     .await;
     takers.await.expect("the taking orders");
+    // More of the market after the reconnection, with the quotes resting in it.
+    let after_drop = paper_fills.lock().len();
+    wait_for("a fill after the reconnection", Duration::from_secs(60), || paper_fills.lock().len() > after_drop).await;
     // Stop the requests first, then the feed: the recording ends after the last of them.
     host.shutdown().await;
     venue.close().await;
@@ -162,7 +174,8 @@ async fn a_recording_of_the_paper_feed_replayed_through_the_backtests_exchange_g
     let id = |symbol: &str| specs.iter().find(|s| s.symbol == symbol).map(|s| s.id);
     let mut pending = journal.iter().peekable();
     let mut seen = 0_u64;
-    for recorded in frames {
+    let mut frames = frames;
+    for recorded in frames.by_ref() {
         let recorded = recorded.unwrap_or_else(|e| panic!("the recording reads: {e}"));
         let Some(event) = market_event(&id, recorded) else { continue };
         while let Some(p) = pending.next_if(|p| p.after == seen) {
@@ -174,6 +187,7 @@ async fn a_recording_of_the_paper_feed_replayed_through_the_backtests_exchange_g
     for p in pending {
         let _ = replay.apply(p.request.clone()).await;
     }
+    assert_eq!(frames.gaps(), 1, "the drop is marked in the recording");
     let mut replayed = Vec::new();
     while let Ok(event) = replay_events.try_recv() {
         if let VenueEvent::Fill(fill) = event {
@@ -241,4 +255,55 @@ impl Venue for Tap {
     async fn positions(&self) -> Result<Vec<tradebox_core::PositionReport>, tradebox_core::VenueError> {
         self.inner.positions().await
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_is_staged_on_paper_and_its_promotion_records_both_results() {
+    let sim = SimServer::start(SimServerConfig::default()).await.expect("the simulator starts");
+    // The host trades on paper too here (an OKX account would need keys); the staging host
+    // gets its own paper venue on the same feed, as `[staging]` builds it for either.
+    let venue = PaperVenue::connect(config(&sim, None)).await.expect("the paper venue starts");
+    let dir = tempfile::tempdir().expect("dir");
+    let audit = tradebox::audit::AuditLog::open(&dir.path().join("audit.jsonl"), Duration::from_millis(20))
+        .expect("the audit log");
+    audit.mark_paper();
+    let runtime = Runtime::new(Mode::Live, Some(cache_dir())).expect("runtime");
+    let host = Host::start_audited(venue.clone(), runtime.clone(), Some(audit.clone())).await.expect("the host");
+    let staged_venue = PaperVenue::connect(config(&sim, None)).await.expect("the staging venue starts");
+    host.set_staging(Host::start(staged_venue.clone(), runtime).await.expect("the staging host")).expect("staging");
+
+    host.load(market_maker()).expect("the running version loads");
+    let by = |h: &Host| h.report().into_iter().find(|r| r.name == "mm");
+    // A new version (a wider quote) staged while the running one keeps trading here.
+    let mut next = market_maker();
+    next.config = r#"{"symbol":"BTC-USDT","spread_bps":3,"requote_bps":1}"#.into();
+    let options =
+        tradebox::running::lifecycle::LoadOptions { source: None, start_reduce_only: false, by: "test".into() };
+    host.stage(next, options).expect("stages");
+    let staging = host.staging().expect("a staging host");
+    wait_for("the staged version to fill on paper", Duration::from_secs(60), || {
+        by(staging).is_some_and(|r| r.fills >= 1) && by(&host).is_some_and(|r| r.fills >= 1)
+    })
+    .await;
+    let promoted = host.promote("mm", "test").expect("promotes");
+    assert!(matches!(promoted, tradebox::running::staging::Promoted::Reloaded { .. }), "{promoted:?}");
+    assert!(by(staging).is_none(), "the staged instance is gone once promoted");
+
+    audit.sync().expect("sync");
+    let text = std::fs::read_to_string(audit.path()).expect("the audit log");
+    let promotion = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a record"))
+        .find(|r| r["event"] == "plugin_promoted")
+        .expect("a promotion record");
+    let detail: serde_json::Value =
+        serde_json::from_str(promotion["detail"].as_str().expect("its detail")).expect("detail is JSON");
+    for side in ["staged", "live"] {
+        assert_eq!(detail[side]["venue"], "paper", "{detail}");
+        assert!(detail[side]["fills"].as_u64().is_some_and(|n| n >= 1), "{detail}");
+        assert!(detail[side]["hash"].as_str().is_some_and(|h| h.len() == 64), "{detail}");
+    }
+    host.shutdown().await;
+    venue.close().await;
+    staged_venue.close().await;
 }

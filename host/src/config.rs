@@ -158,8 +158,9 @@ pub struct StagingConfig {
     pub market: Option<StagingMarket>,
     /// The simulated market's settings (`market = "sim"`; the demo market when absent).
     pub sim: Option<toml::Table>,
-    /// The paper account's starting balances (`market = "paper"`): the paper venue's default
-    /// (10,000 USDT) when absent.
+    /// The staging paper account's starting balances (`market = "paper"`); when absent, the
+    /// host's own paper balances on a paper host, the paper venue's default (10,000 USDT) on
+    /// OKX.
     pub balances: Option<std::collections::BTreeMap<String, rust_decimal::Decimal>>,
 }
 
@@ -482,6 +483,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rust_decimal::Decimal;
 
     const GOOD: &str = r#"
         [venue]
@@ -497,6 +499,65 @@ mod tests {
         config = { symbol = "BTC-USDT", fast = 5 }
         limits = { deadline_ms = 20 }
     "#;
+
+    #[test]
+    fn paper_settings_and_where_staging_trades() {
+        let paper = |extra: &str| {
+            Config::parse(&format!(
+                "[venue]\nkind = \"paper\"\n[venue.paper]\ninstruments = [\"BTC-USDT\"]\n{extra}\n[staging]\nenabled = true\n"
+            ))
+        };
+        let c = paper("balances = { USDT = 5000, BTC = 1 }\nfee_rate = 0.0005").expect("a paper config");
+        let p = c.paper().expect("its settings");
+        assert_eq!(p.balances.get("BTC"), Some(&Decimal::ONE));
+        assert_eq!(p.fees().expect("fees"), crate::venue::paper::Fees::flat(Decimal::new(5, 4)));
+        assert_eq!(p.ws_base(), "wss://ws.okx.com:8443", "the live market, not the demo one");
+        // The audit log is on, as for OKX.
+        assert!(c.audit().is_some());
+        // Staging trades on paper on the same feed, with its own balances.
+        match c.staging_venue().expect("staging") {
+            Some(StagingVenue::Paper(s)) => {
+                assert_eq!(s.instruments, p.instruments);
+                assert_eq!(s.balances, p.balances, "the paper account's own balances by default");
+            }
+            other => panic!("{other:?}"),
+        }
+        for (extra, why) in [
+            ("fee_tier = \"Lv1\"\nfee_rate = 0.001", "not both"),
+            ("fee_rate = 1", "fraction"),
+            ("depth = 0", "depth"),
+            ("leverage = 500", "leverage"),
+            ("balances = { USDT = -1 }", "balance"),
+            ("keys = 1", "unknown field"),
+        ] {
+            let e = format!("{:#}", paper(extra).expect_err(extra));
+            assert!(e.contains(why), "{extra}: {e}");
+        }
+        let e = Config::parse("[venue]\nkind = \"paper\"\n").expect_err("no section");
+        assert!(e.to_string().contains("[venue.paper]"), "{e}");
+        let e =
+            Config::parse("[venue]\nkind = \"sim\"\n[venue.paper]\ninstruments = [\"X\"]\n").expect_err("wrong kind");
+        assert!(e.to_string().contains("kind is not"), "{e}");
+
+        // OKX: paper on the account's own feed (a demo account: the demo feed).
+        let okx = Config::parse(
+            "[venue]\nkind = \"okx\"\n[venue.okx]\ninstruments = [\"BTC-USDT\"]\n[staging]\nenabled = true\nbalances = { USDT = 1 }\n",
+        )
+        .expect("okx");
+        match okx.staging_venue().expect("staging") {
+            Some(StagingVenue::Paper(s)) => {
+                assert_eq!(s.ws_url, "wss://wspap.okx.com:8443");
+                assert_eq!(s.balances.get("USDT"), Some(&Decimal::ONE));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The simulator: its own market, as before; paper asked for without a feed is refused.
+        let sim = Config::parse("[venue]\nkind = \"sim\"\n[staging]\nenabled = true\n").expect("sim");
+        assert!(matches!(sim.staging_venue(), Ok(Some(StagingVenue::Sim(_)))));
+        let sim =
+            Config::parse("[venue]\nkind = \"sim\"\n[staging]\nenabled = true\nmarket = \"paper\"\n").expect("sim");
+        assert!(sim.staging_venue().is_err());
+    }
 
     #[test]
     fn layers_defaults_and_overrides() {

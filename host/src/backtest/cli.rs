@@ -78,6 +78,7 @@ fn stats_json(s: &Stats, elapsed_s: f64) -> serde_json::Value {
     json!({
         "bars": s.events,
         "events": s.events,
+        "delivered": s.delivered,
         "orders": s.orders,
         "denied": s.denied,
         "fills": s.fills,

@@ -95,9 +95,24 @@ impl DataKind {
         if head.starts_with(b"PAR1") {
             return Ok(DataKind::Candles);
         }
+        if head.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+            // zstd: what `tradebox record` (and the paper venue) write. Its first line says.
+            let mut first = String::new();
+            let mut text = tradebox_data::frames::text(path)?;
+            std::io::BufRead::read_line(&mut text, &mut first)
+                .map_err(|e| tradebox_data::frames::read_error(path, 1, &e))?;
+            head = first.into_bytes();
+        }
         let text = String::from_utf8_lossy(&head);
         let text = text.trim_start();
         let first = text.lines().next().unwrap_or_default();
+        // A recorder's line: a receive time before the frame, or a `#gap`/`#continues` mark.
+        use tradebox_okx::ws::recorded::{Line, split};
+        match split(first) {
+            Line::Frame { received_ms: Some(_), text } if text.starts_with('{') => return Ok(DataKind::Feed),
+            Line::Gap { .. } | Line::Continues { .. } => return Ok(DataKind::Feed),
+            _ => {}
+        }
         if text.starts_with('{') {
             if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(first) {
                 if map.contains_key("arg") || map.contains_key("event") {
@@ -969,5 +984,37 @@ fn plugin_stats(hub: &Hub, runner: &Runner, base: f64, bar_ms: i64, specs: &[(f6
         start_equity: base,
         end_equity: base + pnl,
         open_positions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DataKind;
+
+    #[test]
+    fn a_recording_is_a_feed_compressed_or_not() {
+        let dir = tempfile::tempdir().expect("dir");
+        let frame = r#"{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[]}"#;
+        let cases = [
+            ("raw.jsonl", format!("{frame}\n")),
+            ("recorded.jsonl", format!("1765108800123 {frame}\n")),
+            ("continued.jsonl", format!("1765108800123 #continues okx-public-2026-12-07T11.jsonl.zst\n{frame}\n")),
+            ("gap-first.jsonl", "1765108800123 #gap public dropped\n".to_string()),
+            ("candles.csv", "1765108800000,1,2,0.5,1.5,10\n".to_string()),
+            ("trades.csv", "ts_ms,price,size,side\n1,2,3,buy\n".to_string()),
+        ];
+        for (name, text) in &cases {
+            std::fs::write(dir.path().join(name), text).expect("write");
+            let zst = dir.path().join(format!("{name}.zst"));
+            std::fs::write(&zst, zstd::encode_all(text.as_bytes(), 3).expect("zstd")).expect("write");
+        }
+        let kind = |name: &str| DataKind::detect(&dir.path().join(name)).expect(name);
+        for name in ["raw.jsonl", "recorded.jsonl", "continued.jsonl", "gap-first.jsonl"] {
+            assert_eq!(kind(name), DataKind::Feed, "{name}");
+            assert_eq!(kind(&format!("{name}.zst")), DataKind::Feed, "{name}.zst");
+        }
+        assert_eq!(kind("candles.csv"), DataKind::Candles);
+        assert_eq!(kind("trades.csv"), DataKind::Trades);
+        assert_eq!(kind("trades.csv.zst"), DataKind::Trades, "told by its first line");
     }
 }
