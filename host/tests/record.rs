@@ -1,11 +1,13 @@
 //! `tradebox record` against the simulator's WebSocket server, started in this process: the
 //! library function the CLI calls and the binary itself (stopped by SIGTERM), a dropped
-//! connection marked in the file, and a file cut short read up to the cut.
+//! connection marked in the file, a writer that falls behind marked likewise, and a file cut
+//! short read up to the cut.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tradebox::record::{RecordOptions, RecordStats, record};
 use tradebox_data::frames::{self, Recorded, RecordedEvent};
+use tradebox_okx::ws::lossy::Limits;
 use tradebox_sim::server::feed::Push;
 use tradebox_sim::server::{SimServer, SimServerConfig};
 
@@ -19,6 +21,7 @@ fn options(sim: &SimServer, out: &Path, channels: &[&str]) -> RecordOptions {
         channels: channels.iter().map(|c| c.to_string()).collect(),
         out: out.to_path_buf(),
         url: sim.ws_url("public"),
+        queue: Limits::default(),
     }
 }
 
@@ -180,4 +183,62 @@ async fn a_file_cut_short_reads_up_to_the_cut() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("messages "), "the report of what was read");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("cut short"), "{stderr}");
+}
+
+/// A writer that falls behind (here the progress callback blocks the writing task for 2 s, as a
+/// disk stuck in `write` would): the queue stays within its cap, the frames past it are dropped,
+/// the file says where and how many, and the books start again after it from fresh snapshots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_falls_behind_drops_frames_and_marks_the_gap() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut opts = options(&sim, dir.path(), &["books", "tickers", "trades"]);
+    opts.queue = Limits { frames: 8, bytes: 1 << 20 };
+    let mut calls = 0;
+    let stall = |_: &RecordStats| {
+        calls += 1;
+        if calls == 2 {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    };
+    let stats = record(opts, tokio::time::sleep(Duration::from_secs(5)), stall).await.expect("records");
+    assert!(stats.dropped > 0, "{stats:?}");
+    let mut text = String::new();
+    for f in &stats.files {
+        let mut r = frames::text(f).expect("opens");
+        std::io::Read::read_to_string(&mut r, &mut text).expect("reads");
+    }
+    let marker = " #gap public writer fell behind: ";
+    let losses: Vec<(usize, u64)> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let (_, rest) = l.split_once(marker)?;
+            let (n, _) = rest.split_once(" frames dropped (")?;
+            Some((i, n.parse().ok()?))
+        })
+        .collect();
+    assert!(!losses.is_empty(), "a gap line for the loss");
+    assert_eq!(losses.iter().map(|(_, n)| n).sum::<u64>(), stats.dropped, "every dropped frame is counted in the file");
+    assert_eq!(stats.gaps, losses.len() as u64, "no reconnect, only losses: {stats:?}");
+    // Fresh snapshots of both books after the (first) loss: the chains start again there.
+    let snapshots = text.lines().skip(losses[0].0).filter(|l| l.contains(r#""action":"snapshot""#)).count();
+    assert!(snapshots >= 2, "books asked for again after the loss: {snapshots}");
+    // The file reads as the backtest reads it (the stale updates between the loss and the new
+    // snapshots skipped, not taken as the book).
+    let mut books_after = 0;
+    for file in &stats.files {
+        let mut read = frames::open(file).expect("opens").skip_stale_books();
+        for r in read.by_ref() {
+            let r = r.unwrap_or_else(|e| panic!("{e}"));
+            let after = r.received_ms.is_some_and(|t| t > gap_time(&text, losses[0].0));
+            books_after += usize::from(after && matches!(r.event, RecordedEvent::Book { .. }));
+        }
+    }
+    assert!(books_after > 0, "books after the loss");
+}
+
+/// The receive time of line `i` of a recording's text.
+fn gap_time(text: &str, i: usize) -> i64 {
+    text.lines().nth(i).and_then(|l| l.split(' ').next()?.parse().ok()).expect("a time")
 }
