@@ -993,12 +993,14 @@ async fn record(opts: tradebox::record::RecordOptions, duration: Option<Duration
         ticks += 1;
         let file = s.files.last().map(|p| p.display().to_string()).unwrap_or_default();
         let text = format!(
-            "{rate} frames/s, {} frames, {:.2} MiB on disk ({:.2} MiB of text), {} gaps, {} frames dropped; {file}",
+            "{rate} frames/s, {} frames, {:.2} MiB on disk ({:.2} MiB of text), {} gaps, {} frames dropped, {} \
+             subscriptions refused; {file}",
             s.frames,
             mib(s.disk_bytes),
             mib(s.text_bytes),
             s.gaps,
-            s.dropped
+            s.dropped,
+            s.refused
         );
         if progress.is_hidden() {
             if ticks.is_multiple_of(10) {
@@ -1016,12 +1018,14 @@ async fn record(opts: tradebox::record::RecordOptions, duration: Option<Duration
         println!("{}", file.display());
     }
     println!(
-        "{} frames, {:.2} MiB on disk ({:.2} MiB of text), {} gaps, {} frames dropped, {} files",
+        "{} frames, {:.2} MiB on disk ({:.2} MiB of text), {} gaps, {} frames dropped, {} subscriptions refused, {} \
+         files",
         stats.frames,
         mib(stats.disk_bytes),
         mib(stats.text_bytes),
         stats.gaps,
         stats.dropped,
+        stats.refused,
         stats.files.len()
     );
     Ok(())

@@ -28,6 +28,10 @@
 //! `#gap public writer fell behind: N frames dropped (B bytes)` where they are missing, the books
 //! asked for again: a reader sees a gap, as after a reconnect. So memory is the queue's cap, the
 //! encoder's window and one line's buffer.
+//!
+//! A subscription OKX refuses (`{"event":"error","code":"60018",...}` for an instrument it does
+//! not list) is written like any frame, and also logged as a warning and counted, since a
+//! recording that silently lacks an instrument is found out only when it is read.
 
 use std::fs::{File, OpenOptions};
 use std::future::Future;
@@ -37,7 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tradebox_okx::ws::lossy::{self, Delivered};
 use tradebox_okx::ws::recorded::{CONTINUES, gap_line};
-use tradebox_okx::ws::{ClientConfig, ClientEvent, ConnectGate, WsClient};
+use tradebox_okx::ws::{ClientConfig, ClientEvent, ConnectGate, Frame, WsClient};
 
 /// OKX's public WebSocket endpoint.
 pub const DEFAULT_URL: &str = "wss://ws.okx.com:8443/ws/v5/public";
@@ -101,6 +105,9 @@ pub struct RecordStats {
     pub gaps: u64,
     /// Frames dropped because the writer fell behind (each run of them is one gap line).
     pub dropped: u64,
+    /// Error answers from OKX, in practice refused subscriptions (an instrument or channel it
+    /// does not serve); each is also a warning in the log.
+    pub refused: u64,
     /// Every file written to, in order.
     pub files: Vec<PathBuf>,
 }
@@ -371,6 +378,19 @@ async fn next(rx: &mut Option<lossy::Receiver>) -> Option<Delivered> {
     }
 }
 
+/// OKX's code and message when `text` is an error answer (a refused subscription). Frames are
+/// not parsed in raw mode; this one is, when it is short and names an error, which a push of
+/// market data never does outside its strings (and a push that does still parses as a push).
+fn refusal(text: &str) -> Option<(String, String)> {
+    if text.len() > 4_096 || !text.contains("\"error\"") {
+        return None;
+    }
+    match tradebox_okx::ws::parse(text) {
+        Ok(Frame::Event(e)) if e.event == "error" => Some((e.code, e.msg)),
+        _ => None,
+    }
+}
+
 /// Records until `stop` completes, calling `progress` every second; finishes the open file and
 /// returns the counts. A failure to write ends the run (the file finished as far as it can be).
 pub async fn record(
@@ -427,7 +447,13 @@ pub async fn record(
         let now = tradebox_core::system_ms();
         let mut books_again = false;
         let written = match event {
-            Delivered::Event(ClientEvent::Raw(text)) => writer.frame(now, &text),
+            Delivered::Event(ClientEvent::Raw(text)) => {
+                if let Some((code, msg)) = refusal(&text) {
+                    writer.stats.refused += 1;
+                    tracing::warn!("OKX refused a subscription on /{name}: {code} {msg}");
+                }
+                writer.frame(now, &text)
+            }
             Delivered::Event(ClientEvent::Connected) => {
                 tracing::info!(endpoint = name, "connected; subscribing");
                 up[endpoint] = true;
@@ -564,5 +590,19 @@ mod tests {
             String::from_utf8(second).expect("text"),
             format!("{0} #continues okx-public-2025-12-07T11.jsonl.zst\n{0} #gap public closed by OKX\n", noon + 2)
         );
+    }
+
+    /// Error answers are told from pushes without parsing every frame, whatever the key order.
+    #[test]
+    fn refusals_are_told_apart() {
+        let sim = r#"{"code":"60018","connId":"1","event":"error","msg":"Wrong URL or channel:tickers,instId:NOPE-USDT doesn't exist."}"#;
+        let (code, msg) = refusal(sim).expect("a refusal");
+        assert_eq!(code, "60018");
+        assert!(msg.contains("NOPE-USDT"), "{msg}");
+        assert!(refusal(r#"{"event":"error","msg":"Invalid request","code":"60012","connId":"a"}"#).is_some());
+        let push = r#"{"arg":{"channel":"tickers","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","note":"error"}]}"#;
+        assert_eq!(refusal(push), None);
+        assert_eq!(refusal(r#"{"event":"subscribe","arg":{"channel":"tickers","instId":"BTC-USDT"}}"#), None);
+        assert_eq!(refusal("pong"), None);
     }
 }

@@ -242,3 +242,39 @@ async fn a_writer_that_falls_behind_drops_frames_and_marks_the_gap() {
 fn gap_time(text: &str, i: usize) -> i64 {
     text.lines().nth(i).and_then(|l| l.split(' ').next()?.parse().ok()).expect("a time")
 }
+
+/// An instrument OKX does not list: its refusal (60018) is in the file as received, and the CLI
+/// says so in one warning naming it, and counts it; the instrument beside it is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_subscription_is_warned_and_counted() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = sim.ws_url("public");
+    let out = dir.path().to_path_buf();
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tradebox"))
+            .args(["record", "--instrument", "NOPE-USDT,BTC-USDT", "--channel", "tickers", "--duration", "3s"])
+            .args(["--url", &url])
+            .arg("--out")
+            .arg(&out)
+            .output()
+    });
+    let out = run.await.expect("joins").expect("runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("OKX refused a subscription")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("WARN") && warnings[0].contains("60018"), "{}", warnings[0]);
+    assert!(warnings[0].contains("NOPE-USDT") && warnings[0].contains("tickers"), "{}", warnings[0]);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.contains(", 1 subscriptions refused, "), "{last}");
+    let files: Vec<PathBuf> = stdout.lines().filter(|l| l.ends_with(".jsonl.zst")).map(PathBuf::from).collect();
+    let mut text = String::new();
+    for f in &files {
+        let mut r = frames::text(f).expect("opens");
+        std::io::Read::read_to_string(&mut r, &mut text).expect("reads");
+    }
+    assert!(text.lines().any(|l| l.contains(r#""event":"error""#) && l.contains("NOPE-USDT")), "kept in the file");
+    let (events, _) = read_back(&files);
+    assert!(events.iter().any(|r| r.symbol == "BTC-USDT" && matches!(r.event, RecordedEvent::Ticker { .. })));
+}
