@@ -1,7 +1,7 @@
 //! `tradebox record` against the simulator's WebSocket server, started in this process: the
 //! library function the CLI calls and the binary itself (stopped by SIGTERM), a dropped
 //! connection marked in the file, a writer that falls behind marked likewise, and a file cut
-//! short read up to the cut.
+//! short read up to the cut; a refused subscription warned; a recording backtested as it is.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -277,4 +277,59 @@ async fn a_refused_subscription_is_warned_and_counted() {
     assert!(text.lines().any(|l| l.contains(r#""event":"error""#) && l.contains("NOPE-USDT")), "kept in the file");
     let (events, _) = read_back(&files);
     assert!(events.iter().any(|r| r.symbol == "BTC-USDT" && matches!(r.event, RecordedEvent::Ticker { .. })));
+}
+
+/// Where the plugins are built (`cargo xtask plugins`), as the CLI tests find them.
+fn plugin_dir() -> PathBuf {
+    std::env::var_os("TRADEBOX_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"))
+}
+
+/// Recorded, then backtested: the compressed hourly file as `tradebox record` leaves it is
+/// `--data` for the real binary's backtest with the book fill model, and a real strategy is
+/// handed its ticks. The two ends were tested apart; this is the path a user takes.
+///
+/// Ignored until `DataKind::detect` (host/src/backtest/run.rs) reads a recording as the feed
+/// readers do: it looks at the file's raw first bytes, so zstd's magic and the `RECV_MS `
+/// before each frame both make it take `tradebox record`'s own files for candles ("candles
+/// replay with the next-open or close fill model, not book"). With detect reading through
+/// `tradebox_data::frames::text` and `recorded::split`, this passes; run it with `--ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "DataKind::detect takes a zstd or timestamped recording for candles; remove once it reads them"]
+async fn a_recording_is_backtested_as_it_is() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut opts = options(&sim, dir.path(), &["tickers", "books", "trades"]);
+    opts.instruments = vec!["BTC-USDT".into()];
+    let stats = record(opts, tokio::time::sleep(Duration::from_secs(4)), |_| {}).await.expect("records");
+    let file = stats.files.last().expect("a file").clone();
+    assert!(file.to_string_lossy().ends_with(".jsonl.zst"));
+    let (events, _) = read_back(&stats.files);
+    let tickers = count(&events, |e| matches!(e, RecordedEvent::Ticker { .. }));
+    assert!(tickers >= 10, "tickers recorded: {tickers}");
+
+    let sma = plugin_dir().join("sma-cross.wasm");
+    assert!(sma.is_file(), "{} missing: build the plugins with `cargo xtask plugins`", sma.display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .arg("backtest")
+        .arg(&sma)
+        .args(["--instrument", "BTC-USDT", "--fill", "book", "--json", "--data"])
+        .args(&stats.files)
+        .args(["--config", r#"{"source":"ticker","fast":2,"slow":4,"size":0.001}"#])
+        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
+        .output()
+        .expect("runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let summary: serde_json::Value = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("the last line is JSON: {stdout}"));
+    let replayed = summary["bars"].as_u64().unwrap_or(0);
+    // A plugin's `events`: what it was handed (the run's `delivered`).
+    let delivered = summary["plugins"][0]["events"].as_u64().unwrap_or(0);
+    assert!(replayed >= tickers as u64 && delivered > 0, "{summary}");
+    assert!(summary["plugins"][0]["fault"].is_null(), "{summary}");
 }
