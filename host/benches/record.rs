@@ -37,6 +37,7 @@ fn main() {
             channels: ["tickers", "books", "books5", "bbo-tbt", "trades"].map(String::from).to_vec(),
             out: dir.path().to_path_buf(),
             url: sim.ws_url("public"),
+            queue: Default::default(),
         };
         let stepping = Arc::new(AtomicBool::new(true));
         let exchange = sim.exchange().clone();

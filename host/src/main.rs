@@ -449,7 +449,11 @@ fn run_cli() -> Result<()> {
             Command::Backtest(args) => tokio::task::block_in_place(|| tradebox::backtest::cli::execute(&args)),
             Command::Feed { command: FeedCommand::Check { file } } => feed_check(&file),
             Command::Record { instruments, channels, out, url, duration } => {
-                record(tradebox::record::RecordOptions { instruments, channels, out, url }, duration).await
+                record(
+                    tradebox::record::RecordOptions { instruments, channels, out, url, queue: Default::default() },
+                    duration,
+                )
+                .await
             }
             Command::Data { command: DataCommand::Download { instrument, bar, from, to, out, base_url } } => {
                 data_download(instrument, bar, from, to, out, base_url).await
@@ -1018,11 +1022,14 @@ async fn record(opts: tradebox::record::RecordOptions, duration: Option<Duration
         ticks += 1;
         let file = s.files.last().map(|p| p.display().to_string()).unwrap_or_default();
         let text = format!(
-            "{rate} frames/s, {} frames, {:.2} MiB on disk ({:.2} MiB of text), {} gaps; {file}",
+            "{rate} frames/s, {} frames, {:.2} MiB on disk ({:.2} MiB of text), {} gaps, {} frames dropped, {} \
+             subscriptions refused; {file}",
             s.frames,
             mib(s.disk_bytes),
             mib(s.text_bytes),
-            s.gaps
+            s.gaps,
+            s.dropped,
+            s.refused
         );
         if progress.is_hidden() {
             if ticks.is_multiple_of(10) {
@@ -1040,11 +1047,14 @@ async fn record(opts: tradebox::record::RecordOptions, duration: Option<Duration
         println!("{}", file.display());
     }
     println!(
-        "{} frames, {:.2} MiB on disk ({:.2} MiB of text), {} gaps, {} files",
+        "{} frames, {:.2} MiB on disk ({:.2} MiB of text), {} gaps, {} frames dropped, {} subscriptions refused, {} \
+         files",
         stats.frames,
         mib(stats.disk_bytes),
         mib(stats.text_bytes),
         stats.gaps,
+        stats.dropped,
+        stats.refused,
         stats.files.len()
     );
     Ok(())

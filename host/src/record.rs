@@ -20,8 +20,18 @@
 //!
 //! The connections are the okx crate's reconnecting client in raw mode (frames are not parsed:
 //! the parse would bound the rate), one for `/public` and, for candles and `trades-all`, one for
-//! `/business`. One task receives and writes: zstd at level 3 keeps well ahead of a feed, and
-//! memory is the encoder's window and one line's buffer.
+//! `/business`. One task receives and writes: zstd at level 3 keeps well ahead of a feed. Between
+//! each client and the writer is a bounded queue ([`tradebox_okx::ws::lossy`], 64 MiB or 262,144
+//! frames by default): a disk that stalls must not make the process grow until it is killed,
+//! which would lose the file's unflushed second as well. The client keeps reading (OKX would
+//! drop a slow reader anyway), frames past the cap are dropped, and the file gets
+//! `#gap public writer fell behind: N frames dropped (B bytes)` where they are missing, the books
+//! asked for again: a reader sees a gap, as after a reconnect. So memory is the queue's cap, the
+//! encoder's window and one line's buffer.
+//!
+//! A subscription OKX refuses (`{"event":"error","code":"60018",...}` for an instrument it does
+//! not list) is written like any frame, and also logged as a warning and counted, since a
+//! recording that silently lacks an instrument is found out only when it is read.
 
 use std::fs::{File, OpenOptions};
 use std::future::Future;
@@ -29,9 +39,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tradebox_okx::ws::lossy::{self, Delivered};
 use tradebox_okx::ws::recorded::{CONTINUES, gap_line};
-use tradebox_okx::ws::{ClientConfig, ClientEvent, ConnectGate, WsClient};
+use tradebox_okx::ws::{ClientConfig, ClientEvent, ConnectGate, Frame, WsClient};
 
 /// OKX's public WebSocket endpoint.
 pub const DEFAULT_URL: &str = "wss://ws.okx.com:8443/ws/v5/public";
@@ -60,6 +70,10 @@ pub struct RecordOptions {
     /// The `/public` endpoint; `/business` (candles, `trades-all`) is the same URL ending in
     /// `/business`.
     pub url: String,
+    /// What each connection's queue to the writer holds before frames are dropped (and a gap
+    /// line written): [`lossy::Limits::default`] unless a test or bench wants a writer that falls
+    /// behind sooner.
+    pub queue: lossy::Limits,
 }
 
 /// Why recording stopped or could not start.
@@ -87,8 +101,13 @@ pub struct RecordStats {
     pub text_bytes: u64,
     /// Bytes on disk (compressed), finished files and the open one.
     pub disk_bytes: u64,
-    /// Gap lines written (connections lost).
+    /// Gap lines written (connections lost, frames dropped).
     pub gaps: u64,
+    /// Frames dropped because the writer fell behind (each run of them is one gap line).
+    pub dropped: u64,
+    /// Error answers from OKX, in practice refused subscriptions (an instrument or channel it
+    /// does not serve); each is also a warning in the log.
+    pub refused: u64,
     /// Every file written to, in order.
     pub files: Vec<PathBuf>,
 }
@@ -352,10 +371,23 @@ impl FeedWriter {
 }
 
 /// The next event of an optional receiver (never, without one).
-async fn next(rx: &mut Option<mpsc::UnboundedReceiver<ClientEvent>>) -> Option<ClientEvent> {
+async fn next(rx: &mut Option<lossy::Receiver>) -> Option<Delivered> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// OKX's code and message when `text` is an error answer (a refused subscription). Frames are
+/// not parsed in raw mode; this one is, when it is short and names an error, which a push of
+/// market data never does outside its strings (and a push that does still parses as a push).
+fn refusal(text: &str) -> Option<(String, String)> {
+    if text.len() > 4_096 || !text.contains("\"error\"") {
+        return None;
+    }
+    match tradebox_okx::ws::parse(text) {
+        Ok(Frame::Event(e)) if e.event == "error" => Some((e.code, e.msg)),
+        _ => None,
     }
 }
 
@@ -373,7 +405,7 @@ pub async fn record(
     let connect = |url: String, args: &[serde_json::Value]| {
         let mut config = ClientConfig::new(url, gate.clone());
         config.raw = true;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = lossy::channel(opts.queue);
         let client = WsClient::spawn(config, tx);
         for arg in args {
             client.subscribe(arg);
@@ -392,6 +424,8 @@ pub async fn record(
     // Whether each endpoint has been up since its last gap line: a failed attempt while down
     // writes nothing more.
     let mut up = [false, false];
+    // Runs of dropped frames so far (warned at the first and then ever more rarely).
+    let mut losses = 0u64;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
@@ -411,27 +445,49 @@ pub async fn record(
         };
         let name = if endpoint == 0 { "public" } else { "business" };
         let now = tradebox_core::system_ms();
+        let mut books_again = false;
         let written = match event {
-            ClientEvent::Raw(text) => writer.frame(now, &text),
-            ClientEvent::Connected => {
+            Delivered::Event(ClientEvent::Raw(text)) => {
+                if let Some((code, msg)) = refusal(&text) {
+                    writer.stats.refused += 1;
+                    tracing::warn!("OKX refused a subscription on /{name}: {code} {msg}");
+                }
+                writer.frame(now, &text)
+            }
+            Delivered::Event(ClientEvent::Connected) => {
                 tracing::info!(endpoint = name, "connected; subscribing");
                 up[endpoint] = true;
                 Ok(())
             }
-            ClientEvent::Disconnected { reason } => {
-                if std::mem::replace(&mut up[endpoint], false) {
-                    writer.gap(now, name, &reason)
-                } else {
-                    Ok(())
-                }
+            Delivered::Event(ClientEvent::Disconnected { reason }) => {
+                let was_up = std::mem::replace(&mut up[endpoint], false);
+                if was_up { writer.gap(now, name, &reason) } else { Ok(()) }
             }
             // Not sent in raw mode, and no login here.
-            ClientEvent::Frame(_) | ClientEvent::Bad { .. } | ClientEvent::LoginRefused { .. } => Ok(()),
+            Delivered::Event(ClientEvent::Frame(_) | ClientEvent::Bad { .. } | ClientEvent::LoginRefused { .. }) => {
+                Ok(())
+            }
+            Delivered::Lost { frames, bytes } => {
+                writer.stats.dropped += frames;
+                losses += 1;
+                if losses == 1 || losses.is_power_of_two() {
+                    tracing::warn!(
+                        endpoint = name,
+                        frames,
+                        losses,
+                        "the writer fell behind the feed (a slow disk?): frames dropped, a gap written"
+                    );
+                }
+                // The books' chains are broken: fresh snapshots, as after a reconnect.
+                books_again = endpoint == 0;
+                let why = format!("writer fell behind: {frames} frames dropped ({bytes} bytes)");
+                writer.gap(now, name, &why)
+            }
         };
         if let Err(e) = written {
             break Err(e);
         }
-        if writer.take_rotated()
+        if (writer.take_rotated() || books_again)
             && let Some(client) = &public
         {
             for arg in &chained {
@@ -456,6 +512,7 @@ mod tests {
             channels: channels.iter().map(|c| c.to_string()).collect(),
             out: PathBuf::from("x"),
             url: DEFAULT_URL.into(),
+            queue: lossy::Limits::default(),
         };
         let (public, biz) = args(&opts(&["tickers", "books", "candle1m", "trades-all"])).expect("known");
         assert_eq!((public.len(), biz.len()), (2, 2));
@@ -533,5 +590,19 @@ mod tests {
             String::from_utf8(second).expect("text"),
             format!("{0} #continues okx-public-2025-12-07T11.jsonl.zst\n{0} #gap public closed by OKX\n", noon + 2)
         );
+    }
+
+    /// Error answers are told from pushes without parsing every frame, whatever the key order.
+    #[test]
+    fn refusals_are_told_apart() {
+        let sim = r#"{"code":"60018","connId":"1","event":"error","msg":"Wrong URL or channel:tickers,instId:NOPE-USDT doesn't exist."}"#;
+        let (code, msg) = refusal(sim).expect("a refusal");
+        assert_eq!(code, "60018");
+        assert!(msg.contains("NOPE-USDT"), "{msg}");
+        assert!(refusal(r#"{"event":"error","msg":"Invalid request","code":"60012","connId":"a"}"#).is_some());
+        let push = r#"{"arg":{"channel":"tickers","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","note":"error"}]}"#;
+        assert_eq!(refusal(push), None);
+        assert_eq!(refusal(r#"{"event":"subscribe","arg":{"channel":"tickers","instId":"BTC-USDT"}}"#), None);
+        assert_eq!(refusal("pong"), None);
     }
 }

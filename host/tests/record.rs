@@ -1,11 +1,13 @@
 //! `tradebox record` against the simulator's WebSocket server, started in this process: the
 //! library function the CLI calls and the binary itself (stopped by SIGTERM), a dropped
-//! connection marked in the file, and a file cut short read up to the cut.
+//! connection marked in the file, a writer that falls behind marked likewise, and a file cut
+//! short read up to the cut; a refused subscription warned; a recording backtested as it is.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tradebox::record::{RecordOptions, RecordStats, record};
 use tradebox_data::frames::{self, Recorded, RecordedEvent};
+use tradebox_okx::ws::lossy::Limits;
 use tradebox_sim::server::feed::Push;
 use tradebox_sim::server::{SimServer, SimServerConfig};
 
@@ -19,6 +21,7 @@ fn options(sim: &SimServer, out: &Path, channels: &[&str]) -> RecordOptions {
         channels: channels.iter().map(|c| c.to_string()).collect(),
         out: out.to_path_buf(),
         url: sim.ws_url("public"),
+        queue: Limits::default(),
     }
 }
 
@@ -180,4 +183,153 @@ async fn a_file_cut_short_reads_up_to_the_cut() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("messages "), "the report of what was read");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("cut short"), "{stderr}");
+}
+
+/// A writer that falls behind (here the progress callback blocks the writing task for 2 s, as a
+/// disk stuck in `write` would): the queue stays within its cap, the frames past it are dropped,
+/// the file says where and how many, and the books start again after it from fresh snapshots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_falls_behind_drops_frames_and_marks_the_gap() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut opts = options(&sim, dir.path(), &["books", "tickers", "trades"]);
+    opts.queue = Limits { frames: 8, bytes: 1 << 20 };
+    let mut calls = 0;
+    let stall = |_: &RecordStats| {
+        calls += 1;
+        if calls == 2 {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    };
+    let stats = record(opts, tokio::time::sleep(Duration::from_secs(5)), stall).await.expect("records");
+    assert!(stats.dropped > 0, "{stats:?}");
+    let mut text = String::new();
+    for f in &stats.files {
+        let mut r = frames::text(f).expect("opens");
+        std::io::Read::read_to_string(&mut r, &mut text).expect("reads");
+    }
+    let marker = " #gap public writer fell behind: ";
+    let losses: Vec<(usize, u64)> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let (_, rest) = l.split_once(marker)?;
+            let (n, _) = rest.split_once(" frames dropped (")?;
+            Some((i, n.parse().ok()?))
+        })
+        .collect();
+    assert!(!losses.is_empty(), "a gap line for the loss");
+    assert_eq!(losses.iter().map(|(_, n)| n).sum::<u64>(), stats.dropped, "every dropped frame is counted in the file");
+    assert_eq!(stats.gaps, losses.len() as u64, "no reconnect, only losses: {stats:?}");
+    // Fresh snapshots of both books after the (first) loss: the chains start again there.
+    let snapshots = text.lines().skip(losses[0].0).filter(|l| l.contains(r#""action":"snapshot""#)).count();
+    assert!(snapshots >= 2, "books asked for again after the loss: {snapshots}");
+    // The file reads as the backtest reads it (the stale updates between the loss and the new
+    // snapshots skipped, not taken as the book).
+    let mut books_after = 0;
+    for file in &stats.files {
+        let mut read = frames::open(file).expect("opens").skip_stale_books();
+        for r in read.by_ref() {
+            let r = r.unwrap_or_else(|e| panic!("{e}"));
+            let after = r.received_ms.is_some_and(|t| t > gap_time(&text, losses[0].0));
+            books_after += usize::from(after && matches!(r.event, RecordedEvent::Book { .. }));
+        }
+    }
+    assert!(books_after > 0, "books after the loss");
+}
+
+/// The receive time of line `i` of a recording's text.
+fn gap_time(text: &str, i: usize) -> i64 {
+    text.lines().nth(i).and_then(|l| l.split(' ').next()?.parse().ok()).expect("a time")
+}
+
+/// An instrument OKX does not list: its refusal (60018) is in the file as received, and the CLI
+/// says so in one warning naming it, and counts it; the instrument beside it is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_subscription_is_warned_and_counted() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = sim.ws_url("public");
+    let out = dir.path().to_path_buf();
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tradebox"))
+            .args(["record", "--instrument", "NOPE-USDT,BTC-USDT", "--channel", "tickers", "--duration", "3s"])
+            .args(["--url", &url])
+            .arg("--out")
+            .arg(&out)
+            .output()
+    });
+    let out = run.await.expect("joins").expect("runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("OKX refused a subscription")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("WARN") && warnings[0].contains("60018"), "{}", warnings[0]);
+    assert!(warnings[0].contains("NOPE-USDT") && warnings[0].contains("tickers"), "{}", warnings[0]);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.contains(", 1 subscriptions refused, "), "{last}");
+    let files: Vec<PathBuf> = stdout.lines().filter(|l| l.ends_with(".jsonl.zst")).map(PathBuf::from).collect();
+    let mut text = String::new();
+    for f in &files {
+        let mut r = frames::text(f).expect("opens");
+        std::io::Read::read_to_string(&mut r, &mut text).expect("reads");
+    }
+    assert!(text.lines().any(|l| l.contains(r#""event":"error""#) && l.contains("NOPE-USDT")), "kept in the file");
+    let (events, _) = read_back(&files);
+    assert!(events.iter().any(|r| r.symbol == "BTC-USDT" && matches!(r.event, RecordedEvent::Ticker { .. })));
+}
+
+/// Where the plugins are built (`cargo xtask plugins`), as the CLI tests find them.
+fn plugin_dir() -> PathBuf {
+    std::env::var_os("TRADEBOX_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"))
+}
+
+/// Recorded, then backtested: the compressed hourly file as `tradebox record` leaves it is
+/// `--data` for the real binary's backtest with the book fill model, and a real strategy is
+/// handed its ticks. The two ends were tested apart; this is the path a user takes.
+///
+/// Ignored until `DataKind::detect` (host/src/backtest/run.rs) reads a recording as the feed
+/// readers do: it looks at the file's raw first bytes, so zstd's magic and the `RECV_MS `
+/// before each frame both make it take `tradebox record`'s own files for candles ("candles
+/// replay with the next-open or close fill model, not book"). With detect reading through
+/// `tradebox_data::frames::text` and `recorded::split`, this passes; run it with `--ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "DataKind::detect takes a zstd or timestamped recording for candles; remove once it reads them"]
+async fn a_recording_is_backtested_as_it_is() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut opts = options(&sim, dir.path(), &["tickers", "books", "trades"]);
+    opts.instruments = vec!["BTC-USDT".into()];
+    let stats = record(opts, tokio::time::sleep(Duration::from_secs(4)), |_| {}).await.expect("records");
+    let file = stats.files.last().expect("a file").clone();
+    assert!(file.to_string_lossy().ends_with(".jsonl.zst"));
+    let (events, _) = read_back(&stats.files);
+    let tickers = count(&events, |e| matches!(e, RecordedEvent::Ticker { .. }));
+    assert!(tickers >= 10, "tickers recorded: {tickers}");
+
+    let sma = plugin_dir().join("sma-cross.wasm");
+    assert!(sma.is_file(), "{} missing: build the plugins with `cargo xtask plugins`", sma.display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tradebox"))
+        .arg("backtest")
+        .arg(&sma)
+        .args(["--instrument", "BTC-USDT", "--fill", "book", "--json", "--data"])
+        .args(&stats.files)
+        .args(["--config", r#"{"source":"ticker","fast":2,"slow":4,"size":0.001}"#])
+        .env("XDG_CACHE_HOME", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-xdg-cache"))
+        .output()
+        .expect("runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let summary: serde_json::Value = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("the last line is JSON: {stdout}"));
+    let replayed = summary["bars"].as_u64().unwrap_or(0);
+    // A plugin's `events`: what it was handed (the run's `delivered`).
+    let delivered = summary["plugins"][0]["events"].as_u64().unwrap_or(0);
+    assert!(replayed >= tickers as u64 && delivered > 0, "{summary}");
+    assert!(summary["plugins"][0]["fault"].is_null(), "{summary}");
 }

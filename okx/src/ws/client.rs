@@ -13,6 +13,7 @@
 //! "certificate pin mismatch" ([`ClientEvent::is_pin_mismatch`]); the next attempt is pinned
 //! again, never a fallback.
 
+use super::lossy;
 use super::message::{self, Frame, ParseError};
 use crate::clock::ClockSync;
 use crate::tls::{PIN_MISMATCH, PinMismatch, TlsSettings};
@@ -152,6 +153,50 @@ impl ClientEvent {
     }
 }
 
+/// Where a client's events go: an unbounded channel (every event kept: the venue's order
+/// updates must never be lost), or a [`lossy`] queue for a raw-mode recorder, whose memory
+/// must stay bounded when its disk stalls.
+#[derive(Debug)]
+pub struct Events(Sink);
+
+#[derive(Debug)]
+enum Sink {
+    Unbounded(mpsc::UnboundedSender<ClientEvent>),
+    Lossy(lossy::Sender),
+}
+
+impl From<mpsc::UnboundedSender<ClientEvent>> for Events {
+    fn from(tx: mpsc::UnboundedSender<ClientEvent>) -> Self {
+        Self(Sink::Unbounded(tx))
+    }
+}
+
+impl From<lossy::Sender> for Events {
+    fn from(tx: lossy::Sender) -> Self {
+        Self(Sink::Lossy(tx))
+    }
+}
+
+impl Events {
+    /// Hands `event` over (a lossy queue may drop a frame; a receiver gone drops everything,
+    /// and the client stops at its next attempt).
+    fn send(&self, event: ClientEvent) {
+        match &self.0 {
+            Sink::Unbounded(tx) => {
+                let _ = tx.send(event);
+            }
+            Sink::Lossy(tx) => tx.send(event),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match &self.0 {
+            Sink::Unbounded(tx) => tx.is_closed(),
+            Sink::Lossy(tx) => tx.is_closed(),
+        }
+    }
+}
+
 enum Cmd {
     Subscribe(String),
     Unsubscribe(String),
@@ -172,10 +217,11 @@ impl Drop for WsClient {
 }
 
 impl WsClient {
-    /// Starts connecting; events go to `events`.
-    pub fn spawn(config: ClientConfig, events: mpsc::UnboundedSender<ClientEvent>) -> Self {
+    /// Starts connecting; events go to `events` (an `UnboundedSender<ClientEvent>`, or a
+    /// [`lossy::Sender`] for a raw-mode consumer that may fall behind).
+    pub fn spawn(config: ClientConfig, events: impl Into<Events>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(config, rx, events));
+        let task = tokio::spawn(run(config, rx, events.into()));
         Self { tx, task }
     }
 
@@ -290,7 +336,7 @@ impl Ops {
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn run(config: ClientConfig, mut cmds: mpsc::UnboundedReceiver<Cmd>, events: mpsc::UnboundedSender<ClientEvent>) {
+async fn run(config: ClientConfig, mut cmds: mpsc::UnboundedReceiver<Cmd>, events: Events) {
     let mut tracked: BTreeSet<String> = BTreeSet::new();
     let mut backoff = config.backoff_min;
     let mut failures = 0u32;
@@ -329,7 +375,7 @@ async fn run(config: ClientConfig, mut cmds: mpsc::UnboundedReceiver<Cmd>, event
         if failures == 1 || failures.is_power_of_two() {
             tracing::warn!(url = %config.url, %reason, failures, "OKX WebSocket down; reconnecting");
         }
-        let _ = events.send(ClientEvent::Disconnected { reason });
+        events.send(ClientEvent::Disconnected { reason });
         // Full jitter over [backoff/2, backoff]: clients dropped together do not return together.
         let ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX).max(2);
         let pause = Duration::from_millis(rand::rng().random_range(ms / 2..=ms));
@@ -368,7 +414,7 @@ async fn session(
     mut socket: Socket,
     tracked: &mut BTreeSet<String>,
     cmds: &mut mpsc::UnboundedReceiver<Cmd>,
-    events: &mpsc::UnboundedSender<ClientEvent>,
+    events: &Events,
 ) -> (String, bool) {
     let mut budget = OpBudget(VecDeque::new());
     let send = |text: String| Message::text(text);
@@ -385,7 +431,7 @@ async fn session(
                         Ok(Frame::Event(e)) if e.event == "login" => return Ok(()),
                         Ok(Frame::Event(e)) if e.event == "error" => {
                             let why = format!("login refused: {} {}", e.code, e.msg);
-                            let _ = events.send(ClientEvent::LoginRefused { code: e.code, msg: e.msg });
+                            events.send(ClientEvent::LoginRefused { code: e.code, msg: e.msg });
                             return Err(why);
                         }
                         _ => {}
@@ -406,7 +452,7 @@ async fn session(
     }
     // Everything tracked is subscribed from the loop below, as the budget allows.
     let mut ops = Ops::default();
-    let _ = events.send(ClientEvent::Connected);
+    events.send(ClientEvent::Connected);
     let mut last_heard = Instant::now();
     let mut pong_due: Option<Instant> = None;
     loop {
@@ -432,7 +478,7 @@ async fn session(
                             // Only a notice can carry 64008; nothing else is parsed at all.
                             let upgrade = text.contains("64008")
                                 && matches!(message::parse(text), Ok(Frame::Event(e)) if e.event == "notice" && e.code == "64008");
-                            let _ = events.send(ClientEvent::Raw(text.to_string()));
+                            events.send(ClientEvent::Raw(text.to_string()));
                             if upgrade {
                                 return ("service upgrade notice (64008): reconnecting early".into(), true);
                             }
@@ -443,15 +489,15 @@ async fn session(
                         match message::parse(text) {
                             Ok(Frame::Pong) => pong_due = None,
                             Ok(Frame::Event(e)) if e.event == "notice" && e.code == "64008" => {
-                                let _ = events.send(ClientEvent::Frame(Frame::Event(e)));
+                                events.send(ClientEvent::Frame(Frame::Event(e)));
                                 return ("service upgrade notice (64008): reconnecting early".into(), true);
                             }
                             Ok(frame) => {
-                                let _ = events.send(ClientEvent::Frame(frame));
+                                events.send(ClientEvent::Frame(frame));
                             }
                             Err(error) => {
                                 let sample: String = text.chars().take(200).collect();
-                                let _ = events.send(ClientEvent::Bad { error, sample });
+                                events.send(ClientEvent::Bad { error, sample });
                             }
                         }
                     }
