@@ -38,6 +38,7 @@ use tradebox_core::{
     PlaceAck, PositionReport, Venue, VenueError, VenueEvent, VenueMetric, VenueStatus,
 };
 use tradebox_data::frames::{Frames, Recorded, RecordedEvent};
+use tradebox_okx::ws::lossy::{self, Delivered};
 use tradebox_okx::ws::recorded::gap_line;
 use tradebox_okx::ws::{ClientConfig, ClientEvent, ConnectGate, WsClient};
 use tradebox_okx::{ClockSync, RestClient, RestConfig};
@@ -327,7 +328,9 @@ impl Feed {
     async fn run(mut self, url: String, args: Vec<serde_json::Value>, stop: Arc<tokio::sync::Notify>) {
         let mut config = ClientConfig::new(url, Arc::new(ConnectGate::default()));
         config.raw = true;
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        // Bounded: a venue that falls behind its feed drops frames and marks a gap there
+        // (books start again at their next snapshot), rather than growing without bound.
+        let (tx, mut rx) = lossy::channel(lossy::Limits::default());
         let client = WsClient::spawn(config, tx);
         for arg in &args {
             client.subscribe(arg);
@@ -353,7 +356,18 @@ impl Feed {
                     continue;
                 }
                 event = rx.recv() => match event {
-                    Some(event) => event,
+                    Some(Delivered::Event(event)) => event,
+                    Some(Delivered::Lost { frames, bytes }) => {
+                        let now = tradebox_core::system_ms();
+                        let reason = format!("the paper venue fell behind: {frames} frames dropped ({bytes} bytes)");
+                        tracing::warn!("paper venue: {reason}; books start again at their next snapshot");
+                        self.write(|w| w.gap(now, "public", &reason));
+                        self.take(&gap_line(now, "public", &reason), &mut bad_logged);
+                        for arg in &chained {
+                            client.resubscribe(arg);
+                        }
+                        continue;
+                    }
                     None => break,
                 },
             };
@@ -380,26 +394,31 @@ impl Feed {
                 }
                 ClientEvent::Frame(_) | ClientEvent::Bad { .. } | ClientEvent::LoginRefused { .. } => continue,
             };
-            if let Err(e) = self.frames.push_line(&line) {
-                self.stats.unreadable.fetch_add(1, Ordering::Relaxed);
-                if !std::mem::replace(&mut bad_logged, true) {
-                    tracing::warn!(error = %e, "paper venue: a frame could not be read (skipped; later ones are counted, not logged)");
-                }
-            }
-            self.stats.book_problems.store(self.frames.book_problems(), Ordering::Relaxed);
-            let Feed { exchange, by_symbol, frames, .. } = &mut self;
-            let by_symbol = |s: &str| by_symbol.get(s).copied();
-            for recorded in frames.take_ready() {
-                if let Some(event) = market_event(&by_symbol, recorded) {
-                    exchange.publish(event);
-                }
-            }
+            self.take(&line, &mut bad_logged);
         }
         drop(client);
         if let Some(writer) = self.writer.take()
             && let Err(e) = writer.close()
         {
             tracing::warn!(error = %e, "paper venue: the recording could not be finished");
+        }
+    }
+
+    /// Decodes one line and hands its events to the exchange (which publishes them).
+    fn take(&mut self, line: &str, bad_logged: &mut bool) {
+        if let Err(e) = self.frames.push_line(line) {
+            self.stats.unreadable.fetch_add(1, Ordering::Relaxed);
+            if !std::mem::replace(bad_logged, true) {
+                tracing::warn!(error = %e, "paper venue: a frame could not be read (skipped; later ones are counted, not logged)");
+            }
+        }
+        self.stats.book_problems.store(self.frames.book_problems(), Ordering::Relaxed);
+        let Feed { exchange, by_symbol, frames, .. } = self;
+        let by_symbol = |s: &str| by_symbol.get(s).copied();
+        for recorded in frames.take_ready() {
+            if let Some(event) = market_event(&by_symbol, recorded) {
+                exchange.publish(event);
+            }
         }
     }
 
