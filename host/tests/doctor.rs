@@ -196,3 +196,31 @@ async fn an_unreachable_host_fails_reachability_and_skips_what_depends_on_it() {
         assert_eq!(c["fix"].is_string(), c["status"] == "fail" || c["status"] == "warn", "{c}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paper_config_is_checked_without_keys() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let ws = sim.base_url().replacen("http://", "ws://", 1);
+    let write = |name: &str, instruments: &str| {
+        let path = dir.path().join(name);
+        let text = format!(
+            "[venue]\nkind = \"paper\"\n[venue.paper]\nrest_url = \"{}\"\nws_url = \"{ws}\"\ninstruments = [{instruments}]\n",
+            sim.base_url()
+        );
+        std::fs::write(&path, text).expect("config");
+        path
+    };
+    let run = doctor(&write("good.toml", "\"BTC-USDT\", \"BTC-USDT-SWAP\""), false).await;
+    assert_eq!(run.status("venue"), "ok", "{}", run.stdout);
+    assert!(
+        run.line("venue").contains("2 instruments listed") && run.line("venue").contains("no keys"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.success, "{}", run.stdout);
+    let run = doctor(&write("unknown.toml", "\"NOPE-USDT\""), false).await;
+    assert_eq!(run.status("venue"), "fail", "{}", run.stdout);
+    assert!(run.line("venue").contains("NOPE-USDT") && run.fix("venue").contains("[venue.paper]"), "{}", run.stdout);
+    assert!(!run.success);
+}
