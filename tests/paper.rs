@@ -52,9 +52,8 @@ async fn a_plugin_trades_on_paper_against_the_live_feed_and_nothing_reaches_the_
     let sim = SimServer::start(SimServerConfig::default()).await.expect("the simulator starts");
     let venue = PaperVenue::connect(config(&sim, None)).await.expect("the paper venue starts");
     let dir = tempfile::tempdir().expect("dir");
-    let audit = tradebox::audit::AuditLog::open(&dir.path().join("audit.jsonl"), Duration::from_millis(20))
+    let audit = tradebox::audit::AuditLog::open_paper(&dir.path().join("audit.jsonl"), Duration::from_millis(20))
         .expect("the audit log");
-    audit.mark_paper();
     let runtime = Runtime::new(Mode::Live, Some(cache_dir())).expect("runtime");
     let host = Host::start_audited(venue.clone(), runtime, Some(audit.clone())).await.expect("the host starts");
     assert_eq!(host.hub().instruments().len(), 2, "the rules of both instruments, read from the exchange's list");
@@ -264,9 +263,8 @@ async fn a_new_version_is_staged_on_paper_and_its_promotion_records_both_results
     // gets its own paper venue on the same feed, as `[staging]` builds it for either.
     let venue = PaperVenue::connect(config(&sim, None)).await.expect("the paper venue starts");
     let dir = tempfile::tempdir().expect("dir");
-    let audit = tradebox::audit::AuditLog::open(&dir.path().join("audit.jsonl"), Duration::from_millis(20))
+    let audit = tradebox::audit::AuditLog::open_paper(&dir.path().join("audit.jsonl"), Duration::from_millis(20))
         .expect("the audit log");
-    audit.mark_paper();
     let runtime = Runtime::new(Mode::Live, Some(cache_dir())).expect("runtime");
     let host = Host::start_audited(venue.clone(), runtime.clone(), Some(audit.clone())).await.expect("the host");
     let staged_venue = PaperVenue::connect(config(&sim, None)).await.expect("the staging venue starts");

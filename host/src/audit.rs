@@ -332,7 +332,7 @@ struct Inner {
     /// What records are stamped with: the host's clock once the engine is attached
     /// ([`AuditLog::use_clock`]), the machine's until then.
     clock: Clock,
-    /// Every record says `"paper":true` ([`AuditLog::mark_paper`]).
+    /// Every record says `"paper":true` ([`AuditLog::open_paper`]).
     paper: bool,
 }
 
@@ -364,6 +364,16 @@ impl AuditLog {
     /// Opens (creating it, owner-only) the log at `path`, repairs a line torn by a crash, and
     /// starts the `fsync` thread with `sync_every`.
     pub fn open(path: &Path, sync_every: Duration) -> Result<Arc<Self>, AuditError> {
+        Self::open_marked(path, sync_every, false)
+    }
+
+    /// [`AuditLog::open`] for a paper venue's host: every record says `"paper":true`, the first
+    /// (a repair of a line torn by a crash) included.
+    pub fn open_paper(path: &Path, sync_every: Duration) -> Result<Arc<Self>, AuditError> {
+        Self::open_marked(path, sync_every, true)
+    }
+
+    fn open_marked(path: &Path, sync_every: Duration, paper: bool) -> Result<Arc<Self>, AuditError> {
         let io = |source| AuditError::Io { path: path.to_path_buf(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
@@ -386,7 +396,7 @@ impl AuditLog {
                 len,
                 torn: false,
                 clock: Clock::system(),
-                paper: false,
+                paper,
             }),
             failing: Arc::new(AtomicBool::new(false)),
             dirty: Arc::new(AtomicBool::new(false)),
@@ -455,12 +465,6 @@ impl AuditLog {
     /// a backtest), so the log and the orders it records tell one time.
     pub fn use_clock(&self, clock: Clock) {
         self.inner.lock().clock = clock;
-    }
-
-    /// Marks every later record as paper trading (`"paper":true`): a reader of the log, or
-    /// a tool that sums its fills, can never mistake a paper session's for real ones.
-    pub fn mark_paper(&self) {
-        self.inner.lock().paper = true;
     }
 
     /// Appends one record and flushes it to the OS. A write error is counted, cut back out of

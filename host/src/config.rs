@@ -30,7 +30,8 @@
 //! token_file = "/run/user/1000/tradebox/admin.token"
 //! token_from = "admin.secret"   # optional: an owner-only file with the token to use
 //!
-//! [audit]                 # on for okx and paper (default path: tradebox-audit.jsonl beside this file)
+//! [audit]                 # on for okx and paper (default: tradebox-audit.jsonl, for paper
+//!                         # tradebox-paper-audit.jsonl, beside this file)
 //! path = "audit.jsonl"
 //! sync_ms = 200
 //!
@@ -403,14 +404,16 @@ impl Config {
     /// it is not optional) `tradebox-audit.jsonl` beside the config file.
     pub fn audit(&self) -> Option<(PathBuf, std::time::Duration)> {
         let sync = |ms: u64| std::time::Duration::from_millis(ms.max(1));
+        // A paper host's log has a name of its own: a paper session beside a real one in the
+        // same directory must not share a file (or a sequence) with it.
+        let default = match self.venue.kind {
+            VenueKind::Paper => "tradebox-paper-audit.jsonl",
+            VenueKind::Okx | VenueKind::Sim => "tradebox-audit.jsonl",
+        };
         match (&self.audit, self.venue.kind) {
             (Some(AuditConfig { path: Some(p), sync_ms }), _) => Some((self.base_dir.join(p), sync(*sync_ms))),
-            (Some(AuditConfig { path: None, sync_ms }), _) => {
-                Some((self.base_dir.join("tradebox-audit.jsonl"), sync(*sync_ms)))
-            }
-            (None, VenueKind::Okx | VenueKind::Paper) => {
-                Some((self.base_dir.join("tradebox-audit.jsonl"), sync(default_sync_ms())))
-            }
+            (Some(AuditConfig { path: None, sync_ms }), _) => Some((self.base_dir.join(default), sync(*sync_ms))),
+            (None, VenueKind::Okx | VenueKind::Paper) => Some((self.base_dir.join(default), sync(default_sync_ms()))),
             (None, VenueKind::Sim) => None,
         }
     }
@@ -431,7 +434,9 @@ impl Config {
         if !self.staging.enabled && !self.plugins.iter().any(|p| p.staged) {
             return Ok(None);
         }
-        let live_feed = self.venue.kind != VenueKind::Sim;
+        // A `[staging.sim]` table without `market` is a config written before paper staging
+        // existed: it keeps the simulated market it describes.
+        let live_feed = self.venue.kind != VenueKind::Sim && self.staging.sim.is_none();
         let market = self.staging.market.unwrap_or(if live_feed { StagingMarket::Paper } else { StagingMarket::Sim });
         let balances = |mut paper: PaperConfig| {
             if let Some(b) = &self.staging.balances {
@@ -440,6 +445,9 @@ impl Config {
             paper.record = None;
             paper
         };
+        if market == StagingMarket::Sim && self.staging.balances.is_some() {
+            bail!("[staging] balances are a paper account's; the simulated market's are in [staging.sim]");
+        }
         match market {
             StagingMarket::Sim => match &self.staging.sim {
                 None => Ok(Some(StagingVenue::Sim(SimConfig::demo()))),
@@ -512,6 +520,7 @@ mod tests {
         assert_eq!(p.balances.get("BTC"), Some(&Decimal::ONE));
         assert_eq!(p.fees().expect("fees"), crate::venue::paper::Fees::flat(Decimal::new(5, 4)));
         assert_eq!(p.ws_base(), "wss://ws.okx.com:8443", "the live market, not the demo one");
+        assert!(c.audit().is_some_and(|(path, _)| path.ends_with("tradebox-paper-audit.jsonl")));
         // The audit log is on, as for OKX.
         assert!(c.audit().is_some());
         // Staging trades on paper on the same feed, with its own balances.
@@ -525,7 +534,10 @@ mod tests {
         for (extra, why) in [
             ("fee_tier = \"Lv1\"\nfee_rate = 0.001", "not both"),
             ("fee_rate = 1", "fraction"),
-            ("depth = 0", "depth"),
+            ("depth = 6", "unknown field"),
+            ("fee_rate = -0.01", "rebate"),
+            ("balances = { usdt = 1 }", "as OKX names them"),
+            ("ws_url = \"ws://example.com\"", "changed on the way"),
             ("leverage = 500", "leverage"),
             ("balances = { USDT = -1 }", "balance"),
             ("keys = 1", "unknown field"),

@@ -112,9 +112,12 @@ pub fn say(text: &str) {
     let _ = out.flush();
 }
 
-/// Shows the board until Ctrl-C or `duration`: on a terminal, redrawn in place every second;
+/// Shows the board until Ctrl-C, SIGTERM (a service manager's stop: the host then shuts down
+/// as cleanly as at Ctrl-C) or `duration`: on a terminal, redrawn in place every second;
 /// otherwise (a pipe, a log file) one summary line a second. [`show_final`] ends it.
 pub async fn watch(host: &Host, duration: Option<Duration>) {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let tty = std::io::stdout().is_terminal();
     let until = duration.map(|d| tokio::time::Instant::now() + d);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -126,7 +129,16 @@ pub async fn watch(host: &Host, duration: Option<Duration>) {
                 None => std::future::pending().await,
             }
         };
+        let terminated = async {
+            #[cfg(unix)]
+            if let Some(t) = term.as_mut() {
+                t.recv().await;
+                return;
+            }
+            std::future::pending::<()>().await
+        };
         tokio::select! {
+            () = terminated => break,
             _ = tick.tick() => {
                 // A closed stdout (`| head`) must never stop a trading host: write errors are ignored.
                 if tty {

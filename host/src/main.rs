@@ -340,7 +340,7 @@ enum PluginCommand {
         /// Run it with only what is granted when its manifest asks for more (else refused).
         #[arg(long)]
         partial_grant: bool,
-        /// Load it on the host's staging venue (simulated) until `tradebox plugin promote`.
+        /// Load it on the host's staging venue (paper on the live feed, or simulated) until `tradebox plugin promote`.
         #[arg(long)]
         staged: bool,
         /// Send the component's bytes instead of its path (a host that cannot read the file).
@@ -362,7 +362,7 @@ enum PluginCommand {
         /// Start the new version REDUCE_ONLY.
         #[arg(long)]
         reduce_only: bool,
-        /// Put the new version on the staging venue (simulated); the running one keeps
+        /// Put the new version on the staging venue (paper on the live feed, or simulated); the running one keeps
         /// trading until `tradebox plugin promote`.
         #[arg(long)]
         staged: bool,
@@ -372,7 +372,7 @@ enum PluginCommand {
         #[command(flatten)]
         admin: AdminArgs,
     },
-    /// Move a staged plugin from the simulated staging venue to this host's venue: loaded if
+    /// Move a staged plugin from the staging venue to this host's venue: loaded if
     /// new, else the running version is hot-reloaded with the staged one.
     Promote {
         /// The plugin.
@@ -662,7 +662,7 @@ fn plugin_table(answer: &serde_json::Value) -> String {
     }
     let staged = answer["staged"].as_array().map(Vec::as_slice).unwrap_or_default();
     if !staged.is_empty() {
-        out.push_str("staged on the simulated venue (tradebox plugin promote NAME):\n");
+        out.push_str("staged on the staging venue (tradebox plugin promote NAME):\n");
     }
     for p in staged {
         let text = |k: &str| p[k].as_str().unwrap_or("-").to_string();
@@ -731,16 +731,36 @@ async fn run(
     allow_withdraw_key: bool,
     watch: Option<PathBuf>,
 ) -> Result<()> {
+    // Paper venues finish their recordings however the run ends, a refused plugin included:
+    // a file left unfinished at exit may hold nothing at all.
+    let mut papers = Vec::new();
+    let result = run_host(path, duration, allow_withdraw_key, watch, &mut papers).await;
+    for venue in papers {
+        venue.close().await;
+    }
+    result
+}
+
+async fn run_host(
+    path: PathBuf,
+    duration: Option<Duration>,
+    allow_withdraw_key: bool,
+    watch: Option<PathBuf>,
+    papers: &mut Vec<Arc<tradebox::venue::paper::PaperVenue>>,
+) -> Result<()> {
     let config = Config::load(&path)?;
     let runtime = Runtime::new(config.runtime.mode, config.cache_dir())?;
     let audit = match config.audit() {
-        Some((file, sync)) => Some(
-            tradebox::audit::AuditLog::open(&file, sync)
-                .with_context(|| format!("opening the audit log {}", file.display()))?,
-        ),
+        Some((file, sync)) => {
+            let open = if config.venue.kind == VenueKind::Paper {
+                tradebox::audit::AuditLog::open_paper
+            } else {
+                tradebox::audit::AuditLog::open
+            };
+            Some(open(&file, sync).with_context(|| format!("opening the audit log {}", file.display()))?)
+        }
         None => None,
     };
-    let mut paper = None;
     let (host, market) = match config.venue.kind {
         VenueKind::Sim => {
             let venue = SimVenue::new(config.sim()?).context("starting the simulated venue")?;
@@ -753,11 +773,8 @@ async fn run(
             let venue = tradebox::venue::paper::PaperVenue::connect(settings)
                 .await
                 .with_context(|| format!("starting the paper venue on {url}'s market"))?;
-            if let Some(log) = &audit {
-                log.mark_paper();
-            }
             tradebox::demo::say("paper trading: the live market, fills simulated here; no order leaves this machine\n");
-            paper = Some(venue.clone());
+            papers.push(venue.clone());
             (Host::start_audited(venue, runtime, audit).await?, None)
         }
         VenueKind::Okx => {
@@ -783,7 +800,6 @@ async fn run(
         tradebox::demo::say("plugins must carry a signature from a trusted publisher ([signing])\n");
     }
     host.set_trust(trust);
-    let mut staging_paper = None;
     let staging_market = match config.staging_venue()? {
         Some(StagingVenue::Sim(sim)) => {
             let venue = SimVenue::new(sim).context("starting the staging venue ([staging])")?;
@@ -799,7 +815,7 @@ async fn run(
             let staging = Host::start(venue.clone(), host.runtime().clone()).await?;
             host.set_staging(staging)?;
             tradebox::demo::say("staging: new plugins and versions can trade on paper against the live market first\n");
-            staging_paper = Some(venue);
+            papers.push(venue);
             None
         }
         None => None,
@@ -854,10 +870,6 @@ async fn run(
     }
     tradebox::demo::show_final(&host);
     host.shutdown().await;
-    // Finishes the recording of the feed, if one was asked for.
-    for venue in [paper, staging_paper].into_iter().flatten() {
-        venue.close().await;
-    }
     Ok(())
 }
 

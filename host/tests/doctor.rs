@@ -218,7 +218,15 @@ async fn a_paper_config_is_checked_without_keys() {
         "{}",
         run.stdout
     );
+    assert_eq!(run.status("ws-public"), "ok", "{}", run.stdout);
     assert!(run.success, "{}", run.stdout);
+    // The feed's address wrong: the public endpoint fails, with the fix.
+    let path = write("dead.toml", "\"BTC-USDT\"");
+    let text = std::fs::read_to_string(&path).expect("config").replace(&ws, "ws://127.0.0.1:9");
+    std::fs::write(&path, text).expect("config");
+    let run = doctor(&path, false).await;
+    assert_eq!(run.status("ws-public"), "fail", "{}", run.stdout);
+    assert!(run.fix("ws-public").contains("ws_url"), "{}", run.stdout);
     let run = doctor(&write("unknown.toml", "\"NOPE-USDT\""), false).await;
     assert_eq!(run.status("venue"), "fail", "{}", run.stdout);
     assert!(run.line("venue").contains("NOPE-USDT") && run.fix("venue").contains("[venue.paper]"), "{}", run.stdout);

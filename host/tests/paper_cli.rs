@@ -68,7 +68,7 @@ config = {{ symbol = "BTC-USDT", spread_bps = 2, requote_bps = 1 }}
     assert!(stdout.contains("paper trading"), "{stdout}");
 
     // The audit log beside the config: every record paper, the plugin's orders among them.
-    let audit = std::fs::read_to_string(dir.path().join("tradebox-audit.jsonl")).expect("the audit log");
+    let audit = std::fs::read_to_string(dir.path().join("tradebox-paper-audit.jsonl")).expect("the audit log");
     let records: Vec<serde_json::Value> = audit.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
     assert!(records.iter().all(|r| r["paper"] == true), "{audit}");
     assert!(records.iter().any(|r| r["kind"] == "order" && r["plugin"] == "mm"), "{audit}");

@@ -10,7 +10,7 @@
 //! - `DELETE /plugins/{name}?orders=leave&by=...`: unload; its open orders are cancelled
 //!   unless `orders=leave`;
 //! - staging (`[staging]`): a load with `"staged": true` or a reload with `"staged": true`
-//!   puts the plugin (or its new version) on the simulated staging venue, listed under
+//!   puts the plugin (or its new version) on the staging venue (paper or simulated), listed under
 //!   `staged`; `POST /plugins/{name}/promote` `{"by"?}` moves it here.
 //!
 //! Compiling and swapping block, so they run on tokio's blocking pool.

@@ -95,6 +95,9 @@ impl DataKind {
         if head.starts_with(b"PAR1") {
             return Ok(DataKind::Candles);
         }
+        if head.is_empty() {
+            return Err(DataError::file(path, "the file is empty (a recording that never received a frame?)"));
+        }
         if head.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
             // zstd: what `tradebox record` (and the paper venue) write. Its first line says.
             let mut first = String::new();
@@ -1016,5 +1019,8 @@ mod tests {
         assert_eq!(kind("candles.csv"), DataKind::Candles);
         assert_eq!(kind("trades.csv"), DataKind::Trades);
         assert_eq!(kind("trades.csv.zst"), DataKind::Trades, "told by its first line");
+        std::fs::write(dir.path().join("empty.jsonl.zst"), b"").expect("write");
+        let e = DataKind::detect(&dir.path().join("empty.jsonl.zst")).expect_err("empty").to_string();
+        assert!(e.contains("empty"), "{e}");
     }
 }

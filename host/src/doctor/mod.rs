@@ -237,20 +237,55 @@ async fn venue(config: &Config, checks: &mut Vec<Check>) {
             Err(e) => checks.push(Check::fail(Item::Venue, format!("{e:#}"), "correct [venue.okx]")),
         },
         VenueKind::Paper => match config.paper() {
-            Ok(paper) => match crate::venue::paper::load_instruments(&paper).await {
-                Ok(specs) => checks.push(Check::ok(
-                    Item::Venue,
-                    format!(
-                        "kind = \"paper\": {} instruments listed at {}; market data from {}/ws/v5/public, no keys",
-                        specs.len(),
-                        paper.rest_base(),
-                        paper.ws_base()
-                    ),
-                )),
-                Err(e) => checks.push(Check::fail(Item::Venue, e.to_string(), "correct [venue.paper]")),
-            },
+            Ok(paper) => paper_checks(&paper, checks).await,
             Err(e) => checks.push(Check::fail(Item::Venue, format!("{e:#}"), "correct [venue.paper]")),
         },
+    }
+}
+
+/// A paper venue: its instrument list, its public feed (connected once), the recording's
+/// directory; no keys.
+async fn paper_checks(paper: &crate::venue::paper::PaperConfig, checks: &mut Vec<Check>) {
+    checks.push(match crate::venue::paper::load_instruments(paper).await {
+        Ok(specs) => Check::ok(
+            Item::Venue,
+            format!(
+                "kind = \"paper\": {} listed at {}, no keys",
+                match specs.len() {
+                    1 => "the instrument".to_string(),
+                    n => format!("{n} instruments"),
+                },
+                paper.rest_base(),
+            ),
+        ),
+        Err(e) => Check::fail(Item::Venue, e.to_string(), "correct [venue.paper]"),
+    });
+    let url = format!("{}/ws/v5/public", paper.ws_base().trim_end_matches('/'));
+    let config = tradebox_okx::ws::ClientConfig::new(url.clone(), Default::default());
+    checks.push(match tokio::time::timeout(std::time::Duration::from_secs(10), okx::ws_connect(config)).await {
+        Ok(Ok(())) => Check::ok(Item::WsPublic, format!("connected: {url}")),
+        Ok(Err(why)) => {
+            Check::fail(Item::WsPublic, format!("{url}: {why}"), "check ws_url (or the region) and the network")
+        }
+        Err(_) => Check::fail(
+            Item::WsPublic,
+            format!("{url}: no answer within 10 s"),
+            "check ws_url (or the region) and the network",
+        ),
+    });
+    if let Some(dir) = &paper.record {
+        let probe = dir.join(".tradebox-doctor-test");
+        let writable = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&probe, b""))
+            .and_then(|()| std::fs::remove_file(&probe));
+        checks.push(match writable {
+            Ok(()) => Check::ok(Item::Venue, format!("record = {:?}: the feed can be recorded there", dir.display())),
+            Err(e) => Check::fail(
+                Item::Venue,
+                format!("record = {:?}: cannot write there ({e})", dir.display()),
+                "give [venue.paper] record a directory this user can write",
+            ),
+        });
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`endpoints`]: the WebSocket endpoints and the certificate pins.
 
 mod endpoints;
+pub(super) use endpoints::connect as ws_connect;
 
 use super::{Check, Item, TOTAL};
 use crate::venue::okx::convert::TradeModes;

@@ -64,7 +64,7 @@ pub(super) async fn websockets(
 
 /// Connects (and logs in) once: `Ok` at the client's first `Connected`, the reason at its
 /// first `Disconnected`. The client is dropped either way, before it reconnects.
-async fn connect(config: ClientConfig) -> Result<(), String> {
+pub(in crate::doctor) async fn connect(config: ClientConfig) -> Result<(), String> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let _client = WsClient::spawn(config, tx);
     loop {

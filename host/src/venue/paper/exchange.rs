@@ -427,7 +427,10 @@ impl PaperExchange {
     /// exchange meets it first ([`PaperExchange::on_market`]), then it goes out on the venue's
     /// event stream after the fills it caused, as a backtest routes them.
     pub fn publish(&self, event: MarketEvent) {
-        self.on_market(&event);
+        let mut state = self.state.lock();
+        self.meet(&mut state, &event);
+        // Under the same lock: an order placed between the two meets this book only after
+        // the host has heard of it, never before.
         self.emit(VenueEvent::Market(event));
     }
 
@@ -494,6 +497,10 @@ impl PaperExchange {
     /// beyond it, or the other side's best price reached it.
     pub fn on_market(&self, event: &MarketEvent) {
         let mut state = self.state.lock();
+        self.meet(&mut state, event);
+    }
+
+    fn meet(&self, state: &mut State, event: &MarketEvent) {
         state.seen += 1;
         let instrument = event.instrument();
         let (through_buy, through_sell) = match event {
@@ -547,7 +554,7 @@ impl PaperExchange {
             };
             let mut resting = state.open.remove(i);
             let size = resting.left();
-            if self.fill(&mut state, spec, &mut resting, price, size, Liquidity::Maker, ts) == Left::Open {
+            if self.fill(state, spec, &mut resting, price, size, Liquidity::Maker, ts) == Left::Open {
                 state.open.insert(i, resting);
                 i += 1;
             }
@@ -765,7 +772,11 @@ impl PaperExchange {
             return Left::Done;
         };
         // What this part releases of what the order holds.
-        let release = if resting.left().is_zero() { resting.held } else { resting.held * size / resting.left() };
+        // A part's share of what the order holds (all of it when the product would not fit).
+        let release = match resting.left() {
+            left if left.is_zero() => resting.held,
+            left => resting.held.checked_mul(size).and_then(|n| n.checked_div(left)).unwrap_or(resting.held),
+        };
         let mut touched: Vec<String> = Vec::with_capacity(2);
         if spec.kind == InstrumentKind::Spot {
             match side {

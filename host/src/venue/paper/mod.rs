@@ -1,8 +1,8 @@
 //! The paper venue (`[venue] kind = "paper"`): the live market, simulated fills, no keys.
 //!
 //! Market data comes from OKX's public WebSocket feed (or `tradebox sim`'s): `tickers`,
-//! `trades` and a book (`books5`, or `books` when more than five levels are asked for) of every
-//! configured instrument, from the start, whatever the plugins subscribe to (the router hands
+//! `trades` and `books5` (the top five levels, whole in every push: no chain to break and
+//! nothing to ask for again) of every configured instrument, from the start, whatever the plugins subscribe to (the router hands
 //! each plugin only what it subscribed; one-minute candles are built from the trades, as on the
 //! simulated venue). Orders never leave the process: they fill in a [`PaperExchange`], the same
 //! exchange a backtest trades on, under its `book` model (a taking order walks the book's
@@ -43,6 +43,19 @@ use tradebox_okx::ws::recorded::gap_line;
 use tradebox_okx::ws::{ClientConfig, ClientEvent, ConnectGate, WsClient};
 use tradebox_okx::{ClockSync, RestClient, RestConfig};
 
+/// The book the exchange walks: OKX's top five levels a side, as a backtest of the recording
+/// reads them ([`tradebox_data::frames::BOOK_DEPTH`]). Deeper books (`books`, 400 levels) would
+/// need the backtest to read the same depth, and a resubscription whenever their chain breaks.
+const BOOK_CHANNEL: &str = "books5";
+
+/// How much of the feed may wait for the venue before frames are dropped (and a gap marked):
+/// a few seconds of a busy feed. Far less than a recorder's queue: a paper venue trading on a
+/// market seconds old is worse than one that skips ahead.
+const QUEUE: lossy::Limits = lossy::Limits { frames: 8_192, bytes: 16 << 20 };
+
+/// How often a falling-behind venue says so, at most.
+const LOSS_WARN_EVERY: Duration = Duration::from_secs(10);
+
 /// `[venue.paper]` in the host config.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -69,9 +82,6 @@ pub struct PaperConfig {
     /// Leverage for swaps and futures (the margin an opening order needs is its notional over
     /// this).
     pub leverage: Decimal,
-    /// Book levels per side the exchange walks (and plugins see): 5 uses OKX's `books5`, more
-    /// uses `books` (400 levels, kept from a snapshot and its updates).
-    pub depth: usize,
     /// A directory to record the feed the venue trades on into (`tradebox record`'s hourly
     /// files): a backtest of it replays this session's market.
     pub record: Option<PathBuf>,
@@ -90,7 +100,6 @@ impl Default for PaperConfig {
             fee_tier: None,
             fee_rate: None,
             leverage: Decimal::ONE,
-            depth: 5,
             record: None,
             timeout_ms: 10_000,
         }
@@ -103,18 +112,24 @@ impl PaperConfig {
         if self.rest_url.is_empty() { self.region.rest_url().into() } else { self.rest_url.clone() }
     }
 
-    /// The WebSocket base URL to use.
+    /// The WebSocket base URL to use (`ws_url` may be given as `tradebox record --url` takes
+    /// it, ending in `/ws/v5/public`: the base is the same).
     pub fn ws_base(&self) -> String {
-        if self.ws_url.is_empty() { self.region.ws_url(false).into() } else { self.ws_url.clone() }
+        if self.ws_url.is_empty() {
+            return self.region.ws_url(false).into();
+        }
+        let url = self.ws_url.trim_end_matches('/');
+        url.strip_suffix("/ws/v5/public").unwrap_or(url).to_string()
     }
 
     /// The fees charged.
     pub fn fees(&self) -> Result<Fees, String> {
         match (&self.fee_tier, self.fee_rate) {
             (Some(_), Some(_)) => Err("set fee_tier or fee_rate, not both".into()),
-            (None, Some(rate)) if rate.abs() >= Decimal::ONE => {
-                Err(format!("fee_rate {rate} is a fraction of the notional (0.001 is 0.1%)"))
-            }
+            (None, Some(rate)) if rate < Decimal::new(-1, 3) || rate > Decimal::new(1, 2) => Err(format!(
+                "fee_rate {rate} is not from -0.001 to 0.01: a fraction of the notional (0.001 is 0.1%; negative is a \
+                 rebate)"
+            )),
             (None, Some(rate)) => Ok(Fees::flat(rate)),
             (tier, None) => Fees::tier(tier.as_deref().unwrap_or("Lv1")),
         }
@@ -125,26 +140,49 @@ impl PaperConfig {
         if self.instruments.is_empty() {
             return Err("instruments is empty: name the instruments to trade".into());
         }
-        for (url, name) in [(self.rest_base(), "rest_url"), (self.ws_base(), "ws_url")] {
-            reqwest::Url::parse(&url).map_err(|e| format!("{name} {url:?} is not a URL: {e}"))?;
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = self.instruments.iter().find(|s| !seen.insert(s.as_str())) {
+            return Err(format!("instruments names {twice} twice"));
         }
+        // No secret crosses these, but the market does: a forged feed would make paper fills,
+        // and the staged results promotions are judged on, whatever it likes.
+        secure("rest_url", &self.rest_base(), "https")?;
+        secure("ws_url", &self.ws_base(), "wss")?;
         self.fees()?;
-        if !(1..=400).contains(&self.depth) {
-            return Err(format!("depth {} is not from 1 to 400 (OKX's books has 400 levels)", self.depth));
-        }
         if self.leverage < Decimal::ONE || self.leverage > Decimal::from(125) {
             return Err(format!("leverage {} is not from 1 to 125", self.leverage));
         }
         for (currency, amount) in &self.balances {
+            if currency.is_empty() || !currency.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+                return Err(format!("balances.{currency}: currencies are named as OKX names them (USDT, BTC)"));
+            }
             if amount.is_sign_negative() || *amount > Decimal::from(1_000_000_000_000_000_i64) {
                 return Err(format!("balances.{currency} = {amount}: a starting balance is from 0 to 10^15"));
             }
         }
         Ok(())
     }
+}
 
-    fn book_channel(&self) -> &'static str {
-        if self.depth <= 5 { "books5" } else { "books" }
+/// `url` is `secure` (`https`/`wss`), or its plain twin to this machine (a simulator).
+fn secure(name: &str, url: &str, secure: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{name} {url:?} is not a URL: {e}"))?;
+    let plain = if secure == "https" { "http" } else { "ws" };
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match parsed.scheme() {
+        s if s == secure => Ok(()),
+        s if s == plain && loopback => Ok(()),
+        s if s == plain => Err(format!(
+            "{name} {url:?} is {plain}:// to another machine: the market data could be changed on the way, and \
+             paper fills (and staged results) made of it; use {secure}:// ({plain}:// is for a simulator on this \
+             machine)"
+        )),
+        s => Err(format!("{name} {url:?}: expected {secure}:// (got {s}://)")),
     }
 }
 
@@ -171,7 +209,7 @@ pub enum PaperError {
         problem: String,
     },
     /// The recording directory could not be opened.
-    #[error("recording the feed: {0}")]
+    #[error("[venue.paper] {0}")]
     Record(String),
 }
 
@@ -184,6 +222,8 @@ struct FeedStats {
     reconnects: AtomicU64,
     /// Book pushes that did not continue their book (each waits for the next snapshot).
     book_problems: AtomicU64,
+    /// Frames dropped because the venue fell behind its feed.
+    dropped: AtomicU64,
 }
 
 /// The venue (see the module's documentation).
@@ -206,7 +246,18 @@ impl PaperVenue {
             PaperExchange::new(specs.clone(), &balances, Clock::system(), FillModel::Book, fees, config.leverage)
                 .for_paper();
         let writer = match &config.record {
-            Some(dir) => Some(FeedWriter::new(dir).map_err(|e| PaperError::Record(e.to_string()))?),
+            Some(dir) => {
+                let writer = FeedWriter::new(dir).map_err(|e| {
+                    PaperError::Record(format!("record = {:?}: cannot create the directory ({e})", dir.display()))
+                })?;
+                // Files open at the first frame: a directory that cannot be written is better
+                // told now than after the host started trading.
+                let probe = dir.join(".tradebox-write-test");
+                std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)).map_err(|e| {
+                    PaperError::Record(format!("record = {:?}: cannot write there ({e})", dir.display()))
+                })?;
+                Some(writer)
+            }
             None => None,
         };
         let exchange = Arc::new(exchange);
@@ -218,7 +269,6 @@ impl PaperVenue {
             by_symbol: specs.iter().map(|s| (s.symbol.clone(), s.id)).collect(),
             frames: tradebox_data::frames::live("the paper venue's feed")
                 .skip_stale_books()
-                .with_depth(config.depth)
                 .only(config.instruments.iter().cloned()),
             writer,
         };
@@ -227,7 +277,7 @@ impl PaperVenue {
             .instruments
             .iter()
             .flat_map(|symbol| {
-                ["tickers", "trades", config.book_channel()]
+                ["tickers", "trades", BOOK_CHANNEL]
                     .map(|channel| serde_json::json!({ "channel": channel, "instId": symbol }))
             })
             .collect();
@@ -235,7 +285,7 @@ impl PaperVenue {
         tracing::info!(
             instruments = %config.instruments.join(","),
             feed = %config.ws_base(),
-            book = config.book_channel(),
+            book = BOOK_CHANNEL,
             "paper venue: the live market, fills simulated in-process"
         );
         Ok(Arc::new(Self { exchange, stats, feed: parking_lot::Mutex::new(Some(task)), stop }))
@@ -330,29 +380,23 @@ impl Feed {
         config.raw = true;
         // Bounded: a venue that falls behind its feed drops frames and marks a gap there
         // (books start again at their next snapshot), rather than growing without bound.
-        let (tx, mut rx) = lossy::channel(lossy::Limits::default());
+        let (tx, mut rx) = lossy::channel(QUEUE);
         let client = WsClient::spawn(config, tx);
         for arg in &args {
             client.subscribe(arg);
         }
-        // `books` comes as a snapshot and updates: asked for again at each new hourly file, so
-        // each file reads on its own (as `tradebox record` does).
-        let chained: Vec<&serde_json::Value> = args.iter().filter(|a| a["channel"] == "books").collect();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut bad_logged = false;
+        let mut last_loss_warned = None;
         loop {
             let event = tokio::select! {
                 biased;
                 () = stop.notified() => break,
                 _ = tick.tick() => {
                     let now = tradebox_core::system_ms();
+                    // `books5` is whole in every push: a new hourly file needs no fresh snapshot.
                     self.write(|w| w.tick(now));
-                    if self.writer.as_mut().is_some_and(FeedWriter::take_rotated) {
-                        for arg in &chained {
-                            client.resubscribe(arg);
-                        }
-                    }
                     continue;
                 }
                 event = rx.recv() => match event {
@@ -360,12 +404,14 @@ impl Feed {
                     Some(Delivered::Lost { frames, bytes }) => {
                         let now = tradebox_core::system_ms();
                         let reason = format!("the paper venue fell behind: {frames} frames dropped ({bytes} bytes)");
-                        tracing::warn!("paper venue: {reason}; books start again at their next snapshot");
+                        self.stats.dropped.fetch_add(frames, Ordering::Relaxed);
+                        if last_loss_warned.is_none_or(|at: std::time::Instant| at.elapsed() >= LOSS_WARN_EVERY) {
+                            last_loss_warned = Some(std::time::Instant::now());
+                            let total = self.stats.dropped.load(Ordering::Relaxed);
+                            tracing::warn!(dropped_in_all = total, "paper venue: {reason}; a gap is marked there");
+                        }
                         self.write(|w| w.gap(now, "public", &reason));
                         self.take(&gap_line(now, "public", &reason), &mut bad_logged);
-                        for arg in &chained {
-                            client.resubscribe(arg);
-                        }
                         continue;
                     }
                     None => break,
