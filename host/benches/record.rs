@@ -3,10 +3,14 @@
 //! machine's cores: the market is stepped as fast as it goes and one recorder subscribes to
 //! `tickers`, `books`, `books5`, `bbo-tbt` and `trades` of every instrument, writing hourly zstd
 //! files as the CLI does. Figures: frames written per second, MiB/s of text, compressed bytes
-//! per million frames, and gaps (a recorder that fell behind the simulator's backlog of 8,192
-//! frames is disconnected: a gap).
+//! per million frames and per million book pushes (read back from the files: `books`, `books5`,
+//! `bbo-tbt` and the tbt books' pushes, snapshots included), gaps (a recorder that fell behind
+//! the simulator's backlog of 8,192 frames is disconnected: a gap) and frames dropped (the
+//! writer fell behind its own queue).
 //!
-//! Run: `cargo bench -p tradebox --bench record [-- --seconds N]`.
+//! Run: `cargo bench -p tradebox --bench record [-- --seconds N] [--channels books]` (channels
+//! comma-separated; the default is the mix above). `--channels books` gives the size of a
+//! million book updates alone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,8 +23,36 @@ fn arg(name: &str, default: u64) -> u64 {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// `--channels a,b` or the default mix.
+fn channels() -> Vec<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let given = args.iter().position(|a| a == "--channels").and_then(|i| args.get(i + 1));
+    given.map_or_else(
+        || ["tickers", "books", "books5", "bbo-tbt", "trades"].map(String::from).to_vec(),
+        |list| list.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(),
+    )
+}
+
+/// Book pushes in the recorded files (snapshots and updates of every book channel).
+fn book_pushes(files: &[std::path::PathBuf]) -> u64 {
+    use std::io::BufRead;
+    let mut n = 0;
+    for file in files {
+        let reader = std::io::BufReader::new(tradebox_data::frames::text(file).expect("the file opens"));
+        for line in reader.lines() {
+            let line = line.expect("reads");
+            let book = ["books", "books5", "bbo-tbt", "books-l2-tbt", "books50-l2-tbt"]
+                .iter()
+                .any(|c| line.contains(&format!(r#""channel":"{c}""#)));
+            n += u64::from(book && line.contains(r#""data":"#));
+        }
+    }
+    n
+}
+
 fn main() {
     let seconds = arg("--seconds", 10);
+    let channels = channels();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
         let config = SimServerConfig {
@@ -34,7 +66,7 @@ fn main() {
         let dir = tempfile::tempdir().expect("dir");
         let opts = RecordOptions {
             instruments: symbols.clone(),
-            channels: ["tickers", "books", "books5", "bbo-tbt", "trades"].map(String::from).to_vec(),
+            channels: channels.clone(),
             out: dir.path().to_path_buf(),
             url: sim.ws_url("public"),
             queue: Default::default(),
@@ -86,6 +118,13 @@ fn main() {
             stats.disk_bytes as f64 / stats.frames.max(1) as f64,
             stats.disk_bytes as f64 * 1e6 / stats.frames.max(1) as f64 / (1 << 20) as f64,
             stats.gaps
+        );
+        let books = book_pushes(&stats.files);
+        println!(
+            "record: channels {}: {books} book pushes, {:.1} MiB per million book pushes; {} frames dropped",
+            channels.join(","),
+            stats.disk_bytes as f64 * 1e6 / books.max(1) as f64 / (1 << 20) as f64,
+            stats.dropped
         );
     });
 }
