@@ -288,15 +288,9 @@ fn plugin_dir() -> PathBuf {
 
 /// Recorded, then backtested: the compressed hourly file as `tradebox record` leaves it is
 /// `--data` for the real binary's backtest with the book fill model, and a real strategy is
-/// handed its ticks. The two ends were tested apart; this is the path a user takes.
-///
-/// Ignored until `DataKind::detect` (host/src/backtest/run.rs) reads a recording as the feed
-/// readers do: it looks at the file's raw first bytes, so zstd's magic and the `RECV_MS `
-/// before each frame both make it take `tradebox record`'s own files for candles ("candles
-/// replay with the next-open or close fill model, not book"). With detect reading through
-/// `tradebox_data::frames::text` and `recorded::split`, this passes; run it with `--ignored`.
+/// handed its ticks. The two ends were tested apart; this is the path a user takes (it found
+/// `DataKind::detect` taking zstd and `RECV_MS`-prefixed recordings for candles).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "DataKind::detect takes a zstd or timestamped recording for candles; remove once it reads them"]
 async fn a_recording_is_backtested_as_it_is() {
     let sim = sim().await;
     let dir = tempfile::tempdir().expect("dir");

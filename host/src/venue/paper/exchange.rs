@@ -290,6 +290,8 @@ struct State {
     fills: Vec<Fill>,
     /// Market events met so far ([`PaperExchange::on_market`] calls).
     seen: u64,
+    /// Currencies whose balance fills changed, not reported yet ([`PaperExchange::report_balances`]).
+    changed: Vec<String>,
     /// Each placement and how many market events it came after, when asked for
     /// ([`PaperExchange::journal`]).
     journal: Option<Vec<Placement>>,
@@ -490,6 +492,7 @@ impl PaperExchange {
                 None => i += 1,
             }
         }
+        self.report_balances(&mut state);
     }
 
     /// A recorded market event (`book` model): the instrument's book is now what it shows, and
@@ -559,6 +562,7 @@ impl PaperExchange {
                 i += 1;
             }
         }
+        self.report_balances(state);
     }
 
     /// Funding time for `instrument`: the account's net position pays (long, positive rate) or
@@ -652,14 +656,15 @@ impl PaperExchange {
         let whole = |size: f64| {
             decimal(size).and_then(|s| s.checked_div(lot)).map_or(Decimal::ZERO, |n| (n.floor() * lot).normalize())
         };
-        let reachable: Decimal = levels.iter().filter(|l| within(l.0)).map(|l| whole(l.1)).sum();
+        // What the levels within its price hold (a FOK's question alone: the conversions cost).
+        let reachable = || -> Decimal { levels.iter().filter(|l| within(l.0)).map(|l| whole(l.1)).sum() };
         let size = resting.left();
         match kind {
             OrderKind::PostOnly if within(levels[0].0) => {
                 let why = "post-only order would have taken liquidity".to_string();
                 return self.end(state, resting, OrderStatus::Canceled, Some(why), ts);
             }
-            OrderKind::Fok if reachable < size => {
+            OrderKind::Fok if reachable() < size => {
                 let why = "the book could not fill it whole".to_string();
                 return self.end(state, resting, OrderStatus::Canceled, Some(why), ts);
             }
@@ -699,6 +704,10 @@ impl PaperExchange {
     }
 
     fn report(&self, resting: &Resting, status: OrderStatus) -> OrderReport {
+        self.report_at(resting, status, self.clock.now_ms())
+    }
+
+    fn report_at(&self, resting: &Resting, status: OrderStatus, ts_ms: i64) -> OrderReport {
         let o = &resting.order;
         OrderReport {
             client_id: o.client_id.clone(),
@@ -712,16 +721,26 @@ impl PaperExchange {
             avg_price: resting.average(),
             status,
             reason: None,
-            ts_ms: self.clock.now_ms(),
+            ts_ms,
+        }
+    }
+
+    /// Reports the balances fills changed since the last call: once per currency per request
+    /// or market event, after its fills (an order walking three levels changes the same two
+    /// balances three times; the host needs where they ended).
+    fn report_balances(&self, state: &mut State) {
+        for currency in std::mem::take(&mut state.changed) {
+            if let Some(balance) = state.balances.get(&currency) {
+                self.emit(VenueEvent::Balance(report_balance(&currency, balance)));
+            }
         }
     }
 
     /// Ends what is left of an order without a fill, giving back what it held.
     fn end(&self, state: &mut State, resting: Resting, status: OrderStatus, reason: Option<String>, ts_ms: i64) {
         let currency = self.held_currency(&resting);
-        let mut report = self.report(&resting, status);
+        let mut report = self.report_at(&resting, status, ts_ms);
         report.reason = reason;
-        report.ts_ms = ts_ms;
         self.emit(VenueEvent::Order(report));
         if let Some(currency) = currency
             && !resting.held.is_zero()
@@ -777,7 +796,7 @@ impl PaperExchange {
             left if left.is_zero() => resting.held,
             left => resting.held.checked_mul(size).and_then(|n| n.checked_div(left)).unwrap_or(resting.held),
         };
-        let mut touched: Vec<String> = Vec::with_capacity(2);
+        let mut touched: [&String; 2] = [&spec.quote, &spec.quote];
         if spec.kind == InstrumentKind::Spot {
             match side {
                 Side::Buy => {
@@ -805,7 +824,7 @@ impl PaperExchange {
                     state.balances.entry(spec.quote.clone()).or_default().total += notional - fee;
                 }
             }
-            touched.push(spec.base.clone());
+            touched[1] = &spec.base;
         } else {
             let signed = if side == Side::Buy { size } else { -size };
             let (held, avg) = state.positions.get(&instrument).copied().unwrap_or_default();
@@ -830,16 +849,14 @@ impl PaperExchange {
             let position = PositionReport { instrument, side: PositionSide::Net, size: next, avg_price: next_avg };
             self.emit(VenueEvent::Position(position));
         }
-        touched.push(spec.quote.clone());
         resting.held -= release;
         resting.filled += size;
         resting.value += price * size;
         let done = resting.left().is_zero();
         state.next_id += 1;
         let trade_id = state.next_id.to_string();
-        let mut report = self.report(resting, if done { OrderStatus::Filled } else { OrderStatus::PartiallyFilled });
-        report.ts_ms = ts_ms;
-        self.emit(VenueEvent::Order(report));
+        let status = if done { OrderStatus::Filled } else { OrderStatus::PartiallyFilled };
+        self.emit(VenueEvent::Order(self.report_at(resting, status, ts_ms)));
         self.emit(VenueEvent::Fill(FillReport {
             client_id: resting.order.client_id.clone(),
             trade_id,
@@ -853,8 +870,8 @@ impl PaperExchange {
             ts_ms,
         }));
         for currency in touched {
-            if let Some(balance) = state.balances.get(&currency) {
-                self.emit(VenueEvent::Balance(report_balance(&currency, balance)));
+            if !state.changed.contains(currency) {
+                state.changed.push(currency.clone());
             }
         }
         if !self.keep_fills {
@@ -1067,6 +1084,7 @@ impl Venue for PaperExchange {
                 }
             }
         }
+        self.report_balances(&mut state);
         Ok(PlaceAck { venue_id })
     }
 
