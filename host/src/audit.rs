@@ -143,6 +143,19 @@ pub enum Entry {
         /// What was asked, normalised.
         detail: Value,
     },
+    /// A plugin asked to amend one of its orders (approved: a refusal is a `Risk` record),
+    /// before anything is sent. Without it a fill at a price no intent named could not be
+    /// traced to what the plugin asked for.
+    Amend {
+        /// The order's client id.
+        client_id: String,
+        /// Instrument symbol.
+        instrument: String,
+        /// The new price, normalised, when it changes.
+        price: Option<String>,
+        /// The new total size, normalised, when it changes.
+        size: Option<String>,
+    },
     /// The risk check's verdict.
     Risk {
         /// The order concerned.

@@ -403,6 +403,18 @@ impl Hub {
             self.account_risk.approve_in_windows(&slot.risk, amend, &slot.effective_risk(), self.clock.moment())?
         };
         let ticket = Ticket::take(&slot.queued)?;
+        // As a placement's intent: recorded once approved, before it can leave.
+        if self.audit.get().is_some() {
+            let entry = Entry::Amend {
+                client_id: client_id.to_string(),
+                instrument: spec.symbol.clone(),
+                price: price.map(|p| p.to_string()),
+                size: size.map(|s| s.to_string()),
+            };
+            if !self.audit_entry(Some(&slot.origin()), entry) {
+                return Err(self.audit_writable().err().unwrap_or_else(audit_failed));
+            }
+        }
         self.enqueue(Command::Amend(approved), ticket)
     }
 

@@ -1153,6 +1153,27 @@ mod tests {
     }
 
     #[test]
+    fn an_approved_amend_is_recorded_before_it_goes() {
+        let (hub, mut rx, _dir, path) = audited();
+        let slot = hub.register("p", grants(&["BTC-USDT"]), RiskLimits::default());
+        let id = hub.place(&slot, buy(99.0)).expect("placed");
+        hub.amend(&slot, &id, Some(99.5), None).expect("amended");
+        let sent: Vec<Command> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert!(matches!(sent.last(), Some(Command::Amend(_))), "{sent:?}");
+        let records: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .expect("read")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        let amend = records.iter().find(|r| r["kind"] == "amend").expect("an amend record");
+        assert_eq!(amend["client_id"], id.as_str());
+        assert_eq!(amend["instrument"], "BTC-USDT");
+        assert_eq!(amend["price"], "99.5");
+        assert!(amend["size"].is_null());
+        assert_eq!(amend["plugin"], "p");
+    }
+
+    #[test]
     fn a_cancel_storm_sends_one_cancel_and_is_refused_the_rest() {
         let (hub, mut lanes) = hub();
         let limits = RiskLimits { max_cancels_per_sec: 3, ..RiskLimits::default() };
