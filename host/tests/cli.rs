@@ -932,7 +932,7 @@ fn a_new_version_is_staged_on_the_simulated_venue_then_promoted() {
     assert_ne!(staged, running);
     assert_eq!(list()["plugins"][0]["hash"], running.as_str(), "the running version keeps trading");
     let (_, table, _) = cli(&["plugin", "list"]);
-    assert!(table.contains("staged on the simulated venue"), "{table}");
+    assert!(table.contains("staged on the staging venue"), "{table}");
 
     let (ok, out, stderr) = cli(&["plugin", "promote", "mm"]);
     assert!(ok && out.contains("\"promoted\":\"reloaded\""), "{out}{stderr}");
