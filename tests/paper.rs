@@ -39,6 +39,25 @@ fn market_maker() -> tradebox::plugin::PluginSpec {
     spec("mm", "market-maker", config, &["BTC-USDT"])
 }
 
+/// A host on a paper venue on the simulator's feed, keeping a paper audit log.
+struct Paper {
+    venue: Arc<PaperVenue>,
+    host: Host,
+    audit: Arc<tradebox::audit::AuditLog>,
+    runtime: Arc<Runtime>,
+    dir: tempfile::TempDir,
+}
+
+async fn paper_host(sim: &SimServer) -> Paper {
+    let venue = PaperVenue::connect(config(sim, None)).await.expect("the paper venue starts");
+    let dir = tempfile::tempdir().expect("dir");
+    let audit = tradebox::audit::AuditLog::open_paper(&dir.path().join("audit.jsonl"), Duration::from_millis(20))
+        .expect("the audit log");
+    let runtime = Runtime::new(Mode::Live, Some(cache_dir())).expect("runtime");
+    let host = Host::start_audited(venue.clone(), runtime.clone(), Some(audit.clone())).await.expect("the host");
+    Paper { venue, host, audit, runtime, dir }
+}
+
 async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
     while !done() {
@@ -50,12 +69,7 @@ async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_trades_on_paper_against_the_live_feed_and_nothing_reaches_the_exchange() {
     let sim = SimServer::start(SimServerConfig::default()).await.expect("the simulator starts");
-    let venue = PaperVenue::connect(config(&sim, None)).await.expect("the paper venue starts");
-    let dir = tempfile::tempdir().expect("dir");
-    let audit = tradebox::audit::AuditLog::open_paper(&dir.path().join("audit.jsonl"), Duration::from_millis(20))
-        .expect("the audit log");
-    let runtime = Runtime::new(Mode::Live, Some(cache_dir())).expect("runtime");
-    let host = Host::start_audited(venue.clone(), runtime, Some(audit.clone())).await.expect("the host starts");
+    let Paper { venue, host, audit, runtime: _, dir: _dir } = paper_host(&sim).await;
     assert_eq!(host.hub().instruments().len(), 2, "the rules of both instruments, read from the exchange's list");
     host.load(market_maker()).expect("the market maker loads");
 
@@ -261,12 +275,7 @@ async fn a_new_version_is_staged_on_paper_and_its_promotion_records_both_results
     let sim = SimServer::start(SimServerConfig::default()).await.expect("the simulator starts");
     // The host trades on paper too here (an OKX account would need keys); the staging host
     // gets its own paper venue on the same feed, as `[staging]` builds it for either.
-    let venue = PaperVenue::connect(config(&sim, None)).await.expect("the paper venue starts");
-    let dir = tempfile::tempdir().expect("dir");
-    let audit = tradebox::audit::AuditLog::open_paper(&dir.path().join("audit.jsonl"), Duration::from_millis(20))
-        .expect("the audit log");
-    let runtime = Runtime::new(Mode::Live, Some(cache_dir())).expect("runtime");
-    let host = Host::start_audited(venue.clone(), runtime.clone(), Some(audit.clone())).await.expect("the host");
+    let Paper { venue, host, audit, runtime, dir: _dir } = paper_host(&sim).await;
     let staged_venue = PaperVenue::connect(config(&sim, None)).await.expect("the staging venue starts");
     host.set_staging(Host::start(staged_venue.clone(), runtime).await.expect("the staging host")).expect("staging");
 

@@ -515,18 +515,23 @@ mod tests {
         from_reader(Path::new("feed.jsonl"), Box::new(std::io::Cursor::new(text.as_bytes().to_vec())))
     }
 
-    #[test]
-    fn lines_pushed_one_by_one_give_what_the_file_gives() {
-        // The paper venue decodes its live feed this way and a backtest reads the recording of
-        // it as a file: the two must agree event for event, books included.
-        let capture = std::fs::read_to_string(fixture("cryptomsgparser_okx_v5_msgs.jsonl")).expect("fixture");
-        let unwrapped: Vec<String> = capture
-            .lines()
+    /// The WebSocket frames of a capture whose lines each wrap one as {"test","line","msg"}
+    /// (REST bodies share the file).
+    fn unwrapped_capture() -> Vec<String> {
+        let text = std::fs::read_to_string(fixture("cryptomsgparser_okx_v5_msgs.jsonl")).expect("fixture");
+        text.lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .map(|v| v["msg"].clone())
             .filter(|m| m.get("arg").is_some() || m.get("event").is_some())
             .map(|m| m.to_string())
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn lines_pushed_one_by_one_give_what_the_file_gives() {
+        // The paper venue decodes its live feed this way and a backtest reads the recording of
+        // it as a file: the two must agree event for event, books included.
+        let unwrapped = unwrapped_capture();
         let snapshot = r#"{"arg":{"channel":"books","instId":"X"},"action":"snapshot","data":[{"asks":[["101","1","0","1"],["102","2","0","1"]],"bids":[["100","1","0","1"],["99","3","0","2"]],"ts":"10","checksum":0,"prevSeqId":-1,"seqId":10}]}"#;
         let update = r#"{"arg":{"channel":"books","instId":"X"},"action":"update","data":[{"asks":[["101","0","0","0"]],"bids":[["100.5","4","0","1"]],"ts":"11","checksum":0,"prevSeqId":10,"seqId":11}]}"#;
         let chained =
@@ -598,15 +603,7 @@ mod tests {
 
     #[test]
     fn wrapped_frames_unwrapped() {
-        // Each line of this capture wraps a frame as {"test","line","msg"}; REST bodies share it.
-        let text = std::fs::read_to_string(fixture("cryptomsgparser_okx_v5_msgs.jsonl")).expect("fixture");
-        let frames: Vec<String> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .map(|v| v["msg"].clone())
-            .filter(|m| m.get("arg").is_some() || m.get("event").is_some())
-            .map(|m| m.to_string())
-            .collect();
+        let frames = unwrapped_capture();
         let mut feed = read(&frames.join("\n")).skip_stale_books();
         let events: Vec<Recorded> = feed.by_ref().collect::<Result<_, _>>().expect("every frame reads");
         let mut seen = std::collections::BTreeMap::<String, usize>::new();

@@ -273,8 +273,10 @@ impl OkxConfig {
     }
 }
 
-/// `url` must use `secure` (`https`/`wss`), or its insecure twin on a loopback host.
-fn check_url(name: &str, url: &str, secure: &str) -> Result<(), String> {
+/// `url` must use `secure` (`https`/`wss`), or its insecure twin on a loopback host (a
+/// simulator); `risk` says what would cross the network in clear text otherwise. Shared with
+/// the paper venue, whose market data is what it protects.
+pub(crate) fn secure_url(name: &str, url: &str, secure: &str, risk: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("{name} {url:?} is not a URL: {e}"))?;
     let insecure = if secure == "https" { "http" } else { "ws" };
     let loopback = match parsed.host() {
@@ -287,9 +289,14 @@ fn check_url(name: &str, url: &str, secure: &str) -> Result<(), String> {
         s if s == secure => Ok(()),
         s if s == insecure && loopback => Ok(()),
         s if s == insecure => Err(format!(
-            "{name} {url:?} is {insecure}:// to another machine: the API key, passphrase and signatures would cross \
-             the network in clear text; use {secure}:// ({insecure}:// is for a simulator on this machine)"
+            "{name} {url:?} is {insecure}:// to another machine: {risk}; use {secure}:// ({insecure}:// is for a \
+             simulator on this machine)"
         )),
         s => Err(format!("{name} {url:?}: expected {secure}:// (got {s}://)")),
     }
+}
+
+/// An OKX URL: the key's signatures and the WebSocket login cross it.
+fn check_url(name: &str, url: &str, secure: &str) -> Result<(), String> {
+    secure_url(name, url, secure, "the API key, passphrase and signatures would cross the network in clear text")
 }

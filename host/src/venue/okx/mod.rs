@@ -31,6 +31,7 @@ pub mod orders;
 pub mod stream;
 pub mod sync;
 
+pub(crate) use config::secure_url;
 pub use config::{MarginMode, OkxConfig, OrdersAtStart, PinsConfig, Region};
 pub use deadman::TAG_TIMERS;
 

@@ -146,8 +146,9 @@ impl PaperConfig {
         }
         // No secret crosses these, but the market does: a forged feed would make paper fills,
         // and the staged results promotions are judged on, whatever it likes.
-        secure("rest_url", &self.rest_base(), "https")?;
-        secure("ws_url", &self.ws_base(), "wss")?;
+        let risk = "the market data could be changed on the way, and paper fills (and staged results) made of it";
+        crate::venue::okx::secure_url("rest_url", &self.rest_base(), "https", risk)?;
+        crate::venue::okx::secure_url("ws_url", &self.ws_base(), "wss", risk)?;
         self.fees()?;
         if self.leverage < Decimal::ONE || self.leverage > Decimal::from(125) {
             return Err(format!("leverage {} is not from 1 to 125", self.leverage));
@@ -161,28 +162,6 @@ impl PaperConfig {
             }
         }
         Ok(())
-    }
-}
-
-/// `url` is `secure` (`https`/`wss`), or its plain twin to this machine (a simulator).
-fn secure(name: &str, url: &str, secure: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{name} {url:?} is not a URL: {e}"))?;
-    let plain = if secure == "https" { "http" } else { "ws" };
-    let loopback = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    match parsed.scheme() {
-        s if s == secure => Ok(()),
-        s if s == plain && loopback => Ok(()),
-        s if s == plain => Err(format!(
-            "{name} {url:?} is {plain}:// to another machine: the market data could be changed on the way, and \
-             paper fills (and staged results) made of it; use {secure}:// ({plain}:// is for a simulator on this \
-             machine)"
-        )),
-        s => Err(format!("{name} {url:?}: expected {secure}:// (got {s}://)")),
     }
 }
 
