@@ -76,7 +76,7 @@ async fn a_plugin_trades_on_paper_against_the_live_feed_and_nothing_reaches_the_
     let report = || host.report().into_iter().find(|r| r.name == "mm").expect("mm on the board");
     wait_for("the market maker's quotes to fill on paper", Duration::from_secs(60), || report().fills >= 2).await;
     let status = venue.status().and_then(|s| s.feeds).expect("feed status");
-    assert!(status.public_up && status.frames > 0, "{status:?}");
+    assert!(status.public_up && status.frames > 0 && status.private_up.is_none(), "{status:?}");
 
     // Nothing reached the exchange whose feed it traded on.
     let everything = tradebox_sim::server::exchange::OrderFilter::default();

@@ -96,8 +96,9 @@ pub struct AuthFailureStatus {
 pub struct FeedStatus {
     /// The public feed is connected.
     pub public_up: bool,
-    /// The private feed is connected, logged in and subscribed.
-    pub private_up: bool,
+    /// The private feed is connected, logged in and subscribed; `None` for a venue that has
+    /// none (paper: its orders and fills are its own, never late).
+    pub private_up: Option<bool>,
     /// Frames read.
     pub frames: u64,
     /// Frames that could not be read.
@@ -127,11 +128,11 @@ impl std::fmt::Display for VenueStatus {
         }
         if let Some(s) = &self.feeds {
             let up = |u: bool| if u { "up" } else { "down" };
+            let private = s.private_up.map_or(String::new(), |u| format!(", private {}", up(u)));
             lines.push(format!(
-                "feeds: public {}, private {}; {} frames, {} unreadable, {} book gaps, {} checksum mismatches, {} \
+                "feeds: public {}{private}; {} frames, {} unreadable, {} book gaps, {} checksum mismatches, {} \
                  reconnects",
                 up(s.public_up),
-                up(s.private_up),
                 s.frames,
                 s.unreadable,
                 s.book_gaps,

@@ -707,7 +707,7 @@ impl Venue for OkxVenue {
         });
         let feeds = self.stream_stats().map(|s| FeedStatus {
             public_up: self.ws_up(stream::Endpoint::Public),
-            private_up: self.ws_up(stream::Endpoint::Private),
+            private_up: Some(self.ws_up(stream::Endpoint::Private)),
             frames: s.frames.load(Relaxed),
             unreadable: s.bad_frames.load(Relaxed),
             book_gaps: s.book_gaps.load(Relaxed),

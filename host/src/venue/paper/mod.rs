@@ -477,7 +477,7 @@ impl Venue for PaperVenue {
             feeds: Some(FeedStatus {
                 public_up: up,
                 // No private feed: orders, fills and balances are the venue's own, never late.
-                private_up: true,
+                private_up: None,
                 frames: s.frames.load(Ordering::Relaxed),
                 unreadable: s.unreadable.load(Ordering::Relaxed),
                 book_gaps: s.book_problems.load(Ordering::Relaxed),
