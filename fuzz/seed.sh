@@ -158,6 +158,11 @@ for f in "$root"/target/plugins/*.wasm; do
 done
 # A file signed with the package target's test key is made by the target itself on every input
 # that parses, so no signed seed is needed here.
+# tradebox record's lines: a receive time before a frame, a gap, an hour file's first line (a
+# fuzzer found the target's own oracle counting `#gap` as a message: seeded so it stays covered).
+printf '%s\n' '1765108800123 {"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[]}' \
+    '1765108800124 #gap public dropped' '#gap' '1765108800125 #continues okx-public-2026-12-07T11.jsonl.zst' \
+    | put feed_line
 
 for t in ws_frame rest_envelope book manifest package feed_line candles; do
     mkdir -p "$corpus/$t"
