@@ -11,8 +11,9 @@
 //! the venue is the live host's: the same plugin file, gateway, risk, audit, admin API and board.
 //!
 //! The feed is decoded line by line by the reader a backtest uses on a recording
-//! ([`tradebox_data::frames`]), from the lines `tradebox record` would write; with `record =
-//! DIR` those very lines are also written to hourly files ([`crate::record::FeedWriter`]). A
+//! ([`tradebox_data::frames`]): each frame as received and a `#gap` line where frames went
+//! missing, as `tradebox record` writes them (less the receive time, which no event carries);
+//! with `record = DIR` they are also written to hourly files ([`crate::record::FeedWriter`]). A
 //! backtest of that recording with `--fill book` then meets the same books in the same order
 //! (a test places the same orders at the same points of it and gets the same fills).
 //!
@@ -401,7 +402,10 @@ impl Feed {
                 ClientEvent::Raw(text) => {
                     self.stats.frames.fetch_add(1, Ordering::Relaxed);
                     self.write(|w| w.frame(now, &text));
-                    format!("{now} {text}")
+                    // The frame alone: its receive time (the recording's prefix) is not read
+                    // into the events, so writing it only for the decoder to split it off again
+                    // would cost a copy of every frame.
+                    text
                 }
                 ClientEvent::Connected => {
                     tracing::info!("paper venue: market feed connected");
