@@ -231,4 +231,15 @@ async fn a_paper_config_is_checked_without_keys() {
     assert_eq!(run.status("venue"), "fail", "{}", run.stdout);
     assert!(run.line("venue").contains("NOPE-USDT") && run.fix("venue").contains("[venue.paper]"), "{}", run.stdout);
     assert!(!run.success);
+    // A recording directory this user cannot create: one failing line naming it.
+    let path = write("record.toml", "\"BTC-USDT\"");
+    let text = std::fs::read_to_string(&path).expect("config") + "record = \"/proc/tradebox-nope/feed\"\n";
+    std::fs::write(&path, text).expect("config");
+    let run = doctor(&path, false).await;
+    let failing: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("fail ")).collect();
+    assert!(
+        failing.len() == 1 && failing[0].contains("record = \"/proc/tradebox-nope/feed\": cannot write there"),
+        "{}",
+        run.stdout
+    );
 }

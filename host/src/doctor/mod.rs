@@ -274,17 +274,9 @@ async fn paper_checks(paper: &crate::venue::paper::PaperConfig, checks: &mut Vec
         ),
     });
     if let Some(dir) = &paper.record {
-        let probe = dir.join(".tradebox-doctor-test");
-        let writable = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(&probe, b""))
-            .and_then(|()| std::fs::remove_file(&probe));
-        checks.push(match writable {
+        checks.push(match crate::venue::paper::writable(dir) {
             Ok(()) => Check::ok(Item::Venue, format!("record = {:?}: the feed can be recorded there", dir.display())),
-            Err(e) => Check::fail(
-                Item::Venue,
-                format!("record = {:?}: cannot write there ({e})", dir.display()),
-                "give [venue.paper] record a directory this user can write",
-            ),
+            Err(why) => Check::fail(Item::Venue, why, "give [venue.paper] record a directory this user can write"),
         });
     }
 }

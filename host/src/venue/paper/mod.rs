@@ -227,14 +227,9 @@ impl PaperVenue {
                 .for_paper();
         let writer = match &config.record {
             Some(dir) => {
+                writable(dir).map_err(PaperError::Record)?;
                 let writer = FeedWriter::new(dir).map_err(|e| {
                     PaperError::Record(format!("record = {:?}: cannot create the directory ({e})", dir.display()))
-                })?;
-                // Files open at the first frame: a directory that cannot be written is better
-                // told now than after the host started trading.
-                let probe = dir.join(".tradebox-write-test");
-                std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)).map_err(|e| {
-                    PaperError::Record(format!("record = {:?}: cannot write there ({e})", dir.display()))
                 })?;
                 Some(writer)
             }
@@ -291,6 +286,17 @@ impl Drop for PaperVenue {
     fn drop(&mut self) {
         self.stop.notify_one();
     }
+}
+
+/// Whether the feed can be recorded in `dir` (created when missing): a file written there and
+/// removed. Files open at the first frame, so a directory that cannot be written is better told
+/// at start (and by `tradebox doctor`) than after the host began trading.
+pub fn writable(dir: &std::path::Path) -> Result<(), String> {
+    let probe = dir.join(".tradebox-write-test");
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| format!("record = {:?}: cannot write there ({e})", dir.display()))
 }
 
 /// Reads the configured instruments' rules from the public instrument list (also what
