@@ -56,6 +56,7 @@ pub fn from_sources(package: &Package, tradebox_toml: &str) -> Result<Manifest, 
         contract: CONTRACT.to_string(),
         permissions: source.permissions,
         config: source.config,
+        language: crate::Language::Rust,
     };
     manifest.validate()?;
     Ok(manifest)

@@ -88,6 +88,53 @@ pub struct Manifest {
     /// The settings it reads from its config, with defaults.
     #[serde(default)]
     pub config: BTreeMap<String, Setting>,
+    /// What it is written in: a host fits its default memory cap and deadlines to the
+    /// language's runtime (an interpreter inside the component needs more room than Rust).
+    /// The operator's limits still decide; absent in manifests written before it existed.
+    #[serde(default, skip_serializing_if = "Language::is_rust")]
+    pub language: Language,
+}
+
+/// The language a strategy is written in, as its build wrote it into the manifest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// Compiled to wasm directly by the Rust SDK.
+    #[default]
+    Rust,
+    /// CPython inside the component (componentize-py).
+    Python,
+    /// A JavaScript engine inside the component (componentize-js).
+    #[serde(rename = "js")]
+    JavaScript,
+}
+
+impl Language {
+    fn is_rust(&self) -> bool {
+        *self == Language::Rust
+    }
+
+    /// The name `--lang` and the manifest use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Rust => "rust",
+            Language::Python => "python",
+            Language::JavaScript => "js",
+        }
+    }
+}
+
+impl std::str::FromStr for Language {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "rust" | "rs" => Ok(Language::Rust),
+            "python" | "py" => Ok(Language::Python),
+            "js" | "javascript" => Ok(Language::JavaScript),
+            other => Err(format!("unknown language {other:?}: rust, python or js")),
+        }
+    }
 }
 
 /// What a plugin asks to be allowed. Empty lists ask for nothing: a plugin that lists no

@@ -1,8 +1,14 @@
-//! `tradebox plugin build [DIR]`: a strategy crate anywhere on disk, built into the component a
+//! `tradebox plugin build [DIR]`: a strategy project anywhere on disk, built into the component a
 //! host loads, exactly as this repository builds its own plugins (`cargo xtask plugins`), so
 //! writing a strategy never means editing this repository.
 //!
-//! The crate is checked first (a package with a `cdylib` library that depends on
+//! The language is told by the project's own file: `Cargo.toml` (Rust, here), `pyproject.toml`
+//! (Python, [`python`]) or `package.json` (JavaScript, [`js`]). The Python and JavaScript
+//! toolchains are pinned and installed on first use from their package registries into
+//! [`toolchains_dir`]; their projects' manifests are written by [`with_manifest`] from the
+//! project file and `tradebox.toml`, as a Rust crate's build script writes its own.
+//!
+//! A Rust crate is checked first (a package with a `cdylib` library that depends on
 //! `tradebox-sdk`), so a wrong directory fails in a line rather than after a build. Cargo then
 //! builds it for [`TARGET`] with its own progress on the terminal; where the module landed is
 //! read from cargo's messages, not guessed, because the crate may sit in a workspace or build
@@ -12,6 +18,10 @@
 //! author of a strategy meant.
 
 use crate::plugin::LoadError;
+use tradebox_manifest::Language;
+
+pub mod js;
+pub mod python;
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -100,24 +110,100 @@ struct Strategy {
     name: String,
 }
 
-/// Builds the strategy crate in `dir` and writes its component to `out` (default:
-/// `DIR/NAME.wasm`). Cargo's progress and errors go to this process's stderr.
+/// The project in `dir`: which language it is written in, by the file that describes it.
+pub fn language_of(dir: &Path) -> Result<Language, BuildError> {
+    let found: Vec<Language> =
+        [("Cargo.toml", Language::Rust), ("pyproject.toml", Language::Python), ("package.json", Language::JavaScript)]
+            .into_iter()
+            .filter(|(file, _)| dir.join(file).is_file())
+            .map(|(_, language)| language)
+            .collect();
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(BuildError::NotAStrategy {
+            path: dir.to_path_buf(),
+            reason: "no Cargo.toml, pyproject.toml or package.json: give the strategy project's own directory \
+                     (`tradebox plugin new NAME --lang rust|python|js` writes one)"
+                .into(),
+        }),
+        _ => Err(BuildError::NotAStrategy {
+            path: dir.to_path_buf(),
+            reason: "more than one of Cargo.toml, pyproject.toml and package.json: one project per directory".into(),
+        }),
+    }
+}
+
+/// Builds the strategy project in `dir`, in whatever language it is written, and writes its
+/// component to `out` (default: `DIR/NAME.wasm`). The toolchain's progress and errors go to
+/// this process's stderr.
 pub fn build(dir: &Path, out: Option<&Path>) -> Result<Built, BuildError> {
-    let strategy = read_crate(dir)?;
-    ensure_target(dir)?;
-    let module_path = cargo_build(dir, &strategy)?;
-    let module = std::fs::read(&module_path).map_err(io("read", &module_path))?;
-    let component = tradebox_package::component::from_module(&module)?;
+    match language_of(dir)? {
+        Language::Rust => build_rust(dir, out),
+        Language::Python => python::build(dir, out),
+        Language::JavaScript => js::build(dir, out),
+    }
+}
+
+/// Where pinned toolchains are installed: `$TRADEBOX_TOOLCHAINS`, else beside the compiled
+/// plugin cache (`~/.cache/tradebox/toolchains`). Each toolchain has its own directory named by
+/// its pinned version, so a new pin installs beside an old one rather than over it.
+pub fn toolchains_dir() -> Result<PathBuf, BuildError> {
+    if let Some(dir) = std::env::var_os("TRADEBOX_TOOLCHAINS") {
+        return Ok(PathBuf::from(dir));
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("tradebox").join("toolchains"))
+        .ok_or_else(|| BuildError::NotAStrategy {
+            path: PathBuf::from("$HOME"),
+            reason: "neither TRADEBOX_TOOLCHAINS nor HOME is set: nowhere to install the toolchain".into(),
+        })
+}
+
+/// `component` with the manifest of `package` and the project's `tradebox.toml` (permissions
+/// and config schema) in its manifest section, marked as written in `language`. A mistake in
+/// `tradebox.toml` fails here, where the author sees it.
+pub fn with_manifest(
+    component: &[u8],
+    package: &tradebox_manifest::build::Package,
+    tradebox_toml: &Path,
+    language: Language,
+) -> Result<Vec<u8>, BuildError> {
+    let text = std::fs::read_to_string(tradebox_toml).map_err(io("read", tradebox_toml))?;
+    let mut manifest = tradebox_manifest::build::from_sources(package, &text)
+        .map_err(|e| BuildError::NotAStrategy { path: tradebox_toml.to_path_buf(), reason: e.to_string() })?;
+    manifest.language = language;
+    Ok(tradebox_package::sections::set_section(component, tradebox_manifest::SECTION, &manifest.to_json())?)
+}
+
+/// Writes a built component to `out` (default `DIR/NAME.wasm`), unchanged files untouched.
+pub(crate) fn write_component(
+    dir: &Path,
+    name: &str,
+    out: Option<&Path>,
+    component: Vec<u8>,
+) -> Result<Built, BuildError> {
     if super::runtime::read_manifest(&component)?.is_none() {
         return Err(BuildError::NoManifest);
     }
     let path = match out {
         Some(path) => path.to_path_buf(),
-        None => dir.join(format!("{}.wasm", strategy.name)),
+        None => dir.join(format!("{name}.wasm")),
     };
     tradebox_package::component::write_if_changed(&path, &component)?;
     let path = std::fs::canonicalize(&path).unwrap_or(path);
-    Ok(Built { name: strategy.name, path, component })
+    Ok(Built { name: name.to_string(), path, component })
+}
+
+/// Builds the Rust strategy crate in `dir`.
+fn build_rust(dir: &Path, out: Option<&Path>) -> Result<Built, BuildError> {
+    let strategy = read_crate(dir)?;
+    ensure_target(dir)?;
+    let module_path = cargo_build(dir, &strategy)?;
+    let module = std::fs::read(&module_path).map_err(io("read", &module_path))?;
+    let component = tradebox_package::component::from_module(&module)?;
+    write_component(dir, &strategy.name, out, component)
 }
 
 /// Reads `DIR/Cargo.toml` and refuses what is not a strategy crate, each with its fix.
