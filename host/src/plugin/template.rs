@@ -44,9 +44,24 @@ fn files(language: Language) -> &'static [(&'static str, &'static str)] {
             ("src/lib.rs", include_str!("../../templates/rust/src/lib.rs")),
             ("tests/backtest.rs", include_str!("../../templates/rust/tests/backtest.rs")),
             ("README.md", include_str!("../../templates/rust/README.md")),
+            (".gitignore", include_str!("../../templates/rust/.gitignore")),
         ],
-        Language::Python => &[],
-        Language::JavaScript => &[],
+        Language::Python => &[
+            ("pyproject.toml", include_str!("../../templates/python/pyproject.toml")),
+            ("tradebox.toml", include_str!("../../templates/python/tradebox.toml")),
+            ("app.py", include_str!("../../templates/python/app.py")),
+            ("test_backtest.py", include_str!("../../templates/python/test_backtest.py")),
+            ("README.md", include_str!("../../templates/python/README.md")),
+            (".gitignore", include_str!("../../templates/python/.gitignore")),
+        ],
+        Language::JavaScript => &[
+            ("package.json", include_str!("../../templates/js/package.json")),
+            ("tradebox.toml", include_str!("../../templates/js/tradebox.toml")),
+            ("strategy.js", include_str!("../../templates/js/strategy.js")),
+            ("test/backtest.test.js", include_str!("../../templates/js/test/backtest.test.js")),
+            ("README.md", include_str!("../../templates/js/README.md")),
+            (".gitignore", include_str!("../../templates/js/.gitignore")),
+        ],
     }
 }
 
@@ -127,6 +142,14 @@ mod tests {
         let cargo = std::fs::read_to_string(project.join("Cargo.toml")).expect("Cargo.toml");
         assert!(cargo.contains("name = \"my-strat\"") && !cargo.contains("{{"), "{cargo}");
         assert!(project.join("sdk").exists() || cargo.contains("/sdk\" }"), "{cargo}");
+        for language in [Language::Python, Language::JavaScript] {
+            let other = dir.path().join(language.name());
+            write(&other, "my-strat", language).expect("written");
+            for (file, _) in files(language) {
+                let text = std::fs::read_to_string(other.join(file)).expect("a template file");
+                assert!(!text.contains("{{"), "{file}: a placeholder left: {text}");
+            }
+        }
         let err = write(&project, "my-strat", Language::Rust).expect_err("not over a project");
         assert!(err.to_string().contains("already exists"), "{err}");
         assert!(write(&dir.path().join("x"), "X", Language::Rust).is_err());
