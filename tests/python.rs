@@ -19,9 +19,6 @@ use tradebox_e2e::{TestHost, cache_dir, plugin, spec};
 
 const START: i64 = 1_704_067_200_000;
 
-/// What a CPython instance needs: its code and heap are larger than a Rust plugin's.
-const PYTHON_MEMORY_MIB: u64 = 64;
-
 fn bars(n: usize, seed: u64) -> Vec<Bar> {
     tradebox_data::synthetic::random_walk(seed, n, START, 60_000, 60_000.0, 0.0008, 0.1)
 }
@@ -73,7 +70,9 @@ fn plugin_plan(runtime: &Runtime, file: &str, config: &str) -> PluginPlan {
         config: config.into(),
         grants: Grants { instruments: vec!["BTC-USDT".into()], ..Grants::default() },
         risk: open_limits().0,
-        limits: Limits { memory_mib: PYTHON_MEMORY_MIB, ..Limits::default() },
+        // No memory cap given: each plugin gets its language's (a CPython instance needs more
+        // than a Rust one).
+        limits: Limits::default(),
     }
 }
 
@@ -185,8 +184,9 @@ async fn a_python_plugin_hot_reloads_keeping_its_state() {
     let t = TestHost::audited().await;
     let config = r#"{"symbol":"BTC-USDT","fast":3,"slow":8,"size":0.01}"#;
     let mut sma = spec("sma", "sma-cross-py", config, &["BTC-USDT"]);
-    // Generous for a debug host compiling and starting CPython on a busy machine.
-    sma.limits.memory_mib = PYTHON_MEMORY_MIB;
+    // The language's memory cap (the helper's 32 MiB fits Rust plugins), and a deadline
+    // generous for a debug host starting CPython on a busy machine.
+    sma.limits.memory_mib = 0;
     sma.limits.deadline_ms = 2_000;
     t.load(sma).await.expect("the Python plugin loads");
     // The host read what the manifest asks for: market orders only.

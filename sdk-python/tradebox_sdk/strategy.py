@@ -25,7 +25,10 @@ class Strategy:
     @classmethod
     def from_config(cls, config: str):
         """Makes the strategy from the config text; override to read it otherwise."""
-        parsed = json.loads(config) if config.strip() else {}
+        try:
+            parsed = json.loads(config) if config.strip() else {}
+        except ValueError as e:
+            raise ValueError(f"config: not valid JSON: {e}") from None
         if not isinstance(parsed, dict):
             raise ValueError(f"config: expected a JSON object, got {type(parsed).__name__}")
         return cls(parsed)
