@@ -33,10 +33,11 @@ A complete strategy (`app.py`)::
     WitWorld = export_strategy(MeanRevert)
 
 `tradebox plugin build DIR` builds it (with `pyproject.toml` and `tradebox.toml` beside it).
+`print()` writes to the plugin's log (rate-limited; stderr at error level); the clock and
+randomness a Python module sees are the host's (virtual and seeded in a backtest); there are
+no files, environment or sockets.
 The generated bindings (`wit_world`) exist only inside that build; this package imports them.
 """
-
-import traceback
 
 from componentize_py_types import Err, Ok, Some
 from wit_world.imports import feeds, host, orders, timers, types, views
@@ -202,15 +203,6 @@ def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
-def _report(what: str) -> None:
-    """Sends the current exception's traceback to the host log before the instance traps:
-    without it the operator would see only an anonymous trap (the Rust SDK's panic hook)."""
-    try:
-        host.log(LogLevel.ERROR, f"plugin raised in {what}: {traceback.format_exc()}")
-    except BaseException:
-        pass
-
-
 def export_strategy(strategy_class):
     """The `WitWorld` class componentize-py exports, for a `Strategy` subclass.
 
@@ -231,33 +223,21 @@ def export_strategy(strategy_class):
             except Exception as e:
                 raise Err(_reason(e))
 
+        # An exception from a handler escapes: componentize-py writes its traceback to stderr
+        # (the plugin's log, at error level) and the instance traps, as a Rust panic does.
         def on_events(self, events) -> None:
             s = state["strategy"]
             if s is not None:
-                try:
-                    dispatch(s, events)
-                except BaseException:
-                    _report("on_events")
-                    raise
+                dispatch(s, events)
 
         def on_tickers(self, tickers) -> None:
             s = state["strategy"]
             if s is not None:
-                try:
-                    dispatch_tickers(s, tickers)
-                except BaseException:
-                    _report("on_tickers")
-                    raise
+                dispatch_tickers(s, tickers)
 
         def snapshot(self) -> bytes:
             s = state["strategy"]
-            if s is None:
-                return b""
-            try:
-                return bytes(s.snapshot())
-            except BaseException:
-                _report("snapshot")
-                raise
+            return b"" if s is None else bytes(s.snapshot())
 
         def restore(self, data: bytes) -> None:
             s = state["strategy"]
