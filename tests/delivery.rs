@@ -28,7 +28,7 @@ fn instance(f: &Fixture, name: &str, config: &str) -> Instance {
     let compiled = f.runtime.compile(&plugin(name)).expect("compiles");
     let grants = Grants { instruments: vec!["*".into()], ..Grants::default() };
     let slot = f.hub.register(name, grants, RiskLimits::default());
-    let state = PluginState::new(f.hub.clone(), slot, Arc::new(Counters::default()));
+    let state = PluginState::new(f.hub.clone(), slot, Arc::new(Counters::default()), tradebox::plugin::Mode::Live);
     let mut inst = Instance::new(&compiled, state, Limits::default(), Mode::Live).expect("instantiates");
     inst.init(config).expect("init");
     inst

@@ -103,16 +103,50 @@ async fn order_spam_is_rate_limited() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wasi_imports_are_refused_at_load_naming_them() {
+async fn wasi_is_served_locked_down_and_wasi_http_is_refused_by_name() {
     let t = TestHost::new(Mode::Live).await;
     t.load(spec("mm", "market-maker", MM, &["ETH-USDT"])).await.expect("market maker loads");
-    let err = t.load(spec("snoop", "wasi-import", "{}", &["BTC-USDT"])).await.expect_err("must be refused");
-    let message = err.to_string();
-    for import in ["wasi:cli/environment", "wasi:filesystem/", "wasi:sockets/"] {
-        assert!(message.contains(import), "{import} not named in: {message}");
+    // A component built for wasm32-wasip2 reaches for the environment (this test process has
+    // PATH, HOME and cargo's variables), its arguments, files (absolute, relative, the root,
+    // a new one), TCP, UDP, name lookup, and sleeps 30 s: it loads, gets nothing, and its
+    // sleep does not hold its thread.
+    let started = std::time::Instant::now();
+    t.load(spec("snoop", "wasi-import", "{}", &["BTC-USDT"])).await.expect("a WASI component loads");
+    let said = |needle: &str| {
+        t.host
+            .activity()
+            .recent(usize::MAX)
+            .into_iter()
+            .find(|a| a.plugin == "snoop" && a.what.to_string().contains(needle))
+    };
+    let reach = said("reach: ").expect("the snoop says what it reached").what.to_string();
+    for nothing in [
+        "env 0 ",
+        "args 0 ",
+        "file none(NotFound)",
+        "relative none(NotFound)",
+        "root none(NotFound)",
+        "created none(NotFound)",
+        "tcp false",
+        "udp false",
+        "lookup false",
+    ] {
+        assert!(reach.contains(nothing), "{nothing} not in: {reach}");
     }
-    assert_eq!(t.host.report().len(), 1, "only the market maker is loaded");
-    assert!(t.host.hub().plugins().iter().all(|p| p.name == "mm"), "nothing of the refused plugin was registered");
+    // Its wall clock is the host's (the same millisecond, or the next).
+    let ms = |key: &str| -> i64 {
+        reach.split(key).nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+    };
+    assert!((ms(" host-now ") - ms(" now ")).abs() <= 5 && ms(" now ") > 1_700_000_000_000, "{reach}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "the guest's 30 s sleep held the thread");
+    // What it printed is in its log, stdout and stderr alike.
+    assert!(said("snoop stdout line").is_some() && said("snoop stderr line").is_some());
+    // wasi:http is not served: refused at load, named.
+    let err = t.load(spec("caller", "wasi-http", "{}", &["BTC-USDT"])).await.expect_err("wasi:http must be refused");
+    let message = err.to_string();
+    assert!(message.contains("wasi:http/outgoing-handler") && message.contains("wasi:http/types"), "{message}");
+    assert!(!message.contains("wasi:cli"), "served WASI named as refused: {message}");
+    assert!(t.host.hub().plugins().iter().all(|p| p.name != "caller"), "nothing of the refused plugin was registered");
     let before = t.report("mm").orders_sent;
     t.drive_until("the market maker to keep trading", WAIT, |t| t.report("mm").orders_sent > before).await;
     t.host.shutdown().await;

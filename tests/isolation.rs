@@ -3,10 +3,11 @@
 //!
 //! The routes, and where each is closed:
 //!
-//! - WASI (environment variables, files, sockets): a component that imports any WASI interface
-//!   is refused at load, naming the imports (`tests/hostile.rs`,
-//!   `wasi_imports_are_refused_at_load_naming_them`, with `plugins/hostile/wasi-import`). A
-//!   plugin that loads can import only the `tradebox:strategy` world.
+//! - WASI (environment variables, files, sockets): served locked down (`host/src/plugin/wasi.rs`:
+//!   no environment, arguments, preopened directories or sockets), so a component that reaches
+//!   for them gets nothing (`tests/hostile.rs`,
+//!   `wasi_is_served_locked_down_and_wasi_http_is_refused_by_name`, with
+//!   `plugins/hostile/wasi-import`); any other import (`wasi:http`) is refused at load, named.
 //! - Everything in that world: the `snoop` plugin (`plugins/hostile/snoop`) calls every view
 //!   (with real, unknown and junk arguments), subscribes to every channel of every id, places,
 //!   amends and cancels orders of every kind, good and malformed, its own and other plugins'

@@ -47,7 +47,7 @@ fn main() {
     for i in 0..n {
         let grants = Grants { instruments: vec!["BTC-USDT".into()], ..Grants::default() };
         let slot = hub.register(&format!("sma-{i}"), grants, RiskLimits::default());
-        let state = PluginState::new(hub.clone(), slot, Arc::new(Counters::default()));
+        let state = PluginState::new(hub.clone(), slot, Arc::new(Counters::default()), tradebox::plugin::Mode::Live);
         let mut inst = Instance::new(&compiled, state, Limits::default(), Mode::Live).expect("instantiates");
         inst.init(r#"{"symbol":"BTC-USDT","fast":10,"slow":30}"#).expect("init");
         inst.on_events(&events).expect("events");

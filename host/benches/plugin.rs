@@ -40,7 +40,7 @@ fn instance(f: &Fixture, name: &str, config: &str) -> Instance {
     let compiled = f.runtime.compile(&plugin(name)).expect("compiles");
     let grants = Grants { instruments: vec!["*".into()], ..Grants::default() };
     let slot = f.hub.register(name, grants, RiskLimits::default());
-    let state = PluginState::new(f.hub.clone(), slot, Arc::new(Counters::default()));
+    let state = PluginState::new(f.hub.clone(), slot, Arc::new(Counters::default()), tradebox::plugin::Mode::Live);
     let mut inst = Instance::new(&compiled, state, Limits { deadline_ms: 10_000, ..Limits::default() }, Mode::Live)
         .expect("instantiates");
     inst.init(config).expect("init");
@@ -170,7 +170,12 @@ fn load(c: &mut Criterion) {
         b.iter(|| {
             let compiled = f.runtime.compile(&bytes).expect("cached");
             assert!(compiled.from_cache);
-            let state = PluginState::new(f.hub.clone(), slot.clone(), Arc::new(Counters::default()));
+            let state = PluginState::new(
+                f.hub.clone(),
+                slot.clone(),
+                Arc::new(Counters::default()),
+                tradebox::plugin::Mode::Live,
+            );
             let mut inst = Instance::new(&compiled, state, Limits::default(), Mode::Live).expect("instantiates");
             inst.init(config).expect("init");
             black_box(inst)

@@ -1178,7 +1178,16 @@ fn check(file: PathBuf) -> Result<()> {
     }
     check_imports(runtime.engine(), &component)?;
     runtime.compile(&bytes)?;
-    println!("ok: {} imports only the tradebox:strategy contract", file.display());
+    let wasi = component.component_type().imports(runtime.engine()).any(|(name, _)| name.starts_with("wasi:"));
+    if wasi {
+        println!(
+            "ok: {} imports the tradebox:strategy contract and WASI, which this host serves locked down \
+             (no files, environment or network)",
+            file.display()
+        );
+    } else {
+        println!("ok: {} imports only the tradebox:strategy contract", file.display());
+    }
     Ok(())
 }
 

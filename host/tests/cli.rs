@@ -175,10 +175,15 @@ fn a_bad_config_line_is_named() {
 
 #[test]
 fn plugin_check_names_forbidden_imports() {
-    let wasm = plugin_dir().join("wasi-import.wasm");
+    let wasm = plugin_dir().join("wasi-http.wasm");
     let (ok, _, stderr) = tradebox(&["plugin", "check", wasm.to_str().expect("utf-8")]);
     assert!(!ok);
-    assert!(stderr.contains("wasi:cli/environment") && stderr.contains("no ambient authority"), "{stderr}");
+    assert!(stderr.contains("wasi:http/types") && stderr.contains("no ambient authority"), "{stderr}");
+    assert!(!stderr.contains("wasi:cli/environment"), "served WASI named as refused: {stderr}");
+    let wasm = plugin_dir().join("wasi-import.wasm");
+    let (ok, stdout, stderr) = tradebox(&["plugin", "check", wasm.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("WASI, which this host serves locked down"), "{stdout}");
     let wasm = plugin_dir().join("sma-cross.wasm");
     let (ok, stdout, stderr) = tradebox(&["plugin", "check", wasm.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");

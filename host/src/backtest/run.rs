@@ -839,7 +839,8 @@ fn start(hub: &Arc<Hub>, plugin: &PluginPlan) -> Result<Runner, BacktestError> {
     )?;
     let permissions = Permissions::new(plugin.grants.clone(), admission.requested);
     let slot = hub.register_component(&plugin.name, &compiled.hash, permissions, plugin.risk.clone());
-    let state = PluginState::new(hub.clone(), slot.clone(), Arc::new(Counters::default()));
+    let state =
+        PluginState::new(hub.clone(), slot.clone(), Arc::new(Counters::default()), crate::plugin::Mode::Deterministic);
     let input = PluginInput {
         name: plugin.name.clone(),
         path: plugin.path.clone(),

@@ -138,11 +138,20 @@ pub struct PluginState {
     /// its CPU share lately): the call hook moves the thread there on entering guest code and
     /// back to the normal class at `nice` on leaving it (see [`super::priority`]).
     pub(crate) background: Option<i32>,
+    /// The locked-down WASI context (its stdout and stderr drained into the log after calls).
+    wasi: super::wasi::Wasi,
+}
+
+impl wasmtime_wasi::WasiView for PluginState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        self.wasi.view()
+    }
 }
 
 impl PluginState {
     /// State for a new instance.
-    pub fn new(hub: Arc<Hub>, slot: Arc<PluginSlot>, counters: Arc<Counters>) -> Self {
+    pub fn new(hub: Arc<Hub>, slot: Arc<PluginSlot>, counters: Arc<Counters>, mode: super::Mode) -> Self {
+        let wasi = super::wasi::Wasi::new(&slot.name, hub.clock(), mode);
         Self {
             hub,
             slot,
@@ -156,6 +165,63 @@ impl PluginState {
             call: super::instance::CallClock::default(),
             next_cpu_base: None,
             background: None,
+            wasi,
+        }
+    }
+
+    /// Writes what the guest printed since the last drain into its log: stdout at info,
+    /// stderr at error (a Python traceback, a JavaScript exception: the last such line
+    /// explains a trap as a Rust panic message does). `flush` takes a last unfinished line too.
+    pub(crate) fn drain_output(&mut self, flush: bool) {
+        for (pipe, level) in [(0, host::LogLevel::Info), (1, host::LogLevel::Error)] {
+            let pipe = if pipe == 0 { &self.wasi.stdout } else { &self.wasi.stderr };
+            let (lines, dropped) = pipe.drain(flush);
+            for line in lines {
+                self.write_log(level, line);
+            }
+            if dropped > 0 {
+                self.write_log(
+                    host::LogLevel::Warn,
+                    format!("{dropped} bytes of output dropped (more than 64 KiB in one call)"),
+                );
+            }
+        }
+    }
+
+    /// One line into the plugin's rate-limited, escaped log.
+    fn write_log(&mut self, level: host::LogLevel, message: String) {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.log.at).as_secs_f64();
+        self.log.at = now;
+        self.log.tokens = (self.log.tokens + elapsed * LOG_RATE).min(LOG_BURST);
+        // Truncating is cheap and needed for every error line (the last one names a panic);
+        // escaping is paid only by lines that are written (or read as a panic's message).
+        let message = truncate(message);
+        if level == host::LogLevel::Error {
+            self.last_error = Some(message.clone());
+        }
+        if self.log.tokens < 1.0 {
+            self.log.suppressed += 1;
+            self.counters.logs_suppressed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.log.tokens -= 1.0;
+        self.counters.logs.fetch_add(1, Ordering::Relaxed);
+        let message = sanitize(message);
+        if self.log.suppressed > 0 {
+            tracing::warn!(plugin = %self.slot.name, "{} log lines suppressed by the rate limit", self.log.suppressed);
+            self.log.suppressed = 0;
+        }
+        let name = &self.slot.name;
+        match level {
+            host::LogLevel::Trace => tracing::trace!(plugin = %name, "{message}"),
+            host::LogLevel::Debug => tracing::debug!(plugin = %name, "{message}"),
+            host::LogLevel::Info => tracing::info!(plugin = %name, "{message}"),
+            host::LogLevel::Warn => tracing::warn!(plugin = %name, "{message}"),
+            host::LogLevel::Error => tracing::error!(plugin = %name, "{message}"),
+        }
+        if matches!(level, host::LogLevel::Info | host::LogLevel::Warn | host::LogLevel::Error) {
+            self.hub.record(name, crate::engine::activity::Activity::Log(message));
         }
     }
 }
@@ -261,39 +327,7 @@ impl timers::Host for PluginState {
 
 impl host::Host for PluginState {
     fn log(&mut self, level: host::LogLevel, message: String) {
-        let now = Instant::now();
-        let elapsed = now.duration_since(self.log.at).as_secs_f64();
-        self.log.at = now;
-        self.log.tokens = (self.log.tokens + elapsed * LOG_RATE).min(LOG_BURST);
-        // Truncating is cheap and needed for every error line (the last one names a panic);
-        // escaping is paid only by lines that are written (or read as a panic's message).
-        let message = truncate(message);
-        if level == host::LogLevel::Error {
-            self.last_error = Some(message.clone());
-        }
-        if self.log.tokens < 1.0 {
-            self.log.suppressed += 1;
-            self.counters.logs_suppressed.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        self.log.tokens -= 1.0;
-        self.counters.logs.fetch_add(1, Ordering::Relaxed);
-        let message = sanitize(message);
-        if self.log.suppressed > 0 {
-            tracing::warn!(plugin = %self.slot.name, "{} log lines suppressed by the rate limit", self.log.suppressed);
-            self.log.suppressed = 0;
-        }
-        let name = &self.slot.name;
-        match level {
-            host::LogLevel::Trace => tracing::trace!(plugin = %name, "{message}"),
-            host::LogLevel::Debug => tracing::debug!(plugin = %name, "{message}"),
-            host::LogLevel::Info => tracing::info!(plugin = %name, "{message}"),
-            host::LogLevel::Warn => tracing::warn!(plugin = %name, "{message}"),
-            host::LogLevel::Error => tracing::error!(plugin = %name, "{message}"),
-        }
-        if matches!(level, host::LogLevel::Info | host::LogLevel::Warn | host::LogLevel::Error) {
-            self.hub.record(name, crate::engine::activity::Activity::Log(message));
-        }
+        self.write_log(level, message);
     }
 
     /// The hub's clock: the exchange's corrected time live on OKX (as the WIT promises),

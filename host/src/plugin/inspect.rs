@@ -172,6 +172,7 @@ impl Inspection {
                 line("authors", &if m.authors.is_empty() { "(none given)".into() } else { m.authors.join(", ") });
                 line("license", if m.license.is_empty() { "(none given)" } else { &m.license });
                 line("sdk", &format!("tradebox-sdk {}, built for {}", m.sdk, m.contract));
+                line("language", m.language.name());
                 line("requests", &requests(m));
                 for (i, (key, s)) in m.config.iter().enumerate() {
                     let default = s.default.as_ref().map_or("required".to_string(), |d| format!("default {d}"));
@@ -188,7 +189,10 @@ impl Inspection {
         let served = if self.contract_served { "served by this host" } else { "NOT served by this host" };
         let contract = self.contract.as_deref().unwrap_or("(no tradebox:strategy import)");
         line("contract", &format!("{contract}: {served} ({})", self.host_contract));
-        for (i, item) in self.imports.iter().enumerate() {
+        let (contract_imports, rest): (Vec<&Item>, Vec<&Item>) =
+            self.imports.iter().partition(|i| i.name.starts_with(WIT_PACKAGE));
+        let (wasi, foreign): (Vec<&Item>, Vec<&Item>) = rest.into_iter().partition(|i| super::wasi::allowed(&i.name));
+        for (i, item) in contract_imports.iter().enumerate() {
             let text = if item.functions.is_empty() {
                 item.name.clone()
             } else {
@@ -196,12 +200,24 @@ impl Inspection {
             };
             line(if i == 0 { "imports" } else { "" }, &text);
         }
-        let foreign: Vec<&str> =
-            self.imports.iter().map(|i| i.name.as_str()).filter(|n| !n.starts_with(WIT_PACKAGE)).collect();
+        if !wasi.is_empty() {
+            // What a language runtime links: served locked down, so its functions say nothing
+            // about what the plugin can reach. Named, not listed function by function.
+            let names: Vec<&str> = wasi.iter().map(|i| i.name.as_str()).collect();
+            line(
+                "wasi",
+                &format!(
+                    "{} interfaces, served locked down: no files, environment, arguments or network; stdout and stderr to the plugin's log; the host's clocks",
+                    names.len()
+                ),
+            );
+            line("", &names.join(", "));
+        }
         if foreign.is_empty() {
-            line("", "(only the tradebox:strategy contract: no network, files, environment or clocks)");
+            line("", "(nothing outside the tradebox:strategy contract and the locked-down WASI)");
         } else {
-            line("", &format!("(OUTSIDE the contract: {})", foreign.join(", ")));
+            let names: Vec<&str> = foreign.iter().map(|i| i.name.as_str()).collect();
+            line("", &format!("(OUTSIDE what this host serves: {})", names.join(", ")));
         }
         line("exports", &self.exports.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", "));
         line(

@@ -70,6 +70,8 @@ pub struct Instance {
 impl Instance {
     /// Instantiates `compiled` with fresh state (does not call `init`).
     pub fn new(compiled: &Compiled, mut state: PluginState, limits: Limits, mode: Mode) -> Result<Self, Fault> {
+        let language = compiled.manifest.as_ref().map(|m| m.language).unwrap_or_default();
+        let limits = limits.fitted(language);
         state.limiter = Limiter::new(&limits);
         let mut store = Store::new(compiled.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
@@ -90,7 +92,9 @@ impl Instance {
         }
         // Instantiation can run guest code too (start functions): arm the limits first.
         arm(&mut store, &limits, mode);
-        let bindings = compiled.pre.instantiate(&mut store).map_err(|e| classify(e, &store, &limits, mode))?;
+        let bindings = compiled.pre.instantiate(&mut store).map_err(|e| classify(e, &store, &limits, mode));
+        store.data_mut().drain_output(true);
+        let bindings = bindings?;
         Ok(Self { store, bindings, limits, mode, hooked: false })
     }
 
@@ -123,15 +127,23 @@ impl Instance {
         classify(e, &self.store, &self.limits, self.mode)
     }
 
+    /// After every call: what the guest printed goes to its log. A failed call flushes an
+    /// unfinished last line too (a traceback's last words).
+    fn done<T>(&mut self, result: Result<T, Fault>) -> Result<T, Fault> {
+        self.store.data_mut().drain_output(result.is_err());
+        result
+    }
+
     /// Calls `init(config)`.
     pub fn init(&mut self, config: &str) -> Result<(), Fault> {
         self.control_call();
         self.arm();
-        match self.bindings.call_init(&mut self.store, config) {
+        let result = match self.bindings.call_init(&mut self.store, config) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(Fault::Refused(plugin_text(message))),
             Err(e) => Err(self.fault(e)),
-        }
+        };
+        self.done(result)
     }
 
     /// `init`, `snapshot` and `restore` (loads, reloads, restarts: rare) run in the normal
@@ -152,13 +164,15 @@ impl Instance {
     /// Delivers a batch of events.
     pub fn on_events(&mut self, events: &[wit::Event]) -> Result<(), Fault> {
         self.arm();
-        self.bindings.call_on_events(&mut self.store, events).map_err(|e| self.fault(e))
+        let result = self.bindings.call_on_events(&mut self.store, events).map_err(|e| self.fault(e));
+        self.done(result)
     }
 
     /// Delivers a run of tickers in column form.
     pub fn on_tickers(&mut self, tickers: &wit::TickerColumns) -> Result<(), Fault> {
         self.arm();
-        self.bindings.call_on_tickers(&mut self.store, tickers).map_err(|e| self.fault(e))
+        let result = self.bindings.call_on_tickers(&mut self.store, tickers).map_err(|e| self.fault(e));
+        self.done(result)
     }
 
     /// Delivers one call's worth of events in whichever shape it has.
@@ -173,18 +187,20 @@ impl Instance {
     pub fn snapshot(&mut self) -> Result<Vec<u8>, Fault> {
         self.control_call();
         self.arm();
-        self.bindings.call_snapshot(&mut self.store).map_err(|e| self.fault(e))
+        let result = self.bindings.call_snapshot(&mut self.store).map_err(|e| self.fault(e));
+        self.done(result)
     }
 
     /// Hands over the previous instance's state.
     pub fn restore(&mut self, state: &[u8]) -> Result<(), Fault> {
         self.control_call();
         self.arm();
-        match self.bindings.call_restore(&mut self.store, state) {
+        let result = match self.bindings.call_restore(&mut self.store, state) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(Fault::Refused(plugin_text(message))),
             Err(e) => Err(self.fault(e)),
-        }
+        };
+        self.done(result)
     }
 
     /// The plugin's state in the store (timers, subscriptions).

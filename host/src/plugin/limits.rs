@@ -9,6 +9,7 @@ use wasmtime::ResourceLimiter;
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Memory cap per instance, MiB: linear memory and table elements together (see [`Limiter`]).
+    /// 0 (the default): the plugin's language's ([`Limits::fitted`]).
     pub memory_mib: u64,
     /// CPU budget of one call (live mode), ms: the CPU time of the plugin's thread, checked at
     /// epoch interruptions; a call also ends at [`super::instance::WALL_FACTOR`] times this in
@@ -30,7 +31,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            memory_mib: 64,
+            memory_mib: 0,
             deadline_ms: 100,
             fuel: 2_000_000_000,
             max_batch: 512,
@@ -117,6 +118,22 @@ impl Limits {
             return Err("cpu_throttle_s must be at least 1 while a cpu_share is set".into());
         }
         Ok(())
+    }
+
+    /// These limits for a plugin written in `language`: a memory cap left at 0 becomes the
+    /// language's. An interpreter carries its heap and its standard library into the
+    /// instance: a Python strategy starts at ~40 MiB, a JavaScript one at ~80 MiB (measured,
+    /// BENCHMARKS.md), where a Rust one needs a few. Per-call deadlines and fuel fit every
+    /// language as they are (an event costs microseconds in each; see BENCHMARKS.md).
+    pub fn fitted(mut self, language: tradebox_manifest::Language) -> Self {
+        if self.memory_mib == 0 {
+            self.memory_mib = match language {
+                tradebox_manifest::Language::Rust => 64,
+                tradebox_manifest::Language::Python => 128,
+                tradebox_manifest::Language::JavaScript => 256,
+            };
+        }
+        self
     }
 
     /// The memory cap in bytes.

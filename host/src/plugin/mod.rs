@@ -10,7 +10,9 @@
 //! - [`build`]: a strategy crate anywhere on disk built into a plugin file (`tradebox plugin build`);
 //! - [`bindings`]: the WIT types and the one conversion between them and the host's;
 //! - [`limits`]: what a plugin may spend (memory, CPU share) and its failure policy;
-//! - [`priority`]: the scheduling class of its guest code and the CPU clock it is charged by.
+//! - [`priority`]: the scheduling class of its guest code and the CPU clock it is charged by;
+//! - [`wasi`]: the locked-down WASI a Python or JavaScript runtime needs (no files, environment,
+//!   sockets; stdout to the log; the host's clocks).
 
 pub mod admission;
 pub mod bindings;
@@ -23,6 +25,7 @@ pub mod priority;
 pub mod runtime;
 pub mod supervisor;
 pub mod trust;
+pub mod wasi;
 
 pub use instance::Fault;
 pub use limits::{FailurePolicy, Limits};

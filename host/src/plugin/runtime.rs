@@ -48,9 +48,9 @@ pub enum LoadError {
     Invalid(String),
     /// Imports something outside the contract.
     #[error(
-        "plugin imports {0}, which the tradebox:strategy contract does not provide; plugins get no \
-         ambient authority (no files, network, environment or clocks). Build it for \
-         wasm32-unknown-unknown with tradebox-sdk"
+        "plugin imports {0}, which neither the tradebox:strategy contract nor the host's locked-down \
+         WASI provides; plugins get no ambient authority (no files, network or environment). Build it \
+         with `tradebox plugin build` (Rust, Python or JavaScript)"
     )]
     ForbiddenImports(String),
     /// Built for a contract version this host does not serve.
@@ -108,6 +108,7 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         super::bindings::Strategy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        super::wasi::add_to_linker(&mut linker)?;
         let engine_key = {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             engine.precompile_compatibility_hash().hash(&mut h);
@@ -382,7 +383,11 @@ pub fn check_imports(engine: &Engine, component: &Component) -> Result<String, L
     for (name, _) in component.component_type().imports(engine) {
         let (path, version) = name.split_once('@').unwrap_or((name, ""));
         let Some(interface) = path.strip_prefix(WIT_PACKAGE).and_then(|r| r.strip_prefix('/')) else {
-            foreign.push(format!("`{name}`"));
+            // A language runtime's WASI is served locked down (`super::wasi`); anything else,
+            // `wasi:http` included, is refused by name.
+            if !super::wasi::allowed(name) {
+                foreign.push(format!("`{name}`"));
+            }
             continue;
         };
         if !version.starts_with("0.1.") {

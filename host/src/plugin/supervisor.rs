@@ -122,7 +122,7 @@ pub enum ReloadError {
 /// Requests to a plugin's actor thread.
 enum Control {
     Reload {
-        compiled: Compiled,
+        compiled: Box<Compiled>,
         config: Option<String>,
         permissions: Option<Box<Permissions>>,
         reply: std::sync::mpsc::SyncSender<Result<Swap, ReloadError>>,
@@ -160,7 +160,12 @@ impl Reloader {
         let name = self.slot.name.clone();
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
         self.control
-            .send(Control::Reload { compiled, config, permissions: permissions.map(Box::new), reply })
+            .send(Control::Reload {
+                compiled: Box::new(compiled),
+                config,
+                permissions: permissions.map(Box::new),
+                reply,
+            })
             .map_err(|_| ReloadError::NotRunning(name.clone()))?;
         self.slot.mailbox.interrupt();
         match answer.recv_timeout(timeout) {
@@ -392,7 +397,7 @@ impl Actor {
         config: &str,
         running: Option<&Instance>,
     ) -> Result<Instance, Fault> {
-        let state = PluginState::new(self.hub.clone(), self.slot.clone(), self.counters.clone());
+        let state = PluginState::new(self.hub.clone(), self.slot.clone(), self.counters.clone(), self.runtime.mode());
         let mut instance = Instance::new(compiled, state, self.spec.limits, self.runtime.mode())?;
         if let Err(fault) = instance.init(config) {
             self.release(&instance, running);
@@ -471,7 +476,7 @@ impl Actor {
                 }
             };
             let previous = permissions.map(|p| self.slot.set_permissions(*p));
-            let result = self.reload(instance, compiled, config);
+            let result = self.reload(instance, *compiled, config);
             if result.is_err()
                 && let Some(previous) = previous
             {
