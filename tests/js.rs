@@ -5,8 +5,8 @@
 //! orders at the same times, so each run's whole report (every round trip's times, prices and
 //! size, the order, fill and denial counts, PnL to the bit, the equity curve) is compared.
 //!
-//! A JavaScript instance needs more memory than the test default (its engine's heap): these tests
-//! give it 256 MiB until the host has per-language defaults.
+//! A JavaScript instance needs more memory than a Rust one (its engine's heap): these tests leave
+//! the cap at 0, the language's default (`Limits::fitted`), which the host reads from the manifest.
 
 use rust_decimal::Decimal;
 use std::path::Path;
@@ -26,9 +26,6 @@ use tradebox_manifest::Language;
 
 const START: i64 = 1_704_067_200_000;
 const WAIT: Duration = Duration::from_secs(120);
-
-/// What a JavaScript instance is given: its engine's heap does not fit in the test default.
-const JS_MEMORY_MIB: u64 = 256;
 
 fn bars(n: usize, seed: u64) -> Vec<Bar> {
     tradebox_data::synthetic::random_walk(seed, n, START, 60_000, 60_000.0, 0.0008, 0.1)
@@ -93,7 +90,6 @@ fn compile(runtime: &Runtime, file: &str) -> Compiled {
 }
 
 fn plugin_plan(compiled: &Compiled, file: &str, config: &str) -> PluginPlan {
-    let js = file.ends_with("-js");
     PluginPlan {
         name: "strategy".into(),
         path: format!("{file}.wasm"),
@@ -101,7 +97,8 @@ fn plugin_plan(compiled: &Compiled, file: &str, config: &str) -> PluginPlan {
         config: config.into(),
         grants: Grants { instruments: vec!["BTC-USDT".into()], ..Grants::default() },
         risk: open_limits().0,
-        limits: if js { Limits { memory_mib: JS_MEMORY_MIB, ..Limits::default() } } else { Limits::default() },
+        // The memory cap left to the language's default.
+        limits: Limits::default(),
     }
 }
 
@@ -192,7 +189,8 @@ async fn a_js_plugin_hot_reloads_with_its_state_and_says_what_it_is() {
     let t = TestHost::new(Mode::Live).await;
     let config = r#"{"symbol":"BTC-USDT","fast":3,"slow":8,"size":0.01}"#;
     let mut sma = spec("sma", "sma-cross-js", config, &["BTC-USDT"]);
-    sma.limits.memory_mib = JS_MEMORY_MIB;
+    // The test default (32 MiB) fits a Rust instance; 0 is the language's default.
+    sma.limits.memory_mib = 0;
     sma.limits.deadline_ms = 1_000;
     t.load(sma).await.expect("loads");
     let status = t.host.plugin_status("sma").expect("loaded");
