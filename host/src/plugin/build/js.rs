@@ -57,6 +57,8 @@ try {
     logLevel: 'warning',
   });
 } catch {
+  console.error('(tradebox-sdk is built in; any other package the strategy imports must be installed in ' +
+    'its node_modules, e.g. `npm install NAME`; node: modules do not exist inside a plugin)');
   process.exit(1);
 }
 "#;
