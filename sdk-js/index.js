@@ -28,6 +28,9 @@
 // 64-bit integers (timestamps `ts`, timer ids, `now()`) as BigInt. A host function whose WIT
 // result is an error throws: the denial is the thrown error's `payload` (see `denialOf`).
 //
+// `console.log` and `console.error` reach the plugin's log too (the host drains the component's
+// locked-down stdout and stderr after every call); the functions below set the level.
+//
 // It has no dependencies and keeps to what SpiderMonkey inside the component offers.
 
 import * as orders from 'tradebox:strategy/orders@0.1.0';
