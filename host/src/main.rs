@@ -243,11 +243,24 @@ enum OkxCommand {
 
 #[derive(Subcommand)]
 enum PluginCommand {
-    /// Build a strategy crate (anywhere on disk, depending on tradebox-sdk) into a plugin file:
-    /// adds the wasm32-unknown-unknown target if missing, runs cargo, turns the module into a
-    /// component, checks its manifest, writes NAME.wasm and shows what `plugin inspect` says.
+    /// Start a strategy project from a template: its code, its tradebox.toml, a starter test
+    /// that backtests it on a bundled sample, and the commands to build, test and load it.
+    New {
+        /// The project's name (lowercase letters, digits, '-'); its directory unless --dir.
+        name: String,
+        /// The language: rust, python or js.
+        #[arg(long, default_value = "rust")]
+        lang: tradebox_manifest::Language,
+        /// Where to write it (default: ./NAME).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Build a strategy project (anywhere on disk) into a plugin file: Rust (a crate depending
+    /// on tradebox-sdk: cargo, then module to component), Python (pyproject.toml:
+    /// componentize-py) or JavaScript (package.json: componentize-js), the pinned toolchain
+    /// installed on first use; writes the manifest, NAME.wasm, and shows what `plugin inspect` says.
     Build {
-        /// The crate's directory (its Cargo.toml).
+        /// The project's directory (its Cargo.toml, pyproject.toml or package.json).
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// Where to write the component (default: DIR/NAME.wasm).
@@ -519,6 +532,16 @@ fn component(file: &std::path::Path, upload: bool) -> Result<(&'static str, serd
 async fn plugin_command(command: PluginCommand) -> Result<()> {
     use serde_json::json;
     match command {
+        PluginCommand::New { name, lang, dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let written = tradebox::plugin::template::write(&dir, &name, lang)?;
+            println!("wrote a {} strategy project in {}: {}", lang.name(), dir.display(), {
+                let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+                names.join(", ")
+            });
+            print!("{}", tradebox::plugin::template::next_steps(&dir, &name, lang));
+            Ok(())
+        }
         PluginCommand::Build { dir, out } => build(&dir, out.as_deref()),
         PluginCommand::Check { file } => check(file),
         PluginCommand::List { json, admin } => {

@@ -19,6 +19,12 @@
 //! target = "wasm32-wasip2"   # cargo writes a component itself; used as built
 //! ```
 //!
+//! Strategies in other languages sit in `plugins/python/NAME` (a `pyproject.toml`) and
+//! `plugins/js/NAME` (a `package.json`); they are built exactly as a user builds theirs, by
+//! `tradebox plugin build DIR --out target/plugins/NAME.wasm` (the host binary is built first),
+//! with their pinned toolchains installed into `target/toolchains`, and only when a source
+//! (the project, its language's SDK, the WIT, the host binary) is newer than the component.
+//!
 //! Builds are never `--quiet`: the first one compiles for minutes, and cargo's progress is the
 //! only sign of life; a warm one prints cargo's one `Finished` line per step.
 
@@ -248,5 +254,87 @@ fn build_plugins(root: &Path) -> Result<PathBuf> {
         let path = out.join(format!("{}.wasm", plugin.name));
         tradebox_package::component::write_if_changed(&path, &component)?;
     }
+    build_other_languages(root, &target_dir, &out)?;
     Ok(out)
+}
+
+/// Builds `plugins/python/*` and `plugins/js/*` with `tradebox plugin build`, as a user would.
+fn build_other_languages(root: &Path, target_dir: &Path, out: &Path) -> Result<()> {
+    let mut projects = Vec::new();
+    for (language, file, sdk) in [("python", "pyproject.toml", "sdk-python"), ("js", "package.json", "sdk-js")] {
+        let dir = root.join("plugins").join(language);
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut found: Vec<PathBuf> =
+            entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join(file).is_file()).collect();
+        found.sort();
+        projects.extend(found.into_iter().map(|p| (p, root.join(sdk))));
+    }
+    if projects.is_empty() {
+        return Ok(());
+    }
+    let mut cmd = cargo(root);
+    cmd.args(["build", "-p", "tradebox"]).env("CARGO_TARGET_DIR", target_dir);
+    run(cmd)?;
+    let tradebox = target_dir.join("debug").join(format!("tradebox{}", std::env::consts::EXE_SUFFIX));
+    let toolchains = target_dir.join("toolchains");
+    for (project, sdk) in projects {
+        let name = package_name(&project)?;
+        let path = out.join(format!("{name}.wasm"));
+        let newest = [project.as_path(), sdk.as_path(), &root.join("wit"), tradebox.as_path()]
+            .iter()
+            .filter_map(|p| newest_mtime(p))
+            .max();
+        let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        if let (Some(built), Some(newest)) = (built, newest)
+            && built >= newest
+        {
+            println!("{name}: up to date ({})", path.display());
+            continue;
+        }
+        let mut cmd = Command::new(&tradebox);
+        cmd.args(["plugin", "build"]).arg(&project).arg("--out").arg(&path).env("TRADEBOX_TOOLCHAINS", &toolchains);
+        run(cmd)?;
+        // An unchanged component keeps its old time (write_if_changed): mark it as checked now.
+        if let Ok(file) = std::fs::File::options().append(true).open(&path) {
+            let _ = file.set_modified(std::time::SystemTime::now());
+        }
+    }
+    Ok(())
+}
+
+/// The project's name: `[project] name` of a `pyproject.toml`, `name` of a `package.json`.
+fn package_name(project: &Path) -> Result<String> {
+    let py = project.join("pyproject.toml");
+    if py.is_file() {
+        let text = std::fs::read_to_string(&py).with_context(|| format!("reading {}", py.display()))?;
+        let toml: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", py.display()))?;
+        return toml
+            .get("project")
+            .and_then(|p| p.get("name"))
+            .and_then(toml::Value::as_str)
+            .map(str::to_string)
+            .with_context(|| format!("{}: no [project] name", py.display()));
+    }
+    let js = project.join("package.json");
+    let text = std::fs::read_to_string(&js).with_context(|| format!("reading {}", js.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", js.display()))?;
+    json["name"].as_str().map(str::to_string).with_context(|| format!("{}: no name", js.display()))
+}
+
+/// The newest modification time of a file or of any file under a directory (build output and
+/// installed packages excluded).
+fn newest_mtime(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    let skip = |name: &str| {
+        name.starts_with('.') || name == "node_modules" || name == "__pycache__" || name.ends_with(".wasm")
+    };
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| !skip(&e.file_name().to_string_lossy()))
+        .filter_map(|e| newest_mtime(&e.path()))
+        .max()
 }

@@ -213,7 +213,9 @@ impl Inspection {
             );
             line("", &names.join(", "));
         }
-        if foreign.is_empty() {
+        if foreign.is_empty() && wasi.is_empty() {
+            line("", "(only the tradebox:strategy contract: no network, files, environment or clocks)");
+        } else if foreign.is_empty() {
             line("", "(nothing outside the tradebox:strategy contract and the locked-down WASI)");
         } else {
             let names: Vec<&str> = foreign.iter().map(|i| i.name.as_str()).collect();

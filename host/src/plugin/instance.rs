@@ -203,6 +203,11 @@ impl Instance {
         self.done(result)
     }
 
+    /// Bytes of linear memory and table elements the instance holds against its cap.
+    pub fn memory_held(&self) -> usize {
+        self.store.data().limiter.held()
+    }
+
     /// The plugin's state in the store (timers, subscriptions).
     pub fn state(&self) -> &PluginState {
         self.store.data()

@@ -7,7 +7,9 @@
 //! - [`supervisor`]: the actor thread per plugin and its failure policy;
 //! - [`trust`]: a plugin file's signature against the operator's trusted publishers;
 //! - [`inspect`]: the report an operator reads before granting a plugin file;
-//! - [`build`]: a strategy crate anywhere on disk built into a plugin file (`tradebox plugin build`);
+//! - [`build`]: a strategy project anywhere on disk, in Rust, Python or JavaScript, built into a
+//!   plugin file (`tradebox plugin build`);
+//! - [`template`]: a new strategy project in one of those languages (`tradebox plugin new`);
 //! - [`bindings`]: the WIT types and the one conversion between them and the host's;
 //! - [`limits`]: what a plugin may spend (memory, CPU share) and its failure policy;
 //! - [`priority`]: the scheduling class of its guest code and the CPU clock it is charged by;
@@ -24,6 +26,7 @@ pub mod limits;
 pub mod priority;
 pub mod runtime;
 pub mod supervisor;
+pub mod template;
 pub mod trust;
 pub mod wasi;
 
