@@ -105,13 +105,13 @@ fn assert_same(rust: &PluginReport, python: &PluginReport) {
     assert_eq!(r, p, "the whole report");
 }
 
-/// A recorded feed of tickers and trades around a random walk (as `tradebox record` writes
-/// one frame per line), quotes one tick apart.
-fn feed(path: &Path, count: usize) {
+/// A recorded feed of `count` tickers `step_ms` apart, and trades, around a random walk (as
+/// `tradebox record` writes one frame per line), quotes one tick apart.
+fn feed(path: &Path, count: usize, step_ms: i64) {
     let bars = bars(count, 21);
     let mut lines = vec![r#"{"event":"subscribe","arg":{"channel":"tickers","instId":"BTC-USDT"}}"#.to_string()];
     for (i, b) in bars.iter().enumerate() {
-        let ts = START + i as i64 * 1_000;
+        let ts = START + i as i64 * step_ms;
         let (bid, ask) = (((b.close - 0.1) * 10.0).round() / 10.0, ((b.close + 0.1) * 10.0).round() / 10.0);
         lines.push(format!(
             r#"{{"arg":{{"channel":"tickers","instId":"BTC-USDT"}},"data":[{{"instType":"SPOT","instId":"BTC-USDT","last":"{}","lastSz":"0.1","askPx":"{ask}","askSz":"2","bidPx":"{bid}","bidSz":"3","ts":"{ts}"}}]}}"#,
@@ -141,7 +141,7 @@ fn sma_cross_in_python_trades_like_rust_on_candles() {
 fn sma_cross_in_python_trades_like_rust_on_tickers() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("feed.jsonl");
-    feed(&path, 6_000);
+    feed(&path, 6_000, 1_000);
     let config = r#"{"symbol":"BTC-USDT","fast":10,"slow":30,"size":0.01}"#;
     let (rust, python) = both(&tick_plan(&path), "sma-cross", "sma-cross-py", config);
     assert!(rust.trades.len() > 20, "{:?}", rust.stats);
@@ -152,7 +152,9 @@ fn sma_cross_in_python_trades_like_rust_on_tickers() {
 fn market_maker_in_python_quotes_like_rust_on_tick_data() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("feed.jsonl");
-    feed(&path, 6_000);
+    // Ten tickers a second: more quote moves than the plugin's declared rate allows, so its
+    // throttle and its wake-up timer decide too.
+    feed(&path, 6_000, 100);
     let config = r#"{"symbol":"BTC-USDT","spread_bps":2,"size":0.01,"max_inventory":0.03,"requote_bps":1}"#;
     let (rust, python) = both(&tick_plan(&path), "market-maker", "market-maker-py", config);
     assert!(rust.stats.orders > 50 && rust.stats.fills > 10, "it quoted and filled: {:?}", rust.stats);
