@@ -71,7 +71,8 @@ fn main() {
     );
     for (language, file) in [("rust", "sma-cross"), ("python", "sma-cross-py"), ("js", "sma-cross-js")] {
         let path = dir.join(format!("{file}.wasm"));
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask plugins`)", path.display()));
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask plugins`)", path.display()));
 
         // First compile: a fresh engine, no cache.
         let cold = Runtime::new(Mode::Live, None).expect("runtime");

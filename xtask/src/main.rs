@@ -4,7 +4,7 @@
 //! - `plugins`: add the wasm targets if missing, build every plugin of the `plugins/` workspace,
 //!   write components to `target/plugins/NAME.wasm`;
 //! - `demo [ARGS]`: `plugins`, build the host, then run `tradebox demo ARGS`;
-//! - `test [ARGS]`: `plugins`, the python packages of the third-party client test (pinned in
+//! - `test [ARGS]`: `plugins` (and the Python SDK's unit tests), the python packages of the third-party client test (pinned in
 //!   `tests/thirdparty/requirements.txt`, into `target/pydeps`), then `cargo test --workspace ARGS`;
 //! - `bench [ARGS]`: `plugins`, then `cargo bench -p tradebox ARGS`;
 //! - `ci`: format check, clippy with warnings denied, then `test`.
@@ -85,6 +85,14 @@ fn test(root: &Path, rest: &[String]) -> Result<()> {
         .args(["-p", "sma-cross", "-p", "market-maker"])
         .env("CARGO_TARGET_DIR", target_dir(root));
     run(plugin_tests)?;
+    // The Python SDK's own unit tests, natively, on bindings made by the pinned componentize-py
+    // that building the Python plugins installed.
+    let mut sdk_tests = Command::new("python3");
+    sdk_tests
+        .args(["-m", "unittest", "discover", "-s", "sdk-python/tests"])
+        .current_dir(root)
+        .env("TRADEBOX_TOOLCHAINS", target_dir(root).join("toolchains"));
+    run(sdk_tests)?;
     let pydeps = python_deps(root)?;
     let mut cmd = cargo(root);
     cmd.args(["test", "--workspace"]).args(rest).env("TRADEBOX_PLUGIN_DIR", &dir).env("TRADEBOX_PYDEPS", &pydeps);

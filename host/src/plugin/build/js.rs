@@ -254,10 +254,7 @@ fn run(what: &str, mut command: Command) -> Result<(), BuildError> {
     if status.success() {
         Ok(())
     } else {
-        Err(BuildError::Spawn {
-            program: what.to_string(),
-            source: std::io::Error::other(format!("it failed ({status}); its messages are above")),
-        })
+        Err(BuildError::Tool { step: what.to_string(), status, hint: String::new() })
     }
 }
 

@@ -59,6 +59,17 @@ pub enum BuildError {
         /// The system's reason.
         source: std::io::Error,
     },
+    /// A toolchain step ran and failed (pip, npm, esbuild, componentize-py, componentize-js);
+    /// its own messages, printed above, say why, and `hint` what usually causes it.
+    #[error("{step} failed ({status}); its messages are above. {hint}")]
+    Tool {
+        /// What was run, as a person would type it.
+        step: String,
+        /// How it ended.
+        status: ExitStatus,
+        /// The usual cause and its fix.
+        hint: String,
+    },
     /// rustup could not add the target.
     #[error("`rustup target add {TARGET}` failed ({status}); add the target by hand")]
     Target {

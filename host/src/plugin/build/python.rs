@@ -179,11 +179,11 @@ fn ensure_toolchain() -> Result<PathBuf, BuildError> {
         .map_err(spawn_error)?;
     if !status.success() {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(BuildError::NotAStrategy {
-            path: home,
-            reason: format!(
-                "`{PYTHON} -m pip install --target DIR componentize-py=={COMPONENTIZE_PY}` failed ({status}); pip's \
-                 errors are above. Without pip (\"No module named pip\") install it (e.g. `apt install python3-pip`, \
+        return Err(BuildError::Tool {
+            step: format!("`{PYTHON} -m pip install --target {} componentize-py=={COMPONENTIZE_PY}`", home.display()),
+            status,
+            hint: format!(
+                "Without pip (\"No module named pip\") install it (e.g. `apt install python3-pip`, \
                  or `{PYTHON} -m ensurepip`); offline, install that package into this directory by hand"
             ),
         });
@@ -265,12 +265,10 @@ fn componentize(toolchain: &Path, project: &Path, wit: &Path, sdk: &Path, wasm: 
         .status()
         .map_err(spawn_error)?;
     if !status.success() {
-        return Err(BuildError::NotAStrategy {
-            path: project.join("app.py"),
-            reason: format!(
-                "componentize-py failed ({status}); its errors are above (a Python error in app.py, or no \
-                 `WitWorld = export_strategy(MyStrategy)` at its end)"
-            ),
+        return Err(BuildError::Tool {
+            step: format!("componentize-py {COMPONENTIZE_PY}"),
+            status,
+            hint: "Usually a Python error in app.py, or no `WitWorld = export_strategy(MyStrategy)` at its end".into(),
         });
     }
     Ok(())
