@@ -175,7 +175,15 @@ impl wasmtime_wasi::HostMonotonicClock for MonotonicClock {
 /// call. Always writable, never blocks, never traps; what does not fit in [`PIPE_CAP`] is
 /// dropped and counted.
 #[derive(Clone, Default)]
-pub struct LogPipe(Arc<Mutex<Pipe>>);
+pub struct LogPipe(Arc<Shared>);
+
+/// The bytes behind a lock, and whether there are any: the host drains after every call, and
+/// most calls (every call of a Rust plugin) print nothing, so a drain first reads one atomic.
+#[derive(Default)]
+struct Shared {
+    written: std::sync::atomic::AtomicBool,
+    pipe: Mutex<Pipe>,
+}
 
 #[derive(Default)]
 struct Pipe {
@@ -185,7 +193,8 @@ struct Pipe {
 
 impl LogPipe {
     fn push(&self, bytes: &[u8]) {
-        let mut pipe = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pipe = self.0.pipe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.0.written.store(true, std::sync::atomic::Ordering::Release);
         let room = PIPE_CAP.saturating_sub(pipe.bytes.len());
         let kept = bytes.len().min(room);
         pipe.bytes.extend_from_slice(&bytes[..kept]);
@@ -195,13 +204,18 @@ impl LogPipe {
     /// The complete lines written since the last drain (all of it when `flush`, a last line
     /// without its newline included), and how many bytes were dropped for want of room.
     pub fn drain(&self, flush: bool) -> (Vec<String>, u64) {
-        let mut pipe = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !self.0.written.load(std::sync::atomic::Ordering::Acquire) {
+            return (Vec::new(), 0);
+        }
+        let mut pipe = self.0.pipe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let end = if flush || pipe.bytes.len() >= PIPE_CAP {
             pipe.bytes.len()
         } else {
             pipe.bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)
         };
         let taken: Vec<u8> = pipe.bytes.drain(..end).collect();
+        // Still set while an unfinished line waits for its end.
+        self.0.written.store(!pipe.bytes.is_empty(), std::sync::atomic::Ordering::Release);
         let lines = String::from_utf8_lossy(&taken)
             .split('\n')
             .map(|l| l.trim_end_matches('\r'))
