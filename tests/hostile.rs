@@ -139,6 +139,20 @@ async fn wasi_is_served_locked_down_and_wasi_http_is_refused_by_name() {
     };
     assert!((ms(" host-now ") - ms(" now ")).abs() <= 5 && ms(" now ") > 1_700_000_000_000, "{reach}");
     assert!(started.elapsed() < std::time::Duration::from_secs(25), "the guest's 30 s sleep held the thread");
+    // Random bytes are the operating system's live: a second instance draws others.
+    t.load(spec("snoop2", "wasi-import", "{}", &["BTC-USDT"])).await.expect("loads again");
+    let seeded = |plugin: &str| {
+        t.host
+            .activity()
+            .recent(usize::MAX)
+            .into_iter()
+            .find(|a| a.plugin == plugin && a.what.to_string().contains("reach: "))
+            .and_then(|a| {
+                a.what.to_string().split(" seeded ").nth(1).map(|r| r.split(' ').next().unwrap_or("").to_string())
+            })
+            .unwrap_or_default()
+    };
+    assert!(!seeded("snoop").is_empty() && seeded("snoop") != seeded("snoop2"), "live random repeated");
     // What it printed is in its log, stdout and stderr alike.
     assert!(said("snoop stdout line").is_some() && said("snoop stderr line").is_some());
     // wasi:http is not served: refused at load, named.

@@ -8,55 +8,22 @@
 //! A JavaScript instance needs more memory than a Rust one (its engine's heap): these tests leave
 //! the cap at 0, the language's default (`Limits::fitted`), which the host reads from the manifest.
 
-use rust_decimal::Decimal;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tradebox::backtest::FillModel;
 use tradebox::backtest::command::open_limits;
 use tradebox::backtest::results::RunReport;
-use tradebox::backtest::run::{DataFile, Loaded, Plan, PluginPlan, run};
-use tradebox::backtest::{Fees, FillModel};
+use tradebox::backtest::run::{DataFile, Plan, PluginPlan, run};
 use tradebox::engine::Grants;
 use tradebox::plugin::runtime::Compiled;
 use tradebox::plugin::{Limits, Mode, ReloadError, RunState, Runtime};
 use tradebox::running::lifecycle::{LifecycleError, ReloadRequest};
-use tradebox_data::Bar;
+use tradebox_e2e::history::{START, bars, plan};
 use tradebox_e2e::{TestHost, cache_dir, plugin, spec};
 use tradebox_manifest::Language;
 
-const START: i64 = 1_704_067_200_000;
 const WAIT: Duration = Duration::from_secs(120);
-
-fn bars(n: usize, seed: u64) -> Vec<Bar> {
-    tradebox_data::synthetic::random_walk(seed, n, START, 60_000, 60_000.0, 0.0008, 0.1)
-}
-
-fn btc() -> Vec<tradebox_core::InstrumentSpec> {
-    let venue = tradebox_sim::venue::SimVenue::new(tradebox_sim::venue::SimConfig::demo()).expect("demo venue");
-    let specs = tradebox_core::Venue::instruments(venue.as_ref());
-    let spec = specs.into_iter().find(|s| s.symbol == "BTC-USDT").expect("BTC-USDT");
-    vec![tradebox_core::InstrumentSpec { id: 1, ..spec }]
-}
-
-fn plan(bars: &[Bar], fill: FillModel) -> Plan {
-    Plan {
-        instruments: btc(),
-        data: vec![DataFile {
-            path: "synthetic.csv".into(),
-            symbol: "BTC-USDT".into(),
-            loaded: Some(Loaded { bars: Arc::from(bars.to_vec()), sha256: "synthetic".into() }),
-        }],
-        from_ms: None,
-        to_ms: None,
-        fill,
-        fees: Fees::none(),
-        leverage: Decimal::ONE,
-        balances: vec![("USDT".into(), Decimal::from(100_000_000)), ("BTC".into(), Decimal::from(100))],
-        account: open_limits().1,
-        equity_dir: None,
-        funding: Vec::new(),
-    }
-}
 
 /// A recorded feed of tickers and trades around a random walk (as tests/backtest.rs writes one).
 fn feed(path: &Path, count: usize) {

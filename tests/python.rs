@@ -3,52 +3,18 @@
 //! market they must send the same orders and get the same fills, to the bit; and a Python
 //! plugin hot-reloads like a Rust one, its state crossing through its own snapshot and restore.
 
-use rust_decimal::Decimal;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tradebox::backtest::FillModel;
 use tradebox::backtest::command::open_limits;
 use tradebox::backtest::results::{PluginReport, RunReport};
-use tradebox::backtest::run::{DataFile, Loaded, Plan, PluginPlan, run};
-use tradebox::backtest::{Fees, FillModel};
+use tradebox::backtest::run::{DataFile, Plan, PluginPlan, run};
 use tradebox::engine::Grants;
 use tradebox::plugin::{Limits, Mode, ReloadError, Runtime};
 use tradebox::running::lifecycle::{LifecycleError, ReloadRequest};
-use tradebox_data::Bar;
+use tradebox_e2e::history::{START, bars, plan};
 use tradebox_e2e::{TestHost, cache_dir, plugin, spec};
-
-const START: i64 = 1_704_067_200_000;
-
-fn bars(n: usize, seed: u64) -> Vec<Bar> {
-    tradebox_data::synthetic::random_walk(seed, n, START, 60_000, 60_000.0, 0.0008, 0.1)
-}
-
-fn btc() -> Vec<tradebox_core::InstrumentSpec> {
-    let venue = tradebox_sim::venue::SimVenue::new(tradebox_sim::venue::SimConfig::demo()).expect("demo venue");
-    let specs = tradebox_core::Venue::instruments(venue.as_ref());
-    let spec = specs.into_iter().find(|s| s.symbol == "BTC-USDT").expect("BTC-USDT");
-    vec![tradebox_core::InstrumentSpec { id: 1, ..spec }]
-}
-
-fn plan(bars: &[Bar], fill: FillModel) -> Plan {
-    Plan {
-        instruments: btc(),
-        data: vec![DataFile {
-            path: "synthetic.csv".into(),
-            symbol: "BTC-USDT".into(),
-            loaded: Some(Loaded { bars: Arc::from(bars.to_vec()), sha256: "synthetic".into() }),
-        }],
-        from_ms: None,
-        to_ms: None,
-        fill,
-        fees: Fees::none(),
-        leverage: Decimal::ONE,
-        balances: vec![("USDT".into(), Decimal::from(100_000_000)), ("BTC".into(), Decimal::from(100))],
-        account: open_limits().1,
-        equity_dir: None,
-        funding: Vec::new(),
-    }
-}
 
 /// A plan replaying a recorded feed file tick by tick against its book.
 fn tick_plan(path: &Path) -> Plan {

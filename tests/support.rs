@@ -358,3 +358,51 @@ pub mod soak {
         Outcome { sent, counted, out_of_order, reloads: times }
     }
 }
+
+/// Market history for backtests of twins (the same strategy in two languages): a seeded random
+/// walk of one-minute BTC-USDT bars and the plan that replays it.
+pub mod history {
+    use rust_decimal::Decimal;
+    use std::sync::Arc;
+    use tradebox::backtest::command::open_limits;
+    use tradebox::backtest::run::{DataFile, Loaded, Plan};
+    use tradebox::backtest::{Fees, FillModel};
+    use tradebox_data::Bar;
+
+    /// The first bar's time: 2024-01-01.
+    pub const START: i64 = 1_704_067_200_000;
+
+    /// `n` one-minute bars of a random walk from 60,000 (0.08% a bar, tick 0.1).
+    pub fn bars(n: usize, seed: u64) -> Vec<Bar> {
+        tradebox_data::synthetic::random_walk(seed, n, START, 60_000, 60_000.0, 0.0008, 0.1)
+    }
+
+    /// The simulator's BTC-USDT, as instrument 1.
+    pub fn btc() -> Vec<tradebox_core::InstrumentSpec> {
+        let venue = tradebox_sim::venue::SimVenue::new(tradebox_sim::venue::SimConfig::demo()).expect("demo venue");
+        let specs = tradebox_core::Venue::instruments(venue.as_ref());
+        let spec = specs.into_iter().find(|s| s.symbol == "BTC-USDT").expect("BTC-USDT");
+        vec![tradebox_core::InstrumentSpec { id: 1, ..spec }]
+    }
+
+    /// A backtest of `bars` in memory, no fees, 100,000,000 USDT and 100 BTC.
+    pub fn plan(bars: &[Bar], fill: FillModel) -> Plan {
+        Plan {
+            instruments: btc(),
+            data: vec![DataFile {
+                path: "synthetic.csv".into(),
+                symbol: "BTC-USDT".into(),
+                loaded: Some(Loaded { bars: Arc::from(bars.to_vec()), sha256: "synthetic".into() }),
+            }],
+            from_ms: None,
+            to_ms: None,
+            fill,
+            fees: Fees::none(),
+            leverage: Decimal::ONE,
+            balances: vec![("USDT".into(), Decimal::from(100_000_000)), ("BTC".into(), Decimal::from(100))],
+            account: open_limits().1,
+            equity_dir: None,
+            funding: Vec::new(),
+        }
+    }
+}

@@ -184,6 +184,19 @@ fn plugin_check_names_forbidden_imports() {
     let (ok, stdout, stderr) = tradebox(&["plugin", "check", wasm.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("WASI, which this host serves locked down"), "{stdout}");
+    // In a backtest its clock is the data's and its random numbers repeat run after run.
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates/data/sample.csv");
+    let backtest = || {
+        let args = ["backtest", wasm.to_str().expect("utf-8"), "--instrument", "BTC-USDT", "--data"];
+        let (ok, _, stderr) = tradebox(&[&args[..], &[data.to_str().expect("utf-8")]].concat());
+        assert!(ok, "{stderr}");
+        let line = stderr.lines().find(|l| l.contains("reach: ")).unwrap_or_else(|| panic!("{stderr}")).to_string();
+        assert!(line.contains("now 1767225600000 ") && line.contains("env 0 "), "{line}");
+        line.split(" seeded ").nth(1).and_then(|r| r.split(' ').next()).unwrap_or_default().to_string()
+    };
+    let first = backtest();
+    assert!(!first.is_empty());
+    assert_eq!(first, backtest(), "a backtest's random numbers repeat");
     let wasm = plugin_dir().join("sma-cross.wasm");
     let (ok, stdout, stderr) = tradebox(&["plugin", "check", wasm.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");

@@ -29,13 +29,16 @@ impl Strategy for Snoop {
         let udp = std::net::UdpSocket::bind("0.0.0.0:0").is_ok();
         let lookup = std::net::ToSocketAddrs::to_socket_addrs("localhost:80").is_ok();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        // std's hash keys come from WASI's random: the same in every backtest of this plugin
+        // (seeded by its name), different in every live instance.
+        let seeded = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 1u64);
         // Sleeping must not hold the host's thread: the host's sleep returns at once.
         std::thread::sleep(std::time::Duration::from_secs(30));
         let _ = writeln!(std::io::stdout(), "snoop stdout line");
         let _ = writeln!(std::io::stderr(), "snoop stderr line");
         info!(
             "reach: env {env} args {args} file {file} relative {relative} root {root} created {created} tcp {tcp} \
-             udp {udp} lookup {lookup} now {now} host-now {}",
+             udp {udp} lookup {lookup} now {now} seeded {seeded} host-now {}",
             tradebox_sdk::log::now()
         );
         Ok(Snoop)
