@@ -143,6 +143,10 @@ export function dispatchTickers(strategy, columns) {
 
 /** The text of anything thrown: an Error's message, a string as it is. */
 function errorText(e) {
+  // A host refusal (a subscribe or place denied in the constructor) is its code and message,
+  // not the engine's "[object Object]".
+  const denial = denialOf(e);
+  if (denial !== undefined) return `${denial.code}: ${denial.message}`;
   if (e instanceof Error) return e.message;
   return String(e);
 }

@@ -26,9 +26,13 @@ A complete strategy (`app.py`)::
                 return
             held = position_size(self.instrument)
             if mid < avg * 0.99 and held <= 0.0:
-                place(limit(self.instrument, Side.BUY, ticker.bid, self.size))
+                order_id, denial = place(limit(self.instrument, Side.BUY, ticker.bid, self.size))
             elif mid > avg and held > 0.0:
-                place(market(self.instrument, Side.SELL, held))
+                order_id, denial = place(reduce_only(market(self.instrument, Side.SELL, held)))
+            else:
+                return
+            if denial is not None:
+                warn(f"order denied: {denial.code} {denial.message}")
 
     WitWorld = export_strategy(MeanRevert)
 
@@ -196,6 +200,9 @@ def _reason(e: BaseException) -> str:
     """The text a host shows for an exception: its own words, with its type when they are
     not enough (a bare `KeyError('x')` says only `'x'`)."""
     if isinstance(e, Err):
+        # A host refusal (a subscribe or place denied in `__init__`): its code and message.
+        if isinstance(e.value, Denial):
+            return f"{e.value.code}: {e.value.message}"
         return str(e.value)
     text = str(e)
     if isinstance(e, (ValueError, RuntimeError)) and text:

@@ -172,7 +172,18 @@ impl Inspection {
                 line("authors", &if m.authors.is_empty() { "(none given)".into() } else { m.authors.join(", ") });
                 line("license", if m.license.is_empty() { "(none given)" } else { &m.license });
                 line("sdk", &format!("tradebox-sdk {}, built for {}", m.sdk, m.contract));
-                line("language", m.language.name());
+                // The default cap follows the language only for a component that links WASI, as
+                // interpreters do (`Compiled::language`): say which cap that gives.
+                let wasi = self.imports.iter().any(|i| i.name.starts_with("wasi:"));
+                let effective = if wasi { m.language } else { tradebox_manifest::Language::Rust };
+                let cap = super::Limits::default().fitted(effective).memory_mib;
+                line(
+                    "language",
+                    &format!(
+                        "{} (default memory cap {cap} MiB, unless the operator sets memory_mib)",
+                        m.language.name()
+                    ),
+                );
                 line("requests", &requests(m));
                 for (i, (key, s)) in m.config.iter().enumerate() {
                     let default = s.default.as_ref().map_or("required".to_string(), |d| format!("default {d}"));

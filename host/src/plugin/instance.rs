@@ -70,10 +70,12 @@ pub struct Instance {
 impl Instance {
     /// Instantiates `compiled` with fresh state (does not call `init`).
     pub fn new(compiled: &Compiled, mut state: PluginState, limits: Limits, mode: Mode) -> Result<Self, Fault> {
-        let language = compiled.manifest.as_ref().map(|m| m.language).unwrap_or_default();
-        let limits = limits.fitted(language);
+        let limits = limits.fitted(compiled.language());
         state.limiter = Limiter::new(&limits);
         let mut store = Store::new(compiled.pre.engine(), state);
+        // Handles a guest may hold at once (resources: WASI's pollables and streams): the host's
+        // own bound, not wasmtime's default of the day. Python and JavaScript hold tens.
+        store.set_max_component_handles(super::wasi::MAX_HANDLES);
         store.limiter(|s| &mut s.limiter);
         match mode {
             // The epoch ticks in wall time; a call is judged by the CPU its thread used.

@@ -90,6 +90,21 @@ pub struct Compiled {
     pub contract: String,
     /// What it says about itself; `None` when it carries no manifest.
     pub manifest: Option<Arc<Manifest>>,
+    /// Whether it imports WASI (an interpreter's runtime, or a Rust `wasm32-wasip2` build).
+    pub imports_wasi: bool,
+}
+
+impl Compiled {
+    /// The language whose default limits apply: what the manifest says, but an interpreter's
+    /// only when the component links WASI as every interpreter does. A manifest is the author's
+    /// word, so a component without WASI that calls itself JavaScript gets Rust's defaults (a
+    /// bigger cap for the asking otherwise); the operator's own `memory_mib` always wins.
+    pub fn language(&self) -> tradebox_manifest::Language {
+        match self.manifest.as_ref().map(|m| m.language).unwrap_or_default() {
+            language if self.imports_wasi => language,
+            _ => tradebox_manifest::Language::Rust,
+        }
+    }
 }
 
 impl Runtime {
@@ -152,9 +167,10 @@ impl Runtime {
         let manifest = read_manifest(bytes)?.map(Arc::new);
         let (component, from_cache) = self.component(bytes, &hash)?;
         let contract = check_imports(&self.engine, &component)?;
+        let imports_wasi = component.component_type().imports(&self.engine).any(|(name, _)| name.starts_with("wasi:"));
         let pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = StrategyPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        Ok(Compiled { pre, hash, from_cache, contract, manifest })
+        Ok(Compiled { pre, hash, from_cache, contract, manifest, imports_wasi })
     }
 
     fn cache_path(&self, hash: &str) -> Option<PathBuf> {

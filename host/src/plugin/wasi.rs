@@ -71,6 +71,9 @@ pub fn allowed(name: &str) -> bool {
 const PIPE_CAP: usize = 64 * 1024;
 /// Longest random read served at once (Python asks for 32 bytes at start).
 const MAX_RANDOM: u64 = 1 << 16;
+/// Resources (pollables, streams) a guest may hold at once, in the store and in WASI's table:
+/// each costs host memory outside the instance's memory cap (~150 bytes), so the bound is ours.
+pub const MAX_HANDLES: usize = 10_000;
 
 /// The WASI half of a plugin's store.
 pub struct Wasi {
@@ -104,7 +107,9 @@ impl Wasi {
                 .insecure_random(rand_wasi::rngs::StdRng::from_seed(seed))
                 .insecure_random_seed(u128::from_le_bytes(seed[..16].try_into().unwrap_or_default()));
         }
-        Self { ctx: builder.build(), table: ResourceTable::new(), stdout, stderr }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HANDLES);
+        Self { ctx: builder.build(), table, stdout, stderr }
     }
 }
 
@@ -155,7 +160,9 @@ impl wasmtime_wasi::HostWallClock for WallClock {
     }
 }
 
-/// The hub clock's steady timeline, from the instance's creation.
+/// The hub clock's steady timeline, from the instance's creation, in whole milliseconds: the
+/// resolution `host.now` has. A nanosecond clock would let a plugin time the host's calls (lock
+/// contention, other plugins' work): the building block of timing side channels.
 struct MonotonicClock {
     clock: Clock,
     origin: Moment,
@@ -163,11 +170,12 @@ struct MonotonicClock {
 
 impl wasmtime_wasi::HostMonotonicClock for MonotonicClock {
     fn resolution(&self) -> u64 {
-        1
+        1_000_000
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.clock.moment().saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
+        let ms = self.clock.moment().saturating_duration_since(self.origin).as_millis();
+        u64::try_from(ms).unwrap_or(u64::MAX / 1_000_000).saturating_mul(1_000_000)
     }
 }
 

@@ -5,7 +5,10 @@
 // the strategy acts only through the host's functions (`orders`, `views`, `feeds`, `timers`).
 // Build: `tradebox plugin build .`  Test: `npm test`.
 
-import { Strategy, exportStrategy, Sma, orders, views, feeds, market, reduceOnly, positionSize, denialOf, info, warn } from 'tradebox-sdk';
+import {
+  Strategy, exportStrategy, Sma, orders, views, feeds, market, reduceOnly, positionSize, denialOf, info, warn,
+  encodeJson, decodeJson,
+} from 'tradebox-sdk';
 
 class Crossover extends Strategy {
   // `config` is the plugin's JSON config, with the defaults of tradebox.toml filled in.
@@ -52,6 +55,24 @@ class Crossover extends Strategy {
   onOrder(order) {
     const done = order.state === 'filled' || order.state === 'canceled' || order.state === 'rejected';
     if (done && order.clientOrderId === this.working) this.working = null;
+  }
+
+  // An order the host accepted and refused later (a check that needed the venue's state).
+  onRiskDenied(denial) {
+    if (denial.clientOrderId === this.working) this.working = null;
+  }
+
+  // Hot reload (`tradebox plugin reload`): the closes seen so far go to the new version, so its
+  // averages are ready at once.
+  snapshot() {
+    return encodeJson({ closes: this.slow.values() });
+  }
+
+  restore(state) {
+    for (const close of decodeJson(state).closes) {
+      this.fast.update(close);
+      this.slow.update(close);
+    }
   }
 }
 

@@ -41,10 +41,26 @@ const WIT: &str = include_str!("../../../../wit/strategy.wit");
 /// Runs esbuild's JavaScript API: `node bundle.mjs ESBUILD_MAIN ENTRY SDK OUT`. esbuild's own
 /// messages go to stderr; a failed bundle exits 1 without a stack trace of this script.
 const BUNDLE_SCRIPT: &str = r#"import { pathToFileURL } from 'node:url';
-const [esbuildMain, entry, sdk, outfile] = process.argv.slice(2);
+import path from 'node:path';
+const [esbuildMain, entry, sdk, outfile, root] = process.argv.slice(2);
 const esbuild = await import(pathToFileURL(esbuildMain).href);
+// Only the project's own files (its node_modules included) and the SDK go into the plugin: an
+// import of '/home/you/.okx/keys.json' must not bundle a file of the machine that builds it.
+const inside = (file) => [root, path.dirname(sdk)].some((dir) => file === dir || file.startsWith(dir + path.sep));
+const projectOnly = {
+  name: 'project-only',
+  setup(build) {
+    build.onLoad({ filter: /.*/ }, (args) => {
+      if (args.namespace === 'file' && !inside(args.path)) {
+        return { errors: [{ text: `${args.path} is outside the project ${root}: a strategy bundles only its own files` }] };
+      }
+      return undefined;
+    });
+  },
+};
 try {
   await esbuild.build({
+    plugins: [projectOnly],
     entryPoints: [entry],
     outfile,
     bundle: true,
@@ -75,6 +91,8 @@ struct Project {
 /// Builds the project in `dir` and writes its component to `out` (default `DIR/NAME.wasm`).
 pub fn build(dir: &Path, out: Option<&Path>) -> Result<Built, BuildError> {
     let project = read_project(dir)?;
+    // tradebox.toml checked before the toolchain's minute, not after it.
+    super::manifest_of(&project.package, &project.tradebox_toml, Language::JavaScript)?;
     let tools = toolchains_dir()?;
     let componentize = install(&tools, "@bytecodealliance/componentize-js", COMPONENTIZE_JS)?;
     let esbuild = install(&tools, "esbuild", ESBUILD)?;
@@ -93,12 +111,16 @@ pub fn build(dir: &Path, out: Option<&Path>) -> Result<Built, BuildError> {
     eprintln!("bundling {} with esbuild {ESBUILD}", project.entry.display());
     let esbuild_main = esbuild.join("node_modules/esbuild/lib/main.js");
     let mut node = tool("node");
-    node.arg(s.join("bundle.mjs")).arg(&esbuild_main).arg(&project.entry).arg(s.join("tradebox-sdk.js"));
-    node.arg(s.join("strategy.bundle.js")).current_dir(dir);
+    // Real paths, as esbuild reports what it loads (a symlinked temporary directory otherwise
+    // makes the SDK look outside).
+    let sdk = std::fs::canonicalize(s.join("tradebox-sdk.js")).unwrap_or_else(|_| s.join("tradebox-sdk.js"));
+    node.arg(s.join("bundle.mjs")).arg(&esbuild_main).arg(&project.entry).arg(sdk);
+    let root = std::fs::canonicalize(dir).map_err(super::io("read", dir))?;
+    node.arg(s.join("strategy.bundle.js")).arg(&root).current_dir(dir);
     run("esbuild", node)?;
 
     eprintln!(
-        "componentize-js {COMPONENTIZE_JS}: making the component of {} (a JavaScript engine inside; about 20 s)",
+        "componentize-js {COMPONENTIZE_JS}: making the component of {} (a JavaScript engine inside; 20-60 s)",
         project.package.name
     );
     let cli = componentize.join("node_modules/@bytecodealliance/componentize-js/src/cli.js");
@@ -164,6 +186,13 @@ fn read_project(dir: &Path) -> Result<Project, BuildError> {
         return Err(BuildError::NotAStrategy { path: entry, reason: format!("missing: {fix}") });
     }
     let entry = std::fs::canonicalize(&entry).unwrap_or(entry);
+    let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if !entry.starts_with(&root) {
+        return Err(BuildError::NotAStrategy {
+            path: entry,
+            reason: "outside the project: \"main\" in package.json must name a file of the project".into(),
+        });
+    }
     let tradebox_toml = dir.join("tradebox.toml");
     if !tradebox_toml.is_file() {
         return Err(BuildError::NotAStrategy {

@@ -172,19 +172,33 @@ pub fn toolchains_dir() -> Result<PathBuf, BuildError> {
         })
 }
 
-/// `component` with the manifest of `package` and the project's `tradebox.toml` (permissions
-/// and config schema) in its manifest section, marked as written in `language`. A mistake in
-/// `tradebox.toml` fails here, where the author sees it.
+/// The manifest of `package` with the project's `tradebox.toml` (permissions and config
+/// schema), marked as written in `language`. A mistake in `tradebox.toml` fails here, where the
+/// author sees it; the builders call it before their slow step, so it fails in a second.
+pub fn manifest_of(
+    package: &tradebox_manifest::build::Package,
+    tradebox_toml: &Path,
+    language: Language,
+) -> Result<tradebox_manifest::Manifest, BuildError> {
+    let text = std::fs::read_to_string(tradebox_toml).map_err(io("read", tradebox_toml))?;
+    let mut manifest = tradebox_manifest::build::from_sources(package, &text).map_err(|e| {
+        // The manifest crate names the file already; say it once, with its path.
+        let reason = e.to_string();
+        let reason = reason.strip_prefix("tradebox.toml: ").unwrap_or(&reason).to_string();
+        BuildError::NotAStrategy { path: tradebox_toml.to_path_buf(), reason }
+    })?;
+    manifest.language = language;
+    Ok(manifest)
+}
+
+/// `component` with [`manifest_of`] in its manifest section.
 pub fn with_manifest(
     component: &[u8],
     package: &tradebox_manifest::build::Package,
     tradebox_toml: &Path,
     language: Language,
 ) -> Result<Vec<u8>, BuildError> {
-    let text = std::fs::read_to_string(tradebox_toml).map_err(io("read", tradebox_toml))?;
-    let mut manifest = tradebox_manifest::build::from_sources(package, &text)
-        .map_err(|e| BuildError::NotAStrategy { path: tradebox_toml.to_path_buf(), reason: e.to_string() })?;
-    manifest.language = language;
+    let manifest = manifest_of(package, tradebox_toml, language)?;
     Ok(tradebox_package::sections::set_section(component, tradebox_manifest::SECTION, &manifest.to_json())?)
 }
 

@@ -44,9 +44,11 @@ struct Project {
 /// componentize-py's and pip's output goes to this process's stderr.
 pub fn build(dir: &Path, out: Option<&Path>) -> Result<Built, BuildError> {
     let project = read_project(dir)?;
+    // tradebox.toml checked before the toolchain's minute, not after it.
+    super::manifest_of(&project.package, &project.tradebox_toml, Language::Python)?;
     let name = project.package.name.clone();
     let toolchain = ensure_toolchain()?;
-    eprintln!("building {name} with componentize-py {COMPONENTIZE_PY} (CPython, the SDK and app.py; ~15 s)");
+    eprintln!("building {name} with componentize-py {COMPONENTIZE_PY} (CPython, the SDK and app.py; 15-60 s)");
     let scratch = tempfile::Builder::new()
         .prefix("tradebox-py-build-")
         .tempdir()
@@ -168,7 +170,17 @@ fn ensure_toolchain() -> Result<PathBuf, BuildError> {
     }
     eprintln!("installing componentize-py {COMPONENTIZE_PY} into {} (once; about 50 MB from PyPI)", home.display());
     let status = Command::new(PYTHON)
-        .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--target"])
+        // Wheels only: a source distribution would run its build scripts here, outside any sandbox.
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--only-binary",
+            ":all:",
+            "--target",
+        ])
         .arg(&tmp)
         .arg(format!("componentize-py=={COMPONENTIZE_PY}"))
         .env_remove("PIP_USER")
