@@ -28,7 +28,8 @@ impl Strategy for Snoop {
         let tcp = std::net::TcpStream::connect("127.0.0.1:8080").is_ok();
         let udp = std::net::UdpSocket::bind("0.0.0.0:0").is_ok();
         let lookup = std::net::ToSocketAddrs::to_socket_addrs("localhost:80").is_ok();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
         // std's hash keys come from WASI's random: the same in every backtest of this plugin
         // (seeded by its name), different in every live instance.
         let seeded = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 1u64);
