@@ -122,8 +122,9 @@ impl Limits {
 
     /// These limits for a plugin written in `language`: a memory cap left at 0 becomes the
     /// language's. An interpreter carries its heap and its standard library into the
-    /// instance: a Python strategy starts at ~40 MiB, a JavaScript one at ~80 MiB (measured,
-    /// BENCHMARKS.md), where a Rust one needs a few. Per-call deadlines and fuel fit every
+    /// instance: a Python `sma-cross` holds 12.6 MB after `init`, a JavaScript one 9.2 MB, a
+    /// Rust one 1.1 MB (BENCHMARKS.md); the caps leave an interpreter's heap about ten times
+    /// that to grow in before it collects. Per-call deadlines and fuel fit every
     /// language as they are (an event costs microseconds in each; see BENCHMARKS.md).
     pub fn fitted(mut self, language: tradebox_manifest::Language) -> Self {
         if self.memory_mib == 0 {
