@@ -72,6 +72,46 @@ pub enum DenialCode {
 }
 
 impl DenialCode {
+    /// Every code, in declaration order ([`DenialCode::index`] is the position here): counters
+    /// kept per code are arrays of this length.
+    pub const ALL: [DenialCode; 30] = [
+        DenialCode::NotPermitted,
+        DenialCode::UnknownInstrument,
+        DenialCode::InvalidPrice,
+        DenialCode::InvalidSize,
+        DenialCode::SizeBelowMinimum,
+        DenialCode::MaxNotionalExceeded,
+        DenialCode::RateLimited,
+        DenialCode::MaxOpenOrders,
+        DenialCode::TradingHalted,
+        DenialCode::ReduceOnly,
+        DenialCode::UnknownOrder,
+        DenialCode::VenueRejected,
+        DenialCode::Unavailable,
+        DenialCode::MaxOrderSize,
+        DenialCode::PriceOutsideBand,
+        DenialCode::NoReferencePrice,
+        DenialCode::AccountRateLimited,
+        DenialCode::DuplicateOrder,
+        DenialCode::FillThrottle,
+        DenialCode::AccountMaxOpenOrders,
+        DenialCode::MaxPosition,
+        DenialCode::AccountMaxPosition,
+        DenialCode::MaxGrossExposure,
+        DenialCode::AccountMaxGrossExposure,
+        DenialCode::InsufficientBalance,
+        DenialCode::AuditUnavailable,
+        DenialCode::CancelPending,
+        DenialCode::CancelRateLimited,
+        DenialCode::QueueFull,
+        DenialCode::StaleQuote,
+    ];
+
+    /// The code's position in [`DenialCode::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The wire form.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -137,5 +177,17 @@ impl Denial {
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+#[cfg(test)]
+mod all_tests {
+    use super::DenialCode;
+
+    #[test]
+    fn all_lists_every_code_at_its_index() {
+        for (i, code) in DenialCode::ALL.iter().enumerate() {
+            assert_eq!(code.index(), i, "{code:?}");
+        }
     }
 }

@@ -29,6 +29,6 @@ pub use order::{
 pub use state::TradingState;
 #[cfg(feature = "venue")]
 pub use venue::{
-    AuthFailureStatus, FeedStatus, KeyReloadError, KeySwitch, PlaceAck, RateLimitStatus, Venue, VenueAlarm, VenueError,
-    VenueEvent, VenueMetric, VenueStatus,
+    AuthFailureStatus, FeedStatus, KeyReloadError, KeySwitch, PlaceAck, RateBucket, RateLimitStatus, Venue, VenueAlarm,
+    VenueError, VenueEvent, VenueMetric, VenueStatus,
 };

@@ -78,6 +78,28 @@ pub struct RateLimitStatus {
     pub refused: u64,
     /// Back-offs after the exchange said "too many requests".
     pub backoffs: u64,
+    /// The fullest buckets now, fullest first: the headroom where it is smallest.
+    pub fullest: Vec<RateBucket>,
+}
+
+/// How full one rate-limit bucket is now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RateBucket {
+    /// What it limits: an endpoint (`Place`, `Cancel`, ...) or `OrderCap` (the sub-account's
+    /// cap on new and amended orders).
+    pub scope: String,
+    /// The instrument of a per-instrument bucket.
+    pub instrument: Option<String>,
+    /// The slot of the plugin whose share it is (`None`: the account's bucket).
+    pub plugin: Option<u32>,
+    /// Permits taken within the last window.
+    pub used: u32,
+    /// Permits allowed per window.
+    pub capacity: u32,
+    /// The window, ms.
+    pub window_ms: u64,
+    /// Closed after "too many requests" for this many ms more (0: open).
+    pub blocked_ms: u64,
 }
 
 /// The host's requests or logins the exchange refused authentication.

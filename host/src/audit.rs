@@ -347,7 +347,14 @@ struct Inner {
     clock: Clock,
     /// Every record says `"paper":true` ([`AuditLog::open_paper`]).
     paper: bool,
+    /// The last [`RECENT_RECORDS`] lines written, with their `seq`, for the console's trail
+    /// ([`AuditLog::recent_since`]): the written `String` itself is kept, so the order path
+    /// pays a move, not a copy.
+    recent: std::collections::VecDeque<(u64, String)>,
 }
+
+/// Lines the log keeps in memory for [`AuditLog::recent_since`].
+pub const RECENT_RECORDS: usize = 2_000;
 
 /// A record's timestamp: RFC 3339 with milliseconds, UTC.
 fn stamp(ms: i64) -> String {
@@ -410,6 +417,7 @@ impl AuditLog {
                 torn: false,
                 clock: Clock::system(),
                 paper,
+                recent: std::collections::VecDeque::new(),
             }),
             failing: Arc::new(AtomicBool::new(false)),
             dirty: Arc::new(AtomicBool::new(false)),
@@ -526,6 +534,11 @@ impl AuditLog {
         match inner.file.write_all(line.as_bytes()) {
             Ok(()) => {
                 inner.len += line.len() as u64;
+                if inner.recent.len() == RECENT_RECORDS {
+                    inner.recent.pop_front();
+                }
+                let seq = inner.seq;
+                inner.recent.push_back((seq, line));
                 self.stats.records.fetch_add(1, Ordering::Relaxed);
                 self.dirty.store(true, Ordering::Release);
                 true
@@ -553,6 +566,16 @@ impl AuditLog {
             let detail = "probing after a failed write".to_string();
             self.append(None, None, &Entry::State { event: StateChange::AuditProbe, detail });
         }
+    }
+
+    /// Lines written after `seq` (oldest first, at most the last `max`, each without its
+    /// newline), from the last [`RECENT_RECORDS`]. The console's audit trail reads the log
+    /// this way rather than the file, which may be large and is being appended to.
+    pub fn recent_since(&self, seq: u64, max: usize) -> Vec<(u64, String)> {
+        let inner = self.inner.lock();
+        let newer = inner.recent.iter().rev().take_while(|(s, _)| *s > seq).take(max).count();
+        let skip = inner.recent.len() - newer;
+        inner.recent.iter().skip(skip).map(|(s, line)| (*s, line.trim_end().to_string())).collect()
     }
 
     /// Points the log at another file (tests: `/dev/full` stands for a full disk).

@@ -69,6 +69,8 @@ pub async fn run(plugin_dir: &Path, duration: Option<Duration>, seed: Option<u64
             (host, Some(path))
         }
     };
+    let host = std::sync::Arc::new(host);
+    let admin = start_admin(&host).await?;
     for (name, file, config, instrument) in DEMO_PLUGINS {
         let path = plugin_dir.join(file);
         let wasm = std::fs::read(&path).with_context(|| {
@@ -91,6 +93,7 @@ pub async fn run(plugin_dir: &Path, duration: Option<Duration>, seed: Option<u64
         tracing::info!(plugin = name, elapsed = ?started.elapsed(), "loaded");
     }
     watch(&host, duration).await;
+    drop(admin);
     for task in keep {
         task.abort();
     }
@@ -101,6 +104,36 @@ pub async fn run(plugin_dir: &Path, duration: Option<Duration>, seed: Option<u64
     host.shutdown().await;
     drop(exchange);
     Ok(())
+}
+
+/// The admin API for the demo, with the console: on the default port when it is free (else
+/// any), its token in a file of the demo's own (a `tradebox run` on the same machine keeps
+/// its own). Prints the console's address and the token's file, and puts both on the board.
+async fn start_admin(host: &std::sync::Arc<Host>) -> Result<crate::admin::AdminServer> {
+    let token_file = crate::admin::default_token_file().with_file_name("demo-admin.token");
+    let mut config = crate::admin::AdminConfig { token_file: Some(token_file), ..Default::default() };
+    let server = match crate::admin::start(host.clone(), &config, Default::default()).await {
+        Ok(server) => server,
+        Err(crate::admin::AdminError::Bind { .. }) => {
+            config.listen.set_port(0);
+            crate::admin::start(host.clone(), &config, Default::default()).await.context("starting the admin API")?
+        }
+        Err(e) => return Err(e).context("starting the admin API"),
+    };
+    let line =
+        format!("console: {}  (sign in with the token in {})", server.console_url(), server.token_file().display());
+    say(&format!("{line}\n"));
+    set_banner(line);
+    Ok(server)
+}
+
+/// What the board shows under its title, for as long as the process runs: the console's
+/// address and where its token is. One board per process (the terminal's), so one line.
+static BANNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the board's line under its title (once; later calls are ignored).
+pub fn set_banner(line: String) {
+    let _ = BANNER.set(line);
 }
 
 /// Writes to stdout and flushes, ignoring errors: the host keeps trading whatever happens to
@@ -198,6 +231,8 @@ fn summary_line(host: &Host) -> String {
 /// can be tested on its own).
 struct Board {
     final_board: bool,
+    /// The line under the title ([`set_banner`]).
+    banner: Option<String>,
     venue: String,
     /// (symbol, bid, ask, last).
     quotes: Vec<(String, f64, f64, f64)>,
@@ -217,6 +252,7 @@ impl Board {
             .collect();
         Self {
             final_board,
+            banner: BANNER.get().cloned(),
             venue: host.venue().name().to_string(),
             quotes,
             plugins: host.report(),
@@ -228,7 +264,11 @@ impl Board {
     fn render(&self) -> String {
         let mut out = String::new();
         let title = if self.final_board { "tradebox demo: final" } else { "tradebox demo (Ctrl-C to stop)" };
-        let _ = writeln!(out, "{title}  venue: {}\n", self.venue);
+        let _ = writeln!(out, "{title}  venue: {}", self.venue);
+        if let Some(banner) = &self.banner {
+            let _ = writeln!(out, "{banner}");
+        }
+        let _ = writeln!(out);
         let _ = writeln!(out, "{:<16} {:>14} {:>14} {:>14}", "instrument", "bid", "ask", "last");
         for (symbol, bid, ask, last) in &self.quotes {
             let _ = writeln!(out, "{symbol:<16} {bid:>14.2} {ask:>14.2} {last:>14.2}");
@@ -301,12 +341,18 @@ mod tests {
             reloads: 0,
             throttled_ms: 0,
             cpu_background: false,
+            cpu_us: 0,
+            memory_bytes: 0,
+            memory_cap_bytes: 0,
+            deadline_ms: 0,
+            cpu_share: 0.0,
         }
     }
 
     fn demo_board(final_board: bool) -> Board {
         Board {
             final_board,
+            banner: None,
             venue: "okx-demo".into(),
             quotes: vec![("BTC-USDT".into(), 1.0, 2.0, 1.5), ("ETH-USDT".into(), 3.0, 4.0, 3.5)],
             plugins: ["mm-eth", "sma-btc", "sma-swap"].map(plugin).to_vec(),

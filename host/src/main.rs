@@ -863,6 +863,10 @@ async fn run_host(
             server.addr(),
             server.token_file().display()
         ));
+        let console =
+            format!("console: {}  (sign in with the token in {})", server.console_url(), server.token_file().display());
+        tradebox::demo::say(&format!("{console}\n"));
+        tradebox::demo::set_banner(console);
         Some(server)
     } else {
         None

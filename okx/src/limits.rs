@@ -295,6 +295,12 @@ impl Window {
         Self { window_ns: nanos(window), ring: vec![0; capacity as usize], head: 0, blocked_until: 0, strikes: 0 }
     }
 
+    /// Permits in use at `now`: slots taken less than a window ago.
+    fn used(&self, now: u64) -> u32 {
+        let used = self.ring.iter().filter(|&&t| t != 0 && t + self.window_ns > now).count();
+        u32::try_from(used).unwrap_or(u32::MAX)
+    }
+
     /// When `count` permits are available (ns), or `None` when they never fit.
     fn ready_at(&self, count: u32) -> Option<u64> {
         let cap = self.ring.len();
@@ -341,6 +347,26 @@ impl Window {
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// How full one bucket is now: the console's rate-limit headroom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketUse {
+    /// The endpoint it limits, or `None` for the sub-account's cap on new and amended orders.
+    pub endpoint: Option<Endpoint>,
+    /// The key of a per-instrument endpoint (0 otherwise): the instrument's id for orders, an
+    /// instrument type or a `cancel-all-after` tag's hash for the endpoints keyed by those.
+    pub key: u32,
+    /// The plugin key of a plugin's share (`None`: the account's bucket).
+    pub plugin: Option<u32>,
+    /// Permits taken within the last window.
+    pub used: u32,
+    /// Permits the bucket allows per window (OKX's limit times the headroom kept).
+    pub capacity: u32,
+    /// The window, ms.
+    pub window_ms: u64,
+    /// Closed after the exchange said "too many requests", for this many ms more.
+    pub blocked_ms: u64,
 }
 
 /// Permits granted to one request: hand it back to [`Limiter::complete`] when the answer
@@ -426,6 +452,40 @@ impl Limiter {
             add(Scope::OrderCap, ORDER_CAP);
         }
         keys
+    }
+
+    /// The `n` fullest buckets now (by share of capacity used, then by use), fullest first:
+    /// how much headroom is left where it is smallest. Buckets unused for a whole window are
+    /// left out.
+    pub fn fullest(&self, n: usize) -> Vec<BucketUse> {
+        let now = self.now();
+        let windows = self.windows.lock();
+        let mut buckets: Vec<BucketUse> = windows
+            .iter()
+            .map(|(key, w)| {
+                let (endpoint, k) = match key.scope {
+                    Scope::Endpoint(e, i) => (Some(e), i),
+                    Scope::OrderCap => (None, 0),
+                };
+                BucketUse {
+                    endpoint,
+                    key: k,
+                    plugin: key.plugin,
+                    used: w.used(now),
+                    capacity: u32::try_from(w.ring.len()).unwrap_or(u32::MAX),
+                    window_ms: w.window_ns / 1_000_000,
+                    blocked_ms: w.blocked_until.saturating_sub(now) / 1_000_000,
+                }
+            })
+            .filter(|b| b.used > 0 || b.blocked_ms > 0)
+            .collect();
+        drop(windows);
+        let share = |b: &BucketUse| f64::from(b.used) / f64::from(b.capacity.max(1));
+        buckets.sort_by(|a, b| {
+            (b.blocked_ms > 0).cmp(&(a.blocked_ms > 0)).then(share(b).total_cmp(&share(a))).then(b.used.cmp(&a.used))
+        });
+        buckets.truncate(n);
+        buckets
     }
 
     /// Takes the request's permits at `now` (from [`Limiter::now`]) if all are available;
@@ -575,6 +635,25 @@ mod tests {
         }
         assert_eq!(l.try_acquire_at(&place, t0 + 2_000 * MS), Err(Ok(t0 + 2_500 * MS)));
         assert!(l.try_acquire_at(&place, t0 + 2_500 * MS).is_ok());
+    }
+
+    #[test]
+    fn the_fullest_buckets_come_first_with_their_use() {
+        let l = Limiter::new(LimiterConfig { headroom: 1.0, plugin_share: 0.5, ..LimiterConfig::default() });
+        let now = l.now();
+        for _ in 0..30 {
+            let _ = l.try_acquire_at(&Request::new(Endpoint::Place, 7).for_plugin(2), now).expect("granted");
+        }
+        let _ = l.try_acquire_at(&Request::new(Endpoint::Cancel, 7), now).expect("granted");
+        let full = l.fullest(10);
+        // The plugin's share of Place (30 of 30 at plugin_share 0.5) is fuller than the account's
+        // Place (30 of 60), the order cap (30 of 1,000) and Cancel (1 of 60).
+        let first = &full[0];
+        assert_eq!((first.endpoint, first.key, first.plugin, first.used), (Some(Endpoint::Place), 7, Some(2), 30));
+        assert_eq!(first.capacity, 30);
+        assert!(full.iter().any(|b| b.endpoint.is_none() && b.used == 30), "the order cap: {full:?}");
+        assert_eq!(full.last().map(|b| (b.endpoint, b.used)), Some((Some(Endpoint::Cancel), 1)));
+        assert!(l.fullest(1).len() == 1);
     }
 
     #[test]

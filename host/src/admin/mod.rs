@@ -5,7 +5,7 @@
 //! - `GET /health`: `{"status":"ok"}`, no token needed;
 //! - `GET /status`: account state, every plugin's state, counters (CPU throttling included)
 //!   and PnL, the venue's line, whether the audit log is failing, orders adopted at start-up;
-//! - `POST /halt` `{"plugin"?, "reason"?}`: stop new orders and cancel open ones (one plugin,
+//! - `POST /halt` `{"plugin"?, "reason"?, "by"?}`: stop new orders and cancel open ones (one plugin,
 //!   or the account); `POST /resume` `{"plugin"?}`: back to ACTIVE;
 //! - `POST /keys/reload`: read the venue's API key again and switch to it once OKX accepts it
 //!   for the same account (`tradebox keys reload`; 409 with why when refused, the old key
@@ -13,9 +13,19 @@
 //! - `GET /risk`: the account's and every plugin's limits; `PUT /risk/account` and
 //!   `PUT /risk/plugins/{name}`: replace them (validated; every change audited);
 //! - `/plugins`: list, load, reload, unload (see [`plugins`]);
-//! - `GET /metrics`: Prometheus metrics (see [`metrics`]), behind the token like the rest.
+//! - `GET /metrics`: Prometheus metrics (see [`metrics`]), behind the token like the rest;
+//! - `GET /` and `/console/...`: the operator's console, a page in the browser, and its live
+//!   stream (see [`console`]).
+//!
+//! Every request, the page's included, must name the address it was sent to in `Host` (the
+//! loopback address served, or `localhost`, with the port) and, when it has an `Origin`, come
+//! from the page's own: a site the operator visits cannot reach the API by rebinding its DNS
+//! name to 127.0.0.1, nor by sending a request across sites (see [`guard`]). The token goes in
+//! the `Authorization` header only, which a browser never adds by itself.
 
 pub mod client;
+pub mod console;
+pub mod guard;
 pub mod metrics;
 pub mod plugins;
 
@@ -77,12 +87,17 @@ pub enum AdminError {
     },
 }
 
+/// Largest request body: a plugin component uploaded as base64.
+pub const UPLOAD_LIMIT: usize = 96 << 20;
+
 struct Ctx {
     host: Arc<Host>,
     token: String,
     /// `[defaults]` of the host's config, applied to plugins loaded through the API.
     defaults: crate::config::Defaults,
     metrics: prometheus_client::registry::Registry,
+    /// The plugins' PnL since load, for the console.
+    curves: console::Curves,
 }
 
 /// A running admin API. Dropping it stops it and removes the token file.
@@ -90,11 +105,13 @@ pub struct AdminServer {
     addr: SocketAddr,
     token_file: PathBuf,
     task: tokio::task::JoinHandle<()>,
+    sampler: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for AdminServer {
     fn drop(&mut self) {
         self.task.abort();
+        self.sampler.abort();
         let _ = std::fs::remove_file(&self.token_file);
     }
 }
@@ -108,6 +125,11 @@ impl AdminServer {
     /// Where the token is.
     pub fn token_file(&self) -> &Path {
         &self.token_file
+    }
+
+    /// The console's address, to open in a browser.
+    pub fn console_url(&self) -> String {
+        format!("http://{}/", self.addr)
     }
 }
 
@@ -183,8 +205,12 @@ pub async fn start(
         .map_err(|source| AdminError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| AdminError::Bind { addr: config.listen, source })?;
     let metrics = metrics::registry(host.clone());
-    let ctx = Arc::new(Ctx { host, token, defaults, metrics });
+    let ctx = Arc::new(Ctx { host, token, defaults, metrics, curves: console::Curves::default() });
+    let sampler = console::spawn_sampler(ctx.clone());
     let app = Router::new()
+        .route("/", get(console::assets::index))
+        .route("/console/stream", get(console::stream))
+        .route("/console/{file}", get(console::assets::asset))
         .route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
         .route("/status", get(status))
         .route("/halt", post(halt))
@@ -194,18 +220,23 @@ pub async fn start(
         .route("/risk/account", put(put_account))
         .route("/risk/plugins/{name}", put(put_plugin))
         .route("/plugins", get(plugins::list).post(plugins::load))
+        .route("/plugins/inspect", post(plugins::inspect))
         .route("/plugins/{name}/reload", post(plugins::reload))
         .route("/plugins/{name}/promote", post(plugins::promote))
         .route("/plugins/{name}", delete(plugins::unload))
         .route("/metrics", get(metrics::serve))
-        .with_state(ctx);
+        .with_state(ctx)
+        // A component uploaded as base64 (Python's and JavaScript's are 12-20 MB): axum's
+        // default of 2 MB would refuse them.
+        .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(guard::Guard::new(addr)), guard::check));
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "admin API stopped");
         }
     });
     tracing::info!(%addr, token_file = %token_file.display(), "admin API listening");
-    Ok(AdminServer { addr, token_file, task })
+    Ok(AdminServer { addr, token_file, task, sampler })
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -264,6 +295,8 @@ async fn status(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
 struct StateRequest {
     plugin: Option<String>,
     reason: Option<String>,
+    /// Who asked (`console` from the page); in the audit record's detail.
+    by: Option<String>,
 }
 
 fn parse<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, String> {
@@ -282,7 +315,12 @@ async fn set_state(ctx: &Ctx, headers: &HeaderMap, body: &[u8], state: TradingSt
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let verb = if state == TradingState::Halted { "halted" } else { "resumed" };
-    let reason = req.reason.unwrap_or_else(|| format!("{verb} by the operator (admin API)"));
+    let by = req.by.filter(|b| !b.trim().is_empty());
+    let reason = match (req.reason.filter(|r| !r.trim().is_empty()), by) {
+        (Some(reason), Some(by)) => format!("{reason} ({verb} by {by})"),
+        (Some(reason), None) => reason,
+        (None, by) => format!("{verb} by the operator ({})", by.as_deref().unwrap_or("admin API")),
+    };
     let hub = ctx.host.hub();
     match req.plugin {
         Some(name) => match ctx.host.slot(&name) {

@@ -7,6 +7,9 @@
 //!   `wasm_base64` may replace `path` to upload the component, and `by` names who asks;
 //! - `POST /plugins/{name}/reload` `{"path"?, "wasm_base64"?, "config"?, "reduce_only"?, "by"?}`:
 //!   hot reload; without a component the plugin's source file is read again;
+//! - `POST /plugins/inspect` `{"wasm_base64"}`: what `tradebox plugin inspect --json` says of
+//!   the file (manifest, contract, imports, signature against this host's `[signing]`,
+//!   verdict), before the operator decides on a grant; nothing is loaded;
 //! - `DELETE /plugins/{name}?orders=leave&by=...`: unload; its open orders are cancelled
 //!   unless `orders=leave`;
 //! - staging (`[staging]`): a load with `"staged": true` or a reload with `"staged": true`
@@ -112,6 +115,40 @@ pub(super) async fn list(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Res
         })
         .unwrap_or_default();
     axum::Json(json!({ "plugins": plugins, "staged": staged })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InspectBody {
+    wasm_base64: String,
+}
+
+pub(super) async fn inspect(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if !authorized(&ctx, &headers) {
+        return unauthorized();
+    }
+    let req: InspectBody = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(StatusCode::BAD_REQUEST, format!("bad inspect request ({{\"wasm_base64\": ...}}): {e}"));
+        }
+    };
+    let bytes = match decode(&req.wasm_base64) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let host = ctx.host.clone();
+    // Compiling (or reading the compiled cache) blocks.
+    let report = tokio::task::spawn_blocking(move || {
+        let trust = host.trust();
+        serde_json::to_value(crate::plugin::inspect::inspect(host.runtime(), &bytes, Some(&trust)))
+    })
+    .await;
+    match report {
+        Ok(Ok(v)) => axum::Json(v).into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the inspection did not serialise: {e}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the inspection failed: {e}")),
+    }
 }
 
 #[derive(Deserialize, Default)]

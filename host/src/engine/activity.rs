@@ -61,6 +61,12 @@ pub enum Activity {
         price: Decimal,
         /// Maker or taker.
         liquidity: Liquidity,
+        /// The order's client id.
+        client_id: String,
+        /// Fee charged (negative: a rebate), in `fee_currency`.
+        fee: Decimal,
+        /// The fee's currency.
+        fee_currency: String,
     },
     /// A plugin's trading state changed.
     PluginState {
@@ -152,7 +158,7 @@ impl fmt::Display for Activity {
             Activity::VenueRejected { client_id, code, message } => {
                 write!(f, "{client_id} rejected by venue: {code} {message}")
             }
-            Activity::Fill { side, symbol, size, price, liquidity } => {
+            Activity::Fill { side, symbol, size, price, liquidity, .. } => {
                 write!(f, "fill {side:?} {symbol} {size} @ {price} ({liquidity:?})")
             }
             Activity::PluginState { state, reason } => write!(f, "trading state {state:?}: {reason}"),
@@ -200,11 +206,27 @@ pub struct Noted {
 #[derive(Debug, Default)]
 pub struct RecentActivity {
     recent: Mutex<VecDeque<Noted>>,
+    /// Each plugin's last [`RecentActivity::FILLS`] fills, apart from the lines: a busy
+    /// plugin's logs must not push another's fills out of the console.
+    fills: Mutex<std::collections::HashMap<String, VecDeque<Noted>>>,
 }
 
 impl RecentActivity {
     /// Lines kept.
     pub const LINES: usize = 200;
+
+    /// Fills kept per plugin.
+    pub const FILLS: usize = 20;
+
+    /// `plugin`'s last fills, newest first.
+    pub fn fills(&self, plugin: &str) -> Vec<Noted> {
+        self.fills.lock().get(plugin).map(|f| f.iter().rev().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Forgets the fills of plugins not in `loaded` (unloaded ones).
+    pub fn retain_fills(&self, loaded: &[String]) {
+        self.fills.lock().retain(|name, _| loaded.contains(name));
+    }
 
     /// The last `n` lines, oldest first.
     pub fn recent(&self, n: usize) -> Vec<Noted> {
@@ -215,6 +237,14 @@ impl RecentActivity {
 
 impl ActivitySink for RecentActivity {
     fn note(&self, ts_ms: i64, plugin: &str, what: Activity) {
+        if matches!(what, Activity::Fill { .. }) {
+            let mut fills = self.fills.lock();
+            let ring = fills.entry(plugin.to_string()).or_default();
+            if ring.len() >= Self::FILLS {
+                ring.pop_front();
+            }
+            ring.push_back(Noted { ts_ms, plugin: plugin.to_string(), what: what.clone() });
+        }
         let mut recent = self.recent.lock();
         if recent.len() >= Self::LINES {
             recent.pop_front();

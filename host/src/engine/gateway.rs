@@ -78,7 +78,7 @@ impl Hub {
     pub fn place(&self, slot: &PluginSlot, intent: OrderIntent) -> Result<String, Denial> {
         let result = self.place_inner(slot, intent);
         if let Err(denial) = &result {
-            slot.stats.denied.fetch_add(1, Ordering::Relaxed);
+            slot.stats.count_denial(denial.code);
             tracing::debug!(plugin = %slot.name, %denial, "order denied");
         }
         result
@@ -300,8 +300,8 @@ impl Hub {
     /// within the plugin's cancel window and its queue.
     pub fn cancel(&self, slot: &PluginSlot, client_id: &str) -> Result<(), Denial> {
         let result = self.cancel_inner(slot, client_id);
-        if result.is_err() {
-            slot.stats.denied.fetch_add(1, Ordering::Relaxed);
+        if let Err(denial) = &result {
+            slot.stats.count_denial(denial.code);
         }
         result
     }
@@ -350,7 +350,7 @@ impl Hub {
         self.amend_inner(slot, client_id, price, size).map_err(|denial| {
             tracing::debug!(plugin = %slot.name, %denial, "amend denied");
             let denial = self.refused(slot, denial, client_id);
-            slot.stats.denied.fetch_add(1, Ordering::Relaxed);
+            slot.stats.count_denial(denial.code);
             denial
         })
     }
@@ -425,7 +425,7 @@ impl Hub {
     /// full queue stops it (`QUEUE_FULL` when not one cancel could be queued).
     pub fn cancel_all(&self, slot: &PluginSlot, instrument: Option<InstrumentId>) -> Result<u32, Denial> {
         if let Err(denial) = slot.risk.admit_cancel(self.clock.moment()) {
-            slot.stats.denied.fetch_add(1, Ordering::Relaxed);
+            slot.stats.count_denial(denial.code);
             return Err(denial);
         }
         let targets = self.open_of(slot.id, instrument);

@@ -50,6 +50,29 @@ pub struct PluginStats {
     pub rejected: AtomicU64,
     /// Fills received.
     pub fills: AtomicU64,
+    /// `denied` by code, indexed by [`DenialCode::index`] (the console shows which limits a
+    /// plugin runs into).
+    by_code: [AtomicU64; DenialCode::ALL.len()],
+}
+
+impl PluginStats {
+    /// Counts one denied request.
+    pub fn count_denial(&self, code: DenialCode) {
+        self.denied.fetch_add(1, Ordering::Relaxed);
+        if let Some(n) = self.by_code.get(code.index()) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Denials so far by code, the codes never met left out.
+    pub fn denials_by_code(&self) -> Vec<(DenialCode, u64)> {
+        DenialCode::ALL
+            .iter()
+            .zip(&self.by_code)
+            .map(|(c, n)| (*c, n.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
 }
 
 /// A loaded plugin as the engine sees it: identity, grants, limits, inbox.
@@ -740,6 +763,16 @@ impl Hub {
                 self.audit_entry(Some(&slot.origin()), entry);
             }
         }
+    }
+
+    /// The account's PnL as its breaker sees it: every plugin's and the host's own orders'.
+    pub fn account_pnl_total(&self) -> f64 {
+        self.pnl_total(tracker::HOST) + self.plugins().iter().map(|s| self.pnl_total(s.id)).sum::<f64>()
+    }
+
+    /// The account breaker's distance to its limits now.
+    pub fn account_breaker(&self) -> crate::risk::breaker::Distance {
+        self.account_risk.breaker(self.account_pnl_total())
     }
 
     /// One pass of the loss-based circuit breaker over every plugin and the account: halts (and

@@ -111,6 +111,9 @@ fn route(hub: &Hub, candles: &mut Candles, event: VenueEvent) {
                     size: fill.size,
                     price: fill.price,
                     liquidity: fill.liquidity,
+                    client_id: fill.client_id.clone(),
+                    fee: fill.fee,
+                    fee_currency: fill.fee_currency.clone(),
                 };
                 hub.record(&slot.name, activity);
             }

@@ -42,6 +42,13 @@ pub struct Counters {
     pub background: std::sync::atomic::AtomicBool,
     /// How long each call into the plugin took, seconds (`/metrics`).
     pub call_seconds: prometheus_client::metrics::histogram::Histogram,
+    /// CPU time its thread spent on its batches, µs (the console turns it into a share of a
+    /// core, against `limits.cpu_share`).
+    pub cpu_us: AtomicU64,
+    /// Bytes its instance holds (linear memory and tables), as of its last batch.
+    pub memory_bytes: AtomicU64,
+    /// Its instance's memory cap, bytes (the language's default when the config says 0).
+    pub memory_cap_bytes: AtomicU64,
 }
 
 impl Default for Counters {
@@ -57,6 +64,9 @@ impl Default for Counters {
             call_seconds: prometheus_client::metrics::histogram::Histogram::new(
                 prometheus_client::metrics::histogram::exponential_buckets(1e-6, 4.0, 12),
             ),
+            cpu_us: AtomicU64::new(0),
+            memory_bytes: AtomicU64::new(0),
+            memory_cap_bytes: AtomicU64::new(0),
         }
     }
 }
@@ -296,7 +306,7 @@ impl feeds::Host for PluginState {
     fn subscribe(&mut self, instrument: u32, channel: types::Channel) -> Result<(), types::Denial> {
         let channel = channel.into();
         if let Err(denial) = self.hub.subscribe(&self.slot, instrument, channel) {
-            self.slot.stats.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.slot.stats.count_denial(denial.code);
             return Err(denial.into());
         }
         self.subscriptions.insert((instrument, channel));

@@ -210,6 +210,11 @@ impl Instance {
         self.store.data().limiter.held()
     }
 
+    /// The cap [`Instance::memory_held`] is held against, bytes.
+    pub fn memory_cap(&self) -> usize {
+        self.limits.memory_bytes()
+    }
+
     /// The plugin's state in the store (timers, subscriptions).
     pub fn state(&self) -> &PluginState {
         self.store.data()

@@ -231,9 +231,16 @@ pub struct PluginHandle {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     hub: Arc<Hub>,
+    limits: super::Limits,
 }
 
 impl PluginHandle {
+    /// The limits it runs under (as configured: a `memory_mib` of 0 is the language's, see
+    /// [`Counters::memory_cap_bytes`]).
+    pub fn limits(&self) -> &super::Limits {
+        &self.limits
+    }
+
     /// Who signed the component now serving, and what its admission withheld.
     pub(crate) fn set_admitted(&self, signer: String, withheld: Vec<String>) {
         let mut status = self.status.lock();
@@ -354,6 +361,7 @@ pub fn start_in(
         stop: stop.clone(),
     };
     let name = actor.spec.name.clone();
+    let limits = actor.spec.limits;
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
         .name(format!("plugin-{name}"))
@@ -370,6 +378,7 @@ pub fn start_in(
         stop,
         thread: Some(thread),
         hub,
+        limits,
     };
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(handle),
@@ -526,6 +535,9 @@ impl Actor {
                     None => return,
                 }
             }
+            // What the instance holds, for the console (after a batch, a reload or a restart).
+            self.counters.memory_bytes.store(instance.memory_held() as u64, Ordering::Relaxed);
+            self.counters.memory_cap_bytes.store(instance.memory_cap() as u64, Ordering::Relaxed);
             // Over its CPU share the plugin waits: events pile up in its mailbox (market data
             // conflated, order events kept) and its timers fire late. Kept up, it is a fault.
             let now = Instant::now();
@@ -594,7 +606,9 @@ impl Actor {
                 }
             }
             // The CPU the thread used, not the time it took: waiting for a core is not spending.
-            cpu.charge(busy.cpu(), Instant::now());
+            let used = busy.cpu();
+            self.counters.cpu_us.fetch_add(used.as_micros() as u64, Ordering::Relaxed);
+            cpu.charge(used, Instant::now());
         }
     }
 

@@ -77,6 +77,42 @@ impl PnlWatch {
     pub fn tripped(&self) -> bool {
         self.tripped
     }
+
+    /// How far `pnl` is from each limit (`0`: off), as the watch would judge it now; the
+    /// operator's console shows it. Before the first observation the day starts at `pnl`.
+    pub fn distance(&self, pnl: f64, max_daily_loss: f64, max_drawdown: f64) -> Distance {
+        let loss = self.day_start.map_or(0.0, |start| start - pnl);
+        let drawdown = (self.peak.max(pnl) - pnl).max(0.0);
+        let left = |limit: f64, used: f64| (limit > 0.0).then_some(limit - used);
+        Distance {
+            loss,
+            drawdown,
+            max_daily_loss,
+            max_drawdown,
+            to_daily_loss: left(max_daily_loss, loss),
+            to_drawdown: left(max_drawdown, drawdown),
+            tripped: self.tripped,
+        }
+    }
+}
+
+/// A breaker's distance to its limits (see [`PnlWatch::distance`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Distance {
+    /// Loss since the UTC day began (negative: a gain).
+    pub loss: f64,
+    /// Fall from the day's peak.
+    pub drawdown: f64,
+    /// The daily loss limit (0: off).
+    pub max_daily_loss: f64,
+    /// The drawdown limit (0: off).
+    pub max_drawdown: f64,
+    /// What is left before the daily loss limit trips (`None`: off).
+    pub to_daily_loss: Option<f64>,
+    /// What is left before the drawdown limit trips (`None`: off).
+    pub to_drawdown: Option<f64>,
+    /// Tripped and not yet resumed.
+    pub tripped: bool,
 }
 
 #[cfg(test)]
@@ -94,6 +130,16 @@ mod tests {
         assert!(w.observe(2 * DAY - 5, -70.0, 50.0, 0.0).is_some(), "back before midnight: same day, same baseline");
         assert!(w.observe(2 * DAY + 20, -70.0, 50.0, 0.0).is_none(), "tripped once");
         assert!(w.tripped(), "and still tripped after the clock came forward again");
+    }
+
+    #[test]
+    fn the_distance_is_what_is_left_before_each_limit() {
+        let mut w = PnlWatch::default();
+        w.observe(DAY + 1, 10.0, 100.0, 0.0);
+        w.observe(DAY + 2, 40.0, 100.0, 0.0);
+        let d = w.distance(25.0, 100.0, 0.0);
+        assert_eq!((d.loss, d.drawdown), (-15.0, 15.0));
+        assert_eq!((d.to_daily_loss, d.to_drawdown, d.tripped), (Some(115.0), None, false));
     }
 
     #[test]

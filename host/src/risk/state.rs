@@ -159,6 +159,15 @@ impl AccountRisk {
         self.losses.lock().observe(now_ms, total, daily, drawdown)
     }
 
+    /// The account breaker's distance to its limits at `total`.
+    pub fn breaker(&self, total: f64) -> super::breaker::Distance {
+        let (daily, drawdown) = {
+            let l = self.limits.read();
+            (l.max_daily_loss, l.max_drawdown)
+        };
+        self.losses.lock().distance(total, daily, drawdown)
+    }
+
     /// Resumed by an operator: the account's watch counts from `total`.
     pub fn reset_losses(&self, total: f64) {
         self.losses.lock().reset(total);

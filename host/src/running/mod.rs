@@ -65,6 +65,16 @@ pub struct PluginReport {
     pub throttled_ms: u64,
     /// Its thread runs in the background scheduling class (it went over its CPU share).
     pub cpu_background: bool,
+    /// CPU time spent on its batches, µs.
+    pub cpu_us: u64,
+    /// Memory its instance holds, bytes.
+    pub memory_bytes: u64,
+    /// Its instance's memory cap, bytes.
+    pub memory_cap_bytes: u64,
+    /// Its CPU budget per call, ms.
+    pub deadline_ms: u64,
+    /// Its share of one core (0: none).
+    pub cpu_share: f64,
 }
 
 /// The host.
@@ -93,6 +103,11 @@ impl Host {
             staging.set_trust(trust.clone());
         }
         *self.trust.write() = trust;
+    }
+
+    /// Which plugin files may load now (what `plugin inspect` judges a signature by).
+    pub fn trust(&self) -> Trust {
+        self.trust.read().clone()
     }
 
     /// Starts the engine tasks on the current tokio runtime and seeds balances from the venue.
@@ -238,6 +253,11 @@ impl Host {
                     reloads: status.reloads,
                     throttled_ms: h.counters().throttled_ms.load(Ordering::Relaxed),
                     cpu_background: h.counters().background.load(Ordering::Relaxed),
+                    cpu_us: h.counters().cpu_us.load(Ordering::Relaxed),
+                    memory_bytes: h.counters().memory_bytes.load(Ordering::Relaxed),
+                    memory_cap_bytes: h.counters().memory_cap_bytes.load(Ordering::Relaxed),
+                    deadline_ms: h.limits().deadline_ms,
+                    cpu_share: h.limits().cpu_share,
                 }
             })
             .collect()

@@ -20,28 +20,7 @@ const LISTED_TRADES: usize = 500;
 
 /// The page's style: readable on a laptop (one column, at most ~1100 px wide), tables that
 /// scroll sideways rather than squeeze, hashes in monospace so they can be compared by eye.
-const CSS: &str = "
-body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; color: #222; background: #fafafa; margin: 0; }
-main { max-width: 1100px; margin: 0 auto; padding: 16px 24px 48px; background: #fff; }
-h1 { font-size: 22px; margin: 8px 0 4px; }
-h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
-h3 { font-size: 15px; margin: 18px 0 6px; }
-.muted { color: #666; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; margin: 6px 0; }
-th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; font-weight: 600; white-space: nowrap; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr.total td { font-weight: 600; border-top: 2px solid #ccc; }
-code, pre, .hash { font-family: ui-monospace, 'SFMono-Regular', Menlo, Consolas, monospace; font-size: 12px; }
-.hash { word-break: break-all; }
-pre { margin: 0; white-space: pre-wrap; word-break: break-all; max-height: 16em; overflow: auto; }
-figure { margin: 10px 0 18px; }
-figure svg { width: 100%; height: auto; display: block; }
-figcaption { color: #555; font-size: 13px; }
-.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; }
-.fault { color: #a40000; }
-";
+const CSS: &str = include_str!("../../../../console/src/base.css");
 
 /// Writes `report.html` and `report.json` into `dir` (created if missing) and returns the
 /// page's path.

@@ -687,6 +687,12 @@ impl Venue for OkxVenue {
     }
 
     fn status(&self) -> Option<tradebox_core::VenueStatus> {
+        /// The endpoints whose bucket key is an instrument id (others are keyed by an
+        /// instrument type or a tag's hash, or not at all).
+        fn keyed_by_instrument(e: Endpoint) -> bool {
+            use Endpoint::*;
+            matches!(e, Place | Cancel | Amend | OrderDetails | BatchPlace | BatchCancel | BatchAmend)
+        }
         use std::sync::atomic::Ordering::Relaxed;
         use tradebox_core::{AuthFailureStatus, FeedStatus, RateLimitStatus, VenueStatus};
         let l = &self.limiter.stats;
@@ -698,6 +704,24 @@ impl Venue for OkxVenue {
             avg_wait_ms,
             refused: l.refused.load(Relaxed),
             backoffs: l.penalties.load(Relaxed),
+            fullest: self
+                .limiter
+                .fullest(8)
+                .into_iter()
+                .map(|b| tradebox_core::RateBucket {
+                    instrument: b
+                        .endpoint
+                        .filter(|e| keyed_by_instrument(*e))
+                        .and_then(|_| self.spec(b.key))
+                        .map(|s| s.symbol.clone()),
+                    scope: b.endpoint.map_or_else(|| "OrderCap".to_string(), |e| format!("{e:?}")),
+                    plugin: b.plugin,
+                    used: b.used,
+                    capacity: b.capacity,
+                    window_ms: b.window_ms,
+                    blocked_ms: b.blocked_ms,
+                })
+                .collect(),
         };
         let recent = u64::from(self.auth_watch.recent(std::time::Instant::now()));
         let auth_failures = (recent > 0).then(|| AuthFailureStatus {
