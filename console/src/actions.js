@@ -210,8 +210,9 @@ function requestedInstruments(m) {
     const key = /^\{(.+)\}$/.exec(pattern);
     if (!key) return pattern;
     const setting = m.config && m.config[key[1]];
-    return setting && typeof setting.default === 'string' && setting.default ? setting.default : pattern;
-  });
+    // An empty default means "none" (the operator names one): better an empty field than `{symbol}`.
+    return setting && typeof setting.default === 'string' ? setting.default : '';
+  }).filter((i) => i !== '');
 }
 
 let pending = null; // {wasm, file, inspection} of the file being loaded

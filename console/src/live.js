@@ -314,8 +314,8 @@ function showCpu(c, cpu, now) {
   const share = cpu.share > 0 ? cpu.share : null;
   const load = c.cpuLoad;
   c.cpuBar.set(load === undefined ? 0 : load / (share || 1));
-  const used = load === undefined ? 'measuring' : `${(load * 100).toFixed(1)}% of a core`;
-  setText(c.cpuText, `${used}${share ? ` of ${(share * 100).toFixed(0)}% share` : ''}${throttled}`);
+  const used = load === undefined ? 'measuring…' : `${(load * 100).toFixed(1)}% of a core`;
+  setText(c.cpuText, `${used}${share ? ` (share ${(share * 100).toFixed(0)}%)` : ' (no share)'}${throttled}`);
   setAttr(c.cpuText, 'title', `CPU over the last second, against its share of a core (${share ? 'capped' : 'no cap: against one core'}); ` +
     `per-call deadline ${cpu.deadline_ms ?? NONE} ms; time it waited for its share; "background": over its share lately`);
 }
@@ -438,9 +438,14 @@ export function lineOptions(width, height, series, yLabel) {
         value: (u, v) => (v === null || v === undefined ? NONE : money(v)),
       })),
     ],
-    axes: [{ values: timeTicks }, { label: yLabel, size: 70, values: (u, vals) => vals.map((v) => money(v)) }],
+    axes: [{ values: timeTicks, incrs: TIME_INCRS }, { label: yLabel, size: 70, values: (u, vals) => vals.map((v) => money(v)) }],
   };
 }
+
+/** Tick spacings of the time axis, s: whole seconds and up (ticks closer than a second repeated
+ * their label, since the labels show seconds). */
+const TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+  172800, 604800, 2592000, 31536000];
 
 /** The time axis's tick labels, 24-hour UTC: seconds when ticks are under a minute apart, the date when days. */
 function timeTicks(u, splits, axis, space, incr) {
@@ -567,6 +572,10 @@ function renderRates(rates) {
 // The audit trail: newest first, at most MAX_AUDIT rows, filtered by text.
 
 const MAX_AUDIT = 500;
+// Lifecycle and operator records (kind `state`: loads, halts, reloads) outlive the order
+// traffic around them: a market maker writes tens of records a second, which would push an
+// operator's halt out of the table within seconds.
+const KEEP_STATE = 200;
 let auditLastSeq = -1;
 let auditFilter = [];
 
@@ -591,8 +600,22 @@ function renderAudit(records, first) {
     fragment.append(auditRow(fresh[i]));
   }
   body.insertBefore(fragment, body.firstChild);
-  while (body.rows.length > MAX_AUDIT) body.deleteRow(-1);
+  trimAudit(body);
   setText($('audit-count'), `${body.rows.length} most recent record(s) shown (at most ${MAX_AUDIT}); click a row for the record`);
+}
+
+/** Drops the oldest rows past MAX_AUDIT, order traffic before the last KEEP_STATE `state` rows. */
+function trimAudit(body) {
+  let over = body.rows.length - MAX_AUDIT;
+  if (over <= 0) return;
+  let states = body.querySelectorAll('tr[data-kind="state"]').length;
+  for (let i = body.rows.length - 1; i >= 0 && over > 0; i--) {
+    const isState = body.rows[i].dataset.kind === 'state';
+    if (isState && states <= KEEP_STATE) continue;
+    if (isState) states--;
+    body.deleteRow(i);
+    over--;
+  }
 }
 
 function auditRow(r) {

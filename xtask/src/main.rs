@@ -75,7 +75,8 @@ fn main() -> Result<()> {
     }
 }
 
-/// Builds the plugins, runs the plugins' own unit tests natively, then every workspace test.
+/// Builds the plugins, runs the plugins' own unit tests natively, then every workspace test (with
+/// the browser the console's tests drive installed first).
 fn test(root: &Path, rest: &[String]) -> Result<()> {
     let dir = build_plugins(root)?;
     let mut plugin_tests = cargo(root);
@@ -94,6 +95,7 @@ fn test(root: &Path, rest: &[String]) -> Result<()> {
         .env("TRADEBOX_TOOLCHAINS", target_dir(root).join("toolchains"));
     run(sdk_tests)?;
     let pydeps = python_deps(root)?;
+    browser()?;
     let mut cmd = cargo(root);
     cmd.args(["test", "--workspace"]).args(rest).env("TRADEBOX_PLUGIN_DIR", &dir).env("TRADEBOX_PYDEPS", &pydeps);
     run(cmd)
@@ -127,6 +129,63 @@ fn python_deps(root: &Path) -> Result<PathBuf> {
     run(pip).context("installing the python packages of the third-party client test (needs python3 with pip)")?;
     std::fs::write(&marker, wanted).with_context(|| format!("writing {}", marker.display()))?;
     Ok(dir)
+}
+
+/// Debian's Chromium and its WebDriver, which the console's browser tests drive
+/// (`tests/console.rs`): installed with apt-get when either is missing, as root or through
+/// `sudo -n`. The tests fail without them rather than skip, so this is where they come from.
+fn browser() -> Result<()> {
+    const FILES: [&str; 2] = ["/usr/bin/chromium", "/usr/bin/chromedriver"];
+    const PACKAGES: [&str; 2] = ["chromium", "chromium-driver"];
+    let missing: Vec<&str> = FILES.iter().copied().filter(|f| !Path::new(f).is_file()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let sudo = !root && Command::new("sudo").args(["-n", "true"]).output().is_ok_and(|o| o.status.success());
+    if !root && !sudo {
+        bail!(
+            "{} missing: install Debian's {} (`apt-get install chromium chromium-driver` as root) for the console's browser tests",
+            missing.join(" and "),
+            PACKAGES.join(" and ")
+        );
+    }
+    let apt = |args: &[&str]| {
+        let mut cmd = if sudo { Command::new("sudo") } else { Command::new("apt-get") };
+        if sudo {
+            cmd.args(["-n", "apt-get"]);
+        }
+        // English messages: an unknown package is told by apt's wording below.
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive").env("LC_ALL", "C");
+        cmd
+    };
+    let install = || {
+        let mut cmd = apt(&["install", "-y", "--no-install-recommends"]);
+        cmd.args(PACKAGES);
+        println!("xtask: {} missing; running {cmd:?}", missing.join(" and "));
+        // apt's progress goes to stdout, shown as it comes; its errors are kept to tell an
+        // unknown package (a stale or empty package list) from other failures, then shown.
+        cmd.stdout(std::process::Stdio::inherit()).stderr(std::process::Stdio::piped());
+        let out = cmd.output().with_context(|| format!("could not start {cmd:?}"))?;
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        Ok::<_, anyhow::Error>(out)
+    };
+    let out = install()?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !(stderr.contains("Unable to locate package") || stderr.contains("has no installation candidate")) {
+        bail!("installing {} for the console's browser tests failed: {}", PACKAGES.join(" and "), out.status);
+    }
+    let update = apt(&["update"]);
+    println!("xtask: apt does not know the packages yet; running {update:?}");
+    run(update).context("updating apt's package lists")?;
+    let out = install()?;
+    if !out.status.success() {
+        bail!("installing {} for the console's browser tests failed: {}", PACKAGES.join(" and "), out.status);
+    }
+    Ok(())
 }
 
 fn workspace_root() -> PathBuf {
