@@ -498,5 +498,21 @@ async fn an_operator_signs_in_halts_resumes_loads_reloads_and_unloads_from_the_c
     assert_eq!(cross_site.status(), 403, "POST /halt with Origin: http://evil.example");
     assert_eq!(stand.host.hub().account_state(), TradingState::Active, "the account after the cross-site halt");
 
+    // Without the token nothing is read: a large body is refused as unauthorized, not buffered
+    // (and with it, only uploads may be large).
+    let big = vec![b' '; 8 << 20];
+    let anonymous = http.post(format!("http://{addr}/plugins/inspect")).body(big.clone()).send().await;
+    // The host may answer before the whole body is sent and close the connection.
+    if let Ok(r) = anonymous {
+        assert_eq!(r.status(), 401, "an 8 MiB inspection without the token");
+    }
+    let oversized = http.post(format!("http://{addr}/halt")).bearer_auth(&stand.token).body(big).send().await;
+    if let Ok(r) = oversized {
+        assert_eq!(r.status(), 413, "an 8 MiB halt with the token: only uploads may be large");
+    }
+    let metrics = http.get(format!("http://{addr}/metrics")).send().await.expect("GET /metrics");
+    assert_eq!(metrics.status(), 401, "every route but the page's files and /health needs the token");
+    assert_eq!(stand.host.hub().account_state(), TradingState::Active, "the account after the oversized halt");
+
     stand.stop().await;
 }

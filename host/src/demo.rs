@@ -21,6 +21,11 @@ const DEMO_PLUGINS: &[(&str, &str, &str, &str)] = &[
     ("mm-eth", "market-maker.wasm", r#"{"symbol":"ETH-USDT","spread_bps":6,"size":0.5,"max_inventory":2}"#, "ETH-USDT"),
 ];
 
+/// The demo account's daily loss limit, USDT. The example strategies lose on the random walk,
+/// mostly in fees (a newcomer saw about 250 a minute): at this limit the breaker halts the
+/// account after most of an hour, which the board and the console then show.
+const DEMO_MAX_DAILY_LOSS: f64 = 10_000.0;
+
 /// How the demo reaches its exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DemoVenue {
@@ -69,6 +74,10 @@ pub async fn run(plugin_dir: &Path, duration: Option<Duration>, seed: Option<u64
             (host, Some(path))
         }
     };
+    // A daily loss limit on the account, so that the board and the console show the breaker's
+    // distance to it (and a demo left running long enough shows it halting the account).
+    let limits = crate::risk::AccountLimits { max_daily_loss: DEMO_MAX_DAILY_LOSS, ..host.hub().account_limits() };
+    host.hub().set_account_limits(limits, "the demo").context("setting the demo's loss limit")?;
     let host = std::sync::Arc::new(host);
     let admin = start_admin(&host).await?;
     for (name, file, config, instrument) in DEMO_PLUGINS {
@@ -265,7 +274,8 @@ impl Board {
         let mut out = String::new();
         let title = if self.final_board { "tradebox demo: final" } else { "tradebox demo (Ctrl-C to stop)" };
         let _ = writeln!(out, "{title}  venue: {}", self.venue);
-        if let Some(banner) = &self.banner {
+        // The final board is drawn after the admin API stopped: its address would mislead.
+        if let Some(banner) = self.banner.as_ref().filter(|_| !self.final_board) {
             let _ = writeln!(out, "{banner}");
         }
         let _ = writeln!(out);

@@ -171,11 +171,30 @@ pub fn is_symbol(text: &str) -> bool {
     !text.is_empty() && text.len() <= 64 && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
-/// Control characters (newlines, escapes) and bidirectional overrides: text that could forge or
-/// reorder what an operator reads.
+/// Control characters (newlines, escapes), bidirectional overrides, invisible characters
+/// (zero-width spaces and joiners, the byte order mark, the word joiner) and the line and
+/// paragraph separators: text that could forge, reorder or hide what an operator reads
+/// (`mm-eth` and `\u{200b}mm-eth` look the same).
 pub fn is_deceptive(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{180e}'
+                | '\u{feff}'
+        )
 }
+
+/// The longest text a manifest may give per field, in characters: enough for any honest
+/// description; past it, a manifest could push what the operator must read (the signature,
+/// the verdict) off the screen.
+pub const TEXT_LIMITS: &[(&str, usize)] =
+    &[("name", 64), ("version", 64), ("license", 100), ("sdk", 100), ("description", 2_000), ("authors", 200)];
+
+/// Most authors, settings and requested instruments a manifest may list.
+pub const MAX_ITEMS: usize = 64;
 
 /// True when `symbol` matches `pattern` (exact, `*`, or `PREFIX*`).
 pub fn pattern_matches(pattern: &str, symbol: &str) -> bool {
@@ -242,9 +261,23 @@ impl Manifest {
                 texts.push((key, default));
             }
         }
+        if self.authors.len() > MAX_ITEMS
+            || self.config.len() > MAX_ITEMS
+            || self.permissions.instruments.len() > MAX_ITEMS
+        {
+            return invalid(format!("more than {MAX_ITEMS} authors, config settings or instruments"));
+        }
+        for (field, text) in &texts {
+            // A setting's description and default are labelled by its name.
+            let limit = TEXT_LIMITS.iter().find(|(f, _)| f == field).map_or(500, |(_, n)| *n);
+            let chars = text.chars().count();
+            if chars > limit {
+                return invalid(format!("{field} is {chars} characters long; at most {limit}"));
+            }
+        }
         for (field, text) in texts {
             if text.chars().any(is_deceptive) {
-                return invalid(format!("{field} contains control or bidirectional characters: {text:?}"));
+                return invalid(format!("{field} contains control, invisible or bidirectional characters: {text:?}"));
             }
         }
         for pattern in &self.permissions.instruments {
@@ -412,6 +445,27 @@ mod tests {
         m.config.get_mut("symbol").expect("symbol").default = Some("ETH\u{202e}".into());
         m.permissions.instruments = vec!["ETH-*".into()];
         assert!(m.validate().expect_err("bidi in a default").to_string().contains("symbol contains"));
+    }
+
+    /// From the console's attacker review: a manifest's texts are shown to the operator above
+    /// the verdict; invisible characters and very long texts must not pass.
+    #[test]
+    fn invisible_characters_and_very_long_texts_are_refused() {
+        let mut m = sample();
+        m.authors = vec!["\u{200b}tradebox developers".into()];
+        assert!(m.validate().expect_err("a zero-width space").to_string().contains("invisible"));
+        let mut m = sample();
+        m.description = "x".repeat(2_001);
+        assert!(m.validate().expect_err("a long description").to_string().contains("at most 2000"));
+        let mut m = sample();
+        m.version = "1".repeat(65);
+        assert!(m.validate().expect_err("a long version").to_string().contains("version"));
+        let mut m = sample();
+        m.authors = vec!["a".into(); MAX_ITEMS + 1];
+        assert!(m.validate().is_err(), "too many authors");
+        let mut m = sample();
+        m.description = "x".repeat(2_000);
+        m.validate().expect("2,000 characters are fine");
     }
 
     #[test]

@@ -87,8 +87,11 @@ pub enum AdminError {
     },
 }
 
-/// Largest request body: a plugin component uploaded as base64.
+/// Largest request body of a load, reload or inspection: a plugin component as base64.
 pub const UPLOAD_LIMIT: usize = 96 << 20;
+
+/// Largest body of any other request (limits, a halt's reason).
+pub const BODY_LIMIT: usize = 64 << 10;
 
 struct Ctx {
     host: Arc<Host>,
@@ -207,11 +210,11 @@ pub async fn start(
     let metrics = metrics::registry(host.clone());
     let ctx = Arc::new(Ctx { host, token, defaults, metrics, curves: console::Curves::default() });
     let sampler = console::spawn_sampler(ctx.clone());
-    let app = Router::new()
-        .route("/", get(console::assets::index))
+    // Uploads (a component as base64: Python's and JavaScript's are 12-20 MB) may be large;
+    // every other body is a few fields.
+    let upload = || axum::extract::DefaultBodyLimit::max(UPLOAD_LIMIT);
+    let private = Router::new()
         .route("/console/stream", get(console::stream))
-        .route("/console/{file}", get(console::assets::asset))
-        .route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
         .route("/status", get(status))
         .route("/halt", post(halt))
         .route("/resume", post(resume))
@@ -219,16 +222,23 @@ pub async fn start(
         .route("/risk", get(risk))
         .route("/risk/account", put(put_account))
         .route("/risk/plugins/{name}", put(put_plugin))
-        .route("/plugins", get(plugins::list).post(plugins::load))
-        .route("/plugins/inspect", post(plugins::inspect))
-        .route("/plugins/{name}/reload", post(plugins::reload))
+        .route("/plugins", get(plugins::list).post(plugins::load).layer(upload()))
+        .route("/plugins/inspect", post(plugins::inspect).layer(upload()))
+        .route("/plugins/{name}/reload", post(plugins::reload).layer(upload()))
         .route("/plugins/{name}/promote", post(plugins::promote))
         .route("/plugins/{name}", delete(plugins::unload))
         .route("/metrics", get(metrics::serve))
+        // The token is checked before a handler reads the body: without it, nothing is read
+        // (a large body from a caller without the token would otherwise be buffered first).
+        // The handlers check it again.
+        .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), require_token));
+    let app = Router::new()
+        .route("/", get(console::assets::index))
+        .route("/console/{file}", get(console::assets::asset))
+        .route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .merge(private)
         .with_state(ctx)
-        // A component uploaded as base64 (Python's and JavaScript's are 12-20 MB): axum's
-        // default of 2 MB would refuse them.
-        .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_LIMIT))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(Arc::new(guard::Guard::new(addr)), guard::check));
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -253,6 +263,15 @@ fn authorized(ctx: &Ctx, headers: &HeaderMap) -> bool {
 
 fn unauthorized() -> Response {
     error(StatusCode::UNAUTHORIZED, "missing or wrong admin token")
+}
+
+/// The token, before the route's handler runs (and so before its body is read).
+async fn require_token(
+    State(ctx): State<Arc<Ctx>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if authorized(&ctx, request.headers()) { next.run(request).await } else { unauthorized() }
 }
 
 async fn status(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {

@@ -543,6 +543,12 @@ impl Hub {
         self.tracker.lock().open_orders(plugin).map(|t| t.report.clone()).collect()
     }
 
+    /// Every open order with its owner's slot (0: the host's own, adopted at start), for
+    /// the console's list of orders no loaded plugin owns.
+    pub fn all_open_orders(&self) -> Vec<(PluginId, OrderReport)> {
+        self.tracker.lock().all_open_orders().map(|t| (t.plugin, t.report.clone())).collect()
+    }
+
     /// A plugin's positions.
     pub fn positions(&self, plugin: PluginId) -> Vec<(InstrumentId, PluginPosition)> {
         let mut v = self.tracker.lock().positions(plugin);

@@ -29,6 +29,8 @@ pub struct Snapshot {
     pub ts: i64,
     /// The venue's name.
     pub venue: String,
+    /// The host has a staging venue (`[staging]`): plugins can be loaded or reloaded there.
+    pub staging: bool,
     /// The account as a whole.
     pub account: Account,
     /// The plugins, live first, then staged.
@@ -64,6 +66,19 @@ pub struct Account {
     pub audit_failing: bool,
     /// Orders an earlier run left that this host tracks.
     pub adopted_open_orders: usize,
+    /// Open orders no loaded plugin owns: left working by an unload, or adopted at start
+    /// (slot 0). Nothing else shows them, and they still trade.
+    pub unowned_orders: Vec<UnownedOrder>,
+}
+
+/// An open order without a loaded plugin.
+#[derive(Debug, Serialize)]
+pub struct UnownedOrder {
+    /// The slot of the plugin that placed it (0: the host's own, adopted at start).
+    pub slot: u32,
+    /// The order.
+    #[serde(flatten)]
+    pub order: OpenOrder,
 }
 
 /// One currency's balance.
@@ -119,6 +134,9 @@ pub struct PluginView {
     pub source: Option<String>,
     /// The operator's grant.
     pub granted: Option<crate::engine::Grants>,
+    /// What its manifest asks for (`None`: a component without a manifest, or native code);
+    /// it runs with the grant intersected with this.
+    pub requested: Option<crate::engine::permissions::Requested>,
     /// Net positions.
     pub positions: Vec<Position>,
     /// PnL now.
@@ -302,6 +320,7 @@ pub(crate) fn build(host: &Host, curves: &Curves, cursor: &mut Cursor) -> Snapsh
         seq: cursor.seq,
         ts: hub.clock().now_ms(),
         venue: host.venue().name().to_string(),
+        staging: host.staging().is_some(),
         account: account(host),
         prices: prices(host),
         plugins,
@@ -347,7 +366,30 @@ fn account(host: &Host) -> Account {
         breaker: hub.account_breaker(),
         audit_failing: hub.audit().is_some_and(|a| a.failing()),
         adopted_open_orders: hub.adopted_open(),
+        unowned_orders: unowned_orders(host),
     }
+}
+
+fn open_order(host: &Host, o: tradebox_core::OrderReport) -> OpenOrder {
+    OpenOrder {
+        instrument: host.hub().instrument(o.instrument).map(|i| i.symbol.clone()),
+        side: o.side,
+        price: o.price.map(f),
+        size: f(o.size),
+        filled: f(o.filled),
+        status: o.status,
+        client_id: o.client_id,
+    }
+}
+
+fn unowned_orders(host: &Host) -> Vec<UnownedOrder> {
+    let hub = host.hub();
+    let loaded: BTreeSet<u32> = hub.plugins().iter().map(|s| s.id).collect();
+    hub.all_open_orders()
+        .into_iter()
+        .filter(|(slot, _)| !loaded.contains(slot))
+        .map(|(slot, o)| UnownedOrder { slot, order: open_order(host, o) })
+        .collect()
 }
 
 /// One unit of `ccy` in USDT (and the stablecoins OKX quotes against it at ~1), from the
@@ -390,15 +432,7 @@ fn plugin_views(host: &Host, staged: bool, curves: &Curves, first: bool) -> Vec<
                 .map(|s| hub.open_orders(s.id))
                 .unwrap_or_default()
                 .into_iter()
-                .map(|o| OpenOrder {
-                    instrument: hub.instrument(o.instrument).map(|i| i.symbol.clone()),
-                    side: o.side,
-                    price: o.price.map(f),
-                    size: f(o.size),
-                    filled: f(o.filled),
-                    status: o.status,
-                    client_id: o.client_id,
-                })
+                .map(|o| open_order(host, o))
                 .collect();
             let fills = host
                 .activity()
@@ -442,6 +476,7 @@ fn plugin_views(host: &Host, staged: bool, curves: &Curves, first: bool) -> Vec<
                 reloads: p.reloads,
                 source: sources.get(&p.name).map(|s| s.display().to_string()),
                 granted: slot.as_ref().map(|s| s.permissions().granted.clone()),
+                requested: slot.as_ref().and_then(|s| s.permissions().requested.clone()),
                 positions: p
                     .positions
                     .iter()
