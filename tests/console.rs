@@ -8,12 +8,13 @@
 //!    has it quote again;
 //! 4. a `.wasm` file chosen in the load panel is inspected, then loaded under a grant;
 //! 5. it is reloaded from a file on its card, then unloaded;
-//! 6. every one of those is in the audit log, as asked by the console, and in the page's trail.
+//! 6. every one of those is in the audit log, as asked by the console, and in the page's trail;
+//! 7. a backtest's `report.json` opens in the page.
 //!
 //! Then, without the browser, requests addressed by another name (DNS rebinding) or sent from
 //! another site are refused. Screenshots of the main views go to
-//! `target/console-screenshots/`. The element ids are the contract of `/tmp/console/SPEC.md`
-//! ("Element ids the browser tests rely on"); the page's wording is not relied on.
+//! `target/console-screenshots/`. The element ids are those `console/README.md` lists
+//! ("Element ids and classes the browser tests rely on"); the page's wording is not relied on.
 //!
 //! Waits poll every 100 ms for up to 30 s and say, when they give up, what they waited for and
 //! what the page showed; nothing here is timed (the page's speed is `benches/console_page.rs`).
@@ -57,6 +58,27 @@ fn screenshot_dir() -> PathBuf {
 fn mm_orders_at_exchange(stand: &Stand) -> usize {
     let filter = OrderFilter { inst_id: "ETH-USDT".into(), ..OrderFilter::default() };
     stand.sim.exchange().pending(&filter).len()
+}
+
+/// Runs a short backtest of `sma-cross` on a synthetic history and writes its `report.json`
+/// into `dir`, as `tradebox backtest --report` does; returns the file.
+fn backtest_report(dir: &std::path::Path) -> PathBuf {
+    use tradebox::backtest::run::{PluginPlan, run};
+    use tradebox::plugin::{Limits, Mode, Runtime};
+    let runtime = Runtime::new(Mode::Deterministic, Some(tradebox_e2e::cache_dir())).expect("runtime");
+    let bars = tradebox_e2e::history::bars(600, 18);
+    let plan = tradebox_e2e::history::plan(&bars, tradebox::backtest::FillModel::NextOpen);
+    let sma = PluginPlan {
+        name: "sma-report".into(),
+        path: "sma-cross.wasm".into(),
+        compiled: runtime.compile(&tradebox_e2e::plugin("sma-cross")).expect("sma-cross compiles"),
+        config: r#"{"symbol":"BTC-USDT","source":"candle","fast":5,"slow":20,"size":1}"#.into(),
+        grants: tradebox::engine::Grants { instruments: vec!["BTC-USDT".into()], ..Default::default() },
+        risk: tradebox::backtest::command::open_limits().0,
+        limits: Limits::default(),
+    };
+    let report = run(&plan, &[sma], &mut |_| {}).expect("the backtest runs");
+    tradebox::backtest::report::write_json(&report, dir).expect("report.json is written")
 }
 
 /// The page as the test drives it, with the host behind it for failure messages.
@@ -474,9 +496,24 @@ async fn an_operator_signs_in_halts_resumes_loads_reloads_and_unloads_from_the_c
     .await;
     page.screenshot("audit", Some("#audit-filter")).await;
 
+    // 7. A backtest's report.json (as `tradebox backtest --report` writes it) opens in the page,
+    //    with its plugin's row and its equity chart drawn by the page's charting library.
+    let reports = tempfile::tempdir().expect("temp dir");
+    let report = backtest_report(reports.path());
+    page.choose_file("#report-file", &report).await;
+    page.wait_for(
+        "#report to show the backtest's plugin and an equity chart",
+        Some("#report"),
+        "const r = document.getElementById('report');
+         return !!r && !r.hidden && r.textContent.includes('sma-report') && !!r.querySelector('.uplot canvas');",
+        vec![],
+    )
+    .await;
+    page.screenshot("report", Some("#report")).await;
+
     browser.quit().await;
 
-    // 7. Without a browser: another name for the address (DNS rebinding) and another site's
+    // 8. Without a browser: another name for the address (DNS rebinding) and another site's
     //    page are refused, the token notwithstanding; the account stays active.
     println!("step 7: requests by another name or from another site are refused");
     let addr = stand.admin.addr();

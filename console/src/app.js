@@ -9,7 +9,7 @@ import { token, onUnauthorized } from './util.js';
 import { openStream } from './stream.js';
 import { renderSnapshot, initLive, resetLive, setCardActions } from './live.js';
 import {
-  initActions, resetActions, haltPlugin, resumePlugin, unloadPlugin, promotePlugin, reloadPlugin, answer,
+  initActions, resetActions, updateHost, haltPlugin, resumePlugin, unloadPlugin, promotePlugin, reloadPlugin, answer,
 } from './actions.js';
 import { initReports } from './report.js';
 
@@ -78,6 +78,7 @@ function start() {
     },
     onSnapshot: (snapshot, first) => {
       try {
+        updateHost(snapshot);
         renderSnapshot(snapshot, first);
       } catch (e) {
         // A snapshot the page cannot draw must not drop the stream (that would retry forever).
@@ -86,9 +87,16 @@ function start() {
     },
     onStatus: (state, detail) => {
       setConnection(state, detail);
-      if (!signedIn && state === 'reconnecting') {
-        // Not signed in yet and the host is unreachable: say so on the sign-in form; it retries.
-        $('sign-in-status').textContent = `cannot reach the host (${detail})`;
+      if (state === 'ended') {
+        // The host stopped or restarted (or never answered). The token is forgotten rather
+        // than sent again by itself: another program may answer at this address now.
+        const was = signedIn;
+        token.clear();
+        stop();
+        showSignIn(false);
+        $('sign-in-status').textContent = was
+          ? `The connection to the host ended (${detail}). Sign in again with the token of the running host.`
+          : `Cannot reach the host (${detail}).`;
       }
     },
     onUnauthorized: () => {

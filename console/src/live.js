@@ -24,10 +24,13 @@ function colourOf(name) {
 }
 
 /** A trading state's word and class (active green, reduce_only amber, halted red). */
-function showState(node, state) {
-  setText(node, state || 'unknown'); // the API's word, as the CLI and the audit log write it
+function showState(node, state, text) {
+  setText(node, text || state || 'unknown'); // the API's word, as the CLI and the audit log write it
   setClass(node, STATES.map((s) => `state-${s}`), STATES.includes(state) ? `state-${state}` : null);
 }
+
+/** How restrictive a trading state is: a plugin trades as the stricter of its own and the account's. */
+const strictness = (state) => STATES.indexOf(state);
 
 // ---------------------------------------------------------------------------------------------
 // Header: the account
@@ -74,7 +77,8 @@ function renderAccount(snap) {
   if (a.state === 'reduce_only') alerts.push(['warn', 'The account is reduce-only: plugins may only close positions.']);
   if (b.tripped) alerts.push(['bad', 'The loss breaker has tripped: the account is halted until resumed.']);
   if (a.audit_failing) alerts.push(['bad', 'The audit log cannot be written: orders are refused until it can.']);
-  if (a.adopted_open_orders > 0) {
+  renderUnowned(a.unowned_orders);
+  if (a.adopted_open_orders > 0 && !Array.isArray(a.unowned_orders)) {
     alerts.push(['warn', `${a.adopted_open_orders} open order(s) on the venue that no plugin owns (adopted at start).`]);
   }
   const signature = JSON.stringify(alerts);
@@ -91,6 +95,31 @@ function renderAccount(snap) {
 }
 
 const breakerBar = bar();
+
+/**
+ * Open orders no loaded plugin owns (an unloaded plugin's left working, slot N; or adopted at
+ * start, slot 0), in a small table under the header; hidden when there are none. Older hosts
+ * send no list: the alert line counts the adopted ones instead.
+ */
+let unownedSig = '';
+function renderUnowned(orders) {
+  const list = Array.isArray(orders) ? orders : [];
+  const sig = JSON.stringify(list);
+  if (sig === unownedSig) return;
+  unownedSig = sig;
+  $('unowned').hidden = list.length === 0;
+  setText($('unowned-count'), String(list.length));
+  replaceChildren($('unowned-orders').tBodies[0], list.map((o) => el('tr', {},
+    el('td', {
+      class: 'num', text: o.slot === 0 ? '0 (adopted)' : num(o.slot),
+      title: o.slot === 0 ? 'adopted at start: an earlier run left it' : 'left working by an unloaded plugin',
+    }),
+    el('td', { text: visible(o.instrument ?? NONE) }),
+    el('td', { class: `side-${o.side}`, text: visible(o.side ?? '') }),
+    el('td', { class: 'num', text: price(o.price) }), el('td', { class: 'num', text: num(o.size) }),
+    el('td', { class: 'num', text: num(o.filled) }), el('td', { text: visible(o.status ?? '') }),
+    el('td', { class: 'hash', text: visible(o.client_id ?? '') }))));
+}
 
 /**
  * The breaker's limits as [{used (0..1), text}]. Two shapes are read: the spec's one limit
@@ -170,9 +199,11 @@ function makeCard(p) {
       },
     },
   });
+  c.haltButton = button('halt danger', 'Halt', offOnStaged || 'halt this plugin: its open orders are cancelled', cardActions.halt, !staged);
+  c.resumeButton = button('resume', 'Resume', offOnStaged || 'let this plugin trade again', cardActions.resume, !staged);
   const actions = el('div', { class: 'card-actions' },
-    button('halt danger', 'Halt', offOnStaged || 'halt this plugin: its open orders are cancelled', cardActions.halt, !staged),
-    button('resume', 'Resume', offOnStaged || 'let this plugin trade again', cardActions.resume, !staged),
+    c.haltButton,
+    c.resumeButton,
     button('unload', 'Unload…', offOnStaged || 'stop and remove this plugin', cardActions.unload, !staged),
     staged ? button('promote', 'Promote', 'replace the running plugin with this staged copy', cardActions.promote) : null,
     el('label', { class: 'file-button', title: 'load a new version of this plugin from a .wasm file' },
@@ -187,7 +218,9 @@ function makeCard(p) {
       swatch(colourOf(p.name)),
       el('b', { class: 'name', text: visible(p.name) }), ' ', c.version,
       staged ? el('span', { class: 'tag', text: 'staged' }) : null,
-      el('span', { class: 'spacer' }), c.trading, ' ', c.run),
+      el('span', { class: 'spacer' }),
+      el('span', { class: 'state-pair' }, el('span', { class: 'state-label', text: 'trading:' }), c.trading),
+      el('span', { class: 'state-pair' }, el('span', { class: 'state-label', text: 'run:' }), c.run)),
     c.meta,
     c.error,
     el('table', { class: 'kv' },
@@ -214,8 +247,61 @@ function changed(c, part, data) {
 
 const list = (v) => (v && v.length ? v.map(visible).join(', ') : 'none');
 
-function updateCard(c, p, now) {
-  showState(c.trading, p.trading_state);
+/** The grant as the plugin runs with it: the grant within what its manifest requests. */
+function effectiveGrant(p) {
+  const g = p.granted || {};
+  const r = p.requested && typeof p.requested === 'object' ? p.requested : null;
+  // An empty list of channels or order kinds grants every one (engine/permissions.rs Grants).
+  const within = (granted, requested) => {
+    const gl = Array.isArray(granted) ? granted : [];
+    if (!r || !Array.isArray(requested)) return gl.length ? list(gl) : 'all';
+    const set = gl.length ? requested.filter((x) => gl.includes(x)) : requested;
+    return set.length ? list(set) : 'none';
+  };
+  const parts = [
+    `instruments ${list(g.instruments)}`,
+    `channels ${within(g.channels, r && r.channels)}`,
+    `order kinds ${within(g.order_kinds, r && r.order_kinds)}`,
+  ];
+  if (r && r.max_orders_per_sec !== null && r.max_orders_per_sec !== undefined) parts.push(`at most ${num(r.max_orders_per_sec)} orders/s`);
+  if (r && r.max_order_notional !== null && r.max_order_notional !== undefined) parts.push(`orders up to ${num(r.max_order_notional)} notional`);
+  return `runs with: ${parts.join('; ')}${g.partial ? ' (partial grants allowed)' : ''}`;
+}
+
+function grantTitle(p) {
+  const g = p.granted || {};
+  const r = p.requested;
+  const all = (v) => (v && v.length ? list(v) : 'all');
+  const lines = [
+    `granted: instruments ${list(g.instruments)}; channels ${all(g.channels)}; order kinds ${all(g.order_kinds)}`,
+    r ? `requested: instruments ${list(r.instruments)}; channels ${list(r.channels)}; order kinds ${list(r.order_kinds)}`
+      : r === null ? 'requested: nothing said (no manifest): the grant as it is' : 'requested: not sent by this host',
+    'an empty grant of channels or order kinds means all of those requested',
+  ];
+  return lines.join('\n');
+}
+
+function updateCard(c, p, now, accountState) {
+  // The plugin trades as the stricter of its own state and the account's.
+  if (strictness(accountState) > strictness(p.trading_state) && strictness(p.trading_state) >= 0) {
+    showState(c.trading, accountState, `${accountState} (account)`);
+    setAttr(c.trading, 'title', `its own state is ${p.trading_state}; the account's (${accountState}) is stricter and applies`);
+  } else {
+    showState(c.trading, p.trading_state);
+    setAttr(c.trading, 'title', 'its trading state');
+  }
+  if (!c.staged) {
+    const halted = p.trading_state === 'halted';
+    const active = p.trading_state === 'active';
+    if (c.haltButton.disabled !== halted) {
+      c.haltButton.disabled = halted;
+      c.haltButton.title = halted ? 'already halted' : 'halt this plugin: its open orders are cancelled';
+    }
+    if (c.resumeButton.disabled !== active) {
+      c.resumeButton.disabled = active;
+      c.resumeButton.title = active ? 'already active' : 'let this plugin trade again';
+    }
+  }
   setText(c.run, p.run_state || '');
   setClass(c.run, ['fault'], p.run_state && p.run_state !== 'Running' ? 'fault' : null);
   // The version alone (the "v" before it is CSS), so the text is what the manifest says.
@@ -249,12 +335,8 @@ function updateCard(c, p, now) {
   const hash = p.hash ? `${String(p.hash).slice(0, 12)}…` : NONE;
   setText(c.meta, `signer ${signer} · hash ${hash} · reloads ${p.reloads ?? 0} · ${counts.events ?? NONE} events`);
   setAttr(c.meta, 'title', `hash ${p.hash || NONE}\nsource ${p.source || NONE}`);
-  const g = p.granted || {};
-  // An empty list of channels or order kinds grants every one (engine/permissions.rs Grants);
-  // no instruments grants none.
-  const every = (v) => (v && v.length ? list(v) : 'all');
-  setText(c.grant, p.granted ? `granted: instruments ${list(g.instruments)}; channels ${every(g.channels)}; ` +
-    `order kinds ${every(g.order_kinds)}${g.partial ? ' (partial grants allowed)' : ''}` : 'granted: unknown');
+  setText(c.grant, p.granted ? effectiveGrant(p) : 'granted: unknown');
+  setAttr(c.grant, 'title', p.granted ? grantTitle(p) : null);
 
   c.error.hidden = !p.last_error;
   setText(c.error, p.last_error ? `last error: ${visible(p.last_error)}` : '');
@@ -276,14 +358,13 @@ function updateCard(c, p, now) {
     setText(c.fillsSummary, `recent fills (${fills.length} of ${counts.fills ?? fills.length})`);
     replaceChildren(c.fillsBody, fills.length === 0 ? el('p', { class: 'muted small', text: 'none' }) :
       el('table', { class: 'small' },
-        el('tr', {}, ...['time (UTC)', 'instrument', 'side', 'price', 'size', 'fee', '']
-          .map((h, i) => el('th', { class: i >= 3 && i <= 5 ? 'num' : null, text: h }))),
-        fills.map((f) => el('tr', { title: `client id ${f.client_id ?? NONE}` },
+        el('tr', {}, ...['time (UTC)', 'instrument', 'side', 'price', 'size', 'fee']
+          .map((h, i) => el('th', { class: i >= 3 ? 'num' : null, text: h }))),
+        fills.map((f) => el('tr', { title: `client id ${visible(f.client_id ?? NONE)}${f.liquidity ? ` · ${visible(f.liquidity)}` : ''}` },
           el('td', { text: clock(f.ts), title: isoTime(f.ts) }), el('td', { text: visible(f.instrument ?? NONE) }),
           el('td', { class: `side-${f.side}`, text: visible(f.side ?? '') }), el('td', { class: 'num', text: price(f.price) }),
           el('td', { class: 'num', text: num(f.size) }),
-          el('td', { class: 'num', text: `${money(f.fee)}${f.fee_currency ? ` ${visible(f.fee_currency)}` : ''}` }),
-          el('td', { class: 'muted', text: f.liquidity ? visible(f.liquidity) : '' })))));
+          el('td', { class: 'num', text: `${money(f.fee)}${f.fee_currency ? ` ${visible(f.fee_currency)}` : ''}` })))));
   }
 }
 
@@ -320,7 +401,7 @@ function showCpu(c, cpu, now) {
     `per-call deadline ${cpu.deadline_ms ?? NONE} ms; time it waited for its share; "background": over its share lately`);
 }
 
-function renderPlugins(plugins, now) {
+function renderPlugins(plugins, now, accountState) {
   const container = $('plugins');
   const seen = new Set();
   plugins.forEach((p, i) => {
@@ -331,7 +412,7 @@ function renderPlugins(plugins, now) {
       c = makeCard(p);
       cards.set(key, c);
     }
-    updateCard(c, p, now);
+    updateCard(c, p, now, accountState);
     // Keep the snapshot's order, moving a node only when it is out of place.
     if (container.children[i] !== c.node) container.insertBefore(c.node, container.children[i] || null);
   });
@@ -423,13 +504,18 @@ function drawChart() {
   })), 'PnL'), data, box);
 }
 
-/** uPlot options for a time chart of money series, times in UTC (as the audit log's). */
-export function lineOptions(width, height, series, yLabel) {
+/**
+ * uPlot options for a time chart of money series, times in UTC (as the audit log's). `dates`:
+ * every time label carries its date, as report.html's (`2026-01-01 01:00`).
+ */
+export function lineOptions(width, height, series, yLabel, { dates = false } = {}) {
   return {
     width: Math.max(300, width),
     height,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'),
     cursor: { drag: { x: true, y: false } },
+    // Room on the right for the last time label, centred on its tick (null: uPlot's own).
+    padding: [null, dates ? 70 : 36, null, null],
     scales: { x: { time: true } },
     series: [
       { label: 'time (UTC)', value: (u, v) => (v === null || v === undefined ? NONE : isoTime(v * 1000).replace('T', ' ')) },
@@ -438,7 +524,17 @@ export function lineOptions(width, height, series, yLabel) {
         value: (u, v) => (v === null || v === undefined ? NONE : money(v)),
       })),
     ],
-    axes: [{ values: timeTicks, incrs: TIME_INCRS }, { label: yLabel, size: 70, values: (u, vals) => vals.map((v) => money(v)) }],
+    axes: [
+      // `space`: the least room between ticks, px; wider than the widest label, so labels never run together.
+      { values: dates ? dateTicks : timeTicks, incrs: TIME_INCRS, space: dates ? 140 : 80 },
+      {
+        label: yLabel, labelSize: 18, labelGap: 2, gap: 5,
+        // As wide as the widest tick label (about 7 px a character at uPlot's 12 px font), so
+        // the labels never cover the axis title.
+        size: (u, values) => 22 + 7.2 * Math.max(4, ...(values || []).map((v) => String(v).length)),
+        values: (u, vals) => vals.map((v) => money(v)),
+      },
+    ],
   };
 }
 
@@ -456,6 +552,15 @@ function timeTicks(u, splits, axis, space, incr) {
     // A tick at midnight says which day begins (a curve over days has no other date on it).
     if (incr >= 60 && iso.slice(11, 16) === '00:00') return iso.slice(5, 10);
     return incr < 60 ? iso.slice(11, 19) : iso.slice(11, 16);
+  });
+}
+
+/** A report's time labels: the date and the time to the minute on every tick (the date alone for days). */
+function dateTicks(u, splits, axis, space, incr) {
+  return splits.map((s) => {
+    const iso = isoTime(s * 1000);
+    if (incr >= 86400) return iso.slice(0, 10);
+    return `${iso.slice(0, 10)} ${iso.slice(11, incr < 60 ? 19 : 16)}`;
   });
 }
 
@@ -601,7 +706,19 @@ function renderAudit(records, first) {
   }
   body.insertBefore(fragment, body.firstChild);
   trimAudit(body);
-  setText($('audit-count'), `${body.rows.length} most recent record(s) shown (at most ${MAX_AUDIT}); click a row for the record`);
+  auditCount();
+}
+
+/** `N shown of M kept` while a filter is on; else how many are kept. */
+function auditCount() {
+  const rows = $('audit').tBodies[0].rows;
+  if (auditFilter.length === 0) {
+    setText($('audit-count'), `${rows.length} most recent record(s) kept (at most ${MAX_AUDIT}); click a row for the record`);
+    return;
+  }
+  let shown = 0;
+  for (const row of rows) if (!row.hidden) shown++;
+  setText($('audit-count'), `${shown} shown of ${rows.length} kept; click a row for the record`);
 }
 
 /** Drops the oldest rows past MAX_AUDIT, order traffic before the last KEEP_STATE `state` rows. */
@@ -632,7 +749,7 @@ function auditRow(r) {
         if (e.target.closest('pre')) return; // selecting text in the record must not close it
         const open = text.querySelector('pre');
         if (open) open.remove();
-        else text.append(el('pre', { text: JSON.stringify(r.record ?? r, null, 2) }));
+        else text.append(el('pre', { text: recordText(r) }));
       },
     },
   },
@@ -643,6 +760,24 @@ function auditRow(r) {
     text);
   row.hidden = !auditMatches(row);
   return row;
+}
+
+/**
+ * A record as pretty JSON; a `detail` holding JSON text (a load's grant and config, say) is
+ * shown parsed under it as well.
+ */
+function recordText(r) {
+  const record = r.record ?? r;
+  let out = JSON.stringify(record, null, 2);
+  const detail = record && typeof record === 'object' ? record.detail : undefined;
+  if (typeof detail === 'string' && /^\s*[[{]/.test(detail)) {
+    try {
+      out += `\n\ndetail, parsed:\n${JSON.stringify(JSON.parse(detail), null, 2)}`;
+    } catch {
+      // Not JSON after all (or cut at the stream's length cap): the string above is all.
+    }
+  }
+  return out;
 }
 
 /** `bad` for a record an operator looks for: a refused intent, a rejected order, a failure. */
@@ -666,6 +801,7 @@ function auditTime(ts) {
 export function setAuditFilter(text) {
   auditFilter = text.toLowerCase().split(/\s+/).filter(Boolean);
   for (const row of $('audit').tBodies[0].rows) row.hidden = !auditMatches(row);
+  auditCount();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -673,7 +809,7 @@ export function setAuditFilter(text) {
 /** Draws one snapshot. `first`: the first of a connection (full curves, last 200 audit records). */
 export function renderSnapshot(snap, first) {
   renderAccount(snap);
-  renderPlugins(snap.plugins || [], snap.ts);
+  renderPlugins(snap.plugins || [], snap.ts, snap.account ? snap.account.state : null);
   updateCurves(snap, first);
   renderPrices(snap.prices || [], snap.ts || Date.now());
   renderFeeds(snap.feeds ?? null);
@@ -702,6 +838,8 @@ export function resetLive() {
   priceRows.clear();
   feedsSig = '';
   ratesSig = '';
+  unownedSig = '';
+  $('unowned').hidden = true;
   auditLastSeq = -1;
   $('audit').tBodies[0].replaceChildren();
 }

@@ -132,7 +132,7 @@ function chart(title, yLabel, curves, caption) {
     figure,
     draw() {
       const series = curves.map((c) => ({ label: c.label, stroke: c.colour, width: c.width }));
-      const plot = new uPlot(lineOptions(box.clientWidth, CHART_HEIGHT, series, yLabel), aligned(curves), box);
+      const plot = new uPlot(lineOptions(box.clientWidth, CHART_HEIGHT, series, yLabel, { dates: true }), aligned(curves), box);
       const observer = fitWidth(box, () => plot, CHART_HEIGHT);
       plots.push({ destroy: () => { observer.disconnect(); plot.destroy(); } });
     },
@@ -181,10 +181,10 @@ export function showReport(r, fileName) {
       el('h2', { text: `Backtest report: ${(i.instruments || []).map(visible).join(', ')}` }),
       el('button', { type: 'button', text: 'Close', on: { click: closeReport } })),
     el('p', { class: 'muted', text: `${visible(fileName)} · ${period} · tradebox ${visible(i.version ?? NONE)}` }),
+    inputs(i),
     results(r),
     equityChart.figure,
     ddChart.figure,
-    inputs(i),
     trades(r));
   $('report').hidden = false;
   // uPlot measures its box: draw once the report is in the page.

@@ -1,5 +1,7 @@
 // The live stream: `GET /console/stream?interval_ms=N` read with fetch() (EventSource cannot send
-// the Authorization header), its body parsed as server-sent events, reconnected with back-off.
+// the Authorization header), its body parsed as server-sent events. A dropped stream is not
+// reopened: that would send the token, unasked, to whatever listens at this address next (the
+// host stopped, and another program may have taken its port).
 
 import { authHeaders } from './util.js';
 
@@ -61,29 +63,25 @@ export class SseParser {
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'event') this.event = value;
     else if (field === 'data') this.data.push(value);
-    // `id` and `retry` are not used: the page resumes by reading a fresh first snapshot.
+    // `id` and `retry` are not used: a dropped stream is not resumed (see openStream).
   }
 }
 
-/** Back-off between reconnections: 1 s, 2 s, 4 s, 8 s, then every 10 s. */
-const BACKOFF_MS = [1000, 2000, 4000, 8000, 10000];
-
 /**
- * Opens the stream and keeps it open until `close()`.
+ * Opens the stream and keeps it open until `close()` or until it ends.
  *
  * Callbacks: `onOpen()` when the host answered 200, `onSnapshot(snapshot, first)` per snapshot
  * (`first`: the first of this connection, which carries the full PnL curves and the last 200
- * audit records), `onStatus(state, detail)` with `connecting` | `live` | `reconnecting`,
- * `onUnauthorized()` on a 401 (the stream stops), `onRefused(status, text)` on another refusal
- * before any snapshot (the stream retries).
+ * audit records), `onStatus(state, detail)` with `connecting` | `live` | `ended` (the
+ * stream dropped or could not be opened; `detail` says why; it is not reopened),
+ * `onUnauthorized()` on a 401, `onRefused(status, text)` on another refusal (then `ended`).
  */
 export function openStream({ intervalMs, onOpen, onSnapshot, onStatus, onUnauthorized, onRefused }) {
   let controller = null;
   let closed = false;
-  let attempt = 0;
   let watchdog = null;
-  let retryTimer = null;
-  // No snapshot for this long means a hung connection (a proxy, a sleeping laptop): reconnect.
+  // No snapshot for this long means a hung connection (a proxy, a sleeping laptop): the stream
+  // ends (and with it the session: app.js forgets the token; nothing reconnects by itself).
   const staleMs = Math.max(5000, intervalMs * 10);
 
   function armWatchdog() {
@@ -94,7 +92,7 @@ export function openStream({ intervalMs, onOpen, onSnapshot, onStatus, onUnautho
   async function connect() {
     if (closed) return;
     controller = new AbortController();
-    onStatus(attempt === 0 ? 'connecting' : 'reconnecting', '');
+    onStatus('connecting', '');
     let why = 'the stream ended';
     try {
       armWatchdog();
@@ -123,10 +121,8 @@ export function openStream({ intervalMs, onOpen, onSnapshot, onStatus, onUnautho
     }
     clearTimeout(watchdog);
     if (closed) return;
-    const wait = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
-    attempt += 1;
-    onStatus('reconnecting', `${why}; retrying in ${wait / 1000} s`);
-    retryTimer = setTimeout(connect, wait);
+    closed = true;
+    onStatus('ended', why);
   }
 
   async function read(body) {
@@ -143,7 +139,6 @@ export function openStream({ intervalMs, onOpen, onSnapshot, onStatus, onUnautho
         return;
       }
       armWatchdog();
-      attempt = 0; // a snapshot arrived: the next drop starts the back-off from 1 s again
       onStatus('live', '');
       onSnapshot(snapshot, first);
       first = false;
@@ -167,7 +162,6 @@ export function openStream({ intervalMs, onOpen, onSnapshot, onStatus, onUnautho
     close() {
       closed = true;
       clearTimeout(watchdog);
-      clearTimeout(retryTimer);
       if (controller) controller.abort(new Error('closed'));
     },
   };

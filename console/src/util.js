@@ -158,10 +158,11 @@ export function duration(ms) {
 
 /**
  * Text with control characters written as escapes (like the report's `visible`): a name or an
- * error cannot break a line or hide characters. Bidirectional overrides are escaped too.
+ * error cannot break a line or hide characters. Bidirectional overrides and invisible characters
+ * (zero-width, BOM, separators: as the host's manifest check) are escaped too.
  */
 export function visible(s) {
-  return String(s).replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+  return String(s).replace(/[\u0000-\u001f\u007f-\u009f\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, (c) => {
     const code = c.charCodeAt(0);
     if (c === '\n') return '\\n';
     if (c === '\r') return '\\r';
@@ -222,8 +223,29 @@ export const token = {
   clear: () => sessionStorage.removeItem(TOKEN_KEY),
 };
 
+/** The Authorization header with the token; none at all when signed out (nothing is sent unasked). */
 export function authHeaders(extra = {}) {
-  return { Authorization: `Bearer ${token.get() || ''}`, ...extra };
+  const t = token.get();
+  return t ? { Authorization: `Bearer ${t}`, ...extra } : { ...extra };
+}
+
+/**
+ * What the last snapshot said of the host, for the forms (actions.js): its venue's name and
+ * whether it has a staging venue (`null`: not said, an older host).
+ */
+export const hostInfo = { venue: '', staging: null };
+
+/**
+ * A long text an author controls (a manifest's description, say), clipped to `max` characters
+ * with an ellipsis; the title holds more of it (up to 4000 characters).
+ */
+export function clipped(text, max = 300) {
+  const t = visible(text);
+  if (t.length <= max) return el('span', { text: t });
+  return el('span', {
+    class: 'clipped', text: `${t.slice(0, max)}…`,
+    title: t.length > 4000 ? `${t.slice(0, 4000)}… (${t.length} characters in all)` : t,
+  });
 }
 
 // Called on any 401: the page goes back to sign-in (set by app.js).
@@ -241,6 +263,9 @@ export function unauthorized() {
  * the status). Never throws: a network failure is an answer too.
  */
 export async function api(method, path, body) {
+  // Signed out (the stream ended, a 401): nothing goes to the host without a token the
+  // operator gave in this session.
+  if (!token.get()) return { ok: false, status: 0, data: null, error: 'not signed in (sign in again)' };
   const init = { method, headers: authHeaders(), cache: 'no-store' };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';

@@ -22,9 +22,9 @@ const DEMO_PLUGINS: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// The demo account's daily loss limit, USDT. The example strategies lose on the random walk,
-/// mostly in fees (a newcomer saw about 250 a minute): at this limit the breaker halts the
-/// account after most of an hour, which the board and the console then show.
-const DEMO_MAX_DAILY_LOSS: f64 = 10_000.0;
+/// mostly in fees (250-600 a minute was seen): at this limit the breaker halts the account
+/// after most of an hour or more, which the board and the console then show.
+const DEMO_MAX_DAILY_LOSS: f64 = 25_000.0;
 
 /// How the demo reaches its exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

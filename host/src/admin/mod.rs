@@ -101,6 +101,9 @@ struct Ctx {
     metrics: prometheus_client::registry::Registry,
     /// The plugins' PnL since load, for the console.
     curves: console::Curves,
+    /// One inspection at a time: each compiles an uploaded component (seconds of both cores
+    /// for a large one) in the trading process.
+    inspections: tokio::sync::Semaphore,
 }
 
 /// A running admin API. Dropping it stops it and removes the token file.
@@ -208,7 +211,14 @@ pub async fn start(
         .map_err(|source| AdminError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| AdminError::Bind { addr: config.listen, source })?;
     let metrics = metrics::registry(host.clone());
-    let ctx = Arc::new(Ctx { host, token, defaults, metrics, curves: console::Curves::default() });
+    let ctx = Arc::new(Ctx {
+        host,
+        token,
+        defaults,
+        metrics,
+        curves: console::Curves::default(),
+        inspections: tokio::sync::Semaphore::new(1),
+    });
     let sampler = console::spawn_sampler(ctx.clone());
     // Uploads (a component as base64: Python's and JavaScript's are 12-20 MB) may be large;
     // every other body is a few fields.

@@ -137,6 +137,9 @@ pub(super) async fn inspect(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, bod
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    let Ok(_one) = ctx.inspections.acquire().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the admin API is stopping");
+    };
     let host = ctx.host.clone();
     // Compiling (or reading the compiled cache) blocks.
     let report = tokio::task::spawn_blocking(move || {
