@@ -547,6 +547,29 @@ async fn an_operator_signs_in_halts_resumes_loads_reloads_and_unloads_from_the_c
     if let Ok(r) = oversized {
         assert_eq!(r.status(), 413, "an 8 MiB halt with the token: only uploads may be large");
     }
+    // The stream carries the audit trail and the venue's state, never a secret: read a few
+    // snapshots (the first carries the last 200 audit records, requests to OKX among them).
+    let mut stream = http
+        .get(format!("http://{addr}/console/stream?interval_ms=50"))
+        .bearer_auth(&stand.token)
+        .send()
+        .await
+        .expect("GET /console/stream");
+    assert_eq!(stream.status(), 200, "the stream with the token");
+    let mut seen = String::new();
+    while seen.matches("event: snapshot").count() < 5 {
+        let chunk = stream.chunk().await.expect("the stream goes on").expect("the stream does not end");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(stream);
+    assert!(seen.contains("\"kind\":\"request\""), "the first snapshot carries requests to OKX from the audit trail");
+    for (what, secret) in [
+        ("the OKX secret", tradebox_e2e::okx::SECRET),
+        ("the passphrase", tradebox_e2e::okx::PASSPHRASE),
+        ("the admin token", stand.token.as_str()),
+    ] {
+        assert!(!seen.contains(secret), "{what} is in the console's stream");
+    }
     let metrics = http.get(format!("http://{addr}/metrics")).send().await.expect("GET /metrics");
     assert_eq!(metrics.status(), 401, "every route but the page's files and /health needs the token");
     assert_eq!(stand.host.hub().account_state(), TradingState::Active, "the account after the oversized halt");

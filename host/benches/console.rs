@@ -92,6 +92,9 @@ fn noop(cache: PathBuf) -> (Instance, Vec<Delivery>, tradebox::engine::Lanes) {
     (inst, one, lanes)
 }
 
+/// Rounds of each phase.
+const ROUNDS: usize = 10;
+
 /// Mean ns of one dispatch over `n` calls.
 fn time_dispatch(inst: &mut Instance, one: &[Delivery], n: u32) -> f64 {
     let start = Instant::now();
@@ -101,6 +104,17 @@ fn time_dispatch(inst: &mut Instance, one: &[Delivery], n: u32) -> f64 {
         }
     }
     start.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
+/// CPU time the whole process has used, ms (user and system, from /proc: 10 ms ticks).
+fn process_cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces, so split after its `)`).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are the 14th and 15th fields of the line, the 12th and 13th after `)`.
+    (ticks(11) + ticks(12)) * 10.0
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -165,22 +179,50 @@ fn main() {
 
     let (mut quiet, mut streaming) = (Vec::new(), Vec::new());
     let mut stream_time = Duration::ZERO;
-    for _ in 0..8 {
+    // Process CPU per wall second in each phase: what the stream adds is the difference.
+    let (mut quiet_cpu, mut streaming_cpu) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let (t, c) = (Instant::now(), process_cpu_ms());
         quiet.push(time_dispatch(&mut inst, &one, 400_000));
+        quiet_cpu.push((process_cpu_ms() - c) / t.elapsed().as_secs_f64());
         reading.store(true, Ordering::Release);
         let t = Instant::now();
         // Let the stream start before timing.
         std::thread::sleep(Duration::from_millis(300));
+        let (ts, c) = (Instant::now(), process_cpu_ms());
         streaming.push(time_dispatch(&mut inst, &one, 400_000));
+        streaming_cpu.push((process_cpu_ms() - c) / ts.elapsed().as_secs_f64());
         reading.store(false, Ordering::Release);
         stream_time += t.elapsed();
         std::thread::sleep(Duration::from_millis(100));
     }
+    // One snapshot's cost, on this thread, while the plugins trade: what bounds the stream.
+    let mut next = tradebox::admin::console::snapshots(host.clone());
+    next();
+    let builds = 400;
+    let (t, mut size) = (Instant::now(), 0);
+    for _ in 0..builds {
+        size += next();
+    }
+    let each = t.elapsed().as_secs_f64() / f64::from(builds);
+    println!(
+        "console/snapshot: {:.0} µs to build and serialise one ({} bytes, 10 plugins): {:.2}% of a core at 20 a second",
+        each * 1e6,
+        size / builds as usize,
+        each * 20.0 * 100.0
+    );
     let n = snapshots.load(Ordering::Relaxed).max(1);
     let (q, s) = (median(quiet.clone()), median(streaming.clone()));
     println!("console/dispatch_quiet: {q:.0} ns a batch of 1 ticker (median of {} rounds)", quiet.len());
     println!("console/dispatch_streaming: {s:.0} ns a batch of 1 ticker while a console reads 20 snapshots/s");
     println!("console/dispatch_ratio: {:.3} (streaming / quiet)", s / q);
+    let rounds = |v: &[f64]| v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(" ");
+    println!("console/rounds: quiet {} | streaming {} (ns)", rounds(&quiet), rounds(&streaming));
+    let (qc, sc) = (median(quiet_cpu), median(streaming_cpu));
+    println!(
+        "console/process_cpu: {qc:.0} ms/s quiet, {sc:.0} ms/s streaming: the stream's share {:.1}% of a core",
+        (sc - qc) / 10.0
+    );
     println!(
         "console/stream: {:.1} snapshots/s received over the timed rounds (asked 20), {:.0} bytes a snapshot, 10 plugins",
         n as f64 / stream_time.as_secs_f64(),

@@ -122,6 +122,15 @@ pub(super) fn spawn_sampler(ctx: Arc<Ctx>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// A stream's snapshots without the HTTP around them: each call builds and serialises the
+/// next one, as `GET /console/stream` does, and returns its size in bytes. What one update
+/// costs the host is measured with it (`benches/console.rs`).
+pub fn snapshots(host: Arc<crate::running::Host>) -> impl FnMut() -> usize {
+    let curves = Curves::default();
+    let mut cursor = snapshot::Cursor::default();
+    move || serde_json::to_vec(&snapshot::build(&host, &curves, &mut cursor)).map_or(0, |v| v.len())
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub(super) struct StreamQuery {
